@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+EXAMPLE := examples/karla-connector-example-adapter
+
+.PHONY: demo test bench install system-tools clean
+
+$(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# the example plugin is installed like a third party's, so a test proves the entry-point path
+	$(BIN)/python -m pip install --quiet -e $(EXAMPLE)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# systemd-analyze checks the unit files in the test suite (Debian's systemd package; no running systemd needed)
+system-tools:
+	@command -v systemd-analyze >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing systemd (for systemd-analyze)"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null; \
+	  else echo "systemd-analyze missing: install Debian's systemd package (or set KARLA_SKIP_SYSTEMD_TESTS=1)"; fi; }
+
+demo: $(STAMP)
+	$(BIN)/karla-connector demo
+
+test: $(STAMP) system-tools
+	$(BIN)/python -m pytest -n 2 -q tests $(EXAMPLE)/tests
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache demo

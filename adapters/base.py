@@ -1,0 +1,157 @@
+"""The adapter contract: what a source must provide, and nothing more.
+
+An adapter reads its source and maps what it finds onto Karla's request shapes. It never opens the state
+database and never calls Karla: the engine owns cursors, change detection, the outbox and delivery. That
+split is what lets a third party write an adapter in an afternoon without being able to lose an order.
+
+Lifecycle: the engine builds ``Adapter(name, config, context)``, calls ``check()`` for ``karla-connector
+check``, and for a sync calls ``read(stream, cursor)`` for each of ``streams()``. Every ``Page`` it yields
+is committed atomically: the page's records go to the outbox and ``page.cursor`` becomes the stored cursor
+in one transaction. If the process dies, the next run calls ``read`` again with the last committed cursor,
+so a page must be reproducible from the cursor that preceded it (at-least-once; duplicates are harmless
+because unchanged records are never sent twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector.karla.models import IdType, OrderPlacement, Tracking
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "Adapter",
+    "AdapterContext",
+    "FileMark",
+    "Page",
+    "Record",
+    "Rejected",
+    "SourceConfig",
+    "StreamSpec",
+]
+
+# Major.minor. A change that breaks existing adapters bumps the major (see docs/adapters.md).
+CONTRACT_VERSION = (1, 0)
+
+
+class SourceConfig(BaseModel):
+    """Keys every source has; an adapter's ``Config`` subclasses this and adds its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    shop_slug: str | None = Field(default=None, description="Karla shop for this source (default: [karla].shop_slug)")
+    enabled: bool = Field(default=True, description="A disabled source is skipped by sync and run")
+    poll_interval: float = Field(default=300.0, gt=0, description="Seconds between incremental syncs in `run`")
+    full_sync_cron: str | None = Field(default=None, description='Nightly full sync, crontab syntax, e.g. "0 2 * * *"')
+    full_sync_since: date | None = Field(default=None, description="A full sync re-reads everything since this date")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """One kind of data a source offers. ``is_sorted``: cursor values never decrease across pages."""
+
+    name: str
+    is_sorted: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One order's data as Karla should see it.
+
+    ``order`` is the full order (None when the source only knows trackings), ``trackings`` the parcels the
+    source knows for it. ``key`` is the order reference sent as ``id`` (with ``id_type``); ``location``
+    names where it came from (``orders_001.csv:12``, ``gid://shopify/Order/1``) for error messages.
+    """
+
+    key: str
+    order: OrderPlacement | None = None
+    trackings: Sequence[Tracking] = ()
+    id_type: IdType = "order_number"
+    cursor: str | None = None
+    location: str | None = None
+    shop_slug: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A source record that cannot be used; it becomes a dead letter naming ``location`` and ``reason``."""
+
+    location: str
+    reason: str
+    key: str | None = None
+    raw: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileMark:
+    """A file read to its end. The engine remembers it so it is not read again unless it changes."""
+
+    path: str
+    size: int
+    mtime: float
+    sha256: str
+    rejected: int = 0
+
+
+@dataclass(slots=True)
+class Page:
+    """A unit of progress: committed together with ``cursor`` (the checkpoint to resume from)."""
+
+    records: list[Record] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    cursor: str | None = None
+    done_files: list[FileMark] = field(default_factory=list)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterContext:
+    """What the engine lends an adapter: a clock, a logger, and read-only knowledge of files seen.
+
+    ``full_sync`` is true for the nightly re-read: incremental shortcuts (cursor, files seen) are ignored
+    and change detection downstream keeps unchanged records from being sent. ``dry_run``: read, but
+    change nothing at the source (no archiving or deleting of files).
+    """
+
+    source: str
+    clock: Callable[[], datetime] = _utcnow
+    log: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("adapters"))
+    is_seen: Callable[[FileMark], bool] = lambda mark: False
+    full_sync: bool = False
+    dry_run: bool = False
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The contract. ``type`` is the entry-point alias, ``Config`` the adapter's settings model."""
+
+    type: ClassVar[str]
+    Config: ClassVar[type[SourceConfig]]
+
+    def __init__(self, name: str, config: Any, context: AdapterContext) -> None: ...
+
+    def check(self) -> list[str]:
+        """Reach the source without changing anything; return facts worth showing the user.
+
+        Raise ``ConfigError`` for bad credentials or settings, ``RetryableError`` when it is unreachable.
+        """
+        ...
+
+    def streams(self) -> Sequence[StreamSpec]:
+        """The streams ``read`` accepts, in the order the engine should read them."""
+        ...
+
+    def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
+        """Yield pages after ``cursor`` (None: from the beginning or the configured start date)."""
+        ...

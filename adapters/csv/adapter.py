@@ -1,0 +1,224 @@
+"""The ``csv`` source: order and fulfillment exports in a folder (local or SFTP).
+
+Each file is read once, by fingerprint (name, size, mtime, SHA-256); a changed file is a new fingerprint
+and is read again. Files still being written are left alone until they settle (or until their done
+marker appears). A file is first copied to a local spool while hashing — for SFTP that makes a dropped
+connection harmless: nothing of a half-downloaded file is ever parsed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
+from adapters.csv.config import CsvConfig
+from adapters.csv.files import FileSource, RemoteFile
+from adapters.csv.grouping import group
+from adapters.csv.local import LocalFolder
+from adapters.csv.mapping import Fields, map_fulfillments, map_order
+from adapters.csv.reader import read_rows
+from connector.errors import ConfigError
+
+__all__ = ["CsvAdapter"]
+
+_PARTIAL = (".part", ".tmp", ".filepart", ".partial", ".crdownload")
+_REQUIRED = {"orders": ("order_number",), "fulfillments": ("order_number", "tracking_number")}
+
+
+class CsvAdapter:
+    type = "csv"
+    Config = CsvConfig
+
+    def __init__(self, name: str, config: CsvConfig, context: AdapterContext, *, files: FileSource | None = None) -> None:
+        self.name, self.config, self.context = name, config, context
+        self._files = files
+
+    def __repr__(self) -> str:
+        return f"CsvAdapter(name={self.name!r}, url={_public_url(self.config.url)!r})"
+
+    @property
+    def files(self) -> FileSource:
+        if self._files is None:
+            self._files = _open_source(self.config, self.context)
+        return self._files
+
+    def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
+
+    # -- contract ------------------------------------------------------------------------------------
+    def check(self) -> list[str]:
+        facts = list(getattr(self.files, "check", lambda: [])())
+        listing = self.files.list()
+        for stream, pattern in self._globs().items():
+            matching = [f for f in listing if self._matches(f.name, pattern)]
+            facts.append(f"{len(matching)} file(s) match {pattern!r} ({stream})")
+        return facts
+
+    def streams(self) -> Sequence[StreamSpec]:
+        return [StreamSpec("orders", description="order line items"), StreamSpec("fulfillments", description="parcels")]
+
+    def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
+        resume = json.loads(cursor) if cursor else {}
+        for remote in self._candidates(stream):
+            yield from self._read_file(stream, remote, resume)
+
+    # -- selection -----------------------------------------------------------------------------------
+    def _globs(self) -> dict[str, str]:
+        return {"orders": self.config.orders_glob, "fulfillments": self.config.fulfillments_glob}
+
+    def _matches(self, name: str, pattern: str) -> bool:
+        if name.startswith(".") or name.lower().endswith(_PARTIAL):
+            return False
+        if self.config.done_suffix and name.endswith(self.config.done_suffix):
+            return False
+        return fnmatch.fnmatchcase(name, pattern)
+
+    def _candidates(self, stream: str) -> list[RemoteFile]:
+        listing = self.files.list()
+        names = {f.name for f in listing}
+        now = self.context.clock().timestamp()
+        chosen = []
+        for remote in sorted(listing, key=lambda f: f.name):
+            if not self._matches(remote.name, self._globs()[stream]):
+                continue
+            if self.config.done_suffix and remote.name + self.config.done_suffix not in names:
+                self.context.log.debug("%s: waiting for its done marker", remote.name)
+                continue
+            if self.config.settle_seconds and now - remote.mtime < self.config.settle_seconds:
+                self.context.log.info("%s: changed %.0fs ago, waiting for it to settle", remote.name, now - remote.mtime)
+                continue
+            chosen.append(remote)
+        return chosen
+
+    # -- one file ------------------------------------------------------------------------------------
+    def _read_file(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
+        with self._spooled(remote) as (local, sha256):
+            if local is None:
+                return
+            mark = FileMark(remote.name, remote.size, remote.mtime, sha256)
+            if self.context.is_seen(mark) and not self.context.full_sync:
+                self._after(remote.name, rejected=None)  # a crash may have come between commit and move
+                return
+            same = resume.get("file") == remote.name and resume.get("sha256") == sha256
+            if same and resume.get("complete") and not self.context.full_sync:
+                return
+            start = (resume.get("bucket", 0), resume.get("done", 0)) if same else (0, 0)
+            rejected = yield from self._pages(stream, remote, local, sha256, start)
+        self._after(remote.name, rejected)
+
+    @contextmanager
+    def _spooled(self, remote: RemoteFile) -> Iterator[tuple[Path | None, str]]:
+        """A complete local copy (or the local file itself) and its SHA-256."""
+        digest = hashlib.sha256()
+        local_root = getattr(self.files, "root", None)
+        if isinstance(self.files, LocalFolder) and local_root is not None:
+            with self.files.open(remote.name) as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            yield Path(local_root) / remote.name, digest.hexdigest()
+            return
+        with tempfile.NamedTemporaryFile(prefix="karla-spool-") as spool:
+            with self.files.open(remote.name) as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+                    spool.write(chunk)
+            spool.flush()
+            now = self.files.stat(remote.name)
+            if now is None or (now.size, now.mtime) != (remote.size, remote.mtime):
+                self.context.log.info("%s changed while downloading; it is read on a later run", remote.name)
+                yield None, ""
+                return
+            yield Path(spool.name), digest.hexdigest()
+
+    def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: tuple[int, int]) -> Iterator[Page]:
+        c = self.config
+        rejected = 0
+        with local.open("rb") as f:
+            header, rows = read_rows(f, c.encoding, c.delimiter)
+            missing = [c.columns.header(col) for col in _REQUIRED[stream] if c.columns.header(col) not in header]
+            if missing:
+                page = Page(rejected=[Rejected(f"{remote.name}:1", f"missing required column {', '.join(missing)} (header: {', '.join(header)})")])
+                page.done_files = [FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=1)]
+                yield page
+                return 1
+            fields = Fields(c.columns, header)
+            key_index = fields.index["order_number"]
+            key = lambda r: r.values[key_index] if key_index is not None and key_index < len(r.values) else ""  # noqa: E731
+            with group(rows, key, local.stat().st_size, c.bucket_bytes) as buckets:
+                page = Page()
+                for index in range(start[0], buckets.count):
+                    orders = list(buckets.bucket(index).items())
+                    skip = start[1] if index == start[0] else 0
+                    for done, (order_key, order_rows) in enumerate(orders[skip:], start=skip + 1):
+                        result = self._map(stream, remote.name, order_key, order_rows, fields)
+                        if isinstance(result, Record):
+                            page.records.append(result)
+                        else:
+                            page.rejected.extend(result)
+                            rejected += len(result)
+                        if len(page.records) + len(page.rejected) >= c.page_size:
+                            page.cursor = _cursor(remote.name, sha256, index, done)
+                            yield page
+                            page = Page()
+                    page.cursor = _cursor(remote.name, sha256, index + 1, 0)
+                page.cursor = json.dumps({"file": remote.name, "sha256": sha256, "complete": True})
+                page.done_files = [FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=rejected)]
+                yield page
+        return rejected
+
+    def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields) -> Record | list[Rejected]:
+        c = self.config
+        if stream == "orders":
+            return map_order(file, key, rows, fields, c.default_currency)
+        return map_fulfillments(file, key, rows, fields, c.carriers)
+
+    def _after(self, name: str, rejected: int | None) -> None:
+        """Archive, delete or move to the error folder once the file's last page is committed."""
+        c = self.config
+        if self.context.dry_run or (c.after_processing == "keep" and not (rejected and c.error_folder)):
+            return
+        try:
+            if rejected and c.error_folder:
+                self.files.move(name, c.error_folder)
+            elif c.after_processing == "archive":
+                self.files.move(name, c.archive_folder)
+            elif c.after_processing == "delete":
+                self.files.delete(name)
+            else:
+                return
+            if c.done_suffix:
+                self.files.delete(name + c.done_suffix)
+        except Exception as exc:  # noqa: BLE001 - the data is safe; the move is retried on the next run
+            self.context.log.warning("%s: read, but could not be moved/deleted (%s); retried next run", name, exc)
+
+
+def _cursor(name: str, sha256: str, bucket: int, done: int) -> str:
+    return json.dumps({"file": name, "sha256": sha256, "bucket": bucket, "done": done})
+
+
+def _public_url(url: str) -> str:
+    parts = urlsplit(url)
+    return url if not parts.password else url.replace(f":{parts.password}@", ":***@")
+
+
+def _open_source(config: CsvConfig, context: AdapterContext) -> FileSource:
+    parts = urlsplit(config.url)
+    if parts.scheme in ("", "file"):
+        return LocalFolder(unquote(parts.path) if parts.scheme else config.url)
+    if parts.scheme == "sftp":
+        from adapters.csv.sftp import SftpFolder, SftpSettings
+
+        return SftpFolder.from_url(config.url, config.sftp or SftpSettings(), log=context.log)
+    raise ConfigError(f"url {_public_url(config.url)!r}: use file:///folder or sftp://user@host/folder")
+
+
+

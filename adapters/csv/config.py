@@ -1,0 +1,77 @@
+"""Settings of the ``csv`` source: where the files are, how they are named and spelled, what to do after."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from adapters.base import SourceConfig
+
+__all__ = ["Columns", "CsvConfig", "ORDER_FIELDS", "FULFILLMENT_FIELDS"]
+
+ORDER_FIELDS = (
+    "order_number", "external_id", "order_name", "order_placed_at", "email", "currency", "total_order_price",
+    "shipping_price", "sub_total_price", "discount_price", "shipping_name", "shipping_company",
+    "shipping_address_line_1", "shipping_address_line_2", "shipping_zip_code", "shipping_city",
+    "shipping_province_code", "shipping_country_code", "shipping_phone", "expected_number_of_shipments",
+    "sku", "product_title", "quantity", "price", "image_url",
+)
+FULFILLMENT_FIELDS = ("order_number", "tracking_number", "carrier", "tracking_url", "shipped_at", "sku", "quantity")
+
+
+class Columns(BaseModel):
+    """Logical field -> the header your files use. Unlisted fields keep their logical name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mapping: dict[str, str] = Field(default_factory=dict)
+
+    def header(self, field: str) -> str:
+        return self.mapping.get(field, field)
+
+
+class CsvConfig(SourceConfig):
+    type: Literal["csv"] = "csv"
+    url: str = Field(description="file:///path/to/folder, a plain path, or sftp://user@host:port/path")
+    orders_glob: str = Field("orders*.csv", description="File names with one row per order line item")
+    fulfillments_glob: str = Field("fulfillments*.csv", description="File names with one row per parcel (or parcel and product)")
+    encoding: str = Field("utf-8-sig", description="Text encoding of the files, e.g. cp1252")
+    delimiter: str | None = Field(None, description="Field delimiter; default: detected from the header (, or ;)")
+    settle_seconds: float = Field(0.0, ge=0, description="Read a file only when it has not changed for this long")
+    done_suffix: str | None = Field(None, description='Read NAME only when NAME + this suffix (e.g. ".done") exists')
+    after_processing: Literal["keep", "archive", "delete"] = Field("keep", description="What to do with a file once read")
+    archive_folder: str = Field("archive", description="Folder (inside the source folder) for after_processing = archive")
+    error_folder: str | None = Field(None, description="Move files with dead-lettered rows here instead (inside the source folder)")
+    carriers: dict[str, str] = Field(default_factory=dict, description="Carrier names -> Karla carrier enum, overriding built-ins")
+    columns: Columns = Field(default_factory=Columns, description="Header names, if they differ from the defaults")
+    default_currency: str | None = Field(None, description="Currency when the file has no currency column")
+    bucket_bytes: int = Field(2_000_000, ge=10_000, description="Files larger than this are grouped on disk, bounding memory")
+    page_size: int = Field(500, ge=1, le=5000, description="Orders per committed page")
+    sftp: Any = Field(None, description="[sources.NAME.sftp] connection settings for sftp:// URLs")
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "mapping" not in value:
+            unknown = sorted(set(value) - set(ORDER_FIELDS) - set(FULFILLMENT_FIELDS))
+            if unknown:
+                raise ValueError(f"unknown column field(s) {unknown}; known: {', '.join(ORDER_FIELDS + FULFILLMENT_FIELDS[1:])}")
+            return {"mapping": value}
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError("must be a single character such as , or ;")
+        return value
+
+    @field_validator("sftp", mode="before")
+    @classmethod
+    def _sftp(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        from adapters.csv.sftp import SftpSettings  # optional part: only sftp:// sources need it
+
+        return SftpSettings.model_validate(value)

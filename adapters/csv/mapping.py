@@ -1,0 +1,184 @@
+"""Rows of one order → a Karla-shaped ``Record``, or ``Rejected`` entries naming file:line and field.
+
+Header names are resolved once per file (``Fields``); an order's order-level values are the first
+non-empty value of each column across its rows, so later line-item rows may leave them blank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapters.base import Record, Rejected
+from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, Columns
+from adapters.csv.reader import Row
+from adapters.normalise import money, parse_datetime
+from connector.karla.carriers import carrier_fields
+from connector.karla.models import OrderPlacement, Tracking, explain
+
+__all__ = ["Fields", "map_fulfillments", "map_order"]
+
+_MONEY = ("total_order_price", "shipping_price", "sub_total_price", "discount_price")
+_ORDER_LEVEL = tuple(f for f in ORDER_FIELDS if f not in ("sku", "product_title", "quantity", "price", "image_url"))
+
+
+class Fields:
+    """Logical field → header name and column index, resolved once per file."""
+
+    def __init__(self, columns: Columns, header: list[str]) -> None:
+        self.names = header
+        self.header = {f: columns.header(f) for f in (*ORDER_FIELDS, *FULFILLMENT_FIELDS)}
+        position = {name: index for index, name in enumerate(header)}
+        self.index = {f: position.get(h) for f, h in self.header.items()}
+
+    def get(self, row: Row, field: str) -> str:
+        index = self.index[field]
+        if index is None or index >= len(row.values):
+            return ""
+        return row.values[index]
+
+    def raw(self, row: Row) -> dict[str, str]:
+        return dict(zip(self.names, row.values))
+
+    def merged(self, rows: list[Row], names: tuple[str, ...]) -> dict[str, tuple[str, Row]]:
+        """First non-empty value of each field, with the row it came from (for error locations)."""
+        out: dict[str, tuple[str, Row]] = {}
+        for name in names:
+            index = self.index[name]
+            if index is None:
+                continue
+            for row in rows:
+                value = row.values[index] if index < len(row.values) else ""
+                if value:
+                    out[name] = (value, row)
+                    break
+        return out
+
+
+class _Bad(ValueError):
+    def __init__(self, row: Row, message: str) -> None:
+        super().__init__(message)
+        self.row = row
+
+
+def _number(fields: Fields, field: str, text: str, row: Row, integer: bool = False) -> float | int | None:
+    try:
+        value = money(text)
+    except ValueError:
+        raise _Bad(row, f"{fields.header[field]} {text!r} is not a number") from None
+    if value is None or not integer:
+        return value
+    if value != int(value):
+        raise _Bad(row, f"{fields.header[field]} {text!r} is not a whole number")
+    return int(value)
+
+
+def _date(fields: Fields, field: str, text: str, row: Row) -> str | None:
+    try:
+        value = parse_datetime(text)
+    except ValueError:
+        raise _Bad(row, f"{fields.header[field]} {text!r} is not a date (ISO 8601 or DD.MM.YYYY)") from None
+    return value.isoformat() if value else None
+
+
+def _rejected(file: str, key: str, bad: Row, reason: str, fields: Fields) -> list[Rejected]:
+    suffix = f" (order {key} not sent: fix the row and upload the file again)" if key else ""
+    return [Rejected(f"{file}:{bad.line}", f"{reason}{suffix}", key or None, fields.raw(bad))]
+
+
+def _problems(file: str, key: str, rows: list[Row], fields: Fields, required: tuple[str, ...]) -> list[Rejected]:
+    found = []
+    for row in rows:
+        missing = [fields.header[f] for f in required if not fields.get(row, f)]
+        reason = row.problem or (f"required column {', '.join(missing)} is empty" if missing else None)
+        if reason:
+            found += _rejected(file, key, row, reason, fields)
+    return found
+
+
+def map_order(file: str, key: str, rows: list[Row], fields: Fields, default_currency: str | None) -> Record | list[Rejected]:
+    problems = _problems(file, key, rows, fields, ("order_number",))
+    if problems:
+        return problems
+    try:
+        order = OrderPlacement.model_validate(_order_data(rows, fields, default_currency))
+    except _Bad as exc:
+        return _rejected(file, key, exc.row, str(exc), fields)
+    except ValidationError as exc:
+        return _rejected(file, key, rows[0], f"order {key}: {explain(exc)}", fields)
+    return Record(key=key, order=order, location=f"{file}:{rows[0].line}")
+
+
+def _order_data(rows: list[Row], fields: Fields, default_currency: str | None) -> dict[str, Any]:
+    m = fields.merged(rows, _ORDER_LEVEL)
+    v = lambda name: m[name][0] if name in m else None  # noqa: E731
+    line1, line2 = v("shipping_address_line_1"), v("shipping_address_line_2")
+    address = {
+        "zip_code": v("shipping_zip_code") or "", "name": v("shipping_name"), "company": v("shipping_company"),
+        "address_line_1": line1, "address_line_2": line2, "street": ", ".join(p for p in (line1, line2) if p) or None,
+        "city": v("shipping_city"), "province_code": v("shipping_province_code"),
+        "country_code": v("shipping_country_code"), "phone": v("shipping_phone"),
+    }
+    data: dict[str, Any] = {
+        "order_number": fields.get(rows[0], "order_number"), "external_id": v("external_id") or "",
+        "order_name": v("order_name"), "email_id": v("email"), "currency": v("currency") or default_currency,
+        "address": {k: x for k, x in address.items() if x is not None},
+        "products": [_product(r, fields) for r in rows if fields.get(r, "sku") or fields.get(r, "product_title")],
+    }
+    if "order_placed_at" in m:
+        data["order_placed_at"] = _date(fields, "order_placed_at", *m["order_placed_at"])
+    for name in _MONEY:
+        if name in m:
+            data[name] = _number(fields, name, *m[name])
+    if "expected_number_of_shipments" in m:
+        data["expected_number_of_shipments"] = _number(fields, "expected_number_of_shipments", *m["expected_number_of_shipments"], integer=True)
+    return {k: x for k, x in data.items() if x is not None}
+
+
+def _product(row: Row, fields: Fields) -> dict[str, Any]:
+    product: dict[str, Any] = {}
+    for name, target in (("sku", "sku"), ("product_title", "title")):
+        if value := fields.get(row, name):
+            product[target] = value
+    if text := fields.get(row, "quantity"):
+        product["quantity"] = _number(fields, "quantity", text, row, integer=True)
+    if text := fields.get(row, "price"):
+        product["price"] = _number(fields, "price", text, row)
+    if image := fields.get(row, "image_url"):
+        product["images"] = [{"src": image}]
+    return product
+
+
+def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> Record | list[Rejected]:
+    problems = _problems(file, key, rows, fields, ("order_number", "tracking_number"))
+    if problems:
+        return problems
+    parcels: dict[str, list[Row]] = {}
+    for row in rows:
+        parcels.setdefault(fields.get(row, "tracking_number"), []).append(row)
+    try:
+        trackings = [_tracking(number, parcel, fields, carriers) for number, parcel in parcels.items()]
+    except _Bad as exc:
+        return _rejected(file, key, exc.row, str(exc), fields)
+    except ValidationError as exc:
+        return _rejected(file, key, rows[0], f"order {key}: {explain(exc)}", fields)
+    return Record(key=key, trackings=trackings, location=f"{file}:{rows[0].line}")
+
+
+def _tracking(number: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> Tracking:
+    m = fields.merged(rows, ("carrier", "tracking_url", "shipped_at"))
+    products = []
+    for row in rows:
+        if sku := fields.get(row, "sku"):
+            product: dict[str, Any] = {"sku": sku}
+            if text := fields.get(row, "quantity"):
+                product["quantity"] = _number(fields, "quantity", text, row, integer=True)
+            products.append(product)
+    data: dict[str, Any] = {"tracking_number": number, "products": products, **carrier_fields(m.get("carrier", ("",))[0], carriers)}
+    if "tracking_url" in m:
+        data["tracking_url"] = m["tracking_url"][0]
+    if "shipped_at" in m:
+        data["tracking_placed_at"] = _date(fields, "shipped_at", *m["shipped_at"])
+    return Tracking.model_validate(data)

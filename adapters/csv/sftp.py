@@ -1,0 +1,273 @@
+"""An SFTP folder as a ``FileSource`` (paramiko), with host-key verification that cannot be skipped by accident.
+
+The server's key must match a ``known_hosts`` entry or a pinned ``SHA256:`` fingerprint; an unknown or
+changed key refuses the connection and the error shows the fingerprint to pin. The only way around it is
+``insecure_skip_host_key_check = true``, which warns on every connect. Network failures are
+``RetryableError`` (the file stays unprocessed and is read on a later run); credentials and host-key
+problems are ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import posixpath
+import socket
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urlsplit
+
+import paramiko
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from adapters.csv.files import RemoteFile, safe_folder, safe_name
+from connector.errors import ConfigError, RetryableError
+
+__all__ = ["SftpFolder", "SftpSettings", "fingerprint"]
+
+_NETWORK_ERRORS = (OSError, EOFError, paramiko.SSHException, socket.timeout)
+
+
+class SftpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    password: SecretStr | None = Field(None, description="Password (better: env ..._SFTP__PASSWORD)")
+    private_key: SecretStr | None = Field(None, description="Private key text (OpenSSH or PEM)")
+    private_key_file: str | None = Field(None, description="Path of a private key file")
+    passphrase: SecretStr | None = Field(None, description="Passphrase of the private key")
+    known_hosts: str | None = Field(None, description="known_hosts file (default ~/.ssh/known_hosts)")
+    host_key_fingerprint: str | None = Field(None, description='Pinned host key, "SHA256:..." as ssh-keygen -lf prints it')
+    insecure_skip_host_key_check: bool = Field(False, description="Accept any host key (warns on every connect)")
+    timeout_seconds: float = Field(30.0, gt=0, description="Connect and read timeout")
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's format: ``SHA256:`` + unpadded base64 of the SHA-256 of the key blob."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+
+
+class _Reader:
+    """A streaming file whose network errors become ``RetryableError``."""
+
+    def __init__(self, handle: Any, owner: SftpFolder, name: str) -> None:
+        self.handle, self.owner, self.name = handle, owner, name
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.handle.read(size)
+        except _NETWORK_ERRORS as exc:
+            self.owner._drop()
+            raise RetryableError(f"SFTP {self.owner.where}: connection lost while reading {self.name}: {exc}") from None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(lambda: self.read(1 << 16), b"")
+
+
+class SftpFolder:
+    def __init__(self, host: str, port: int, user: str, root: str, settings: SftpSettings, log: Any = None) -> None:
+        self.host, self.port, self.user, self.root = host, port, user, root or "/"
+        self.settings = settings
+        self.log = log or logging.getLogger(__name__)
+        self._transport: paramiko.Transport | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self.connections = 0
+
+    @classmethod
+    def from_url(cls, url: str, settings: SftpSettings, *, log: Any = None) -> SftpFolder:
+        parts = urlsplit(url)
+        if parts.password is not None:
+            raise ConfigError("sftp url must not contain a password: set [sources.NAME.sftp] password or its environment variable")
+        if not parts.hostname or not parts.username:
+            raise ConfigError(f"sftp url {url!r}: expected sftp://user@host[:port]/folder")
+        return cls(parts.hostname, parts.port or 22, unquote(parts.username), unquote(parts.path) or "/", settings, log)
+
+    @property
+    def where(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"SftpFolder({self.where}{self.root})"
+
+    # -- connection ----------------------------------------------------------------------------------
+    def _client(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            self._connect()
+        assert self._sftp is not None
+        return self._sftp
+
+    def _connect(self) -> None:
+        s = self.settings
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=s.timeout_seconds)
+            transport = paramiko.Transport(sock)
+            transport.start_client(timeout=s.timeout_seconds)
+        except _NETWORK_ERRORS as exc:
+            raise RetryableError(f"SFTP {self.where}: cannot connect: {exc}") from None
+        try:
+            self._verify_host_key(transport.get_remote_server_key())
+            self._authenticate(transport)
+            self._sftp = paramiko.SFTPClient.from_transport(transport)
+            self._sftp.get_channel().settimeout(s.timeout_seconds)
+        except BaseException:
+            transport.close()
+            raise
+        self._transport = transport
+        self.connections += 1
+
+    def _verify_host_key(self, key: paramiko.PKey) -> None:
+        s, seen = self.settings, fingerprint(key)
+        if s.insecure_skip_host_key_check:
+            self.log.warning("SFTP %s: host key NOT verified (insecure_skip_host_key_check); it is %s", self.where, seen)
+            return
+        pin = f"pin it with host_key_fingerprint = \"{seen}\" after checking it with the server's admin"
+        if s.host_key_fingerprint:
+            if s.host_key_fingerprint.strip() != seen:
+                raise ConfigError(f"SFTP {self.where}: host key {seen} does not match the pinned {s.host_key_fingerprint}; refusing to connect")
+            return
+        known = self._known_hosts()
+        entry = known.lookup(self.host if self.port == 22 else f"[{self.host}]:{self.port}") or {}
+        expected = entry.get(key.get_name())
+        if expected is None:
+            raise ConfigError(f"SFTP {self.where}: unknown host key {seen} ({key.get_name()}); add it to known_hosts or {pin}")
+        if expected.asbytes() != key.asbytes():
+            raise ConfigError(f"SFTP {self.where}: host key CHANGED to {seen} (known_hosts has {fingerprint(expected)}); refusing to connect")
+
+    def _known_hosts(self) -> paramiko.HostKeys:
+        path = Path(self.settings.known_hosts or "~/.ssh/known_hosts").expanduser()
+        keys = paramiko.HostKeys()
+        if path.is_file():
+            keys.load(str(path))
+        elif self.settings.known_hosts:
+            raise ConfigError(f"known_hosts file {path} does not exist")
+        return keys
+
+    def _authenticate(self, transport: paramiko.Transport) -> None:
+        s = self.settings
+        try:
+            if s.private_key or s.private_key_file:
+                transport.auth_publickey(self.user, self._key())
+            elif s.password:
+                transport.auth_password(self.user, s.password.get_secret_value())
+            else:
+                raise ConfigError(f"SFTP {self.where}: set a password or a private key in [sources.NAME.sftp]")
+        except paramiko.AuthenticationException:
+            raise ConfigError(f"SFTP {self.where}: authentication failed for user {self.user!r} (check the password or key)") from None
+
+    def _key(self) -> paramiko.PKey:
+        s = self.settings
+        passphrase = s.passphrase.get_secret_value().encode() if s.passphrase else None
+        try:
+            if s.private_key_file:
+                return paramiko.PKey.from_path(s.private_key_file, password=passphrase)
+            with tempfile.TemporaryDirectory() as folder:  # from_path detects the key type for us
+                path = Path(folder) / "key"
+                path.write_text(s.private_key.get_secret_value().strip() + "\n")  # type: ignore[union-attr]
+                os.chmod(path, 0o600)
+                return paramiko.PKey.from_path(str(path), password=passphrase)
+        except (paramiko.SSHException, ValueError, OSError) as exc:
+            raise ConfigError(f"SFTP {self.where}: cannot load the private key ({type(exc).__name__}; wrong passphrase?)") from None
+
+    def _drop(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self._transport = self._sftp = None
+
+    @contextmanager
+    def _call(self, what: str) -> Iterator[paramiko.SFTPClient]:
+        client = self._client()
+        try:
+            yield client
+        except FileNotFoundError:
+            raise
+        except _NETWORK_ERRORS as exc:
+            self._drop()
+            raise RetryableError(f"SFTP {self.where}: {what} failed: {exc}") from None
+
+    def _path(self, *parts: str) -> str:
+        return posixpath.join(self.root, *parts)
+
+    # -- FileSource ----------------------------------------------------------------------------------
+    def list(self) -> list[RemoteFile]:
+        with self._call(f"listing {self.root}") as sftp:
+            try:
+                entries = sftp.listdir_attr(self.root)
+            except FileNotFoundError:
+                raise ConfigError(f"SFTP {self.where}: folder {self.root} does not exist") from None
+        files = []
+        for entry in entries:
+            name = entry.filename
+            if entry.st_mode is None or not stat.S_ISREG(entry.st_mode) or not _is_safe(name):
+                continue
+            files.append(RemoteFile(name, entry.st_size or 0, float(entry.st_mtime or 0)))
+        return files
+
+    @contextmanager
+    def open(self, name: str) -> Iterator[BinaryIO]:
+        with self._call(f"opening {name}") as sftp:
+            handle = sftp.open(self._path(safe_name(name)), "rb")
+            handle.prefetch(max_concurrent_requests=32)  # read ahead, but only ~1 MB in flight
+        try:
+            yield _Reader(handle, self, name)  # type: ignore[misc]
+        finally:
+            try:
+                handle.close()
+            except _NETWORK_ERRORS:
+                pass
+
+    def stat(self, name: str) -> RemoteFile | None:
+        with self._call(f"stat {name}") as sftp:
+            try:
+                st = sftp.stat(self._path(safe_name(name)))
+            except FileNotFoundError:
+                return None
+        return RemoteFile(name, st.st_size or 0, float(st.st_mtime or 0))
+
+    def move(self, name: str, folder: str) -> str:
+        folder = safe_folder(folder)
+        with self._call(f"moving {name}") as sftp:
+            current = self.root
+            for part in folder.split("/"):
+                current = posixpath.join(current, part)
+                try:
+                    sftp.stat(current)
+                except FileNotFoundError:
+                    sftp.mkdir(current)
+            target = posixpath.join(current, safe_name(name))
+            try:
+                sftp.stat(target)
+                stem, ext = posixpath.splitext(name)
+                target = posixpath.join(current, f"{stem}.{time.strftime('%Y%m%dT%H%M%S')}{ext}")
+            except FileNotFoundError:
+                pass
+            sftp.rename(self._path(name), target)
+        return posixpath.relpath(target, self.root)
+
+    def delete(self, name: str) -> None:
+        with self._call(f"deleting {name}") as sftp:
+            try:
+                sftp.remove(self._path(safe_name(name)))
+            except FileNotFoundError:
+                pass
+
+    def check(self) -> list[str]:
+        self._client()
+        key = self._transport.get_remote_server_key() if self._transport else None
+        return [f"connected to {self.where}, host key {fingerprint(key) if key else '?'}", f"folder {self.root}"]
+
+    def close(self) -> None:
+        self._drop()
+
+
+def _is_safe(name: str) -> bool:
+    try:
+        safe_name(name)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,223 @@
+"""The ``shopify`` source: orders and their parcels from the Admin GraphQL API, as one stream.
+
+``read("orders", cursor)``:
+
+1. Window: orders with ``updatedAt`` from the cursor (inclusive) to now minus ``lag_seconds``, sorted by
+   ``UPDATED_AT``; orders at or below the cursor are skipped, and the cursor only moves past whole
+   timestamp groups (see ``cursor.py``). An order updated while we page moves beyond the window's upper
+   bound and is read by the next poll; with ``sortKey`` paging it is never skipped.
+2. Recheck (see ``watch.py``, ``recheck.py``): orders of the last ``recheck_unfulfilled_days`` that
+   still await a parcel or a tracking number are probed each poll, and read again when their parcels
+   changed, such as a tracking number added without ``updatedAt`` moving.
+
+A full sync reads everything since ``full_sync_since`` with a bulk operation, or pages when a bulk
+operation is already running, fails or cannot be read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar
+
+import httpx
+
+from adapters.base import AdapterContext, Page, Record, StreamSpec
+from adapters.shopify.bulk import BulkRunner, BulkUnavailable
+from adapters.shopify.client import ShopifyClient
+from adapters.shopify.config import ShopifyConfig
+from adapters.shopify.cursor import CursorState, GroupTracker, Position, iso, node_position
+from adapters.shopify.mapping import MappingOptions, map_order, withheld
+from adapters.shopify.queries import CHECK, CHECK_COST, SCOPES, SCOPES_COST, window_search
+from adapters.shopify.reader import OrderReader
+from adapters.shopify.recheck import changed_orders
+from adapters.shopify.watch import Watch
+from connector.errors import ConfigError, ConnectorError
+
+__all__ = ["ShopifyAdapter"]
+
+Node = dict[str, Any]
+VISIBLE_DAYS = 60  # without read_all_orders Shopify shows only this much history
+RESTART_AFTER = 10_000  # Shopify stops cursor pagination at 25,000 objects: restart the search well before
+BULK_PAGE = 250
+
+
+class ShopifyAdapter:
+    type: ClassVar[str] = "shopify"
+    Config: ClassVar[type[ShopifyConfig]] = ShopifyConfig
+
+    def __init__(
+        self, name: str, config: ShopifyConfig, context: AdapterContext, *,
+        transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name, self.config, self.context, self.log = name, config, context, context.log
+        self.client = ShopifyClient(config, log=self.log, transport=transport, sleep=sleep, monotonic=monotonic)
+        self.reader = OrderReader(self.client, config.page_size, log=self.log, on_errors=self._partial_data)
+        self.bulk = BulkRunner(self.client, sleep=sleep, poll_seconds=config.bulk_poll_seconds,
+                               timeout_seconds=config.bulk_timeout_seconds, log=self.log)
+        self.options = MappingOptions(config.carriers, config.tags_as_segments, config.segment_prefix)
+        self._warned: set[str] = set()
+        self._history_checked = False
+
+    def __repr__(self) -> str:
+        return f"ShopifyAdapter(name={self.name!r}, shop={self.config.shop_domain!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- contract ----------------------------------------------------------------------------------
+    def check(self) -> list[str]:
+        data = self.client.data(CHECK, cost=CHECK_COST)
+        scopes = _scopes(data)
+        if not scopes & {"read_orders", "write_orders"}:
+            raise ConfigError(f"Shopify {self.config.shop_domain}: the app lacks the read_orders scope "
+                              f"(granted: {', '.join(sorted(scopes)) or 'none'})")
+        shop = data["shop"]
+        facts = [
+            f"shop {shop['name']} ({shop['myshopifyDomain']}, plan {shop['plan']['displayName']})",
+            f"Admin API {self.client.answered_version or self.config.api_version}",
+            f"scopes: {', '.join(sorted(scopes))}",
+        ]
+        if "read_all_orders" not in scopes:
+            facts.append(f"warning: no read_all_orders scope: only the last {VISIBLE_DAYS} days of orders are visible")
+        if not scopes & {"read_fulfillments", "write_fulfillments"}:
+            facts.append("warning: no read_fulfillments scope: fulfillments and tracking numbers may be missing")
+        for fact in facts[3:]:
+            self.log.warning("Shopify %s: %s", self.config.shop_domain, fact.removeprefix("warning: "))
+        return facts
+
+    def streams(self) -> Sequence[StreamSpec]:
+        return [StreamSpec("orders", is_sorted=True, description="orders with their parcels, by updatedAt")]
+
+    def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
+        if stream != "orders":
+            raise ValueError(f"unknown stream {stream!r}; the shopify source has 'orders'")
+        if self.context.full_sync:
+            yield from self._full_sync()
+        else:
+            yield from self._incremental(cursor)
+
+    # -- incremental -------------------------------------------------------------------------------
+    def _incremental(self, cursor: str | None) -> Iterator[Page]:
+        state = CursorState.parse(cursor) if cursor else CursorState(Position(self._start()))
+        days = self.config.recheck_unfulfilled_days
+        watch = Watch(dict(state.watch), since=self._now() - timedelta(days=days), enabled=days > 0, log=self.log)
+        position, last = state.position, cursor
+        emitted: set[str] = set()
+        for nodes, position in self._walk(state.position, self._upper()):
+            emitted.update(n["id"] for n in nodes)
+            watch.observe(nodes)
+            last = CursorState(position, watch.entries()).dump()
+            yield self._page(nodes, last, ordered=True)
+        for nodes in changed_orders(self.reader, watch, emitted):
+            last = CursorState(position, watch.entries()).dump()
+            yield self._page(nodes, last, ordered=False)
+        final = CursorState(position, watch.entries()).dump()
+        if final != last:
+            yield Page(cursor=final)
+
+    def _walk(self, start: Position, upper: datetime) -> Iterator[tuple[list[Node], Position]]:
+        """Pages of orders after ``start`` up to ``upper``, each with the checkpoint it completes.
+
+        A long window restarts its search at the checkpoint (Shopify's pagination stops at 25,000
+        objects); orders already emitted past that checkpoint are remembered so none is sent twice.
+        """
+        lower = start
+        ahead: dict[str, Position] = {}  # emitted beyond the checkpoint: their timestamp group is still open
+        while lower.updated_at <= upper:
+            tracker, count, restart = GroupTracker(lower), 0, False
+            for nodes, has_next in self.reader.pages(window_search(iso(lower.updated_at), iso(upper))):
+                fresh = []
+                for node in nodes:
+                    position = node_position(node)
+                    if position.updated_at > upper:
+                        continue  # still being written: the next poll reads it
+                    tracker.see(position)
+                    if position > lower and ahead.get(node["id"]) != position:
+                        fresh.append(node)
+                        ahead[node["id"]] = position
+                count += len(nodes)
+                if not has_next:
+                    tracker.finish()
+                ahead = {gid: p for gid, p in ahead.items() if p > tracker.checkpoint}
+                yield fresh, tracker.checkpoint
+                restart = has_next and count >= RESTART_AFTER and tracker.checkpoint > lower
+                if restart:
+                    break
+            if not restart:
+                return
+            lower = tracker.checkpoint
+
+    # -- full sync ---------------------------------------------------------------------------------
+    def _full_sync(self) -> Iterator[Page]:
+        start, upper = self._start(), self._upper()
+        if self.config.use_bulk_for_full_sync:
+            try:
+                yield from self._bulk_pages(window_search(iso(start), iso(upper)))
+                return
+            except (BulkUnavailable, ConnectorError) as exc:
+                self.log.warning("Shopify %s: bulk operation unavailable (%s); reading page by page instead",
+                                 self.config.shop_domain, exc)
+        for nodes, position in self._walk(Position(start), upper):
+            yield self._page(nodes, CursorState(position).dump(), ordered=True)
+
+    def _bulk_pages(self, search: str) -> Iterator[Page]:
+        batch: list[Node] = []
+        for node in self.bulk.orders(search):
+            batch.append(node)
+            if len(batch) >= BULK_PAGE:
+                yield self._bulk_page(batch)
+                batch = []
+        if batch:
+            yield self._bulk_page(batch)
+
+    def _bulk_page(self, nodes: list[Node]) -> Page:
+        self.reader.fill_fulfillment_line_items(nodes)
+        return self._page(nodes, None, ordered=False)
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _page(self, nodes: list[Node], cursor: str | None, *, ordered: bool) -> Page:
+        page = Page(cursor=cursor)
+        for node in nodes:
+            result = map_order(node, self.options, cursor=node.get("updatedAt") if ordered else None)
+            (page.records if isinstance(result, Record) else page.rejected).append(result)  # type: ignore[arg-type]
+            if withheld(node):
+                self._warn_once("address", "Shopify returned orders to ship without a shipping address (e.g. %s): "
+                                "the app needs protected customer data access (Level 2: name, address, e-mail, phone)",
+                                node.get("name"))
+        return page
+
+    def _partial_data(self, errors: list[dict[str, Any]]) -> None:
+        fields = sorted({str((e.get("path") or ["?"])[-1]) for e in errors})
+        self._warn_once("partial", "Shopify withheld %s: %s; orders are sent without it (grant the app protected "
+                        "customer data access or the missing scope)", ", ".join(fields), errors[0].get("message"))
+
+    def _warn_once(self, topic: str, message: str, *args: Any) -> None:
+        if topic not in self._warned:
+            self._warned.add(topic)
+            self.log.warning(message, *args)
+
+    def _now(self) -> datetime:
+        return self.context.clock().astimezone(timezone.utc)
+
+    def _upper(self) -> datetime:
+        return (self._now() - timedelta(seconds=self.config.lag_seconds)).replace(microsecond=0)
+
+    def _start(self) -> datetime:
+        since = self.config.full_sync_since
+        visible = self._now() - timedelta(days=VISIBLE_DAYS)
+        if since is None:
+            return visible.replace(microsecond=0)
+        start = datetime(since.year, since.month, since.day, tzinfo=timezone.utc)
+        if start < visible and not self._history_checked:
+            self._history_checked = True
+            if "read_all_orders" not in _scopes(self.client.data(SCOPES, cost=SCOPES_COST)):
+                self._warn_once("history", "full_sync_since %s is more than %d days back, but without the read_all_orders "
+                                "scope Shopify shows only the last %d days", since, VISIBLE_DAYS, VISIBLE_DAYS)
+        return start
+
+
+def _scopes(data: dict[str, Any]) -> set[str]:
+    return {s["handle"] for s in (data.get("currentAppInstallation") or {}).get("accessScopes") or []}

@@ -1,0 +1,171 @@
+"""Shopify order nodes -> Karla records.
+
+- ``name`` ``#1001`` is the order name; its number (``1001``) is Karla's ``order_number`` and the record
+  key; ``external_id`` is Shopify's numeric order id.
+- Each tracking number of a fulfillment is one parcel carrying that fulfillment's line items; cancelled
+  and failed fulfillments are not sent.
+- Protected customer data that Shopify withholds comes back null: the order is sent without it. Without
+  a zip code Karla cannot create the order, so such an order becomes a ``Rejected`` saying why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapters.base import Record, Rejected
+from adapters.shopify.cursor import gid_number
+from connector.karla.carriers import carrier_fields
+from connector.karla.models import OrderPlacement, Tracking, explain
+
+__all__ = ["MappingOptions", "map_order", "live_fulfillments", "order_number", "withheld", "awaits_tracking"]
+
+_NOT_SHIPPED = {"CANCELLED", "ERROR", "FAILURE"}
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class MappingOptions:
+    carriers: Mapping[str, str] = field(default_factory=dict)
+    tags_as_segments: bool = True
+    segment_prefix: str = ""
+
+
+def order_number(node: dict[str, Any]) -> str:
+    """The numeric part of the name (``#1001``, ``EU1001``); the whole name when that is ambiguous."""
+    name = str(node.get("name") or "").strip().lstrip("#").strip()
+    runs = _DIGITS.findall(name)
+    if len(runs) == 1:
+        return runs[0]
+    return name or str(node.get("legacyResourceId") or gid_number(node.get("id")))
+
+
+def nodes(connection: Any) -> list[dict[str, Any]]:
+    if not connection:
+        return []
+    if "nodes" in connection:
+        return list(connection["nodes"] or [])
+    return [edge["node"] for edge in connection.get("edges") or []]
+
+
+def live_fulfillments(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in node.get("fulfillments") or [] if str(f.get("status") or "").upper() not in _NOT_SHIPPED]
+
+
+def awaits_tracking(node: dict[str, Any]) -> bool:
+    """A shipped fulfillment without a tracking number: the number may be added later, silently."""
+    return any(
+        f.get("requiresShipping") is not False and not any(t.get("number") for t in f.get("trackingInfo") or [])
+        for f in live_fulfillments(node)
+    )
+
+
+def withheld(node: dict[str, Any]) -> bool:
+    """An order to ship without an address: Shopify withheld protected customer data (or lost it)."""
+    return node.get("requiresShipping") is not False and not node.get("shippingAddress")
+
+
+def _amount(value: Any) -> float | None:
+    amount = ((value or {}).get("shopMoney") or {}).get("amount")
+    return float(amount) if amount not in (None, "") else None
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v not in (None, "", [])}
+
+
+def _address(node: dict[str, Any]) -> dict[str, Any]:
+    a = node.get("shippingAddress") or {}
+    line1, line2 = a.get("address1"), a.get("address2")
+    return _clean({
+        "zip_code": a.get("zip"), "name": a.get("name"), "company": a.get("company"),
+        "address_line_1": line1, "address_line_2": line2, "street": ", ".join(p for p in (line1, line2) if p),
+        "city": a.get("city"), "province": a.get("province"), "province_code": a.get("provinceCode"),
+        "country": a.get("country"), "country_code": a.get("countryCodeV2"), "phone": a.get("phone"),
+    })
+
+
+def _product(item: dict[str, Any]) -> dict[str, Any]:
+    image = item.get("image") or {}
+    images = [_clean({"src": image.get("url"), "alt": image.get("altText")})] if image.get("url") else []
+    return _clean({
+        "title": item.get("title"), "sku": item.get("sku"), "quantity": item.get("quantity"),
+        "price": _amount(item.get("originalUnitPriceSet")), "images": images,
+    })
+
+
+def _discounts(node: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for application in nodes(node.get("discountApplications")):
+        value = application.get("value") or {}
+        if not application.get("code"):
+            continue  # automatic and manual discounts have no code Karla could show
+        if value.get("percentage") is not None:
+            found.append({"code": application["code"], "amount": str(value["percentage"]), "type": "percentage"})
+        else:
+            found.append({"code": application["code"], "amount": str(value.get("amount") or "0"), "type": "fixed_amount"})
+    return found
+
+
+def _order(node: dict[str, Any], number: str, options: MappingOptions) -> OrderPlacement:
+    tags = [f"{options.segment_prefix}{t}" for t in node.get("tags") or []] if options.tags_as_segments else []
+    customer = node.get("customer") or {}
+    return OrderPlacement.model_validate(_clean({
+        "order_number": number, "order_name": node.get("name"),
+        "external_id": str(node.get("legacyResourceId") or gid_number(node.get("id"))),
+        "order_placed_at": node.get("processedAt") or node.get("createdAt"), "email_id": node.get("email"),
+        "currency": node.get("currencyCode"), "total_order_price": _amount(node.get("totalPriceSet")),
+        "shipping_price": _amount(node.get("totalShippingPriceSet")), "sub_total_price": _amount(node.get("subtotalPriceSet")),
+        "discount_price": _amount(node.get("totalDiscountsSet")), "discounts": _discounts(node),
+        "products": [_product(i) for i in nodes(node.get("lineItems"))], "address": _address(node),
+        "segments": tags, "external_customer_id": str(gid_number(customer["id"])) if customer.get("id") else None,
+        "order_status_url": node.get("statusPageUrl"),
+    }))
+
+
+def _trackings(node: dict[str, Any], options: MappingOptions) -> list[Tracking]:
+    found = []
+    for fulfillment in live_fulfillments(node):
+        products = [
+            _clean({"sku": (li.get("lineItem") or {}).get("sku"), "title": (li.get("lineItem") or {}).get("title"),
+                    "quantity": li.get("quantity")})
+            for li in nodes(fulfillment.get("fulfillmentLineItems"))
+        ]
+        shipment = str(fulfillment.get("legacyResourceId") or gid_number(fulfillment.get("id")))
+        for info in fulfillment.get("trackingInfo") or []:
+            if not (info.get("number") or "").strip():
+                continue
+            found.append(Tracking.model_validate(_clean({
+                "tracking_number": info["number"], "tracking_url": info.get("url"), "products": products,
+                "tracking_placed_at": fulfillment.get("createdAt"), "external_shipment_id": shipment,
+                **carrier_fields(info.get("company"), options.carriers),
+            })))
+    return found
+
+
+def map_order(node: dict[str, Any], options: MappingOptions, *, cursor: str | None = None) -> Record | Rejected:
+    number = order_number(node)
+    location = f"{node.get('id')} ({node.get('name')})"
+    try:
+        order = _order(node, number, options)
+        trackings = _trackings(node, options)
+    except ValidationError as exc:
+        return Rejected(location=location, reason=_reason(node, explain(exc)), key=number,
+                        raw={k: node.get(k) for k in ("id", "name", "updatedAt")})
+    return Record(key=number, order=order, trackings=trackings, cursor=cursor, location=location)
+
+
+def _reason(node: dict[str, Any], detail: str) -> str:
+    if "zip_code" not in detail:
+        return f"order {node.get('name')}: {detail}"
+    if not node.get("shippingAddress") and node.get("requiresShipping") is not False:
+        why = "Shopify withheld the shipping address (the app lacks protected customer data access, Level 2)"
+    elif node.get("requiresShipping") is False:
+        why = "nothing to ship (digital goods or a pickup), so there is no shipping address"
+    else:
+        why = "the shipping address has no zip code"
+    return f"order {node.get('name')}: {why}; Karla needs a zip code to create the order"

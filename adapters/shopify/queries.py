@@ -1,0 +1,163 @@
+"""Every GraphQL document the adapter sends, and the search strings it filters with.
+
+The tests validate each document against Shopify's published 2025-01 schema (the fake server refuses
+anything Shopify would), and check ``ORDER_NODE_COST`` against the fake's cost calculation, which follows
+Shopify's published rules: objects 1, scalars 0, a connection 2 + ``first`` × one node.
+
+Nested sizes are a trade: each order's requested cost decides how many orders fit under the 1000-point
+ceiling of one request. Line items beyond the nested page are fetched afterwards (``MORE_*``), so an
+order is never sent truncated. ``fulfillments`` and ``trackingInfo`` are lists without paging, so they
+are requested without ``first`` (all of them).
+"""
+
+from __future__ import annotations
+
+import json
+
+__all__ = [
+    "BULK_CANCEL", "BULK_RUN", "BULK_STATUS", "BULK_STATUS_COST", "CHECK", "CHECK_COST", "MUTATION_COST", "SCOPES_COST", "FULFILLMENT_LINE_ITEMS", "MORE_FULFILLMENT_LINE_ITEMS",
+    "MORE_FULFILLMENT_LINE_ITEMS_COST", "MORE_LINE_ITEMS", "MORE_LINE_ITEMS_COST", "ORDERS", "ORDERS_BY_ID", "ORDER_NODE_COST", "FULFILLMENT_NODE_COST", "PROBE_BY_ID",
+    "PROBE_NODE_COST", "PROBE_SEARCH", "SCOPES", "bulk_orders_query", "unshipped_search", "window_search",
+]
+
+LINE_ITEMS_FIRST = 10
+FULFILLMENT_LINE_ITEMS_FIRST = 10
+DISCOUNTS_FIRST = 5
+
+_PAGE_INFO = "pageInfo { hasNextPage endCursor }"
+LINE_ITEM = "id sku title quantity originalUnitPriceSet { shopMoney { amount } } image { url altText }"  # cost 4
+FULFILLMENT_LINE_ITEM = "quantity lineItem { sku title }"  # cost 2
+DISCOUNT = (  # cost 2
+    "... on DiscountCodeApplication { code value { ... on MoneyV2 { amount } ... on PricingPercentageValue { percentage } } }"
+)
+FULFILLMENT_HEAD = "id legacyResourceId status createdAt requiresShipping trackingInfo { number company url }"  # cost 2
+
+_ORDER_HEAD = """
+    id legacyResourceId name email createdAt processedAt updatedAt cancelledAt closedAt currencyCode tags
+    statusPageUrl requiresShipping displayFulfillmentStatus
+    totalPriceSet { shopMoney { amount } }
+    subtotalPriceSet { shopMoney { amount } }
+    totalShippingPriceSet { shopMoney { amount } }
+    totalDiscountsSet { shopMoney { amount } }
+    customer { id }
+    shippingAddress { name company address1 address2 city province provinceCode zip country countryCodeV2 phone }"""  # cost 11
+
+ORDER_FIELDS = f"""{_ORDER_HEAD}
+    discountApplications(first: {DISCOUNTS_FIRST}) {{ nodes {{ {DISCOUNT} }} }}
+    lineItems(first: {LINE_ITEMS_FIRST}) {{ {_PAGE_INFO} nodes {{ {LINE_ITEM} }} }}
+    fulfillments {{
+      {FULFILLMENT_HEAD}
+      fulfillmentLineItems(first: {FULFILLMENT_LINE_ITEMS_FIRST}) {{ {_PAGE_INFO} nodes {{ {FULFILLMENT_LINE_ITEM} }} }}
+    }}"""
+
+# 11 (head) + 2 + 5*2 (discounts) + 2 + 10*4 (line items) + 2 + 2 + 10*2 (one fulfillment, a list costs as one)
+ORDER_NODE_COST = 11 + (2 + DISCOUNTS_FIRST * 2) + (2 + LINE_ITEMS_FIRST * 4) + (2 + 2 + FULFILLMENT_LINE_ITEMS_FIRST * 2)
+# one Fulfillment object + its line-item connection, as asked for by FULFILLMENT_LINE_ITEMS
+FULFILLMENT_NODE_COST = 1 + 2 + FULFILLMENT_LINE_ITEMS_FIRST * 2
+
+ORDERS = f"""query Orders($first: Int!, $after: String, $query: String!) {{
+  orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {{
+    {_PAGE_INFO}
+    nodes {{{ORDER_FIELDS}
+    }}
+  }}
+}}"""
+
+MORE_LINE_ITEMS = f"""query MoreLineItems($id: ID!, $after: String) {{
+  order(id: $id) {{ lineItems(first: 100, after: $after) {{ {_PAGE_INFO} nodes {{ {LINE_ITEM} }} }} }}
+}}"""
+
+MORE_LINE_ITEMS_COST = 1 + 2 + 100 * 4
+
+MORE_FULFILLMENT_LINE_ITEMS = f"""query MoreFulfillmentLineItems($id: ID!, $after: String) {{
+  fulfillment(id: $id) {{ fulfillmentLineItems(first: 100, after: $after) {{ {_PAGE_INFO} nodes {{ {FULFILLMENT_LINE_ITEM} }} }} }}
+}}"""
+
+MORE_FULFILLMENT_LINE_ITEMS_COST = 1 + 2 + 100 * 2
+
+FULFILLMENT_LINE_ITEMS = f"""query FulfillmentLineItems($ids: [ID!]!) {{
+  nodes(ids: $ids) {{
+    ... on Fulfillment {{
+      id
+      fulfillmentLineItems(first: {FULFILLMENT_LINE_ITEMS_FIRST}) {{ {_PAGE_INFO} nodes {{ {FULFILLMENT_LINE_ITEM} }} }}
+    }}
+  }}
+}}"""
+
+ORDERS_BY_ID = f"""query OrdersById($ids: [ID!]!) {{
+  nodes(ids: $ids) {{
+    ... on Order {{{ORDER_FIELDS}
+    }}
+  }}
+}}"""
+
+# What decides whether an order still waits for a tracking number, and its fingerprint (cost 3 each).
+PROBE_FIELDS = (
+    "id createdAt cancelledAt displayFulfillmentStatus fulfillments { id status requiresShipping trackingInfo { number } }"
+)
+PROBE_NODE_COST = 3
+
+PROBE_BY_ID = f"""query ProbeOrders($ids: [ID!]!) {{
+  nodes(ids: $ids) {{ ... on Order {{ {PROBE_FIELDS} }} }}
+}}"""
+
+PROBE_SEARCH = f"""query AwaitingOrders($first: Int!, $after: String, $query: String!) {{
+  orders(first: $first, after: $after, sortKey: ID, query: $query) {{
+    {_PAGE_INFO}
+    nodes {{ {PROBE_FIELDS} }}
+  }}
+}}"""
+
+CHECK_COST, SCOPES_COST, BULK_STATUS_COST, MUTATION_COST = 4, 2, 1, 10
+
+CHECK = """query Check {
+  shop { name myshopifyDomain plan { displayName } }
+  currentAppInstallation { accessScopes { handle } }
+}"""
+
+SCOPES = """query Scopes {
+  currentAppInstallation { accessScopes { handle } }
+}"""
+
+BULK_RUN = """mutation BulkRun($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}"""
+
+BULK_STATUS = """query BulkStatus($id: ID!) {
+  node(id: $id) { ... on BulkOperation { id status errorCode objectCount url partialDataUrl } }
+}"""
+
+BULK_CANCEL = """mutation BulkCancel($id: ID!) {
+  bulkOperationCancel(id: $id) { bulkOperation { id status } userErrors { field message } }
+}"""
+
+
+def bulk_orders_query(search: str) -> str:
+    """The full-sync query for ``bulkOperationRunQuery``.
+
+    Bulk queries allow five connections nested two deep, and no connection inside a list: line items and
+    discounts become JSONL child lines (``__parentId``), fulfillments stay inline without their line
+    items, which are fetched afterwards with ``FULFILLMENT_LINE_ITEMS``.
+    """
+    return f"""{{
+  orders(query: {json.dumps(search)}, sortKey: UPDATED_AT) {{
+    edges {{ node {{{_ORDER_HEAD}
+      discountApplications {{ edges {{ node {{ {DISCOUNT} }} }} }}
+      lineItems {{ edges {{ node {{ {LINE_ITEM} }} }} }}
+      fulfillments {{ {FULFILLMENT_HEAD} }}
+    }} }}
+  }}
+}}"""
+
+
+def window_search(lower: str, upper: str) -> str:
+    """Orders updated in [lower, upper]. Dates must be quoted, or Shopify silently drops the time part."""
+    return f"updated_at:>='{lower}' AND updated_at:<='{upper}'"
+
+
+def unshipped_search(since: str, status: str) -> str:
+    """Orders created since ``since`` whose fulfillment status is ``status`` (unshipped, partial)."""
+    return f"created_at:>='{since}' AND fulfillment_status:{status}"

@@ -1,0 +1,225 @@
+"""Shopware Admin API client: auth, headers, retries, and the shop's clock.
+
+- One OAuth token (client-credentials grant) per process, renewed at 80 % of its lifetime and once after a
+  401. Never a token per call: the token endpoint is brute-force limited (429 FRAMEWORK__AUTH_THROTTLED).
+- ``Accept: application/json`` and ``Content-Type: application/json`` on every call: with ``Accept: */*``
+  (httpx's default) Shopware answers JSON:API, and without the JSON content type it silently ignores the
+  criteria body and returns unfiltered rows.
+- Retries (5xx, 408, 429 with Retry-After, transport errors) go through ``connector.retry``.
+- Each response's ``Date`` header tells the shop's clock (see ``shop_now``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from adapters.shopware.config import ShopwareConfig
+from connector.errors import ConfigError, FatalError, RetryableError
+from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
+
+__all__ = ["LimitExceeded", "RouteNotFound", "ShopwareClient"]
+
+HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+_MAX_LIMIT = re.compile(r"MAX_LIMIT\s*\(?=?\s*(\d+)")
+
+
+class LimitExceeded(Exception):
+    """400 FRAMEWORK__QUERY_LIMIT_EXCEEDED; ``max_limit`` is the shop's cap when the error names it."""
+
+    def __init__(self, max_limit: int | None) -> None:
+        super().__init__(f"page size above the shop's limit ({max_limit or 'unknown'})")
+        self.max_limit = max_limit
+
+
+class RouteNotFound(ConfigError):
+    """404: a wrong base_url, or a route this Shopware version does not have."""
+
+
+class ShopwareClient:
+    def __init__(self, config: ShopwareConfig, *, clock: Callable[[], datetime], log: logging.Logger | logging.LoggerAdapter,
+                 transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.config, self.clock, self.log, self.monotonic = config, clock, log, monotonic
+        self.http = httpx.Client(base_url=f"{config.base_url}/api", headers=HEADERS, timeout=config.timeout_seconds,
+                                 verify=config.verify_tls, transport=transport)
+        self.retrying = make_retrying(RetryPolicy(), sleep=sleep)
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self.clock_offset: float | None = None  # shop clock minus local clock, seconds
+        self.token_requests = 0
+
+    def __repr__(self) -> str:
+        return f"ShopwareClient({self.config.base_url!r}, client_id={self.config.client_id!r})"
+
+    @property
+    def who(self) -> str:
+        return f"Shopware {self.config.base_url} (integration {self.config.client_id})"
+
+    # -- public calls --------------------------------------------------------------------------------
+    def search(self, entity: str, criteria: dict[str, Any]) -> dict[str, Any]:
+        return self.call("POST", f"/search/{entity}", criteria)
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One API call with retries; raises ConfigError/FatalError/LimitExceeded, or Unavailable at the end."""
+        return call_with_retries(self.retrying, lambda: self._send(method, path, body), self.who)  # type: ignore[return-value]
+
+    def ensure_token(self) -> None:
+        call_with_retries(self.retrying, self.token, self.who)
+
+    def shop_now(self) -> datetime:
+        """The earlier of the local and the shop's clock.
+
+        ``updatedAt`` is stamped by the shop's app servers, so a window must end before *their* now; a local
+        clock running ahead would let the window end in the shop's future and rows stamped later, but below
+        the end, would be missed. The ``Date`` header (whole seconds, rounded down) is the shop's clock, but
+        a proxy may set it; taking the earlier of the two can only make the lag longer, never too short.
+        """
+        local = self.clock()
+        if self.clock_offset is None:
+            return local
+        return local + timedelta(seconds=min(0.0, self.clock_offset))
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- token ---------------------------------------------------------------------------------------
+    def token(self) -> str:
+        if self._token is None or self.monotonic() >= self._renew_at:
+            self._fetch_token()
+        assert self._token is not None
+        return self._token
+
+    def _fetch_token(self) -> None:
+        self._token = None
+        self.token_requests += 1
+        body = {"grant_type": "client_credentials", "client_id": self.config.client_id,
+                "client_secret": self.config.client_secret.get_secret_value()}
+        response = self.http.post("/oauth/token", json=body)
+        self._observe(response)
+        status = response.status_code
+        if status == 200:
+            data = _json(response)
+            self._token = str(data["access_token"])
+            self._renew_at = self.monotonic() + 0.8 * float(data.get("expires_in") or 600)
+            return
+        if status == 429:
+            raise RetryableError(f"{self.who}: token requests throttled", retry_after=_throttle(response), status=429)
+        if status == 500 and "INVALID_ACCESS_KEY" in response.text:
+            raise ConfigError(f"{self.who}: client_id is not an integration access key (expected SWIA...)")
+        if status in (408, 425) or status >= 500:
+            raise RetryableError(f"{self.who}: token endpoint answered {status}", status=status)
+        if status == 404:
+            raise ConfigError(f"{self.who}: no Admin API at {self.config.base_url}/api; check base_url")
+        raise ConfigError(f"{self.who}: credentials refused ({status} {_errors(response)}); check client_id and client_secret")
+
+    # -- requests ------------------------------------------------------------------------------------
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        response = self._request(method, path, body)
+        if response.status_code == 401:  # revoked or expired early: one fresh token, one more try
+            self._token = None
+            response = self._request(method, path, body)
+            if response.status_code == 401:
+                raise ConfigError(f"{self.who}: a fresh token was refused (401); is the integration still active?")
+        return self._parse(path, response)
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        response = self.http.request(method, path, json=body, headers=headers)
+        self._observe(response)
+        return response
+
+    def _parse(self, path: str, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        if status == 400 and "FRAMEWORK__QUERY_LIMIT_EXCEEDED" in response.text:
+            raise LimitExceeded(_max_limit(response))
+        if status in (408, 425, 429) or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise RetryableError(f"{self.who} answered {status} on {path}", retry_after=retry_after, status=status)
+        if status == 403:
+            raise ConfigError(f"{self.who}: {_privileges(response)}; give the integration read rights on orders")
+        if status == 404:
+            raise RouteNotFound(f"{self.who}: {path} not found; is base_url the shop's URL and Shopware 6.4 or later?")
+        if status >= 400:
+            raise FatalError(f"{self.who} refused {path}: {status} {_errors(response)}")
+        kind = response.headers.get("Content-Type", "")
+        if "vnd.api+json" in kind:
+            raise FatalError(f"{self.who} answered JSON:API; something between us and the shop drops the Accept header")
+        return _json(response, self.who)
+
+    def _observe(self, response: httpx.Response) -> None:
+        try:
+            shop = email.utils.parsedate_to_datetime(response.headers["Date"])
+        except (KeyError, TypeError, ValueError):
+            return
+        offset = shop.timestamp() - self.clock().timestamp()
+        if abs(offset) > 120 and (self.clock_offset is None or abs(self.clock_offset) <= 120):
+            self.log.warning("Shopware's clock differs from ours by %.0f s; windows follow the earlier clock", offset)
+        self.clock_offset = offset
+
+
+def _json(response: httpx.Response, who: str = "Shopware") -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        raise ConfigError(f"{who} did not answer JSON ({response.status_code}); is base_url the shop's URL?") from None
+    if not isinstance(data, dict):
+        raise FatalError(f"{who} answered an unexpected JSON shape")
+    return data
+
+
+def _error_list(response: httpx.Response) -> list[dict[str, Any]]:
+    try:
+        errors = response.json().get("errors")
+    except (ValueError, AttributeError):
+        return []
+    return [e for e in errors or [] if isinstance(e, dict)]
+
+
+def _errors(response: httpx.Response) -> str:
+    found = [f"{e.get('code', '')}: {e.get('detail') or e.get('title') or ''}".strip(": ") for e in _error_list(response)]
+    return "; ".join(found)[:300] or response.reason_phrase
+
+
+def _parameters(error: dict[str, Any]) -> dict[str, Any]:
+    meta = error.get("meta")
+    parameters = meta.get("parameters") if isinstance(meta, dict) else None
+    return parameters if isinstance(parameters, dict) else {}
+
+
+def _max_limit(response: httpx.Response) -> int | None:
+    for error in _error_list(response):
+        cap = str(_parameters(error).get("maxLimit", ""))
+        if cap.isdigit():
+            return int(cap)
+        match = _MAX_LIMIT.search(str(error.get("detail") or ""))
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _privileges(response: httpx.Response) -> str:
+    for error in _error_list(response):
+        try:
+            missing = json.loads(error.get("detail") or "{}").get("missingPrivileges")
+        except (ValueError, AttributeError):
+            missing = None
+        if missing:
+            return "missing privileges " + ", ".join(map(str, missing))
+    return f"access denied ({_errors(response)})"
+
+
+def _throttle(response: httpx.Response) -> float | None:
+    for error in _error_list(response):
+        seconds = _parameters(error).get("seconds")
+        if isinstance(seconds, (int, float)):
+            return float(seconds)
+    return parse_retry_after(response.headers.get("Retry-After"))

@@ -1,0 +1,68 @@
+"""Settings of the ``shopware`` source: Shopware 6 Admin API with integration credentials (SWIA...)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from adapters.base import SourceConfig
+from connector.karla.carriers import CARRIERS
+
+__all__ = ["ShopwareConfig"]
+
+
+class ShopwareConfig(SourceConfig):
+    type: Literal["shopware"] = Field("shopware", description="Selects this adapter")
+    base_url: str = Field(description="Shop URL, e.g. https://shop.example.com (the Admin API lives under /api)")
+    client_id: str = Field(description="Access key id of a Shopware integration (starts with SWIA)")
+    client_secret: SecretStr = Field(description="Secret of that integration (better: env ..._CLIENT_SECRET)")
+    page_size: int = Field(100, ge=1, le=500, description="Orders per search request; Shopware 6.6+ refuses more than 500")
+    lag_seconds: float = Field(60.0, ge=0, description="A window ends this long before the shop's current time")
+    overlap_seconds: float = Field(
+        300.0, ge=0, description="Each poll re-reads this much before the last window end (rows committed late)"
+    )
+    window_hours: float = Field(
+        720.0, gt=0, description="Longest time window per scan; a longer backlog is read in windows this long"
+    )
+    initial_days: float = Field(30.0, gt=0, description="First run without full_sync_since looks back this many days")
+    order_states: list[str] = Field(
+        ["in_progress", "completed"], description="Order states (technical names) whose orders are sent"
+    )
+    delivery_states: list[str] = Field(
+        ["shipped", "shipped_partially"], description="Delivery states (technical names) whose tracking codes are sent"
+    )
+    historical_cutoff: date | None = Field(None, description="Deliveries last changed before this date are not sent")
+    sales_channels: dict[str, str] = Field(
+        default_factory=dict, description="Sales channel id -> Karla shop slug (unlisted channels use shop_slug)"
+    )
+    carriers: dict[str, str] = Field(
+        default_factory=dict, description="Shipping method name -> Karla carrier (e.g. 'Paket Express' = 'dhlexp')"
+    )
+    deposit_line_item_type: str | None = Field(
+        None, description="Line item type also sent as a product and counted in the subtotal (e.g. a deposit plugin's)"
+    )
+    verify_tls: bool = Field(True, description="Verify the shop's TLS certificate")
+    timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HTTP request")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip().rstrip("/").removesuffix("/api")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (the shop's URL, without /api)")
+        return value
+
+    @field_validator("order_states", "delivery_states")
+    @classmethod
+    def _states(cls, value: list[str]) -> list[str]:
+        return [state.strip().lower() for state in value if state.strip()]
+
+    @field_validator("carriers")
+    @classmethod
+    def _carriers(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(v for v in value.values() if v not in CARRIERS)
+        if unknown:
+            raise ValueError(f"not Karla carrier references: {', '.join(unknown)} (see docs: carrier enum)")
+        return value

@@ -1,0 +1,107 @@
+"""The search Criteria the adapter sends: a closed time window, an ``autoIncrement`` keyset, the order-state
+filter, and only the associations and fields the mapping reads.
+
+Only features present since Shopware 6.4 are used: ``multi``/``range``/``equalsAny`` filters, nested
+association criteria with ``sort``, ``includes`` and a numeric ``total-count-mode`` (no ``fields``, which
+needs 6.5). Dates go out in the storage format ``Y-m-d H:i:s.v`` UTC, which MySQL and MariaDB both accept
+(range values are bound as raw strings; an ISO offset breaks on MariaDB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["ASSOCIATIONS", "INCLUDES", "Window", "probe_criteria", "storage_time", "window_criteria"]
+
+TOTAL_COUNT_NONE = 0  # "total" is then just the rows on the page: stop when a page is short
+
+INCLUDES: dict[str, list[str]] = {
+    "order": ["id", "autoIncrement", "orderNumber", "orderDateTime", "createdAt", "updatedAt", "amountTotal",
+              "shippingTotal", "salesChannelId", "billingAddressId", "lineItems", "deliveries", "addresses",
+              "orderCustomer", "currency", "stateMachineState", "salesChannel", "tags"],
+    "order_line_item": ["id", "type", "parentId", "label", "quantity", "unitPrice", "totalPrice", "payload",
+                        "referencedId", "productId", "cover"],
+    "media": ["url", "alt"],
+    "order_delivery": ["id", "trackingCodes", "createdAt", "updatedAt", "shippingMethod", "stateMachineState",
+                       "positions", "shippingOrderAddress"],
+    "order_delivery_position": ["orderLineItemId", "quantity"],
+    "shipping_method": ["name", "trackingUrl", "translated"],
+    "state_machine_state": ["technicalName"],
+    "order_address": ["id", "firstName", "lastName", "company", "street", "additionalAddressLine1", "zipcode",
+                      "city", "phoneNumber", "country", "countryState"],
+    "country": ["iso", "name", "translated"],
+    "country_state": ["shortCode", "name", "translated"],
+    "order_customer": ["email", "customerNumber", "customer"],
+    "customer": ["guest"],
+    "currency": ["isoCode"],
+    "sales_channel": ["name", "translated"],
+    "tag": ["name"],
+}
+
+_COUNTRY = {"associations": {"country": {}, "countryState": {}}}
+
+# Deliveries in a stable order, so "the first delivery's shipping address" means the same one every time.
+ASSOCIATIONS: dict[str, Any] = {
+    "lineItems": {"associations": {"cover": {}}},
+    "deliveries": {
+        "sort": [{"field": "createdAt", "order": "ASC"}, {"field": "id", "order": "ASC"}],
+        "associations": {"shippingMethod": {}, "stateMachineState": {}, "positions": {}, "shippingOrderAddress": _COUNTRY},
+    },
+    "addresses": _COUNTRY,
+    "orderCustomer": {"associations": {"customer": {}}},
+    "currency": {},
+    "stateMachineState": {},
+    "salesChannel": {},
+    "tags": {},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """``[start, end]``, both fixed before the first page, in whole milliseconds (Shopware's precision)."""
+
+    start: datetime
+    end: datetime
+
+
+def storage_time(moment: datetime) -> str:
+    """Shopware's storage format in UTC (``Y-m-d H:i:s.v``)."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def _span(field: str, window: Window) -> dict[str, Any]:
+    return {"type": "range", "field": field, "parameters": {"gte": storage_time(window.start), "lte": storage_time(window.end)}}
+
+
+def window_criteria(window: Window, after: int, limit: int, order_states: list[str]) -> dict[str, Any]:
+    """Orders touched in ``window`` with ``autoIncrement > after``, oldest first.
+
+    Touched: created, updated, or one of its deliveries created or updated (``updatedAt`` is NULL until a
+    row's first update, and tracking codes written to a delivery do not bump the order). The order-state
+    filter admits other states too when a delivery changed in the window, as Karla's plugin skips it for
+    ``order_delivery.written``; the mapping then sends only those deliveries.
+    """
+    delivery_changed = [_span("deliveries.createdAt", window), _span("deliveries.updatedAt", window)]
+    states = [{"type": "equalsAny", "field": "stateMachineState.technicalName", "value": order_states}] if order_states else []
+    return {
+        "limit": limit,
+        "total-count-mode": TOTAL_COUNT_NONE,
+        "filter": [
+            {"type": "multi", "operator": "OR",
+             "queries": [_span("createdAt", window), _span("updatedAt", window), *delivery_changed]},
+            {"type": "multi", "operator": "OR", "queries": [*states, *delivery_changed]},
+            {"type": "range", "field": "autoIncrement", "parameters": {"gt": after}},
+        ],
+        "sort": [{"field": "autoIncrement", "order": "ASC"}],
+        "associations": ASSOCIATIONS,
+        "includes": INCLUDES,
+    }
+
+
+def probe_criteria() -> dict[str, Any]:
+    """One order with every association the sync loads: a missing read privilege shows up at ``check``."""
+    return {"limit": 1, "total-count-mode": TOTAL_COUNT_NONE, "sort": [{"field": "autoIncrement", "order": "DESC"}],
+            "associations": ASSOCIATIONS, "includes": INCLUDES}

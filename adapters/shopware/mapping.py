@@ -1,0 +1,167 @@
+"""Shopware orders -> Karla records, with the filters and field choices of Karla's own Shopware plugin.
+
+Filters: an order is sent when its state is one of ``order_states``; its deliveries yield trackings when
+their state is one of ``delivery_states``, they have tracking codes and they changed on or after
+``historical_cutoff``. Karla's plugin skips the order-state filter for ``order_delivery.written``; a poll
+has no events, so a delivery counts as *written* when it was created or updated in the window being read
+(``changed_since``). An order in another state is then sent with only those deliveries' trackings.
+
+Deliberate differences from the plugin: the address is the delivery's shipping address (the plugin takes
+the first order address, which may be the billing one), a parcel's products carry the *position*
+quantities (the plugin repeats the line item's), and the shipping method gives ``tracking_url`` and the
+carrier. Replays of old trackings (the plugin's KAR-2196) cannot happen here: the engine sends a tracking
+only when its content changed, and ``historical_cutoff`` bounds a first backfill.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import ValidationError
+
+from adapters.base import Record, Rejected
+from adapters.shopware.config import ShopwareConfig
+from connector.karla.carriers import carrier_fields
+from connector.karla.models import OrderPlacement, Tracking, explain
+
+__all__ = ["map_order", "parse_time"]
+
+Entity = dict[str, Any]
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Shopware serialises datetimes as RFC 3339 with milliseconds; anything else counts as missing."""
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _get(entity: Entity | None, field: str) -> Any:
+    """The translated value (falls back to the default language) before the raw, possibly empty, one."""
+    entity = entity or {}
+    return (entity.get("translated") or {}).get(field) or entity.get(field)
+
+
+def _state(entity: Entity | None) -> str | None:
+    return ((entity or {}).get("stateMachineState") or {}).get("technicalName")
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v not in (None, "")}
+
+
+def _address(raw: Entity) -> dict[str, Any]:
+    street, extra = raw.get("street"), raw.get("additionalAddressLine1")
+    name = " ".join(p for p in (raw.get("firstName"), raw.get("lastName")) if p)
+    state, country = raw.get("countryState") or {}, raw.get("country") or {}
+    return _clean({
+        "zip_code": raw.get("zipcode"), "name": name, "company": raw.get("company"), "address_line_1": street,
+        "address_line_2": extra, "street": ", ".join(p for p in (street, extra) if p), "city": raw.get("city"),
+        "province": _get(state, "name"), "province_code": state.get("shortCode"), "country": _get(country, "name"),
+        "country_code": country.get("iso"), "phone": raw.get("phoneNumber"),
+    })
+
+
+def _shipping_address(order: Entity) -> dict[str, Any]:
+    """The first delivery's shipping address; an order without deliveries falls back to its billing address."""
+    for delivery in order.get("deliveries") or []:
+        if delivery.get("shippingOrderAddress"):
+            return _address(delivery["shippingOrderAddress"])
+    addresses = order.get("addresses") or []
+    billing = [a for a in addresses if a.get("id") == order.get("billingAddressId")]
+    return _address((billing or addresses or [{}])[0])
+
+
+def _is_product(item: Entity, config: ShopwareConfig) -> bool:
+    return item.get("type") == "product" or (config.deposit_line_item_type is not None and item.get("type") == config.deposit_line_item_type)
+
+
+def _product(item: Entity, quantity: Any) -> dict[str, Any]:
+    payload = item.get("payload") or {}
+    cover = (item.get("cover") or {}).get("url")
+    return _clean({
+        "sku": payload.get("productNumber") or item.get("referencedId"), "title": item.get("label"), "quantity": quantity,
+        "price": item.get("unitPrice"), "images": [_clean({"src": cover, "alt": (item.get("cover") or {}).get("alt")})] if cover else None,
+        "product_id": payload.get("parentId") or item.get("productId"), "variant_id": item.get("productId"),
+    })
+
+
+def _top_level(order: Entity, kind: str | None = None) -> list[Entity]:
+    return [i for i in order.get("lineItems") or [] if not i.get("parentId") and (kind is None or i.get("type") == kind)]
+
+
+def _eligible(delivery: Entity, config: ShopwareConfig) -> bool:
+    if _state(delivery) not in config.delivery_states or not _codes(delivery):
+        return False
+    changed = parse_time(delivery.get("updatedAt") or delivery.get("createdAt"))
+    return not (config.historical_cutoff and changed and changed.date() < config.historical_cutoff)
+
+
+def _codes(delivery: Entity) -> list[str]:
+    codes = [str(c).strip() for c in delivery.get("trackingCodes") or []]
+    return list(dict.fromkeys(c for c in codes if c))
+
+
+def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig) -> list[dict[str, Any]]:
+    items = {i.get("id"): i for i in order.get("lineItems") or []}
+    found = []
+    for delivery in deliveries:
+        method = delivery.get("shippingMethod") or {}
+        template = _get(method, "trackingUrl") or ""
+        products = []
+        for position in delivery.get("positions") or []:
+            item = position.get("orderLineItem") or items.get(position.get("orderLineItemId")) or {}
+            if _is_product(item, config):
+                products.append(_product(item, position.get("quantity")))
+        placed = delivery.get("updatedAt") or delivery.get("createdAt") or order.get("orderDateTime")
+        for code in _codes(delivery):
+            found.append(_clean({
+                "tracking_number": code, "tracking_placed_at": placed, "products": products,
+                "tracking_url": template.replace("%s", quote(code, safe="")) if "%s" in template else None,
+                **carrier_fields(_get(method, "name"), config.carriers),
+            }))
+    return found
+
+
+def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
+    products = [i for i in _top_level(order) if _is_product(i, config)]
+    promotions = _top_level(order, "promotion")
+    customer = order.get("orderCustomer") or {}
+    registered = (customer.get("customer") or {}).get("guest") is False
+    channel = _get(order.get("salesChannel"), "name")
+    segments = [f"Shopware.tag.{t['name']}" for t in order.get("tags") or [] if t.get("name")]
+    return _clean({
+        "order_number": order.get("orderNumber"), "external_id": order.get("id"),
+        "order_placed_at": order.get("orderDateTime") or order.get("createdAt"),
+        "total_order_price": order.get("amountTotal"), "shipping_price": order.get("shippingTotal"),
+        "sub_total_price": round(sum(float(i.get("totalPrice") or 0) for i in products), 2),
+        "discount_price": round(sum(abs(float(i.get("totalPrice") or 0)) for i in promotions), 2),
+        "discounts": [_clean({"code": (i.get("payload") or {}).get("code") or i.get("label") or "promotion",
+                              "amount": str(i.get("totalPrice") or 0), "type": (i.get("payload") or {}).get("discountType")})
+                      for i in promotions],
+        "currency": (order.get("currency") or {}).get("isoCode"), "email_id": customer.get("email"),
+        "external_customer_id": customer.get("customerNumber") if registered else None,
+        "address": _shipping_address(order), "products": [_product(i, i.get("quantity")) for i in products],
+        "segments": segments + ([f"Shopware.sales_channel.{channel}"] if channel else []),
+    })
+
+
+def map_order(order: Entity, config: ShopwareConfig, changed_since: datetime, cursor: str | None = None) -> Record | Rejected | None:
+    """A record, a rejection naming the field, or None when the filters keep this order from Karla."""
+    number = str(order.get("orderNumber") or "")
+    deliveries = [d for d in order.get("deliveries") or [] if _eligible(d, config)]
+    if _state(order) not in config.order_states:
+        deliveries = [d for d in deliveries if (parse_time(d.get("updatedAt") or d.get("createdAt")) or changed_since) >= changed_since]
+        if not deliveries:
+            return None
+    location = f"shopware order {number or '?'} ({order.get('id')})"
+    try:
+        placed = OrderPlacement.model_validate(_placement(order, config))
+        trackings = [Tracking.model_validate(t) for t in _trackings(order, deliveries, config)]
+    except ValidationError as exc:
+        return Rejected(location=location, reason=f"order {number}: {explain(exc)}", key=number or None)
+    return Record(key=number, order=placed, trackings=trackings, location=location, cursor=cursor,
+                  shop_slug=config.sales_channels.get(str(order.get("salesChannelId") or "")))

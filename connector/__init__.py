@@ -1,0 +1,1 @@
+"""karla-connector engine."""

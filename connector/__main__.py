@@ -1,0 +1,5 @@
+"""``python -m connector`` is the same as ``karla-connector``."""
+
+from connector.cli import main
+
+main()

@@ -1,0 +1,198 @@
+"""Wiring: settings → validated sources, state file, Karla client; the operations the CLI and daemon call.
+
+Every source is validated at construction, before anything runs, so a typo in one source's config is a
+start-up error that names the key rather than a failure at 2 a.m.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from connector.delivery import DeliveryResult, drain_outbox
+from connector.engine import RunCounts, SourceRuntime, sync_source
+from connector.errors import ConfigError, ConnectorError, FatalError, RetryableError, Unavailable
+from connector.karla.client import KarlaClient
+from connector.registry import AdapterLoadError, validate_source
+from connector.settings import Settings
+from state import Cursors, DeadLetters, Outbox, Runs, StateDB, open_state
+
+__all__ = ["Connector", "SyncReport", "ExitCode"]
+
+log = logging.getLogger("connector")
+
+
+class ExitCode:
+    OK = 0
+    DEAD_LETTERS = 1
+    CONFIG = 2
+    UNFINISHED = 3
+
+
+@dataclass(slots=True)
+class SyncReport:
+    sources: dict[str, RunCounts] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    delivery: DeliveryResult = field(default_factory=DeliveryResult)
+    karla_error: str | None = None
+    requests: int = 0
+    bytes_sent: int = 0
+
+    @property
+    def rejected(self) -> int:
+        return sum(c.rejected for c in self.sources.values()) + self.delivery.dead
+
+    @property
+    def exit_code(self) -> int:
+        if self.failures or self.karla_error:
+            return ExitCode.UNFINISHED
+        return ExitCode.DEAD_LETTERS if self.rejected else ExitCode.OK
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Connector:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        on_request: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.broken: dict[str, str] = {}
+        self.sources = self._validate_sources()
+        self._transport, self._sleep, self._on_request = transport, sleep, on_request
+        self._db: StateDB | None = None
+        self._client: KarlaClient | None = None
+
+    def _validate_sources(self) -> dict[str, SourceRuntime]:
+        runtimes = {}
+        for name, raw in self.settings.sources.items():
+            try:
+                cls, config = validate_source(name, raw)
+            except AdapterLoadError as exc:  # a broken plugin: report it, keep the other sources running
+                log.error("source %s skipped: %s", name, exc, extra={"source": name})
+                self.broken[name] = str(exc)
+                continue
+            runtimes[name] = SourceRuntime(name, cls, config, self.settings.karla.shop_slug)
+        return runtimes
+
+    @property
+    def db(self) -> StateDB:
+        if self._db is None:
+            self._db = open_state(self.settings.state.path)
+        return self._db
+
+    @property
+    def client(self) -> KarlaClient:
+        if self._client is None:
+            self._client = KarlaClient(
+                self.settings.karla, transport=self._transport, sleep=self._sleep, on_request=self._on_request
+            )
+        return self._client
+
+    def now(self) -> float:
+        return self.clock().timestamp()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._db is not None:
+            self._db.close()
+
+    def selected(self, names: Sequence[str] | None) -> list[SourceRuntime]:
+        unknown = [n for n in names or () if n not in self.sources]
+        if unknown:
+            raise ConfigError(f"unknown source {unknown[0]!r}; configured: {', '.join(self.sources) or 'none'}")
+        chosen = [self.sources[n] for n in names] if names else list(self.sources.values())
+        return [rt for rt in chosen if rt.config.enabled or names]
+
+    # -- operations ----------------------------------------------------------------------------------
+    def sync_one(
+        self,
+        rt: SourceRuntime,
+        *,
+        full: bool = False,
+        on_page: Callable[[RunCounts], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+        dry_run: bool = False,
+    ) -> RunCounts:
+        return sync_source(self.db, rt, clock=self.clock, full=full, on_page=on_page, stop=stop, dry_run=dry_run)
+
+    def deliver(
+        self, on_batch: Callable[[int], None] | None = None, stop: Callable[[], bool] | None = None
+    ) -> DeliveryResult:
+        return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop)
+
+    def sync(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        full: bool = False,
+        deliver: bool = True,
+        dry_run: bool = False,
+        on_page: Callable[[RunCounts], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> SyncReport:
+        """Read every selected source into the outbox (all before delivery starts), then drain it."""
+        report = SyncReport()
+        report.failures.update({n: e for n, e in self.broken.items() if not names or n in names})
+        wanted = [n for n in names if n not in self.broken] if names else None
+        for rt in self.selected(wanted) if wanted is None or wanted else []:
+            try:
+                report.sources[rt.name] = self.sync_one(rt, full=full, on_page=on_page, dry_run=dry_run)
+            except FatalError:
+                raise
+            except (RetryableError, ConnectorError, OSError) as exc:
+                log.error("source %s could not finish: %s", rt.name, exc, extra={"source": rt.name})
+                report.failures[rt.name] = str(exc)
+        if deliver:
+            try:
+                report.delivery = self.deliver(on_batch)
+            except Unavailable as exc:
+                report.delivery = getattr(exc, "result", report.delivery)
+                report.karla_error = str(exc)
+        report.requests = self.client.stats.requests if self._client else 0
+        report.bytes_sent = self.client.stats.bytes_sent if self._client else 0
+        return report
+
+    def status(self) -> dict[str, Any]:
+        with self.db.read() as conn:
+            pending = Outbox(conn).pending_by_source()
+            dead = DeadLetters(conn).count_by_source()
+            sources = {
+                name: {
+                    "type": rt.config.type,
+                    "shop_slug": rt.slug,
+                    "enabled": rt.config.enabled,
+                    "cursors": Cursors(conn).all(name),
+                    "pending": pending.get(name, 0),
+                    "dead": dead.get(name, 0),
+                    "last_run": _run_view(Runs(conn).last(name)),
+                }
+                for name, rt in self.sources.items()
+            }
+            return {"pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "sources": sources}
+
+
+def _run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not run:
+        return None
+    iso = lambda t: datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds") if t else None  # noqa: E731
+    return {
+        "kind": run["kind"], "status": run["status"], "started_at": iso(run["started_at"]),
+        "finished_at": iso(run["finished_at"]), "read": run["read"], "enqueued": run["enqueued"],
+        "unchanged": run["unchanged"], "rejected": run["rejected"], "error": run["error"],
+    }

@@ -1,0 +1,220 @@
+"""``karla-connector`` command line (typer + rich). Data goes to stdout, logs and progress to stderr.
+
+Exit codes: 0 all delivered; 1 finished but records were dead-lettered in this run; 2 configuration or
+usage error; 3 could not finish (a source or Karla unavailable after retries; what is pending stays pending).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from connector import cli_render as render
+from connector.errors import ConfigError, ConnectorError, FatalError
+from connector.logs import configure_logging, register_secrets
+from connector.settings import Settings, load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued).")
+dlq_app = typer.Typer(no_args_is_help=True, help="Inspect, retry or drop dead letters.")
+app.add_typer(dlq_app, name="dlq")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class _State:
+    config: Path | None = None
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"error: {message}", style="bold red", highlight=False, markup=False)
+    return typer.Exit(code)
+
+
+def _settings(log_stream: object = None) -> Settings:
+    settings = load_settings(_State.config)
+    register_secrets([settings.karla.api_key.get_secret_value(), *_source_secrets(settings.sources)])
+    configure_logging(settings.log.format, settings.log.level, stream=log_stream)
+    return settings
+
+
+def _source_secrets(value: object) -> list[str]:
+    """Every string under a key that looks secret, in any source table (ours or a plugin's)."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str) and any(w in key.lower() for w in ("key", "token", "secret", "password", "passphrase")):
+                found.append(item)
+            else:
+                found.extend(_source_secrets(item))
+    return found
+
+
+@app.callback()
+def _root(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file (default: $KARLA_CONNECTOR_CONFIG or ./karla-connector.toml)")] = None,
+) -> None:
+    _State.config = config
+
+
+@app.command()
+def sync(
+    source: Annotated[Optional[list[str]], typer.Option("--source", "-s", help="Only this source (repeatable)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the payloads that would be sent; change nothing")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything since full_sync_since (only differences are sent)")] = False,
+) -> None:
+    """One pass over the sources, then drain the outbox, then exit."""
+    from connector.commands import run_dry, run_sync
+
+    try:
+        settings = _settings()
+        code = run_dry(settings, source, full, out) if dry_run else run_sync(settings, source, full, out, err)
+    except FatalError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def run() -> None:
+    """The long-running daemon: polls each source, runs nightly full syncs, drains the outbox.
+
+    Logs JSON lines to stdout; /healthz, /readyz and /metrics on [daemon].health_port; speaks sd_notify
+    when started by systemd. SIGTERM finishes the page or batch in flight and exits 0.
+    """
+    from connector.app import Connector
+    from connector.daemon import Daemon
+
+    try:
+        connector = Connector(_settings(sys.stdout))
+        code = Daemon(connector).run()
+    except FatalError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
+    """Per source: cursor, pending, dead letters, last run."""
+    from connector.app import Connector
+
+    try:
+        connector = Connector(_settings())
+        data = connector.status()
+    except ConnectorError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        out.print_json(json.dumps(data))
+    else:
+        render.status(out, data)
+
+
+@app.command()
+def check() -> None:
+    """Validate the config, reach each source and Karla (auth) without writing anything."""
+    from connector.commands import run_check
+
+    try:
+        ok = run_check(_settings(), out)
+    except FatalError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(0 if ok else 3)
+
+
+@app.command()
+def adapters(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
+    """List installed source adapters with their version and config fields."""
+    from connector.commands import adapter_table
+
+    rows = adapter_table()
+    if as_json:
+        out.print_json(json.dumps(rows))
+    else:
+        render.adapters(out, rows)
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port)")] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    user: Annotated[str, typer.Option(help="Accepted API user name")] = "my-shop",
+    api_key: Annotated[str, typer.Option(help="Accepted API key")] = "sandbox-key",
+    bulk_max_orders: Annotated[int, typer.Option(help="Bulk items accepted per call")] = 50,
+    bulk_max_bytes: Annotated[int, typer.Option(help="Bulk body bytes accepted per call")] = 1_000_000,
+) -> None:
+    """Run a local Karla sandbox (Upsert, Bulk, Search Orders) to try the connector without credentials."""
+    from connector.sandbox import serve
+
+    def ready(url: str) -> None:
+        err.print(f"Karla sandbox on {url} (user {user!r}, key {api_key!r}); Ctrl-C stops it")
+        err.print(f"  [karla]\n  base_url = \"{url}\"\n  username = \"{user}\"", highlight=False)
+
+    serve(host=host, port=port, credentials={user: api_key}, bulk_max_items=bulk_max_orders,
+          bulk_max_bytes=bulk_max_bytes, ready=ready)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Folder for the sample files, config and state")] = Path("demo"),
+) -> None:
+    """Start the sandbox, write sample CSV files, sync twice and show what happened."""
+    from connector.demo import run_demo
+
+    raise typer.Exit(run_demo(workdir, out))
+
+
+@dlq_app.command("list")
+def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
+    """Show dead letters with the reason and where the record came from."""
+    from connector.commands import dead_letters
+
+    try:
+        rows = dead_letters(_settings())
+    except ConnectorError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+    else:
+        render.dead_letters(out, rows)
+
+
+@dlq_app.command("retry")
+def dlq_retry(
+    ids: Annotated[Optional[list[int]], typer.Argument(help="Dead-letter ids")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Retry every dead letter")] = False,
+) -> None:
+    """Queue dead letters again: Karla rejections are re-sent now; bad source rows when their file is read again."""
+    from connector.commands import retry_dead_letters
+
+    if not ids and not all_:
+        raise _fail("name dead-letter ids or pass --all")
+    try:
+        code = retry_dead_letters(_settings(), None if all_ else ids, out)
+    except FatalError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@dlq_app.command("drop")
+def dlq_drop(ids: Annotated[list[int], typer.Argument(help="Dead-letter ids")]) -> None:
+    """Delete dead letters for good."""
+    from connector.commands import drop_dead_letters
+
+    try:
+        dropped = drop_dead_letters(_settings(), ids)
+    except ConnectorError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"dropped {dropped} dead letter(s)")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:  # raised before a command could report it
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(2)

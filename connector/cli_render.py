@@ -1,0 +1,89 @@
+"""Rich rendering of command results: tables for people, nothing secret, no customer PII beyond what
+the merchant's own dead letters need (order number and location)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["adapters", "check_line", "dead_letter_view", "dead_letters", "status", "sync_report"]
+
+
+def sync_report(out: Console, report: Any) -> None:
+    table = Table(show_edge=False)
+    for column in ("source", "records read", "parts queued", "unchanged", "rejected"):
+        table.add_column(column, justify="right" if column != "source" else "left")
+    for name, counts in report.sources.items():
+        table.add_row(name, str(counts.read), str(counts.enqueued), str(counts.unchanged), str(counts.rejected))
+    for name, error in report.failures.items():
+        table.add_row(name, "-", "-", "-", f"failed: {error}")
+    if report.sources or report.failures:
+        out.print(table)
+    d = report.delivery
+    out.print(
+        f"delivered {d.orders} orders and {d.trackings} trackings in {report.requests} Karla requests "
+        f"({report.bytes_sent} bytes); {d.dead} dead-lettered, {d.deferred} waiting for their order",
+        highlight=False,
+    )
+    for reason in d.dead_letters[:20]:
+        out.print(f"  dead letter: {reason}", highlight=False, markup=False)
+    if report.karla_error:
+        out.print(f"Karla unavailable: {report.karla_error} — pending items stay queued", style="red", markup=False)
+
+
+def status(out: Console, data: dict[str, Any]) -> None:
+    out.print(f"pending orders: {data['pending']}   dead letters: {data['dead']}", highlight=False)
+    table = Table(show_edge=False)
+    for column in ("source", "type", "shop", "pending", "dead", "last run", "cursor"):
+        table.add_column(column)
+    for name, s in data["sources"].items():
+        run = s["last_run"]
+        last = f"{run['status']} {run['finished_at'] or run['started_at']}" if run else "never"
+        cursor = "; ".join(f"{k}={v}" for k, v in s["cursors"].items()) or "-"
+        table.add_row(name, s["type"], s["shop_slug"], str(s["pending"]), str(s["dead"]), last, cursor[:80])
+    out.print(table)
+
+
+def check_line(out: Console, what: str, ok: bool, facts: list[str]) -> None:
+    mark = "[green]ok[/]" if ok else "[red]FAILED[/]"
+    out.print(f"{mark} {what}")
+    for fact in facts:
+        out.print(f"    {fact}", highlight=False, markup=False)
+
+
+def adapters(out: Console, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        head = f"{row['type']}  ({row['package']} {row['version']}, {row['entry_point']})"
+        out.print(head, highlight=False, markup=False)
+        if "error" in row:
+            out.print(f"    broken: {row['error']}", style="red", markup=False)
+        for name, description in row.get("fields", {}).items():
+            out.print(f"    {name:<28} {description}", highlight=False, markup=False)
+
+
+def dead_letter_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "created_at": datetime.fromtimestamp(row.created_at, timezone.utc).isoformat(timespec="seconds"),
+        "stage": row.stage,
+        "source": row.source,
+        "order": row.order_key,
+        "location": row.location,
+        "reason": row.reason,
+        "details": row.details,
+    }
+
+
+def dead_letters(out: Console, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        out.print("no dead letters")
+        return
+    table = Table(show_edge=False)
+    for column in ("id", "source", "stage", "order", "location", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["id"]), r["source"], r["stage"], r["order"] or "-", r["location"] or "-", r["reason"])
+    out.print(table)

@@ -1,0 +1,196 @@
+"""What the CLI commands do, kept apart from argument parsing so tests and the daemon can call them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+
+from connector import cli_render as render
+from connector.app import Connector, ExitCode, SyncReport
+from connector.delivery import Item, _groups
+from connector.engine import canonical, digest
+from connector.errors import ConnectorError, FatalError, Unavailable
+from connector.registry import available, load_adapter
+from connector.settings import Settings
+from state import DeadLetters, Files, Outbox, Part, open_state
+from state.lock import StateLock
+
+__all__ = [
+    "adapter_table",
+    "dead_letters",
+    "drop_dead_letters",
+    "retry_dead_letters",
+    "run_check",
+    "run_dry",
+    "run_sync",
+]
+
+
+def _progress(console: Console) -> Any:
+    if not console.is_terminal:
+        return nullcontext(None)
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True)
+
+
+def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: Console, err: Console) -> int:
+    connector = Connector(settings)
+    try:
+        with StateLock(settings.state.path, "sync"), _progress(err) as progress:
+            task = progress.add_task("reading sources", total=None) if progress else None
+            seen = {"orders": 0, "sent": 0}
+
+            def on_page(counts: Any) -> None:
+                seen["orders"] += counts.read
+                if progress:
+                    progress.update(task, description=f"read {seen['orders']} orders")
+
+            def on_batch(n: int) -> None:
+                seen["sent"] += n
+                if progress:
+                    progress.update(task, description=f"delivered {seen['sent']} orders")
+
+            report = connector.sync(names, full=full, on_page=on_page, on_batch=on_batch)
+        render.sync_report(out, report)
+        return report.exit_code
+    finally:
+        connector.close()
+
+
+def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Console) -> int:
+    """Sync into a throw-away copy of the state file and print the items delivery would send."""
+    with tempfile.TemporaryDirectory(prefix="karla-dry-") as tmp:
+        copy = Path(tmp) / "state.db"
+        if settings.state.path.exists():
+            source = open_state(settings.state.path)
+            with source.engine.raw_connection() as raw:  # type: ignore[attr-defined]
+                import sqlite3
+
+                target = sqlite3.connect(copy)
+                raw.driver_connection.backup(target)
+                target.close()
+            source.close()
+        dry = settings.model_copy(update={"state": settings.state.model_copy(update={"path": copy})})
+        connector = Connector(dry)
+        try:
+            report = connector.sync(names, full=full, deliver=False, dry_run=True)
+            items = [json.loads(Item.build(rows).body) for rows in _groups(connector.db)]
+        finally:
+            connector.close()
+    out.print_json(json.dumps({"would_send": items, "failures": report.failures}, ensure_ascii=False))
+    return ExitCode.UNFINISHED if report.failures else ExitCode.OK
+
+
+def run_check(settings: Settings, out: Console) -> bool:
+    connector = Connector(settings)
+    ok = True
+    for rt in connector.sources.values():
+        from adapters.base import AdapterContext
+
+        try:
+            facts = rt.adapter_cls(rt.name, rt.config, AdapterContext(source=rt.name)).check()
+            render.check_line(out, f"source {rt.name} ({rt.config.type})", True, facts)
+        except FatalError:
+            raise
+        except (ConnectorError, OSError) as exc:
+            ok = False
+            render.check_line(out, f"source {rt.name} ({rt.config.type})", False, [str(exc)])
+    slugs = sorted({rt.slug for rt in connector.sources.values()} | {settings.karla.shop_slug})
+    try:
+        for slug in slugs:
+            connector.client.check(slug)
+        render.check_line(out, f"Karla {settings.karla.base_url}", True, [f"authenticated for shop {s}" for s in slugs])
+    except FatalError:
+        raise
+    except ConnectorError as exc:
+        ok = False
+        render.check_line(out, f"Karla {settings.karla.base_url}", False, [str(exc)])
+    finally:
+        connector.close()
+    return ok
+
+
+def adapter_table() -> list[dict[str, Any]]:
+    rows = []
+    for info in available():
+        row: dict[str, Any] = {"type": info.type, "entry_point": info.entry_point, "package": info.distribution, "version": info.version}
+        try:
+            cls = load_adapter(info.type)
+            row["fields"] = {name: (f.description or "") for name, f in cls.Config.model_fields.items()}
+        except ConnectorError as exc:
+            row["error"] = str(exc)
+        rows.append(row)
+    return rows
+
+
+def dead_letters(settings: Settings) -> list[dict[str, Any]]:
+    db = open_state(settings.state.path)
+    try:
+        with db.read() as conn:
+            return [render.dead_letter_view(row) for row in DeadLetters(conn).list()]
+    finally:
+        db.close()
+
+
+def drop_dead_letters(settings: Settings, ids: Sequence[int]) -> int:
+    db = open_state(settings.state.path)
+    try:
+        with db.transaction() as conn:
+            return DeadLetters(conn).delete(ids)
+    finally:
+        db.close()
+
+
+def _requeue(conn: Any, row: Any, now: float) -> bool:
+    """Put a Karla-rejected item back into the outbox; a bad source row re-reads its file instead."""
+    if row.stage == "source":
+        path = (row.location or "").rsplit(":", 1)[0]
+        return bool(path) and Files(conn).forget(row.source, path) >= 0
+    item = row.payload or {}
+    pieces = {"order": item["order"]} if item.get("order") else {}
+    pieces.update({f"tracking:{t['tracking_number']}": t for t in item.get("trackings", [])})
+    parts = []
+    for name, data in pieces.items():
+        payload = canonical(data)
+        parts.append(Part(row.slug, row.order_key, row.id_type or "order_number", name, payload, digest(payload),
+                          row.source, row.stream or "", row.location))
+        Outbox(conn).forget_delivered(row.slug, row.order_key, name)
+    Outbox(conn).enqueue(parts, now)
+    return True
+
+
+def _deliver_only(connector: Connector) -> SyncReport:
+    report = SyncReport()
+    try:
+        report.delivery = connector.deliver()
+    except Unavailable as exc:
+        report.delivery = getattr(exc, "result", report.delivery)
+        report.karla_error = str(exc)
+    report.requests = connector.client.stats.requests
+    report.bytes_sent = connector.client.stats.bytes_sent
+    return report
+
+
+def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:
+    connector = Connector(settings)
+    try:
+        with StateLock(settings.state.path, "dlq retry"):
+            with connector.db.transaction() as conn:
+                rows = DeadLetters(conn).list(ids)
+                requeued = [row.id for row in rows if _requeue(conn, row, connector.now())]
+                DeadLetters(conn).delete(requeued)
+            out.print(f"queued {len(requeued)} dead letter(s) again")
+            report = _deliver_only(connector) if requeued else None
+        if report:
+            render.sync_report(out, report)
+            return report.exit_code
+        return ExitCode.OK
+    finally:
+        connector.close()

@@ -1,0 +1,202 @@
+"""``karla-connector run``: the long-running service.
+
+APScheduler 3.x runs one incremental job per source on its ``poll_interval``, an optional nightly full
+sync per source on ``full_sync_cron``, and a delivery job draining the outbox. The main thread only waits,
+pings the systemd watchdog and handles signals: SIGTERM/SIGINT stop scheduling and let the page or batch
+in flight finish (bounded by ``shutdown_grace_seconds``); a second signal exits at once, which still loses
+nothing because every committed page is in the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from connector.app import Connector
+from connector.engine import SourceRuntime
+from connector.errors import ConfigError, FatalError, Unavailable
+from connector.health import HealthServer
+from connector.metrics import Metrics
+from connector.readiness import Readiness
+from connector.sdnotify import Notifier, watchdog_interval
+from state.lock import StateLock
+
+__all__ = ["Daemon", "cron_trigger"]
+
+log = logging.getLogger("connector.daemon")
+
+
+def cron_trigger(expression: str, timezone: str) -> CronTrigger:
+    """Five fields as in crontab; six fields put seconds first (handy for tests and short cycles)."""
+    fields = expression.split()
+    if len(fields) == 5:
+        return CronTrigger.from_crontab(expression, timezone=timezone)
+    if len(fields) == 6:
+        second, minute, hour, day, month, dow = fields
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=timezone)
+    raise ConfigError(f"full_sync_cron {expression!r}: expected 5 crontab fields (or 6 with seconds first)")
+
+
+class Daemon:
+    def __init__(self, connector: Connector, *, notifier: Notifier | None = None) -> None:
+        self.connector = connector
+        self.settings = connector.settings
+        self.metrics = Metrics()
+        connector._on_request = self._on_request  # count every Karla request, whichever job made it
+        self.notifier = notifier or Notifier()
+        self.stopping = threading.Event()
+        self.readiness = Readiness(connector, self.settings.daemon.ready_max_failure_seconds)
+        self._source_locks = {name: threading.Lock() for name in connector.sources}
+        self._retries_seen = 0
+        self.scheduler = BackgroundScheduler(
+            timezone=self.settings.daemon.timezone,
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
+        )
+
+    def _on_request(self, endpoint: str, status: int) -> None:
+        self.metrics.on_request(endpoint, status)
+
+    # -- jobs ----------------------------------------------------------------------------------------
+    def _sync_job(self, rt: SourceRuntime, full: bool) -> None:
+        """Incremental and full syncs of one source share a lock: they never overlap."""
+        if self.stopping.is_set():
+            return
+        with self._source_locks[rt.name]:
+            try:
+                counts = self.connector.sync_one(rt, full=full, stop=self.stopping.is_set)
+            except FatalError as exc:
+                self.readiness.failed(rt.name, str(exc))
+                self.metrics.runs.labels(source=rt.name, status="fatal").inc()
+                log.error("source %s stopped: %s", rt.name, exc, extra={"source": rt.name})
+                return
+            except Exception as exc:  # noqa: BLE001 - one failing source must not stop the others
+                self.readiness.failed(rt.name, str(exc))
+                self.metrics.runs.labels(source=rt.name, status="failed").inc()
+                log.error("source %s failed: %s", rt.name, exc, extra={"source": rt.name})
+                return
+        self.readiness.succeeded(rt.name)
+        self.metrics.runs.labels(source=rt.name, status="ok").inc()
+        self.metrics.last_success.labels(source=rt.name).set(self.connector.now())
+        if counts.rejected:
+            self.metrics.dead.labels(source=rt.name).inc(counts.rejected)
+        if counts.enqueued:
+            self._deliver_job()
+
+    def _deliver_job(self) -> None:
+        if self.stopping.is_set():
+            return
+        with self._deliver_lock:
+            try:
+                result = self.connector.deliver(stop=self.stopping.is_set)
+            except Unavailable as exc:
+                result = getattr(exc, "result", None)
+                log.warning("delivery paused: %s", exc)
+            except FatalError as exc:
+                self.readiness.failed("karla", str(exc))
+                log.error("delivery stopped: %s", exc)
+                return
+            else:
+                self.readiness.succeeded("karla")
+        if result is not None:
+            self.metrics.orders.inc(result.orders)
+            self.metrics.trackings.inc(result.trackings)
+            if result.dead:
+                self.metrics.dead.labels(source="karla").inc(result.dead)
+        retries = self.connector.client.stats.retries
+        self.metrics.retries.inc(retries - self._retries_seen)
+        self._retries_seen = retries
+
+    _deliver_lock = threading.Lock()
+
+    def _schedule(self) -> None:
+        for rt in self.connector.selected(None):
+            self.scheduler.add_job(self._sync_job, "interval", seconds=rt.config.poll_interval, args=(rt, False),
+                                   id=f"sync:{rt.name}", name=f"sync {rt.name}", next_run_time=_now_tz(self))
+            if rt.config.full_sync_cron:
+                trigger = cron_trigger(rt.config.full_sync_cron, self.settings.daemon.timezone)
+                self.scheduler.add_job(self._sync_job, trigger, args=(rt, True), id=f"full:{rt.name}", name=f"full sync {rt.name}")
+        self.scheduler.add_job(self._deliver_job, "interval", seconds=self.settings.daemon.delivery_interval,
+                               id="deliver", name="deliver")
+        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if event.exception is not None:
+            log.error("job %s raised %r", event.job_id, event.exception)
+        else:
+            log.warning("job %s missed its run time", event.job_id)
+
+    # -- main loop -----------------------------------------------------------------------------------
+    def run(self) -> int:
+        with StateLock(self.settings.state.path, "run"):
+            self.connector.db  # open (and migrate) the state file before reporting ready
+            health = self._start_health()
+            self._install_signals()
+            self._schedule()
+            self.scheduler.start()
+            self.notifier.ready()
+            log.info("daemon started with %d source(s)", len(self.connector.sources))
+            interval = watchdog_interval() or 5.0
+            while not self.stopping.wait(min(interval, 5.0)):
+                self.notifier.watchdog()
+                self._refresh_gauges()
+            self.notifier.stopping()
+            log.info("shutting down: letting work in flight finish (up to %ss)", self.settings.daemon.shutdown_grace_seconds)
+            self._shutdown()
+            if health:
+                health.stop()
+            self.connector.close()
+        log.info("daemon stopped")
+        return 0
+
+    def _shutdown(self) -> None:
+        self.scheduler.pause()
+        done = threading.Event()
+        threading.Thread(target=lambda: (self.scheduler.shutdown(wait=True), done.set()), daemon=True).start()
+        if not done.wait(self.settings.daemon.shutdown_grace_seconds):
+            log.warning("work still in flight after the grace period; exiting (pending items stay queued)")
+
+    def _start_health(self) -> HealthServer | None:
+        d = self.settings.daemon
+        if not d.health_port:
+            return None
+        return HealthServer(d.health_host, d.health_port, self.readiness.check, self._metrics_text).start()
+
+    def _metrics_text(self) -> bytes:
+        self._refresh_gauges()
+        return self.metrics.render()
+
+    def _refresh_gauges(self) -> None:
+        try:
+            snapshot = self.readiness.snapshot()
+        except Exception:  # noqa: BLE001 - metrics must never take the daemon down
+            return
+        self.metrics.outbox.set(snapshot["pending"])
+        for name, last_ok in snapshot["last_ok"].items():
+            if last_ok:
+                self.metrics.lag.labels(source=name).set(max(0.0, self.connector.now() - last_ok))
+
+    def _install_signals(self) -> None:
+        def handler(signum: int, _frame: Any) -> None:
+            if self.stopping.is_set():
+                log.warning("second signal: exiting now; pending work stays queued")
+                os._exit(130)
+            log.info("received %s", signal.Signals(signum).name)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def _now_tz(daemon: Daemon) -> Any:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(daemon.settings.daemon.timezone))

@@ -1,0 +1,235 @@
+"""Delivery: drain the outbox into Bulk Fulfillment calls, bounded by item count and body bytes.
+
+Each order's pending parts travel as one item (its order object, if changed, plus its new trackings), so
+an order always arrives with or before its fulfillments. Outcomes per batch:
+2xx → parts remembered as delivered; 413 → split; 422/404/409 → the items Karla named become dead
+letters (or wait, for ``order_not_found``), the rest are sent again; when Karla names no item the batch
+is bisected; retryable failures leave everything pending and end the drain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.errors import BatchTooLarge, RecordRejected, Unavailable
+from connector.karla.client import KarlaClient
+from connector.settings import KarlaSettings
+from state import DeadLetters, Outbox, PendingRow, StateDB
+
+__all__ = ["DeliveryResult", "Item", "drain_outbox"]
+
+log = logging.getLogger("connector.delivery")
+_FETCH = 2000
+_NOT_FOUND = "order_not_found"
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    orders: int = 0
+    trackings: int = 0
+    dead: int = 0
+    deferred: int = 0
+    requests: int = 0
+    dead_letters: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Item:
+    """One order's pending parts, serialised once into the bytes of a bulk array element."""
+
+    slug: str
+    key: str
+    rows: list[PendingRow]
+    body: bytes
+
+    @classmethod
+    def build(cls, rows: list[PendingRow]) -> Item:
+        first = rows[0]
+        order = next((r.payload for r in rows if r.part == "order"), None)
+        trackings = ",".join(r.payload for r in rows if r.part != "order")
+        text = f'{{"id":{json.dumps(first.order_key, ensure_ascii=False)},"id_type":"{first.id_type}"'
+        text += f',"order":{order}' if order is not None else ""
+        text += f',"trackings":[{trackings}]}}'
+        return cls(first.slug, first.order_key, rows, text.encode())
+
+
+def _groups(db: StateDB) -> Iterator[list[PendingRow]]:
+    """Pending rows grouped per (slug, order), streamed in key order with bounded memory."""
+    after: tuple[str, str] | None = None
+    limit = _FETCH
+    while True:
+        with db.read() as conn:
+            rows = Outbox(conn).scan(after, limit)
+        if not rows:
+            return
+        groups: list[list[PendingRow]] = []
+        for row in rows:
+            if groups and (groups[-1][0].slug, groups[-1][0].order_key) == (row.slug, row.order_key):
+                groups[-1].append(row)
+            else:
+                groups.append([row])
+        if len(rows) == limit and len(groups) == 1:
+            limit *= 2  # one order with more parts than a fetch: read it whole
+            continue
+        if len(rows) == limit:
+            groups.pop()  # the last group may continue in the next fetch
+        yield from groups
+        after = (groups[-1][0].slug, groups[-1][0].order_key)
+        limit = _FETCH
+
+
+class _Sender:
+    def __init__(self, db: StateDB, client: KarlaClient, settings: KarlaSettings, now: Callable[[], float]) -> None:
+        self.db, self.client, self.settings, self.now = db, client, settings, now
+        self.result = DeliveryResult()
+
+    def send(self, slug: str, items: list[Item]) -> None:
+        body = b"[" + b",".join(i.body for i in items) + b"]"
+        self.result.requests += 1
+        try:
+            self.client.bulk_upsert_raw(slug, body)
+        except BatchTooLarge as exc:
+            if len(items) == 1:
+                self._dead(items[0], f"Karla refused the request as too large ({exc})", None)
+                return
+            self._halves(slug, items)
+            return
+        except RecordRejected as exc:
+            self._rejected(slug, items, exc)
+            return
+        self._delivered(items)
+
+    def _halves(self, slug: str, items: list[Item]) -> None:
+        middle = len(items) // 2
+        self.send(slug, items[:middle])
+        self.send(slug, items[middle:])
+
+    def _rejected(self, slug: str, items: list[Item], exc: RecordRejected) -> None:
+        details = exc.details or {}
+        per_item: dict[int, list[dict[str, Any]]] = {}
+        for entry in details.get("errors", []):
+            loc = entry.get("loc") if isinstance(entry, dict) else None
+            if isinstance(loc, list) and len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], int):
+                if 0 <= loc[1] < len(items):
+                    per_item.setdefault(loc[1], []).append(entry)
+        if per_item:
+            for index, entries in per_item.items():
+                self._refused(items[index], details, entries)
+            rest = [item for index, item in enumerate(items) if index not in per_item]
+            if rest:
+                self.send(slug, rest)
+        elif len(items) == 1:
+            self._refused(items[0], details, details.get("errors", []))
+        else:
+            self._halves(slug, items)
+
+    def _refused(self, item: Item, details: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+        types = {e.get("type") for e in entries} | ({details.get("key")} if not entries else set())
+        if types == {_NOT_FOUND}:
+            self._defer(item)
+            return
+        reason = "; ".join(_describe(e) for e in entries) or f"{details.get('key')}: {details.get('message')}"
+        info = {"status": details.get("status"), "key": details.get("key"), "message": details.get("message"), "errors": entries}
+        self._dead(item, f"Karla rejected order {item.key}: {reason}", info)
+
+    def _defer(self, item: Item) -> None:
+        """Karla does not know the order yet: wait for it, but not forever."""
+        now = self.now()
+        age_hours = (now - min(r.first_enqueued_at for r in item.rows)) / 3600
+        if age_hours > self.settings.unknown_order_max_age_hours:
+            reason = (
+                f"Karla does not know order {item.key} and no order data for it arrived within "
+                f"{self.settings.unknown_order_max_age_hours:g} hours; its trackings were not delivered"
+            )
+            self._dead(item, reason, {"key": _NOT_FOUND})
+            return
+        attempts = max(r.attempts for r in item.rows)
+        until = now + min(3600.0, 30.0 * 2**attempts)
+        with self.db.transaction() as conn:
+            Outbox(conn).postpone(item.rows, until, f"{_NOT_FOUND}: waiting for the order")
+        self.result.deferred += 1
+
+    def _dead(self, item: Item, reason: str, details: dict[str, Any] | None) -> None:
+        rows = item.rows
+        letter = {
+            "created_at": self.now(), "stage": "karla", "source": rows[0].source, "stream": rows[0].stream,
+            "slug": item.slug, "order_key": item.key, "id_type": rows[0].id_type,
+            "location": ", ".join(sorted({r.location for r in rows if r.location})) or None,
+            "reason": reason, "details": details, "payload": json.loads(item.body),
+        }
+        with self.db.transaction() as conn:
+            DeadLetters(conn).add([letter])
+            Outbox(conn).remove(rows)
+        self.result.dead += 1
+        self.result.dead_letters.append(reason)
+        log.warning("dead letter: %s", reason, extra={"source": rows[0].source})
+
+    def _delivered(self, items: list[Item]) -> None:
+        rows = [row for item in items for row in item.rows]
+        with self.db.transaction() as conn:
+            Outbox(conn).mark_delivered(rows, self.now())
+        self.result.orders += sum(1 for r in rows if r.part == "order")
+        self.result.trackings += sum(1 for r in rows if r.part != "order")
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    loc = entry.get("loc") or []
+    path = ".".join(str(p) for p in loc[2:] if p != "body") if len(loc) > 2 else ".".join(str(p) for p in loc if p != "body")
+    kind = f" ({entry['type']})" if entry.get("type") else ""
+    return f"{path or 'item'}: {entry.get('msg', '')}{kind}"
+
+
+def _batches(items: Iterator[Item], max_items: int, max_bytes: int) -> Iterator[tuple[str, list[Item]]]:
+    batch: list[Item] = []
+    size = 2
+    for item in items:
+        fits = batch and batch[0].slug == item.slug and len(batch) < max_items and size + 1 + len(item.body) <= max_bytes
+        if batch and not fits:
+            yield batch[0].slug, batch
+            batch, size = [], 2
+        batch.append(item)
+        size += len(item.body) + (1 if len(batch) > 1 else 0)
+    if batch:
+        yield batch[0].slug, batch
+
+
+def drain_outbox(
+    db: StateDB,
+    client: KarlaClient,
+    settings: KarlaSettings,
+    *,
+    now: Callable[[], float],
+    on_batch: Callable[[int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> DeliveryResult:
+    """Send everything that is due. Raises ``Unavailable`` (nothing lost) or ``ConfigError`` (stop)."""
+    sender = _Sender(db, client, settings, now)
+    max_bytes = settings.bulk_max_bytes
+
+    def due_items() -> Iterator[Item]:
+        current = now()
+        for rows in _groups(db):
+            if min(r.next_attempt_at for r in rows) > current:
+                continue
+            item = Item.build(rows)
+            if len(item.body) + 2 > max_bytes:
+                sender._dead(item, f"order {item.key} is {len(item.body)} bytes, above bulk_max_bytes={max_bytes}", None)
+                continue
+            yield item
+
+    try:
+        for slug, batch in _batches(due_items(), settings.bulk_max_orders, max_bytes):
+            sender.send(slug, batch)
+            if on_batch:
+                on_batch(len(batch))
+            if stop and stop():
+                break
+    except Unavailable as exc:
+        log.warning("Karla unavailable; %d orders delivered before, the rest stays pending", sender.result.orders)
+        exc.result = sender.result  # type: ignore[attr-defined]
+        raise
+    return sender.result

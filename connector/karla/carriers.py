@@ -1,0 +1,94 @@
+"""Karla's carrier enum and the alias table that maps shop carrier names onto it.
+
+Karla validates ``carrier_reference`` (422 ``carrier_reference_invalid``), so a name is only sent as a
+reference when it is a member of the enum; anything else travels as the free-form ``tracking_company``
+that Karla's matcher reads. Source of the enum: ``shared/reference/karla-api.md`` (CarrierEnum, Feb 2025).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+__all__ = ["CARRIERS", "ALIASES", "carrier_fields", "normalise_carrier_name"]
+
+CARRIERS: frozenset[str] = frozenset(
+    "amz brt depost dhl dhlexp dhl_old dhl2man dpd dpdn dpduk gls gls_es goexp hrs postat rhe royalmail "
+    "swisspost ups bpost dao anpost bring posti postnl_inter usps fedex postnord parcelone dachser "
+    "asendia_de".split()
+)
+
+# Lower-cased, whitespace-collapsed names as shops and warehouses write them -> Karla enum value.
+ALIASES: Mapping[str, str] = {
+    "dhl": "dhl",
+    "dhl paket": "dhl",
+    "dhl parcel": "dhl",
+    "dhl germany": "dhl",
+    "dhl de": "dhl",
+    "dhl express": "dhlexp",
+    "dhl ecommerce": "dhl",
+    "deutsche post": "depost",
+    "deutsche post dhl": "dhl",
+    "hermes": "hrs",
+    "hermes germany": "hrs",
+    "hermes de": "hrs",
+    "hermes uk": "hrs",
+    "evri": "hrs",
+    "ups": "ups",
+    "united parcel service": "ups",
+    "dpd": "dpd",
+    "dpd germany": "dpd",
+    "dpd de": "dpd",
+    "dpd uk": "dpduk",
+    "dpd nl": "dpdn",
+    "dpd netherlands": "dpdn",
+    "gls": "gls",
+    "gls germany": "gls",
+    "gls spain": "gls_es",
+    "austrian post": "postat",
+    "österreichische post": "postat",
+    "post at": "postat",
+    "postnl": "postnl_inter",
+    "postnl international": "postnl_inter",
+    "royal mail": "royalmail",
+    "usps": "usps",
+    "fedex": "fedex",
+    "swiss post": "swisspost",
+    "die post": "swisspost",
+    "bpost": "bpost",
+    "an post": "anpost",
+    "bring": "bring",
+    "posti": "posti",
+    "postnord": "postnord",
+    "go! express": "goexp",
+    "go express": "goexp",
+    "amazon": "amz",
+    "amazon logistics": "amz",
+    "brt": "brt",
+    "dachser": "dachser",
+    "asendia": "asendia_de",
+    "parcelone": "parcelone",
+    "dao": "dao",
+}
+
+_SPACES = re.compile(r"[\s_\-]+")
+
+
+def normalise_carrier_name(name: str) -> str:
+    """Lower-case and collapse separators so ``DHL-Express`` and ``dhl express`` match one alias."""
+    return _SPACES.sub(" ", name.strip().lower())
+
+
+def carrier_fields(name: str | None, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return ``{"carrier_reference": ...}`` for a known carrier, else ``{"tracking_company": name}``.
+
+    ``overrides`` (from config) win over the built-in table; their values must be enum members.
+    """
+    if not name or not name.strip():
+        return {}
+    key = normalise_carrier_name(name)
+    table = {**ALIASES, **{normalise_carrier_name(k): v for k, v in (overrides or {}).items()}}
+    ref = table.get(key) or (key if key in CARRIERS else None)
+    if ref in CARRIERS:
+        return {"carrier_reference": ref}
+    return {"tracking_company": name.strip()}

@@ -1,0 +1,147 @@
+"""Request shapes of Karla's Upsert Order and Bulk Fulfillment endpoints.
+
+Field names and required keys follow ``shared/karla-docs/003_*`` (OrderFulfillmentDTO, OrderPlacementDTO,
+OrderTrackingDTO, ProductDTO, AddressWithZipCodeDTO). Adapters build these; validating here means a bad
+record fails at mapping time with a field name, before it can reach the outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from connector.karla.carriers import CARRIERS
+
+__all__ = [
+    "Address",
+    "Discount",
+    "Image",
+    "OrderFulfillment",
+    "OrderPlacement",
+    "Product",
+    "Tracking",
+    "IdType",
+    "dump",
+    "explain",
+]
+
+IdType = Literal["uuid", "external_id", "order_name", "order_number"]
+_NonEmpty = Field(min_length=1)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class Image(_Model):
+    src: str = _NonEmpty
+    alt: str | None = None
+
+
+class Product(_Model):
+    title: str | None = None
+    sku: str | None = None
+    quantity: int | None = Field(default=None, ge=0)
+    price: float | None = None
+    size: str | None = None
+    weight: float | None = None
+    images: list[Image] = Field(default_factory=list)
+    product_id: str | None = None
+    variant_id: str | None = None
+
+
+class Address(_Model):
+    zip_code: str = _NonEmpty
+    name: str | None = None
+    company: str | None = None
+    address_line_1: str | None = None
+    address_line_2: str | None = None
+    street: str | None = None
+    city: str | None = None
+    province: str | None = None
+    province_code: str | None = None
+    country: str | None = None
+    country_code: str | None = Field(default=None, min_length=2, max_length=2)
+    phone: str | None = None
+
+    @field_validator("country_code")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+
+class Discount(_Model):
+    code: str = _NonEmpty
+    amount: str
+    type: str | None = None
+
+
+class OrderPlacement(_Model):
+    order_number: str = _NonEmpty
+    external_id: str = ""
+    order_name: str | None = None
+    order_placed_at: datetime | None = None
+    email_id: str | None = None
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    total_order_price: float | None = None
+    shipping_price: float | None = None
+    sub_total_price: float | None = None
+    discount_price: float | None = None
+    products: list[Product] = Field(default_factory=list)
+    discounts: list[Discount] = Field(default_factory=list)
+    address: Address
+    segments: list[str] = Field(default_factory=list)
+    external_customer_id: str | None = None
+    order_status_url: str | None = None
+    expected_number_of_shipments: int | None = Field(default=None, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _default_external_id(self) -> OrderPlacement:
+        # Karla requires external_id; it defaults to the order number (karla-docs 002, best practices).
+        if not self.external_id:
+            object.__setattr__(self, "external_id", self.order_number)
+        return self
+
+
+class Tracking(_Model):
+    tracking_number: str = _NonEmpty
+    tracking_url: str | None = None
+    tracking_placed_at: datetime | None = None
+    carrier_reference: str | None = None
+    tracking_company: str | None = None
+    external_shipment_id: str | None = None
+    products: list[Product] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _only_known_carriers(self) -> Tracking:
+        # A reference outside the enum is a 422 at Karla; demote it to the free-form hint instead.
+        ref = self.carrier_reference
+        if ref is not None and ref not in CARRIERS:
+            object.__setattr__(self, "carrier_reference", None)
+            if not self.tracking_company:
+                object.__setattr__(self, "tracking_company", ref)
+        return self
+
+
+class OrderFulfillment(_Model):
+    id: str = _NonEmpty
+    id_type: IdType = "order_number"
+    order: OrderPlacement | None = None
+    trackings: list[Tracking] = Field(default_factory=list)
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """JSON-ready dict without ``None`` values: the one serialisation every hash and request uses."""
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def explain(exc: ValidationError) -> str:
+    """A one-line reason a merchant can act on: ``address.zip_code: must not be empty``."""
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "record"
+        message = "must not be empty" if err["type"] == "string_too_short" and err.get("input") in ("", None) else err["msg"]
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)

@@ -1,0 +1,81 @@
+"""Logging: JSON lines for services, readable text on a terminal, secrets redacted everywhere.
+
+Every configured secret value is registered with ``redact``; a filter scrubs it from each record's final
+message (and from exception text), so a secret that slips into an error string still never reaches a log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable
+
+__all__ = ["configure_logging", "register_secrets", "redact"]
+
+_SECRETS: set[str] = set()
+_MASK = "***"
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """Remember secret values (API keys, tokens, passwords) to be masked in every log line."""
+    _SECRETS.update(v for v in values if v and len(v) >= 4)
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    return text
+
+
+class _RedactFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(record.exc_text)
+            record.exc_info = None
+        record.msg, record.args = redact(message), ()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        source = getattr(record, "source", None)
+        if source:
+            entry["source"] = source
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        source = getattr(record, "source", None)
+        prefix = f"[{source}] " if source else ""
+        line = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname:<7} {prefix}{record.getMessage()}"
+        return f"{line}\n{record.exc_text}" if record.exc_text else line
+
+
+def configure_logging(fmt: str = "auto", level: str = "INFO", stream=None) -> None:
+    """Route all logging to one handler on ``stream`` (stderr by default: stdout is for data output)."""
+    stream = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    handler.addFilter(_RedactFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "paramiko", "apscheduler", "asyncssh"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,51 @@
+"""What ``/readyz`` decides: config loaded (we are running), state writable, and no source failing for
+longer than ``ready_max_failure_seconds`` — a single failed poll is normal life, hours of them are not."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from state import Outbox, Runs
+
+__all__ = ["Readiness"]
+
+
+class Readiness:
+    def __init__(self, connector: Any, max_failure_seconds: float) -> None:
+        self.connector = connector
+        self.max_failure = max_failure_seconds
+        self._failing_since: dict[str, float] = {}
+        self._errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def failed(self, name: str, error: str) -> None:
+        with self._lock:
+            self._failing_since.setdefault(name, time.monotonic())
+            self._errors[name] = error
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failing_since.pop(name, None)
+            self._errors.pop(name, None)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.connector.db.read() as conn:
+            runs = Runs(conn)
+            last_ok = {name: runs.last_ok(name) for name in self.connector.sources}
+            return {"pending": Outbox(conn).pending_count(), "last_ok": last_ok}
+
+    def check(self) -> tuple[bool, dict[str, Any]]:
+        problems: dict[str, str] = {}
+        try:
+            with self.connector.db.transaction() as conn:  # proves the state file is writable
+                conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS _ready (x)")
+        except Exception as exc:  # noqa: BLE001
+            problems["state"] = f"state file not writable: {exc}"
+        now = time.monotonic()
+        with self._lock:
+            for name, since in self._failing_since.items():
+                if now - since > self.max_failure:
+                    problems[name] = f"failing for {int(now - since)}s: {self._errors.get(name, '')}"
+        return not problems, {"problems": problems}

@@ -1,0 +1,87 @@
+"""Finding adapters: the ``karla_connector.adapters`` entry-point group, loaded lazily and checked.
+
+Our own adapters are declared in ``pyproject.toml`` exactly like a third party's, so there is one path.
+A broken plugin is reported and skipped; it never takes the daemon down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapters.base import Adapter, SourceConfig
+from connector.errors import ConfigError
+
+__all__ = ["GROUP", "AdapterInfo", "AdapterLoadError", "available", "load_adapter", "validate_source"]
+
+GROUP = "karla_connector.adapters"
+log = logging.getLogger(__name__)
+
+
+class AdapterLoadError(ConfigError):
+    """An installed adapter could not be imported or breaks the contract: skip its sources, run the rest."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterInfo:
+    type: str
+    entry_point: str
+    distribution: str | None
+    version: str | None
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def available() -> list[AdapterInfo]:
+    infos = []
+    for name, ep in sorted(_entry_points().items()):
+        dist = ep.dist
+        infos.append(AdapterInfo(name, ep.value, dist.name if dist else None, dist.version if dist else None))
+    return infos
+
+
+def load_adapter(type_: str) -> type[Adapter]:
+    """The adapter class for ``type_``; ``ConfigError`` lists the installed types when it is unknown."""
+    eps = _entry_points()
+    if type_ not in eps:
+        names = ", ".join(sorted(eps)) or "none"
+        raise ConfigError(f"unknown source type {type_!r}; installed adapters: {names}")
+    try:
+        cls = eps[type_].load()
+    except Exception as exc:  # a third-party import error must not look like our crash
+        raise AdapterLoadError(f"adapter {type_!r} ({eps[type_].value}) failed to load: {exc!r}") from exc
+    problems = _contract_problems(cls)
+    if problems:
+        raise AdapterLoadError(f"adapter {type_!r} ({eps[type_].value}) does not satisfy the adapter contract: {problems}")
+    return cls
+
+
+def _contract_problems(cls: Any) -> str:
+    missing = [n for n in ("check", "streams", "read") if not callable(getattr(cls, n, None))]
+    config = getattr(cls, "Config", None)
+    if not (isinstance(config, type) and issubclass(config, SourceConfig)):
+        missing.append("Config (a SourceConfig subclass)")
+    if not isinstance(getattr(cls, "type", None), str):
+        missing.append("type")
+    return ", ".join(f"missing {m}" for m in missing)
+
+
+def validate_source(name: str, raw: dict[str, Any]) -> tuple[type[Adapter], SourceConfig]:
+    """Validate one ``[sources.NAME]`` table with its adapter's ``Config``; errors name the keys."""
+    type_ = raw.get("type")
+    if not type_:
+        raise ConfigError(f"config key sources.{name}.type is missing (e.g. type = \"csv\")")
+    cls = load_adapter(str(type_))
+    try:
+        config = cls.Config.model_validate(raw)
+    except ValidationError as exc:
+        from connector.settings import describe_validation_error
+
+        raise ConfigError(describe_validation_error(exc, None, prefix=f"sources.{name}")) from None
+    return cls, config

@@ -1,0 +1,113 @@
+"""The one retry policy: exponential backoff with full jitter that honours ``Retry-After``.
+
+Used by the Karla client and by every adapter's HTTP client, so a merchant tunes retries in one place and
+no code path can hot-loop against a struggling server. ``sleep`` is injectable so tests never wait.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import httpx
+import tenacity
+
+from connector.errors import RetryableError, Unavailable
+
+__all__ = ["RetryPolicy", "make_retrying", "parse_retry_after", "call_with_retries"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded in attempts and in total time; ``max_wait`` caps a single pause (also a huge Retry-After)."""
+
+    attempts: int = 6
+    max_seconds: float = 300.0
+    initial: float = 0.5
+    max_wait: float = 60.0
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - now())
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Full-jitter exponential backoff, but never shorter than the server's ``Retry-After``."""
+
+    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
+        self.policy = policy
+        self.rng = rng
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        cap = min(self.policy.max_wait, self.policy.initial * 2 ** (retry_state.attempt_number - 1))
+        pause = self.rng.uniform(0, cap)
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            pause = max(pause, min(float(retry_after), self.policy.max_wait))
+        return pause
+
+
+def _log_retry(retry_state: tenacity.RetryCallState) -> None:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    pause = retry_state.next_action.sleep if retry_state.next_action else 0.0
+    log.warning("retrying after %s (attempt %d, waiting %.1fs)", exc, retry_state.attempt_number, pause)
+
+
+def make_retrying(
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+    on_retry: Callable[[BaseException | None], None] | None = None,
+) -> tenacity.Retrying:
+    """A tenacity ``Retrying`` for ``RetryableError`` and transport errors; everything else propagates."""
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        _log_retry(state)
+        if on_retry:
+            on_retry(state.outcome.exception() if state.outcome else None)
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type((RetryableError, httpx.TransportError)),
+        wait=_Wait(policy, rng or random.Random()),
+        stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.max_seconds),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def call_with_retries(retrying: tenacity.Retrying, fn: Callable[[], object], what: str) -> object:
+    """Run ``fn`` under ``retrying``; when the budget is spent raise ``Unavailable`` naming ``what``."""
+    try:
+        return retrying(fn)
+    except (RetryableError, httpx.TransportError) as exc:
+        if isinstance(exc, Unavailable):
+            raise
+        raise Unavailable(f"{what} unavailable after retries: {exc}") from exc
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,66 @@
+"""The sandbox's memory: orders per shop with upsert semantics (same tracking number = same shipment)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from typing import Any
+
+__all__ = ["OrderStore"]
+
+
+class OrderStore:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._shops: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def find(self, slug: str, ref: str, id_type: str) -> dict[str, Any] | None:
+        orders = self._shops.get(slug, {})
+        if id_type == "order_number":
+            return orders.get(ref)
+        field = "uuid" if id_type == "uuid" else id_type
+        return next((o for o in orders.values() if str(o.get(field)) == ref), None)
+
+    def exists_after(self, slug: str, item: dict[str, Any], created: set[tuple[str, str]]) -> bool:
+        """Would a trackings-only ``item`` find its order, given orders created earlier in the same call?"""
+        ref, id_type = str(item.get("id")), item.get("id_type", "order_number")
+        return self.find(slug, ref, id_type) is not None or (id_type, ref) in created
+
+    def upsert(self, slug: str, item: dict[str, Any]) -> dict[str, Any]:
+        """Apply one validated item (freshly parsed JSON, so it is stored without copying); the caller
+        checked that a trackings-only item's order exists. Returns the stored order's identity."""
+        orders = self._shops.setdefault(slug, {})
+        ref, id_type = str(item["id"]), item.get("id_type", "order_number")
+        order = self.find(slug, ref, id_type)
+        if item.get("order") is not None:
+            data = item["order"]
+            data.setdefault("external_id", data["order_number"])
+            if order is None:
+                order = {"uuid": str(uuid.uuid4()), "trackings": []}
+            elif order.get("order_number") != data["order_number"]:
+                orders.pop(order["order_number"], None)
+            order.update({k: v for k, v in data.items() if k != "trackings"})
+            orders[order["order_number"]] = order
+        assert order is not None
+        for tracking in item.get("trackings", []):
+            self._upsert_tracking(order, tracking)
+        return {"uuid": order["uuid"], "order_number": order.get("order_number"), "trackings": len(order["trackings"])}
+
+    @staticmethod
+    def _upsert_tracking(order: dict[str, Any], tracking: dict[str, Any]) -> None:
+        for index, known in enumerate(order["trackings"]):
+            if known["tracking_number"] == tracking["tracking_number"]:
+                order["trackings"][index] = {**known, **tracking}
+                return
+        order["trackings"].append(tracking)
+
+    def orders(self, slug: str) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(self._shops.get(slug, {}))
+
+    def search(self, slug: str, filters: dict[str, str], page: int, per_page: int) -> list[dict[str, Any]]:
+        with self.lock:
+            found = [o for o in self._shops.get(slug, {}).values()
+                     if all(str(o.get(k) if k != "zip_code" else o.get("address", {}).get(k)) == v for k, v in filters.items())]
+            return copy.deepcopy(found[(page - 1) * per_page : page * per_page])

@@ -1,0 +1,176 @@
+"""Configuration: one TOML file, every key overridable from the environment (and systemd credentials).
+
+Precedence, highest first: environment (``KARLA_CONNECTOR_KARLA__API_KEY``), files in
+``$CREDENTIALS_DIRECTORY`` named like those variables (systemd ``LoadCredential=``), then the TOML file.
+Source sections stay raw dicts here and are validated by their adapter's ``Config`` model (see
+``connector.registry``), so a third-party adapter's keys are checked just as strictly as ours.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from connector.errors import ConfigError
+
+__all__ = [
+    "DaemonSettings",
+    "KarlaSettings",
+    "LogSettings",
+    "Settings",
+    "StateSettings",
+    "config_path",
+    "load_settings",
+]
+
+ENV_PREFIX = "KARLA_CONNECTOR_"
+DEFAULT_CONFIG = Path("karla-connector.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KarlaSettings(_Section):
+    base_url: str = Field("https://api.gokarla.io", description="API root without /v1")
+    shop_slug: str = Field(min_length=1, description="Karla shop that receives the orders")
+    username: str | None = Field(None, description="API key user name; defaults to shop_slug")
+    api_key: SecretStr = Field(description="API key (better: env KARLA_CONNECTOR_KARLA__API_KEY)")
+    bulk_max_orders: int = Field(50, ge=1, le=1000, description="Items per Bulk Fulfillment call")
+    bulk_max_bytes: int = Field(1_000_000, ge=10_000, description="Request body bytes per Bulk Fulfillment call")
+    timeout_seconds: float = Field(30.0, gt=0, description="Per-request timeout")
+    verify_tls: bool = Field(True, description="Verify Karla's TLS certificate (keep on)")
+    retry_attempts: int = Field(6, ge=1, description="Attempts per request before a run gives up (exit 3)")
+    retry_max_seconds: float = Field(300.0, gt=0, description="Total time one request may spend retrying")
+    unknown_order_max_age_hours: float = Field(
+        72.0, gt=0, description="How long trackings wait for an order Karla does not know before they are dead-lettered"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value.endswith("/v1"):
+            value = value[:-3]
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http:// for a local sandbox)")
+        return value
+
+    @property
+    def user(self) -> str:
+        return self.username or self.shop_slug
+
+
+class StateSettings(_Section):
+    path: Path = Field(Path("karla-connector.db"), description="SQLite state file (cursors, outbox, dead letters)")
+
+
+class DaemonSettings(_Section):
+    health_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz, /metrics")
+    health_port: int = Field(9308, ge=0, le=65535, description="Port of the health server; 0 disables it")
+    timezone: str = Field("UTC", description="Time zone of full_sync_cron expressions")
+    delivery_interval: float = Field(30.0, gt=0, description="Seconds between outbox drains in `run`")
+    shutdown_grace_seconds: float = Field(30.0, ge=0, description="How long SIGTERM waits for in-flight work")
+    ready_max_failure_seconds: float = Field(
+        3600.0, gt=0, description="/readyz fails when a source has been failing for longer than this"
+    )
+
+
+class LogSettings(_Section):
+    format: Literal["auto", "json", "text"] = Field("auto", description="auto: text on a terminal, JSON lines otherwise")
+    level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+
+class Settings(BaseSettings):
+    """The whole configuration. ``sources`` maps a source name to its raw table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, case_sensitive=False
+    )
+
+    karla: KarlaSettings
+    state: StateSettings = StateSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    log: LogSettings = LogSettings()
+    # Raw tables may hold secrets until their adapter's Config turns them into SecretStr: keep them out of repr.
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict, repr=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _CredentialsSource(settings_cls)]
+        if _TOML_PATH is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_TOML_PATH))
+        return tuple(sources)
+
+
+class _CredentialsSource(EnvSettingsSource):
+    """systemd ``LoadCredential=NAME:...`` files, read as if NAME were an environment variable."""
+
+    def _load_env_vars(self) -> dict[str, str | None]:  # type: ignore[override]
+        folder = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not folder or not Path(folder).is_dir():
+            return {}
+        found: dict[str, str | None] = {}
+        for entry in Path(folder).iterdir():
+            if entry.is_file() and entry.name.upper().startswith(ENV_PREFIX):
+                found[entry.name.lower()] = entry.read_text(encoding="utf-8").strip()
+        return found
+
+
+_TOML_PATH: Path | None = None
+
+
+def config_path(explicit: Path | None) -> tuple[Path, bool]:
+    """The file to load and whether the user named it (a named file must exist)."""
+    if explicit is not None:
+        return explicit, True
+    env = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if env:
+        return Path(env), True
+    return DEFAULT_CONFIG, False
+
+
+def load_settings(explicit: Path | None = None) -> Settings:
+    """Load and validate; any problem becomes a ``ConfigError`` naming the key and the file."""
+    global _TOML_PATH
+    path, named = config_path(explicit)
+    if named and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    _TOML_PATH = path if path.is_file() else None
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path if _TOML_PATH else None)) from None
+    except (ValueError, OSError) as exc:  # TOML syntax errors, unreadable file
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    finally:
+        _TOML_PATH = None
+
+
+def describe_validation_error(exc: ValidationError, path: Path | None, prefix: str = "") -> str:
+    """One line per problem: dotted key, what is wrong, and where the value came from."""
+    where = f"in {path} or the environment" if path else "in the config file or the environment"
+    lines = []
+    for err in exc.errors():
+        parts = [*(prefix.split(".") if prefix else []), *(str(p) for p in err["loc"])]
+        key = ".".join(parts)
+        env = ENV_PREFIX + key.upper().replace(".", "__")
+        lines.append(f"config key {key}: {err['msg']} ({where}; env {env})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,50 @@
+"""One process per state file: an advisory ``flock`` on ``<state>.lock``, released by the kernel on exit.
+
+Two daemons draining one outbox would send the same batch twice; the lock turns that into a clear
+message at start instead. A crashed process never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from connector.errors import ConfigError
+
+__all__ = ["StateLock"]
+
+
+class StateLock:
+    def __init__(self, state_path: Path | str, purpose: str) -> None:
+        self.path = Path(f"{state_path}.lock")
+        self.purpose = purpose
+        self._fd: int | None = None
+
+    def acquire(self) -> StateLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise ConfigError(
+                f"state file {str(self.path)[:-5]} is in use by {holder}; only one karla-connector may use it at a time"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} ({self.purpose})".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> StateLock:
+        return self.acquire()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()

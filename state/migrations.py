@@ -1,0 +1,52 @@
+"""Numbered schema migrations keyed on SQLite's ``PRAGMA user_version``.
+
+A release only ever appends a step. Opening an older state file applies the missing steps in one
+transaction; a file written by a newer release is refused instead of being damaged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+from sqlmodel import SQLModel
+
+from connector.errors import ConfigError
+from state import models
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "upgrade", "schema_version"]
+
+
+def _v1_initial(conn: Connection) -> None:
+    tables = [models.Cursor, models.OutboxItem, models.Delivered, models.DeadLetter, models.SeenFile]
+    SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in tables])  # type: ignore[attr-defined]
+
+
+def _v2_runs_and_outbox_order(conn: Connection) -> None:
+    # Sync runs arrived in 0.1; the index keeps delivery's ordered scan of the outbox cheap.
+    SQLModel.metadata.create_all(conn, tables=[models.Run.__table__])  # type: ignore[attr-defined]
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_outbox_due ON outbox (next_attempt_at)")
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_runs_and_outbox_order]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+
+
+def upgrade(engine: Engine, path: Path) -> int:
+    """Bring the file to ``SCHEMA_VERSION``; returns the version it had before."""
+    with engine.begin() as conn:
+        before = schema_version(conn)
+        if before > SCHEMA_VERSION:
+            raise ConfigError(
+                f"state file {path} has schema version {before}, newer than this release understands "
+                f"({SCHEMA_VERSION}); upgrade karla-connector or point [state].path elsewhere"
+            )
+        for number in range(before + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[number - 1](conn)
+            conn.exec_driver_sql(f"PRAGMA user_version = {number}")
+    return before

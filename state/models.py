@@ -1,0 +1,108 @@
+"""Tables of the state file. Times are UNIX seconds (float, UTC) so comparisons stay cheap and exact.
+
+``part`` names one deliverable piece of an order: ``order`` (the order object) or ``tracking:<number>``.
+Change detection and the outbox both work per part, which is what lets an edited order be re-sent
+without replaying the trackings Karla already has.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = ["Cursor", "DeadLetter", "Delivered", "OutboxItem", "Run", "SeenFile"]
+
+
+class Cursor(SQLModel, table=True):
+    """Where a source's stream resumes; moved only together with the outbox rows of the same page."""
+
+    __tablename__ = "cursor"
+    source: str = Field(primary_key=True)
+    stream: str = Field(primary_key=True)
+    value: str | None = Field(default=None, sa_column=Column(Text))
+    updated_at: float = 0.0
+
+
+class OutboxItem(SQLModel, table=True):
+    """A part waiting for Karla. A newer version of the same part replaces the pending one."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("slug", "order_key", "part", name="uq_outbox_part"),)
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str
+    order_key: str
+    id_type: str = "order_number"
+    part: str
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    hash: str
+    source: str
+    stream: str
+    location: str | None = None
+    first_enqueued_at: float
+    enqueued_at: float
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Delivered(SQLModel, table=True):
+    """Hash of what Karla acknowledged per part: an unchanged part is never sent again."""
+
+    __tablename__ = "delivered"
+    slug: str = Field(primary_key=True)
+    order_key: str = Field(primary_key=True)
+    part: str = Field(primary_key=True)
+    hash: str
+    delivered_at: float
+
+
+class DeadLetter(SQLModel, table=True):
+    """A record that could not be used or that Karla refused, with the reason a merchant can act on."""
+
+    __tablename__ = "dead_letter"
+    __table_args__ = (Index("ix_dead_letter_source", "source"),)
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: float
+    stage: str  # "source" (bad input) or "karla" (rejected by Karla)
+    source: str
+    stream: str | None = None
+    slug: str | None = None
+    order_key: str | None = None
+    id_type: str | None = None
+    location: str | None = None
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    details: str | None = Field(default=None, sa_column=Column(Text))
+    payload: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class SeenFile(SQLModel, table=True):
+    """A source file read to its end, by fingerprint: a changed file is a new fingerprint."""
+
+    __tablename__ = "seen_file"
+    source: str = Field(primary_key=True)
+    path: str = Field(primary_key=True)
+    size: int = Field(primary_key=True)
+    mtime: float = Field(primary_key=True)
+    sha256: str = Field(primary_key=True)
+    rejected: int = 0
+    seen_at: float
+
+
+class Run(SQLModel, table=True):
+    """One sync or delivery pass with its counts, for ``status`` and the health endpoint."""
+
+    __tablename__ = "run"
+    __table_args__ = (Index("ix_run_source", "source", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    kind: str  # "sync", "full", "deliver"
+    started_at: float
+    finished_at: float | None = None
+    status: str = "running"  # running, ok, failed
+    read: int = 0
+    enqueued: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    delivered: int = 0
+    dead: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text))

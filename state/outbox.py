@@ -1,0 +1,159 @@
+"""The outbox: parts of orders waiting for Karla, written with change detection against what was delivered.
+
+Hot paths use one statement per page (executemany / IN lists) rather than per-row ORM calls: a nightly
+full sync of 100k orders must cost a few hundred SQLite statements, not a few hundred thousand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+__all__ = ["EnqueueCounts", "Part", "PendingRow", "Outbox"]
+
+_CHUNK = 400  # stays below SQLite's bound-parameter limit with two parameters per key
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One deliverable piece of an order, serialised once (``payload`` is JSON text)."""
+
+    slug: str
+    order_key: str
+    id_type: str
+    part: str
+    payload: str
+    hash: str
+    source: str
+    stream: str
+    location: str | None
+
+
+@dataclass(slots=True)
+class EnqueueCounts:
+    enqueued: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRow:
+    id: int
+    slug: str
+    order_key: str
+    id_type: str
+    part: str
+    payload: str
+    hash: str
+    source: str
+    stream: str
+    location: str | None
+    first_enqueued_at: float
+    attempts: int
+    next_attempt_at: float
+
+
+_PENDING_COLUMNS = (
+    "id, slug, order_key, id_type, part, payload, hash, source, stream, location, first_enqueued_at, attempts, next_attempt_at"
+)
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Outbox:
+    """Operations on ``outbox`` and ``delivered``; every method runs inside the caller's transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _known(self, table: str, parts: Sequence[Part]) -> dict[tuple[str, str, str], str]:
+        known: dict[tuple[str, str, str], str] = {}
+        keys = sorted({(p.slug, p.order_key) for p in parts})
+        for chunk in _chunks(keys):
+            where = " OR ".join("(slug = ? AND order_key = ?)" for _ in chunk)
+            params = tuple(v for key in chunk for v in key)
+            sql = f"SELECT slug, order_key, part, hash FROM {table} WHERE {where}"
+            for slug, key, part, digest in self.conn.exec_driver_sql(sql, params):
+                known[(slug, key, part)] = digest
+        return known
+
+    def enqueue(self, parts: Sequence[Part], now: float) -> EnqueueCounts:
+        """Write new or changed parts; a part equal to what Karla has, or to what is pending, is skipped."""
+        counts = EnqueueCounts()
+        if not parts:
+            return counts
+        delivered = self._known("delivered", parts)
+        pending = self._known("outbox", parts)
+        rows = []
+        for p in parts:
+            ident = (p.slug, p.order_key, p.part)
+            if pending.get(ident, delivered.get(ident)) == p.hash:
+                counts.unchanged += 1
+                continue
+            rows.append((p.slug, p.order_key, p.id_type, p.part, p.payload, p.hash, p.source, p.stream, p.location, now, now))
+            pending[ident] = p.hash
+        if rows:
+            self.conn.exec_driver_sql(
+                "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
+                " first_enqueued_at, enqueued_at, attempts, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,0)"
+                " ON CONFLICT(slug, order_key, part) DO UPDATE SET payload=excluded.payload, hash=excluded.hash,"
+                " id_type=excluded.id_type, location=excluded.location, enqueued_at=excluded.enqueued_at,"
+                " source=excluded.source, stream=excluded.stream, attempts=0, next_attempt_at=0, last_error=NULL",
+                rows,
+            )
+            counts.enqueued = len(rows)
+        return counts
+
+    def scan(self, after: tuple[str, str] | None, limit: int) -> list[PendingRow]:
+        """Pending rows in (slug, order_key, part) order, strictly after the group ``after``."""
+        if after is None:
+            sql = f"SELECT {_PENDING_COLUMNS} FROM outbox ORDER BY slug, order_key, part LIMIT ?"
+            params: tuple = (limit,)
+        else:
+            sql = (
+                f"SELECT {_PENDING_COLUMNS} FROM outbox WHERE slug > ? OR (slug = ? AND order_key > ?)"
+                " ORDER BY slug, order_key, part LIMIT ?"
+            )
+            params = (after[0], after[0], after[1], limit)
+        return [PendingRow(*row) for row in self.conn.exec_driver_sql(sql, params)]
+
+    def mark_delivered(self, rows: Iterable[PendingRow], now: float) -> int:
+        """Karla acknowledged these rows: remember their hashes and drop them from the outbox.
+
+        A row replaced by a newer version while the request was in flight keeps the newer version pending
+        (the DELETE matches on the hash that was sent).
+        """
+        rows = list(rows)
+        self.conn.exec_driver_sql(
+            "INSERT INTO delivered (slug, order_key, part, hash, delivered_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(slug, order_key, part) DO UPDATE SET hash=excluded.hash, delivered_at=excluded.delivered_at",
+            [(r.slug, r.order_key, r.part, r.hash, now) for r in rows],
+        )
+        self.conn.exec_driver_sql("DELETE FROM outbox WHERE id = ? AND hash = ?", [(r.id, r.hash) for r in rows])
+        return len(rows)
+
+    def postpone(self, rows: Iterable[PendingRow], until: float, error: str) -> None:
+        self.conn.exec_driver_sql(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ? AND hash = ?",
+            [(until, error, r.id, r.hash) for r in rows],
+        )
+
+    def remove(self, rows: Iterable[PendingRow]) -> None:
+        self.conn.exec_driver_sql("DELETE FROM outbox WHERE id = ? AND hash = ?", [(r.id, r.hash) for r in rows])
+
+    def forget_delivered(self, slug: str, order_key: str, part: str) -> None:
+        """Make a part look never-sent (used when a dead letter is retried)."""
+        self.conn.exec_driver_sql(
+            "DELETE FROM delivered WHERE slug = ? AND order_key = ? AND part = ?", (slug, order_key, part)
+        )
+
+    def pending_count(self) -> int:
+        return int(self.conn.exec_driver_sql("SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox").scalar() or 0)
+
+    def pending_by_source(self) -> dict[str, int]:
+        sql = "SELECT source, COUNT(DISTINCT slug || char(0) || order_key) FROM outbox GROUP BY source"
+        return {source: int(n) for source, n in self.conn.exec_driver_sql(sql)}

@@ -1,0 +1,161 @@
+"""Small stores: cursors, files seen, dead letters and runs. Each method runs in the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+__all__ = ["Cursors", "DeadLetters", "DeadLetterRow", "Files", "Runs"]
+
+
+class Cursors:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get(self, source: str, stream: str) -> str | None:
+        sql = "SELECT value FROM cursor WHERE source = ? AND stream = ?"
+        return self.conn.exec_driver_sql(sql, (source, stream)).scalar()
+
+    def set(self, source: str, stream: str, value: str | None, now: float) -> None:
+        self.conn.exec_driver_sql(
+            "INSERT INTO cursor (source, stream, value, updated_at) VALUES (?,?,?,?)"
+            " ON CONFLICT(source, stream) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+            (source, stream, value, now),
+        )
+
+    def all(self, source: str) -> dict[str, str | None]:
+        sql = "SELECT stream, value FROM cursor WHERE source = ? ORDER BY stream"
+        return dict(self.conn.exec_driver_sql(sql, (source,)).all())
+
+
+class Files:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def is_seen(self, source: str, path: str, size: int, mtime: float, sha256: str) -> bool:
+        sql = "SELECT 1 FROM seen_file WHERE source=? AND path=? AND size=? AND mtime=? AND sha256=?"
+        return self.conn.exec_driver_sql(sql, (source, path, size, mtime, sha256)).first() is not None
+
+    def mark_seen(self, source: str, marks: Iterable[Any], now: float) -> None:
+        self.conn.exec_driver_sql(
+            "INSERT OR REPLACE INTO seen_file (source, path, size, mtime, sha256, rejected, seen_at) VALUES (?,?,?,?,?,?,?)",
+            [(source, m.path, m.size, m.mtime, m.sha256, m.rejected, now) for m in marks],
+        )
+
+    def forget(self, source: str, path: str) -> int:
+        result = self.conn.exec_driver_sql("DELETE FROM seen_file WHERE source = ? AND path = ?", (source, path))
+        return int(result.rowcount or 0)
+
+    def count(self, source: str) -> int:
+        return int(self.conn.exec_driver_sql("SELECT COUNT(*) FROM seen_file WHERE source = ?", (source,)).scalar() or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    id: int
+    created_at: float
+    stage: str
+    source: str
+    stream: str | None
+    slug: str | None
+    order_key: str | None
+    id_type: str | None
+    location: str | None
+    reason: str
+    details: Any
+    payload: Any
+
+
+_DLQ_COLUMNS = "id, created_at, stage, source, stream, slug, order_key, id_type, location, reason, details, payload"
+
+
+class DeadLetters:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Each row: stage, source, reason and optionally stream, slug, order_key, id_type, location, details, payload."""
+        if not rows:
+            return 0
+        self.conn.exec_driver_sql(
+            f"INSERT INTO dead_letter ({_DLQ_COLUMNS[4:]}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    r["created_at"], r["stage"], r["source"], r.get("stream"), r.get("slug"), r.get("order_key"),
+                    r.get("id_type"), r.get("location"), r["reason"], _json(r.get("details")), _json(r.get("payload")),
+                )
+                for r in rows
+            ],
+        )
+        return len(rows)
+
+    def list(self, ids: Sequence[int] | None = None, limit: int | None = None) -> list[DeadLetterRow]:
+        sql = f"SELECT {_DLQ_COLUMNS} FROM dead_letter"
+        params: tuple = ()
+        if ids:
+            sql += f" WHERE id IN ({','.join('?' * len(ids))})"
+            params = tuple(ids)
+        sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
+        return [_row(r) for r in self.conn.exec_driver_sql(sql, params)]
+
+    def delete(self, ids: Sequence[int]) -> int:
+        if not ids:
+            return 0
+        sql = f"DELETE FROM dead_letter WHERE id IN ({','.join('?' * len(ids))})"
+        return int(self.conn.exec_driver_sql(sql, tuple(ids)).rowcount or 0)
+
+    def count(self) -> int:
+        return int(self.conn.exec_driver_sql("SELECT COUNT(*) FROM dead_letter").scalar() or 0)
+
+    def count_by_source(self) -> dict[str, int]:
+        return dict(self.conn.exec_driver_sql("SELECT source, COUNT(*) FROM dead_letter GROUP BY source").all())
+
+
+def _json(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _row(raw: Sequence[Any]) -> DeadLetterRow:
+    values = list(raw)
+    for index in (10, 11):
+        if values[index]:
+            try:
+                values[index] = json.loads(values[index])
+            except ValueError:
+                pass
+    return DeadLetterRow(*values)
+
+
+class Runs:
+    COUNTS = ("read", "enqueued", "unchanged", "rejected", "delivered", "dead")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def start(self, source: str, kind: str, now: float) -> int:
+        sql = (
+            "INSERT INTO run (source, kind, started_at, status, read, enqueued, unchanged, rejected, delivered, dead)"
+            " VALUES (?, ?, ?, 'running', 0, 0, 0, 0, 0, 0)"
+        )
+        return int(self.conn.exec_driver_sql(sql, (source, kind, now)).lastrowid)
+
+    def finish(self, run_id: int, status: str, counts: dict[str, int], now: float, error: str | None = None) -> None:
+        sets = ", ".join(f"{name} = ?" for name in self.COUNTS)
+        values = tuple(int(counts.get(name, 0)) for name in self.COUNTS)
+        sql = f"UPDATE run SET status = ?, finished_at = ?, error = ?, {sets} WHERE id = ?"
+        self.conn.exec_driver_sql(sql, (status, now, error, *values, run_id))
+
+    def last(self, source: str) -> dict[str, Any] | None:
+        sql = "SELECT * FROM run WHERE source = ? AND kind != 'deliver' ORDER BY id DESC LIMIT 1"
+        row = self.conn.exec_driver_sql(sql, (source,)).mappings().first()
+        return dict(row) if row else None
+
+    def last_ok(self, source: str) -> float | None:
+        sql = "SELECT MAX(finished_at) FROM run WHERE source = ? AND status = 'ok' AND kind != 'deliver'"
+        return self.conn.exec_driver_sql(sql, (source,)).scalar()

@@ -1,0 +1,82 @@
+"""Pure logic: Karla models, carrier mapping, splitting records into parts, building bulk items."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from adapters.base import Record
+from connector.delivery import Item, _batches
+from connector.engine import record_parts
+from connector.karla.carriers import carrier_fields
+from connector.karla.models import OrderPlacement, Tracking, dump
+from state import PendingRow
+
+
+def order(number: str = "1001", **extra: object) -> OrderPlacement:
+    return OrderPlacement.model_validate({"order_number": number, "address": {"zip_code": "10119"}, **extra})
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Hermes", {"carrier_reference": "hrs"}),
+        ("DHL Express", {"carrier_reference": "dhlexp"}),
+        ("dhl", {"carrier_reference": "dhl"}),
+        ("Austrian Post", {"carrier_reference": "postat"}),
+        ("Royal Mail", {"carrier_reference": "royalmail"}),
+        ("Kiala Express", {"tracking_company": "Kiala Express"}),
+        ("", {}),
+    ],
+)
+def test_carrier_names_map_to_the_enum_or_fall_back(name: str, expected: dict[str, str]) -> None:
+    assert carrier_fields(name) == expected
+
+
+def test_carrier_overrides_win() -> None:
+    assert carrier_fields("Kiala Express", {"kiala express": "dpd"}) == {"carrier_reference": "dpd"}
+
+
+def test_unknown_carrier_reference_is_demoted_to_tracking_company() -> None:
+    tracking = Tracking(tracking_number="T1", carrier_reference="hermes")
+    assert dump(tracking) == {"tracking_number": "T1", "tracking_company": "hermes", "products": []}
+
+
+def test_order_requires_zip_and_defaults_external_id() -> None:
+    assert order().external_id == "1001"
+    with pytest.raises(ValidationError, match="zip_code"):
+        OrderPlacement.model_validate({"order_number": "1", "address": {"zip_code": ""}})
+
+
+def test_record_splits_into_order_and_tracking_parts() -> None:
+    record = Record(key="1001", order=order(), trackings=[Tracking(tracking_number="A"), Tracking(tracking_number="B")])
+    parts = record_parts(record, "src", "orders", "shop")
+    assert [p.part for p in parts] == ["order", "tracking:A", "tracking:B"]
+    assert len({p.hash for p in parts}) == 3 and all(p.slug == "shop" for p in parts)
+    routed = record_parts(Record(key="1", order=order("1"), shop_slug="other"), "src", "orders", "shop")
+    assert routed[0].slug == "other"
+
+
+def _row(key: str, part: str, payload: str, slug: str = "shop") -> PendingRow:
+    return PendingRow(1, slug, key, "order_number", part, payload, "h", "src", "orders", None, 0.0, 0, 0.0)
+
+
+def test_item_carries_order_and_trackings_and_is_valid_json() -> None:
+    item = Item.build([_row("Ä1", "order", '{"order_number":"Ä1"}'), _row("Ä1", "tracking:X", '{"tracking_number":"X"}')])
+    assert json.loads(item.body) == {
+        "id": "Ä1", "id_type": "order_number", "order": {"order_number": "Ä1"}, "trackings": [{"tracking_number": "X"}],
+    }
+    only_tracking = Item.build([_row("2", "tracking:Y", '{"tracking_number":"Y"}')])
+    assert "order" not in json.loads(only_tracking.body)
+
+
+def test_batches_respect_both_limits_and_never_mix_shops() -> None:
+    items = [Item.build([_row(str(i), "order", '{"x":"' + "y" * 100 + '"}', slug="a" if i < 7 else "b")]) for i in range(10)]
+    size = len(items[0].body)
+    batches = list(_batches(iter(items), max_items=3, max_bytes=2 + 2 * size + 1))
+    assert [len(b) for _, b in batches] == [2, 2, 2, 1, 2, 1]
+    assert all(len({i.slug for i in b}) == 1 for _, b in batches)
+    for _, batch in batches:
+        assert 2 + sum(len(i.body) for i in batch) + len(batch) - 1 <= 2 + 2 * size + 1

@@ -1,0 +1,88 @@
+"""State file: permissions, WAL, migrations that keep data, change detection, the single-process lock."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from connector.errors import ConfigError
+from state import SCHEMA_VERSION, Outbox, Part, open_state
+from state.lock import StateLock
+from state.migrations import MIGRATIONS
+
+
+def part(key: str, name: str = "order", payload: str = '{"a":1}', slug: str = "shop") -> Part:
+    import hashlib
+
+    return Part(slug, key, "order_number", name, payload, hashlib.md5(payload.encode()).hexdigest(), "src", "orders", f"f.csv:{key}")
+
+
+def test_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
+    db = open_state(tmp_path / "s.db")
+    assert (tmp_path / "s.db").stat().st_mode & 0o777 == 0o600
+    with db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION
+
+
+def test_upgrade_from_version_1_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        MIGRATIONS[0](conn)
+        conn.exec_driver_sql("PRAGMA user_version = 1")
+        conn.exec_driver_sql("INSERT INTO cursor (source, stream, value, updated_at) VALUES ('w', 'orders', 'c1', 0)")
+    engine.dispose()
+    raw.close()
+    db = open_state(path)
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM cursor").scalar() == "c1"
+        assert conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM run").scalar() == 0  # table added by step 2
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    raw.close()
+    with pytest.raises(ConfigError, match="newer than this release"):
+        open_state(path)
+
+
+def test_change_detection_against_pending_and_delivered(tmp_path: Path) -> None:
+    db = open_state(tmp_path / "s.db")
+    with db.transaction() as conn:
+        box = Outbox(conn)
+        assert box.enqueue([part("1"), part("2")], now=1).enqueued == 2
+        again = box.enqueue([part("1"), part("2", payload='{"a":2}')], now=2)
+        assert (again.enqueued, again.unchanged) == (1, 1)
+        rows = box.scan(None, 100)
+        assert [r.payload for r in rows] == ['{"a":1}', '{"a":2}']
+        box.mark_delivered(rows, now=3)
+        assert box.scan(None, 100) == []
+        after = box.enqueue([part("1"), part("2", payload='{"a":2}'), part("2", "tracking:T1")], now=4)
+        assert (after.enqueued, after.unchanged) == (1, 2)
+
+
+def test_newer_version_enqueued_in_flight_stays_pending(tmp_path: Path) -> None:
+    db = open_state(tmp_path / "s.db")
+    with db.transaction() as conn:
+        box = Outbox(conn)
+        box.enqueue([part("1")], now=1)
+        in_flight = box.scan(None, 10)
+        box.enqueue([part("1", payload='{"a":9}')], now=2)  # edited while the request was on the wire
+        box.mark_delivered(in_flight, now=3)
+        assert [r.payload for r in box.scan(None, 10)] == ['{"a":9}']
+
+
+def test_second_holder_of_the_lock_is_refused(tmp_path: Path) -> None:
+    with StateLock(tmp_path / "s.db", "run"):
+        with pytest.raises(ConfigError, match=r"in use by pid \d+ \(run\)"):
+            StateLock(tmp_path / "s.db", "sync").acquire()
+    StateLock(tmp_path / "s.db", "sync").acquire().release()  # free again once released

@@ -1,0 +1,96 @@
+"""The CLI as a user runs it: real subprocesses against the sandbox on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import API_KEY, SLUG, cli, write_config, write_fulfillments, write_orders
+
+
+def test_sync_status_and_secret_hygiene(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", [1, 2, 3])
+    write_fulfillments(files, "fulfillments_001.csv", ["1,T1,DHL,,,,", "3,T3,GLS,,,,"])
+    first = cli(config, "sync")
+    assert first.returncode == 0, first.stderr
+    assert "delivered 3 orders and 2 trackings" in first.stdout
+    status = cli(config, "status", "--json")
+    data = json.loads(status.stdout)
+    assert data["pending"] == 0 and data["dead"] == 0
+    assert data["sources"]["warehouse"]["last_run"]["status"] == "ok"
+    human = cli(config, "status")
+    second = cli(config, "sync")
+    assert second.returncode == 0 and "in 0 Karla requests" in second.stdout
+    for result in (first, status, human, second):
+        assert API_KEY not in result.stdout + result.stderr
+    assert API_KEY not in (tmp_path / "state.db").read_bytes().decode("latin-1")
+
+
+def test_wrong_api_key_is_a_config_error_naming_the_credential(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    write_orders(tmp_path / "files", "orders_001.csv", [1])
+    result = cli(config, "sync", env={"KARLA_CONNECTOR_KARLA__API_KEY": "wrong-key-123456"})
+    assert result.returncode == 2
+    assert "api_key" in result.stderr and "wrong-key-123456" not in result.stdout + result.stderr
+
+
+def test_bad_config_exits_2_naming_key_and_file(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[karla]\nshop_slug = "s"\napi_key = "k"\ntimeout_seconds = "soon"\n')
+    result = cli(config, "sync")
+    assert result.returncode == 2
+    assert "karla.timeout_seconds" in result.stderr and "bad.toml" in result.stderr
+
+
+def test_dead_letters_exit_1_list_retry_and_drop(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", [1, 2])
+    with (files / "orders_001.csv").open("a") as f:
+        f.write("3,#3,not-a-date,x@example.com,EUR,1,1,A,B,10119,Berlin,DE,S,T,1,1\n")
+    result = cli(config, "sync")
+    assert result.returncode == 1, result.stdout + result.stderr
+    letters = json.loads(cli(config, "dlq", "list", "--json").stdout)
+    assert len(letters) == 1 and letters[0]["location"] == "orders_001.csv:6"
+    assert "order_placed_at" in letters[0]["reason"] and letters[0]["order"] == "3"
+    assert set(sandbox.orders(SLUG)) == {"1", "2"}
+    dropped = cli(config, "dlq", "drop", str(letters[0]["id"]))
+    assert dropped.returncode == 0 and json.loads(cli(config, "dlq", "list", "--json").stdout) == []
+
+
+def test_dry_run_prints_payloads_and_changes_nothing(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    write_orders(tmp_path / "files", "orders_001.csv", [9])
+    result = cli(config, "sync", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    (item,) = json.loads(result.stdout)["would_send"]
+    assert item["id"] == "9" and item["order"]["order_number"] == "9"
+    assert sandbox.requests == [] and json.loads(cli(config, "status", "--json").stdout)["pending"] == 0
+
+
+def test_sigkill_mid_sync_then_restart_delivers_everything(tmp_path: Path, sandbox) -> None:
+    """A real process killed hard while delivering; the next run completes without losing an order."""
+    config = write_config(tmp_path, sandbox.url, karla={"bulk_max_orders": 10})
+    write_orders(tmp_path / "files", "orders_001.csv", range(1, 401))
+    sandbox.faults.delay = 0.05  # slow Karla down so the kill lands mid-delivery
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KARLA_CONNECTOR_")}
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), "sync"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 60
+    while len([r for r in sandbox.requests if r.status == 200]) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, "sync ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < len(sandbox.orders(SLUG)) < 400
+    sandbox.faults.delay = 0.0
+    again = cli(config, "sync")
+    assert again.returncode == 0, again.stderr
+    assert len(sandbox.orders(SLUG)) == 400

@@ -1,0 +1,88 @@
+"""SDK helpers: normalisers, paginators, and SourceHttp's status table against a real loopback server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from adapters.http import PaginationLoop, SourceHttp, cursor_pages, link_header_pages, page_numbers
+from adapters.normalise import country_code, money, parse_datetime
+from connector.errors import ConfigError, Unavailable
+from connector.retry import RetryPolicy
+
+
+@pytest.mark.parametrize(
+    ("text", "comma", "expected"),
+    [("1.234,50 €", None, 1234.5), ("$1,234.50", None, 1234.5), ("12,5", None, 12.5), ("1,234", None, 1234.0),
+     ("1,234", True, 1.234), ("1.234", True, 1234.0), ("", None, None)],
+)
+def test_money(text: str, comma: bool | None, expected: float | None) -> None:
+    assert money(text, decimal_comma=comma) == expected
+
+
+def test_dates_and_countries() -> None:
+    assert parse_datetime("24.12.2026 18:30") == datetime(2026, 12, 24, 18, 30, tzinfo=timezone.utc)
+    assert parse_datetime("2026-11-20T09:15:00+01:00").utcoffset().total_seconds() == 3600  # type: ignore[union-attr]
+    assert parse_datetime("2026-11-20").tzinfo is timezone.utc
+    with pytest.raises(ValueError, match="not a date"):
+        parse_datetime("yesterday")
+    assert country_code("Österreich") == "AT" and country_code("de") == "DE" and country_code("Atlantis") is None
+
+
+def test_paginators_stop_and_detect_loops() -> None:
+    pages = {None: ([1, 2], "a"), "a": ([3], "b"), "b": ([], None)}
+    assert [list(p) for p in cursor_pages(lambda t: pages[t])] == [[1, 2], [3], []]
+    with pytest.raises(PaginationLoop):
+        list(cursor_pages(lambda t: ([1], "same")))
+    assert [list(p) for p in page_numbers(lambda n: [n] * (2 if n < 3 else 1), limit=2)] == [[1, 1], [2, 2], [3]]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    calls: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.calls.append(self.path)
+        port = self.server.server_address[1]
+        if self.path.startswith("/flaky") and self.calls.count(self.path) < 2:
+            self._send(503, b"busy", {"Retry-After": "0"})
+        elif self.path == "/denied":
+            self._send(401, b"no")
+        elif self.path == "/list?page=1":
+            self._send(200, b"[1]", {"Link": f'<http://127.0.0.1:{port}/list?page=2>; rel="next"'})
+        else:
+            self._send(200, b"[2]")
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture()
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_source_http_retries_classifies_and_follows_links(server: str) -> None:
+    pauses: list[float] = []
+    http = SourceHttp(server, what="ERP", policy=RetryPolicy(attempts=3), sleep=pauses.append)
+    assert http.get_json("/flaky") == [2] and len(pauses) == 1
+    with pytest.raises(ConfigError, match="ERP answered 401"):
+        http.get_json("/denied")
+    assert [r.json() for r in link_header_pages(http, "/list?page=1")] == [[1], [2]]
+    quick = SourceHttp(server, what="ERP", policy=RetryPolicy(attempts=1), sleep=pauses.append)
+    with pytest.raises(Unavailable, match="ERP unavailable"):
+        quick.get_json("/flaky-again")

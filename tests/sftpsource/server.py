@@ -1,0 +1,107 @@
+"""A real SFTP server on loopback for tests: asyncssh in a background thread, rooted in a temp folder.
+
+Knobs: accepted password and public keys, the host key (restart with another to simulate a changed
+key), ``drop_after_bytes`` (close the connection once a client has read that much of one file), and a
+count of connections. Nothing is mocked: the client under test speaks real SSH to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+__all__ = ["SftpServer"]
+
+
+class SftpServer:
+    def __init__(self, root: Path, *, user: str = "merchant", password: str = "s3cret-pass", client_keys: list[str] | None = None) -> None:
+        self.root, self.user, self.password = root, user, password
+        self.client_keys = client_keys or []  # OpenSSH public key lines
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.drop_after_bytes: int | None = None
+        self.connections = 0
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: Any = None
+
+    # -- facts a test needs ----------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        blob = self.host_key.export_public_key("openssh").split()[1]
+        return "SHA256:" + base64.b64encode(hashlib.sha256(base64.b64decode(blob)).digest()).decode().rstrip("=")
+
+    def known_hosts_line(self) -> str:
+        public = self.host_key.export_public_key("openssh").decode().split()
+        return f"[127.0.0.1]:{self.port} {public[0]} {public[1]}\n"
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> SftpServer:
+        if not self._thread.is_alive():
+            self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=30)
+        return self
+
+    def restart_with_new_host_key(self) -> None:
+        self._close()
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        asyncio.run_coroutine_threadsafe(self._listen(self.port), self._loop).result(timeout=30)
+
+    def stop(self) -> None:
+        self._close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def _close(self) -> None:
+        async def close() -> None:
+            self._server.close()
+            await self._server.wait_closed()
+
+        if self._server is not None:
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=30)
+
+    async def _listen(self, port: int = 0) -> None:
+        outer = self
+
+        class Server(asyncssh.SSHServer):
+            def connection_made(self, conn: Any) -> None:
+                outer.connections += 1
+
+            def begin_auth(self, username: str) -> bool:
+                return True
+
+            def password_auth_supported(self) -> bool:
+                return True
+
+            def validate_password(self, username: str, password: str) -> bool:
+                return username == outer.user and password == outer.password
+
+            def public_key_auth_supported(self) -> bool:
+                return bool(outer.client_keys)
+
+            def validate_public_key(self, username: str, key: Any) -> bool:
+                line = key.export_public_key("openssh").decode().split()[1]
+                return username == outer.user and any(line == k.split()[1] for k in outer.client_keys)
+
+        class Files(asyncssh.SFTPServer):
+            def __init__(self, chan: Any) -> None:
+                super().__init__(chan, chroot=str(outer.root).encode())
+                self.sent = 0
+
+            def read(self, file_obj: Any, offset: int, size: int) -> bytes:
+                data = super().read(file_obj, offset, size)
+                self.sent += len(data)
+                if outer.drop_after_bytes is not None and self.sent > outer.drop_after_bytes:
+                    self.channel.get_connection().abort()
+                return data
+
+        self._server = await asyncssh.listen(
+            "127.0.0.1", port, server_host_keys=[self.host_key], server_factory=Server, sftp_factory=Files, allow_scp=False,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]

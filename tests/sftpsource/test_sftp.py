@@ -1,0 +1,203 @@
+"""CSV over SFTP against a real SSH server on loopback: host keys, auth, streaming, drops, moves."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tracemalloc
+from pathlib import Path
+
+import asyncssh
+import pytest
+from pydantic import SecretStr
+
+from adapters.base import AdapterContext
+from adapters.csv import CsvAdapter, CsvConfig
+from adapters.csv.sftp import SftpFolder, SftpSettings
+from connector.errors import ConfigError, RetryableError
+from tests.conftest import SLUG, cli, write_config
+from tests.sftpsource.server import SftpServer
+
+HEADER = "order_number,shipping_zip_code,shipping_name,sku,quantity,price"
+
+
+def folder(server: SftpServer, tmp_path: Path, **settings: object) -> SftpFolder:
+    known = tmp_path / "known_hosts"
+    if not known.exists():
+        known.write_text(server.known_hosts_line())
+    options = {"password": server.password, "known_hosts": str(known), **settings}
+    return SftpFolder.from_url(f"sftp://{server.user}@127.0.0.1:{server.port}/exports", SftpSettings.model_validate(options))
+
+
+def test_password_auth_lists_only_safe_regular_files(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
+    (sftp_root / "exports" / "orders_1.csv").write_text("a\n")
+    (sftp_root / "exports" / "sub").mkdir()
+    files = folder(server, tmp_path).list()
+    assert [(f.name, f.size) for f in files] == [("orders_1.csv", 2)] and files[0].mtime > 0
+
+
+def test_key_auth_with_passphrase(sftp_root: Path, tmp_path: Path) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    srv = SftpServer(sftp_root, client_keys=[key.export_public_key("openssh").decode()]).start()
+    try:
+        private = key.export_private_key("openssh", passphrase="pp-123").decode()
+        sftp = folder(srv, tmp_path, password=None, private_key=private, passphrase="pp-123")
+        assert sftp.list() == []
+        with pytest.raises(ConfigError, match="private key"):
+            folder(srv, tmp_path, password=None, private_key=private, passphrase="wrong").list()
+    finally:
+        srv.stop()
+
+
+def test_unknown_host_key_is_refused_with_its_fingerprint(server: SftpServer, tmp_path: Path) -> None:
+    (tmp_path / "known_hosts").write_text("")
+    with pytest.raises(ConfigError, match="unknown host key") as info:
+        folder(server, tmp_path).list()
+    assert server.fingerprint in str(info.value) and "host_key_fingerprint" in str(info.value)
+
+
+def test_changed_host_key_is_refused(server: SftpServer, tmp_path: Path) -> None:
+    folder(server, tmp_path).list()  # known_hosts written with the current key
+    server.restart_with_new_host_key()
+    with pytest.raises(ConfigError, match="CHANGED"):
+        folder(server, tmp_path).list()
+
+
+def test_pinned_fingerprint_and_insecure_opt_out(server: SftpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "known_hosts").write_text("")
+    assert folder(server, tmp_path, host_key_fingerprint=server.fingerprint).list() == []
+    with pytest.raises(ConfigError, match="does not match the pinned"):
+        folder(server, tmp_path, host_key_fingerprint="SHA256:" + "A" * 43).list()
+    insecure = folder(server, tmp_path, insecure_skip_host_key_check=True)
+    with caplog.at_level(logging.WARNING):
+        insecure.list()
+        insecure.close()
+        insecure.list()
+    assert sum("NOT verified" in r.getMessage() for r in caplog.records) == 2  # on every connect
+
+
+def test_wrong_password_is_a_config_error_without_the_password(server: SftpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG), pytest.raises(ConfigError, match="authentication failed for user 'merchant'") as info:
+        folder(server, tmp_path, password="wrong-pw-77").list()
+    assert "wrong-pw-77" not in str(info.value) + caplog.text
+    settings = SftpSettings(password=SecretStr("wrong-pw-77"))
+    assert "wrong-pw-77" not in repr(settings) + str(settings)
+    with pytest.raises(ConfigError, match="must not contain a password"):
+        SftpFolder.from_url("sftp://u:pw@host/x", settings)
+
+
+def test_large_file_streams_with_bounded_memory(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
+    (sftp_root / "exports" / "big.bin").write_bytes(os.urandom(20_000_000))
+    sftp = folder(server, tmp_path)
+    tracemalloc.start()
+    total = 0
+    with sftp.open("big.bin") as reader:
+        for chunk in iter(lambda: reader.read(1 << 16), b""):
+            total += len(chunk)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert total == 20_000_000 and peak < 8_000_000
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # paramiko's read-ahead thread sees the drop too
+def test_dropped_connection_mid_download_is_retryable_then_reconnects(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
+    (sftp_root / "exports" / "orders_1.csv").write_bytes(b"x" * 3_000_000)
+    sftp = folder(server, tmp_path)
+    server.drop_after_bytes = 500_000
+    with pytest.raises(RetryableError, match="connection lost while reading orders_1.csv"):
+        with sftp.open("orders_1.csv") as reader:
+            while reader.read(1 << 16):
+                pass
+    server.drop_after_bytes = None
+    with sftp.open("orders_1.csv") as reader:
+        assert len(b"".join(iter(lambda: reader.read(1 << 16), b""))) == 3_000_000
+    assert server.connections == 2
+
+
+def test_move_delete_and_path_safety(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
+    exports = sftp_root / "exports"
+    for name in ("a.csv", "b.csv"):
+        (exports / name).write_text(name)
+    sftp = folder(server, tmp_path)
+    assert sftp.move("a.csv", "archive") == "archive/a.csv"
+    (exports / "a.csv").write_text("again")
+    assert sftp.move("a.csv", "archive").startswith("archive/a.") and (exports / "archive" / "a.csv").read_text() == "a.csv"
+    with pytest.raises(ConfigError, match="inside the source folder"):
+        sftp.move("b.csv", "../outside")
+    with pytest.raises(ValueError):
+        sftp.delete("../b.csv")
+    sftp.delete("b.csv")
+    assert not (exports / "b.csv").exists()
+
+
+def _csv_adapter(server: SftpServer, tmp_path: Path, **config: object) -> CsvAdapter:
+    known = tmp_path / "known_hosts"
+    known.write_text(server.known_hosts_line())
+    cfg = CsvConfig(url=f"sftp://{server.user}@127.0.0.1:{server.port}/exports",
+                    sftp={"password": server.password, "known_hosts": str(known)}, **config)
+    return CsvAdapter("w", cfg, AdapterContext(source="w"))
+
+
+def test_csv_adapter_reads_cp1252_over_sftp_and_archives(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
+    (sftp_root / "exports" / "orders_1.csv").write_bytes(f"{HEADER}\n1,10119,Jürgen Weiß,S,1,1\n".encode("cp1252"))
+    adapter = _csv_adapter(server, tmp_path, encoding="cp1252", after_processing="archive")
+    assert any("1 file(s) match 'orders*.csv'" in fact for fact in adapter.check())
+    (page,) = list(adapter.read("orders", None))
+    assert page.records[0].order.address.name == "Jürgen Weiß"  # type: ignore[union-attr]
+    assert (sftp_root / "exports" / "archive" / "orders_1.csv").exists()
+
+
+def test_growing_file_waits_to_settle_and_done_marker_mode(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    path = sftp_root / "exports" / "orders_1.csv"
+    path.write_text(f"{HEADER}\n1,10119,A,S,1,1\n")
+    modified = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    known = tmp_path / "known_hosts"
+    known.write_text(server.known_hosts_line())
+
+    def adapter(now: datetime, **extra: object) -> CsvAdapter:
+        cfg = CsvConfig(url=f"sftp://{server.user}@127.0.0.1:{server.port}/exports",
+                        sftp={"password": server.password, "known_hosts": str(known)}, **extra)
+        return CsvAdapter("w", cfg, AdapterContext(source="w", clock=lambda: now))
+
+    assert list(adapter(modified + timedelta(seconds=5), settle_seconds=60).read("orders", None)) == []
+    assert len(list(adapter(modified + timedelta(seconds=61), settle_seconds=60).read("orders", None))) == 1
+    assert list(adapter(modified, done_suffix=".done").read("orders", None)) == []
+    (sftp_root / "exports" / "orders_1.csv.done").write_text("")
+    assert len(list(adapter(modified, done_suffix=".done").read("orders", None))) == 1
+
+
+def test_end_to_end_over_sftp_with_reupload_and_error_folder(server: SftpServer, sftp_root: Path, tmp_path: Path, sandbox) -> None:
+    exports = sftp_root / "exports"
+    known = tmp_path / "known_hosts"
+    known.write_text(server.known_hosts_line())
+    config = write_config(tmp_path, sandbox.url, source={"error_folder": "error"},
+                          extra=f'[sources.warehouse.sftp]\nknown_hosts = "{known}"\n')
+    config.write_text(config.read_text().replace(f'url = "file://{tmp_path / "files"}"',
+                                                 f'url = "sftp://{server.user}@127.0.0.1:{server.port}/exports"'))
+    env = {"KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__PASSWORD": server.password}
+    (exports / "orders_1.csv").write_text(f"{HEADER}\n1,10119,A,S,1,1\n2,,B,S,1,1\n")
+    first = cli(config, "sync", env=env)
+    assert first.returncode == 1, first.stderr
+    assert set(sandbox.orders(SLUG)) == {"1"} and (exports / "error" / "orders_1.csv").exists()
+    (exports / "orders_1.csv").write_text(f"{HEADER}\n1,10119,A,S,1,1\n2,80331,B,S,1,1\n")  # fixed and re-uploaded
+    second = cli(config, "sync", env=env)
+    assert second.returncode == 0, second.stderr
+    assert set(sandbox.orders(SLUG)) == {"1", "2"}
+    assert server.password not in first.stdout + first.stderr + second.stdout + second.stderr
+
+
+def test_100k_row_file_over_sftp_with_bounded_memory(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
+    path = sftp_root / "exports" / "orders_big.csv"
+    with path.open("w") as f:
+        f.write(HEADER + "\n")
+        for n in range(100_000):
+            f.write(f"{n},10119,Name {n},SKU-{n},1,9.99\n")
+    adapter = _csv_adapter(server, tmp_path, bucket_bytes=500_000, page_size=1000)
+    tracemalloc.start()
+    count = sum(len(page.records) for page in adapter.read("orders", None))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 100_000
+    assert peak < path.stat().st_size, f"peak {peak} for a {path.stat().st_size}-byte file"

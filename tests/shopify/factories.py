@@ -1,0 +1,64 @@
+"""Realistic orders and fulfillments for the fake shop, with every field the adapter asks for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["fulfillment", "money", "order", "order_gid"]
+
+
+def money(amount: str, currency: str = "EUR") -> dict[str, Any]:
+    return {"shopMoney": {"amount": amount, "currencyCode": currency}, "presentmentMoney": {"amount": amount, "currencyCode": currency}}
+
+
+def order_gid(n: int) -> str:
+    return f"gid://shopify/Order/{5_000_000 + n}"
+
+
+def order(n: int, *, updated: str | None = None, items: int = 2, **overrides: Any) -> dict[str, Any]:
+    """Order #``1000 + n`` with ``items`` line items, unshipped, shipping to Berlin."""
+    gid = order_gid(n)
+    line_items = [
+        {
+            "id": f"gid://shopify/LineItem/{(5_000_000 + n) * 100 + i}", "sku": f"SKU-{n}-{i}", "title": f"Artikel {i} „Größe M“",
+            "quantity": i + 1, "originalUnitPriceSet": money(f"{10 + i}.50"),
+            "image": {"url": f"https://cdn.shopify.com/s/files/{n}-{i}.jpg", "altText": None} if i % 2 == 0 else None,
+        }
+        for i in range(items)
+    ]
+    data: dict[str, Any] = {
+        "id": gid, "legacyResourceId": str(5_000_000 + n), "name": f"#{1000 + n}", "email": f"kunde{n}@example.com",
+        "cancelledAt": None, "closedAt": None, "currencyCode": "EUR", "tags": ["vip"],
+        "statusPageUrl": f"https://karla-test.myshopify.com/123/orders/abc{n}/authenticate?key=k{n}", "requiresShipping": True,
+        "totalPriceSet": money("59.90"), "subtotalPriceSet": money("55.00"), "totalShippingPriceSet": money("4.90"),
+        "totalDiscountsSet": money("0.00"), "customer": {"id": f"gid://shopify/Customer/{700 + n}"},
+        "shippingAddress": {
+            "name": "Zoë Łukasiewicz", "company": None, "address1": "Torstraße 1", "address2": "", "city": "Berlin",
+            "province": "Berlin", "provinceCode": "BE", "zip": "10119", "country": "Germany", "countryCodeV2": "DE", "phone": None,
+        },
+        "discountApplications": [], "lineItems": line_items, "fulfillments": [],
+    }
+    if updated:
+        data["updatedAt"] = updated
+    data.update(overrides)
+    return data
+
+
+def fulfillment(
+    parent: dict[str, Any], fid: int, numbers: list[str], *, company: str | None = "DHL Express", status: str = "SUCCESS",
+    items: list[tuple[int, int]] | None = None, created: str | None = None, requires_shipping: bool = True,
+) -> dict[str, Any]:
+    """A fulfillment of ``parent`` with one tracking number per parcel; ``items`` = (line index, quantity)."""
+    lines = parent["lineItems"]
+    chosen = items if items is not None else [(i, li["quantity"]) for i, li in enumerate(lines)]
+    data = {
+        "id": f"gid://shopify/Fulfillment/{fid}", "legacyResourceId": str(fid), "status": status, "requiresShipping": requires_shipping,
+        "trackingInfo": [{"number": n, "company": company, "url": f"https://track.example/{n}"} for n in numbers],
+        "fulfillmentLineItems": [
+            {"id": f"gid://shopify/FulfillmentLineItem/{fid * 100 + i}", "lineItemId": lines[i]["id"], "quantity": qty}
+            for i, qty in chosen
+        ],
+    }
+    if created:
+        data["createdAt"] = data["updatedAt"] = created
+    return data

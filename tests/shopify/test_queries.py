@@ -1,0 +1,101 @@
+"""Every document the adapter sends is valid for Shopify, and the fake keeps Shopify's sharp edges."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from adapters.shopify import queries
+from adapters.shopify.client import ShopifyClient
+from connector.errors import FatalError
+from tests.shopify.conftest import MakeAdapter, keys, read
+from tests.shopify.factories import fulfillment, order
+from tests.shopify.fake_server import FakeShopify
+from tests.shopify.schema import bulk_violations, requested_cost, validate_document
+from tests.shopify.store import FakeClock
+
+DOCUMENTS = [name for name in queries.__all__ if name.isupper() and isinstance(getattr(queries, name), str)]
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_every_document_validates_against_shopifys_schema(name: str) -> None:
+    assert validate_document(getattr(queries, name))[1] == []
+
+
+def test_the_bulk_query_keeps_shopifys_bulk_rules() -> None:
+    query = queries.bulk_orders_query(queries.window_search("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"))
+    assert bulk_violations(query) == []
+    in_list = query.replace("fulfillments {", "fulfillments { fulfillmentLineItems { edges { node { quantity } } } ", 1)
+    assert bulk_violations(in_list) == ["Queries that contain a connection field within a list field are not currently supported."]
+
+
+def test_cost_constants_match_the_published_rules() -> None:
+    assert requested_cost(queries.ORDERS, {"first": 7}) == 2 + 7 * queries.ORDER_NODE_COST
+    assert requested_cost(queries.ORDERS_BY_ID, {"ids": ["a"] * 7}) == 7 * queries.ORDER_NODE_COST
+    assert requested_cost(queries.FULFILLMENT_LINE_ITEMS, {"ids": ["a"] * 7}) == 7 * queries.FULFILLMENT_NODE_COST
+    assert requested_cost(queries.PROBE_BY_ID, {"ids": ["a"] * 250}) == 250 * queries.PROBE_NODE_COST
+    assert requested_cost(queries.PROBE_SEARCH, {"first": 250}) <= 1000
+
+
+def test_the_fake_refuses_what_shopify_refuses(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
+    client = make_adapter().client
+    with pytest.raises(FatalError, match="Cannot query field 'trackingNumber'"):
+        client.query("query Bad { orders(first: 1) { nodes { trackingNumber } } }")
+    with pytest.raises(FatalError, match="one of first or last"):
+        client.query("query NoFirst { orders { nodes { id } } }")
+
+
+def test_unquoted_timestamps_lose_their_time_like_on_shopify(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
+    """Why the adapter quotes: unquoted, 10:30 becomes midnight and an old order slips in."""
+    shop.add_order(order(1, updated="2026-11-20T08:00:00Z"))
+    client = make_adapter().client
+    variables = {"first": 5, "after": None}
+    quoted = client.data(queries.ORDERS, {**variables, "query": "updated_at:>='2026-11-20T10:30:00Z'"})
+    unquoted = client.data(queries.ORDERS, {**variables, "query": "updated_at:>=2026-11-20T10:30:00Z"})
+    assert quoted["orders"]["nodes"] == [] and len(unquoted["orders"]["nodes"]) == 1
+
+
+def test_closed_and_cancelled_orders_are_read(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
+    shop.add_order(order(1, updated="2026-11-20T10:00:00Z", closedAt="2026-11-20T10:00:00Z"))
+    shop.add_order(order(2, updated="2026-11-20T10:00:01Z", cancelledAt="2026-11-20T10:00:01Z"))
+    pages, _ = read(make_adapter(recheck_unfulfilled_days=0))
+    assert keys(pages) == ["1001", "1002"]
+
+
+def test_the_adapters_cost_estimates_are_what_shopify_charges(
+    shop: FakeShopify, make_adapter: MakeAdapter, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exact estimates mean the first request of each kind waits exactly as long as it must."""
+    for n in range(14):
+        data = order(n, updated=f"2026-11-20T10:{n:02d}:00Z", items=12 if n == 3 else 2)
+        data["fulfillments"] = [fulfillment(data, 500 + n, [] if n % 2 else [f"T{n}"])]
+        shop.add_order(data)
+    sent: list[tuple[str, dict, float | None]] = []
+    original = ShopifyClient.query
+
+    def spy(self: ShopifyClient, document: str, variables: dict | None = None, *, cost: float | None = None) -> object:
+        sent.append((document, dict(variables or {}), cost))
+        return original(self, document, variables, cost=cost)
+
+    monkeypatch.setattr(ShopifyClient, "query", spy)
+    make_adapter().check()
+    _, cursor = read(make_adapter(full_sync_since="2025-06-01"))
+    shop.store.add_tracking("gid://shopify/Fulfillment/501", "LATE")
+    clock.advance(300)  # the poll interval: each run starts with a full bucket
+    read(make_adapter(), cursor)
+    clock.advance(300)
+    read(make_adapter(full_sync=True))
+    estimated = [(d, v, c) for d, v, c in sent if c is not None]
+    assert len(estimated) == len(sent), "every request carries an estimate"
+    assert {queries_name(d) for d, _, _ in estimated} >= {
+        "Check", "Scopes", "Orders", "OrdersById", "ProbeOrders", "AwaitingOrders", "MoreLineItems", "BulkRun", "BulkStatus",
+        "FulfillmentLineItems"}
+    for document, variables, cost in estimated:
+        assert cost == requested_cost(document, variables), queries_name(document)
+    assert [r["operation"] for r in shop.requests if r.get("throttled")] == []
+
+
+def queries_name(document: str) -> str:
+    match = re.match(r"\s*(?:query|mutation)\s+(\w+)", document)
+    return match.group(1) if match else "anonymous"

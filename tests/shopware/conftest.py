@@ -1,0 +1,77 @@
+"""Fixtures: one clock shared by the adapter and the fake (sleeping advances it, instantly) and a started
+fake Shopware on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from adapters.base import AdapterContext, Page, Record
+from adapters.shopware import ShopwareAdapter, ShopwareConfig
+from tests.shopware.fake_server import FakeShopware
+
+CLIENT_ID, SECRET = "SWIAFAKEINTEGRATION", "fake-secret-7d1e"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+        self.slept: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now.timestamp()
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds=seconds)
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture()
+def shop(clock: Clock) -> Iterator[FakeShopware]:
+    fake = FakeShopware(clock).start()
+    yield fake
+    fake.stop()
+
+
+MakeAdapter = Callable[..., ShopwareAdapter]
+
+
+@pytest.fixture()
+def make_adapter(shop: FakeShopware, clock: Clock) -> Iterator[MakeAdapter]:
+    made: list[ShopwareAdapter] = []
+
+    def make(full_sync: bool = False, **config: Any) -> ShopwareAdapter:
+        options = {"type": "shopware", "base_url": shop.url, "client_id": CLIENT_ID, "client_secret": SECRET,
+                   "lag_seconds": 60, "overlap_seconds": 300, "initial_days": 30, **config}
+        context = AdapterContext(source="sw", clock=clock, full_sync=full_sync)
+        adapter = ShopwareAdapter("sw", ShopwareConfig.model_validate(options), context, sleep=clock.sleep,
+                                  monotonic=clock.monotonic)
+        made.append(adapter)
+        return adapter
+
+    yield make
+    for adapter in made:
+        adapter.close()
+
+
+def records(pages: list[Page]) -> dict[str, Record]:
+    """The last record per order key (later pages win, as in the outbox)."""
+    return {r.key: r for p in pages for r in p.records}
+
+
+def searches(shop: FakeShopware) -> list[dict[str, Any]]:
+    return [r for r in shop.requests if r["path"] == "/api/search/order"]

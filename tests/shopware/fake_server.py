@@ -1,0 +1,274 @@
+"""A fake Shopware 6 Admin API: a real HTTP server on 127.0.0.1 with the real one's traps.
+
+- ``POST /api/oauth/token`` (client credentials, JSON or form): tokens expire on the injected clock,
+  ``token_requests`` counts them; a wrong secret is 401 code 4, a key without a known prefix is 500
+  FRAMEWORK__API_INVALID_ACCESS_KEY. Data routes answer 401 code 9 for a missing, expired or revoked token.
+- ``POST /api/search/order`` runs the Criteria (``fake_criteria``); above ``max_limit`` it is 400
+  FRAMEWORK__QUERY_LIMIT_EXCEEDED (``None``: no cap, as on 6.4/6.5).
+- Header traps: ``Accept: */*`` gets JSON:API, no Accept gets 415, a body without the JSON content type
+  is ignored (unfiltered rows, up to the cap). ``GET /api/_info/version``.
+- State: rows get ``updatedAt: null`` on insert; ``add_tracking_code`` and delivery state changes bump
+  only the delivery's ``updatedAt``. ``before_search`` runs between page requests (concurrent writes),
+  ``fail`` scripts 5xx/429/dropped connections. The ``Date`` header follows the shop's clock.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import itertools
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+from tests.shopware.fake_criteria import CriteriaError, evaluate, json_api, serialize
+
+__all__ = ["FakeShopware", "shopware_time"]
+
+Entity = dict[str, Any]
+
+
+def shopware_time(moment: datetime) -> str:
+    """RFC 3339 with milliseconds, as Shopware serialises datetimes."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _errors(status: int, code: str, title: str, detail: str | None, parameters: Any = None) -> dict[str, Any]:
+    error = {"status": str(status), "code": code, "title": title, "detail": detail}
+    if parameters is not None:
+        error["meta"] = {"parameters": parameters}
+    return {"errors": [error]}
+
+
+class FakeShopware:
+    def __init__(self, clock: Callable[[], datetime], *, skew: timedelta = timedelta(0), version: str = "6.6.7.1") -> None:
+        self.clock, self.skew, self.version = clock, skew, version
+        self.credentials = {"SWIAFAKEINTEGRATION": "fake-secret-7d1e"}
+        self.token_ttl, self.max_limit = 600, 500
+        self.name_max_limit = True  # False: the limit error names no cap (the adapter must halve)
+        self.accept_tokens = True  # False: the integration was deactivated; every token is refused
+        self.missing_privileges: list[str] = []  # non-empty: searches answer 403 FRAMEWORK__MISSING_PRIVILEGE_ERROR
+        self.tokens: dict[str, datetime] = {}
+        self.token_requests, self.searches = 0, 0
+        self.orders: dict[str, Entity] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.failures: list[tuple[str, Any]] = []
+        self.before_search: Callable[[FakeShopware], None] | None = None
+        self.lock = threading.RLock()
+        self._auto_increment = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> FakeShopware:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def now(self) -> datetime:
+        return self.clock() + self.skew
+
+    # -- data ----------------------------------------------------------------------------------------
+    def insert(self, order: Entity, at: datetime | None = None) -> Entity:
+        """Store an order as a checkout would: ``createdAt`` on every row, ``updatedAt`` NULL."""
+        stamp = shopware_time(at or self.now())
+        with self.lock:
+            order.setdefault("id", uuid.uuid4().hex)
+            order["autoIncrement"] = next(self._auto_increment)
+            for row in _rows(order):
+                row["createdAt"], row["updatedAt"] = stamp, None
+            self.orders[order["id"]] = order
+        return order
+
+    def update(self, order_id: str, at: datetime | None = None, **fields: Any) -> Entity:
+        """A write to the order row itself (an admin edit, an order state transition)."""
+        with self.lock:
+            order = self.orders[order_id]
+            order.update(fields)
+            order["updatedAt"] = shopware_time(at or self.now())
+            return order
+
+    def delivery(self, delivery_id: str) -> tuple[Entity, Entity]:
+        with self.lock:
+            for order in self.orders.values():
+                for delivery in order.get("deliveries") or []:
+                    if delivery["id"] == delivery_id:
+                        return order, delivery
+        raise KeyError(delivery_id)
+
+    def add_tracking_code(self, delivery_id: str, code: str, at: datetime | None = None) -> Entity:
+        """``PATCH /api/order-delivery/{id}`` as an ERP does it: only the delivery's ``updatedAt`` moves."""
+        with self.lock:
+            _, delivery = self.delivery(delivery_id)
+            delivery["trackingCodes"] = [*delivery["trackingCodes"], code]
+            delivery["updatedAt"] = shopware_time(at or self.now())
+            return delivery
+
+    def set_delivery_state(self, delivery_id: str, state: Entity, at: datetime | None = None) -> None:
+        """A state transition on the delivery (``.../state/ship``): the order row is not touched."""
+        with self.lock:
+            _, delivery = self.delivery(delivery_id)
+            delivery["stateMachineState"], delivery["stateId"] = state, state["id"]
+            delivery["updatedAt"] = shopware_time(at or self.now())
+
+    def fail(self, path: str, *actions: Any) -> None:
+        """Script the next answers on ``path``: a status, ``(status, retry_after)``, or ``"drop"``."""
+        with self.lock:
+            self.failures.extend((path, action) for action in actions)
+
+    # -- request handling (called by the handler thread) -----------------------------------------------
+    def _scripted(self, path: str) -> Any:
+        with self.lock:
+            for index, (where, action) in enumerate(self.failures):
+                if where == path:
+                    del self.failures[index]
+                    return action
+        return None
+
+    def _token(self, body: dict[str, Any]) -> tuple[int, Any]:
+        with self.lock:
+            self.token_requests += 1
+            client_id, secret = str(body.get("client_id", "")), body.get("client_secret")
+            if client_id[:4] not in ("SWIA", "SWUA", "SWSC"):
+                return 500, _errors(500, "FRAMEWORK__API_INVALID_ACCESS_KEY", "Internal Server Error",
+                                    "Access key is invalid and could not be identified.", [])
+            if body.get("grant_type") != "client_credentials" or self.credentials.get(client_id) != secret:
+                return 401, _errors(401, "4", "Client authentication failed", None)
+            token = uuid.uuid4().hex
+            self.tokens[token] = self.now() + timedelta(seconds=self.token_ttl)
+            return 200, {"token_type": "Bearer", "expires_in": self.token_ttl, "access_token": token}
+
+    def _authorised(self, header: str) -> bool:
+        with self.lock:
+            expiry = self.tokens.get(header.removeprefix("Bearer ").strip())
+            return self.accept_tokens and expiry is not None and self.now() < expiry
+
+    def _search(self, criteria: dict[str, Any], ignore_body: bool) -> tuple[list[Entity], int, dict[str, Any]]:
+        with self.lock:
+            self.searches += 1
+            if self.before_search:
+                self.before_search(self)
+            if ignore_body:  # the trap: criteria silently dropped
+                criteria = {"limit": self.max_limit} if self.max_limit else {}
+            page, total = evaluate(sorted(self.orders.values(), key=lambda o: o["autoIncrement"]), criteria, self.max_limit)
+            data = [serialize(row, criteria.get("associations") or {}, criteria.get("includes") or {}) for row in page]
+            return json.loads(json.dumps(data)), total, criteria
+
+
+def _rows(order: Entity) -> list[Entity]:
+    rows = [order, *(order.get("lineItems") or []), *(order.get("addresses") or [])]
+    for delivery in order.get("deliveries") or []:
+        rows += [delivery, *(delivery.get("positions") or [])]
+    return rows + ([order["orderCustomer"]] if order.get("orderCustomer") else [])
+
+
+def _handler(fake: FakeShopware) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body: no Nagle stall
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return email.utils.format_datetime(fake.now().astimezone(timezone.utc), usegmt=True)
+
+        def _reply(self, status: int, body: Any, kind: str = "application/json", headers: dict[str, str] | None = None) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(raw)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def _body(self) -> tuple[bytes, dict[str, Any] | None]:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                return raw, json.loads(raw or b"{}")
+            except ValueError:
+                return raw, None
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def _serve(self, method: str) -> None:
+            raw, body = self._body()
+            path = self.path.split("?")[0]
+            with fake.lock:
+                fake.requests.append({"method": method, "path": path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                      "body": body})
+            action = fake._scripted(path)
+            if action == "drop":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if action is not None:
+                status, wait = action if isinstance(action, tuple) else (action, None)
+                self._reply(status, _errors(status, str(status), "Scripted failure", None),
+                            headers={"Retry-After": str(wait)} if wait is not None else None)
+                return
+            if path == "/api/oauth/token":
+                form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                status, answer = fake._token(body if isinstance(body, dict) and body else form)
+                self._reply(status, answer)
+                return
+            accept = self.headers.get("Accept") or ""
+            if not accept:
+                self._reply(415, _errors(415, "0", "Unsupported Media Type", "All provided media types are unsupported."))
+                return
+            if not fake._authorised(self.headers.get("Authorization") or ""):
+                self._reply(401, _errors(401, "9", "The resource owner or authorization server denied the request.",
+                                         "Access token could not be verified"))
+                return
+            self._route(method, path, body, accept)
+
+        def _route(self, method: str, path: str, body: dict[str, Any] | None, accept: str) -> None:
+            if method == "GET" and path in ("/api/_info/version", "/api/v1/_info/version"):
+                self._reply(200, {"version": fake.version})
+                return
+            if method != "POST" or path != "/api/search/order":
+                self._reply(404, _errors(404, "FRAMEWORK__ROUTE_NOT_FOUND", "Not Found", f"No route found for {path}"))
+                return
+            if fake.missing_privileges:
+                detail = json.dumps({"message": "Missing privilege", "missingPrivileges": fake.missing_privileges})
+                self._reply(403, _errors(403, "FRAMEWORK__MISSING_PRIVILEGE_ERROR", "Forbidden", detail))
+                return
+            ignore = not (self.headers.get("Content-Type") or "").startswith("application/json")
+            try:
+                data, total, _ = fake._search(body or {}, ignore)
+            except CriteriaError as exc:
+                named = fake.name_max_limit or exc.code != "FRAMEWORK__QUERY_LIMIT_EXCEEDED"
+                detail, parameters = (exc.detail, exc.parameters) if named else ("The limit is too high.", [])
+                self._reply(exc.status, _errors(exc.status, exc.code, "Bad Request", detail, parameters))
+                return
+            if "application/json" in accept:
+                self._reply(200, {"total": total, "data": data, "aggregations": []})
+            elif "*/*" in accept or "vnd.api+json" in accept:
+                self._reply(200, json_api(data, total), kind="application/vnd.api+json")
+            else:
+                self._reply(415, _errors(415, "0", "Unsupported Media Type", "All provided media types are unsupported."))
+
+    return Handler
