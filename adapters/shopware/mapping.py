@@ -8,7 +8,8 @@ has no events, so a delivery counts as *written* when it was created or updated 
 
 Deliberate differences from the plugin: the address is the delivery's shipping address (the plugin takes
 the first order address, which may be the billing one), a parcel's products carry the *position*
-quantities (the plugin repeats the line item's), and the shipping method gives ``tracking_url`` and the
+quantities (the plugin repeats the line item's), ``province_code`` drops the country prefix (``DE-BY`` -> ``BY``,
+as in Karla's examples and the other sources), and the shipping method gives ``tracking_url`` and the
 carrier. Replays of old trackings (the plugin's KAR-2196) cannot happen here: the engine sends a tracking
 only when its content changed, and ``historical_cutoff`` bounds a first backfill.
 """
@@ -60,9 +61,17 @@ def _address(raw: Entity) -> dict[str, Any]:
     return _clean({
         "zip_code": raw.get("zipcode"), "name": name, "company": raw.get("company"), "address_line_1": street,
         "address_line_2": extra, "street": ", ".join(p for p in (street, extra) if p), "city": raw.get("city"),
-        "province": _get(state, "name"), "province_code": state.get("shortCode"), "country": _get(country, "name"),
+        "province": _get(state, "name"), "province_code": _subdivision(state.get("shortCode"), country.get("iso")),
+        "country": _get(country, "name"),
         "country_code": country.get("iso"), "phone": raw.get("phoneNumber"),
     })
+
+
+def _subdivision(code: str | None, country: str | None) -> str | None:
+    """``DE-BY`` -> ``BY``: Karla's examples (and Shopify and the CSV source) send the code without the country."""
+    if code and country and code.upper().startswith(f"{country.upper()}-"):
+        return code[len(country) + 1 :]
+    return code
 
 
 def _shipping_address(order: Entity) -> dict[str, Any]:

@@ -80,14 +80,15 @@ def daemon_setup(tmp_path: Path, sandbox) -> Iterator[tuple[Path, int]]:
     config = write_config(
         tmp_path, sandbox.url,
         source={"poll_interval": 0.3, "full_sync_cron": "*/1 * * * * *"},
-        extra=f"[daemon]\nhealth_port = {port}\ndelivery_interval = 0.3\nshutdown_grace_seconds = 10\n"
-        f'[sources.broken]\ntype = "csv"\nurl = "file://{tmp_path / "no-such-folder"}"\npoll_interval = 0.3\n',
+        extra=f"[daemon]\nhealth_port = {port}\ndelivery_interval = 0.3\nshutdown_grace_seconds = 10\n",
     )
     yield config, port
 
 
 def test_daemon_lifecycle(daemon_setup: tuple[Path, int], sandbox, tmp_path: Path) -> None:
     config, port = daemon_setup
+    with config.open("a") as f:  # a second source that fails every poll must not hold up the first
+        f.write(f'[sources.broken]\ntype = "csv"\nurl = "file://{tmp_path / "no-such-folder"}"\npoll_interval = 0.3\n')
     files = tmp_path / "files"
     write_orders(files, "orders_001.csv", [1, 2])
     daemon = Daemon(config, tmp_path)
