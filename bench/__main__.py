@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,17 +28,44 @@ MAX_ITEMS, MAX_BYTES = 50, 1_000_000
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _high_water_mb(pid: int) -> float:
+    """The process's own peak RSS (VmHWM), in MB; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:")), 0.0)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
 def measure(cmd: list[str]) -> dict[str, float]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    code = os.waitstatus_to_exitcode(status)
+    """Wall and CPU time from ``wait4``; peak RSS by sampling VmHWM while the child runs.
+
+    ``wait4``'s ``ru_maxrss`` is not used for memory: on Linux it keeps the high-water mark of the
+    address space the child had before ``exec`` — this process, sandbox data included — so a child of a
+    large parent reports the parent's size.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        peak, done = [0.0], threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.02):
+                peak[0] = max(peak[0], _high_water_mb(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
     if code not in (0, 1):
-        raise RuntimeError(f"{cmd[:4]} exited {code}: {err[-2000:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024, "stdout": out}  # type: ignore[dict-item]
+        raise RuntimeError(f"{cmd[:4]} exited {code}: {stderr[-2000:]}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": peak[0], "stdout": stdout}  # type: ignore[dict-item]
 
 
 def config(folder: Path, state: Path, url: str) -> Path:
