@@ -202,19 +202,18 @@ def _peak_reading(adapter: CsvAdapter) -> tuple[int, int]:
 
 
 def test_memory_does_not_grow_with_the_file_over_sftp(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
-    """Same bucket size, 4x the rows: the peak stays put (it follows bucket_bytes, not the file)."""
+    """A 100k-row file and a 25k-row one, same bucket size: the peak stays put (it follows bucket_bytes)."""
     exports = sftp_root / "exports"
     adapter = _csv_adapter(server, tmp_path, bucket_bytes=150_000, page_size=500, after_processing="delete")
     _write_rows(exports / "orders_warmup.csv", 100)
     tracemalloc.start()
     try:
         _peak_reading(adapter)  # imports and connection set-up are not what is measured
-        _write_rows(exports / "orders_small.csv", 20_000)
+        _write_rows(exports / "orders_small.csv", 25_000)
         small = _peak_reading(adapter)
-        _write_rows(exports / "orders_large.csv", 80_000)
+        _write_rows(exports / "orders_large.csv", 100_000)
         large = _peak_reading(adapter)
     finally:
         tracemalloc.stop()
-    print(f"peak reading 20k rows: {small[1]}, 80k rows: {large[1]}")
-    assert (small[0], large[0]) == (20_000, 80_000)
-    assert large[1] < small[1] * 1.3, f"peak {large[1]} reading 80k rows vs {small[1]} reading 20k"
+    assert (small[0], large[0]) == (25_000, 100_000)
+    assert large[1] < small[1] * 1.3, f"peak {large[1]} reading 100k rows vs {small[1]} reading 25k"
