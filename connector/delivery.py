@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,20 +90,28 @@ class _Sender:
         self.result = DeliveryResult()
 
     def send(self, slug: str, items: list[Item]) -> None:
-        body = b"[" + b",".join(i.body for i in items) + b"]"
-        self.result.requests += 1
+        """Send and settle at once (used for splits and re-sends)."""
+        self.settle(slug, items, self.attempt(slug, items))
+
+    def attempt(self, slug: str, items: list[Item]) -> BatchTooLarge | RecordRejected | None:
+        """The request alone, safe on the sender thread: it touches neither the state nor the counters."""
         try:
-            self.client.bulk_upsert_raw(slug, body)
-        except BatchTooLarge as exc:
-            if len(items) == 1:
-                self._dead(items[0], f"Karla refused the request as too large ({exc})", None)
-                return
+            self.client.bulk_upsert_raw(slug, b"[" + b",".join(i.body for i in items) + b"]")
+        except (BatchTooLarge, RecordRejected) as exc:
+            return exc
+        return None
+
+    def settle(self, slug: str, items: list[Item], outcome: BatchTooLarge | RecordRejected | None) -> None:
+        """Record what Karla answered; runs on the draining thread only."""
+        self.result.requests += 1
+        if outcome is None:
+            self._delivered(items)
+        elif isinstance(outcome, RecordRejected):
+            self._rejected(slug, items, outcome)
+        elif len(items) == 1:
+            self._dead(items[0], f"Karla refused the request as too large ({outcome})", None)
+        else:
             self._halves(slug, items)
-            return
-        except RecordRejected as exc:
-            self._rejected(slug, items, exc)
-            return
-        self._delivered(items)
 
     def _halves(self, slug: str, items: list[Item]) -> None:
         middle = len(items) // 2
@@ -206,9 +216,15 @@ def drain_outbox(
     on_batch: Callable[[int], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> DeliveryResult:
-    """Send everything that is due. Raises ``Unavailable`` (nothing lost) or ``ConfigError`` (stop)."""
+    """Send everything that is due. Raises ``Unavailable`` (nothing lost) or ``ConfigError`` (stop).
+
+    Requests go out one at a time, in key order, from a sender thread; this thread meanwhile records the
+    previous answer (state writes, dead letters, splits) and builds the next batch from rows after the
+    previous batch's keys, so Karla's response time overlaps our own work and nothing is read twice.
+    """
     sender = _Sender(db, client, settings, now)
     max_bytes = settings.bulk_max_bytes
+    oversized: list[Item] = []
 
     def due_items() -> Iterator[Item]:
         current = now()
@@ -217,19 +233,53 @@ def drain_outbox(
                 continue
             item = Item.build(rows)
             if len(item.body) + 2 > max_bytes:
-                sender._dead(item, f"order {item.key} is {len(item.body)} bytes, above bulk_max_bytes={max_bytes}", None)
+                oversized.append(item)
                 continue
             yield item
 
-    try:
-        for slug, batch in _batches(due_items(), settings.bulk_max_orders, max_bytes):
-            sender.send(slug, batch)
-            if on_batch:
-                on_batch(len(batch))
-            if stop and stop():
-                break
-    except Unavailable as exc:
-        log.warning("Karla unavailable; %d orders delivered before, the rest stays pending", sender.result.orders)
-        exc.result = sender.result  # type: ignore[attr-defined]
-        raise
+    queue: deque[tuple[Future[BatchTooLarge | RecordRejected | None], str, list[Item]]] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="karla-send") as pool:
+        try:
+            for slug, batch in _batches(due_items(), settings.bulk_max_orders, max_bytes):
+                queue.append((pool.submit(sender.attempt, slug, batch), slug, batch))
+                if len(queue) > 1 and _settle_oldest(queue, sender, on_batch, stop):
+                    break
+            while queue:
+                _settle_oldest(queue, sender, on_batch, None)
+        except Unavailable as exc:
+            _settle_rest(queue, sender)
+            log.warning("Karla unavailable; %d orders delivered before, the rest stays pending", sender.result.orders)
+            exc.result = sender.result  # type: ignore[attr-defined]
+            raise
+        finally:
+            for future, _, _ in queue:  # a fatal error: send nothing more
+                future.cancel()
+            for item in oversized:
+                sender._dead(item, f"order {item.key} is {len(item.body)} bytes, above bulk_max_bytes={max_bytes}", None)
     return sender.result
+
+
+def _settle_oldest(queue: deque, sender: _Sender, on_batch: Callable[[int], None] | None, stop: Callable[[], bool] | None) -> bool:
+    """Wait for the oldest request (re-raising a retryable failure) and record it; True when asked to stop."""
+    future, slug, batch = queue.popleft()
+    sender.settle(slug, batch, future.result())
+    if on_batch:
+        on_batch(len(batch))
+    if stop and stop():
+        _settle_rest(queue, sender)
+        return True
+    return False
+
+
+def _settle_rest(queue: deque, sender: _Sender) -> None:
+    """Before leaving: requests not started are cancelled (they stay pending); one already sent is recorded."""
+    while queue:
+        future, slug, batch = queue.popleft()
+        if future.cancel():
+            continue
+        try:
+            sender.settle(slug, batch, future.result())
+        except Unavailable:
+            pass  # stays pending
+
+

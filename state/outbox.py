@@ -1,13 +1,16 @@
 """The outbox: parts of orders waiting for Karla, written with change detection against what was delivered.
 
 Hot paths use one statement per page (executemany / IN lists) rather than per-row ORM calls: a nightly
-full sync of 100k orders must cost a few hundred SQLite statements, not a few hundred thousand.
+full sync of 100k orders must cost a few hundred SQLite statements, not a few hundred thousand. They run
+on the driver's own connection (the same one, inside the caller's transaction): SQLAlchemy's per-row
+result processing was a quarter of delivery time in the 100k benchmark.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -37,8 +40,9 @@ class EnqueueCounts:
     unchanged: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class PendingRow:
+class PendingRow(NamedTuple):
+    """A row of the outbox as delivery needs it (a tuple: built by the thousand per batch)."""
+
     id: int
     slug: str
     order_key: str
@@ -69,6 +73,7 @@ class Outbox:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.raw: Any = conn.connection.driver_connection  # sqlite3.Connection, same transaction
 
     def _known(self, table: str, parts: Sequence[Part]) -> dict[tuple[str, str, str], str]:
         known: dict[tuple[str, str, str], str] = {}
@@ -77,7 +82,7 @@ class Outbox:
             where = " OR ".join("(slug = ? AND order_key = ?)" for _ in chunk)
             params = tuple(v for key in chunk for v in key)
             sql = f"SELECT slug, order_key, part, hash FROM {table} WHERE {where}"
-            for slug, key, part, digest in self.conn.exec_driver_sql(sql, params):
+            for slug, key, part, digest in self.raw.execute(sql, params):
                 known[(slug, key, part)] = digest
         return known
 
@@ -97,7 +102,7 @@ class Outbox:
             rows.append((p.slug, p.order_key, p.id_type, p.part, p.payload, p.hash, p.source, p.stream, p.location, now, now))
             pending[ident] = p.hash
         if rows:
-            self.conn.exec_driver_sql(
+            self.raw.executemany(
                 "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
                 " first_enqueued_at, enqueued_at, attempts, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,0)"
                 " ON CONFLICT(slug, order_key, part) DO UPDATE SET payload=excluded.payload, hash=excluded.hash,"
@@ -119,7 +124,7 @@ class Outbox:
                 " ORDER BY slug, order_key, part LIMIT ?"
             )
             params = (after[0], after[0], after[1], limit)
-        return [PendingRow(*row) for row in self.conn.exec_driver_sql(sql, params)]
+        return list(map(PendingRow._make, self.raw.execute(sql, params).fetchall()))
 
     def mark_delivered(self, rows: Iterable[PendingRow], now: float) -> int:
         """Karla acknowledged these rows: remember their hashes and drop them from the outbox.
@@ -128,12 +133,12 @@ class Outbox:
         (the DELETE matches on the hash that was sent).
         """
         rows = list(rows)
-        self.conn.exec_driver_sql(
+        self.raw.executemany(
             "INSERT INTO delivered (slug, order_key, part, hash, delivered_at) VALUES (?,?,?,?,?)"
             " ON CONFLICT(slug, order_key, part) DO UPDATE SET hash=excluded.hash, delivered_at=excluded.delivered_at",
             [(r.slug, r.order_key, r.part, r.hash, now) for r in rows],
         )
-        self.conn.exec_driver_sql("DELETE FROM outbox WHERE id = ? AND hash = ?", [(r.id, r.hash) for r in rows])
+        self.raw.executemany("DELETE FROM outbox WHERE id = ? AND hash = ?", [(r.id, r.hash) for r in rows])
         return len(rows)
 
     def postpone(self, rows: Iterable[PendingRow], until: float, error: str) -> None:

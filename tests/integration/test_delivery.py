@@ -134,6 +134,33 @@ def test_karla_down_ends_with_exit_3_and_keeps_everything_pending(tmp_path: Path
     assert connector.sync().exit_code == ExitCode.OK and set(sandbox.orders(SLUG)) == {"1", "2"}
 
 
+def test_karla_failing_mid_drain_keeps_what_was_acknowledged_and_sends_the_rest_once(tmp_path: Path, sandbox) -> None:
+    """Requests overlap our bookkeeping; a failure must still leave exactly the unacknowledged orders pending."""
+
+    class FailAfterTwo(httpx.HTTPTransport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ok = 0
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = super().handle_request(request)
+            if response.status_code == 200 and request.url.path.endswith("/bulk"):
+                self.ok += 1
+                if self.ok == 2:
+                    sandbox.faults.error_rate = 1.0  # Karla goes down after the second batch
+            return response
+
+    config = write_config(tmp_path, sandbox.url, karla={"bulk_max_orders": 2, "retry_attempts": 2})
+    write_orders(tmp_path / "files", "orders_001.csv", range(1, 11))
+    connector = Connector(load_settings(config), transport=FailAfterTwo(), sleep=lambda _: None)
+    first = connector.sync()
+    assert first.exit_code == ExitCode.UNFINISHED
+    assert len(sandbox.orders(SLUG)) == 4 and connector.status()["pending"] == 6
+    sandbox.faults.error_rate = 0.0
+    assert connector.sync().exit_code == ExitCode.OK and len(sandbox.orders(SLUG)) == 10
+    assert sum(r.items for r in sandbox.requests if r.status == 200) == 10  # none sent twice
+
+
 def test_tracking_waits_for_an_unknown_order_then_goes_with_it(tmp_path: Path, sandbox) -> None:
     connector, _, files = make(tmp_path, sandbox)
     write_fulfillments(files, "fulfillments_001.csv", ["77,T77,DHL,,,,"])
