@@ -21,10 +21,10 @@ from urllib.parse import unquote, urlsplit
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
 from adapters.csv.config import CsvConfig
 from adapters.csv.files import FileSource, RemoteFile
-from adapters.csv.grouping import group
+from adapters.csv.grouping import group, is_grouped
 from adapters.csv.local import LocalFolder
 from adapters.csv.mapping import Fields, map_fulfillments, map_order
-from adapters.csv.reader import read_rows
+from adapters.csv.reader import read_keys, read_rows
 from connector.errors import ConfigError
 
 __all__ = ["CsvAdapter"]
@@ -111,7 +111,7 @@ class CsvAdapter:
             same = resume.get("file") == remote.name and resume.get("sha256") == sha256
             if same and resume.get("complete") and not self.context.full_sync:
                 return
-            start = (resume.get("bucket", 0), resume.get("done", 0)) if same else (0, 0)
+            start = (resume.get("bucket", 0), resume.get("done", 0), resume.get("layout")) if same else (0, 0, None)
             rejected = yield from self._pages(stream, remote, local, sha256, start)
         self._after(remote.name, rejected)
 
@@ -139,7 +139,7 @@ class CsvAdapter:
                 return
             yield Path(spool.name), digest.hexdigest()
 
-    def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: tuple[int, int]) -> Iterator[Page]:
+    def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: tuple[int, int, str | None]) -> Iterator[Page]:
         c = self.config
         rejected = 0
         with local.open("rb") as f:
@@ -153,12 +153,18 @@ class CsvAdapter:
             fields = Fields(c.columns, header)
             key_index = fields.index["order_number"]
             key = lambda r: r.values[key_index] if key_index is not None and key_index < len(r.values) else ""  # noqa: E731
-            with group(rows, key, local.stat().st_size, c.bucket_bytes) as buckets:
+            with local.open("rb") as again:
+                grouped = is_grouped(read_keys(again, c.encoding, c.delimiter, key_index))
+            with group(rows, key, local.stat().st_size, c.bucket_bytes, grouped) as buckets:
+                layout = f"{'grouped' if grouped else 'buckets'}/{buckets.count}"
+                if start[2] != layout:  # positions mean something else now (e.g. bucket_bytes changed): start over
+                    start = (0, 0, layout)
                 page = Page()
                 for index in range(start[0], buckets.count):
-                    orders = list(buckets.bucket(index).items())
                     skip = start[1] if index == start[0] else 0
-                    for done, (order_key, order_rows) in enumerate(orders[skip:], start=skip + 1):
+                    for done, (order_key, order_rows) in enumerate(buckets.groups(index), start=1):
+                        if done <= skip:
+                            continue  # committed before a crash: same file, same groups, same order
                         result = self._map(stream, remote.name, order_key, order_rows, fields)
                         if isinstance(result, Record):
                             page.records.append(result)
@@ -166,10 +172,10 @@ class CsvAdapter:
                             page.rejected.extend(result)
                             rejected += len(result)
                         if len(page.records) + len(page.rejected) >= c.page_size:
-                            page.cursor = _cursor(remote.name, sha256, index, done)
+                            page.cursor = _cursor(remote.name, sha256, index, done, layout)
                             yield page
                             page = Page()
-                    page.cursor = _cursor(remote.name, sha256, index + 1, 0)
+                    page.cursor = _cursor(remote.name, sha256, index + 1, 0, layout)
                 page.cursor = json.dumps({"file": remote.name, "sha256": sha256, "complete": True})
                 page.done_files = [FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=rejected)]
                 yield page
@@ -201,8 +207,9 @@ class CsvAdapter:
             self.context.log.warning("%s: read, but could not be moved/deleted (%s); retried next run", name, exc)
 
 
-def _cursor(name: str, sha256: str, bucket: int, done: int) -> str:
-    return json.dumps({"file": name, "sha256": sha256, "bucket": bucket, "done": done})
+def _cursor(name: str, sha256: str, bucket: int, done: int, layout: str) -> str:
+    """A resume point inside one file; ``layout`` says how its groups were ordered when it was written."""
+    return json.dumps({"file": name, "sha256": sha256, "bucket": bucket, "done": done, "layout": layout})
 
 
 def _public_url(url: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["Row", "read_rows", "detect_delimiter"]
+__all__ = ["Row", "detect_delimiter", "read_keys", "read_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +50,32 @@ class _Lines:
                 yield raw.decode(self.encoding.replace("-sig", ""), errors="replace")
 
 
-def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[list[str], Iterator[Row]]:
-    """The header (as found) and an iterator of rows keyed by header name."""
+def _open(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[_Lines, Iterator[str], str, list[str]]:
     lines = _Lines(stream, encoding)
     iterator = iter(lines)
     first = next(iterator, "")
     sep = delimiter or detect_delimiter(first)
-    header = [h.strip() for h in next(csv.reader([first], delimiter=sep), [])]
+    return lines, iterator, sep, [h.strip() for h in next(csv.reader([first], delimiter=sep), [])]
+
+
+def _blank(values: list[str]) -> bool:
+    return not values or all(not v.strip() for v in values)
+
+
+def read_keys(stream: BinaryIO, encoding: str, delimiter: str | None, index: int | None) -> Iterator[str]:
+    """Just the value of column ``index`` per row, decoded and skipped exactly as ``read_rows`` does.
+
+    A cheap first pass: it tells whether a file's rows are already grouped by order (see ``grouping``).
+    """
+    _, iterator, sep, _ = _open(stream, encoding, delimiter)
+    for values in csv.reader(iterator, delimiter=sep):
+        if not _blank(values):
+            yield values[index].strip() if index is not None and index < len(values) else ""
+
+
+def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[list[str], Iterator[Row]]:
+    """The header (as found) and an iterator of rows keyed by header name."""
+    lines, iterator, sep, header = _open(stream, encoding, delimiter)
 
     def rows() -> Iterator[Row]:
         reader = csv.reader(iterator, delimiter=sep)
@@ -64,7 +83,7 @@ def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[l
         for values in reader:
             start, end = previous + 1, lines.number
             previous = end
-            if not values or all(not v.strip() for v in values):
+            if _blank(values):
                 continue
             problem = next((f"line {n}: {lines.bad[n]}" for n in range(start, end + 1) if n in lines.bad), None)
             if problem is None and len(values) != len(header):

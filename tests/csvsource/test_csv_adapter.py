@@ -12,6 +12,7 @@ import pytest
 
 from adapters.base import AdapterContext, FileMark, Page, Record
 from adapters.csv import CsvAdapter, CsvConfig
+from adapters.csv.grouping import is_grouped
 from adapters.testing import AdapterContract
 from connector.karla.models import dump
 
@@ -124,9 +125,16 @@ def test_partial_and_hidden_files_settle_time_and_done_markers(tmp_path: Path) -
     assert records(list(adapter(tmp_path, done_suffix=".done").read("orders", None))).keys() == {"1"}
 
 
-@pytest.mark.parametrize("bucket_bytes", [10_000_000, 10_000])
-def test_non_adjacent_rows_grouped_and_resume_from_every_page(tmp_path: Path, bucket_bytes: int) -> None:
-    lines = [f"{n},#{n},a@x.de,A,10119,DE,S{n}-{i},T,1,1" for i in range(2) for n in range(1, 301)]  # each order's rows 300 apart
+def _lines(scattered: bool) -> list[str]:
+    """300 orders of two rows: each order's rows 300 lines apart, or together and sorted by order number."""
+    pairs = [(n, i) for i in range(2) for n in range(1, 301)] if scattered else [(n, i) for n in range(1, 301) for i in range(2)]
+    return [f"{n},#{n},a@x.de,A,10119,DE,S{n}-{i},T,1,1" for n, i in pairs]
+
+
+@pytest.mark.parametrize(("bucket_bytes", "scattered"), [(10_000_000, True), (10_000, True), (10_000, False)],
+                         ids=["in-memory", "buckets", "grouped-file"])
+def test_non_adjacent_rows_grouped_and_resume_from_every_page(tmp_path: Path, bucket_bytes: int, scattered: bool) -> None:
+    lines = _lines(scattered)
     write(tmp_path / "orders_big.csv", HEADER + "\n" + "\n".join(lines) + "\n")
     pages = list(adapter(tmp_path, page_size=40, bucket_bytes=bucket_bytes).read("orders", None))
     everything = records(pages)
@@ -146,17 +154,49 @@ def _peak(folder: Path, bucket_bytes: int) -> tuple[int, int]:
     return count, peak
 
 
-def test_large_file_is_grouped_in_bounded_memory(tmp_path: Path) -> None:
-    """Memory follows the bucket size, not the file size (the 1M-order proof is in `make bench`)."""
-    path = tmp_path / "orders_huge.csv"
+def _big_file(path: Path, scattered: bool) -> None:
+    """15k orders of two rows each; ``scattered`` lists every order's second row in a second half."""
     with path.open("w") as f:
         f.write(HEADER + "\n")
-        for n in range(30_000):
-            f.write(f"{n},#{n},kunde{n}@example.com,Name {n},10119,DE,SKU-{n},Produkt {n},1,9.99\n")
+        for half in range(2 if scattered else 1):
+            for n in range(15_000):
+                for item in (half,) if scattered else (0, 1):
+                    f.write(f"{n},#{n},kunde{n}@example.com,Name {n},10119,DE,SKU-{n}-{item},Produkt {n},1,9.99\n")
+
+
+def test_large_scattered_file_is_grouped_in_bounded_memory(tmp_path: Path) -> None:
+    """Memory follows the bucket size, not the file size (the 1M-order proof is in `make bench`)."""
+    _big_file(tmp_path / "orders_huge.csv", scattered=True)
     whole = _peak(tmp_path, bucket_bytes=100_000_000)
     bucketed = _peak(tmp_path, bucket_bytes=200_000)
-    assert whole[0] == bucketed[0] == 30_000
+    assert whole[0] == bucketed[0] == 15_000
     assert bucketed[1] < whole[1] / 2.5, f"bucketed peak {bucketed[1]} vs in-memory {whole[1]}"
+
+
+def test_a_file_grouped_by_order_streams_whatever_bucket_bytes_says(tmp_path: Path) -> None:
+    _big_file(tmp_path / "orders_huge.csv", scattered=True)
+    scattered_whole = _peak(tmp_path, bucket_bytes=100_000_000)
+    _big_file(tmp_path / "orders_huge.csv", scattered=False)
+    grouped = _peak(tmp_path, bucket_bytes=100_000_000)  # large enough to hold the file, yet not needed
+    assert grouped[0] == 15_000
+    assert grouped[1] < scattered_whole[1] / 2.5, f"grouped peak {grouped[1]} vs in-memory {scattered_whole[1]}"
+
+
+def test_is_grouped_accepts_sorted_keys_in_text_or_number_order_only() -> None:
+    assert is_grouped(["1", "1", "2", "10", "10", "11"])  # numeric order
+    assert is_grouped(["A-1", "A-1", "A-10", "A-2"])  # text order
+    assert is_grouped([]) and is_grouped(["x", "x"])
+    assert not is_grouped(["1", "2", "1"])  # 1 comes back
+    assert not is_grouped(["2", "10", "1"])  # neither order
+    assert not is_grouped(["10", "9", "10"])
+
+
+def test_a_cursor_from_another_layout_restarts_the_file_instead_of_skipping(tmp_path: Path) -> None:
+    write(tmp_path / "orders_big.csv", HEADER + "\n" + "\n".join(_lines(scattered=True)) + "\n")
+    pages = list(adapter(tmp_path, page_size=40, bucket_bytes=10_000).read("orders", None))
+    middle = pages[3].cursor  # written while the file was read in buckets
+    resumed = records(list(adapter(tmp_path, page_size=40, bucket_bytes=10_000_000).read("orders", middle)))
+    assert len(resumed) == 300  # bucket_bytes changed: positions mean something else, so read it all again
 
 
 def test_archive_after_commit_and_error_folder(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import tracemalloc
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncssh
@@ -86,17 +88,47 @@ def test_wrong_password_is_a_config_error_without_the_password(server: SftpServe
         SftpFolder.from_url("sftp://u:pw@host/x", settings)
 
 
-def test_large_file_streams_with_bounded_memory(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
-    (sftp_root / "exports" / "big.bin").write_bytes(os.urandom(20_000_000))
-    sftp = folder(server, tmp_path)
+# Memory is measured in a child process: the SFTP server runs in this one, and its send buffers (which
+# grow when the client is slowed down by a busy machine) must not count against the client.
+_CHILD = """
+import json, sys, tracemalloc
+from adapters.base import AdapterContext
+from adapters.csv import CsvAdapter, CsvConfig
+from adapters.csv.sftp import SftpFolder, SftpSettings
+url, password, known, what = sys.argv[1:5]
+settings = {"password": password, "known_hosts": known}
+if what == "raw":
     tracemalloc.start()
     total = 0
-    with sftp.open("big.bin") as reader:
+    with SftpFolder.from_url(url, SftpSettings.model_validate(settings)).open("big.bin") as reader:
         for chunk in iter(lambda: reader.read(1 << 16), b""):
             total += len(chunk)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert total == 20_000_000 and peak < 8_000_000
+else:
+    adapter = CsvAdapter("w", CsvConfig(url=url, sftp=settings, bucket_bytes=150_000, page_size=500, orders_glob=what),
+                         AdapterContext(source="w"))
+    tracemalloc.start()
+    sum(len(page.records) for page in adapter.read("orders", None))  # warm-up: imports, connection
+    adapter.config = adapter.config.model_copy(update={"orders_glob": "orders_*.csv"})
+    tracemalloc.reset_peak()
+    total = sum(len(page.records) for page in adapter.read("orders", None))
+print(json.dumps({"total": total, "peak": tracemalloc.get_traced_memory()[1]}))
+"""
+
+
+def _child_peak(server: SftpServer, tmp_path: Path, what: str) -> tuple[int, int]:
+    known = tmp_path / "known_hosts"
+    known.write_text(server.known_hosts_line())
+    url = f"sftp://{server.user}@127.0.0.1:{server.port}/exports"
+    done = subprocess.run([sys.executable, "-c", _CHILD, url, server.password, str(known), what],
+                          capture_output=True, text=True, timeout=300, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["total"], result["peak"]
+
+
+def test_large_file_streams_with_bounded_memory(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
+    (sftp_root / "exports" / "big.bin").write_bytes(os.urandom(20_000_000))
+    total, peak = _child_peak(server, tmp_path, "raw")
+    assert total == 20_000_000 and peak < 8_000_000, peak
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # paramiko's read-ahead thread sees the drop too
@@ -188,32 +220,27 @@ def test_end_to_end_over_sftp_with_reupload_and_error_folder(server: SftpServer,
     assert server.password not in first.stdout + first.stderr + second.stdout + second.stderr
 
 
-def _write_rows(path: Path, count: int) -> None:
+def _write_rows(path: Path, count: int, scattered: bool = False) -> None:
+    """``count`` orders of two rows each; ``scattered`` puts every order's second row in a second half."""
     with path.open("w") as f:
         f.write(HEADER + "\n")
-        for n in range(count):
-            f.write(f"{n},10119,Name {n},SKU-{n},1,9.99\n")
+        halves = ([range(count), range(count)] if scattered else [range(count)])
+        for half, numbers in enumerate(halves):
+            for n in numbers:
+                f.write(f"{n},10119,Name {n},SKU-{n}-{half},1,9.99\n")
+                if not scattered:
+                    f.write(f"{n},10119,Name {n},SKU-{n}-1,1,9.99\n")
 
 
-def _peak_reading(adapter: CsvAdapter) -> tuple[int, int]:
-    tracemalloc.reset_peak()
-    count = sum(len(page.records) for page in adapter.read("orders", None))
-    return count, tracemalloc.get_traced_memory()[1]
-
-
-def test_memory_does_not_grow_with_the_file_over_sftp(server: SftpServer, sftp_root: Path, tmp_path: Path) -> None:
-    """A 100k-row file and a 25k-row one, same bucket size: the peak stays put (it follows bucket_bytes)."""
+@pytest.mark.parametrize("scattered", [False, True], ids=["grouped-file", "scattered-rows"])
+def test_memory_does_not_grow_with_the_file_over_sftp(server: SftpServer, sftp_root: Path, tmp_path: Path, scattered: bool) -> None:
+    """100k rows peak no higher than 25k rows: a grouped file streams, a scattered one spills to buckets."""
     exports = sftp_root / "exports"
-    adapter = _csv_adapter(server, tmp_path, bucket_bytes=150_000, page_size=500, after_processing="delete")
-    _write_rows(exports / "orders_warmup.csv", 100)
-    tracemalloc.start()
-    try:
-        _peak_reading(adapter)  # imports and connection set-up are not what is measured
-        _write_rows(exports / "orders_small.csv", 25_000)
-        small = _peak_reading(adapter)
-        _write_rows(exports / "orders_large.csv", 100_000)
-        large = _peak_reading(adapter)
-    finally:
-        tracemalloc.stop()
-    assert (small[0], large[0]) == (25_000, 100_000)
+    _write_rows(exports / "warmup.csv", 10)
+    _write_rows(exports / "orders_1.csv", 12_500, scattered)
+    small = _child_peak(server, tmp_path, "warmup.csv")
+    _write_rows(exports / "orders_1.csv", 50_000, scattered)
+    large = _child_peak(server, tmp_path, "warmup.csv")
+    assert (small[0], large[0]) == (12_500, 50_000)
     assert large[1] < small[1] * 1.3, f"peak {large[1]} reading 100k rows vs {small[1]} reading 25k"
+
