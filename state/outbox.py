@@ -19,8 +19,7 @@ __all__ = ["EnqueueCounts", "Part", "PendingRow", "Outbox"]
 _CHUNK = 400  # stays below SQLite's bound-parameter limit with two parameters per key
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
     """One deliverable piece of an order, serialised once (``payload`` is JSON text)."""
 
     slug: str
@@ -99,7 +98,7 @@ class Outbox:
             if pending.get(ident, delivered.get(ident)) == p.hash:
                 counts.unchanged += 1
                 continue
-            rows.append((p.slug, p.order_key, p.id_type, p.part, p.payload, p.hash, p.source, p.stream, p.location, now, now))
+            rows.append((*p, now, now))  # Part's fields are the first nine columns, in order
             pending[ident] = p.hash
         if rows:
             self.raw.executemany(

@@ -156,9 +156,10 @@ def _handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             if retry_after is not None:
                 header = f"{retry_after:g}"
                 self.send_header("Retry-After", header)
+            # logged before the answer leaves: whoever got the answer can already see it in ``requests``
+            sb.record(RequestLog(self.command, urlsplit(self.path).path, status, length, items, time.monotonic(), header))
             self.end_headers()
             self.wfile.write(data)
-            sb.record(RequestLog(self.command, urlsplit(self.path).path, status, length, items, time.monotonic(), header))
 
         def _auth(self) -> bool:
             value = self.headers.get("Authorization", "")
