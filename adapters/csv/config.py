@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adapters.base import SourceConfig
+from connector.karla.carriers import CarrierOverrides
 
 __all__ = ["Columns", "CsvConfig", "ORDER_FIELDS", "FULFILLMENT_FIELDS"]
 
@@ -43,7 +44,7 @@ class CsvConfig(SourceConfig):
     after_processing: Literal["keep", "archive", "delete"] = Field("keep", description="What to do with a file once read")
     archive_folder: str = Field("archive", description="Folder (inside the source folder) for after_processing = archive")
     error_folder: str | None = Field(None, description="Move files with dead-lettered rows here instead (inside the source folder)")
-    carriers: dict[str, str] = Field(default_factory=dict, description="Carrier names -> Karla carrier enum, overriding built-ins")
+    carriers: CarrierOverrides = Field(default_factory=dict, description="Carrier names -> Karla carrier enum, overriding built-ins")
     columns: Columns = Field(default_factory=Columns, description="Header names, if they differ from the defaults")
     default_currency: str | None = Field(None, description="Currency when the file has no currency column")
     bucket_bytes: int = Field(2_000_000, ge=10_000, description="Files larger than this are grouped on disk, bounding memory")

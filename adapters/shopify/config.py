@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from adapters.base import SourceConfig
-from connector.karla.carriers import CARRIERS
+from connector.karla.carriers import CarrierOverrides
 
 __all__ = ["ShopifyConfig"]
 
@@ -33,7 +33,7 @@ class ShopifyConfig(SourceConfig):
     recheck_unfulfilled_days: float = Field(
         14.0, ge=0, description="Re-read not (fully) shipped orders of the last N days each poll to catch late trackings (0: off)"
     )
-    carriers: dict[str, str] = Field(default_factory=dict, description="Tracking company -> Karla carrier, overriding built-ins")
+    carriers: CarrierOverrides = Field(default_factory=dict, description="Tracking company -> Karla carrier, overriding built-ins")
     tags_as_segments: bool = Field(True, description="Send the order's tags as Karla segments")
     segment_prefix: str = Field("", description="Prefix for segments made from tags, e.g. 'shopify:'")
     use_bulk_for_full_sync: bool = Field(True, description="Full sync through a bulk operation (falls back to paging)")
@@ -58,13 +58,6 @@ class ShopifyConfig(SourceConfig):
             raise ValueError("must be a quarterly version such as 2025-01")
         return value
 
-    @field_validator("carriers")
-    @classmethod
-    def _carriers(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(v for v in value.values() if v not in CARRIERS)
-        if unknown:
-            raise ValueError(f"unknown Karla carrier(s) {unknown}; known: {', '.join(sorted(CARRIERS))}")
-        return value
 
     @model_validator(mode="after")
     def _credentials(self) -> ShopifyConfig:

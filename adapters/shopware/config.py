@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from adapters.base import SourceConfig
-from connector.karla.carriers import CARRIERS
+from connector.karla.carriers import CarrierOverrides
 
 __all__ = ["ShopwareConfig"]
 
@@ -37,7 +37,7 @@ class ShopwareConfig(SourceConfig):
     sales_channels: dict[str, str] = Field(
         default_factory=dict, description="Sales channel id -> Karla shop slug (unlisted channels use shop_slug)"
     )
-    carriers: dict[str, str] = Field(
+    carriers: CarrierOverrides = Field(
         default_factory=dict, description="Shipping method name -> Karla carrier (e.g. 'Paket Express' = 'dhlexp')"
     )
     deposit_line_item_type: str | None = Field(
@@ -59,10 +59,3 @@ class ShopwareConfig(SourceConfig):
     def _states(cls, value: list[str]) -> list[str]:
         return [state.strip().lower() for state in value if state.strip()]
 
-    @field_validator("carriers")
-    @classmethod
-    def _carriers(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(v for v in value.values() if v not in CARRIERS)
-        if unknown:
-            raise ValueError(f"not Karla carrier references: {', '.join(unknown)} (see docs: carrier enum)")
-        return value

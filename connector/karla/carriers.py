@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Annotated
 
-__all__ = ["CARRIERS", "ALIASES", "carrier_fields", "normalise_carrier_name"]
+from pydantic import AfterValidator
+
+__all__ = ["CARRIERS", "ALIASES", "CarrierOverrides", "carrier_fields", "normalise_carrier_name"]
 
 CARRIERS: frozenset[str] = frozenset(
     "amz brt depost dhl dhlexp dhl_old dhl2man dpd dpdn dpduk gls gls_es goexp hrs postat rhe royalmail "
@@ -92,3 +95,14 @@ def carrier_fields(name: str | None, overrides: Mapping[str, str] | None = None)
     if ref in CARRIERS:
         return {"carrier_reference": ref}
     return {"tracking_company": name.strip()}
+
+
+def _known(overrides: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(v for v in overrides.values() if v not in CARRIERS)
+    if unknown:
+        raise ValueError(f"not Karla carrier references: {', '.join(unknown)}; known: {', '.join(sorted(CARRIERS))}")
+    return overrides
+
+
+# A source's ``[sources.NAME.carriers]`` table: its carrier names -> Karla's enum, checked at start-up.
+CarrierOverrides = Annotated[dict[str, str], AfterValidator(_known)]

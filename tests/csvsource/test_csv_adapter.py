@@ -247,3 +247,11 @@ def test_a_failed_move_is_logged_and_the_file_is_not_read_again(tmp_path: Path, 
         assert records(pages).keys() == {"1"} and "could not be moved" in caplog.text
         assert list(a.read("orders", None)) == []  # not reprocessed; the move is simply tried again
     assert caplog.text.count("could not be moved") == 2 and (tmp_path / "orders_1.csv").exists()
+
+
+def test_carrier_overrides_must_name_karla_carriers(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    assert CsvConfig(url=f"file://{tmp_path}", carriers={"Paket Express": "dhlexp"}).carriers == {"Paket Express": "dhlexp"}
+    with pytest.raises(ValidationError, match="not Karla carrier references: dhl_express"):
+        CsvConfig(url=f"file://{tmp_path}", carriers={"DHL Express": "dhl_express"})

@@ -62,7 +62,7 @@ def test_config_normalises_the_domain_and_hides_secrets() -> None:
     ({"client_id": "app"}, "go together"),
     ({"page_size": 251}, "250"),
     ({"api_version": "2025-02"}, "quarterly"),
-    ({"carriers": {"Kiezkurier": "kiez"}}, "unknown Karla carrier"),
+    ({"carriers": {"Kiezkurier": "kiez"}}, "not Karla carrier references: kiez"),
     ({"unknown_key": 1}, "Extra inputs"),
 ])
 def test_config_mistakes_are_caught(values: dict[str, object], message: str) -> None:
