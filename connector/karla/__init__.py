@@ -1,12 +1,13 @@
 """Karla: request models, carrier table and the HTTP client."""
 
-from connector.karla.carriers import CARRIERS, carrier_fields
+from connector.karla.carriers import CARRIERS, CarrierOverrides, carrier_fields
 from connector.karla.client import KarlaClient, KarlaStats
 from connector.karla.models import Address, Discount, Image, OrderFulfillment, OrderPlacement, Product, Tracking
 
 __all__ = [
     "CARRIERS",
     "Address",
+    "CarrierOverrides",
     "Discount",
     "Image",
     "KarlaClient",
