@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.conftest import API_KEY, SLUG, cli, write_config, write_fulfillments, write_orders
@@ -83,10 +82,8 @@ def test_sigkill_mid_sync_then_restart_delivers_everything(tmp_path: Path, sandb
     env = {k: v for k, v in os.environ.items() if not k.startswith("KARLA_CONNECTOR_")}
     proc = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), "sync"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 60
-    while len([r for r in sandbox.requests if r.status == 200]) < 3:
-        assert proc.poll() is None and time.monotonic() < deadline, "sync ended before it could be killed"
-        time.sleep(0.01)
+    sandbox.wait_for(lambda sb: sum(r.status == 200 for r in sb.requests) >= 3, timeout=60)
+    assert proc.poll() is None, "sync ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert 0 < len(sandbox.orders(SLUG)) < 400

@@ -25,6 +25,7 @@ def free_port() -> int:
 
 
 def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    """Poll state another process writes (the daemon's SQLite file); sandbox conditions use ``wait_for``."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -94,10 +95,10 @@ def test_daemon_lifecycle(daemon_setup: tuple[Path, int], sandbox, tmp_path: Pat
     daemon = Daemon(config, tmp_path)
     try:
         daemon.wait_message("READY=1")
-        wait_until(lambda: set(sandbox.orders(SLUG)) == {"1", "2"}, what="first orders delivered")
+        assert sandbox.wait_for(lambda sb: set(sb.orders(SLUG)) == {"1", "2"}), "first orders not delivered"
 
         write_orders(files, "orders_002.csv", [3])  # picked up by the next poll
-        wait_until(lambda: "3" in sandbox.orders(SLUG), timeout=10, what="new order picked up")
+        assert sandbox.wait_for(lambda sb: "3" in sb.orders(SLUG), timeout=10), "new order not picked up"
         daemon.wait_message("WATCHDOG=1")
 
         base = f"http://127.0.0.1:{port}"
@@ -153,7 +154,7 @@ def test_sigterm_mid_sync_exits_0_with_consistent_state(daemon_setup: tuple[Path
     sandbox.faults.delay = 0.05
     daemon = Daemon(config, tmp_path)
     daemon.wait_message("READY=1")
-    wait_until(lambda: len(sandbox.requests) >= 1, what="delivery started")
+    assert sandbox.wait_for(lambda sb: len(sb.requests) >= 1), "delivery did not start"
     assert daemon.stop() == 0
     sandbox.faults.delay = 0.0
     assert daemon.messages[-1] == "STOPPING=1"
