@@ -17,9 +17,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
 from connector.delivery import Item, _groups
-from connector.engine import digest, serialise
+from connector.engine import digest
 from connector.errors import ConnectorError, FatalError, Unavailable
-from connector.karla.models import OrderPlacement, Tracking
+from connector.karla.models import OrderPlacement, Tracking, serialise
 from connector.registry import available, load_adapter
 from connector.settings import Settings
 from state import DeadLetters, Files, Outbox, Part, open_state

@@ -48,7 +48,7 @@ def _bucket_of(key: str, count: int) -> int:
 
 
 class Buckets:
-    """Rows partitioned into ``count`` groups; iterate ``bucket(i)`` for each ``i`` in ``range(count)``."""
+    """Rows in ``count`` buckets; ``groups(i)`` for each ``i`` in ``range(count)`` yields every order once."""
 
     def __init__(self, rows: Iterator[Row], key: Callable[[Row], str], size_bytes: int, bucket_bytes: int,
                  grouped: bool = False) -> None:

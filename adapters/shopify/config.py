@@ -58,7 +58,6 @@ class ShopifyConfig(SourceConfig):
             raise ValueError("must be a quarterly version such as 2025-01")
         return value
 
-
     @model_validator(mode="after")
     def _credentials(self) -> ShopifyConfig:
         if bool(self.client_id) != bool(self.client_secret):

@@ -58,4 +58,3 @@ class ShopwareConfig(SourceConfig):
     @classmethod
     def _states(cls, value: list[str]) -> list[str]:
         return [state.strip().lower() for state in value if state.strip()]
-

@@ -62,8 +62,7 @@ def _address(raw: Entity) -> dict[str, Any]:
         "zip_code": raw.get("zipcode"), "name": name, "company": raw.get("company"), "address_line_1": street,
         "address_line_2": extra, "street": ", ".join(p for p in (street, extra) if p), "city": raw.get("city"),
         "province": _get(state, "name"), "province_code": _subdivision(state.get("shortCode"), country.get("iso")),
-        "country": _get(country, "name"),
-        "country_code": country.get("iso"), "phone": raw.get("phoneNumber"),
+        "country": _get(country, "name"), "country_code": country.get("iso"), "phone": raw.get("phoneNumber"),
     })
 
 
