@@ -24,12 +24,26 @@ def _v1_initial(conn: Connection) -> None:
 
 
 def _v2_runs_and_outbox_order(conn: Connection) -> None:
-    # Sync runs arrived in 0.1; the index keeps delivery's ordered scan of the outbox cheap.
+    # Sync runs arrived in 0.1. (The index below turned out unused and step 3 drops it.)
     SQLModel.metadata.create_all(conn, tables=[models.Run.__table__])  # type: ignore[attr-defined]
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_outbox_due ON outbox (next_attempt_at)")
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_runs_and_outbox_order]
+def _v3_leaner_delivery_tables(conn: Connection) -> None:
+    # Every outbox write paid for ix_outbox_due, which no query uses (delivery scans in key order), and
+    # `delivered`, keyed by its primary key alone, kept a rowid B-tree beside its key index. Both showed
+    # as a sixth of the SQLite time of a 100k-order sync; WITHOUT ROWID stores `delivered` in one B-tree.
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_outbox_due")
+    conn.exec_driver_sql(
+        "CREATE TABLE delivered_v3 (slug VARCHAR NOT NULL, order_key VARCHAR NOT NULL, part VARCHAR NOT NULL,"
+        " hash VARCHAR NOT NULL, delivered_at FLOAT NOT NULL, PRIMARY KEY (slug, order_key, part)) WITHOUT ROWID"
+    )
+    conn.exec_driver_sql("INSERT INTO delivered_v3 SELECT slug, order_key, part, hash, delivered_at FROM delivered")
+    conn.exec_driver_sql("DROP TABLE delivered")
+    conn.exec_driver_sql("ALTER TABLE delivered_v3 RENAME TO delivered")
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

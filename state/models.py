@@ -49,6 +49,7 @@ class Delivered(SQLModel, table=True):
     """Hash of what Karla acknowledged per part: an unchanged part is never sent again."""
 
     __tablename__ = "delivered"
+    __table_args__ = {"sqlite_with_rowid": False}  # one B-tree: the key is the row (migration 3)
     slug: str = Field(primary_key=True)
     order_key: str = Field(primary_key=True)
     part: str = Field(primary_key=True)

@@ -46,6 +46,34 @@ def test_upgrade_from_version_1_keeps_data(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM run").scalar() == 0  # table added by step 2
 
 
+def test_upgrade_from_version_2_keeps_delivered_hashes(tmp_path: Path) -> None:
+    """Step 3 rebuilds `delivered` without a rowid and drops the unused outbox index; no hash is lost."""
+    path = tmp_path / "v2.db"
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        MIGRATIONS[0](conn)
+        MIGRATIONS[1](conn)
+        conn.exec_driver_sql("DROP TABLE delivered")  # the table as releases before step 3 created it
+        conn.exec_driver_sql(
+            "CREATE TABLE delivered (slug VARCHAR NOT NULL, order_key VARCHAR NOT NULL, part VARCHAR NOT NULL,"
+            " hash VARCHAR NOT NULL, delivered_at FLOAT NOT NULL, PRIMARY KEY (slug, order_key, part))"
+        )
+        conn.exec_driver_sql("INSERT INTO delivered VALUES ('shop', '1', 'order', 'h1', 5)")
+        conn.exec_driver_sql("PRAGMA user_version = 2")
+    engine.dispose()
+    db = open_state(path)
+    with db.transaction() as conn:
+        ddl = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'delivered'").scalar()
+        assert "WITHOUT ROWID" in ddl
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM sqlite_master WHERE name = 'ix_outbox_due'").scalar() == 0
+        assert conn.exec_driver_sql("SELECT hash, delivered_at FROM delivered").all() == [("h1", 5.0)]
+        # the kept hash still drives change detection: the same part is not queued again
+        same = Part("shop", "1", "order_number", "order", "{}", "h1", "src", "orders", None)
+        assert Outbox(conn).enqueue([same], now=6).unchanged == 1
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     raw = sqlite3.connect(path)
