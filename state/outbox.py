@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 __all__ = ["EnqueueCounts", "Part", "PendingRow", "Outbox"]
 
 _CHUNK = 400  # stays below SQLite's bound-parameter limit with two parameters per key
+_ROWS_PER_STATEMENT = 1000  # five parameters per row, within SQLite's default limit of 32766
 
 
 class Part(NamedTuple):
@@ -132,12 +133,21 @@ class Outbox:
         (the DELETE matches on the hash that was sent).
         """
         rows = list(rows)
-        self.raw.executemany(
-            "INSERT INTO delivered (slug, order_key, part, hash, delivered_at) VALUES (?,?,?,?,?)"
-            " ON CONFLICT(slug, order_key, part) DO UPDATE SET hash=excluded.hash, delivered_at=excluded.delivered_at",
-            [(r.slug, r.order_key, r.part, r.hash, now) for r in rows],
-        )
-        self.raw.executemany("DELETE FROM outbox WHERE id = ? AND hash = ?", [(r.id, r.hash) for r in rows])
+        for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+            # One statement per chunk rather than executemany: SQLite runs it in one call, so the GIL is
+            # released and re-taken once, not per row, while the sender thread is busy with HTTP.
+            values = ",".join(["(?,?,?,?,?)"] * len(chunk))
+            self.raw.execute(
+                f"INSERT INTO delivered (slug, order_key, part, hash, delivered_at) VALUES {values}"
+                " ON CONFLICT(slug, order_key, part) DO UPDATE SET hash=excluded.hash, delivered_at=excluded.delivered_at",
+                [v for r in chunk for v in (r.slug, r.order_key, r.part, r.hash, now)],
+            )
+            sent = ",".join(["(?,?)"] * len(chunk))
+            self.raw.execute(
+                f"DELETE FROM outbox WHERE id IN (SELECT o.id FROM (VALUES {sent}) AS v"
+                " JOIN outbox AS o ON o.id = v.column1 AND o.hash = v.column2)",
+                [v for r in chunk for v in (r.id, r.hash)],
+            )
         return len(rows)
 
     def postpone(self, rows: Iterable[PendingRow], until: float, error: str) -> None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import codecs
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 __all__ = ["Row", "detect_delimiter", "read_keys", "read_rows"]
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
+    """One CSV record (a tuple: hundreds of thousands are made per file)."""
+
     line: int  # physical line where the row starts (1 = header)
     values: list[str]  # in header order: a list, not a dict, keeps a bucket of rows small in memory
     problem: str | None = None  # why the row cannot be used (decoding, column count)
@@ -62,6 +62,10 @@ def _blank(values: list[str]) -> bool:
     return not values or not "".join(values).strip()  # one C call, not a generator per row
 
 
+def _bad_line(bad: dict[int, str], start: int, end: int) -> str | None:
+    return next((f"line {n}: {bad[n]}" for n in range(start, end + 1) if n in bad), None)
+
+
 def read_keys(stream: BinaryIO, encoding: str, delimiter: str | None, index: int | None) -> Iterator[str]:
     """Just the value of column ``index`` per row, decoded and skipped exactly as ``read_rows`` does.
 
@@ -85,7 +89,7 @@ def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[l
             previous = end
             if _blank(values):
                 continue
-            problem = next((f"line {n}: {lines.bad[n]}" for n in range(start, end + 1) if n in lines.bad), None)
+            problem = _bad_line(lines.bad, start, end) if lines.bad else None
             if problem is None and len(values) != len(header):
                 problem = f"has {len(values)} fields, the header has {len(header)}"
             yield Row(start, [v.strip() for v in values], problem)

@@ -7,6 +7,7 @@ that Karla's matcher reads. Source of the enum: ``shared/reference/karla-api.md`
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Annotated
@@ -77,6 +78,7 @@ ALIASES: Mapping[str, str] = {
 _SPACES = re.compile(r"[\s_\-]+")
 
 
+@functools.lru_cache(maxsize=4096)  # exports repeat a handful of carrier spellings on every row
 def normalise_carrier_name(name: str) -> str:
     """Lower-case and collapse separators so ``DHL-Express`` and ``dhl express`` match one alias."""
     return _SPACES.sub(" ", name.strip().lower())
@@ -90,11 +92,15 @@ def carrier_fields(name: str | None, overrides: Mapping[str, str] | None = None)
     if not name or not name.strip():
         return {}
     key = normalise_carrier_name(name)
-    table = {**ALIASES, **{normalise_carrier_name(k): v for k, v in (overrides or {}).items()}}
-    ref = table.get(key) or (key if key in CARRIERS else None)
+    ref = _override(key, overrides) if overrides else None
+    ref = ref or ALIASES.get(key) or (key if key in CARRIERS else None)
     if ref in CARRIERS:
         return {"carrier_reference": ref}
     return {"tracking_company": name.strip()}
+
+
+def _override(key: str, overrides: Mapping[str, str]) -> str | None:
+    return next((v for k, v in overrides.items() if normalise_carrier_name(k) == key), None)
 
 
 def _known(overrides: dict[str, str]) -> dict[str, str]:

@@ -114,3 +114,19 @@ def test_second_holder_of_the_lock_is_refused(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"in use by pid \d+ \(run\)"):
             StateLock(tmp_path / "s.db", "sync").acquire()
     StateLock(tmp_path / "s.db", "sync").acquire().release()  # free again once released
+
+
+def test_marking_more_rows_than_one_statement_holds(tmp_path: Path) -> None:
+    """Large acknowledgements are written in several statements; every row is settled, and a row edited
+    in flight (the last one, in the last statement) still stays pending."""
+    db = open_state(tmp_path / "s.db")
+    with db.transaction() as conn:
+        box = Outbox(conn)
+        box.enqueue([part(f"{n:05d}") for n in range(2500)], now=1)
+        in_flight = box.scan(None, 5000)
+        box.enqueue([part("02499", payload='{"a":9}')], now=2)
+        assert box.mark_delivered(in_flight, now=3) == 2500
+        assert [(r.order_key, r.payload) for r in box.scan(None, 5000)] == [("02499", '{"a":9}')]
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM delivered").scalar() == 2500
+        # what Karla acknowledged is remembered: re-reading the same 2,499 parts queues nothing
+        assert box.enqueue([part(f"{n:05d}") for n in range(2499)], now=4).unchanged == 2499
