@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 __all__ = ["EnqueueCounts", "Part", "PendingRow", "Outbox"]
 
-_CHUNK = 400  # stays below SQLite's bound-parameter limit with two parameters per key
+_KEYS_PER_LOOKUP = 900  # order keys per change-detection query (one slug, one IN list)
 _ROWS_PER_STATEMENT = 1000  # five parameters per row, within SQLite's default limit of 32766
 
 
@@ -63,7 +63,7 @@ _PENDING_COLUMNS = (
 )
 
 
-def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -77,13 +77,15 @@ class Outbox:
 
     def _known(self, table: str, parts: Sequence[Part]) -> dict[tuple[str, str, str], str]:
         known: dict[tuple[str, str, str], str] = {}
-        keys = sorted({(p.slug, p.order_key) for p in parts})
-        for chunk in _chunks(keys):
-            where = " OR ".join("(slug = ? AND order_key = ?)" for _ in chunk)
-            params = tuple(v for key in chunk for v in key)
-            sql = f"SELECT slug, order_key, part, hash FROM {table} WHERE {where}"
-            for slug, key, part, digest in self.raw.execute(sql, params):
-                known[(slug, key, part)] = digest
+        by_slug: dict[str, set[str]] = {}
+        for p in parts:
+            by_slug.setdefault(p.slug, set()).add(p.order_key)
+        for slug, keys in by_slug.items():
+            for chunk in _chunks(sorted(keys), _KEYS_PER_LOOKUP):
+                marks = ",".join(["?"] * len(chunk))
+                sql = f"SELECT order_key, part, hash FROM {table} WHERE slug = ? AND order_key IN ({marks})"
+                for key, part, digest in self.raw.execute(sql, (slug, *chunk)):
+                    known[(slug, key, part)] = digest
         return known
 
     def enqueue(self, parts: Sequence[Part], now: float) -> EnqueueCounts:
