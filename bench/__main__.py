@@ -69,10 +69,10 @@ def measure(cmd: list[str]) -> dict[str, float]:
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": peak[0], "stdout": stdout}  # type: ignore[dict-item]
 
 
-def config(folder: Path, state: Path, url: str) -> Path:
+def config(folder: Path, state: Path, url: str, in_flight: int = 1) -> Path:
     path = folder.parent / f"{state.stem}.toml"
     path.write_text(
-        f'[karla]\nbase_url = "{url}"\nshop_slug = "{SLUG}"\napi_key = "{KEY}"\nbulk_max_orders = {MAX_ITEMS}\n'
+        f'[karla]\nbase_url = "{url}"\nshop_slug = "{SLUG}"\napi_key = "{KEY}"\nbulk_max_orders = {MAX_ITEMS}\nmax_in_flight = {in_flight}\n'
         f'bulk_max_bytes = {MAX_BYTES}\n[state]\npath = "{state}"\n[log]\nformat = "json"\nlevel = "WARNING"\n'
         f'[sources.bench]\ntype = "csv"\nurl = "file://{folder}"\n'
     )
@@ -93,6 +93,20 @@ def run_once(sb: Sandbox, folder: Path, work: Path, tag: str) -> dict[str, float
     result["bytes"] = sum(r.body_bytes for r in sb.requests)
     result["state"] = str(state)  # type: ignore[assignment]
     return result
+
+
+def slow_karla(sb: Sandbox, work: Path, orders: int = 5_000, delay: float = 0.05) -> dict[str, object]:
+    """Delivery against a sandbox that waits ``delay`` per call, with 1 and with 4 calls in flight."""
+    data = work / "slow"
+    generate(data, orders)
+    sb.faults.delay = delay
+    try:
+        walls = {n: measure(sync(config(data, work / f"slow{n}.db", sb.url, in_flight=n)))["wall"] for n in (1, 4)}
+    finally:
+        sb.faults.delay = 0.0
+        shutil.rmtree(data)
+    return {"orders": orders, "delay_per_call": delay, "wall_in_flight_1": round(walls[1], 2),
+            "wall_in_flight_4": round(walls[4], 2), "speed_up": round(walls[1] / walls[4], 2)}
 
 
 def summary(values: list[float]) -> str:
@@ -160,6 +174,9 @@ def main() -> int:
             results["one_percent_changed"] = {"changed": changed, "wall": round(delta["wall"], 2), "requests": len(sb.requests)}
             checks.append(("1% changed: requests = ceil(changed/bulk_max_orders)", f"{len(sb.requests)} (expected {expected})", len(sb.requests) == expected))
             (data / "orders_0002.csv").unlink()
+
+            # 8. (information, no target) a distant Karla: every call waits 50 ms; calls in flight overlap
+            results["slow_karla"] = slow_karla(sb, work)
 
             # 3. streaming: 10x the data, memory must not follow
             if args.big:

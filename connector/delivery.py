@@ -218,9 +218,11 @@ def drain_outbox(
 ) -> DeliveryResult:
     """Send everything that is due. Raises ``Unavailable`` (nothing lost) or ``ConfigError`` (stop).
 
-    Requests go out one at a time, in key order, from a sender thread; this thread meanwhile records the
-    previous answer (state writes, dead letters, splits) and builds the next batch from rows after the
-    previous batch's keys, so Karla's response time overlaps our own work and nothing is read twice.
+    Requests go out in key order from ``max_in_flight`` sender threads (one by default); this thread
+    meanwhile records the answers in the order the batches were sent (state writes, dead letters,
+    splits) and builds the next batch from rows after the previous batch's keys, so Karla's response
+    time overlaps our own work and nothing is read twice. Batches never share an order, so requests
+    in flight together never depend on each other.
     """
     sender = _Sender(db, client, settings, now)
     max_bytes = settings.bulk_max_bytes
@@ -238,11 +240,12 @@ def drain_outbox(
             yield item
 
     queue: deque[tuple[Future[BatchTooLarge | RecordRejected | None], str, list[Item]]] = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="karla-send") as pool:
+    in_flight = settings.max_in_flight
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="karla-send") as pool:
         try:
             for slug, batch in _batches(due_items(), settings.bulk_max_orders, max_bytes):
                 queue.append((pool.submit(sender.attempt, slug, batch), slug, batch))
-                if len(queue) > 1 and _settle_oldest(queue, sender, on_batch, stop):
+                if len(queue) > in_flight and _settle_oldest(queue, sender, on_batch, stop):
                     break
             while queue:
                 _settle_oldest(queue, sender, on_batch, None)

@@ -48,6 +48,9 @@ class KarlaSettings(_Section):
     api_key: SecretStr = Field(description="API key (better: env KARLA_CONNECTOR_KARLA__API_KEY)")
     bulk_max_orders: int = Field(50, ge=1, le=1000, description="Items per Bulk Fulfillment call")
     bulk_max_bytes: int = Field(1_000_000, ge=10_000, description="Request body bytes per Bulk Fulfillment call")
+    max_in_flight: int = Field(
+        1, ge=1, le=16, description="Bulk calls on the wire at once; Karla publishes no limit, so raise it only with Karla's consent"
+    )
     timeout_seconds: float = Field(30.0, gt=0, description="Per-request timeout")
     verify_tls: bool = Field(True, description="Verify Karla's TLS certificate (keep on)")
     retry_attempts: int = Field(6, ge=1, description="Attempts per request before a run gives up (exit 3)")

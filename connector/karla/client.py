@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,6 +35,13 @@ class KarlaStats:
     bytes_sent: int = 0
     retries: int = 0
     by_status: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # several senders may count at once
+
+    def count(self, status: int, sent: int) -> None:
+        with self.lock:
+            self.requests += 1
+            self.bytes_sent += sent
+            self.by_status[status] += 1
 
 
 def error_body(response: httpx.Response) -> dict[str, Any]:
@@ -72,7 +80,8 @@ class KarlaClient:
         self._retrying = make_retrying(policy, sleep=sleep, on_retry=self._count_retry)
 
     def _count_retry(self, _exc: BaseException | None) -> None:
-        self.stats.retries += 1
+        with self.stats.lock:
+            self.stats.retries += 1
 
     def close(self) -> None:
         self._http.close()
@@ -106,9 +115,7 @@ class KarlaClient:
     def _send(self, method: str, path: str, body: bytes | None, endpoint: str, params: dict | None = None) -> Any:
         def attempt() -> Any:
             response = self._http.request(method, path, content=body, params=params)
-            self.stats.requests += 1
-            self.stats.bytes_sent += len(body or b"")
-            self.stats.by_status[response.status_code] += 1
+            self.stats.count(response.status_code, len(body or b""))
             if self._on_request:
                 self._on_request(endpoint, response.status_code)
             return self._interpret(response, endpoint)

@@ -10,7 +10,8 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -72,6 +73,8 @@ class Sandbox:
         self._rng = random.Random(self.faults.seed)
         self._faults_seen: Faults | None = self.faults
         self._changed = threading.Condition()
+        self.in_flight = 0
+        self.peak_in_flight = 0  # most PUTs handled at the same moment (clients may send several at once)
         self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -103,6 +106,18 @@ class Sandbox:
     def reset_log(self) -> None:
         with self._changed:
             self.requests = []
+            self.peak_in_flight = 0
+
+    @contextmanager
+    def _handling(self) -> Iterator[None]:
+        with self._changed:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.in_flight -= 1
 
     def fail_next(self, status: int, count: int = 1, retry_after: float | None = None) -> None:
         with self._changed:
@@ -205,6 +220,10 @@ def _handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             self._reply(200, sb.store.search(slug or "", filters, page, per_page))
 
         def do_PUT(self) -> None:  # noqa: N802
+            with sb._handling():
+                self._put()
+
+        def _put(self) -> None:
             slug, route = self._route()
             if not route:
                 self._drain()

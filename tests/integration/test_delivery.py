@@ -161,6 +161,37 @@ def test_karla_failing_mid_drain_keeps_what_was_acknowledged_and_sends_the_rest_
     assert sum(r.items for r in sandbox.requests if r.status == 200) == 10  # none sent twice
 
 
+@pytest.mark.parametrize("in_flight", [1, 3])
+def test_bulk_calls_overlap_up_to_max_in_flight_and_each_order_goes_once(tmp_path: Path, sandbox, in_flight: int) -> None:
+    """A slow Karla (0.2 s per call) makes overlap visible; the count stays at the minimum either way."""
+    connector, _, files = make(tmp_path, sandbox, bulk_max_orders=2, max_in_flight=in_flight)
+    write_orders(files, "orders_001.csv", range(1, 13))
+    sandbox.faults.delay = 0.2
+    report = connector.sync()
+    assert report.exit_code == ExitCode.OK and len(sandbox.orders(SLUG)) == 12
+    assert [r.items for r in sandbox.requests] == [2] * 6
+    if in_flight == 1:
+        assert sandbox.peak_in_flight == 1
+    else:
+        assert 2 <= sandbox.peak_in_flight <= in_flight
+
+
+def test_with_calls_in_flight_a_rejection_and_a_503_still_settle_every_order(tmp_path: Path, sandbox) -> None:
+    """Answers are recorded in sending order: a 503 is retried, a refused item is isolated, and no
+    order is delivered twice or left behind while other calls are on the wire."""
+    connector, _, files = make(tmp_path, sandbox, bulk_max_orders=2, max_in_flight=3)
+    write_orders(files, "orders_001.csv", range(1, 9))
+    with (files / "orders_001.csv").open("a", encoding="utf-8") as f:
+        f.write("\n".join(order_rows(9, zip_code="ABCDE")) + "\n")
+    sandbox.fail_next(503)
+    report = connector.sync()
+    assert report.exit_code == ExitCode.DEAD_LETTERS
+    assert set(sandbox.orders(SLUG)) == {str(n) for n in range(1, 9)}
+    assert sum(r.items for r in sandbox.requests if r.status == 200) == 8
+    (reason,) = report.delivery.dead_letters
+    assert "order 9" in reason and connector.status()["pending"] == 0
+
+
 def test_tracking_waits_for_an_unknown_order_then_goes_with_it(tmp_path: Path, sandbox) -> None:
     connector, _, files = make(tmp_path, sandbox)
     write_fulfillments(files, "fulfillments_001.csv", ["77,T77,DHL,,,,"])
