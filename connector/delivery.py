@@ -275,7 +275,7 @@ def _settle_oldest(queue: deque, sender: _Sender, on_batch: Callable[[int], None
 
 
 def _settle_rest(queue: deque, sender: _Sender) -> None:
-    """Before leaving: requests not started are cancelled (they stay pending); one already sent is recorded."""
+    """Before leaving: requests not started are cancelled (they stay pending); those already sent are recorded."""
     while queue:
         future, slug, batch = queue.popleft()
         if future.cancel():

@@ -192,6 +192,22 @@ def test_with_calls_in_flight_a_rejection_and_a_503_still_settle_every_order(tmp
     assert "order 9" in reason and connector.status()["pending"] == 0
 
 
+def test_stop_with_calls_in_flight_records_every_answer_and_sends_nothing_twice(tmp_path: Path, sandbox) -> None:
+    """A shutdown asked for after the first answer: calls already on the wire are waited for and
+    recorded, calls not yet started stay pending, and the next drain sends exactly what is left."""
+    connector, _, files = make(tmp_path, sandbox, bulk_max_orders=2, max_in_flight=3)
+    write_orders(files, "orders_001.csv", range(1, 13))
+    assert connector.sync(deliver=False).exit_code == ExitCode.OK
+    sandbox.faults.delay = 0.05
+    first = connector.deliver(stop=lambda: True)
+    sent = len(sandbox.orders(SLUG))
+    assert 2 <= sent < 12 and first.orders == sent
+    assert connector.status()["pending"] == 12 - sent
+    sandbox.faults.delay = 0.0
+    assert connector.deliver().orders == 12 - sent
+    assert sum(r.items for r in sandbox.requests if r.status == 200) == 12  # none twice
+
+
 def test_tracking_waits_for_an_unknown_order_then_goes_with_it(tmp_path: Path, sandbox) -> None:
     connector, _, files = make(tmp_path, sandbox)
     write_fulfillments(files, "fulfillments_001.csv", ["77,T77,DHL,,,,"])
