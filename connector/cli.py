@@ -218,7 +218,7 @@ def _tune_gc() -> None:
 
     A sync allocates millions of short-lived objects (rows, dicts, models) and almost no reference
     cycles. By default every 700 allocations start a collection, and the full ones walk every object
-    loaded at start-up; measured on a 100k-order CSV sync that was a sixth of the read time. Start-up
+    loaded at start-up; on a 100k-order CSV sync that was about 14 % of the read time. Start-up
     objects are frozen out of collection and collections run less often; cycles are still collected.
     """
     gc.freeze()
