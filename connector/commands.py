@@ -10,19 +10,19 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
+from adapters.base import Record
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
 from connector.delivery import Item, _groups
-from connector.engine import digest
+from connector.engine import record_parts
 from connector.errors import ConnectorError, FatalError, Unavailable
-from connector.karla.models import OrderPlacement, Tracking, serialise
+from connector.karla.models import OrderPlacement, Tracking
 from connector.registry import available, load_adapter
 from connector.settings import Settings
-from state import DeadLetters, Files, Outbox, Part, open_state
+from state import DeadLetters, Files, Outbox, open_state
 from state.lock import StateLock
 
 __all__ = [
@@ -156,15 +156,16 @@ def _requeue(conn: Any, row: Any, now: float) -> bool:
         path = (row.location or "").rsplit(":", 1)[0]
         return bool(path) and Files(conn).forget(row.source, path) >= 0
     item = row.payload or {}
-    pieces: dict[str, BaseModel] = {"order": OrderPlacement.model_validate(item["order"])} if item.get("order") else {}
-    pieces.update({f"tracking:{t['tracking_number']}": Tracking.model_validate(t) for t in item.get("trackings", [])})
-    parts = []
-    for name, model in pieces.items():
-        payload = serialise(model)
-        parts.append(Part(row.slug, row.order_key, row.id_type or "order_number", name, payload, digest(payload),
-                          row.source, row.stream or "", row.location))
-        Outbox(conn).forget_delivered(row.slug, row.order_key, name)
-    Outbox(conn).enqueue(parts, now)
+    record = Record(
+        key=row.order_key, id_type=row.id_type or "order_number", location=row.location,
+        order=OrderPlacement.model_validate(item["order"]) if item.get("order") else None,
+        trackings=[Tracking.model_validate(t) for t in item.get("trackings", [])],
+    )
+    parts = record_parts(record, row.source, row.stream or "", row.slug)
+    outbox = Outbox(conn)
+    for part in parts:
+        outbox.forget_delivered(part.slug, part.order_key, part.part)
+    outbox.enqueue(parts, now)
     return True
 
 

@@ -284,5 +284,3 @@ def _settle_rest(queue: deque, sender: _Sender) -> None:
             sender.settle(slug, batch, future.result())
         except Unavailable:
             pass  # stays pending
-
-

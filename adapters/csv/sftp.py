@@ -69,7 +69,7 @@ class _Reader:
         self.handle, self.owner, self.name, self.size = handle, owner, name, size
         self.requested = 0
         self.blocks: Iterator[bytes] = iter(())
-        self.pending = b""
+        self.pending = bytearray()  # grows and shrinks in place: bytes would be copied whole on every block
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -89,7 +89,8 @@ class _Reader:
                 self._ask_next_window()
             else:
                 break
-        data, self.pending = self.pending[:size], self.pending[size:]
+        data = bytes(self.pending[:size])
+        del self.pending[:size]
         return data
 
     def _ask_next_window(self) -> None:
