@@ -45,8 +45,8 @@ def shopify_budget(orders: int = 10_000, restore_rate: float = 100.0) -> dict[st
         minimum = max(0.0, (spent - 1000) / restore_rate)
         return {"orders": read, "requests": len(served), "points": spent, "simulated_seconds": round(simulated, 1),
                 "budget_minimum_seconds": round(minimum, 1), "ratio": round(simulated / minimum, 3) if minimum else None,
-                "throttled": fake.throttled, "wall_seconds": round(time.perf_counter() - start_wall, 1),
-                "cpu_seconds": round(time.process_time() - start_cpu, 1), "adapter_cpu_seconds": round(own, 1)}
+                "throttled": fake.throttled, "wall_seconds": round(time.perf_counter() - start_wall, 2),
+                "cpu_seconds": round(time.process_time() - start_cpu, 2), "adapter_cpu_seconds": round(own, 2)}
     finally:
         fake.stop()
 
@@ -69,7 +69,7 @@ def shopware_orders(orders: int = 10_000, page_size: int = 100) -> dict[str, Any
         read = sum(len(p.records) for p in adapter.read("orders", None))
         own = time.thread_time() - start_own
         return {"orders": read, "requests": fake.searches, "token_requests": fake.token_requests,
-                "wall_seconds": round(time.perf_counter() - start_wall, 1), "cpu_seconds": round(time.process_time() - start_cpu, 1),
-                "adapter_cpu_seconds": round(own, 1)}
+                "wall_seconds": round(time.perf_counter() - start_wall, 2), "cpu_seconds": round(time.process_time() - start_cpu, 2),
+                "adapter_cpu_seconds": round(own, 2)}
     finally:
         fake.stop()
