@@ -20,7 +20,12 @@ __all__ = ["StateDB", "open_state"]
 
 
 class StateDB:
-    """A thin handle: ``transaction()`` gives one ``BEGIN IMMEDIATE`` unit of work."""
+    """A thin handle: ``transaction()`` gives one ``BEGIN IMMEDIATE`` unit of work, ``read()`` a snapshot.
+
+    Only writers take SQLite's write lock up front; a read is a deferred transaction, so in WAL mode it
+    never waits for (or blocks) a writer: ``status``, ``/metrics`` and the sync's cursor lookups go on
+    while delivery commits.
+    """
 
     def __init__(self, engine: Engine, path: Path) -> None:
         self.engine = engine
@@ -28,8 +33,10 @@ class StateDB:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        with self.engine.connect() as conn:
+            conn.execution_options(karla_write=True)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -68,7 +75,8 @@ def open_state(path: Path | str) -> StateDB:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the write lock at BEGIN (no deadlock-prone lock upgrade later); readers don't
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("karla_write") else "BEGIN")
 
     upgrade(engine, path)
     return StateDB(engine, path)

@@ -53,14 +53,16 @@ def schema_version(conn: Connection) -> int:
 
 def upgrade(engine: Engine, path: Path) -> int:
     """Bring the file to ``SCHEMA_VERSION``; returns the version it had before."""
-    with engine.begin() as conn:
-        before = schema_version(conn)
-        if before > SCHEMA_VERSION:
-            raise ConfigError(
-                f"state file {path} has schema version {before}, newer than this release understands "
-                f"({SCHEMA_VERSION}); upgrade karla-connector or point [state].path elsewhere"
-            )
-        for number in range(before + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[number - 1](conn)
-            conn.exec_driver_sql(f"PRAGMA user_version = {number}")
+    with engine.connect() as conn:
+        conn.execution_options(karla_write=True)  # BEGIN IMMEDIATE: two processes opening an old file take turns
+        with conn.begin():
+            before = schema_version(conn)
+            if before > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"state file {path} has schema version {before}, newer than this release understands "
+                    f"({SCHEMA_VERSION}); upgrade karla-connector or point [state].path elsewhere"
+                )
+            for number in range(before + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[number - 1](conn)
+                conn.exec_driver_sql(f"PRAGMA user_version = {number}")
     return before

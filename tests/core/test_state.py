@@ -130,3 +130,27 @@ def test_marking_more_rows_than_one_statement_holds(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM delivered").scalar() == 2500
         # what Karla acknowledged is remembered: re-reading the same 2,499 parts queues nothing
         assert box.enqueue([part(f"{n:05d}") for n in range(2499)], now=4).unchanged == 2499
+
+
+def test_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """A read sees the last committed state while another connection holds the write lock; a second writer
+    waits for the lock (busy_timeout) instead of failing. ``status`` and ``/metrics`` rely on the first."""
+    db = open_state(tmp_path / "s.db")
+    with db.transaction() as conn:
+        Outbox(conn).enqueue([part("1")], now=1)
+    other = open_state(tmp_path / "s.db")
+    with db.transaction() as conn:
+        Outbox(conn).enqueue([part("2")], now=2)  # uncommitted, write lock held
+        with other.read() as reader:
+            reader.exec_driver_sql("PRAGMA busy_timeout = 0")  # a read that had to wait would fail at once
+            assert [r.order_key for r in Outbox(reader).scan(None, 10)] == ["1"]
+        with pytest.raises(Exception, match="locked"):
+            with other.engine.connect() as raw:
+                raw.connection.driver_connection.execute("PRAGMA busy_timeout = 0")  # no autobegin
+                raw.execution_options(karla_write=True)
+                with raw.begin():
+                    pass
+    with other.read() as reader:
+        assert [r.order_key for r in Outbox(reader).scan(None, 10)] == ["1", "2"]
+    other.close()
+    db.close()
