@@ -98,6 +98,7 @@ class Daemon:
                 result = self.connector.deliver(stop=self.stopping.is_set)
             except Unavailable as exc:
                 result = getattr(exc, "result", None)
+                self.readiness.failed("karla", str(exc))  # not ready once it lasts ready_max_failure_seconds
                 log.warning("delivery paused: %s", exc)
             except FatalError as exc:
                 self.readiness.failed("karla", str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from state import Outbox, Runs
@@ -13,16 +14,17 @@ __all__ = ["Readiness"]
 
 
 class Readiness:
-    def __init__(self, connector: Any, max_failure_seconds: float) -> None:
+    def __init__(self, connector: Any, max_failure_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.connector = connector
         self.max_failure = max_failure_seconds
+        self.clock = clock
         self._failing_since: dict[str, float] = {}
         self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def failed(self, name: str, error: str) -> None:
         with self._lock:
-            self._failing_since.setdefault(name, time.monotonic())
+            self._failing_since.setdefault(name, self.clock())
             self._errors[name] = error
 
     def succeeded(self, name: str) -> None:
@@ -43,7 +45,7 @@ class Readiness:
                 conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS _ready (x)")
         except Exception as exc:  # noqa: BLE001
             problems["state"] = f"state file not writable: {exc}"
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             for name, since in self._failing_since.items():
                 if now - since > self.max_failure:

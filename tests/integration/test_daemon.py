@@ -161,3 +161,32 @@ def test_sigterm_mid_sync_exits_0_with_consistent_state(daemon_setup: tuple[Path
     result = cli(config, "sync")
     assert result.returncode == 0, result.stderr
     assert len(sandbox.orders(SLUG)) == 300
+
+
+def test_karla_unreachable_for_too_long_makes_the_daemon_unready(tmp_path: Path, sandbox) -> None:
+    """An outage is normal life for a while (retries, nothing lost); past ready_max_failure_seconds /readyz says so."""
+    from connector.app import Connector
+    from connector.daemon import Daemon as InProcess
+    from connector.readiness import Readiness
+    from connector.settings import load_settings
+
+    config = write_config(tmp_path, sandbox.url, karla={"retry_attempts": 2})
+    write_orders(tmp_path / "files", "orders_001.csv", [1, 2])
+    connector = Connector(load_settings(config), sleep=lambda _: None)
+    daemon = InProcess(connector)
+    now = [1000.0]
+    daemon.readiness = Readiness(connector, 600, clock=lambda: now[0])
+    rt = connector.sources["warehouse"]
+    try:
+        sandbox.faults.error_rate = 1.0
+        daemon._sync_job(rt, False)  # reads, then delivers: Karla answers 503 until the retries run out
+        assert daemon.readiness.check()[0] is True  # just failed: still within the allowance
+        now[0] += 601
+        ready, body = daemon.readiness.check()
+        assert ready is False and "503" in body["problems"]["karla"]
+        sandbox.faults.error_rate = 0.0
+        daemon._deliver_job()
+        assert daemon.readiness.check()[0] is True and set(sandbox.orders(SLUG)) == {"1", "2"}
+    finally:
+        sandbox.faults.error_rate = 0.0
+        connector.close()
