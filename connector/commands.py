@@ -13,16 +13,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from adapters.base import Record
 from connector import cli_render as render
-from connector.app import Connector, ExitCode, SyncReport
+from connector.app import Connector, ExitCode
+from connector.dlq import retry_dead_letters
 from connector.delivery import Item, _groups
-from connector.engine import record_parts
-from connector.errors import ConnectorError, FatalError, Unavailable
-from connector.karla.models import OrderPlacement, Tracking
+from connector.errors import ConnectorError, FatalError
 from connector.registry import available, load_adapter
 from connector.settings import Settings
-from state import DeadLetters, Files, Outbox, open_state
+from state import DeadLetters, open_state
 from state.lock import StateLock
 
 __all__ = [
@@ -148,52 +146,3 @@ def drop_dead_letters(settings: Settings, ids: Sequence[int]) -> int:
             return DeadLetters(conn).delete(ids)
     finally:
         db.close()
-
-
-def _requeue(conn: Any, row: Any, now: float) -> bool:
-    """Put a Karla-rejected item back into the outbox; a bad source row re-reads its file instead."""
-    if row.stage == "source":
-        path = (row.location or "").rsplit(":", 1)[0]
-        return bool(path) and Files(conn).forget(row.source, path) >= 0
-    item = row.payload or {}
-    record = Record(
-        key=row.order_key, id_type=row.id_type or "order_number", location=row.location,
-        order=OrderPlacement.model_validate(item["order"]) if item.get("order") else None,
-        trackings=[Tracking.model_validate(t) for t in item.get("trackings", [])],
-    )
-    parts = record_parts(record, row.source, row.stream or "", row.slug)
-    outbox = Outbox(conn)
-    for part in parts:
-        outbox.forget_delivered(part.slug, part.order_key, part.part)
-    outbox.enqueue(parts, now)
-    return True
-
-
-def _deliver_only(connector: Connector) -> SyncReport:
-    report = SyncReport()
-    try:
-        report.delivery = connector.deliver()
-    except Unavailable as exc:
-        report.delivery = getattr(exc, "result", report.delivery)
-        report.karla_error = str(exc)
-    report.requests = connector.client.stats.requests
-    report.bytes_sent = connector.client.stats.bytes_sent
-    return report
-
-
-def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:
-    connector = Connector(settings)
-    try:
-        with StateLock(settings.state.path, "dlq retry"):
-            with connector.db.transaction() as conn:
-                rows = DeadLetters(conn).list(ids)
-                requeued = [row.id for row in rows if _requeue(conn, row, connector.now())]
-                DeadLetters(conn).delete(requeued)
-            out.print(f"queued {len(requeued)} dead letter(s) again")
-            report = _deliver_only(connector) if requeued else None
-        if report:
-            render.sync_report(out, report)
-            return report.exit_code
-        return ExitCode.OK
-    finally:
-        connector.close()

@@ -17,7 +17,7 @@ from typing import Any
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, SourceConfig
 from connector.errors import ConnectorError
 from connector.karla.models import serialise
-from state import Cursors, DeadLetters, Files, Outbox, Part, Runs, StateDB
+from state import Cursors, DeadLetters, Files, Outbox, Part, Runs, StateDB, origin
 
 __all__ = ["RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
 
@@ -81,13 +81,22 @@ def _dead_rows(page: Page, source: str, stream: str, slug: str, now: float) -> l
     ]
 
 
-def commit_page(db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float) -> RunCounts:
-    """One transaction: outbox parts, dead letters, finished files and the cursor."""
+def commit_page(
+    db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float, resolve: bool = False
+) -> RunCounts:
+    """One transaction: outbox parts, dead letters, finished files and the cursor.
+
+    With ``resolve`` (the source has letters of its own), a record that now reads cleanly from the same
+    file (or shop order) clears its earlier letter: the dead-letter store lists what is still wrong.
+    """
     counts = RunCounts(read=len(page.records), rejected=len(page.rejected))
     parts = [p for record in page.records for p in record_parts(record, rt.name, stream, rt.slug)]
     with db.transaction() as conn:
         enq = Outbox(conn).enqueue(parts, now)
-        DeadLetters(conn).add(_dead_rows(page, rt.name, stream, rt.slug, now))
+        letters = DeadLetters(conn)
+        if resolve:
+            letters.resolve(rt.name, stream, [(r.key, origin(r.location)) for r in page.records], before=now)
+        letters.add(_dead_rows(page, rt.name, stream, rt.slug, now))
         if page.done_files:
             Files(conn).mark_seen(rt.name, page.done_files, now)
         if page.cursor is not None and not full:
@@ -123,6 +132,7 @@ def sync_source(
     now = lambda: clock().timestamp()  # noqa: E731
     with db.transaction() as conn:
         run_id = Runs(conn).start(rt.name, "full" if full else "sync", now())
+        resolve = DeadLetters(conn).has_source_letters(rt.name)
     source_log = logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
     context = AdapterContext(source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name), full_sync=full, dry_run=dry_run)
     adapter = rt.adapter_cls(rt.name, rt.config, context)
@@ -131,7 +141,7 @@ def sync_source(
             with db.read() as conn:
                 cursor = None if full else Cursors(conn).get(rt.name, spec.name)
             for page in adapter.read(spec.name, cursor):
-                counts = commit_page(db, rt, spec.name, page, full=full, now=now())
+                counts = commit_page(db, rt, spec.name, page, full=full, now=now(), resolve=resolve)
                 _add(total, counts)
                 if on_page:
                     on_page(counts)

@@ -4,7 +4,7 @@ files seen and runs. Only the engine (``connector``) uses this package; adapters
 from state.db import StateDB, open_state
 from state.migrations import SCHEMA_VERSION
 from state.outbox import EnqueueCounts, Outbox, Part, PendingRow
-from state.stores import Cursors, DeadLetterRow, DeadLetters, Files, Runs
+from state.stores import Cursors, DeadLetterRow, DeadLetters, Files, Runs, origin
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -19,4 +19,5 @@ __all__ = [
     "Runs",
     "StateDB",
     "open_state",
+    "origin",
 ]

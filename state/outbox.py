@@ -161,6 +161,15 @@ class Outbox:
     def remove(self, rows: Iterable[PendingRow]) -> None:
         self.conn.exec_driver_sql("DELETE FROM outbox WHERE id = ? AND hash = ?", [(r.id, r.hash) for r in rows])
 
+    def changed_since(self, part: Part, since: float) -> bool:
+        """Whether a version of this part was delivered or queued after ``since`` (a dead letter's time)."""
+        sql = (
+            "SELECT 1 FROM delivered WHERE slug = ? AND order_key = ? AND part = ? AND delivered_at > ?"
+            " UNION ALL SELECT 1 FROM outbox WHERE slug = ? AND order_key = ? AND part = ? AND enqueued_at > ?"
+        )
+        ident = (part.slug, part.order_key, part.part, since)
+        return self.raw.execute(sql, ident + ident).fetchone() is not None
+
     def forget_delivered(self, slug: str, order_key: str, part: str) -> None:
         """Make a part look never-sent (used when a dead letter is retried)."""
         self.conn.exec_driver_sql(

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-__all__ = ["Cursors", "DeadLetters", "DeadLetterRow", "Files", "Runs"]
+__all__ = ["Cursors", "DeadLetters", "DeadLetterRow", "Files", "Runs", "origin"]
 
 
 class Cursors:
@@ -52,6 +52,11 @@ class Files:
 
     def count(self, source: str) -> int:
         return int(self.conn.exec_driver_sql("SELECT COUNT(*) FROM seen_file WHERE source = ?", (source,)).scalar() or 0)
+
+    def has(self, source: str, path: str) -> bool:
+        """Whether any version of ``path`` has been read to its end."""
+        sql = "SELECT 1 FROM seen_file WHERE source = ? AND path = ?"
+        return self.conn.exec_driver_sql(sql, (source, path)).first() is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +116,41 @@ class DeadLetters:
     def count(self) -> int:
         return int(self.conn.exec_driver_sql("SELECT COUNT(*) FROM dead_letter").scalar() or 0)
 
+    def has_source_letters(self, source: str) -> bool:
+        sql = "SELECT 1 FROM dead_letter WHERE source = ? AND stage = 'source' LIMIT 1"
+        return self.conn.exec_driver_sql(sql, (source,)).first() is not None
+
+    def resolve(self, source: str, stream: str, read: Iterable[tuple[str, str | None]], before: float) -> int:
+        """Drop the source's letters for records that have now been read cleanly from the same origin.
+
+        ``read`` holds (order key, origin) pairs; an origin is a file name (``orders_001.csv``) or, for
+        sources without files, the whole location. Matching the origin keeps a letter for rows of a file
+        that was never fixed when the same order number reads cleanly from another file.
+        """
+        wanted = dict(read)
+        if not wanted:
+            return 0
+        found = []
+        keys = sorted(wanted)
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            sql = (
+                "SELECT id, order_key, location FROM dead_letter WHERE stage = 'source' AND source = ? AND stream = ?"
+                f" AND created_at < ? AND order_key IN ({','.join('?' * len(chunk))})"
+            )
+            for letter, key, location in self.conn.exec_driver_sql(sql, (source, stream, before, *chunk)):
+                if origin(location) == wanted[key]:
+                    found.append(letter)
+        return self.delete(found)
+
     def count_by_source(self) -> dict[str, int]:
         return dict(self.conn.exec_driver_sql("SELECT source, COUNT(*) FROM dead_letter GROUP BY source").all())
+
+
+def origin(location: str | None) -> str | None:
+    """Where a record came from, without its line: ``orders_001.csv:17`` → ``orders_001.csv``."""
+    path, _, line = (location or "").rpartition(":")
+    return path if path and line.isdigit() else location
 
 
 def _json(value: Any) -> str | None:

@@ -1,0 +1,135 @@
+"""``dlq retry``: give dead letters another chance without overwriting newer data or losing a letter.
+
+- A letter **Karla** refused is queued again as it was sent, unless a newer version of the same part
+  has been delivered or queued since the letter was written: then the letter is obsolete, and sending it
+  would replace newer data in Karla with older. Such letters are dropped and counted as superseded.
+- A letter the **source** refused never became a payload, so there is nothing to re-send: its file is
+  read again (so a fixed setting such as a carrier override or ``decimal_comma`` takes effect), and the
+  letter is dropped only once that file has really been read again; a row that is still bad becomes a
+  new letter. A letter whose file is gone (archived, moved), or whose source has no files (Shopify,
+  Shopware), is kept: fix the record at the source, and the letter clears when it reads cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+
+from adapters.base import Record
+from connector import cli_render as render
+from connector.app import Connector, ExitCode, SyncReport
+from connector.engine import record_parts
+from connector.errors import ConnectorError, Unavailable
+from connector.karla.models import OrderPlacement, Tracking
+from connector.settings import Settings
+from state import Cursors, DeadLetterRow, DeadLetters, Files, Outbox, origin
+from state.lock import StateLock
+
+__all__ = ["RetryPlan", "retry_dead_letters"]
+
+
+@dataclass
+class RetryPlan:
+    queued: list[int] = field(default_factory=list)  # Karla letters back in the outbox
+    superseded: list[int] = field(default_factory=list)  # a newer version went out (or waits) since
+    reread: dict[int, tuple[str, str]] = field(default_factory=dict)  # letter id -> (source, file) to read again
+    kept: list[DeadLetterRow] = field(default_factory=list)  # nothing this command can do
+
+
+def _plan(conn: Any, rows: Sequence[DeadLetterRow], now: float) -> RetryPlan:
+    plan = RetryPlan()
+    for row in rows:
+        if row.stage == "karla":
+            (plan.queued if _requeue(conn, row, now) else plan.superseded).append(row.id)
+            continue
+        path = origin(row.location)
+        if path and path != row.location:  # ``file:line``: a file the source can read again
+            Files(conn).forget(row.source, path)
+            plan.reread[row.id] = (row.source, path)
+            if row.stream:  # start the stream over: files already read are skipped by their fingerprint
+                Cursors(conn).set(row.source, row.stream, None, now)
+        else:
+            plan.kept.append(row)
+    return plan
+
+
+def _requeue(conn: Any, row: DeadLetterRow, now: float) -> bool:
+    """Queue a Karla-refused item again; False when every part of it has a newer version since."""
+    item = row.payload or {}
+    record = Record(
+        key=row.order_key or "", id_type=row.id_type or "order_number", location=row.location,
+        order=OrderPlacement.model_validate(item["order"]) if item.get("order") else None,
+        trackings=[Tracking.model_validate(t) for t in item.get("trackings", [])],
+    )
+    outbox = Outbox(conn)
+    parts = [p for p in record_parts(record, row.source, row.stream or "", row.slug or "") if not outbox.changed_since(p, row.created_at)]
+    for part in parts:
+        outbox.forget_delivered(part.slug, part.order_key, part.part)
+    outbox.enqueue(parts, now)
+    return bool(parts)
+
+
+def _reread(connector: Connector, plan: RetryPlan, out: Console) -> list[int]:
+    """Sync each source whose files were forgotten; the letters whose file was read again."""
+    done: list[int] = []
+    for source in sorted({s for s, _ in plan.reread.values()}):
+        try:
+            connector.sync_one(connector.sources[source])
+        except (ConnectorError, OSError, KeyError) as exc:
+            out.print(f"[yellow]source {source} could not be read again ({exc}); its letters are kept[/]")
+            continue
+        with connector.db.read() as conn:
+            for letter, (name, path) in plan.reread.items():
+                if name == source and Files(conn).has(source, path):
+                    done.append(letter)
+    return done
+
+
+def _deliver_only(connector: Connector) -> SyncReport:
+    report = SyncReport()
+    try:
+        report.delivery = connector.deliver()
+    except Unavailable as exc:
+        report.delivery = getattr(exc, "result", report.delivery)
+        report.karla_error = str(exc)
+    report.requests = connector.client.stats.requests
+    report.bytes_sent = connector.client.stats.bytes_sent
+    return report
+
+
+def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:
+    connector = Connector(settings)
+    try:
+        with StateLock(settings.state.path, "dlq retry"):
+            with connector.db.transaction() as conn:
+                plan = _plan(conn, DeadLetters(conn).list(ids), connector.now())
+                DeadLetters(conn).delete(plan.queued + plan.superseded)
+            reread = _reread(connector, plan, out) if plan.reread else []
+            with connector.db.transaction() as conn:
+                DeadLetters(conn).delete(reread)
+            _summary(out, plan, reread)
+            report = _deliver_only(connector) if plan.queued or reread else None
+        if report:
+            render.sync_report(out, report)
+            return report.exit_code
+        return ExitCode.OK
+    finally:
+        connector.close()
+
+
+def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
+    out.print(f"queued {len(plan.queued)} dead letter(s) again")
+    if plan.superseded:
+        out.print(f"dropped {len(plan.superseded)} superseded letter(s): a newer version was delivered or queued since")
+    if reread:
+        out.print(f"read {len(reread)} letter(s)' files again (rows still bad are new letters)")
+    unread = [i for i in plan.reread if i not in reread]
+    kept = [row.id for row in plan.kept] + unread
+    if kept:
+        out.print(
+            f"kept {len(kept)} letter(s) the source rejected ({', '.join(map(str, kept[:10]))}): their file is gone or "
+            "the source has no files; fix the record at the source and it clears when it reads cleanly"
+        )

@@ -1,0 +1,121 @@
+"""``dlq retry`` and the dead-letter lifecycle: nothing is lost, nothing older overwrites newer data."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from connector.app import Connector, ExitCode
+from connector.dlq import retry_dead_letters
+from connector.settings import load_settings
+from state import DeadLetters
+from tests.conftest import SLUG, order_rows, write_config, write_orders
+
+
+def letters(connector: Connector) -> list:
+    with connector.db.read() as conn:
+        return DeadLetters(conn).list()
+
+
+def retry(config: Path, ids: list[int] | None = None) -> tuple[int, str]:
+    buffer = io.StringIO()
+    code = retry_dead_letters(load_settings(config), ids, Console(file=buffer, width=400))
+    return code, buffer.getvalue()
+
+
+def bad_date_file(files: Path, encoding: str = "utf-8") -> Path:
+    """Orders 1 and 2 are fine; order 3's date cannot be read."""
+    path = write_orders(files, "orders_001.csv", [1, 2, 3])
+    text = path.read_text(encoding="utf-8").replace("3,#3,2026-11-20T09:15:00+01:00", "3,#3,yesterday")
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+def test_a_fixed_file_clears_its_letter_when_the_order_reads_cleanly(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    path = bad_date_file(tmp_path / "files")
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    (letter,) = letters(connector)
+    assert letter.order_key == "3" and letter.location == "orders_001.csv:6" and "yesterday" in letter.reason
+    write_orders(path.parent, path.name, [1, 2, 3])  # the merchant uploads the corrected export
+    assert connector.sync().exit_code == ExitCode.OK
+    assert letters(connector) == [] and set(sandbox.orders(SLUG)) == {"1", "2", "3"}
+    connector.close()
+
+
+def test_retry_rereads_the_file_so_a_fixed_setting_takes_effect(tmp_path: Path, sandbox) -> None:
+    """The file is cp1252; read as UTF-8 its umlaut row is a dead letter. Fix the setting, retry: delivered."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url, source={"encoding": "utf-8"})
+    write_orders(files, "orders_001.csv", [1, 2])
+    (files / "orders_001.csv").write_bytes((files / "orders_001.csv").read_text(encoding="utf-8")
+                                           .replace("Nováková", "Müller").encode("cp1252"))
+    connector = Connector(load_settings(config))
+    connector.sync()
+    assert {letter.order_key for letter in letters(connector)} == {"1", "2"}
+    connector.close()
+    config.write_text(config.read_text().replace('encoding = "utf-8"', 'encoding = "cp1252"'))
+    code, said = retry(config)
+    assert code == ExitCode.OK, said
+    assert "read 4 letter(s)' files again" in said  # one per row: both rows of each order hold the byte
+    connector = Connector(load_settings(config))
+    assert letters(connector) == [] and sandbox.orders(SLUG)["1"]["address"]["name"] == "Jana Müller"
+    connector.close()
+
+
+def test_retry_of_a_row_still_bad_replaces_its_letter_instead_of_losing_it(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    bad_date_file(tmp_path / "files")
+    connector = Connector(load_settings(config))
+    connector.sync()
+    (old,) = letters(connector)
+    connector.close()
+    code, said = retry(config)
+    connector = Connector(load_settings(config))
+    (new,) = letters(connector)
+    assert new.id != old.id and (new.order_key, new.location, new.reason) == (old.order_key, old.location, old.reason)
+    assert set(sandbox.orders(SLUG)) == {"1", "2"}
+    connector.close()
+
+
+def test_retry_keeps_the_letter_when_its_file_is_gone(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url, source={"after_processing": "archive"})
+    bad_date_file(tmp_path / "files")
+    connector = Connector(load_settings(config))
+    connector.sync()
+    (old,) = letters(connector)
+    connector.close()
+    assert not (tmp_path / "files" / "orders_001.csv").exists()  # archived after reading
+    code, said = retry(config)
+    assert code == ExitCode.OK and "kept 1 letter(s)" in said, said
+    connector = Connector(load_settings(config))
+    assert [letter.id for letter in letters(connector)] == [old.id]
+    connector.close()
+
+
+def test_retry_drops_a_karla_letter_whose_order_was_delivered_newer_since(tmp_path: Path, sandbox) -> None:
+    """Karla refused order 6 (zip); the merchant fixed it in the export and it went out. Retrying the old
+    letter must not send the old zip code over the new data."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url)
+    write_orders(files, "orders_001.csv", [5, 6], zip_code="ABCDE")
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS  # both refused: invalid German zip
+    assert {letter.order_key for letter in letters(connector)} == {"5", "6"}
+    write_orders(files, "orders_002.csv", [6])  # order 6 corrected, 5 not
+    assert connector.sync().exit_code == ExitCode.OK
+    connector.close()
+    requests = len(sandbox.requests)
+    code, said = retry(config)
+    assert "queued 1 dead letter(s) again" in said and "dropped 1 superseded" in said, said
+    assert code == ExitCode.DEAD_LETTERS  # order 5 is refused again: still a bad zip
+    assert sandbox.orders(SLUG)["6"]["address"]["zip_code"] == "10119"
+    (sent,) = sandbox.requests[requests:]
+    assert sent.items == 1
+    connector = Connector(load_settings(config))
+    assert [letter.order_key for letter in letters(connector)] == ["5"]
+    connector.close()
+
