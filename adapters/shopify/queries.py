@@ -159,5 +159,10 @@ def window_search(lower: str, upper: str) -> str:
 
 
 def unshipped_search(since: str, status: str) -> str:
-    """Orders created since ``since`` whose fulfillment status is ``status`` (unshipped, partial)."""
-    return f"created_at:>='{since}' AND fulfillment_status:{status}"
+    """Orders created since ``since`` whose fulfillment status is ``status`` (unshipped, partial).
+
+    Cancelled orders are left out: an unshipped order that was cancelled still matches
+    ``fulfillment_status:unshipped``, never enters the watch (it awaits nothing) and would otherwise be
+    read in full on every poll. Cancelling moves ``updatedAt``, so the window read sends the cancellation.
+    """
+    return f"created_at:>='{since}' AND fulfillment_status:{status} AND NOT status:cancelled"

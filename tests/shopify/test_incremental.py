@@ -109,6 +109,25 @@ def test_long_windows_restart_the_search_before_shopifys_pagination_cap(
     assert len(lower_bounds) >= 3, shop.searches
 
 
+def test_cancelled_unshipped_orders_are_not_read_in_full_every_poll(
+    shop: FakeShopify, make_adapter: MakeAdapter, clock: FakeClock
+) -> None:
+    """They match ``fulfillment_status:unshipped`` but never enter the watch: the recheck must not find them."""
+    shop.add_order(order(1, updated="2026-11-20T10:00:00Z", cancelledAt="2026-11-20T10:00:00Z"))
+    shop.add_order(order(2, updated="2026-11-20T10:00:01Z"))  # unshipped, watched
+    shop.add_order(order(3, updated="2026-11-20T11:00:00Z"))  # the checkpoint: its lookback leaves 1001 and 1002 out
+    _, cursor = read(make_adapter())
+    full_reads = []
+    for _ in range(3):
+        clock.advance(300)
+        shop.requests.clear()
+        _, cursor = read(make_adapter(), cursor)
+        full_reads.append([r["variables"]["ids"] for r in shop.graphql_requests("OrdersById")])
+        assert shop.graphql_requests("AwaitingOrders") and shop.graphql_requests("ProbeOrders") == []  # 1002: found by search
+    assert full_reads == [[], [], []]
+    assert set(json.loads(cursor or "{}")["watch"]) == {"5000002", "5000003"}
+
+
 class TestContract(AdapterContract):
     """The adapter kit's guarantees (resume from every page, nothing new after the final cursor, ...)."""
 

@@ -23,6 +23,14 @@ def test_every_document_validates_against_shopifys_schema(name: str) -> None:
     assert validate_document(getattr(queries, name))[1] == []
 
 
+def test_the_unshipped_search_leaves_cancelled_orders_out(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
+    shop.add_order(order(1, updated="2026-11-20T10:00:00Z", cancelledAt="2026-11-20T10:00:00Z"))
+    shop.add_order(order(2, updated="2026-11-20T10:00:01Z"))
+    found = make_adapter().client.data(queries.PROBE_SEARCH, {
+        "first": 10, "after": None, "query": queries.unshipped_search("2026-11-01T00:00:00Z", "unshipped")})
+    assert [n["id"] for n in found["orders"]["nodes"]] == [order(2)["id"]]
+
+
 def test_the_bulk_query_keeps_shopifys_bulk_rules() -> None:
     query = queries.bulk_orders_query(queries.window_search("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"))
     assert bulk_violations(query) == []
