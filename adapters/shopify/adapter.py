@@ -2,10 +2,13 @@
 
 ``read("orders", cursor)``:
 
-1. Window: orders with ``updatedAt`` from the cursor (inclusive) to now minus ``lag_seconds``, sorted by
-   ``UPDATED_AT``; orders at or below the cursor are skipped, and the cursor only moves past whole
-   timestamp groups (see ``cursor.py``). An order updated while we page moves beyond the window's upper
-   bound and is read by the next poll; with ``sortKey`` paging it is never skipped.
+1. Window: orders with ``updatedAt`` from ``lookback_seconds`` before the cursor to now minus
+   ``lag_seconds``, sorted by ``UPDATED_AT``. The cursor only moves past whole timestamp groups (see
+   ``cursor.py``) and never back. Orders in the overlap before the cursor are read and yielded again:
+   Shopify's search index can lag, so an update stamped before the cursor may only now be searchable;
+   the engine's change detection drops the unchanged ones (they cost reads, not Karla requests). An
+   order updated while we page moves beyond the window's upper bound and is read by the next poll; with
+   ``sortKey`` paging it is never skipped.
 2. Recheck (see ``watch.py``, ``recheck.py``): orders of the last ``recheck_unfulfilled_days`` that
    still await a parcel or a tracking number are probed each poll, and read again when their parcels
    changed, such as a tracking number added without ``updatedAt`` moving.
@@ -106,7 +109,8 @@ class ShopifyAdapter:
         watch = Watch(dict(state.watch), since=self._now() - timedelta(days=days), enabled=days > 0, log=self.log)
         position, last = state.position, cursor
         emitted: set[str] = set()
-        for nodes, position in self._walk(state.position, self._upper()):
+        lookback = timedelta(seconds=self.config.lookback_seconds) if cursor else timedelta(0)
+        for nodes, position in self._walk(state.position, self._upper(), lookback):
             emitted.update(n["id"] for n in nodes)
             watch.observe(nodes)
             last = CursorState(position, watch.entries()).dump()
@@ -118,24 +122,29 @@ class ShopifyAdapter:
         if final != last:
             yield Page(cursor=final)
 
-    def _walk(self, start: Position, upper: datetime) -> Iterator[tuple[list[Node], Position]]:
+    def _walk(
+        self, start: Position, upper: datetime, lookback: timedelta = timedelta(0)
+    ) -> Iterator[tuple[list[Node], Position]]:
         """Pages of orders after ``start`` up to ``upper``, each with the checkpoint it completes.
 
-        A long window restarts its search at the checkpoint (Shopify's pagination stops at 25,000
-        objects); orders already emitted past that checkpoint are remembered so none is sent twice.
+        The first search begins ``lookback`` before ``start`` and yields everything it finds there again
+        (late-indexed updates); checkpoints never fall below ``start``. A long window restarts its search
+        at the checkpoint (Shopify's pagination stops at 25,000 objects), without a lookback; orders
+        already emitted past that checkpoint are remembered so none is sent twice.
         """
         lower = start
+        floor = Position(start.updated_at - lookback) if lookback > timedelta(0) else start  # yield what is above
         ahead: dict[str, Position] = {}  # emitted beyond the checkpoint: their timestamp group is still open
         while lower.updated_at <= upper:
             tracker, count, restart = GroupTracker(lower), 0, False
-            for nodes, has_next in self.reader.pages(window_search(iso(lower.updated_at), iso(upper))):
+            for nodes, has_next in self.reader.pages(window_search(iso(floor.updated_at), iso(upper))):
                 fresh = []
                 for node in nodes:
                     position = node_position(node)
                     if position.updated_at > upper:
                         continue  # still being written: the next poll reads it
                     tracker.see(position)
-                    if position > lower and ahead.get(node["id"]) != position:
+                    if position > floor and ahead.get(node["id"]) != position:
                         fresh.append(node)
                         ahead[node["id"]] = position
                 count += len(nodes)
@@ -148,7 +157,7 @@ class ShopifyAdapter:
                     break
             if not restart:
                 return
-            lower = tracker.checkpoint
+            lower = floor = tracker.checkpoint
 
     # -- full sync ---------------------------------------------------------------------------------
     def _full_sync(self) -> Iterator[Page]:

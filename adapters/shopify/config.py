@@ -30,6 +30,10 @@ class ShopifyConfig(SourceConfig):
         100, ge=1, le=250, description="Most orders per request; lowered so one request stays under Shopify's 1000-point cost cap"
     )
     lag_seconds: float = Field(60.0, ge=0, description="Orders updated in the last N seconds are left for the next poll")
+    lookback_seconds: float = Field(
+        300.0, ge=0, description="Each poll re-reads orders updated up to N seconds before the cursor, in case Shopify's "
+        "search index showed an update late (unchanged ones are not sent again)"
+    )
     recheck_unfulfilled_days: float = Field(
         14.0, ge=0, description="Re-read not (fully) shipped orders of the last N days each poll to catch late trackings (0: off)"
     )

@@ -2,7 +2,8 @@
 
 Orders are stored in the shape the GraphQL views serve (camelCase, connections as plain lists).
 Every change can bump the order's ``updatedAt`` (``touch=True``) or leave it alone, because Shopify does
-not reliably bump it for fulfillment and tracking changes. Orders sharing one ``updatedAt`` are returned
+not reliably bump it for fulfillment and tracking changes. ``lag_index`` keeps an order out of searches
+for a while (Shopify's search index trails its database; lookups by id are current). Orders sharing one ``updatedAt`` are returned
 in a stable pseudo-random order (not by id), since Shopify documents no tie-break.
 """
 
@@ -58,6 +59,7 @@ class FakeStore:
     def __init__(self, clock: FakeClock, lock: threading.RLock) -> None:
         self.clock, self.lock = clock, lock
         self.orders: dict[str, dict[str, Any]] = {}
+        self.unsearchable_until: dict[str, datetime] = {}
 
     def _stamp(self, when: datetime | str | None) -> str:
         if isinstance(when, str):
@@ -115,8 +117,14 @@ class FakeStore:
                     return order, fulfillment
         raise KeyError(gid)
 
+    def lag_index(self, gid: str, seconds: float) -> None:
+        """The order's latest change reaches the search index only ``seconds`` from now."""
+        with self.lock:
+            self.unsearchable_until[gid] = self.clock.now() + timedelta(seconds=seconds)
+
     def select(self, predicate: Callable[[dict[str, Any]], bool], sort_key: str | None) -> list[dict[str, Any]]:
-        found = [o for o in self.orders.values() if predicate(o)]
+        now = self.clock.now()
+        found = [o for o in self.orders.values() if predicate(o) and self.unsearchable_until.get(o["id"], now) <= now]
         if sort_key in ("UPDATED_AT", "CREATED_AT"):
             field = "updatedAt" if sort_key == "UPDATED_AT" else "createdAt"
             return sorted(found, key=lambda o: (o[field], tiebreak(o["id"])))

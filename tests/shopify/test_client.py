@@ -70,7 +70,8 @@ def test_shop_state_errors_are_config_errors_without_retries(
 def test_client_credentials_token_is_renewed_once_on_401(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
     _fill(shop, 3)
     shop.add_client("karla-app", "s3cret-client-value")
-    adapter = make_adapter(client_id="karla-app", client_secret="s3cret-client-value", recheck_unfulfilled_days=0)
+    adapter = make_adapter(client_id="karla-app", client_secret="s3cret-client-value", recheck_unfulfilled_days=0,
+                           lookback_seconds=0)  # exactly the new order: no overlap re-read
     first, cursor = read(adapter)
     assert len(keys(first)) == 3 and shop.token_grants == 1 and shop.unauthorized == 0
     shop.revoke_tokens()

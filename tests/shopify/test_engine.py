@@ -47,7 +47,9 @@ def test_engine_enqueues_a_late_tracking_and_nothing_else(shop: FakeShopify, clo
     unshipped = shop.store.order(order(4)["id"])
     shop.store.add_fulfillment(unshipped["id"], fulfillment(unshipped, 404, ["LATE-1", "LATE-2"]), touch=False)
     second = sync_source(db, rt, clock=clock.now)
-    assert (second.read, second.enqueued, second.unchanged) == (1, 2, 1)  # the order itself is unchanged
+    # Read: the late order, and the six orders of the 5-minute lookback before the cursor (10:06-10:11).
+    # Queued: only the two new parcels; the late order itself, the overlap's 6 orders and 3 parcels are unchanged.
+    assert (second.read, second.enqueued, second.unchanged) == (1 + 6, 2, 1 + 6 + 3)
 
     third = sync_source(db, _runtime(shop, clock, use_bulk_for_full_sync=True), clock=clock.now, full=True)
     assert (third.read, third.enqueued) == (12, 0), "a bulk full sync maps exactly like the incremental reads"

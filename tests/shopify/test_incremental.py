@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 import adapters.shopify.adapter as adapter_module
-from adapters.base import AdapterContext
+from adapters.base import AdapterContext, Page
 from adapters.shopify import ShopifyAdapter, ShopifyConfig
+from adapters.shopify.cursor import parse_time
 from adapters.testing import AdapterContract
 from tests.shopify.conftest import MakeAdapter, keys, read, records
 from tests.shopify.factories import fulfillment, order, order_gid
@@ -25,11 +27,12 @@ def _orders_at(shop: FakeShopify, numbers: range, updated: str) -> None:
         shop.add_order(order(n, updated=updated))
 
 
-def test_no_order_lost_or_split_at_equal_timestamps(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
+@pytest.mark.parametrize("lookback", [0, 300])
+def test_no_order_lost_or_split_at_equal_timestamps(shop: FakeShopify, make_adapter: MakeAdapter, lookback: int) -> None:
     shop.add_order(order(900, updated="2026-11-20T09:59:50Z"))
     _orders_at(shop, range(300), TIE)
     shop.add_order(order(901, updated="2026-11-20T10:00:10Z"))
-    settings = {"page_size": 50, "recheck_unfulfilled_days": 0}
+    settings = {"page_size": 50, "recheck_unfulfilled_days": 0, "lookback_seconds": lookback}
     pages, final = read(make_adapter(**settings))
     everything = set(keys(pages))
     assert len(everything) == 302 and len(keys(pages)) == 302
@@ -48,7 +51,9 @@ def test_no_order_lost_or_split_at_equal_timestamps(shop: FakeShopify, make_adap
 
     assert json.loads(final or "{}")["updated_at"] == "2026-11-20T10:00:10Z"
     again, _ = read(make_adapter(**settings), final)
-    assert keys(again) == []
+    since = _at(final) - timedelta(seconds=lookback)
+    overlap = {o["name"][1:] for o in shop.store.orders.values() if parse_time(o["updatedAt"]) >= since}
+    assert sorted(keys(again)) == sorted(overlap if lookback else [])  # only the lookback is read again, once
 
 
 def test_cursor_names_the_last_fully_read_order(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
@@ -73,7 +78,7 @@ def test_orders_updated_while_paging_are_read_next_time(shop: FakeShopify, make_
     cursor = next(p.cursor for p in reversed(rest) if p.cursor)
 
     clock.advance(61)  # past the lag
-    again, _ = read(make_adapter(recheck_unfulfilled_days=0), cursor)
+    again, _ = read(make_adapter(recheck_unfulfilled_days=0, lookback_seconds=0), cursor)  # just what moved
     changed = {r.key: r.order.segments for r in records(again) if r.order}
     assert changed == {"1000": ["updated-after-read"], "1030": ["updated-while-paging"]}
 
@@ -84,7 +89,7 @@ def test_orders_still_being_written_wait_for_the_lag(shop: FakeShopify, make_ada
     first, cursor = read(make_adapter(recheck_unfulfilled_days=0))
     assert keys(first) == ["1001"]
     clock.advance(61)
-    second, _ = read(make_adapter(recheck_unfulfilled_days=0), cursor)
+    second, _ = read(make_adapter(recheck_unfulfilled_days=0, lookback_seconds=0), cursor)
     assert keys(second) == ["1002"]
 
 
@@ -107,6 +112,60 @@ def test_long_windows_restart_the_search_before_shopifys_pagination_cap(
     assert sorted(keys(pages)) == sorted(str(1000 + n) for n in range(60))  # each exactly once
     lower_bounds = {s.split("'")[1] for s in shop.searches}
     assert len(lower_bounds) >= 3, shop.searches
+
+
+def _at(cursor: str | None) -> datetime:
+    return parse_time(json.loads(cursor or "{}")["updated_at"])
+
+
+@pytest.mark.parametrize(("lookback", "third_poll"), [(300, {"1001": ["late"], "1002": ["prompt"]}), (0, {})])
+def test_an_update_that_reaches_the_search_index_late_is_read_by_the_lookback(
+    shop: FakeShopify, make_adapter: MakeAdapter, clock: FakeClock, lookback: int, third_poll: dict[str, list[str]]
+) -> None:
+    """Shopify's search can trail its data: an update stamped before the checkpoint may show up only later."""
+    settings = {"recheck_unfulfilled_days": 0, "lookback_seconds": lookback}
+    shop.add_order(order(1, updated="2026-11-20T10:00:00Z"))
+    shop.add_order(order(2, updated="2026-11-20T10:00:01Z"))
+    _, cursor = read(make_adapter(**settings))
+
+    shop.store.update(order_gid(1), tags=["late"])  # stamped 12:00:00 ...
+    shop.store.lag_index(order_gid(1), 200)  # ... but searchable only from 12:03:20
+    clock.advance(30)
+    shop.store.update(order_gid(2), tags=["prompt"])  # 12:00:30, searchable at once
+    clock.advance(100)
+    second, cursor = read(make_adapter(**settings), cursor)
+    assert _segments(second) == {"1002": ["prompt"]}
+    assert _at(cursor) == parse_time("2026-11-20T12:00:30Z"), "the checkpoint moved past 1001's update"
+
+    clock.advance(300)
+    third, final = read(make_adapter(**settings), cursor)
+    assert _segments(third) == third_poll  # with a lookback: 1001 found, 1002 read again (unchanged, not re-sent)
+    assert _at(final) == _at(cursor), "the checkpoint never moves back"
+
+
+def _segments(pages: list[Page]) -> dict[str, list[str]]:
+    return {r.key: list(r.order.segments) for r in records(pages) if r.order}
+
+
+def test_the_lookback_is_read_once_per_poll_even_when_the_search_restarts(
+    shop: FakeShopify, make_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    monkeypatch.setattr(adapter_module, "RESTART_AFTER", 20)
+    for n in range(60):
+        shop.add_order(order(n, updated=f"2026-11-20T10:{n // 3:02d}:00Z"))  # 10:00-10:19, groups of three ties
+    _, cursor = read(make_adapter(recheck_unfulfilled_days=0))
+    clock.advance(300)
+    for n in range(30, 60):  # half of them move to 10:20-10:29
+        shop.store.update(order_gid(n), when=f"2026-11-20T10:{20 + (n - 30) // 3:02d}:00Z", tags=["moved"])
+    shop.searches.clear()
+
+    pages, final = read(make_adapter(recheck_unfulfilled_days=0, lookback_seconds=3600), cursor)
+    assert sorted(keys(pages)) == sorted(str(1000 + n) for n in range(60)), "each order of the overlap and after it once"
+    assert all(_at(p.cursor) >= _at(cursor) for p in pages if p.cursor), "no checkpoint below the one we started from"
+    assert _at(final) == parse_time("2026-11-20T10:29:00Z")
+    lower_bounds = list(dict.fromkeys(s.split("'")[1] for s in shop.searches))  # one entry per search, not per page
+    assert lower_bounds[0] == "2026-11-20T09:19:00Z" and len(set(lower_bounds)) >= 2, shop.searches
+    assert all(b >= "2026-11-20T10:19:00Z" for b in lower_bounds[1:]), "a restart searches from the checkpoint, no lookback"
 
 
 def test_cancelled_unshipped_orders_are_not_read_in_full_every_poll(
