@@ -14,7 +14,8 @@
    changed, such as a tracking number added without ``updatedAt`` moving.
 
 A full sync reads everything since ``full_sync_since`` with a bulk operation, or pages when a bulk
-operation is already running, fails or cannot be read.
+operation is already running, fails or cannot be read. While the operation runs, an empty page per status
+poll gives the engine its chance to stop the run (see ``bulk.py``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class ShopifyAdapter:
         self.client = ShopifyClient(config, log=self.log, transport=transport, sleep=sleep, monotonic=monotonic)
         self.reader = OrderReader(self.client, config.page_size, log=self.log, on_errors=self._partial_data)
         self.bulk = BulkRunner(self.client, sleep=sleep, poll_seconds=config.bulk_poll_seconds,
-                               timeout_seconds=config.bulk_timeout_seconds, log=self.log)
+                               timeout_seconds=config.bulk_timeout_seconds, api_version=config.api_version, log=self.log)
         self.options = MappingOptions(config.carriers, config.tags_as_segments, config.segment_prefix)
         self._warned: set[str] = set()
         self._history_checked = False
@@ -173,18 +174,11 @@ class ShopifyAdapter:
             yield self._page(nodes, CursorState(position).dump(), ordered=True)
 
     def _bulk_pages(self, search: str) -> Iterator[Page]:
-        batch: list[Node] = []
-        for node in self.bulk.orders(search):
-            batch.append(node)
-            if len(batch) >= BULK_PAGE:
-                yield self._bulk_page(batch)
-                batch = []
-        if batch:
-            yield self._bulk_page(batch)
-
-    def _bulk_page(self, nodes: list[Node]) -> Page:
-        self.reader.fill_fulfillment_line_items(nodes)
-        return self._page(nodes, None, ordered=False)
+        """Pages of the bulk result; an empty page per status poll while Shopify works, so the engine
+        can stop between them (``AdapterContext`` carries no stop signal; the engine checks after each page)."""
+        for nodes in self.bulk.batches(search, BULK_PAGE):
+            self.reader.fill_fulfillment_line_items(nodes)
+            yield self._page(nodes, None, ordered=False)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _page(self, nodes: list[Node], cursor: str | None, *, ordered: bool) -> Page:

@@ -1,30 +1,46 @@
 """Bulk operations for the full sync: start one, poll it, stream its JSONL result as whole orders.
 
 Shopify runs one bulk query per app and shop at a time (API < 2026-01); another one running, a failure,
-a timeout or an unreadable result raises ``BulkUnavailable`` and the caller pages instead. Nested
-connections come as their own JSONL lines with ``__parentId`` right after their parent (API 2025-01
-groups them); orders are re-assembled while streaming, so memory stays flat whatever the shop's size. A
-child line that does not follow its parent means the file is not grouped: rather than send orders with
-missing line items, the bulk path gives up.
+a timeout or an unreadable result raises ``BulkUnavailable`` and the caller pages instead.
+
+Nested connections come as their own JSONL lines with ``__parentId``; orders are re-assembled while
+streaming, one at a time, which works only if each child line comes right after its order ("grouped").
+2025-01 and 2025-04 always group; 2025-07 added ``groupObjects`` and 2026-01 made it default to false, so
+the mutation asks for grouping wherever the version knows the argument (``queries.bulk_run_document``).
+A broken promise would send orders without line items, so the result is first downloaded into a
+compressed temporary file while a cheap pass checks that every child follows its order; no order is
+handed out before the whole file passed. An ungrouped file therefore fails before the first page, and
+the paging fallback reads every order once, complete.
+
+While Shopify works, ``batches`` yields an empty batch per status poll. The caller turns it into an empty
+page, and the engine checks for a shutdown between pages, so a stop no longer waits for the operation
+(up to ``bulk_timeout_seconds``); the operation is then cancelled, as after a timeout, so that it does
+not block the next full sync.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import math
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import httpx
 
 from adapters.shopify.client import ShopifyClient
-from adapters.shopify.queries import BULK_CANCEL, BULK_RUN, BULK_STATUS, BULK_STATUS_COST, MUTATION_COST, bulk_orders_query
+from adapters.shopify.queries import (
+    BULK_CANCEL, BULK_STATUS, BULK_STATUS_COST, MUTATION_COST, bulk_orders_query, bulk_run_document,
+)
 from connector.errors import RetryableError
 
-__all__ = ["BulkRunner", "BulkUnavailable", "assemble"]
+__all__ = ["BulkRunner", "BulkUnavailable", "assemble", "chunks", "grouped"]
 
 _ENDED = {"FAILED", "CANCELED", "CANCELING", "EXPIRED"}
+_SETTLED = {"COMPLETED", *_ENDED}
+T = TypeVar("T")
 
 
 class BulkUnavailable(Exception):
@@ -34,24 +50,40 @@ class BulkUnavailable(Exception):
 class BulkRunner:
     def __init__(
         self, client: ShopifyClient, *, sleep: Callable[[float], None], poll_seconds: float, timeout_seconds: float,
-        log: Any = None,
+        api_version: str = "2025-01", log: Any = None,
     ) -> None:
         self.client, self.sleep, self.poll_seconds = client, sleep, poll_seconds
         self.max_polls = max(1, math.ceil(timeout_seconds / poll_seconds))
+        self.run_document = bulk_run_document(api_version)
         self.log = log or logging.getLogger(__name__)
 
     def __repr__(self) -> str:
         return f"BulkRunner(poll={self.poll_seconds}s, max_polls={self.max_polls})"
 
-    def orders(self, search: str) -> Iterator[dict[str, Any]]:
-        """Every order matching ``search``, complete with line items and discounts (not fulfillment items)."""
+    def batches(self, search: str, size: int) -> Iterator[list[dict[str, Any]]]:
+        """Orders matching ``search`` in lists of up to ``size``, complete with line items and discounts (not
+        fulfillment items); an empty list for every status poll while Shopify is still working.
+
+        Closing the generator while it waits (the engine stopping) cancels the operation.
+        """
         operation = self._start(bulk_orders_query(search))
-        url = self._wait(operation)
+        status: dict[str, Any] = {}
+        try:
+            for _ in range(self.max_polls):
+                status = self._status(operation)
+                if status.get("status") in _SETTLED:
+                    break
+                yield []
+                self.sleep(self.poll_seconds)
+        finally:
+            if status.get("status") not in _SETTLED:  # timed out, could not poll, or the caller stopped
+                self._cancel(operation)
+        url = self._result(operation, status)
         if url:
-            yield from self._download(url)
+            yield from chunks(self._download(url), size)
 
     def _start(self, query: str) -> str:
-        payload = self.client.data(BULK_RUN, {"query": query}, cost=MUTATION_COST)["bulkOperationRunQuery"]
+        payload = self.client.data(self.run_document, {"query": query}, cost=MUTATION_COST)["bulkOperationRunQuery"]
         errors = payload.get("userErrors") or []
         if errors:
             raise BulkUnavailable("; ".join(f"{e.get('code') or 'ERROR'}: {e.get('message')}" for e in errors))
@@ -59,17 +91,17 @@ class BulkRunner:
         self.log.info("Shopify bulk operation %s started", operation)
         return str(operation)
 
-    def _wait(self, operation: str) -> str | None:
-        for _ in range(self.max_polls):
-            status = self.client.data(BULK_STATUS, {"id": operation}, cost=BULK_STATUS_COST)["node"] or {}
-            state = status.get("status")
-            if state == "COMPLETED":
-                self.log.info("Shopify bulk operation %s completed: %s objects", operation, status.get("objectCount"))
-                return status.get("url")
-            if state in _ENDED:
-                raise BulkUnavailable(f"bulk operation {operation} ended {state} (error code {status.get('errorCode')})")
-            self.sleep(self.poll_seconds)
-        self._cancel(operation)
+    def _status(self, operation: str) -> dict[str, Any]:
+        return self.client.data(BULK_STATUS, {"id": operation}, cost=BULK_STATUS_COST)["node"] or {}
+
+    def _result(self, operation: str, status: dict[str, Any]) -> str | None:
+        """The result's URL (None: nothing matched), or why there is none."""
+        state = status.get("status")
+        if state == "COMPLETED":
+            self.log.info("Shopify bulk operation %s completed: %s objects", operation, status.get("objectCount"))
+            return status.get("url")
+        if state in _ENDED:
+            raise BulkUnavailable(f"bulk operation {operation} ended {state} (error code {status.get('errorCode')})")
         raise BulkUnavailable(f"bulk operation {operation} did not finish in {self.max_polls * self.poll_seconds:.0f}s")
 
     def _cancel(self, operation: str) -> None:
@@ -80,14 +112,45 @@ class BulkRunner:
             self.log.warning("could not cancel bulk operation %s: %s", operation, exc)
 
     def _download(self, url: str) -> Iterator[dict[str, Any]]:
-        try:
-            yield from assemble(self.client.stream_lines(url))
-        except (httpx.HTTPError, RetryableError, ValueError) as exc:
-            raise BulkUnavailable(f"bulk result could not be read: {exc}") from exc
+        """Orders of the result file, once all of it is on disk and known to be grouped."""
+        with tempfile.TemporaryFile(prefix="karla-shopify-bulk-") as spool:
+            try:
+                self._spool(url, spool)
+            except (httpx.HTTPError, RetryableError, OSError, ValueError) as exc:
+                raise BulkUnavailable(f"bulk result could not be read: {exc}") from exc
+            spool.seek(0)
+            with gzip.open(spool, "rt", encoding="utf-8") as lines:
+                yield from assemble(lines)
+
+    def _spool(self, url: str, spool: IO[bytes]) -> None:
+        """Download into ``spool`` (gzip level 1: JSON shrinks several times for little CPU), checking grouping."""
+        with gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=1) as packed:
+            for line in grouped(self.client.stream_lines(url)):
+                packed.write(line.encode("utf-8"))
+                packed.write(b"\n")
+
+
+def grouped(lines: Iterable[str]) -> Iterator[str]:
+    """The non-blank lines, raising ``BulkUnavailable`` at the first child line that does not follow its order.
+
+    The orders query nests connections one level deep, so every child's ``__parentId`` must be the order
+    line last seen. O(1) memory.
+    """
+    current: str | None = None
+    for line in lines:
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        parent = item.get("__parentId")
+        if parent is None:
+            current = item.get("id")
+        elif parent != current:
+            raise BulkUnavailable(f"bulk result is not grouped: a child of {parent} does not follow it")
+        yield line
 
 
 def assemble(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """Orders with their child lines re-attached as ``{"nodes": [...]}`` connections."""
+    """Orders with their child lines re-attached as ``{"nodes": [...]}`` connections (grouped lines only)."""
     order: dict[str, Any] | None = None
     for line in lines:
         if not line.strip():
@@ -105,3 +168,15 @@ def assemble(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         order[key]["nodes"].append(item)
     if order is not None:
         yield order
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 
 __all__ = [
-    "BULK_CANCEL", "BULK_RUN", "BULK_STATUS", "BULK_STATUS_COST", "CHECK", "CHECK_COST", "MUTATION_COST", "SCOPES_COST", "FULFILLMENT_LINE_ITEMS", "MORE_FULFILLMENT_LINE_ITEMS",
+    "BULK_CANCEL", "BULK_RUN", "BULK_RUN_GROUPED", "BULK_STATUS", "BULK_STATUS_COST", "CHECK", "CHECK_COST", "MUTATION_COST", "SCOPES_COST", "FULFILLMENT_LINE_ITEMS", "MORE_FULFILLMENT_LINE_ITEMS",
     "MORE_FULFILLMENT_LINE_ITEMS_COST", "MORE_LINE_ITEMS", "MORE_LINE_ITEMS_COST", "ORDERS", "ORDERS_BY_ID", "ORDER_NODE_COST", "FULFILLMENT_NODE_COST", "PROBE_BY_ID",
-    "PROBE_NODE_COST", "PROBE_SEARCH", "SCOPES", "bulk_orders_query", "unshipped_search", "window_search",
+    "PROBE_NODE_COST", "PROBE_SEARCH", "SCOPES", "bulk_orders_query", "bulk_run_document", "groups_bulk_objects",
+    "unshipped_search", "window_search",
 ]
 
 LINE_ITEMS_FIRST = 10
@@ -126,6 +127,16 @@ BULK_RUN = """mutation BulkRun($query: String!) {
   }
 }"""
 
+# API 2025-07 added ``groupObjects`` (default true); from 2026-01 it defaults to false, and child lines then
+# need not follow their parent. 2025-01 and 2025-04 have no such argument and always group.
+BULK_RUN_GROUPED = """mutation BulkRun($query: String!) {
+  bulkOperationRunQuery(query: $query, groupObjects: true) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}"""
+GROUP_OBJECTS_SINCE = "2025-07"
+
 BULK_STATUS = """query BulkStatus($id: ID!) {
   node(id: $id) { ... on BulkOperation { id status errorCode objectCount url partialDataUrl } }
 }"""
@@ -151,6 +162,16 @@ def bulk_orders_query(search: str) -> str:
     }} }}
   }}
 }}"""
+
+
+def groups_bulk_objects(api_version: str) -> bool:
+    """Whether ``api_version`` knows ``groupObjects`` (versions are ``YYYY-MM``, so text order is time order)."""
+    return api_version == "unstable" or api_version >= GROUP_OBJECTS_SINCE
+
+
+def bulk_run_document(api_version: str) -> str:
+    """The mutation that starts the bulk query: it asks for grouped output wherever the version can say so."""
+    return BULK_RUN_GROUPED if groups_bulk_objects(api_version) else BULK_RUN
 
 
 def window_search(lower: str, upper: str) -> str:

@@ -1,5 +1,9 @@
 """Bulk query operations of the fake: one at a time, checked against Shopify's bulk rules, executed
-when they complete, and served as JSONL with nested connections as ``__parentId`` child lines."""
+when they complete, and served as JSONL with nested connections as ``__parentId`` child lines.
+
+Grouped output puts each child right after its parent (2025-01/2025-04 always, later versions with
+``groupObjects: true``). Ungrouped output (``groupObjects`` false, the 2026-01 default) lists all
+parents first; ``layout`` can also force a file that breaks the promise (see ``FakeBulk``)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ class BulkOp:
     url: str | None = None
     object_count: int = 0
     lines: list[str] = field(default_factory=list)
+    grouped: bool = True
 
 
 def flatten(node: dict[str, Any], parent: str | None, lines: list[str]) -> None:
@@ -41,6 +46,18 @@ def flatten(node: dict[str, Any], parent: str | None, lines: list[str]) -> None:
                 flatten(edge["node"], node.get("id"), lines)
 
 
+def arrange(lines: list[str], layout: str) -> list[str]:
+    """Grouped JSONL lines re-ordered as ``layout`` says (see ``FakeBulk.layout``)."""
+    if layout == "children-last":
+        return [line for line in lines if "__parentId" not in line] + [line for line in lines if "__parentId" in line]
+    if layout == "late-child":  # the second-to-last order's last child line comes after the last order
+        last = max(i for i, line in enumerate(lines) if "__parentId" not in line)
+        child = last - 1
+        assert "__parentId" in lines[child], "the second-to-last order needs a child line"
+        return lines[:child] + lines[child + 1 : last + 1] + [lines[child]] + lines[last + 1 :]
+    return lines
+
+
 class FakeBulk:
     def __init__(self, fake: FakeShopify) -> None:
         self.fake = fake
@@ -48,10 +65,13 @@ class FakeBulk:
         self.busy = False  # another operation of this app runs (started elsewhere)
         self.fail_with: str | None = None  # e.g. "INTERNAL_SERVER_ERROR": the next operation fails
         self.polls_to_finish = 2
-        self.ungrouped = False  # serve child lines after all parents (what groupObjects=false may do)
+        # "grouped": as asked for. "children-last": every child line after all parents, whatever was asked.
+        # "late-child": grouped except one child line, moved after the next order near the end of the file.
+        self.layout = "grouped"
         self.started: list[str] = []
+        self.group_objects: list[bool | None] = []  # the argument of each started operation (None: not sent)
 
-    def run(self, query: str) -> dict[str, Any]:
+    def run(self, query: str, group_objects: bool | None = None) -> dict[str, Any]:
         running = self.busy or any(op.status in ("CREATED", "RUNNING") for op in self.ops.values())
         if running:
             other = next((op.id for op in self.ops.values() if op.status in ("CREATED", "RUNNING")), "gid://shopify/BulkOperation/1")
@@ -60,9 +80,11 @@ class FakeBulk:
         problems = bulk_violations(query)
         if problems:
             return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": p, "code": "INVALID"} for p in problems]}
-        op = BulkOp(id=f"gid://shopify/BulkOperation/{len(self.ops) + 1000}", query=query)
+        gid = f"gid://shopify/BulkOperation/{len(self.ops) + 1000}"
+        op = BulkOp(id=gid, query=query, grouped=group_objects is not False)  # None: a version without the argument
         self.ops[op.id] = op
         self.started.append(query)
+        self.group_objects.append(group_objects)
         return {"bulkOperation": self.view(op.id, poll=False), "userErrors": []}
 
     def view(self, gid: str, *, poll: bool = True) -> dict[str, Any] | None:
@@ -102,8 +124,7 @@ class FakeBulk:
         lines: list[str] = []
         for edge in root["edges"]:
             flatten(edge["node"], None, lines)
-        if self.ungrouped:
-            lines = [line for line in lines if "__parentId" not in line] + [line for line in lines if "__parentId" in line]
+        lines = arrange(lines, self.layout if self.layout != "grouped" or op.grouped else "children-last")
         op.lines, op.object_count, op.status = lines, len(lines), "COMPLETED"
         op.url = f"{self.fake.url}/bulk/{op.id.rsplit('/', 1)[-1]}.jsonl" if lines else None
 

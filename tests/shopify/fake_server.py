@@ -6,7 +6,9 @@ keyset cursors (an order updated while paging moves, like on Shopify), cost acco
 bucket on an injected clock (``extensions.cost`` on every answer, ``THROTTLED`` when over budget,
 ``MAX_COST_EXCEEDED`` above the per-query ceiling), scripted HTTP failures, the
 ``X-Shopify-Access-Token`` header with expiring tokens, the client-credentials grant, bulk operations
-with a JSONL download, and the ``X-Shopify-API-Version`` header.
+with a JSONL download (grouped or not, as ``groupObjects`` and the requested version say), and the
+``X-Shopify-API-Version`` header. Documents are checked against the requested version's schema (see
+``schema.py`` for how far later versions are modelled).
 
     with FakeShopify(clock) as shop:
         shop.add_order(make_order(1))
@@ -155,7 +157,7 @@ class FakeShopify:
             record.update(operation=match.group(1) if match else "anonymous", variables=variables)
             if self.on_request:
                 self.on_request(record)
-            return 200, answer_headers, self._execute(document, variables, record)
+            return 200, answer_headers, self._execute(document, variables, record, version)
 
     def _token_valid(self, token: str | None) -> bool:
         if not token or token not in self.tokens:
@@ -163,8 +165,8 @@ class FakeShopify:
         expiry = self.tokens[token]
         return expiry is None or expiry > self.clock.monotonic()
 
-    def _execute(self, document: str, variables: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-        ast, problems = validate_document(document)
+    def _execute(self, document: str, variables: dict[str, Any], record: dict[str, Any], version: str) -> dict[str, Any]:
+        ast, problems = validate_document(document, version)
         if ast is None or problems:
             return {"errors": [{"message": m, "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}} for m in problems]}
         requested = requested_cost(document, variables)
@@ -182,7 +184,7 @@ class FakeShopify:
                                                                         "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
                     "extensions": {"cost": self._cost(requested, None)}}
         self.bucket.available -= requested
-        result = execute(load_schema(), ast, root_value=self.resolvers.root(), variable_values=variables)
+        result = execute(load_schema(version), ast, root_value=self.resolvers.root(), variable_values=variables)
         actual = min(requested, actual_cost(result.data))
         record["actual"] = actual
         self.bucket.available = min(self.bucket.maximum, self.bucket.available + requested - actual)

@@ -75,7 +75,7 @@ class Resolvers:
             "shop": {"name": fake.shop_name, "myshopifyDomain": fake.domain, "plan": {"displayName": fake.plan}},
             "currentAppInstallation": {"accessScopes": [{"handle": s, "description": s} for s in fake.scopes]},
             "currentBulkOperation": lambda info, type=None: fake.bulk.current(),
-            "bulkOperationRunQuery": lambda info, query: fake.bulk.run(query),
+            "bulkOperationRunQuery": lambda info, query, groupObjects=None: fake.bulk.run(query, groupObjects),
             "bulkOperationCancel": lambda info, id: fake.bulk.cancel(id),
         }
 

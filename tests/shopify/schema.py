@@ -3,6 +3,10 @@
 The schema file lives in ``shared/shopify/`` next to the repository (or may be copied, with its
 license, to ``tests/shopify/data/``). graphql-core validates every query against it exactly as Shopify
 checks a query's shape.
+
+Later versions are modelled only where the adapter depends on a difference: 2025-07 added
+``bulkOperationRunQuery(groupObjects: Boolean! = true)``, and 2026-01 changed that default to ``false``
+(shopify.dev changelog "Bulk operations group objects default changed to false").
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from graphql import (
     get_nullable_type, is_leaf_type, is_list_type, parse, validate, value_from_ast,
 )
 
-__all__ = ["SCHEMA_FILE", "bulk_violations", "load_schema", "requested_cost", "actual_cost", "validate_document"]
+__all__ = ["SCHEMA_FILE", "bulk_violations", "group_objects_default", "load_schema", "requested_cost", "actual_cost",
+           "validate_document"]
 
 _NAME = "admin_schema_2025-01.json.gz"
 _CANDIDATES = (
@@ -30,22 +35,47 @@ SCHEMA_FILE = next((p for p in _CANDIDATES if p.exists()), _CANDIDATES[-1])
 MUTATION_COST = 10
 
 
+def group_objects_default(version: str) -> bool | None:
+    """``groupObjects``' default in ``version``; None where the argument does not exist (always grouped)."""
+    if version != "unstable" and version < "2025-07":
+        return None
+    return version != "unstable" and version < "2026-01"
+
+
 @lru_cache(maxsize=1)
-def load_schema() -> GraphQLSchema:
+def _introspection() -> str:
     with gzip.open(SCHEMA_FILE) as handle:
-        schema = build_client_schema(json.load(handle)["data"])
+        return handle.read().decode()
+
+
+@lru_cache(maxsize=3)
+def _build(group_default: bool | None) -> GraphQLSchema:
+    data = json.loads(_introspection())["data"]
+    if group_default is not None:
+        mutation = next(t for t in data["__schema"]["types"] if t["name"] == data["__schema"]["mutationType"]["name"])
+        field = next(f for f in mutation["fields"] if f["name"] == "bulkOperationRunQuery")
+        field["args"].append({
+            "name": "groupObjects", "description": "Group child lines under their parent in the JSONL output.",
+            "type": {"kind": "NON_NULL", "name": None, "ofType": {"kind": "SCALAR", "name": "Boolean", "ofType": None}},
+            "defaultValue": json.dumps(group_default),
+        })
+    schema = build_client_schema(data)
     # Shopify's schema trips two deprecation-consistency rules of graphql-js; queries are still validated.
     schema._validation_errors = []  # type: ignore[attr-defined]
     return schema
 
 
+def load_schema(version: str = "2025-01") -> GraphQLSchema:
+    return _build(group_objects_default(version))
+
+
 @lru_cache(maxsize=128)
-def validate_document(document: str) -> tuple[DocumentNode | None, list[str]]:
+def validate_document(document: str, version: str = "2025-01") -> tuple[DocumentNode | None, list[str]]:
     try:
         ast = parse(document)
     except Exception as exc:  # noqa: BLE001 - a syntax error is an answer, not a crash
         return None, [str(exc)]
-    return ast, [e.message for e in validate(load_schema(), ast)]
+    return ast, [e.message for e in validate(load_schema(version), ast)]
 
 
 @lru_cache(maxsize=128)

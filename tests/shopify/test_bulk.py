@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from adapters.shopify import queries
 from connector.karla.models import dump
 from tests.shopify.conftest import MakeAdapter, read, records
 from tests.shopify.factories import fulfillment, order
@@ -62,7 +63,7 @@ def test_bulk_already_running_falls_back_to_paging(history: FakeShopify, make_ad
 
 @pytest.mark.parametrize(("setup", "reason"), [
     (lambda bulk: setattr(bulk, "fail_with", "INTERNAL_SERVER_ERROR"), "ended FAILED"),
-    (lambda bulk: setattr(bulk, "ungrouped", True), "not grouped"),
+    (lambda bulk: setattr(bulk, "layout", "children-last"), "not grouped"),
 ])
 def test_failed_or_unreadable_bulk_results_fall_back_to_paging(
     history: FakeShopify, make_adapter: MakeAdapter, caplog: pytest.LogCaptureFixture, setup: Any, reason: str
@@ -87,3 +88,57 @@ def test_bulk_query_reads_the_configured_history(history: FakeShopify, make_adap
     (query,) = history.bulk.started
     search = json.loads(query.split("query: ", 1)[1].split(", sortKey", 1)[0])
     assert search == "updated_at:>='2026-11-15T00:00:00Z' AND updated_at:<='2026-11-20T11:59:00Z'"
+
+
+@pytest.mark.parametrize("layout", ["children-last", "late-child"])
+def test_an_ungrouped_file_yields_no_order_before_the_fallback(
+    shop: FakeShopify, make_adapter: MakeAdapter, caplog: pytest.LogCaptureFixture, layout: str
+) -> None:
+    """More orders than one page: with the file checked first, no page of the bulk result ever goes out.
+
+    "children-last" would otherwise give pages of orders without products; "late-child" (one misplaced
+    line at the end) complete pages that the fallback then reads a second time.
+    """
+    for n in range(260):
+        shop.add_order(order(n, updated=f"2026-11-{10 + n % 10:02d}T10:{n % 60:02d}:{n // 60:02d}Z", items=2))
+    shop.bulk.layout = layout
+    caplog.set_level(logging.WARNING)
+    pages, _ = read(make_adapter(full_sync=True))
+    found = records(pages)
+    assert all(r.order is not None and len(r.order.products) == 2 for r in found), "an order without its line items"
+    assert len(found) == len({r.key for r in found}) == 260, "every order exactly once"
+    assert shop.graphql_requests("Orders") and any("not grouped" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("version", "sent"), [("2025-01", None), ("2026-01", True)])
+def test_grouped_output_is_asked_for_where_the_version_can(
+    history: FakeShopify, make_adapter: MakeAdapter, version: str, sent: bool | None
+) -> None:
+    """2026-01 groups only when asked (``groupObjects`` defaults to false there); 2025-01 always groups."""
+    pages, _ = read(make_adapter(full_sync=True, api_version=version))
+    assert history.bulk.group_objects == [sent]
+    assert len(records(pages)) == 40 and not history.graphql_requests("Orders"), "the bulk result was used"
+    assert {r["version"] for r in history.requests} == {version}
+
+
+def test_the_fake_serves_2026_01_ungrouped_unless_asked(history: FakeShopify, make_adapter: MakeAdapter) -> None:
+    """Why the adapter asks: without the argument, 2026-01 puts every child line after all orders."""
+    client = make_adapter(api_version="2026-01").client
+    client.data(queries.BULK_RUN, {"query": queries.bulk_orders_query(queries.window_search("2026-01-01T00:00:00Z",
+                                                                                             "2026-12-01T00:00:00Z"))})
+    (op,) = history.bulk.ops.values()
+    history.bulk.view(op.id)
+    history.bulk.view(op.id)
+    assert history.bulk.group_objects == [False] and op.status == "COMPLETED"
+    assert "__parentId" not in op.lines[0] and "__parentId" not in op.lines[1], "two orders first: not grouped"
+
+
+def test_a_closed_read_cancels_the_running_bulk_operation(history: FakeShopify, make_adapter: MakeAdapter, clock: FakeClock) -> None:
+    """Between status polls the adapter yields an empty page: the engine may stop there, and closing cancels."""
+    history.bulk.polls_to_finish = 10_000
+    pages = make_adapter(full_sync=True, bulk_poll_seconds=10).read("orders", None)
+    waiting = [next(pages), next(pages)]
+    assert [(p.records, p.rejected, p.cursor) for p in waiting] == [([], [], None)] * 2
+    pages.close()
+    assert [op.status for op in history.bulk.ops.values()] == ["CANCELED"]
+    assert clock.slept.count(10) == 1, "stopped after one wait, not after bulk_timeout_seconds"

@@ -11,7 +11,7 @@ import pytest
 from adapters.base import AdapterContext
 from adapters.shopify import ShopifyAdapter, ShopifyConfig
 from connector.engine import SourceRuntime, sync_source
-from state import Cursors, StateDB, open_state
+from state import Cursors, Runs, StateDB, open_state
 from tests.shopify.factories import fulfillment, order
 from tests.shopify.fake_server import FakeShopify
 from tests.shopify.store import FakeClock
@@ -55,3 +55,16 @@ def test_engine_enqueues_a_late_tracking_and_nothing_else(shop: FakeShopify, clo
     assert (third.read, third.enqueued) == (12, 0), "a bulk full sync maps exactly like the incremental reads"
     with db.read() as conn:
         assert Cursors(conn).get("shop", "orders") is not None
+
+
+def test_a_shutdown_during_the_nightly_bulk_wait_stops_within_one_poll(shop: FakeShopify, clock: FakeClock, db: StateDB) -> None:
+    """The engine checks for a stop between pages; the empty page per status poll gives it that chance."""
+    for n in range(5):
+        shop.add_order(order(n, updated=f"2026-11-20T10:{n:02d}:00Z"))
+    shop.bulk.polls_to_finish = 10_000  # Shopify would keep us waiting for bulk_timeout_seconds (4 h)
+    answers = iter([False, False, True])  # SIGTERM arrives during the third status poll
+    counts = sync_source(db, _runtime(shop, clock, bulk_poll_seconds=10), clock=clock.now, full=True, stop=lambda: next(answers))
+    assert counts.read == 0 and sum(clock.slept) == 20
+    assert [op.status for op in shop.bulk.ops.values()] == ["CANCELED"], "tomorrow's operation is not blocked"
+    with db.read() as conn:
+        assert (Runs(conn).last("shop") or {})["status"] == "stopped"

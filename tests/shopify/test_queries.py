@@ -20,7 +20,15 @@ DOCUMENTS = [name for name in queries.__all__ if name.isupper() and isinstance(g
 
 @pytest.mark.parametrize("name", DOCUMENTS)
 def test_every_document_validates_against_shopifys_schema(name: str) -> None:
-    assert validate_document(getattr(queries, name))[1] == []
+    version = "2025-07" if name == "BULK_RUN_GROUPED" else "2025-01"  # groupObjects came with 2025-07
+    assert validate_document(getattr(queries, name), version)[1] == []
+
+
+def test_grouped_bulk_output_is_asked_for_only_where_the_version_knows_the_argument() -> None:
+    assert validate_document(queries.BULK_RUN_GROUPED, "2025-01")[1] == [
+        "Unknown argument 'groupObjects' on field 'Mutation.bulkOperationRunQuery'."]
+    assert [queries.bulk_run_document(v) == queries.BULK_RUN_GROUPED for v in ("2025-01", "2025-04")] == [False, False]
+    assert all(queries.bulk_run_document(v) == queries.BULK_RUN_GROUPED for v in ("2025-07", "2026-01", "2027-04", "unstable"))
 
 
 def test_the_unshipped_search_leaves_cancelled_orders_out(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
