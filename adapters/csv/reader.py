@@ -1,7 +1,9 @@
 """Rows out of a CSV byte stream, with physical line numbers and per-line decoding.
 
 Decoding line by line means one byte that is not valid in the configured encoding spoils only the row
-that contains it: that row is reported with its line number and the rest of the file goes on.
+that contains it: that row is reported with its line number and the rest of the file goes on. The same
+holds for what the ``csv`` module refuses (a field over its size limit, usually an unbalanced quote
+that swallowed the lines after it): that stretch of lines becomes one problem row, reading goes on.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ class Row(NamedTuple):
 
     line: int  # physical line where the row starts (1 = header)
     values: list[str]  # in header order: a list, not a dict, keeps a bucket of rows small in memory
-    problem: str | None = None  # why the row cannot be used (decoding, column count)
+    problem: str | None = None  # why the row cannot be used (decoding, column count, CSV syntax)
 
 
 def detect_delimiter(header: str) -> str:
@@ -29,25 +31,50 @@ def detect_delimiter(header: str) -> str:
 
 
 class _Lines:
-    """Decodes physical lines and remembers which ones were not valid in the encoding."""
+    """Decodes physical lines and remembers which ones were not valid in the encoding.
+
+    A binary file splits on ``\\n`` only, so a CR-only file (old Excel for Mac) would arrive as one huge
+    "line" that the ``csv`` module rejects. A line holding a ``\\r`` anywhere but in its closing ``\\r\\n``
+    is split on every line break instead; the check is one C-level ``find`` per line.
+    """
 
     def __init__(self, stream: BinaryIO, encoding: str) -> None:
         self.stream, self.encoding = stream, encoding
         self.number = 0
         self.bad: dict[int, str] = {}
-        self.first = True
+        self.strip_bom = encoding.replace("_", "-").lower() in ("utf-8-sig", "utf8-sig")
+        self.codec = encoding.replace("-sig", "") if "sig" in encoding else encoding
 
     def __iter__(self) -> Iterator[str]:
+        codec = self.codec
+        first = True
         for raw in self.stream:
+            if first:
+                first = False
+                if self.strip_bom:
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
+            cr = raw.find(b"\r")
+            if cr == -1 or (cr == len(raw) - 2 and raw[-1] == 10):  # LF or CRLF: the common case
+                self.number += 1
+                try:
+                    yield raw.decode(codec)
+                except UnicodeDecodeError as exc:
+                    yield self._bad(raw, exc)
+            else:
+                yield from self._split(raw)
+
+    def _split(self, raw: bytes) -> Iterator[str]:
+        """A line with a lone ``\\r`` inside: one line per CR, LF or CRLF, as an editor shows them."""
+        for part in raw.splitlines(keepends=True):
             self.number += 1
-            if self.first and self.encoding.replace("_", "-").lower() in ("utf-8-sig", "utf8-sig"):
-                raw = raw.removeprefix(codecs.BOM_UTF8)
-            self.first = False
             try:
-                yield raw.decode(self.encoding.replace("-sig", "") if "sig" in self.encoding else self.encoding)
+                yield part.decode(self.codec)
             except UnicodeDecodeError as exc:
-                self.bad[self.number] = f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1} is not valid {self.encoding}"
-                yield raw.decode(self.encoding.replace("-sig", ""), errors="replace")
+                yield self._bad(part, exc)
+
+    def _bad(self, raw: bytes, exc: UnicodeDecodeError) -> str:
+        self.bad[self.number] = f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1} is not valid {self.encoding}"
+        return raw.decode(self.codec, errors="replace")
 
 
 def _open(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[_Lines, Iterator[str], str, list[str]]:
@@ -55,7 +82,11 @@ def _open(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[_Line
     iterator = iter(lines)
     first = next(iterator, "")
     sep = delimiter or detect_delimiter(first)
-    return lines, iterator, sep, [h.strip() for h in next(csv.reader([first], delimiter=sep), [])]
+    try:
+        header = next(csv.reader([first], delimiter=sep), [])
+    except csv.Error:  # a header over the field size limit: no usable column names
+        header = []
+    return lines, iterator, sep, [h.strip() for h in header]
 
 
 def _blank(values: list[str]) -> bool:
@@ -66,15 +97,29 @@ def _bad_line(bad: dict[int, str], start: int, end: int) -> str | None:
     return next((f"line {n}: {bad[n]}" for n in range(start, end + 1) if n in bad), None)
 
 
+def _lines(start: int, end: int) -> str:
+    return f"line {start}" if start == end else f"lines {start}-{end}"
+
+
+_JOINED = " (an unbalanced quote may have joined these lines)"
+
+
 def read_keys(stream: BinaryIO, encoding: str, delimiter: str | None, index: int | None) -> Iterator[str]:
     """Just the value of column ``index`` per row, decoded and skipped exactly as ``read_rows`` does.
 
     A cheap first pass: it tells whether a file's rows are already grouped by order (see ``grouping``).
+    A stretch the ``csv`` module refuses yields ``""``, the key of ``read_rows``' problem row for it.
     """
     _, iterator, sep, _ = _open(stream, encoding, delimiter)
-    for values in csv.reader(iterator, delimiter=sep):
-        if not _blank(values):
-            yield values[index].strip() if index is not None and index < len(values) else ""
+    reader = csv.reader(iterator, delimiter=sep)
+    while True:
+        try:  # around the whole loop, not each row: no cost on the hot path
+            for values in reader:
+                if not _blank(values):
+                    yield values[index].strip() if index is not None and index < len(values) else ""
+            return
+        except csv.Error:
+            yield ""  # the reader starts afresh on the next line
 
 
 def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[list[str], Iterator[Row]]:
@@ -84,14 +129,23 @@ def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[l
     def rows() -> Iterator[Row]:
         reader = csv.reader(iterator, delimiter=sep)
         previous = 1
-        for values in reader:
-            start, end = previous + 1, lines.number
-            previous = end
-            if _blank(values):
-                continue
-            problem = _bad_line(lines.bad, start, end) if lines.bad else None
-            if problem is None and len(values) != len(header):
-                problem = f"has {len(values)} fields, the header has {len(header)}"
-            yield Row(start, [v.strip() for v in values], problem)
+        while True:
+            try:  # around the whole loop, not each row: no cost on the hot path
+                for values in reader:
+                    start, end = previous + 1, lines.number
+                    previous = end
+                    if _blank(values):
+                        continue
+                    problem = _bad_line(lines.bad, start, end) if lines.bad else None
+                    if problem is None and len(values) != len(header):
+                        problem = f"has {len(values)} fields, the header has {len(header)}"
+                        if end > start:
+                            problem = f"{_lines(start, end)}: {problem}{_JOINED}"
+                    yield Row(start, [v.strip() for v in values], problem)
+                return
+            except csv.Error as exc:  # the reader drops the rest of this line and starts afresh on the next
+                start, end = previous + 1, lines.number
+                previous = end
+                yield Row(start, [], f"{_lines(start, end)}: not readable as CSV ({exc}){_JOINED if end > start else ''}")
 
     return header, rows()

@@ -255,3 +255,61 @@ def test_carrier_overrides_must_name_karla_carriers(tmp_path: Path) -> None:
     assert CsvConfig(url=f"file://{tmp_path}", carriers={"Paket Express": "dhlexp"}).carriers == {"Paket Express": "dhlexp"}
     with pytest.raises(ValidationError, match="not Karla carrier references: dhl_express"):
         CsvConfig(url=f"file://{tmp_path}", carriers={"DHL Express": "dhl_express"})
+
+
+# -- files the csv module refuses, unbalanced quotes ------------------------------------------------------
+ORDERS = "order_number,shipping_zip_code,sku,quantity,price"
+
+
+def rejected(pages: list[Page]) -> dict[str, str]:
+    return {r.location: r.reason for p in pages for r in p.rejected}
+
+
+def test_cr_only_and_mixed_line_endings_are_lines(tmp_path: Path) -> None:
+    write(tmp_path / "orders_mac.csv", f"{ORDERS}\r1,10119,A,1,1\r2,10119,\"two\rlines\",1,1\r3,10119,C,1,1\r")
+    write(tmp_path / "orders_mixed.csv", f"{ORDERS}\r\n4,10119,D,1,1\r5,10119,E,1,1\n6,10119,F,1,1\r\n")
+    pages = list(adapter(tmp_path).read("orders", None))
+    got = records(pages)
+    assert set(got) == {"1", "2", "3", "4", "5", "6"} and not rejected(pages)
+    assert got["2"].order.products[0].sku == "two\rlines"  # type: ignore[union-attr]
+    assert (got["3"].location, got["5"].location, got["6"].location) == ("orders_mac.csv:5", "orders_mixed.csv:3", "orders_mixed.csv:4")
+
+
+def test_a_field_over_the_csv_limit_is_a_dead_letter_and_the_file_goes_on(tmp_path: Path) -> None:
+    write(tmp_path / "orders_1.csv", f"{ORDERS}\n1,10119,A,1,1\n2,10119,\"{'x' * 200_000}\",1,1\n3,10119,C,1,1\n")
+    pages = list(adapter(tmp_path, after_processing="archive", error_folder="error").read("orders", None))
+    assert set(records(pages)) == {"1", "3"}
+    assert rejected(pages) == {"orders_1.csv:3": "line 3: not readable as CSV (field larger than field limit (131072))"}
+    assert pages[-1].done_files[0].rejected == 1 and (tmp_path / "error" / "orders_1.csv").exists()
+
+
+@pytest.mark.parametrize("bucket_bytes", [10_000_000, 10_000], ids=["in-memory", "buckets"])
+def test_an_unclosed_quote_past_the_limit_names_the_lines_it_swallowed(tmp_path: Path, bucket_bytes: int) -> None:
+    rows = "".join(f"{n},10119,SKU-{n},1,9.99\n" for n in range(2, 8000))
+    write(tmp_path / "orders_1.csv", f"{ORDERS}\n1,10119,\"Monitor 27,1,1\n{rows}")
+    pages = list(adapter(tmp_path, bucket_bytes=bucket_bytes).read("orders", None))
+    ((location, reason),) = rejected(pages).items()
+    first, last = (int(n) for n in reason.split(":")[0].removeprefix("lines ").split("-"))
+    assert location == "orders_1.csv:2" and first == 2 and 1000 < last < 8000
+    assert "field limit" in reason and "unbalanced quote" in reason
+    assert set(records(pages)) == {str(n) for n in range(last, 8000)}  # every line after the refused stretch is read
+
+
+def test_both_passes_see_the_same_rows_in_a_damaged_file(tmp_path: Path) -> None:
+    from adapters.csv.reader import read_keys, read_rows
+
+    body = f"{ORDERS}\n1,10119,A,1,1\n\n2,10119,\"{'x' * 140_000}\n3,10119,C,1,1\r4,10119,D,1,1\n5,10119,\"E\n"
+    path = write(tmp_path / "orders_1.csv", body)
+    with path.open("rb") as f:
+        keys = list(read_keys(f, "utf-8", None, 0))
+    with path.open("rb") as f:
+        _, rows = read_rows(f, "utf-8", None)
+        from_rows = [r.values[0] if r.values else "" for r in rows]
+    assert keys == from_rows == ["1", "", "3", "4", "5"]
+
+
+def test_an_unbalanced_quote_that_joins_lines_says_so(tmp_path: Path) -> None:
+    write(tmp_path / "fulfillments_1.csv", "order_number,tracking_number,carrier\n1,\"T1,DHL\n2,T2,DHL\n3,T3,DHL\n")
+    pages = list(adapter(tmp_path).read("fulfillments", None))
+    assert rejected(pages) == {"fulfillments_1.csv:2": "lines 2-4: has 2 fields, the header has 3 (an unbalanced quote may have "
+                                                       "joined these lines) (order 1 not sent: fix the row and upload the file again)"}
