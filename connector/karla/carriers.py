@@ -36,8 +36,8 @@ ALIASES: Mapping[str, str] = {
     "hermes": "hrs",
     "hermes germany": "hrs",
     "hermes de": "hrs",
-    "hermes uk": "hrs",
-    "evri": "hrs",
+    # Not "hermes uk" / "evri": hrs is Hermes Germany, and the enum has no UK Hermes (Evri) code, so they
+    # travel as tracking_company.
     "ups": "ups",
     "united parcel service": "ups",
     "dpd": "dpd",
@@ -84,6 +84,16 @@ def normalise_carrier_name(name: str) -> str:
     return _SPACES.sub(" ", name.strip().lower())
 
 
+@functools.lru_cache(maxsize=4096)
+def _builtin(name: str) -> str | None:
+    """Karla's own code as written (``gls_es``: normalising would turn its ``_`` into a space), else an alias."""
+    exact = name.strip().lower()
+    if exact in CARRIERS:
+        return exact
+    key = normalise_carrier_name(name)
+    return ALIASES.get(key) or (key if key in CARRIERS else None)
+
+
 def carrier_fields(name: str | None, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return ``{"carrier_reference": ...}`` for a known carrier, else ``{"tracking_company": name}``.
 
@@ -91,9 +101,8 @@ def carrier_fields(name: str | None, overrides: Mapping[str, str] | None = None)
     """
     if not name or not name.strip():
         return {}
-    key = normalise_carrier_name(name)
-    ref = _override(key, overrides) if overrides else None
-    ref = ref or ALIASES.get(key) or (key if key in CARRIERS else None)
+    ref = _override(normalise_carrier_name(name), overrides) if overrides else None
+    ref = ref or _builtin(name)
     if ref in CARRIERS:
         return {"carrier_reference": ref}
     return {"tracking_company": name.strip()}

@@ -313,3 +313,12 @@ def test_an_unbalanced_quote_that_joins_lines_says_so(tmp_path: Path) -> None:
     pages = list(adapter(tmp_path).read("fulfillments", None))
     assert rejected(pages) == {"fulfillments_1.csv:2": "lines 2-4: has 2 fields, the header has 3 (an unbalanced quote may have "
                                                        "joined these lines) (order 1 not sent: fix the row and upload the file again)"}
+
+
+# -- carriers --------------------------------------------------------------------------------------------
+def test_karla_codes_with_underscores_and_uk_hermes(tmp_path: Path) -> None:
+    write(tmp_path / "fulfillments_1.csv", "order_number,tracking_number,carrier\n1,T1,gls_es\n1,T2,POSTNL_INTER\n1,T3,dhl_old\n"
+          "1,T4,asendia_de\n1,T5,Evri\n1,T6,Hermes UK\n1,T7,Hermes\n1,T8,GLS Spain\n")
+    (record,) = records(list(adapter(tmp_path).read("fulfillments", None))).values()
+    assert [dump(t).get("carrier_reference") or dump(t)["tracking_company"] for t in record.trackings] == [
+        "gls_es", "postnl_inter", "dhl_old", "asendia_de", "Evri", "Hermes UK", "hrs", "gls_es"]
