@@ -17,11 +17,31 @@ from connector.retry import RetryPolicy
 
 @pytest.mark.parametrize(
     ("text", "comma", "expected"),
-    [("1.234,50 €", None, 1234.5), ("$1,234.50", None, 1234.5), ("12,5", None, 12.5), ("1,234", None, 1234.0),
-     ("1,234", True, 1.234), ("1.234", True, 1234.0), ("", None, None)],
+    [("1.234,50 €", None, 1234.5), ("$1,234.50", None, 1234.5), ("12,5", None, 12.5), ("12.50", None, 12.5),
+     ("1,234", True, 1.234), ("1.234", True, 1234.0), ("1,234", False, 1234.0), ("19.990", True, 19990.0), ("", None, None),
+     ("12.5000", None, 12.5), ("1,2345", None, 1.2345), ("0.125", None, 0.125), ("-0,125", None, -0.125), (".5", None, 0.5),
+     ("1.234.567", None, 1234567.0), ("1,234,567", None, 1234567.0), ("1.234.567,89", None, 1234567.89),
+     ("1 234,56", None, 1234.56), ("1\u00a0234,56 €", None, 1234.56), ("CHF 1'234.50", None, 1234.5), ("1’234", None, 1234.0),
+     ("1 234,567", None, 1234.567), ("(5.00)", None, -5.0), ("(€ 5,00)", None, -5.0), ("EUR -12,50", None, -12.5),
+     ("-€5", None, -5.0), ("1.234,56-", None, -1234.56), ("US$12", None, 12.0), ("12.50 EUR", None, 12.5),
+     ("12,5", False, 12.5), ("0.125", True, 0.125)],  # decimal_comma only settles what is ambiguous
 )
 def test_money(text: str, comma: bool | None, expected: float | None) -> None:
     assert money(text, decimal_comma=comma) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("1,234", "ambiguous, 1234 or 1.234"), ("19.990", "ambiguous"), ("2.000", "ambiguous"), ("-1,500", "ambiguous"),
+     ("1e3", "letters inside"), ("12x5", "letters inside"), ("1,23,456", "three digits"), ("1.23,5", "three digits"),
+     ("12 50", "three digits"), ("1.234.5", "three digits"), ("1,234.5,6", "more than once"), ("12%", "not a currency"),
+     ("12e", "not a currency"), ("- 5-", "more than one sign"), ("(-5)", "more than one sign"), ("zwei", "is not a number"),
+     ("nan", "is not a number"), ("1,5 000", "digits may follow")],
+)
+def test_money_refuses_what_it_cannot_read_for_sure(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason) as info:
+        money(text)
+    assert str(info.value).startswith(f"{text!r} is not a number")
 
 
 def test_dates_and_countries() -> None:
