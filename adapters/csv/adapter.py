@@ -16,10 +16,11 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
-from adapters.csv.config import CsvConfig
+from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
 from adapters.csv.files import FileSource, RemoteFile
 from adapters.csv.grouping import group, is_grouped
 from adapters.csv.local import LocalFolder
@@ -31,6 +32,7 @@ __all__ = ["CsvAdapter"]
 
 _PARTIAL = (".part", ".tmp", ".filepart", ".partial", ".crdownload")
 _REQUIRED = {"orders": ("order_number",), "fulfillments": ("order_number", "tracking_number")}
+_FIELDS = {"orders": ORDER_FIELDS, "fulfillments": FULFILLMENT_FIELDS}
 
 
 class CsvAdapter:
@@ -105,15 +107,18 @@ class CsvAdapter:
             if local is None:
                 return
             mark = FileMark(remote.name, remote.size, remote.mtime, sha256)
-            if self.context.is_seen(mark) and not self.context.full_sync:
-                self._after(remote.name, rejected=None)  # a crash may have come between commit and move
-                return
             same = resume.get("file") == remote.name and resume.get("sha256") == sha256
+            if self.context.is_seen(mark) and not self.context.full_sync:
+                # A stop may have come between commit and move. Only this file's own final cursor tells
+                # how many of its rows were dead-lettered; without it the file stays where it is.
+                self._after(remote, resume.get("rejected") if same and resume.get("complete") else None)
+                return
             if same and resume.get("complete") and not self.context.full_sync:
                 return
-            start = (resume.get("bucket", 0), resume.get("done", 0), resume.get("layout")) if same else (0, 0, None)
+            start = _Start(resume.get("bucket", 0), resume.get("done", 0), resume.get("layout"), resume.get("rejected", 0)) \
+                if same else _Start()
             rejected = yield from self._pages(stream, remote, local, sha256, start)
-        self._after(remote.name, rejected)
+        self._after(remote, rejected)
 
     @contextmanager
     def _spooled(self, remote: RemoteFile) -> Iterator[tuple[Path | None, str]]:
@@ -139,29 +144,29 @@ class CsvAdapter:
                 return
             yield Path(spool.name), digest.hexdigest()
 
-    def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: tuple[int, int, str | None]) -> Iterator[Page]:
+    def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: _Start) -> Iterator[Page]:
         c = self.config
-        rejected = 0
         with local.open("rb") as f:
             header, rows = read_rows(f, c.encoding, c.delimiter)
-            missing = [c.columns.header(col) for col in _REQUIRED[stream] if c.columns.header(col) not in header]
-            if missing:
-                page = Page(rejected=[Rejected(f"{remote.name}:1", f"missing required column {', '.join(missing)} (header: {', '.join(header)})")])
+            fields = Fields(c.columns, header, c.decimal_comma)
+            if problem := self._header_problem(stream, fields):
+                page = Page(rejected=[Rejected(f"{remote.name}:1", problem)])
+                page.cursor = _cursor(remote.name, sha256, rejected=1)
                 page.done_files = [FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=1)]
                 yield page
                 return 1
-            fields = Fields(c.columns, header)
             key_index = fields.index["order_number"]
             key = lambda r: r.values[key_index] if key_index is not None and key_index < len(r.values) else ""  # noqa: E731
             with local.open("rb") as again:
                 grouped = is_grouped(read_keys(again, c.encoding, c.delimiter, key_index))
             with group(rows, key, local.stat().st_size, c.bucket_bytes, grouped) as buckets:
                 layout = f"{'grouped' if grouped else 'buckets'}/{buckets.count}"
-                if start[2] != layout:  # positions mean something else now (e.g. bucket_bytes changed): start over
-                    start = (0, 0, layout)
+                if start.layout != layout:  # positions mean something else now (e.g. bucket_bytes changed): start over
+                    start = _Start(layout=layout)
+                rejected = start.rejected  # dead letters committed before a stop count towards the error folder
                 page = Page()
-                for index in range(start[0], buckets.count):
-                    skip = start[1] if index == start[0] else 0
+                for index in range(start.bucket, buckets.count):
+                    skip = start.done if index == start.bucket else 0
                     for done, (order_key, order_rows) in enumerate(buckets.groups(index), start=1):
                         if done <= skip:
                             continue  # committed before a crash: same file, same groups, same order
@@ -172,14 +177,24 @@ class CsvAdapter:
                             page.rejected.extend(result)
                             rejected += len(result)
                         if len(page.records) + len(page.rejected) >= c.page_size:
-                            page.cursor = _cursor(remote.name, sha256, index, done, layout)
+                            page.cursor = _cursor(remote.name, sha256, rejected, index, done, layout)
                             yield page
                             page = Page()
-                    page.cursor = _cursor(remote.name, sha256, index + 1, 0, layout)
-                page.cursor = json.dumps({"file": remote.name, "sha256": sha256, "complete": True})
+                    page.cursor = _cursor(remote.name, sha256, rejected, index + 1, 0, layout)
+                page.cursor = _cursor(remote.name, sha256, rejected)
                 page.done_files = [FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=rejected)]
                 yield page
         return rejected
+
+    def _header_problem(self, stream: str, fields: Fields) -> str | None:
+        """Why no row of the file can be mapped (then the whole file is one dead letter), or None."""
+        c, header = self.config, fields.names
+        missing = [c.columns.header(col) for col in _REQUIRED[stream] if c.columns.header(col) not in header]
+        if missing:
+            return f"missing required column {', '.join(missing)} (header: {', '.join(header)})"
+        if twice := fields.duplicated(_FIELDS[stream]):
+            return f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear"
+        return None
 
     def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields) -> Record | list[Rejected]:
         c = self.config
@@ -187,12 +202,26 @@ class CsvAdapter:
             return map_order(file, key, rows, fields, c.default_currency)
         return map_fulfillments(file, key, rows, fields, c.carriers)
 
-    def _after(self, name: str, rejected: int | None) -> None:
-        """Archive, delete or move to the error folder once the file's last page is committed."""
-        c = self.config
+    def _after(self, remote: RemoteFile, rejected: int | None) -> None:
+        """Archive, delete or move to the error folder once the file's last page is committed.
+
+        ``rejected`` None means unknown (a file read on an earlier run): it is left in place, as moving it
+        could put a file with dead letters into the archive. A file that changed since it was listed is
+        left too: what was read is not what would be moved, and the new version is read on a later run.
+        """
+        c, name, log = self.config, remote.name, self.context.log
         if self.context.dry_run or (c.after_processing == "keep" and not (rejected and c.error_folder)):
             return
+        if rejected is None:  # (with "keep" the file stays anyway, so only archive/delete get here)
+            log.info("%s: read on an earlier run, left in place (whether it had dead letters is not known here)", name)
+            return
         try:
+            now = self.files.stat(name)
+            if now is None:
+                return
+            if (now.size, now.mtime) != (remote.size, remote.mtime):
+                log.info("%s: changed while being read, left in place; it is read again as a new version", name)
+                return
             if rejected and c.error_folder:
                 self.files.move(name, c.error_folder)
             elif c.after_processing == "archive":
@@ -207,9 +236,21 @@ class CsvAdapter:
             self.context.log.warning("%s: read, but could not be moved/deleted (%s); retried next run", name, exc)
 
 
-def _cursor(name: str, sha256: str, bucket: int, done: int, layout: str) -> str:
-    """A resume point inside one file; ``layout`` says how its groups were ordered when it was written."""
-    return json.dumps({"file": name, "sha256": sha256, "bucket": bucket, "done": done, "layout": layout})
+class _Start(NamedTuple):
+    """Where to resume inside a file, and how many of its rows were dead-lettered before that point."""
+
+    bucket: int = 0
+    done: int = 0
+    layout: str | None = None
+    rejected: int = 0
+
+
+def _cursor(name: str, sha256: str, rejected: int, bucket: int | None = None, done: int = 0, layout: str = "") -> str:
+    """A resume point inside one file (``bucket`` None: the file is complete); ``layout`` says how its groups
+    were ordered when it was written, ``rejected`` how many dead letters it had so far (for the error folder)."""
+    if bucket is None:
+        return json.dumps({"file": name, "sha256": sha256, "complete": True, "rejected": rejected})
+    return json.dumps({"file": name, "sha256": sha256, "bucket": bucket, "done": done, "layout": layout, "rejected": rejected})
 
 
 def _public_url(url: str) -> str:

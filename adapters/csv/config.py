@@ -47,6 +47,8 @@ class CsvConfig(SourceConfig):
     carriers: CarrierOverrides = Field(default_factory=dict, description="Carrier names -> Karla carrier enum, overriding built-ins")
     columns: Columns = Field(default_factory=Columns, description="Header names, if they differ from the defaults")
     default_currency: str | None = Field(None, description="Currency when the file has no currency column")
+    decimal_comma: bool | None = Field(None, description="How to read 1.234 / 1,234: true = the comma is the decimal mark, "
+                                       "false = the point is; unset = guess, refusing such ambiguous values")
     bucket_bytes: int = Field(2_000_000, ge=10_000, description="A file whose rows are not grouped by order and larger than this is grouped on disk, bounding memory")
     page_size: int = Field(500, ge=1, le=5000, description="Orders per committed page")
     sftp: Any = Field(None, description="[sources.NAME.sftp] connection settings for sftp:// URLs")

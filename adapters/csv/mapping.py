@@ -27,11 +27,16 @@ _ORDER_LEVEL = tuple(f for f in ORDER_FIELDS if f not in ("sku", "product_title"
 class Fields:
     """Logical field → header name and column index, resolved once per file."""
 
-    def __init__(self, columns: Columns, header: list[str]) -> None:
+    def __init__(self, columns: Columns, header: list[str], decimal_comma: bool | None = None) -> None:
         self.names = header
+        self.decimal_comma = decimal_comma  # how this file's numbers are read (see ``money``)
         self.header = {f: columns.header(f) for f in (*ORDER_FIELDS, *FULFILLMENT_FIELDS)}
         position = {name: index for index, name in enumerate(header)}
         self.index = {f: position.get(h) for f, h in self.header.items()}
+
+    def duplicated(self, fields: tuple[str, ...]) -> list[str]:
+        """Headers of ``fields`` that appear more than once: which column holds the value is unclear."""
+        return [h for h in dict.fromkeys(self.header[f] for f in fields) if self.names.count(h) > 1]
 
     def get(self, row: Row, field: str) -> str:
         index = self.index[field]
@@ -65,9 +70,9 @@ class _Bad(ValueError):
 
 def _number(fields: Fields, field: str, text: str, row: Row, integer: bool = False) -> float | int | None:
     try:
-        value = money(text)
-    except ValueError:
-        raise _Bad(row, f"{fields.header[field]} {text!r} is not a number") from None
+        value = money(text, decimal_comma=fields.decimal_comma)
+    except ValueError as exc:  # "'1,234' is not a number: ambiguous, ..." (the reason tells what to fix)
+        raise _Bad(row, f"{fields.header[field]} {exc}") from None
     if value is None or not integer:
         return value
     if value != int(value):

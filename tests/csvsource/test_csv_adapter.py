@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tracemalloc
 from datetime import datetime, timedelta, timezone
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from adapters.base import AdapterContext, FileMark, Page, Record
 from adapters.csv import CsvAdapter, CsvConfig
 from adapters.csv.grouping import is_grouped
+from adapters.csv.local import LocalFolder
 from adapters.testing import AdapterContract
 from connector.karla.models import dump
 
@@ -233,8 +236,6 @@ _ = (json, FileMark)
 
 
 def test_a_failed_move_is_logged_and_the_file_is_not_read_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    import logging
-
     write(tmp_path / "orders_1.csv", f"{HEADER}\n1,#1,a@x.de,A,10119,DE,S,T,1,1\n")
     (tmp_path / "archive").write_text("a file where the archive folder should be")
     seen: set = set()
@@ -245,7 +246,7 @@ def test_a_failed_move_is_logged_and_the_file_is_not_read_again(tmp_path: Path, 
         pages = list(a.read("orders", None))
         seen.update((m.path, m.sha256) for p in pages for m in p.done_files)
         assert records(pages).keys() == {"1"} and "could not be moved" in caplog.text
-        assert list(a.read("orders", None)) == []  # not reprocessed; the move is simply tried again
+        assert list(a.read("orders", pages[-1].cursor)) == []  # not reprocessed; the move is simply tried again
     assert caplog.text.count("could not be moved") == 2 and (tmp_path / "orders_1.csv").exists()
 
 
@@ -313,6 +314,105 @@ def test_an_unbalanced_quote_that_joins_lines_says_so(tmp_path: Path) -> None:
     pages = list(adapter(tmp_path).read("fulfillments", None))
     assert rejected(pages) == {"fulfillments_1.csv:2": "lines 2-4: has 2 fields, the header has 3 (an unbalanced quote may have "
                                                        "joined these lines) (order 1 not sent: fix the row and upload the file again)"}
+
+
+# -- numbers ---------------------------------------------------------------------------------------------
+def test_ambiguous_numbers_are_dead_letters_unless_decimal_comma_is_set(tmp_path: Path) -> None:
+    write(tmp_path / "orders_1.csv", f"{ORDERS}\n1,10119,A,1,19.990\n2,10119,B,2.000,1\n3,10119,C,1,12.5000\n4,10119,D,1,0.125\n"
+          "5,10119,E,1,1e3\n6,10119,F,1,(5.00)\n7,10119,G,1,\"1.234,50\"\n")
+    pages = list(adapter(tmp_path).read("orders", None))
+    prices = {k: r.order.products[0].price for k, r in records(pages).items()}  # type: ignore[union-attr]
+    assert prices == {"3": 12.5, "4": 0.125, "6": -5.0, "7": 1234.5}
+    reasons = rejected(pages)
+    assert reasons["orders_1.csv:2"].startswith("price '19.990' is not a number: ambiguous, 19990 or 19.990? Set decimal_comma")
+    assert reasons["orders_1.csv:3"].startswith("quantity '2.000' is not a number: ambiguous")
+    assert reasons["orders_1.csv:6"].startswith("price '1e3' is not a number: letters inside it")
+    german = records(list(adapter(tmp_path, decimal_comma=True).read("orders", None)))
+    assert german["1"].order.products[0].price == 19990.0 and german["2"].order.products[0].quantity == 2000  # type: ignore[union-attr]
+    english = records(list(adapter(tmp_path, decimal_comma=False).read("orders", None)))
+    assert english["1"].order.products[0].price == 19.99 and english["2"].order.products[0].quantity == 2  # type: ignore[union-attr]
+
+
+# -- header ----------------------------------------------------------------------------------------------
+def test_a_mapped_column_twice_in_the_header_rejects_the_file_once(tmp_path: Path) -> None:
+    write(tmp_path / "orders_1.csv", "order_number,shipping_zip_code,sku,quantity,price,sku,notes,notes\n1,10119,A,1,1,,x,y\n")
+    (page,) = list(adapter(tmp_path, after_processing="archive", error_folder="error").read("orders", None))
+    assert page.records == [] and [r.location for r in page.rejected] == ["orders_1.csv:1"]
+    assert page.rejected[0].reason == "column sku appears more than once in the header: which one holds the value is unclear"
+    assert page.done_files[0].rejected == 1 and (tmp_path / "error" / "orders_1.csv").exists()
+
+
+# -- after the last page: error folder after a stop, files that change while read --------------------------
+def test_dead_letters_before_a_stop_still_send_the_file_to_the_error_folder(tmp_path: Path) -> None:
+    write(tmp_path / "orders_1.csv", f"{ORDERS}\n1,,A,1,1\n2,10119,B,1,1\n3,10119,C,1,1\n")
+    settings = {"after_processing": "archive", "error_folder": "error", "page_size": 1}
+    first = next(adapter(tmp_path, **settings).read("orders", None))  # committed, then the process stops
+    assert len(first.rejected) == 1
+    pages = list(adapter(tmp_path, **settings).read("orders", first.cursor))
+    assert set(records(pages)) == {"2", "3"} and pages[-1].done_files[0].rejected == 1
+    assert (tmp_path / "error" / "orders_1.csv").exists() and not (tmp_path / "archive").exists()
+
+
+def test_a_stop_between_commit_and_move_is_finished_only_when_the_outcome_is_known(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(tmp_path / "orders_1.csv", f"{ORDERS}\n1,,A,1,1\n2,10119,B,1,1\n")
+    write(tmp_path / "orders_2.csv", f"{ORDERS}\n3,10119,C,1,1\n")
+    seen: set = set()
+    settings = {"after_processing": "archive", "error_folder": "error"}
+    reader = adapter(tmp_path, seen, **settings).read("orders", None)
+    last = next(reader)  # orders_1.csv's only page, with its dead letter: committed, then the process stops
+    seen.update((m.path, m.sha256) for m in last.done_files)
+    reader.close()
+    with caplog.at_level(logging.INFO, logger="adapters"):
+        pages = list(adapter(tmp_path, seen, **settings).read("orders", last.cursor))
+    assert set(records(pages)) == {"3"} and (tmp_path / "error" / "orders_1.csv").exists()
+    assert (tmp_path / "archive" / "orders_2.csv").exists()
+
+    write(tmp_path / "orders_3.csv", f"{ORDERS}\n4,,D,1,1\n")
+    reader = adapter(tmp_path, seen, **settings).read("orders", pages[-1].cursor)
+    last = next(reader)
+    seen.update((m.path, m.sha256) for m in last.done_files)
+    reader.close()
+    with caplog.at_level(logging.INFO, logger="adapters"):
+        assert list(adapter(tmp_path, seen, **settings).read("orders", None)) == []  # no cursor: the outcome is unknown
+    assert (tmp_path / "orders_3.csv").exists() and "orders_3.csv: read on an earlier run, left in place" in caplog.text
+
+
+class _WriterGoesOn(LocalFolder):
+    """The ERP appends to a file right after the adapter hashed it, before it parses it (the live local file)."""
+
+    def open(self, name: str):  # noqa: ANN201
+        @contextmanager
+        def hashing():  # noqa: ANN202
+            with super(_WriterGoesOn, self).open(name) as f:
+                yield f
+            with (self.root / name).open("a") as f:
+                f.write("9,10119,Z,1,1\n")
+
+        return hashing()
+
+
+def test_a_file_that_grows_between_hashing_and_parsing_is_not_moved_and_is_read_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path / "orders_1.csv", f"{ORDERS}\n1,10119,A,1,1\n")
+    context = AdapterContext(source="t", clock=lambda: NOW)
+    growing = CsvAdapter("t", CsvConfig(url=f"file://{tmp_path}", after_processing="archive"), context, files=_WriterGoesOn(tmp_path))
+    with caplog.at_level(logging.INFO, logger="adapters"):
+        pages = list(growing.read("orders", None))
+    assert path.read_text().endswith("9,10119,Z,1,1\n") and set(records(pages)) == {"1", "9"}  # parsed what was there
+    assert not (tmp_path / "archive").exists() and "orders_1.csv: changed while being read, left in place" in caplog.text
+    mark = pages[-1].done_files[0]  # the fingerprint of the listing, older than the file now
+    again = list(adapter(tmp_path, {(mark.path, mark.sha256)}, after_processing="archive").read("orders", pages[-1].cursor))
+    assert set(records(again)) == {"1", "9"} and (tmp_path / "archive" / "orders_1.csv").read_text().count("\n") == 3
+
+
+def test_a_local_file_appended_to_between_reading_and_moving_stays(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path / "orders_1.csv", f"{ORDERS}\n1,10119,A,1,1\n")
+    reader = adapter(tmp_path, after_processing="delete").read("orders", None)
+    (page,) = [next(reader)]  # the file's last page, handed to the engine; the ERP writes on meanwhile
+    with path.open("a") as f:
+        f.write("2,10119,B,1,1\n")
+    with caplog.at_level(logging.INFO, logger="adapters"):
+        assert list(reader) == []
+    assert path.exists() and "changed while being read" in caplog.text and set(records([page])) == {"1"}
 
 
 # -- carriers --------------------------------------------------------------------------------------------
