@@ -33,6 +33,16 @@ from connector.errors import ConfigError, RetryableError
 __all__ = ["SftpFolder", "SftpSettings", "fingerprint"]
 
 _NETWORK_ERRORS = (OSError, EOFError, paramiko.SSHException, socket.timeout)
+# Host-key algorithms that prove each key type (as ``PKey.get_name()`` and known_hosts name them), in
+# paramiko's order of preference. paramiko picks the first type the server also offers, so a pin of
+# another type would fail on every connect unless the handshake is limited to the pinned type.
+_HOST_KEY_ALGORITHMS: dict[str, tuple[str, ...]] = {
+    "ssh-ed25519": ("ssh-ed25519",),
+    "ecdsa-sha2-nistp256": ("ecdsa-sha2-nistp256",),
+    "ecdsa-sha2-nistp384": ("ecdsa-sha2-nistp384",),
+    "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521",),
+    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256"),
+}
 
 
 class SftpSettings(BaseModel):
@@ -110,6 +120,7 @@ class SftpFolder:
         self.log = log or logging.getLogger(__name__)
         self._transport: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._pinned_type: str | None = None  # key type of the pinned fingerprint, once a connect found it
         self.connections = 0
 
     @classmethod
@@ -137,14 +148,8 @@ class SftpFolder:
 
     def _connect(self) -> None:
         s = self.settings
+        transport = self._verified_transport()
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=s.timeout_seconds)
-            transport = paramiko.Transport(sock)
-            transport.start_client(timeout=s.timeout_seconds)
-        except _NETWORK_ERRORS as exc:
-            raise RetryableError(f"SFTP {self.where}: cannot connect: {exc}") from None
-        try:
-            self._verify_host_key(transport.get_remote_server_key())
             self._authenticate(transport)
             self._sftp = paramiko.SFTPClient.from_transport(transport)
             self._sftp.get_channel().settimeout(s.timeout_seconds)
@@ -154,18 +159,83 @@ class SftpFolder:
         self._transport = transport
         self.connections += 1
 
-    def _verify_host_key(self, key: paramiko.PKey) -> None:
-        s, seen = self.settings, fingerprint(key)
+    def _handshake(self, key_types: tuple[str, ...] | None = None) -> paramiko.Transport:
+        """An SSH transport, its host key not yet checked; ``key_types`` limits the host-key algorithms.
+
+        ``paramiko.IncompatiblePeer`` (the server has no key of those types) is left to the caller.
+        """
+        s = self.settings
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=s.timeout_seconds)
+        except _NETWORK_ERRORS as exc:
+            raise RetryableError(f"SFTP {self.where}: cannot connect: {exc}") from None
+        transport = paramiko.Transport(sock)
+        try:
+            if key_types:
+                transport.get_security_options().key_types = key_types
+            transport.start_client(timeout=s.timeout_seconds)
+        except paramiko.IncompatiblePeer:
+            transport.close()
+            raise
+        except _NETWORK_ERRORS as exc:
+            transport.close()
+            raise RetryableError(f"SFTP {self.where}: cannot connect: {exc}") from None
+        return transport
+
+    def _verified_transport(self) -> paramiko.Transport:
+        s = self.settings
         if s.insecure_skip_host_key_check:
+            transport = self._handshake()
+            seen = fingerprint(transport.get_remote_server_key())
             self.log.warning("SFTP %s: host key NOT verified (insecure_skip_host_key_check); it is %s", self.where, seen)
-            return
-        pin = f"pin it with host_key_fingerprint = \"{seen}\" after checking it with the server's admin"
+            return transport
         if s.host_key_fingerprint:
-            if s.host_key_fingerprint.strip() != seen:
-                raise ConfigError(f"SFTP {self.where}: host key {seen} does not match the pinned {s.host_key_fingerprint}; refusing to connect")
-            return
-        known = self._known_hosts()
-        entry = known.lookup(self.host if self.port == 22 else f"[{self.host}]:{self.port}") or {}
+            return self._pinned(s.host_key_fingerprint.strip())
+        return self._known_host()
+
+    def _pinned(self, pin: str) -> paramiko.Transport:
+        """A transport whose host key has the pinned fingerprint.
+
+        A fingerprint does not tell its key type, so until one connect has found it, each type is asked
+        for in turn (a server without that type ends the handshake at once); after that, only that type.
+        """
+        first = self._pinned_type
+        order = [first, *(t for t in _HOST_KEY_ALGORITHMS if t != first)] if first else [None, *_HOST_KEY_ALGORITHMS]
+        seen: dict[str, str] = {}
+        for key_type in order:
+            if key_type in seen:
+                continue  # already shown by paramiko's own choice
+            try:
+                transport = self._handshake(_HOST_KEY_ALGORITHMS[key_type] if key_type else None)
+            except paramiko.IncompatiblePeer:
+                continue
+            key = transport.get_remote_server_key()
+            if fingerprint(key) == pin:
+                self._pinned_type = key.get_name()
+                return transport
+            transport.close()
+            seen[key.get_name()] = fingerprint(key)
+        offered = ", ".join(f"{f} ({t})" for t, f in seen.items())
+        raise ConfigError(f"SFTP {self.where}: host key {offered} does not match the pinned {pin}; refusing to connect")
+
+    def _known_host(self) -> paramiko.Transport:
+        """A transport whose host key is in known_hosts, asked for in the types known_hosts has for it."""
+        entry = self._known_hosts().lookup(self.host if self.port == 22 else f"[{self.host}]:{self.port}") or {}
+        known_types = tuple(a for t, algorithms in _HOST_KEY_ALGORITHMS.items() if t in entry for a in algorithms)
+        try:
+            transport = self._handshake(known_types or None)
+        except paramiko.IncompatiblePeer:  # the server offers none of them: show what it does offer
+            transport = self._handshake()
+        try:
+            self._check_known(transport.get_remote_server_key(), entry)
+        except BaseException:
+            transport.close()
+            raise
+        return transport
+
+    def _check_known(self, key: paramiko.PKey, entry: Any) -> None:
+        seen = fingerprint(key)
+        pin = f"pin it with host_key_fingerprint = \"{seen}\" after checking it with the server's admin"
         expected = entry.get(key.get_name())
         if expected is None:
             raise ConfigError(f"SFTP {self.where}: unknown host key {seen} ({key.get_name()}); add it to known_hosts or {pin}")

@@ -1,7 +1,7 @@
 """A real SFTP server on loopback for tests: asyncssh in a background thread, rooted in a temp folder.
 
 Knobs: accepted password and public keys, the host key (restart with another to simulate a changed
-key), ``drop_after_bytes`` (close the connection once a client has read that much of one file), and a
+key), more host keys of other types (``extra_host_keys``: a server offering ed25519 and ECDSA), ``drop_after_bytes`` (close the connection once a client has read that much of one file), and a
 count of connections. Nothing is mocked: the client under test speaks real SSH to it.
 """
 
@@ -20,12 +20,15 @@ __all__ = ["SftpServer"]
 
 
 class SftpServer:
-    def __init__(self, root: Path, *, user: str = "merchant", password: str = "s3cret-pass", client_keys: list[str] | None = None) -> None:
+    def __init__(self, root: Path, *, user: str = "merchant", password: str = "s3cret-pass", client_keys: list[str] | None = None,
+                 extra_host_keys: tuple[str, ...] = ()) -> None:
         self.root, self.user, self.password = root, user, password
         self.client_keys = client_keys or []  # OpenSSH public key lines
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.extra_host_keys = [asyncssh.generate_private_key(algorithm) for algorithm in extra_host_keys]
         self.drop_after_bytes: int | None = None
         self.connections = 0
+        self._open: set[Any] = set()  # live connections, closed on stop so no session task is left pending
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -34,11 +37,15 @@ class SftpServer:
     # -- facts a test needs ----------------------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
-        blob = self.host_key.export_public_key("openssh").split()[1]
+        return self.fingerprint_of(self.host_key)
+
+    @staticmethod
+    def fingerprint_of(key: Any) -> str:
+        blob = key.export_public_key("openssh").split()[1]
         return "SHA256:" + base64.b64encode(hashlib.sha256(base64.b64decode(blob)).digest()).decode().rstrip("=")
 
-    def known_hosts_line(self) -> str:
-        public = self.host_key.export_public_key("openssh").decode().split()
+    def known_hosts_line(self, key: Any = None) -> str:
+        public = (key or self.host_key).export_public_key("openssh").decode().split()
         return f"[127.0.0.1]:{self.port} {public[0]} {public[1]}\n"
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -55,6 +62,13 @@ class SftpServer:
 
     def stop(self) -> None:
         self._close()
+
+        async def close_connections() -> None:
+            for conn in list(self._open):
+                conn.close()
+                await conn.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close_connections(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
 
@@ -72,6 +86,11 @@ class SftpServer:
         class Server(asyncssh.SSHServer):
             def connection_made(self, conn: Any) -> None:
                 outer.connections += 1
+                outer._open.add(conn)
+                self.conn = conn
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                outer._open.discard(self.conn)
 
             def begin_auth(self, username: str) -> bool:
                 return True
@@ -102,6 +121,6 @@ class SftpServer:
                 return data
 
         self._server = await asyncssh.listen(
-            "127.0.0.1", port, server_host_keys=[self.host_key], server_factory=Server, sftp_factory=Files, allow_scp=False,
+            "127.0.0.1", port, server_host_keys=[self.host_key, *self.extra_host_keys], server_factory=Server, sftp_factory=Files, allow_scp=False,
         )
         self.port = self._server.sockets[0].getsockname()[1]

@@ -78,6 +78,36 @@ def test_pinned_fingerprint_and_insecure_opt_out(server: SftpServer, tmp_path: P
     assert sum("NOT verified" in r.getMessage() for r in caplog.records) == 2  # on every connect
 
 
+def test_a_pinned_key_of_the_type_the_client_would_not_pick_first(sftp_root: Path, tmp_path: Path) -> None:
+    """The server offers ed25519 (paramiko's first choice) and ECDSA; the ECDSA key is the one pinned."""
+    srv = SftpServer(sftp_root, extra_host_keys=("ecdsa-sha2-nistp256",)).start()
+    opened: list[SftpFolder] = []
+
+    def connect(**settings: object) -> list:
+        opened.append(folder(srv, tmp_path, **settings))
+        return opened[-1].list()
+
+    try:
+        ecdsa = srv.extra_host_keys[0]
+        (tmp_path / "known_hosts").write_text("")
+        before = srv.connections
+        assert connect(host_key_fingerprint=srv.fingerprint_of(ecdsa)) == [] and srv.connections - before == 2  # ed25519, then ECDSA
+        opened[-1].close()
+        before = srv.connections
+        assert opened[-1].list() == [] and srv.connections - before == 1  # the type is known now: asked for at once
+        (tmp_path / "known_hosts").write_text(srv.known_hosts_line(ecdsa))  # only the ECDSA key is known
+        assert connect() == []
+        (tmp_path / "known_hosts").write_text(srv.known_hosts_line())  # only the ed25519 key is known
+        assert connect() == []
+        with pytest.raises(ConfigError, match="does not match the pinned") as info:
+            connect(host_key_fingerprint="SHA256:" + "A" * 43)
+        assert srv.fingerprint in str(info.value) and srv.fingerprint_of(ecdsa) in str(info.value)  # every key offered
+    finally:
+        for sftp in opened:
+            sftp.close()
+        srv.stop()
+
+
 def test_wrong_password_is_a_config_error_without_the_password(server: SftpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG), pytest.raises(ConfigError, match="authentication failed for user 'merchant'") as info:
         folder(server, tmp_path, password="wrong-pw-77").list()
