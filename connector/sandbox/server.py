@@ -48,8 +48,13 @@ class RequestLog:
 
 @dataclass(slots=True)
 class _Scripted:
+    """An answer chosen by a test; ``body`` None means Karla's error shape with key ``sandbox_fault``."""
+
     status: int
     retry_after: float | None
+    body: Any = None  # dict/list → JSON; str/bytes → sent as is, with ``content_type``
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Sandbox:
@@ -70,6 +75,7 @@ class Sandbox:
         self.store = OrderStore()
         self.requests: list[RequestLog] = []
         self._script: list[_Scripted] = []
+        self._refused: dict[str, _Scripted] = {}  # order id → the answer to any write that carries it
         self._rng = random.Random(self.faults.seed)
         self._faults_seen: Faults | None = self.faults
         self._changed = threading.Condition()
@@ -119,9 +125,36 @@ class Sandbox:
             with self._changed:
                 self.in_flight -= 1
 
-    def fail_next(self, status: int, count: int = 1, retry_after: float | None = None) -> None:
+    def fail_next(
+        self,
+        status: int,
+        count: int = 1,
+        retry_after: float | None = None,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``count`` order writes with ``status`` (and ``body``, e.g. a proxy's HTML page
+        or a ``text/plain`` "OK"), without storing anything."""
         with self._changed:
-            self._script.extend(_Scripted(status, retry_after) for _ in range(count))
+            self._script.extend(_Scripted(status, retry_after, body, content_type, dict(headers or {})) for _ in range(count))
+
+    def refuse_order(self, order_id: str, status: int, key: str | None, message: str = "refused by the sandbox") -> None:
+        """Answer every write that carries order ``order_id`` with ``status`` and ``key``, naming no item
+        (``errors`` empty), as a Karla that refuses one record of a bulk without saying which would."""
+        body = _error(key, message) if key else {"message": message}
+        with self._changed:
+            self._refused[str(order_id)] = _Scripted(status, None, body)
+
+    def refusal(self, items: Any) -> _Scripted | None:
+        with self._changed:
+            if not self._refused:
+                return None
+            for item in items if isinstance(items, list) else [items]:
+                if isinstance(item, dict) and str(item.get("id")) in self._refused:
+                    return self._refused[str(item.get("id"))]
+        return None
 
     def wait_for(self, predicate: Callable[[Sandbox], bool], timeout: float = 30.0) -> bool:
         """Block until ``predicate(self)`` holds (re-checked after every request) or the timeout passes."""
@@ -162,11 +195,16 @@ def _handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             if sb.verbose:
                 super().log_message(fmt, *args)
 
-        def _reply(self, status: int, body: Any, items: int = 0, length: int = 0, retry_after: float | None = None) -> None:
-            data = json.dumps(body, ensure_ascii=False).encode()
+        def _reply(
+            self, status: int, body: Any, items: int = 0, length: int = 0, retry_after: float | None = None,
+            content_type: str = "application/json", headers: dict[str, str] | None = None,
+        ) -> None:
+            data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body, ensure_ascii=False).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             header = None
             if retry_after is not None:
                 header = f"{retry_after:g}"
@@ -239,13 +277,20 @@ def _handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             if sb.faults.delay:
                 time.sleep(sb.faults.delay)  # a slow server is part of the simulation, not synchronisation
             if fault is not None:
-                return self._reply(fault.status, _error("sandbox_fault", "injected fault", type_="api_error"), length=length, retry_after=fault.retry_after)
+                return self._scripted(fault, length)
             try:
                 body = json.loads(raw)
             except ValueError:
                 return self._reply(422, _error("invalid_payload", "body is not valid JSON"), length=length)
+            refusal = sb.refusal(body)
+            if refusal is not None:
+                return self._scripted(refusal, length, len(body) if isinstance(body, list) else 1)
             handler = self._bulk if route == "bulk" else self._upsert
             handler(slug or "", body, length)
+
+        def _scripted(self, answer: _Scripted, length: int, items: int = 0) -> None:
+            body = answer.body if answer.body is not None else _error("sandbox_fault", "injected fault", type_="api_error")
+            self._reply(answer.status, body, items, length, answer.retry_after, answer.content_type, answer.headers)
 
         def _upsert(self, slug: str, item: Any, length: int) -> None:
             errors = validate_item(item, ["body"])

@@ -102,3 +102,27 @@ def test_keep_alive_and_request_log(sb: Sandbox, http: httpx.Client) -> None:
         http.put("/orders", json=order(str(number)))
     assert len(sb.requests) == 5 and all(r.status == 200 and r.body_bytes > 0 for r in sb.requests)
     assert sb.wait_for(lambda s: len(s.requests) >= 5, timeout=1)
+
+
+def test_scripted_answers_carry_any_body_content_type_and_headers(sb: Sandbox, http: httpx.Client) -> None:
+    sb.fail_next(404, body={"detail": "Not Found"})
+    sb.fail_next(404, body="<html><body><h1>404 Not Found</h1></body></html>", content_type="text/html")
+    sb.fail_next(200, body="OK", content_type="text/plain")
+    sb.fail_next(301, body=b"", headers={"Location": "https://api.example/v1/shops/shop/orders"})
+    fastapi, html, ok, moved = (http.put("/orders", json=order(str(n))) for n in range(4))
+    assert (fastapi.status_code, fastapi.json()) == (404, {"detail": "Not Found"})
+    assert html.status_code == 404 and html.headers["Content-Type"] == "text/html" and "<h1>" in html.text
+    assert (ok.status_code, ok.text, ok.headers["Content-Type"]) == (200, "OK", "text/plain")
+    assert moved.status_code == 301 and moved.headers["Location"].startswith("https://api.example/")
+    assert sb.orders("shop") == {}  # a scripted answer stores nothing
+
+
+def test_a_refused_order_fails_every_write_that_carries_it_and_only_those(sb: Sandbox, http: httpx.Client) -> None:
+    sb.refuse_order("2", 409, "order_exists", "An order with that ID already exists")
+    together = http.put("/orders/bulk", json=[order("1"), order("2"), order("3")])
+    assert together.status_code == 409 and together.json() == {
+        "key": "order_exists", "message": "An order with that ID already exists", "type": "invalid_request_error", "errors": [],
+    }
+    assert http.put("/orders/bulk", json=[order("1"), order("3")]).status_code == 200
+    assert http.put("/orders", json=order("2")).status_code == 409
+    assert set(sb.orders("shop")) == {"1", "3"}
