@@ -1,23 +1,27 @@
 """Delivery: drain the outbox into Bulk Fulfillment calls, bounded by item count and body bytes.
 
 Each order's pending parts travel as one item (its order object, if changed, plus its new trackings), so
-an order always arrives with or before its fulfillments. Outcomes per batch:
-2xx → parts remembered as delivered; 413 → split; 422/404/409 → the items Karla named become dead
-letters (or wait, for ``order_not_found``), the rest are sent again; when Karla names no item the batch
-is bisected; retryable failures leave everything pending and end the drain.
+an order always arrives with or before its fulfillments. Outcomes per batch (the table is
+``connector.errors.action_for``):
+2xx → parts remembered as delivered; 413 → split; a rejection (422, or a record-level key such as
+``order_exists``) → the items Karla named become dead letters (or wait, for ``order_not_found``), the
+rest are sent again; when Karla names no item the batch is bisected; a fatal answer stops the drain with
+everything pending; a retryable failure that outlasts its retries ends the drain, and cuts short the
+retries of the other batches in flight (they stay pending too).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.errors import BatchTooLarge, RecordRejected, Unavailable
+from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected, Unavailable, item_index
 from connector.karla.client import KarlaClient
 from connector.settings import KarlaSettings
 from state import DeadLetters, Outbox, PendingRow, StateDB
@@ -27,6 +31,7 @@ __all__ = ["DeliveryResult", "Item", "drain_outbox"]
 log = logging.getLogger("connector.delivery")
 _FETCH = 2000
 _NOT_FOUND = "order_not_found"
+_POLL = 0.1  # how often a wait for Karla's answer looks at ``stop()``: the latency of a shutdown request
 
 
 @dataclass(slots=True)
@@ -88,6 +93,8 @@ class _Sender:
     def __init__(self, db: StateDB, client: KarlaClient, settings: KarlaSettings, now: Callable[[], float]) -> None:
         self.db, self.client, self.settings, self.now = db, client, settings, now
         self.result = DeliveryResult()
+        self.cut = threading.Event()  # set: no batch of this drain retries or starts any more
+        self.down: Unavailable | None = None  # the first batch that gave up: why the drain ends
 
     def send(self, slug: str, items: list[Item]) -> None:
         """Send and settle at once (used for splits and re-sends)."""
@@ -96,9 +103,17 @@ class _Sender:
     def attempt(self, slug: str, items: list[Item]) -> BatchTooLarge | RecordRejected | None:
         """The request alone, safe on the sender thread: it touches neither the state nor the counters."""
         try:
-            self.client.bulk_upsert_raw(slug, b"[" + b",".join(i.body for i in items) + b"]")
+            self.client.bulk_upsert_raw(slug, b"[" + b",".join(i.body for i in items) + b"]", abort=self.cut)
         except (BatchTooLarge, RecordRejected) as exc:
             return exc
+        except Unavailable as exc:
+            if not isinstance(exc, Aborted) and self.down is None:
+                self.down = exc  # a benign race: any batch that gave up explains the stop
+            self.cut.set()  # Karla is down: the batches in flight stop retrying, the queued ones stay pending
+            raise
+        except FatalError:
+            self.cut.set()
+            raise
         return None
 
     def settle(self, slug: str, items: list[Item], outcome: BatchTooLarge | RecordRejected | None) -> None:
@@ -122,10 +137,9 @@ class _Sender:
         details = exc.details or {}
         per_item: dict[int, list[dict[str, Any]]] = {}
         for entry in details.get("errors", []):
-            loc = entry.get("loc") if isinstance(entry, dict) else None
-            if isinstance(loc, list) and len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], int):
-                if 0 <= loc[1] < len(items):
-                    per_item.setdefault(loc[1], []).append(entry)
+            index = item_index(entry)
+            if index is not None and 0 <= index < len(items):
+                per_item.setdefault(index, []).append(entry)
         if per_item:
             for index, entries in per_item.items():
                 self._refused(items[index], details, entries)
@@ -142,7 +156,8 @@ class _Sender:
         if types == {_NOT_FOUND}:
             self._defer(item)
             return
-        reason = "; ".join(_describe(e) for e in entries) or f"{details.get('key')}: {details.get('message')}"
+        said = " ".join(str(v) for v in (details.get("status"), details.get("key")) if v)
+        reason = "; ".join(_describe(e) for e in entries) or f"{said}: {details.get('message') or 'no message'}"
         info = {"status": details.get("status"), "key": details.get("key"), "message": details.get("message"), "errors": entries}
         self._dead(item, f"Karla rejected order {item.key}: {reason}", info)
 
@@ -216,7 +231,11 @@ def drain_outbox(
     on_batch: Callable[[int], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> DeliveryResult:
-    """Send everything that is due. Raises ``Unavailable`` (nothing lost) or ``ConfigError`` (stop).
+    """Send everything that is due. Raises ``Unavailable`` (nothing lost) or ``FatalError`` (stop).
+
+    ``stop()`` turning true (or ``client.abort()``) ends the drain within ``_POLL`` seconds plus the
+    answer to a request already on the wire: retries are cut short, unsent batches stay pending, and
+    the result is returned as usual.
 
     Requests go out in key order from ``max_in_flight`` sender threads (one by default); this thread
     meanwhile records the answers in the order the batches were sent (state writes, dead letters,
@@ -241,20 +260,29 @@ def drain_outbox(
 
     queue: deque[tuple[Future[BatchTooLarge | RecordRejected | None], str, list[Item]]] = deque()
     in_flight = settings.max_in_flight
+    stopping = lambda: client.aborted or (stop is not None and stop())  # noqa: E731
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="karla-send") as pool:
         try:
             for slug, batch in _batches(due_items(), settings.bulk_max_orders, max_bytes):
                 queue.append((pool.submit(sender.attempt, slug, batch), slug, batch))
-                if len(queue) > in_flight and _settle_oldest(queue, sender, on_batch, stop):
+                if len(queue) > in_flight and _settle_oldest(queue, sender, on_batch, stopping):
                     break
             while queue:
-                _settle_oldest(queue, sender, on_batch, None)
+                _settle_oldest(queue, sender, on_batch, stopping)
         except Unavailable as exc:
+            sender.cut.set()
             _settle_rest(queue, sender)
+            down = sender.down or (None if isinstance(exc, Aborted) else exc)
+            if down is None:  # cut short by a stop request, not by Karla: a normal end, nothing lost
+                log.info("delivery stopped on request; %d orders delivered, the rest stays pending", sender.result.orders)
+                return sender.result
             log.warning("Karla unavailable; %d orders delivered before, the rest stays pending", sender.result.orders)
-            exc.result = sender.result  # type: ignore[attr-defined]
-            raise
+            down.result = sender.result  # type: ignore[attr-defined]
+            if down is exc:
+                raise
+            raise down from exc
         finally:
+            sender.cut.set()  # leaving (also on a fatal answer): whatever still runs stops retrying
             for future, _, _ in queue:  # a fatal error: send nothing more
                 future.cancel()
             for item in oversized:
@@ -263,12 +291,22 @@ def drain_outbox(
 
 
 def _settle_oldest(queue: deque, sender: _Sender, on_batch: Callable[[int], None] | None, stop: Callable[[], bool] | None) -> bool:
-    """Wait for the oldest request (re-raising a retryable failure) and record it; True when asked to stop."""
+    """Wait for the oldest request (re-raising a retryable failure) and record it; True when asked to stop.
+
+    While waiting, ``stop()`` is looked at every ``_POLL`` seconds: once true, requests in flight stop
+    retrying (a request on the wire still gets its answer) and none starts any more.
+    """
     future, slug, batch = queue.popleft()
+    if stop is not None:
+        while not wait([future], timeout=_POLL).done:
+            if stop():
+                sender.cut.set()
+                break
     sender.settle(slug, batch, future.result())
     if on_batch:
         on_batch(len(batch))
     if stop and stop():
+        sender.cut.set()
         _settle_rest(queue, sender)
         return True
     return False

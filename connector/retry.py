@@ -2,6 +2,8 @@
 
 Used by the Karla client and by every adapter's HTTP client, so a merchant tunes retries in one place and
 no code path can hot-loop against a struggling server. ``sleep`` is injectable so tests never wait.
+An ``abort`` event ends a retry loop at once: checked before every attempt and by the stop condition,
+and the pause between attempts is ``abort.wait`` so setting it wakes a sleeping loop.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from datetime import datetime, timezone
 import httpx
 import tenacity
 
-from connector.errors import RetryableError, Unavailable
+from connector.errors import Aborted, RetryableError, Unavailable
 
 __all__ = ["RetryPolicy", "make_retrying", "parse_retry_after", "call_with_retries"]
 
@@ -99,14 +102,54 @@ def make_retrying(
     )
 
 
-def call_with_retries(retrying: tenacity.Retrying, fn: Callable[[], object], what: str) -> object:
-    """Run ``fn`` under ``retrying``; when the budget is spent raise ``Unavailable`` naming ``what``."""
+def call_with_retries(
+    retrying: tenacity.Retrying, fn: Callable[[], object], what: str, *, abort: threading.Event | None = None
+) -> object:
+    """Run ``fn`` under ``retrying``; when the budget is spent raise ``Unavailable`` naming ``what``.
+
+    Once ``abort`` is set no further attempt starts (not even the first) and no pause is slept out:
+    ``Aborted`` (an ``Unavailable``, so the work stays pending) is raised instead.
+    """
+    guarded = None
+    if abort is not None:
+        retrying = retrying.copy(stop=retrying.stop | tenacity.stop_when_event_set(abort), sleep=_pause(retrying.sleep, abort))
+        fn = guarded = _Guarded(fn, abort)
     try:
         return retrying(fn)
-    except (RetryableError, httpx.TransportError) as exc:
+    except (RetryableError, httpx.TransportError, _Stop) as exc:
         if isinstance(exc, Unavailable):
             raise
+        if abort is not None and abort.is_set():
+            last = guarded.last if guarded is not None else None
+            if last is None:
+                raise Aborted(f"{what}: not sent, asked to stop") from None
+            raise Aborted(f"{what}: retrying stopped on request (last answer: {last})") from last
         raise Unavailable(f"{what} unavailable after retries: {exc}") from exc
+
+
+class _Stop(Exception):
+    """Raised instead of an attempt once ``abort`` is set; never retried."""
+
+
+class _Guarded:
+    """``fn`` that refuses to run once ``abort`` is set, remembering the last failure for the message."""
+
+    def __init__(self, fn: Callable[[], object], abort: threading.Event) -> None:
+        self.fn, self.abort, self.last = fn, abort, None
+
+    def __call__(self) -> object:
+        if self.abort.is_set():
+            raise _Stop
+        try:
+            return self.fn()
+        except (RetryableError, httpx.TransportError) as exc:
+            self.last = exc
+            raise
+
+
+def _pause(sleep: Callable[[float], None], abort: threading.Event) -> Callable[[float], object]:
+    """Real time becomes ``abort.wait`` (setting the event ends the pause); an injected test clock is kept."""
+    return abort.wait if sleep is time.sleep else sleep
 
 
 def utcnow() -> datetime:

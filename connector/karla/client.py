@@ -1,6 +1,9 @@
 """The Karla HTTP client: Basic auth, one status table, the shared retry policy, request accounting.
 
 Bodies can be passed pre-serialised (``bulk_upsert_raw``) so delivery serialises each payload exactly once.
+Answers are classified by ``connector.errors.action_for`` (status, Karla's ``key``, an item named in
+``errors[].loc``). ``abort()`` (or setting the ``abort`` event given at construction) makes every call
+of this client stop retrying at once; a single call can also take its own ``abort`` event.
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ from typing import Any
 
 import httpx
 
-from connector.errors import Action, BatchTooLarge, ConfigError, RecordRejected, RetryableError, action_for_status
+from connector.errors import (
+    AUTH_KEYS,
+    Action,
+    BatchTooLarge,
+    ConfigError,
+    FatalError,
+    RecordRejected,
+    RetryableError,
+    action_for,
+    item_index,
+)
 from connector.karla.models import OrderFulfillment, dump
 from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
 from connector.settings import KarlaSettings
@@ -48,12 +61,13 @@ def error_body(response: httpx.Response) -> dict[str, Any]:
     """Karla's ``{key, message, type, errors[]}``, tolerating non-JSON bodies."""
     try:
         body = response.json()
-    except ValueError:
-        return {"key": None, "message": response.text[:500], "errors": []}
+    except ValueError:  # a proxy's or server's own page (HTML, text): one line of it is enough
+        return {"key": None, "message": " ".join(response.text.split())[:200], "errors": []}
     if not isinstance(body, dict):
         return {"key": None, "message": str(body)[:500], "errors": []}
     errors = body.get("errors") or body.get("detail") or []
-    return {"key": body.get("key"), "message": body.get("message") or "", "errors": errors if isinstance(errors, list) else []}
+    message = body.get("message") or (errors if isinstance(errors, str) else "")  # FastAPI: {"detail": "Not Found"}
+    return {"key": body.get("key"), "message": str(message)[:500], "errors": errors if isinstance(errors, list) else []}
 
 
 class KarlaClient:
@@ -64,8 +78,10 @@ class KarlaClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_request: Callable[[str, int], None] | None = None,
+        abort: threading.Event | None = None,
     ) -> None:
         self.settings = settings
+        self._abort = abort if abort is not None else threading.Event()
         self.stats = KarlaStats()
         self._on_request = on_request
         self._http = httpx.Client(
@@ -82,6 +98,17 @@ class KarlaClient:
     def _count_retry(self, _exc: BaseException | None) -> None:
         with self.stats.lock:
             self.stats.retries += 1
+
+    def abort(self) -> None:
+        """Stop retrying now, in every thread: sleeping retries wake up, nothing new is sent (``Aborted``).
+
+        For a shutdown; it is final for this client. A request already on the wire still gets its answer
+        (bounded by ``timeout_seconds``)."""
+        self._abort.set()
+
+    @property
+    def aborted(self) -> bool:
+        return self._abort.is_set()
 
     def close(self) -> None:
         self._http.close()
@@ -101,8 +128,9 @@ class KarlaClient:
         body = [dump(i) if isinstance(i, OrderFulfillment) else i for i in items]
         return self._send("PUT", f"/shops/{slug}/orders/bulk", _encode(body), "bulk")
 
-    def bulk_upsert_raw(self, slug: str, body: bytes) -> Any:
-        return self._send("PUT", f"/shops/{slug}/orders/bulk", body, "bulk")
+    def bulk_upsert_raw(self, slug: str, body: bytes, *, abort: threading.Event | None = None) -> Any:
+        """``abort``: this call's own stop event (delivery sets it when the first batch gives up)."""
+        return self._send("PUT", f"/shops/{slug}/orders/bulk", body, "bulk", abort=abort)
 
     def search_orders(self, slug: str, **params: Any) -> Any:
         return self._send("GET", f"/shops/{slug}/orders", None, "search", params=params)
@@ -112,7 +140,10 @@ class KarlaClient:
         self.search_orders(slug, per_page=1)
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def _send(self, method: str, path: str, body: bytes | None, endpoint: str, params: dict | None = None) -> Any:
+    def _send(
+        self, method: str, path: str, body: bytes | None, endpoint: str, params: dict | None = None,
+        abort: threading.Event | None = None,
+    ) -> Any:
         def attempt() -> Any:
             response = self._http.request(method, path, content=body, params=params)
             self.stats.count(response.status_code, len(body or b""))
@@ -120,32 +151,64 @@ class KarlaClient:
                 self._on_request(endpoint, response.status_code)
             return self._interpret(response, endpoint)
 
-        return call_with_retries(self._retrying, attempt, "Karla API")
+        event = self._abort if abort is None or self._abort.is_set() else abort
+        return call_with_retries(self._retrying, attempt, "Karla API", abort=event)
 
     def _interpret(self, response: httpx.Response, endpoint: str) -> Any:
-        action = action_for_status(response.status_code)
-        if action is Action.OK:
-            return response.json() if response.content else None
+        status = response.status_code
+        if action_for(status) is Action.OK:
+            return _json_or_none(response)  # a 2xx is an acknowledgement whatever its body
         info = error_body(response)
-        summary = f"{response.status_code} {info['key'] or ''} {info['message']}".strip()
+        action = action_for(status, info["key"], names_item=any(item_index(e) is not None for e in info["errors"]))
+        summary = f"{status} {info['key'] or ''} {info['message']}".strip()
         if action is Action.RETRY:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RetryableError(f"Karla {endpoint}: {summary}", retry_after=retry_after, status=response.status_code)
+            raise RetryableError(f"Karla {endpoint}: {summary}", retry_after=retry_after, status=status)
         if action is Action.SPLIT:
             raise BatchTooLarge(f"Karla {endpoint}: {summary}")
-        if action is Action.REJECT and info["key"] not in ("shop_not_found",):
-            raise RecordRejected(f"Karla rejected the {endpoint}: {summary}", key=info["key"], details=info | {"status": response.status_code})
-        raise ConfigError(self._fatal_message(response.status_code, info))
+        if action is Action.REJECT:
+            raise RecordRejected(f"Karla rejected the {endpoint}: {summary}", key=info["key"], details=info | {"status": status})
+        raise self._fatal(response, info)
 
-    def _fatal_message(self, status: int, info: dict[str, Any]) -> str:
+    def _fatal(self, response: httpx.Response, info: dict[str, Any]) -> FatalError:
+        """A stop that keeps everything pending, with a message that says what Karla's answer means."""
+        status, key = response.status_code, info["key"]
+        said = f"{status} {key or ''}".rstrip() + (f" ({info['message']})" if info["message"] else "")
+        where = f"{response.request.method} {response.request.url.path}"
         who = f"user {self.settings.user!r} at {self.settings.base_url}"
-        hint = {
-            400: "the request was refused as unauthenticated or malformed: check [karla].username and [karla].api_key",
-            401: "the API key was refused (wrong, deleted or expired): check [karla].api_key / KARLA_CONNECTOR_KARLA__API_KEY",
-            403: "the API key lacks rights for this shop: it needs the editor or admin role",
-            404: "the shop does not exist: check [karla].shop_slug (and each source's shop_slug)",
-        }.get(status, "unexpected answer")
-        return f"Karla {status} {info['key'] or ''} for {who}: {hint} ({info['message']})"
+        if key == "shop_not_found":
+            return ConfigError(f"Karla answered {said} for {who}: the shop does not exist: check [karla].shop_slug (and each source's shop_slug)")
+        if key == "invalid_merchant_or_key" and status == 400:
+            return ConfigError(f"Karla answered {said} for {who}: credentials missing or malformed: check [karla].username and [karla].api_key")
+        if status == 401 or key == "invalid_merchant_or_key":
+            return ConfigError(
+                f"Karla answered {said} for {who}: the API key was refused (wrong, deleted or expired): "
+                "check [karla].api_key / KARLA_CONNECTOR_KARLA__API_KEY"
+            )
+        if status == 403 or key in AUTH_KEYS:
+            return ConfigError(f"Karla answered {said} for {who}: the API key lacks rights for this shop: it needs the editor or admin role")
+        if status in (404, 409):
+            return ConfigError(
+                f"Karla answered {said} to {where} without naming a record: check [karla].base_url "
+                f"(now {self.settings.base_url}; the API root, without /v1) and [karla].shop_slug. Nothing was dead-lettered"
+            )
+        if 300 <= status < 400:
+            target = response.headers.get("Location", "nowhere")
+            return ConfigError(f"Karla answered {said} to {where}, redirecting to {target}: check [karla].base_url (now {self.settings.base_url})")
+        return FatalError(
+            f"Karla answered {said} to {where}, which names no record and is not a documented answer the "
+            "connector can act on: delivery stops, every order stays pending, nothing was dead-lettered"
+        )
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        log.debug("Karla answered %s with a non-JSON body; taken as success", response.status_code)
+        return None
 
 
 def _encode(body: Any) -> bytes:

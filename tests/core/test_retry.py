@@ -1,12 +1,14 @@
-"""The retry policy: Retry-After in both forms, bounded attempts, fatal errors never retried."""
+"""The retry policy: Retry-After in both forms, bounded attempts, fatal errors never retried, abort."""
 
 from __future__ import annotations
 
 import random
+import threading
+import time
 
 import pytest
 
-from connector.errors import ConfigError, RetryableError, Unavailable
+from connector.errors import Aborted, ConfigError, RetryableError, Unavailable
 from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
 
 
@@ -49,3 +51,47 @@ def test_fatal_errors_are_not_retried() -> None:
     with pytest.raises(ConfigError):
         call_with_retries(make_retrying(RetryPolicy(), sleep=pauses.append), broken, "x")
     assert calls == [1] and pauses == []
+
+
+def test_a_set_abort_sends_nothing() -> None:
+    calls = []
+    abort = threading.Event()
+    abort.set()
+    with pytest.raises(Aborted, match="not sent"):
+        call_with_retries(make_retrying(RetryPolicy()), lambda: calls.append(1), "Karla API", abort=abort)
+    assert calls == []
+
+
+def test_abort_wakes_a_retry_pause_and_no_attempt_follows() -> None:
+    """Real time: the server asked for 30 s; setting the event from another thread ends the pause at once."""
+    abort, attempted = threading.Event(), threading.Event()
+    calls = []
+
+    def busy() -> None:
+        calls.append(1)
+        attempted.set()
+        raise RetryableError("429", retry_after=30.0)
+
+    helper = threading.Thread(target=lambda: attempted.wait(10) and abort.set())
+    helper.start()
+    started = time.monotonic()
+    with pytest.raises(Aborted, match="retrying stopped on request .*429") as caught:
+        call_with_retries(make_retrying(RetryPolicy(attempts=5)), busy, "Karla API", abort=abort)
+    helper.join()
+    assert time.monotonic() - started < 10 and calls == [1]
+    assert isinstance(caught.value, Unavailable)  # nothing lost: callers keep the work pending
+
+
+def test_an_unset_abort_changes_nothing() -> None:
+    pauses: list[float] = []
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RetryableError("503")
+        return "done"
+
+    retrying = make_retrying(RetryPolicy(attempts=3), sleep=pauses.append)
+    assert call_with_retries(retrying, flaky, "x", abort=threading.Event()) == "done"
+    assert len(calls) == 3 and len(pauses) == 2  # the injected clock is still used

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import httpx
@@ -199,7 +200,8 @@ def test_stop_with_calls_in_flight_records_every_answer_and_sends_nothing_twice(
     write_orders(files, "orders_001.csv", range(1, 13))
     assert connector.sync(deliver=False).exit_code == ExitCode.OK
     sandbox.faults.delay = 0.05
-    first = connector.deliver(stop=lambda: True)
+    answered = threading.Event()  # the shutdown is asked for once the first answer is recorded
+    first = connector.deliver(on_batch=lambda _: answered.set(), stop=answered.is_set)
     sent = len(sandbox.orders(SLUG))
     assert 2 <= sent < 12 and first.orders == sent
     assert connector.status()["pending"] == 12 - sent
