@@ -162,7 +162,8 @@ class SftpFolder:
     def _handshake(self, key_types: tuple[str, ...] | None = None) -> paramiko.Transport:
         """An SSH transport, its host key not yet checked; ``key_types`` limits the host-key algorithms.
 
-        ``paramiko.IncompatiblePeer`` (the server has no key of those types) is left to the caller.
+        With ``key_types``, ``paramiko.IncompatiblePeer`` (the server has no key of those types) is left to
+        the caller, which may ask for other types.
         """
         s = self.settings
         try:
@@ -174,11 +175,10 @@ class SftpFolder:
             if key_types:
                 transport.get_security_options().key_types = key_types
             transport.start_client(timeout=s.timeout_seconds)
-        except paramiko.IncompatiblePeer:
-            transport.close()
-            raise
         except _NETWORK_ERRORS as exc:
             transport.close()
+            if key_types and isinstance(exc, paramiko.IncompatiblePeer):
+                raise
             raise RetryableError(f"SFTP {self.where}: cannot connect: {exc}") from None
         return transport
 
@@ -211,11 +211,11 @@ class SftpFolder:
                 continue
             key = transport.get_remote_server_key()
             if fingerprint(key) == pin:
-                self._pinned_type = key.get_name()
+                self._pinned_type = key.get_name() if key.get_name() in _HOST_KEY_ALGORITHMS else None
                 return transport
             transport.close()
             seen[key.get_name()] = fingerprint(key)
-        offered = ", ".join(f"{f} ({t})" for t, f in seen.items())
+        offered = ", ".join(f"{f} ({t})" for t, f in seen.items()) or "(none of a type this client reads)"
         raise ConfigError(f"SFTP {self.where}: host key {offered} does not match the pinned {pin}; refusing to connect")
 
     def _known_host(self) -> paramiko.Transport:
