@@ -106,6 +106,11 @@ class Connector:
     def now(self) -> float:
         return self.clock().timestamp()
 
+    def abort(self) -> None:
+        """Shutdown: Karla calls waiting to retry give up at once (their work stays pending); none start."""
+        if self._client is not None:
+            self._client.abort()
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

@@ -191,6 +191,7 @@ class Daemon:
                 os._exit(130)
             log.info("received %s", signal.Signals(signum).name)
             self.stopping.set()
+            self.connector.abort()  # a retry waiting out a Karla outage must not outlast the grace period
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)

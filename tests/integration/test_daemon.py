@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -190,3 +191,21 @@ def test_karla_unreachable_for_too_long_makes_the_daemon_unready(tmp_path: Path,
     finally:
         sandbox.faults.error_rate = 0.0
         connector.close()
+
+
+def test_sigterm_during_a_karla_outage_does_not_wait_out_the_retries(daemon_setup: tuple[Path, int], sandbox, tmp_path: Path) -> None:
+    """Karla is down and asks for 30 s pauses: a stop cuts the wait short, exits 0 and keeps the order pending."""
+    config, _ = daemon_setup
+    write_orders(tmp_path / "files", "orders_001.csv", [1])
+    sandbox.fail_next(503, count=1000, retry_after=30)
+    daemon = Daemon(config, tmp_path)
+    try:
+        daemon.wait_message("READY=1")
+        assert sandbox.wait_for(lambda sb: any(r.status == 503 for r in sb.requests), timeout=20), "no delivery attempt"
+        asked = time.monotonic()
+    finally:
+        code = daemon.stop()
+    waited = time.monotonic() - asked
+    assert code == 0, daemon.log_path.read_text()[-3000:]
+    assert waited < 20, f"shutdown took {waited:.1f}s: the 30 s Retry-After was waited out"
+    assert json.loads(cli(config, "status", "--json").stdout)["pending"] == 1
