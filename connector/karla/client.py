@@ -157,7 +157,9 @@ class KarlaClient:
     def _interpret(self, response: httpx.Response, endpoint: str) -> Any:
         status = response.status_code
         if action_for(status) is Action.OK:
-            return _json_or_none(response)  # a 2xx is an acknowledgement whatever its body
+            if "html" in response.headers.get("content-type", "").lower():
+                raise self._web_page(response)
+            return _json_or_none(response)  # otherwise a 2xx is an acknowledgement whatever its body
         info = error_body(response)
         action = action_for(status, info["key"], names_item=any(item_index(e) is not None for e in info["errors"]))
         summary = f"{status} {info['key'] or ''} {info['message']}".strip()
@@ -169,6 +171,15 @@ class KarlaClient:
         if action is Action.REJECT:
             raise RecordRejected(f"Karla rejected the {endpoint}: {summary}", key=info["key"], details=info | {"status": status})
         raise self._fatal(response, info)
+
+    def _web_page(self, response: httpx.Response) -> FatalError:
+        """A 2xx web page is not Karla's API (a site, a login portal, an app's fallback page): taking it as
+        an acknowledgement would mark orders delivered that never arrived, so stop with everything pending."""
+        page = " ".join(response.text.split())[:120]
+        return ConfigError(
+            f"{response.request.method} {response.request.url.path} answered {response.status_code} with a web page "
+            f"({page!r}), not Karla's API: check [karla].base_url (now {self.settings.base_url}). Nothing was marked delivered"
+        )
 
     def _fatal(self, response: httpx.Response, info: dict[str, Any]) -> FatalError:
         """A stop that keeps everything pending, with a message that says what Karla's answer means."""

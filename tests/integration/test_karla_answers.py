@@ -65,13 +65,22 @@ def test_a_wrong_base_path_is_a_config_error_not_a_dead_letter_per_order(tmp_pat
 
 
 # -- 2xx is success whatever the body ------------------------------------------------------------------
-@pytest.mark.parametrize(("body", "content_type"), [("OK", "text/plain"), ("<html>accepted</html>", "text/html"), (b"", "application/json")])
+@pytest.mark.parametrize(("body", "content_type"), [("OK", "text/plain"), (b"", "application/json")])
 def test_a_2xx_with_a_body_that_is_not_json_is_an_acknowledgement(tmp_path: Path, sandbox, body: str | bytes, content_type: str) -> None:
     connector = queued(tmp_path, sandbox.url)
     sandbox.fail_next(200, body=body, content_type=content_type)
     result = connector.deliver()
     assert result.orders == len(ORDERS) and connector.status()["pending"] == 0
     assert connector.deliver().requests == 0 and writes(sandbox) == [200]  # never sent again
+
+
+def test_a_2xx_web_page_is_not_taken_as_an_acknowledgement(tmp_path: Path, sandbox) -> None:
+    """A site or login portal answering 200 with HTML must not mark orders delivered that never arrived."""
+    connector = queued(tmp_path, sandbox.url)
+    sandbox.fail_next(200, body="<!doctype html><html><body>Welcome</body></html>", content_type="text/html; charset=utf-8")
+    with pytest.raises(ConfigError, match=r"answered 200 with a web page .*Welcome.*check \[karla\].base_url"):
+        connector.deliver()
+    assert connector.status()["pending"] == len(ORDERS) and connector.status()["dead"] == 0
 
 
 # -- record-level refusals: only that order becomes a dead letter ---------------------------------------
