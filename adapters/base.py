@@ -15,6 +15,7 @@ because unchanged records are never sent twice).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -121,7 +122,10 @@ class AdapterContext:
 
     ``full_sync`` is true for the nightly re-read: incremental shortcuts (cursor, files seen) are ignored
     and change detection downstream keeps unchanged records from being sent. ``dry_run``: read, but
-    change nothing at the source (no archiving or deleting of files).
+    change nothing at the source (no archiving or deleting of files). ``stop`` is set when the connector
+    shuts down: pass it to ``call_with_retries(..., abort=context.stop)`` (``SourceHttp`` takes it as
+    ``abort``) so a retry pause ends at once, and wait with ``context.stop.wait(seconds)``, not ``sleep``.
+    The engine also stops after each committed page, so a read loop need not check it.
     """
 
     source: str
@@ -130,6 +134,7 @@ class AdapterContext:
     is_seen: Callable[[FileMark], bool] = lambda mark: False
     full_sync: bool = False
     dry_run: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 @runtime_checkable

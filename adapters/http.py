@@ -8,6 +8,7 @@ table, and paginators that refuse to loop forever.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -39,8 +40,9 @@ class SourceHttp:
         verify: bool = True,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        abort: threading.Event | None = None,
     ) -> None:
-        self.what = what
+        self.what, self.abort = what, abort
         self.client = httpx.Client(base_url=base_url, headers=headers, auth=auth, timeout=timeout, verify=verify, transport=transport)
         self.retrying = make_retrying(policy, sleep=sleep)
 
@@ -48,7 +50,7 @@ class SourceHttp:
         def attempt() -> httpx.Response:
             return self.classify(self.client.request(method, url, **kwargs))
 
-        return call_with_retries(self.retrying, attempt, self.what)  # type: ignore[return-value]
+        return call_with_retries(self.retrying, attempt, self.what, abort=self.abort)  # type: ignore[return-value]
 
     def get_json(self, url: str, **kwargs: Any) -> Any:
         return self.request("GET", url, **kwargs).json()

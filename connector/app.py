@@ -7,6 +7,7 @@ start-up error that names the key rather than a failure at 2 a.m.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class Connector:
         self._transport, self._sleep, self._on_request = transport, sleep, on_request
         self._db: StateDB | None = None
         self._client: KarlaClient | None = None
+        self._stop = threading.Event()  # set by abort(): adapters' and Karla's retry waits end at once
 
     def _validate_sources(self) -> dict[str, SourceRuntime]:
         runtimes = {}
@@ -107,7 +109,8 @@ class Connector:
         return self.clock().timestamp()
 
     def abort(self) -> None:
-        """Shutdown: Karla calls waiting to retry give up at once (their work stays pending); none start."""
+        """Shutdown: calls waiting to retry (Karla's and the sources') give up at once; nothing is lost."""
+        self._stop.set()
         if self._client is not None:
             self._client.abort()
 
@@ -134,7 +137,7 @@ class Connector:
         stop: Callable[[], bool] | None = None,
         dry_run: bool = False,
     ) -> RunCounts:
-        return sync_source(self.db, rt, clock=self.clock, full=full, on_page=on_page, stop=stop, dry_run=dry_run)
+        return sync_source(self.db, rt, clock=self.clock, full=full, on_page=on_page, stop=stop, dry_run=dry_run, abort=self._stop)
 
     def deliver(
         self, on_batch: Callable[[int], None] | None = None, stop: Callable[[], bool] | None = None

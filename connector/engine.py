@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, SourceConfig
-from connector.errors import ConnectorError
+from connector.errors import Aborted, ConnectorError
 from connector.karla.models import serialise
 from state import Cursors, DeadLetters, Files, Outbox, Part, Runs, StateDB, origin
 
@@ -122,11 +123,13 @@ def sync_source(
     on_page: Callable[[RunCounts], None] | None = None,
     stop: Callable[[], bool] | None = None,
     dry_run: bool = False,
+    abort: threading.Event | None = None,
 ) -> RunCounts:
     """Read every stream of one source into the outbox; returns the counts of this run.
 
     ``stop`` is polled after each committed page: a shutdown lets the page in flight finish, then ends
-    the run cleanly (status ``stopped``) with the cursor at that page.
+    the run cleanly (status ``stopped``) with the cursor at that page. ``abort`` is lent to the adapter
+    (``AdapterContext.stop``) so a retry pause inside a page ends at once; that page is not committed.
     """
     total = RunCounts()
     now = lambda: clock().timestamp()  # noqa: E731
@@ -134,7 +137,10 @@ def sync_source(
         run_id = Runs(conn).start(rt.name, "full" if full else "sync", now())
         resolve = DeadLetters(conn).has_source_letters(rt.name)
     source_log = logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
-    context = AdapterContext(source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name), full_sync=full, dry_run=dry_run)
+    context = AdapterContext(
+        source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name), full_sync=full, dry_run=dry_run,
+        stop=abort or threading.Event(),
+    )
     adapter = rt.adapter_cls(rt.name, rt.config, context)
     try:
         for spec in adapter.streams():
@@ -148,6 +154,9 @@ def sync_source(
                 if stop and stop():
                     _finish(db, run_id, "stopped", total, now())
                     return total
+    except Aborted:  # asked to stop while the source was being retried: nothing of that page was committed
+        _finish(db, run_id, "stopped", total, now())
+        return total
     except (ConnectorError, OSError) as exc:
         _finish(db, run_id, "failed", total, now(), error=str(exc))
         raise

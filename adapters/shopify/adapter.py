@@ -57,7 +57,7 @@ class ShopifyAdapter:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name, self.config, self.context, self.log = name, config, context, context.log
-        self.client = ShopifyClient(config, log=self.log, transport=transport, sleep=sleep, monotonic=monotonic)
+        self.client = ShopifyClient(config, log=self.log, transport=transport, sleep=sleep, monotonic=monotonic, abort=context.stop)
         self.reader = OrderReader(self.client, config.page_size, log=self.log, on_errors=self._partial_data)
         self.bulk = BulkRunner(self.client, sleep=sleep, poll_seconds=config.bulk_poll_seconds,
                                timeout_seconds=config.bulk_timeout_seconds, api_version=config.api_version, log=self.log)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
@@ -73,8 +74,9 @@ class ShopifyClient:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         policy: RetryPolicy = RetryPolicy(),
+        abort: threading.Event | None = None,
     ) -> None:
-        self.config, self.sleep = config, sleep
+        self.config, self.sleep, self.abort = config, sleep, abort
         self.log = log or logging.getLogger(__name__)
         headers = {"User-Agent": "karla-connector"}
         self.http = httpx.Client(base_url=config.base_url, timeout=config.timeout_seconds, transport=transport, headers=headers)
@@ -100,7 +102,7 @@ class ShopifyClient:
         variables = variables or {}
         key = (document, variables.get("first"), len(variables.get("ids") or ()))
         what = f"Shopify {self.config.shop_domain} ({operation_name(document)})"
-        return call_with_retries(self.retrying, lambda: self._attempt(document, variables, key, cost), what)  # type: ignore[return-value]
+        return call_with_retries(self.retrying, lambda: self._attempt(document, variables, key, cost), what, abort=self.abort)  # type: ignore[return-value]
 
     def data(self, document: str, variables: dict[str, Any] | None = None, *, cost: float | None = None) -> dict[str, Any]:
         return self.query(document, variables, cost=cost).data

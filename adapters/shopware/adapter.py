@@ -65,7 +65,7 @@ class ShopwareAdapter:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.name, self.config, self.context = name, config, context
         self.client = ShopwareClient(config, clock=context.clock, log=context.log, transport=transport, sleep=sleep,
-                                     monotonic=monotonic)
+                                     monotonic=monotonic, abort=context.stop)
         self.page_size = config.page_size
 
     def __repr__(self) -> str:

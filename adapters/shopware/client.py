@@ -15,6 +15,7 @@ import email.utils
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -47,8 +48,8 @@ class RouteNotFound(ConfigError):
 class ShopwareClient:
     def __init__(self, config: ShopwareConfig, *, clock: Callable[[], datetime], log: logging.Logger | logging.LoggerAdapter,
                  transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.config, self.clock, self.log, self.monotonic = config, clock, log, monotonic
+                 monotonic: Callable[[], float] = time.monotonic, abort: threading.Event | None = None) -> None:
+        self.config, self.clock, self.log, self.monotonic, self.abort = config, clock, log, monotonic, abort
         self.http = httpx.Client(base_url=f"{config.base_url}/api", headers=HEADERS, timeout=config.timeout_seconds,
                                  verify=config.verify_tls, transport=transport)
         self.retrying = make_retrying(RetryPolicy(), sleep=sleep)
@@ -70,10 +71,10 @@ class ShopwareClient:
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """One API call with retries; raises ConfigError/FatalError/LimitExceeded, or Unavailable at the end."""
-        return call_with_retries(self.retrying, lambda: self._send(method, path, body), self.who)  # type: ignore[return-value]
+        return call_with_retries(self.retrying, lambda: self._send(method, path, body), self.who, abort=self.abort)  # type: ignore[return-value]
 
     def ensure_token(self) -> None:
-        call_with_retries(self.retrying, self.token, self.who)
+        call_with_retries(self.retrying, self.token, self.who, abort=self.abort)
 
     def shop_now(self) -> datetime:
         """The earlier of the local and the shop's clock.
