@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 
 __all__ = ["country_code", "money", "parse_datetime"]
 
@@ -109,19 +109,23 @@ def _fraction(text: str, fraction: str) -> str:
     return fraction
 
 
-def parse_datetime(text: str | None) -> datetime | None:
-    """ISO 8601 (date, date-time, with or without offset; naive means UTC), ``DD.MM.YYYY[ HH:MM[:SS]]``."""
+def parse_datetime(text: str | None, tz: tzinfo = timezone.utc) -> datetime | None:
+    """ISO 8601 (date, date-time, with or without offset), ``DD.MM.YYYY[ HH:MM[:SS]]``.
+
+    A time without an offset is taken as wall-clock time in ``tz`` (UTC unless the source says otherwise:
+    an ERP in Berlin writes local time, and reading it as UTC would be one or two hours off).
+    """
     if text is None or not text.strip():
         return None
     value = text.strip()
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
     except ValueError:
         pass
     for fmt in ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y"):
         try:
-            return datetime.strptime(value, fmt).replace(tzinfo=timezone.utc)
+            return datetime.strptime(value, fmt).replace(tzinfo=tz)
         except ValueError:
             pass
     raise ValueError(f"not a date: {text!r}")

@@ -11,13 +11,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
 from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
@@ -148,7 +148,7 @@ class CsvAdapter:
         c = self.config
         with local.open("rb") as f:
             header, rows = read_rows(f, c.encoding, c.delimiter)
-            fields = Fields(c.columns, header, c.decimal_comma)
+            fields = Fields(c.columns, header, c.decimal_comma, ZoneInfo(c.timezone))
             if problem := self._header_problem(stream, fields):
                 page = Page(rejected=[Rejected(f"{remote.name}:1", problem)])
                 page.cursor = _cursor(remote.name, sha256, rejected=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -49,6 +50,7 @@ class CsvConfig(SourceConfig):
     default_currency: str | None = Field(None, description="Currency when the file has no currency column")
     decimal_comma: bool | None = Field(None, description="How to read 1.234 / 1,234: true = the comma is the decimal mark, "
                                        "false = the point is; unset = guess, refusing such ambiguous values")
+    timezone: str = Field("UTC", description="Time zone of timestamps written without an offset, e.g. Europe/Berlin")
     bucket_bytes: int = Field(2_000_000, ge=10_000, description="A file whose rows are not grouped by order and larger than this is grouped on disk, bounding memory")
     page_size: int = Field(500, ge=1, le=5000, description="Orders per committed page")
     sftp: Any = Field(None, description="[sources.NAME.sftp] connection settings for sftp:// URLs")
@@ -61,6 +63,15 @@ class CsvConfig(SourceConfig):
             if unknown:
                 raise ValueError(f"unknown column field(s) {unknown}; known: {', '.join(ORDER_FIELDS + FULFILLMENT_FIELDS[1:])}")
             return {"mapping": value}
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin or UTC") from None
         return value
 
     @field_validator("delimiter")

@@ -7,6 +7,7 @@ non-empty value of each column across its rows, so later line-item rows may leav
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timezone, tzinfo
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,9 +28,10 @@ _ORDER_LEVEL = tuple(f for f in ORDER_FIELDS if f not in ("sku", "product_title"
 class Fields:
     """Logical field → header name and column index, resolved once per file."""
 
-    def __init__(self, columns: Columns, header: list[str], decimal_comma: bool | None = None) -> None:
+    def __init__(self, columns: Columns, header: list[str], decimal_comma: bool | None = None, tz: tzinfo = timezone.utc) -> None:
         self.names = header
         self.decimal_comma = decimal_comma  # how this file's numbers are read (see ``money``)
+        self.tz = tz  # the zone of timestamps written without an offset
         self.header = {f: columns.header(f) for f in (*ORDER_FIELDS, *FULFILLMENT_FIELDS)}
         position = {name: index for index, name in enumerate(header)}
         self.index = {f: position.get(h) for f, h in self.header.items()}
@@ -82,7 +84,7 @@ def _number(fields: Fields, field: str, text: str, row: Row, integer: bool = Fal
 
 def _date(fields: Fields, field: str, text: str, row: Row) -> str | None:
     try:
-        value = parse_datetime(text)
+        value = parse_datetime(text, fields.tz)
     except ValueError:
         raise _Bad(row, f"{fields.header[field]} {text!r} is not a date (ISO 8601 or DD.MM.YYYY)") from None
     return value.isoformat() if value else None

@@ -422,3 +422,22 @@ def test_karla_codes_with_underscores_and_uk_hermes(tmp_path: Path) -> None:
     (record,) = records(list(adapter(tmp_path).read("fulfillments", None))).values()
     assert [dump(t).get("carrier_reference") or dump(t)["tracking_company"] for t in record.trackings] == [
         "gls_es", "postnl_inter", "dhl_old", "asendia_de", "Evri", "Hermes UK", "hrs", "gls_es"]
+
+
+@pytest.mark.parametrize(("zone", "expected"), [(None, "2026-07-01T10:00:00Z"), ("Europe/Berlin", "2026-07-01T10:00:00+02:00")])
+def test_timestamps_without_an_offset_are_read_in_the_source_time_zone(tmp_path: Path, zone: str | None, expected: str) -> None:
+    write(tmp_path / "orders_1.csv", "order_number,order_placed_at,shipping_zip_code,sku\n1,01.07.2026 10:00,10119,A\n"
+          "2,2026-07-01T10:00:00+05:00,10119,A\n")
+    write(tmp_path / "fulfillments_1.csv", "order_number,tracking_number,shipped_at\n1,T1,2026-07-01 10:00\n")
+    options = {"timezone": zone} if zone else {}
+    source = adapter(tmp_path, **options)
+    orders = records(list(source.read("orders", None)))
+    assert dump(orders["1"].order)["order_placed_at"] == expected  # type: ignore[arg-type]
+    assert dump(orders["2"].order)["order_placed_at"] == "2026-07-01T10:00:00+05:00"  # type: ignore[arg-type]  # an offset wins
+    (parcel,) = records(list(source.read("fulfillments", None)))["1"].trackings
+    assert dump(parcel)["tracking_placed_at"] == expected
+
+
+def test_an_unknown_time_zone_is_refused_at_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown time zone 'Europe/Berlinn'"):
+        CsvConfig.model_validate({"type": "csv", "url": str(tmp_path), "timezone": "Europe/Berlinn"})
