@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from adapters.base import Adapter, SourceConfig
 from connector.errors import ConfigError
@@ -59,6 +59,23 @@ def load_adapter(type_: str) -> type[Adapter]:
     problems = _contract_problems(cls)
     if problems:
         raise AdapterLoadError(f"adapter {type_!r} ({eps[type_].value}) does not satisfy the adapter contract: {problems}")
+    if cls.type != type_:
+        # Users write the entry-point name as `type = "..."`, and the class's Config only accepts its own `type`:
+        # without this check the mismatch surfaces later as a puzzling "sources.NAME.type: Input should be ..."
+        # that stops every source, not only this plugin's.
+        raise AdapterLoadError(
+            f"adapter {type_!r} ({eps[type_].value}): the entry-point name is {type_!r} but the class declares "
+            f"type = {cls.type!r}; the two must be the same (fix the plugin's entry point or its class)"
+        )
+    field = cls.Config.model_fields.get("type")
+    if field is not None:
+        try:
+            TypeAdapter(field.annotation).validate_python(type_)
+        except ValidationError:
+            raise AdapterLoadError(
+                f"adapter {type_!r} ({eps[type_].value}): its Config ({cls.Config.__name__}) does not accept "
+                f"type = {type_!r} (its type field is {field.annotation!r})"
+            ) from None
     return cls
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,69 @@ def test_example_plugin_syncs_to_karla(tmp_path: Path, sandbox) -> None:
     result = cli(config, "sync")
     assert result.returncode == 0, result.stderr
     assert sandbox.orders(SLUG)["P-1"]["trackings"][0]["carrier_reference"] == "ups"
+
+
+def _with_entry_point(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    from importlib.metadata import EntryPoint
+
+    import connector.registry as registry
+
+    real = registry._entry_points
+    extra = EntryPoint(name=name, value=value, group=registry.GROUP)
+    monkeypatch.setattr(registry, "_entry_points", lambda: {**real(), name: extra})
+
+
+def test_a_class_registered_under_another_name_is_a_load_error_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector.registry import AdapterLoadError
+
+    _with_entry_point(monkeypatch, "jsonl-alias", "karla_example_adapter:JsonlAdapter")  # the class says type = "jsonl"
+    with pytest.raises(AdapterLoadError, match="entry-point name is 'jsonl-alias' but the class declares type = 'jsonl'"):
+        load_adapter("jsonl-alias")
+    assert load_adapter("jsonl").type == "jsonl"
+
+
+def test_a_config_that_refuses_its_own_type_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+    from typing import Literal
+
+    from adapters.base import SourceConfig
+    from connector.registry import AdapterLoadError
+    from karla_example_adapter import JsonlAdapter
+
+    class OtherConfig(SourceConfig):
+        type: Literal["other"] = "other"
+
+    class Mismatched(JsonlAdapter):
+        type = "mismatched"
+        Config = OtherConfig
+
+    module = types.ModuleType("karla_test_mismatched_plugin")
+    module.Mismatched = Mismatched  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    _with_entry_point(monkeypatch, "mismatched", f"{module.__name__}:Mismatched")
+    with pytest.raises(AdapterLoadError, match="Config \\(OtherConfig\\) does not accept type = 'mismatched'"):
+        load_adapter("mismatched")
+
+
+def test_a_misregistered_plugin_only_takes_down_its_own_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the check this was a pydantic error on sources.a_bad.type that stopped every source."""
+    from connector.app import Connector
+    from connector.settings import load_settings
+
+    _with_entry_point(monkeypatch, "jsonl-alias", "karla_example_adapter:JsonlAdapter")
+    for key in [k for k in os.environ if k.startswith("KARLA_CONNECTOR_")]:
+        monkeypatch.delenv(key)
+    data = tmp_path / "orders.jsonl"
+    data.write_text("")
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[karla]\nshop_slug = "{SLUG}"\napi_key = "{API_KEY}"\n[state]\npath = "{tmp_path / "s.db"}"\n'
+        f'[sources.a_bad]\ntype = "jsonl-alias"\npath = "{data}"\n[sources.z_good]\ntype = "jsonl"\npath = "{data}"\n'
+    )
+    connector = Connector(load_settings(config))
+    try:
+        assert list(connector.sources) == ["z_good"]
+        assert "'jsonl-alias'" in connector.broken["a_bad"] and "type = 'jsonl'" in connector.broken["a_bad"]
+    finally:
+        connector.close()
