@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, get_args, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,6 +79,14 @@ class Record:
     cursor: str | None = None
     location: str | None = None
     shop_slug: str | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here, where an adapter author sees it, not later as a request Karla cannot parse.
+        if self.id_type not in _ID_TYPES:
+            raise ValueError(f"Record {self.key!r}: id_type {self.id_type!r} is not one of {', '.join(_ID_TYPES)} (use keyword arguments)")
+
+
+_ID_TYPES = get_args(IdType)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from connector.errors import Action, BatchTooLarge, ConfigError, RecordRejected, RetryableError, action_for_status
+from connector.errors import Action, ConfigError, RetryableError, action_for_status
 from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
 
 __all__ = ["PaginationLoop", "SourceHttp", "cursor_pages", "link_header_pages", "page_numbers"]
@@ -66,10 +66,9 @@ class SourceHttp:
         detail = f"{self.what} answered {response.status_code} for {response.request.method} {response.request.url.path}: {response.text[:300]}"
         if action is Action.RETRY:
             raise RetryableError(detail, retry_after=parse_retry_after(response.headers.get("Retry-After")), status=response.status_code)
-        if action is Action.SPLIT:
-            raise BatchTooLarge(detail)
-        if action is Action.REJECT:
-            raise RecordRejected(detail)
+        # Anything else a source refuses (a wrong URL, credentials or query; 413/422 for our own request)
+        # needs a human: the source stops with everything committed so far. A record the adapter cannot
+        # use is a ``Rejected`` in its page, never an exception.
         raise ConfigError(detail)
 
     def close(self) -> None:
@@ -91,14 +90,17 @@ def cursor_pages(fetch: Callable[[str | None], tuple[Sequence[Any], str | None]]
 
 
 def page_numbers(fetch: Callable[[int], Sequence[Any]], *, limit: int, first: int = 1) -> Iterator[Sequence[Any]]:
-    """page/limit pagination: stops on a short page."""
-    page = first
+    """page/limit pagination: stops on a short page; a page equal to the one before is a loop (a server
+    that ignores the page parameter would otherwise be read forever)."""
+    page, previous = first, None
     while True:
         items = fetch(page)
+        if items and previous is not None and list(items) == list(previous):
+            raise PaginationLoop(f"page {page} repeats page {page - 1}: does the server ignore the page parameter?")
         yield items
         if len(items) < limit:
             return
-        page += 1
+        previous, page = items, page + 1
 
 
 def link_header_pages(http: SourceHttp, url: str, **kwargs: Any) -> Iterator[httpx.Response]:

@@ -39,7 +39,8 @@ class ExitCode:
 @dataclass(slots=True)
 class SyncReport:
     sources: dict[str, RunCounts] = field(default_factory=dict)
-    failures: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # could not finish: retried on the next run
+    fatal: dict[str, str] = field(default_factory=dict)  # stopped by a configuration error: a human must act
     delivery: DeliveryResult = field(default_factory=DeliveryResult)
     karla_error: str | None = None
     requests: int = 0
@@ -51,6 +52,8 @@ class SyncReport:
 
     @property
     def exit_code(self) -> int:
+        if self.fatal:
+            return ExitCode.CONFIG
         if self.failures or self.karla_error:
             return ExitCode.UNFINISHED
         return ExitCode.DEAD_LETTERS if self.rejected else ExitCode.OK
@@ -154,18 +157,26 @@ class Connector:
         on_page: Callable[[RunCounts], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> SyncReport:
-        """Read every selected source into the outbox (all before delivery starts), then drain it."""
+        """Read every selected source into the outbox (all before delivery starts), then drain it.
+
+        One source failing, for whatever reason (an outage, a wrong token, a bug in a plugin), is reported
+        and ends that source's run; the other sources are still read and what they queued is delivered.
+        """
         report = SyncReport()
         report.failures.update({n: e for n, e in self.broken.items() if not names or n in names})
         wanted = [n for n in names if n not in self.broken] if names else None
         for rt in self.selected(wanted) if wanted is None or wanted else []:
             try:
                 report.sources[rt.name] = self.sync_one(rt, full=full, on_page=on_page, dry_run=dry_run)
-            except FatalError:
-                raise
+            except FatalError as exc:
+                log.error("source %s stopped: %s", rt.name, exc, extra={"source": rt.name})
+                report.fatal[rt.name] = str(exc)
             except (RetryableError, ConnectorError, OSError) as exc:
                 log.error("source %s could not finish: %s", rt.name, exc, extra={"source": rt.name})
                 report.failures[rt.name] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a bug in an adapter: its run is recorded as failed
+                log.error("source %s failed: %r", rt.name, exc, exc_info=True, extra={"source": rt.name})
+                report.failures[rt.name] = f"{type(exc).__name__}: {exc}"
         if deliver:
             try:
                 report.delivery = self.deliver(on_batch)

@@ -121,10 +121,10 @@ def check() -> None:
     from connector.commands import run_check
 
     try:
-        ok = run_check(_settings(), out)
+        code = run_check(_settings(), out)
     except FatalError as exc:
         raise _fail(str(exc)) from None
-    raise typer.Exit(0 if ok else 3)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -20,7 +20,9 @@ def sync_report(out: Console, report: Any) -> None:
         table.add_row(name, str(counts.read), str(counts.enqueued), str(counts.unchanged), str(counts.rejected))
     for name, error in report.failures.items():
         table.add_row(name, "-", "-", "-", f"failed: {error}")
-    if report.sources or report.failures:
+    for name, error in report.fatal.items():
+        table.add_row(name, "-", "-", "-", f"stopped (fix the configuration): {error}")
+    if report.sources or report.failures or report.fatal:
         out.print(table)
     d = report.delivery
     out.print(

@@ -84,24 +84,43 @@ def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Co
             items = [json.loads(Item.build(rows).body) for rows in _groups(connector.db)]
         finally:
             connector.close()
-    out.print_json(json.dumps({"would_send": items, "failures": report.failures}, ensure_ascii=False))
-    return ExitCode.UNFINISHED if report.failures else ExitCode.OK
+    failures = {**report.failures, **report.fatal}
+    out.print_json(json.dumps({"would_send": items, "failures": failures}, ensure_ascii=False))
+    return ExitCode.CONFIG if report.fatal else ExitCode.UNFINISHED if report.failures else ExitCode.OK
 
 
-def run_check(settings: Settings, out: Console) -> bool:
+def run_check(settings: Settings, out: Console) -> int:
+    """Every source, then Karla; one failing source does not hide the others. Returns the exit code:
+    0 all reachable, 2 a configuration problem (a source's credentials, a broken plugin), 3 unreachable."""
+    from adapters.base import AdapterContext
+
     connector = Connector(settings)
-    ok = True
+    code = ExitCode.OK
+    for name, error in connector.broken.items():
+        code = ExitCode.CONFIG
+        render.check_line(out, f"source {name}", False, [error])
     for rt in connector.sources.values():
-        from adapters.base import AdapterContext
-
+        what = f"source {rt.name} ({rt.config.type})"
+        if not rt.config.enabled:
+            out.print(f"[dim]disabled[/] {what}: enabled = false, not checked")
+            continue
+        adapter = None
         try:
-            facts = rt.adapter_cls(rt.name, rt.config, AdapterContext(source=rt.name)).check()
-            render.check_line(out, f"source {rt.name} ({rt.config.type})", True, facts)
-        except FatalError:
-            raise
+            adapter = rt.adapter_cls(rt.name, rt.config, AdapterContext(source=rt.name))
+            render.check_line(out, what, True, adapter.check())
+        except FatalError as exc:
+            code = ExitCode.CONFIG
+            render.check_line(out, what, False, [str(exc)])
         except (ConnectorError, OSError) as exc:
-            ok = False
-            render.check_line(out, f"source {rt.name} ({rt.config.type})", False, [str(exc)])
+            code = code if code == ExitCode.CONFIG else ExitCode.UNFINISHED
+            render.check_line(out, what, False, [str(exc)])
+        except Exception as exc:  # noqa: BLE001 - a bug in a plugin: say so, check the rest
+            code = ExitCode.CONFIG
+            render.check_line(out, what, False, [f"the adapter failed: {type(exc).__name__}: {exc}"])
+        finally:
+            close = getattr(adapter, "close", None)
+            if callable(close):
+                close()
     slugs = sorted({rt.slug for rt in connector.sources.values()} | {settings.karla.shop_slug})
     try:
         for slug in slugs:
@@ -110,11 +129,11 @@ def run_check(settings: Settings, out: Console) -> bool:
     except FatalError:
         raise
     except ConnectorError as exc:
-        ok = False
+        code = code if code == ExitCode.CONFIG else ExitCode.UNFINISHED
         render.check_line(out, f"Karla {settings.karla.base_url}", False, [str(exc)])
     finally:
         connector.close()
-    return ok
+    return code
 
 
 def adapter_table() -> list[dict[str, Any]]:

@@ -141,8 +141,9 @@ def sync_source(
         source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name), full_sync=full, dry_run=dry_run,
         stop=abort or threading.Event(),
     )
-    adapter = rt.adapter_cls(rt.name, rt.config, context)
+    adapter: Any = None
     try:
+        adapter = rt.adapter_cls(rt.name, rt.config, context)  # inside: a failing constructor is a failed run
         for spec in adapter.streams():
             with db.read() as conn:
                 cursor = None if full else Cursors(conn).get(rt.name, spec.name)
@@ -164,7 +165,7 @@ def sync_source(
         _finish(db, run_id, "failed", total, now(), error=repr(exc))
         raise
     finally:
-        close = getattr(adapter, "close", None)
+        close = getattr(adapter, "close", None) if adapter is not None else None
         if callable(close):
             close()
     _finish(db, run_id, "ok", total, now())

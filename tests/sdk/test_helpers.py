@@ -59,6 +59,8 @@ def test_paginators_stop_and_detect_loops() -> None:
     with pytest.raises(PaginationLoop):
         list(cursor_pages(lambda t: ([1], "same")))
     assert [list(p) for p in page_numbers(lambda n: [n] * (2 if n < 3 else 1), limit=2)] == [[1, 1], [2, 2], [3]]
+    with pytest.raises(PaginationLoop, match="page 2 repeats page 1"):  # a server that ignores ?page=
+        list(page_numbers(lambda n: ["a", "b"], limit=2))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -71,6 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(503, b"busy", {"Retry-After": "0"})
         elif self.path == "/denied":
             self._send(401, b"no")
+        elif self.path == "/refused":
+            self._send(422, b'{"error": "unknown filter"}')
         elif self.path == "/list?page=1":
             self._send(200, b"[1]", {"Link": f'<http://127.0.0.1:{port}/list?page=2>; rel="next"'})
         else:
@@ -102,6 +106,8 @@ def test_source_http_retries_classifies_and_follows_links(server: str) -> None:
     assert http.get_json("/flaky") == [2] and len(pauses) == 1
     with pytest.raises(ConfigError, match="ERP answered 401"):
         http.get_json("/denied")
+    with pytest.raises(ConfigError, match="ERP answered 422 .*unknown filter"):  # our query: a human must act
+        http.get_json("/refused")
     assert [r.json() for r in link_header_pages(http, "/list?page=1")] == [[1], [2]]
     quick = SourceHttp(server, what="ERP", policy=RetryPolicy(attempts=1), sleep=pauses.append)
     with pytest.raises(Unavailable, match="ERP unavailable"):
