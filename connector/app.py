@@ -188,6 +188,8 @@ class Connector:
         return report
 
     def status(self) -> dict[str, Any]:
+        if self._db is None:
+            self._db = open_state(self.settings.state.path, create=False)  # looking must not create a file
         with self.db.read() as conn:
             pending = Outbox(conn).pending_by_source()
             dead = DeadLetters(conn).count_by_source()

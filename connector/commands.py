@@ -150,7 +150,7 @@ def adapter_table() -> list[dict[str, Any]]:
 
 
 def dead_letters(settings: Settings) -> list[dict[str, Any]]:
-    db = open_state(settings.state.path)
+    db = open_state(settings.state.path, create=False)
     try:
         with db.read() as conn:
             return [render.dead_letter_view(row) for row in DeadLetters(conn).list()]
@@ -159,7 +159,7 @@ def dead_letters(settings: Settings) -> list[dict[str, Any]]:
 
 
 def drop_dead_letters(settings: Settings, ids: Sequence[int]) -> int:
-    db = open_state(settings.state.path)
+    db = open_state(settings.state.path, create=False)
     try:
         with db.transaction() as conn:
             return DeadLetters(conn).delete(ids)

@@ -25,7 +25,7 @@ from connector.engine import record_parts
 from connector.errors import ConnectorError, Unavailable
 from connector.karla.models import OrderPlacement, Tracking
 from connector.settings import Settings
-from state import Cursors, DeadLetterRow, DeadLetters, Files, Outbox, origin
+from state import Cursors, DeadLetterRow, DeadLetters, Files, Outbox, open_state, origin
 from state.lock import StateLock
 
 __all__ = ["RetryPlan", "retry_dead_letters"]
@@ -72,14 +72,16 @@ def _requeue(conn: Any, row: DeadLetterRow, now: float) -> bool:
     return bool(parts)
 
 
-def _reread(connector: Connector, plan: RetryPlan, out: Console) -> list[int]:
-    """Sync each source whose files were forgotten; the letters whose file was read again."""
+def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Console) -> list[int]:
+    """Sync each source whose files were forgotten (its counts go into ``report``: a row still bad is a
+    new letter and makes the exit code 1); returns the letters whose file was read again."""
     done: list[int] = []
     for source in sorted({s for s, _ in plan.reread.values()}):
         try:
-            connector.sync_one(connector.sources[source])
+            report.sources[source] = connector.sync_one(connector.sources[source])
         except (ConnectorError, OSError, KeyError) as exc:
             out.print(f"[yellow]source {source} could not be read again ({exc}); its letters are kept[/]")
+            report.failures[source] = str(exc)
             continue
         with connector.db.read() as conn:
             for letter, (name, path) in plan.reread.items():
@@ -88,8 +90,7 @@ def _reread(connector: Connector, plan: RetryPlan, out: Console) -> list[int]:
     return done
 
 
-def _deliver_only(connector: Connector) -> SyncReport:
-    report = SyncReport()
+def _deliver(connector: Connector, report: SyncReport) -> None:
     try:
         report.delivery = connector.deliver()
     except Unavailable as exc:
@@ -97,25 +98,30 @@ def _deliver_only(connector: Connector) -> SyncReport:
         report.karla_error = str(exc)
     report.requests = connector.client.stats.requests
     report.bytes_sent = connector.client.stats.bytes_sent
-    return report
 
 
 def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:
+    """Exit code as ``sync``'s: 1 when a retried record is dead-lettered again, 2 when no id given exists."""
+    open_state(settings.state.path, create=False).close()  # a wrong path is an error, not an empty store
     connector = Connector(settings)
+    report = SyncReport()
     try:
         with StateLock(settings.state.path, "dlq retry"):
             with connector.db.transaction() as conn:
-                plan = _plan(conn, DeadLetters(conn).list(ids), connector.now())
+                rows = DeadLetters(conn).list(ids)
+                plan = _plan(conn, rows, connector.now())
                 DeadLetters(conn).delete(plan.queued + plan.superseded)
-            reread = _reread(connector, plan, out) if plan.reread else []
+            unknown = sorted(set(ids or ()) - {row.id for row in rows})
+            if unknown:
+                out.print(f"[yellow]no dead letter with id {', '.join(map(str, unknown))}[/] (see `dlq list`)")
+            reread = _reread(connector, plan, report, out) if plan.reread else []
             with connector.db.transaction() as conn:
                 DeadLetters(conn).delete(reread)
             _summary(out, plan, reread)
-            report = _deliver_only(connector) if plan.queued or reread else None
-        if report:
-            render.sync_report(out, report)
-            return report.exit_code
-        return ExitCode.OK
+            if plan.queued or reread:
+                _deliver(connector, report)
+                render.sync_report(out, report)
+        return ExitCode.CONFIG if ids and not rows else report.exit_code
     finally:
         connector.close()
 

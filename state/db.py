@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
+from connector.errors import ConfigError
 from state.migrations import upgrade
 
 __all__ = ["StateDB", "open_state"]
@@ -57,8 +58,15 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-def open_state(path: Path | str) -> StateDB:
+def open_state(path: Path | str, *, create: bool = True) -> StateDB:
+    """The state file, migrated. ``create=False`` is for commands that only look (``status``, ``dlq``):
+    a missing file means a wrong path, and creating an empty one there would report "nothing pending"."""
     path = Path(path)
+    if not create and not path.exists():
+        raise ConfigError(
+            f"state file {path} does not exist: nothing has run with this configuration yet, or [state].path "
+            "(KARLA_CONNECTOR_STATE__PATH) points somewhere else than the service's"
+        )
     _create_private(path)
     # Each pooled connection is used by one thread at a time; the daemon runs jobs on worker threads.
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})

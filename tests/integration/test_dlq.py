@@ -74,6 +74,7 @@ def test_retry_of_a_row_still_bad_replaces_its_letter_instead_of_losing_it(tmp_p
     (old,) = letters(connector)
     connector.close()
     code, said = retry(config)
+    assert code == ExitCode.DEAD_LETTERS, said  # dead-lettered again: not a success
     connector = Connector(load_settings(config))
     (new,) = letters(connector)
     assert new.id != old.id and (new.order_key, new.location, new.reason) == (old.order_key, old.location, old.reason)
@@ -119,3 +120,24 @@ def test_retry_drops_a_karla_letter_whose_order_was_delivered_newer_since(tmp_pa
     assert [letter.order_key for letter in letters(connector)] == ["5"]
     connector.close()
 
+
+
+def test_retry_of_an_unknown_id_says_so(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    bad_date_file(tmp_path / "files")
+    connector = Connector(load_settings(config))
+    connector.sync()
+    connector.close()
+    code, said = retry(config, [999])
+    assert code == ExitCode.CONFIG and "no dead letter with id 999" in said
+
+
+def test_looking_at_a_state_file_that_is_not_there_does_not_create_it(tmp_path: Path, sandbox) -> None:
+    """``status`` or ``dlq list`` against a wrong [state].path must not report an empty store."""
+    from tests.conftest import cli
+
+    config = write_config(tmp_path, sandbox.url)
+    for command in (["status"], ["dlq", "list"], ["dlq", "retry", "--all"]):
+        result = cli(config, *command)
+        assert result.returncode == ExitCode.CONFIG and "does not exist" in result.stderr, (command, result.stderr)
+    assert not (tmp_path / "state.db").exists()
