@@ -43,7 +43,14 @@ def _v3_leaner_delivery_tables(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE delivered_v3 RENAME TO delivered")
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables]
+def _v4_heartbeat(conn: Connection) -> None:
+    # /readyz proved "writable" with a TEMP table, which lives outside the state file; it now commits here.
+    SQLModel.metadata.create_all(conn, tables=[models.Heartbeat.__table__])  # type: ignore[attr-defined]
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

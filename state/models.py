@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["Cursor", "DeadLetter", "Delivered", "OutboxItem", "Run", "SeenFile"]
+__all__ = ["Cursor", "DeadLetter", "Delivered", "Heartbeat", "OutboxItem", "Run", "SeenFile"]
 
 
 class Cursor(SQLModel, table=True):
@@ -107,3 +107,12 @@ class Run(SQLModel, table=True):
     delivered: int = 0
     dead: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Heartbeat(SQLModel, table=True):
+    """One row the daemon's readiness check rewrites: proof that the state file itself takes a commit
+    (a full disk or a read-only mount fails here before it fails a page of orders)."""
+
+    __tablename__ = "heartbeat"
+    id: int = Field(default=1, primary_key=True)
+    at: float = 0.0

@@ -154,3 +154,26 @@ def test_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
         assert [r.order_key for r in Outbox(reader).scan(None, 10)] == ["1", "2"]
     other.close()
     db.close()
+
+
+def test_readiness_proves_the_state_file_takes_a_commit(tmp_path: Path) -> None:
+    """/readyz writes a heartbeat row into the state file itself (a TEMP table would live elsewhere)."""
+    from connector.readiness import Readiness
+
+    class _Connector:
+        db = open_state(tmp_path / "s.db")
+        sources: dict = {}
+
+        def now(self) -> float:
+            return 1234.5
+
+    connector = _Connector()
+    assert Readiness(connector, 60).check() == (True, {"problems": {}})
+    with connector.db.read() as conn:
+        assert conn.exec_driver_sql("SELECT at FROM heartbeat WHERE id = 1").scalar() == 1234.5
+    with connector.db.transaction() as conn:  # the file refuses writes there now
+        conn.exec_driver_sql("DROP TABLE heartbeat")
+        conn.exec_driver_sql("CREATE VIEW heartbeat AS SELECT 1 AS id, 0.0 AS at")
+    ready, body = Readiness(connector, 60).check()
+    assert ready is False and "state file not writable" in body["problems"]["state"]
+    connector.db.close()
