@@ -161,12 +161,20 @@ def sandbox(
 
 @app.command()
 def demo(
-    workdir: Annotated[Path, typer.Option(help="Folder for the sample files, config and state")] = Path("demo"),
+    workdir: Annotated[Path, typer.Option(help=(
+        "Folder for the sample files, config and state. It must not exist, be empty, or be one an earlier "
+        "demo wrote (it holds a .karla-demo file): that folder's contents are deleted and written anew. "
+        "Any other folder is refused (exit 2), so the demo never deletes your files."
+    ))] = Path("demo"),
 ) -> None:
     """Start the sandbox, write sample CSV files, sync twice and show what happened."""
     from connector.demo import run_demo
 
-    raise typer.Exit(run_demo(workdir, out))
+    try:
+        code = run_demo(workdir, out)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(code)
 
 
 @dlq_app.command("list")

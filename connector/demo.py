@@ -3,6 +3,9 @@
 Starts the Karla sandbox on a free loopback port, writes a small realistic CSV export (note the file
 names: fulfillments sort before orders, yet every order arrives with or before its parcels), syncs,
 shows what Karla received and the one dead letter, then syncs again to show nothing is re-sent.
+
+The work folder is replaced on every run, so the demo only ever deletes a folder it wrote itself: one that
+holds its marker file ``.karla-demo``. A missing or empty folder is used; anything else is refused.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.app import Connector
+from connector.errors import ConfigError
 from connector.settings import load_settings
 
-__all__ = ["run_demo", "ORDERS_CSV", "FULFILLMENTS_CSV"]
+__all__ = ["MARKER", "run_demo", "ORDERS_CSV", "FULFILLMENTS_CSV"]
+
+MARKER = ".karla-demo"
 
 ORDERS_CSV = """order_number;order_name;order_placed_at;email;currency;total_order_price;shipping_price;shipping_name;shipping_address_line_1;shipping_zip_code;shipping_city;shipping_country_code;sku;product_title;quantity;price
 1001;#1001;2026-11-20T09:15:00+01:00;jana.novak@example.com;EUR;59,90;4,90;Jana Nováková;Torstraße 12;10119;Berlin;DE;TS-BLK-M;T-Shirt schwarz M;2;15,00
@@ -54,11 +60,33 @@ url = "file://{files}"
 """
 
 
+def check_workdir(workdir: Path) -> None:
+    """``ConfigError`` unless ``workdir`` is missing, empty, or a folder an earlier demo wrote."""
+    hint = "choose another --workdir (a new or empty folder)"
+    if workdir.is_symlink() or (workdir.exists() and not workdir.is_dir()):
+        raise ConfigError(f"demo folder {workdir} exists and is not a folder; {hint}")
+    if not workdir.exists():
+        return
+    try:
+        entries = [entry.name for entry in workdir.iterdir()]
+    except OSError as exc:
+        raise ConfigError(f"demo folder {workdir}: {exc.strerror or exc}; {hint}") from None
+    if entries and not (workdir / MARKER).is_file():
+        raise ConfigError(
+            f"demo folder {workdir} is not empty and was not written by the demo (no {MARKER} file in it); "
+            f"the demo replaces its folder's contents, so it refuses to touch this one: {hint}, or delete it yourself"
+        )
+
+
 def _write_sample(workdir: Path, url: str) -> Path:
-    if workdir.exists():
+    check_workdir(workdir)  # again, right before deleting: nothing may have appeared since the first check
+    if (workdir / MARKER).is_file():
         shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    # The marker first: a demo interrupted half-way still leaves a folder the next run may replace.
+    (workdir / MARKER).write_text("Written by `karla-connector demo`; the next demo run replaces this folder.\n", encoding="utf-8")
     files = workdir / "exports"
-    files.mkdir(parents=True)
+    files.mkdir()
     (files / "orders_001.csv").write_text(ORDERS_CSV, encoding="utf-8")
     (files / "fulfillments_001.csv").write_text(FULFILLMENTS_CSV, encoding="utf-8")
     config = workdir / "karla-connector.toml"
@@ -87,6 +115,8 @@ def run_demo(workdir: Path, out: Console) -> int:
     from connector.logs import configure_logging
     from connector.sandbox import Sandbox
 
+    workdir = workdir.absolute()  # stays valid even if the working directory is the folder being replaced
+    check_workdir(workdir)  # before anything starts
     configure_logging("text", "WARNING")
     with Sandbox(credentials={"demo-shop": "demo-key"}) as sandbox:
         config = _write_sample(workdir, sandbox.url)
