@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, ClassVar, Protocol, get_args, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector.karla.models import IdType, OrderPlacement, Tracking
 
@@ -52,6 +52,16 @@ class SourceConfig(BaseModel):
     poll_interval: float = Field(default=300.0, gt=0, description="Seconds between incremental syncs in `run`")
     full_sync_cron: str | None = Field(default=None, description='Nightly full sync, crontab syntax, e.g. "0 2 * * *"')
     full_sync_since: date | None = Field(default=None, description="A full sync re-reads everything since this date")
+
+    @field_validator("full_sync_cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        """Parsed exactly as the daemon will schedule it, so a typo stops start-up instead of the nightly job."""
+        if value is not None:
+            from connector.settings import cron_trigger  # lazily: APScheduler only when a cron is configured
+
+            cron_trigger(value)  # ValueError names what is wrong
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ from connector.health import HealthServer
 from connector.metrics import Metrics
 from connector.readiness import Readiness
 from connector.sdnotify import Notifier, watchdog_interval
+from connector.settings import ENV_PREFIX
+from connector.settings import cron_trigger as _parse_cron
 from state.lock import StateLock
 
 __all__ = ["Daemon", "cron_trigger"]
@@ -35,14 +37,14 @@ log = logging.getLogger("connector.daemon")
 
 
 def cron_trigger(expression: str, timezone: str) -> CronTrigger:
-    """Five fields as in crontab; six fields put seconds first (handy for tests and short cycles)."""
-    fields = expression.split()
-    if len(fields) == 5:
-        return CronTrigger.from_crontab(expression, timezone=timezone)
-    if len(fields) == 6:
-        second, minute, hour, day, month, dow = fields
-        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=timezone)
-    raise ConfigError(f"full_sync_cron {expression!r}: expected 5 crontab fields (or 6 with seconds first)")
+    """Five fields as in crontab; six fields put seconds first (handy for tests and short cycles).
+
+    The parser lives in ``connector.settings`` so ``SourceConfig`` validates with the very same code.
+    """
+    try:
+        return _parse_cron(expression, timezone)
+    except ValueError as exc:
+        raise ConfigError(f"full_sync_cron {exc}") from None
 
 
 class Daemon:

@@ -9,8 +9,10 @@ Source sections stay raw dicts here and are validated by their adapter's ``Confi
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -29,12 +31,48 @@ __all__ = [
     "LogSettings",
     "Settings",
     "StateSettings",
+    "check_timezone",
     "config_path",
+    "cron_trigger",
     "load_settings",
 ]
 
 ENV_PREFIX = "KARLA_CONNECTOR_"
 DEFAULT_CONFIG = Path("karla-connector.toml")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def check_timezone(value: str) -> str:
+    """``value`` if it names an IANA time zone, else ``ValueError`` saying what to write instead."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin or UTC") from None
+    return value
+
+
+def cron_trigger(expression: str, timezone: str = "UTC") -> Any:
+    """The APScheduler ``CronTrigger`` for a ``full_sync_cron`` value; ``ValueError`` says what is wrong.
+
+    Five fields as in crontab; six fields put seconds first (handy for tests and short cycles). The daemon
+    schedules with this and ``SourceConfig`` validates with it, so whatever loads also runs. APScheduler is
+    imported here, on first use, not when an adapter module is imported.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = expression.split()
+    try:
+        if len(fields) == 5:
+            return CronTrigger.from_crontab(expression, timezone=timezone)
+        if len(fields) == 6:
+            second, minute, hour, day, month, dow = fields
+            return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=timezone)
+    except ValueError as exc:
+        raise ValueError(f"{expression!r}: {exc}") from None
+    raise ValueError(
+        f"{expression!r}: expected 5 crontab fields (minute hour day month weekday, e.g. \"0 2 * * *\") "
+        f"or 6 with seconds first; got {len(fields)}"
+    )
 
 
 class _Section(BaseModel):
@@ -81,17 +119,29 @@ class StateSettings(_Section):
 class DaemonSettings(_Section):
     health_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz, /metrics")
     health_port: int = Field(9308, ge=0, le=65535, description="Port of the health server; 0 disables it")
-    timezone: str = Field("UTC", description="Time zone of full_sync_cron expressions")
+    timezone: str = Field("UTC", description="Time zone of full_sync_cron expressions, e.g. Europe/Berlin")
     delivery_interval: float = Field(30.0, gt=0, description="Seconds between outbox drains in `run`")
     shutdown_grace_seconds: float = Field(30.0, ge=0, description="How long SIGTERM waits for in-flight work")
     ready_max_failure_seconds: float = Field(
         3600.0, gt=0, description="/readyz fails when a source has been failing for longer than this"
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
 
 class LogSettings(_Section):
     format: Literal["auto", "json", "text"] = Field("auto", description="auto: text on a terminal, JSON lines otherwise")
-    level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR (any case)")
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {value!r}; use one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
 
 
 class Settings(BaseSettings):
@@ -128,12 +178,20 @@ class _CredentialsSource(EnvSettingsSource):
 
     def _load_env_vars(self) -> dict[str, str | None]:  # type: ignore[override]
         folder = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not folder or not Path(folder).is_dir():
+        if not folder:
             return {}
         found: dict[str, str | None] = {}
-        for entry in Path(folder).iterdir():
-            if entry.is_file() and entry.name.upper().startswith(ENV_PREFIX):
-                found[entry.name.lower()] = entry.read_text(encoding="utf-8").strip()
+        entry = Path(folder)
+        try:
+            if not entry.is_dir():
+                return {}
+            for entry in Path(folder).iterdir():
+                if entry.is_file() and entry.name.upper().startswith(ENV_PREFIX):
+                    found[entry.name.lower()] = entry.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:  # say no more: the error's text would quote bytes of the secret
+            raise ConfigError(f"cannot read credential {entry}: not UTF-8 text") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read credential {entry}: {_reason(exc)}") from None
         return found
 
 
@@ -154,22 +212,78 @@ def load_settings(explicit: Path | None = None) -> Settings:
     """Load and validate; any problem becomes a ``ConfigError`` naming the key and the file."""
     global _TOML_PATH
     path, named = config_path(explicit)
-    if named and not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    _TOML_PATH = path if path.is_file() else None
+    found = _readable(path, named)
+    _TOML_PATH = path if found else None
     try:
         return Settings()
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, path if _TOML_PATH else None)) from None
-    except (ValueError, OSError) as exc:  # TOML syntax errors, unreadable file
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        if found:
+            raise ConfigError(describe_validation_error(exc, path)) from None
+        # Without a file every key must come from the environment: say first that the file was not found.
+        raise ConfigError(
+            f"{_not_found(path)}; without one, every required key must come from the environment\n"
+            + describe_validation_error(exc, None, where="in the environment")
+        ) from None
+    except (ValueError, OSError) as exc:  # TOML syntax errors, a file that vanished or changed meanwhile
+        raise ConfigError(f"cannot read config file {path}: {_reason(exc)}") from None
     finally:
         _TOML_PATH = None
 
 
-def describe_validation_error(exc: ValidationError, path: Path | None, prefix: str = "") -> str:
+def _not_found(path: Path) -> str:
+    return f"config file {_shown(path)} not found: name one with --config PATH or {ENV_PREFIX}CONFIG=PATH"
+
+
+def _shown(path: Path) -> str:
+    """A relative path with the folder it is relative to: a service's working directory is rarely obvious."""
+    if path.is_absolute():
+        return str(path)
+    try:
+        return f"{path} (in {Path.cwd()})"
+    except OSError:  # the working directory was removed
+        return str(path)
+
+
+def _readable(path: Path, named: bool) -> bool:
+    """Whether ``path`` is a config file to read; ``ConfigError`` naming the file when it cannot be read.
+
+    A missing default file is fine (every key may come from the environment); a file the user named
+    must exist. Unreadable files and folders (a service user who may not enter /etc/karla-connector, a
+    bind mount that left a directory in the file's place) are configuration errors, not crashes.
+    """
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"config file {path} is a directory, not a TOML file"
+                              " (Docker leaves an empty directory where a mounted file was missing on the host)")
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"config file {path} is not a regular file")
+        with path.open("rb"):
+            return True
+    except FileNotFoundError:
+        if named:
+            raise ConfigError(f"config file {_shown(path)} does not exist") from None
+        return False
+    except PermissionError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {_reason(exc)} for user id {os.getuid()}; the file must be readable "
+            "by the user the connector runs as, and its folders enterable (e.g. folder 0755, file 0644; under "
+            "systemd DynamicUser= keep secrets out of it and pass them with LoadCredential=)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """An OSError's reason without repeating the path the message already names."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def describe_validation_error(exc: ValidationError, path: Path | None, prefix: str = "", where: str | None = None) -> str:
     """One line per problem: dotted key, what is wrong, and where the value came from."""
-    where = f"in {path} or the environment" if path else "in the config file or the environment"
+    where = where or (f"in {path} or the environment" if path else "in the config file or the environment")
     lines = []
     for err in exc.errors():
         parts = [*(prefix.split(".") if prefix else []), *(str(p) for p in err["loc"])]

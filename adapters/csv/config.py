@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -72,6 +73,17 @@ class CsvConfig(SourceConfig):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin or UTC") from None
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        try:
+            info = codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; use e.g. utf-8-sig, utf-8, cp1252 or latin-1") from None
+        if not getattr(info, "_is_text_encoding", True):  # base64, rot13, zip: codecs, but not for text files
+            raise ValueError(f"{value!r} is not a text encoding; use e.g. utf-8-sig, utf-8, cp1252 or latin-1")
         return value
 
     @field_validator("delimiter")

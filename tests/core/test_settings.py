@@ -92,3 +92,106 @@ def test_secrets_are_masked_in_repr(tmp_path: Path) -> None:
     connector = Connector(settings)
     for runtime in connector.sources.values():  # validated adapter configs hold SecretStr
         assert "replace-me" not in repr(runtime.config) + str(runtime.config)
+
+
+def _config(tmp_path: Path, extra: str = "", source: str = "") -> Path:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[karla]\nshop_slug = "s"\napi_key = "k"\n{extra}\n[sources.w]\ntype = "csv"\nurl = "file:///x"\n{source}\n')
+    return config
+
+
+def test_bad_daemon_timezone_names_key_and_env(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(_config(tmp_path, '[daemon]\ntimezone = "Europe/Berlinn"'))
+    message = str(info.value)
+    assert "daemon.timezone" in message and "Europe/Berlinn" in message and "KARLA_CONNECTOR_DAEMON__TIMEZONE" in message
+    assert load_settings(_config(tmp_path, '[daemon]\ntimezone = "Europe/Berlin"')).daemon.timezone == "Europe/Berlin"
+
+
+def test_log_level_is_checked_and_case_insensitive(tmp_path: Path) -> None:
+    assert load_settings(_config(tmp_path, '[log]\nlevel = "warning"')).log.level == "WARNING"
+    with pytest.raises(ConfigError, match=r"log\.level: .*'verbose'.*DEBUG, INFO, WARNING, ERROR"):
+        load_settings(_config(tmp_path, '[log]\nlevel = "verbose"'))
+
+
+@pytest.mark.parametrize("encoding", ["nonexistent-enc", "base64"])
+def test_bad_csv_encoding_stops_start_up_naming_the_key(tmp_path: Path, encoding: str) -> None:
+    settings = load_settings(_config(tmp_path, source=f'encoding = "{encoding}"'))
+    with pytest.raises(ConfigError, match=rf"sources\.w\.encoding: .*{encoding}"):
+        Connector(settings)
+
+
+def test_csv_encoding_accepts_python_codec_names(tmp_path: Path) -> None:
+    connector = Connector(load_settings(_config(tmp_path, source='encoding = "CP1252"')))
+    assert connector.sources["w"].config.encoding == "CP1252"
+
+
+@pytest.mark.parametrize(("cron", "why"), [
+    ("0 25 * * *", "maximum value"),        # hour 25
+    ("@daily", "expected 5 crontab fields"),  # APScheduler has no @-aliases
+    ("0 2 * *", "got 4"),
+])
+def test_bad_full_sync_cron_stops_start_up_naming_the_key(tmp_path: Path, cron: str, why: str) -> None:
+    settings = load_settings(_config(tmp_path, source=f'full_sync_cron = "{cron}"'))
+    with pytest.raises(ConfigError) as info:
+        Connector(settings)
+    message = str(info.value)
+    assert "sources.w.full_sync_cron" in message and why in message
+
+
+def test_full_sync_cron_is_validated_by_the_parser_the_daemon_schedules_with(tmp_path: Path) -> None:
+    from connector.daemon import cron_trigger
+
+    connector = Connector(load_settings(_config(tmp_path, source='full_sync_cron = "*/30 * * * * *"')))  # 6 fields: seconds
+    trigger = cron_trigger(connector.sources["w"].config.full_sync_cron, "Europe/Berlin")
+    fields = {field.name: str(field) for field in trigger.fields}
+    assert fields["second"] == "*/30" and fields["minute"] == "*"
+    with pytest.raises(ConfigError, match="full_sync_cron '0 25 \\* \\* \\*'"):
+        cron_trigger("0 25 * * *", "UTC")
+
+
+def test_importing_the_adapter_contract_does_not_import_apscheduler() -> None:
+    """SourceConfig validates full_sync_cron with APScheduler, imported only when a cron is set."""
+    import subprocess
+    import sys
+
+    code = "import sys, adapters.base; print(sorted(m for m in sys.modules if m.startswith('apscheduler')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_missing_default_config_file_is_named_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    first, *rest = str(info.value).splitlines()
+    assert f"karla-connector.toml (in {tmp_path}) not found" in first
+    assert "--config" in first and "KARLA_CONNECTOR_CONFIG" in first
+    assert any("config key karla" in line for line in rest)
+
+
+def test_missing_default_config_is_fine_when_the_environment_has_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KARLA_CONNECTOR_KARLA__SHOP_SLUG", "env-shop")
+    monkeypatch.setenv("KARLA_CONNECTOR_KARLA__API_KEY", "env-key")
+    assert load_settings().karla.shop_slug == "env-shop"
+
+
+def test_config_path_that_is_a_directory_is_a_config_error(tmp_path: Path) -> None:
+    folder = tmp_path / "config.toml"
+    folder.mkdir()  # what `docker run -v missing-file:...` leaves behind
+    with pytest.raises(ConfigError, match=rf"config file {folder} is a directory"):
+        load_settings(folder)
+
+
+def test_unreadable_credential_names_the_file_not_the_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    credentials = tmp_path / "creds"
+    credentials.mkdir()
+    (credentials / "KARLA_CONNECTOR_KARLA__API_KEY").write_bytes(b"\xffsecret")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    with pytest.raises(ConfigError) as info:
+        load_settings(ROOT / "config.example.toml")
+    message = str(info.value)
+    assert "KARLA_CONNECTOR_KARLA__API_KEY" in message and "not UTF-8" in message
+    assert "secret" not in message and "0xff" not in message
