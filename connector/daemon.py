@@ -58,6 +58,7 @@ class Daemon:
         self.readiness = Readiness(connector, self.settings.daemon.ready_max_failure_seconds)
         self._source_locks = {name: threading.Lock() for name in connector.sources}
         self._retries_seen = 0
+        self.started = connector.now()  # lag of a source that has not succeeded yet counts from here
         self.scheduler = BackgroundScheduler(
             timezone=self.settings.daemon.timezone,
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
@@ -139,6 +140,7 @@ class Daemon:
     # -- main loop -----------------------------------------------------------------------------------
     def run(self) -> int:
         with StateLock(self.settings.state.path, "run"):
+            self.started = self.connector.now()
             self.connector.db  # open (and migrate) the state file before reporting ready
             health = self._start_health()
             self._install_signals()
@@ -170,7 +172,16 @@ class Daemon:
         d = self.settings.daemon
         if not d.health_port:
             return None
-        return HealthServer(d.health_host, d.health_port, self.readiness.check, self._metrics_text).start()
+        try:
+            server = HealthServer(d.health_host, d.health_port, self.readiness.check, self._metrics_text)
+        except OSError as exc:  # port in use, address not on this host, name that does not resolve
+            reason = exc.strerror or str(exc)
+            raise ConfigError(
+                f"[daemon].health_host:health_port {d.health_host}:{d.health_port}: cannot listen for /healthz and "
+                f"/metrics: {reason} (is another karla-connector or program using the port?); choose another with "
+                f"health_port or {ENV_PREFIX}DAEMON__HEALTH_PORT, or 0 to turn the health server off"
+            ) from None
+        return server.start()
 
     def _metrics_text(self) -> bytes:
         self._refresh_gauges()
@@ -182,9 +193,14 @@ class Daemon:
         except Exception:  # noqa: BLE001 - metrics must never take the daemon down
             return
         self.metrics.outbox.set(snapshot["pending"])
-        for name, last_ok in snapshot["last_ok"].items():
-            if last_ok:
-                self.metrics.lag.labels(source=name).set(max(0.0, self.connector.now() - last_ok))
+        now = self.connector.now()
+        # Every source the daemon runs has a lag series, also one that never succeeded (it counts from the
+        # daemon's start), so an alert on the lag fires for a source that has been broken from day one.
+        # Disabled sources are not polled and get none; sources whose adapter failed to load count from start.
+        last_ok = snapshot["last_ok"]
+        for name in [rt.name for rt in self.connector.selected(None)] + list(self.connector.broken):
+            since = last_ok.get(name) or self.started
+            self.metrics.lag.labels(source=name).set(max(0.0, now - since))
 
     def _install_signals(self) -> None:
         def handler(signum: int, _frame: Any) -> None:

@@ -17,9 +17,15 @@ class Metrics:
             "karla_connector_karla_requests", "Requests to Karla by endpoint and HTTP status", ["endpoint", "status"], registry=r
         )
         self.retries = Counter("karla_connector_retries", "Karla requests retried after a transient failure", registry=r)
-        self.dead = Counter("karla_connector_dead_letters", "Records moved to the dead-letter store", ["source"], registry=r)
+        self.dead = Counter(
+            "karla_connector_dead_letters", "Records moved to the dead-letter store (source=\"karla\": refused by Karla)", ["source"], registry=r
+        )
         self.outbox = Gauge("karla_connector_outbox_depth", "Orders with parts waiting for delivery", registry=r)
-        self.lag = Gauge("karla_connector_source_lag_seconds", "Seconds since the source's last successful sync", ["source"], registry=r)
+        self.lag = Gauge(
+            "karla_connector_source_lag_seconds",
+            "Seconds since the source's last successful sync (since the daemon started, if none yet); enabled sources only",
+            ["source"], registry=r,
+        )
         self.last_success = Gauge(
             "karla_connector_source_last_success_timestamp_seconds", "UNIX time of the last successful sync", ["source"], registry=r
         )
