@@ -1,14 +1,17 @@
 """``karla-connector`` command line (typer + rich). Data goes to stdout, logs and progress to stderr.
 
 Exit codes: 0 all delivered; 1 finished but records were dead-lettered in this run; 2 configuration or
-usage error; 3 could not finish (a source or Karla unavailable after retries; what is pending stays pending).
+usage error; 3 could not finish (a source or Karla unavailable after retries; what is pending stays pending);
+4 internal error (a bug: one line on stderr, the traceback with ``--debug``; what is pending stays pending).
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,12 +20,12 @@ from rich.console import Console
 
 from connector import cli_render as render
 from connector.errors import ConfigError, ConnectorError, FatalError
-from connector.logs import configure_logging, register_secrets
+from connector.logs import configure_logging, redact, register_secrets
 from connector.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued).")
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued), 4 internal error (a bug; --debug shows the traceback).")
 dlq_app = typer.Typer(no_args_is_help=True, help="Inspect, retry or drop dead letters.")
 app.add_typer(dlq_app, name="dlq")
 out = Console(soft_wrap=True)
@@ -31,6 +34,10 @@ err = Console(stderr=True, soft_wrap=True)
 
 class _State:
     config: Path | None = None
+    debug: bool = False
+
+
+INTERNAL_ERROR = 4
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -60,8 +67,10 @@ def _source_secrets(value: object) -> list[str]:
 @app.callback()
 def _root(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file (default: $KARLA_CONNECTOR_CONFIG or ./karla-connector.toml)")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="On an internal error (exit 4), print the full traceback")] = False,
 ) -> None:
     _State.config = config
+    _State.debug = debug
 
 
 @app.command()
@@ -240,3 +249,20 @@ def main() -> None:
     except ConfigError as exc:  # raised before a command could report it
         err.print(f"error: {exc}", highlight=False, markup=False)
         sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - a bug must not look like "records were dead-lettered" (exit 1)
+        sys.exit(_internal_error(exc))
+
+
+def _internal_error(exc: BaseException) -> int:
+    """One line naming the error (its message only, never local variables; known secrets masked); the
+    traceback only with ``--debug``. Exit 4, which no outcome of a sync shares."""
+    if _State.debug:
+        err.print(redact("".join(traceback.format_exception(exc))), highlight=False, markup=False, end="")
+        hint = ""
+    else:
+        hint = " (run with --debug for the traceback)"
+    message = redact(f"{type(exc).__name__}: {exc}".strip().replace("\n", " "))
+    err.print(f"internal error: {message}{hint}", highlight=False, markup=False)
+    # With [log].level = DEBUG the traceback also reaches the log (redacted like every line there).
+    logging.getLogger("connector").debug("internal error", exc_info=exc)
+    return INTERNAL_ERROR
