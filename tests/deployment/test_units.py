@@ -81,3 +81,69 @@ def test_dockerfile_runs_as_non_root_with_volume_and_healthcheck() -> None:
     assert not re.search(r"(API_KEY|TOKEN|PASSWORD|SECRET)\w*=", env), env
     state_env = re.search(r"KARLA_CONNECTOR_STATE__PATH=(\S+)", env)
     assert state_env and state_env.group(1).startswith("/var/lib/karla-connector/")
+
+
+def test_service_does_not_restart_forever_on_a_config_error() -> None:
+    text = (DEPLOY / "karla-connector.service").read_text()
+    assert re.search(r"^Restart=on-failure$", text, re.M)
+    assert re.search(r"^RestartPreventExitStatus=2$", text, re.M)  # exit 2 = configuration error
+
+
+def test_install_recipe_makes_the_config_readable_by_the_dynamic_user() -> None:
+    """DynamicUser= runs as a fresh UID: a root-only /etc/karla-connector (0750/0640) cannot be read."""
+    text = (DEPLOY / "karla-connector.service").read_text()
+    recipe = [line for line in text.splitlines() if line.startswith("#") and "install " in line]
+    folder = [line for line in recipe if "install -d" in line and "/etc/karla-connector" in line]
+    config = [line for line in recipe if "/etc/karla-connector/config.toml" in line]
+    assert folder and re.search(r"install -d -m 0755 /etc/karla-connector\b", folder[0]), folder
+    assert config and "install -m 0644 config.example.toml /etc/karla-connector/config.toml" in config[0], config
+    assert not re.search(r"-m 07[0-4]0 /etc/karla-connector\b|-m 06[0-4]0 \S+ /etc/karla-connector/config.toml", text)
+    # the secret stays root-only: systemd (as root) copies it into $CREDENTIALS_DIRECTORY
+    assert re.search(r"install -m 0600 \S+ /etc/karla-connector/karla-api-key", text)
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_archive_folder_write_access_is_documented_not_granted(unit: str) -> None:
+    text = (DEPLOY / unit).read_text()
+    assert re.search(r"^# ReadWritePaths=/srv/exports$", text, re.M)
+    assert not re.search(r"^ReadWritePaths=", text, re.M)
+    assert "after_processing" in text and "ProtectSystem=strict" in text
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_exposure_stays_at_most_2_with_the_archive_folder_enabled(unit: str, tmp_path: Path) -> None:
+    enabled = tmp_path / unit
+    enabled.write_text(re.sub(r"^# (ReadWritePaths=)", r"\1", (DEPLOY / unit).read_text(), flags=re.M))
+    result = subprocess.run([analyze(), "security", "--offline=true", str(enabled)], capture_output=True, text=True, timeout=120)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert match and float(match.group(1)) <= 2.0, result.stdout[-2000:] + result.stderr
+
+
+def _compose_binds(text: str) -> list[dict[str, str]]:
+    """Long-syntax volume entries of deploy/compose.yaml (no YAML library needed for this small file)."""
+    binds, current = [], None
+    for line in text.splitlines():
+        item = re.match(r"\s*- type: (\w+)", line)
+        if item:
+            current = {"type": item.group(1)}
+            binds.append(current)
+            continue
+        field = re.match(r"\s+(source|target|read_only|create_host_path): (\S+)", line)
+        if field and current is not None:
+            current[field.group(1)] = field.group(2)
+    return binds
+
+
+def test_compose_mounts_the_quick_start_config_and_never_creates_it() -> None:
+    """Compose resolves relative paths from deploy/; the quick start writes karla-connector.toml in the
+    repository root. Short syntax (./file:/path) would create an empty directory when the file is missing."""
+    text = (DEPLOY / "compose.yaml").read_text()
+    root = DEPLOY.parent
+    (config,) = [b for b in _compose_binds(text) if b.get("target") == "/etc/karla-connector/config.toml"]
+    assert config["type"] == "bind" and config["read_only"] == "true" and config["create_host_path"] == "false"
+    assert (DEPLOY / config["source"]).resolve() == root / "karla-connector.toml"
+    assert not re.search(r"^\s*- \.{1,2}/\S+:/", text, re.M), "short-syntax bind mount"
+    env_file = re.search(r"env_file:\s*\n\s*- (\S+)", text)
+    assert env_file and (DEPLOY / env_file.group(1)).resolve() == root / "karla-connector.env"
+    build = re.search(r"context: (\S+)", text)
+    assert build and (DEPLOY / build.group(1)).resolve() == root
