@@ -66,7 +66,9 @@ class SourceConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
-    """One kind of data a source offers. ``is_sorted``: cursor values never decrease across pages."""
+    """One kind of data a source offers. ``is_sorted`` is information for people reading ``adapters``
+    output (the source yields in cursor order); the engine does not rely on it, nor on ``Record.cursor``:
+    only a page's ``cursor`` is stored."""
 
     name: str
     is_sorted: bool = False

@@ -112,8 +112,8 @@ class Daemon:
         if result is not None:
             self.metrics.orders.inc(result.orders)
             self.metrics.trackings.inc(result.trackings)
-            if result.dead:
-                self.metrics.dead.labels(source="karla").inc(result.dead)
+            for source, dead in result.dead_by_source.items():  # refused by Karla, counted under their source
+                self.metrics.dead.labels(source=source).inc(dead)
         retries = self.connector.client.stats.retries
         self.metrics.retries.inc(retries - self._retries_seen)
         self._retries_seen = retries

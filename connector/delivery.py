@@ -42,6 +42,7 @@ class DeliveryResult:
     deferred: int = 0
     requests: int = 0
     dead_letters: list[str] = field(default_factory=list)
+    dead_by_source: dict[str, int] = field(default_factory=dict)  # for the metric's ``source`` label
 
 
 @dataclass(slots=True)
@@ -190,6 +191,7 @@ class _Sender:
             DeadLetters(conn).add([letter])
             Outbox(conn).remove(rows)
         self.result.dead += 1
+        self.result.dead_by_source[rows[0].source] = self.result.dead_by_source.get(rows[0].source, 0) + 1
         self.result.dead_letters.append(reason)
         log.warning("dead letter: %s", reason, extra={"source": rows[0].source})
 

@@ -18,7 +18,8 @@ class Metrics:
         )
         self.retries = Counter("karla_connector_retries", "Karla requests retried after a transient failure", registry=r)
         self.dead = Counter(
-            "karla_connector_dead_letters", "Records moved to the dead-letter store (source=\"karla\": refused by Karla)", ["source"], registry=r
+            "karla_connector_dead_letters", "Records moved to the dead-letter store (bad input or refused by Karla), by source",
+            ["source"], registry=r,
         )
         self.outbox = Gauge("karla_connector_outbox_depth", "Orders with parts waiting for delivery", registry=r)
         self.lag = Gauge(

@@ -158,6 +158,20 @@ class Settings(BaseSettings):
     # Raw tables may hold secrets until their adapter's Config turns them into SecretStr: keep them out of repr.
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict, repr=False)
 
+    @field_validator("sources")
+    @classmethod
+    def _names_differ_beyond_case(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # Environment names arrive lowercased: KARLA_CONNECTOR_SOURCES__MYTOY__X beside [sources.MyToy]
+        # would otherwise become a second, half-configured source.
+        seen: dict[str, str] = {}
+        for name in value:
+            other = seen.setdefault(name.lower(), name)
+            if other != name:
+                lower = name.lower()
+                raise ValueError(f"sources {other!r} and {name!r} differ only in case (environment variable names are "
+                                 f"not case-sensitive): name the table [sources.{lower}]")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -195,3 +195,15 @@ def test_unreadable_credential_names_the_file_not_the_secret(tmp_path: Path, mon
     message = str(info.value)
     assert "KARLA_CONNECTOR_KARLA__API_KEY" in message and "not UTF-8" in message
     assert "secret" not in message and "0xff" not in message
+
+
+def test_source_names_that_differ_only_in_case_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An override for [sources.MyShop] arrives as `myshop`: it must not become a second, half-set source."""
+    config = tmp_path / "c.toml"
+    config.write_text(
+        (ROOT / "config.example.toml").read_text().replace("[sources.warehouse", "[sources.Warehouse"), encoding="utf-8"
+    )
+    assert "Warehouse" in load_settings(config).sources  # alone, a capital letter is allowed
+    monkeypatch.setenv("KARLA_CONNECTOR_SOURCES__WAREHOUSE__ENCODING", "cp1252")
+    with pytest.raises(ConfigError, match=r"differ only in case .*name the table \[sources.warehouse\]"):
+        load_settings(config)

@@ -209,3 +209,24 @@ def test_sigterm_during_a_karla_outage_does_not_wait_out_the_retries(daemon_setu
     assert code == 0, daemon.log_path.read_text()[-3000:]
     assert waited < 20, f"shutdown took {waited:.1f}s: the 30 s Retry-After was waited out"
     assert json.loads(cli(config, "status", "--json").stdout)["pending"] == 1
+
+
+def test_dead_letters_from_karla_are_counted_under_their_source(tmp_path: Path, sandbox) -> None:
+    from connector.app import Connector
+    from connector.daemon import Daemon as InProcess
+    from connector.settings import load_settings
+    from tests.conftest import order_rows
+
+    config = write_config(tmp_path, sandbox.url)
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", [1])
+    (files / "orders_001.csv").write_text((files / "orders_001.csv").read_text() + "\n".join(order_rows(6, zip_code="ABCDE")) + "\n")
+    connector = Connector(load_settings(config))
+    daemon = InProcess(connector)
+    try:
+        daemon._sync_job(connector.sources["warehouse"], False)  # Karla refuses order 6 (invalid zip)
+        metrics = daemon.metrics.render().decode()
+        assert 'karla_connector_dead_letters_total{source="warehouse"} 1.0' in metrics, metrics
+        assert 'source="karla"' not in metrics
+    finally:
+        connector.close()
