@@ -1,20 +1,14 @@
-"""An SFTP folder as a ``FileSource`` (paramiko), with host-key verification that cannot be skipped by accident.
+"""An SFTP folder as a ``FileSource`` (paramiko); host keys are verified by ``adapters.csv.hostkeys``.
 
-The server's key must match a ``known_hosts`` entry or a pinned ``SHA256:`` fingerprint; an unknown or
-changed key refuses the connection and the error shows the fingerprint to pin. The only way around it is
-``insecure_skip_host_key_check = true``, which warns on every connect. Network failures are
-``RetryableError`` (the file stays unprocessed and is read on a later run); credentials and host-key
-problems are ``ConfigError``.
+Network failures are ``RetryableError`` (the file stays unprocessed and is read on a later run);
+credentials and host-key problems are ``ConfigError``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import os
 import posixpath
-import socket
 import stat
 import tempfile
 import time
@@ -28,21 +22,10 @@ import paramiko
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from adapters.csv.files import RemoteFile, safe_folder, safe_name
+from adapters.csv.hostkeys import NETWORK_ERRORS, HostKeys, fingerprint
 from connector.errors import ConfigError, RetryableError
 
 __all__ = ["SftpFolder", "SftpSettings", "fingerprint"]
-
-_NETWORK_ERRORS = (OSError, EOFError, paramiko.SSHException, socket.timeout)
-# Host-key algorithms that prove each key type (as ``PKey.get_name()`` and known_hosts name them), in
-# paramiko's order of preference. paramiko picks the first type the server also offers, so a pin of
-# another type would fail on every connect unless the handshake is limited to the pinned type.
-_HOST_KEY_ALGORITHMS: dict[str, tuple[str, ...]] = {
-    "ssh-ed25519": ("ssh-ed25519",),
-    "ecdsa-sha2-nistp256": ("ecdsa-sha2-nistp256",),
-    "ecdsa-sha2-nistp384": ("ecdsa-sha2-nistp384",),
-    "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521",),
-    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256"),
-}
 
 
 class SftpSettings(BaseModel):
@@ -56,11 +39,6 @@ class SftpSettings(BaseModel):
     host_key_fingerprint: str | None = Field(None, description='Pinned host key, "SHA256:..." as ssh-keygen -lf prints it')
     insecure_skip_host_key_check: bool = Field(False, description="Accept any host key (warns on every connect)")
     timeout_seconds: float = Field(30.0, gt=0, description="Connect and read timeout")
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH's format: ``SHA256:`` + unpadded base64 of the SHA-256 of the key blob."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
 
 
 class _Reader:
@@ -86,7 +64,7 @@ class _Reader:
             if size < 0:
                 return b"".join(iter(lambda: self._read(1 << 16), b""))
             return self._read(size)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             self.owner._drop()
             raise RetryableError(f"SFTP {self.owner.where}: connection lost while reading {self.name}: {exc}") from None
 
@@ -120,7 +98,7 @@ class SftpFolder:
         self.log = log or logging.getLogger(__name__)
         self._transport: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
-        self._pinned_type: str | None = None  # key type of the pinned fingerprint, once a connect found it
+        self._keys = HostKeys(host, port, self.where, settings, self.log)
         self.connections = 0
 
     @classmethod
@@ -148,7 +126,7 @@ class SftpFolder:
 
     def _connect(self) -> None:
         s = self.settings
-        transport = self._verified_transport()
+        transport = self._keys.transport()
         try:
             self._authenticate(transport)
             self._sftp = paramiko.SFTPClient.from_transport(transport)
@@ -158,98 +136,6 @@ class SftpFolder:
             raise
         self._transport = transport
         self.connections += 1
-
-    def _handshake(self, key_types: tuple[str, ...] | None = None) -> paramiko.Transport:
-        """An SSH transport, its host key not yet checked; ``key_types`` limits the host-key algorithms.
-
-        With ``key_types``, ``paramiko.IncompatiblePeer`` (the server has no key of those types) is left to
-        the caller, which may ask for other types.
-        """
-        s = self.settings
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=s.timeout_seconds)
-        except _NETWORK_ERRORS as exc:
-            raise RetryableError(f"SFTP {self.where}: cannot connect: {exc}") from None
-        transport = paramiko.Transport(sock)
-        try:
-            if key_types:
-                transport.get_security_options().key_types = key_types
-            transport.start_client(timeout=s.timeout_seconds)
-        except _NETWORK_ERRORS as exc:
-            transport.close()
-            if key_types and isinstance(exc, paramiko.IncompatiblePeer):
-                raise
-            raise RetryableError(f"SFTP {self.where}: cannot connect: {exc}") from None
-        return transport
-
-    def _verified_transport(self) -> paramiko.Transport:
-        s = self.settings
-        if s.insecure_skip_host_key_check:
-            transport = self._handshake()
-            seen = fingerprint(transport.get_remote_server_key())
-            self.log.warning("SFTP %s: host key NOT verified (insecure_skip_host_key_check); it is %s", self.where, seen)
-            return transport
-        if s.host_key_fingerprint:
-            return self._pinned(s.host_key_fingerprint.strip())
-        return self._known_host()
-
-    def _pinned(self, pin: str) -> paramiko.Transport:
-        """A transport whose host key has the pinned fingerprint.
-
-        A fingerprint does not tell its key type, so until one connect has found it, each type is asked
-        for in turn (a server without that type ends the handshake at once); after that, only that type.
-        """
-        first = self._pinned_type
-        order = [first, *(t for t in _HOST_KEY_ALGORITHMS if t != first)] if first else [None, *_HOST_KEY_ALGORITHMS]
-        seen: dict[str, str] = {}
-        for key_type in order:
-            if key_type in seen:
-                continue  # already shown by paramiko's own choice
-            try:
-                transport = self._handshake(_HOST_KEY_ALGORITHMS[key_type] if key_type else None)
-            except paramiko.IncompatiblePeer:
-                continue
-            key = transport.get_remote_server_key()
-            if fingerprint(key) == pin:
-                self._pinned_type = key.get_name() if key.get_name() in _HOST_KEY_ALGORITHMS else None
-                return transport
-            transport.close()
-            seen[key.get_name()] = fingerprint(key)
-        offered = ", ".join(f"{f} ({t})" for t, f in seen.items()) or "(none of a type this client reads)"
-        raise ConfigError(f"SFTP {self.where}: host key {offered} does not match the pinned {pin}; refusing to connect")
-
-    def _known_host(self) -> paramiko.Transport:
-        """A transport whose host key is in known_hosts, asked for in the types known_hosts has for it."""
-        entry = self._known_hosts().lookup(self.host if self.port == 22 else f"[{self.host}]:{self.port}") or {}
-        known_types = tuple(a for t, algorithms in _HOST_KEY_ALGORITHMS.items() if t in entry for a in algorithms)
-        try:
-            transport = self._handshake(known_types or None)
-        except paramiko.IncompatiblePeer:  # the server offers none of them: show what it does offer
-            transport = self._handshake()
-        try:
-            self._check_known(transport.get_remote_server_key(), entry)
-        except BaseException:
-            transport.close()
-            raise
-        return transport
-
-    def _check_known(self, key: paramiko.PKey, entry: Any) -> None:
-        seen = fingerprint(key)
-        pin = f"pin it with host_key_fingerprint = \"{seen}\" after checking it with the server's admin"
-        expected = entry.get(key.get_name())
-        if expected is None:
-            raise ConfigError(f"SFTP {self.where}: unknown host key {seen} ({key.get_name()}); add it to known_hosts or {pin}")
-        if expected.asbytes() != key.asbytes():
-            raise ConfigError(f"SFTP {self.where}: host key CHANGED to {seen} (known_hosts has {fingerprint(expected)}); refusing to connect")
-
-    def _known_hosts(self) -> paramiko.HostKeys:
-        path = Path(self.settings.known_hosts or "~/.ssh/known_hosts").expanduser()
-        keys = paramiko.HostKeys()
-        if path.is_file():
-            keys.load(str(path))
-        elif self.settings.known_hosts:
-            raise ConfigError(f"known_hosts file {path} does not exist")
-        return keys
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
         s = self.settings
@@ -289,7 +175,7 @@ class SftpFolder:
             yield client
         except FileNotFoundError:
             raise
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             self._drop()
             raise RetryableError(f"SFTP {self.where}: {what} failed: {exc}") from None
 
@@ -321,7 +207,7 @@ class SftpFolder:
         finally:
             try:
                 handle.close()
-            except _NETWORK_ERRORS:
+            except NETWORK_ERRORS:
                 pass
 
     def stat(self, name: str) -> RemoteFile | None:

@@ -11,7 +11,7 @@ from connector.app import Connector, ExitCode
 from connector.dlq import retry_dead_letters
 from connector.settings import load_settings
 from state import DeadLetters
-from tests.conftest import SLUG, order_rows, write_config, write_orders
+from tests.conftest import SLUG, write_config, write_orders
 
 
 def letters(connector: Connector) -> list:
