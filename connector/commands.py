@@ -15,7 +15,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from connector import cli_render as render
 from connector.app import Connector, ExitCode
 from connector.dlq import retry_dead_letters
-from connector.delivery import Item, _groups
+from connector.items import Item, pending_groups
 from connector.errors import ConnectorError, FatalError
 from connector.registry import available, load_adapter
 from connector.settings import Settings
@@ -80,7 +80,7 @@ def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Co
         connector = Connector(dry)
         try:
             report = connector.sync(names, full=full, deliver=False, dry_run=True)
-            items = [json.loads(Item.build(rows).body) for rows in _groups(connector.db)]
+            items = [json.loads(Item.build(rows).body) for rows in pending_groups(connector.db)]
         finally:
             connector.close()
     failures = {**report.failures, **report.fatal}

@@ -24,12 +24,12 @@ from typing import Any
 from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected, Unavailable, item_index
 from connector.karla.client import KarlaClient
 from connector.settings import KarlaSettings
-from state import DeadLetters, Outbox, PendingRow, StateDB
+from connector.items import Item, batches, pending_groups
+from state import DeadLetters, Outbox, StateDB
 
-__all__ = ["DeliveryResult", "Item", "drain_outbox"]
+__all__ = ["DeliveryResult", "drain_outbox"]
 
 log = logging.getLogger("connector.delivery")
-_FETCH = 2000
 _NOT_FOUND = "order_not_found"
 _POLL = 0.1  # how often a wait for Karla's answer looks at ``stop()``: the latency of a shutdown request
 
@@ -43,51 +43,6 @@ class DeliveryResult:
     requests: int = 0
     dead_letters: list[str] = field(default_factory=list)
     dead_by_source: dict[str, int] = field(default_factory=dict)  # for the metric's ``source`` label
-
-
-@dataclass(slots=True)
-class Item:
-    """One order's pending parts, serialised once into the bytes of a bulk array element."""
-
-    slug: str
-    key: str
-    rows: list[PendingRow]
-    body: bytes
-
-    @classmethod
-    def build(cls, rows: list[PendingRow]) -> Item:
-        first = rows[0]
-        order = next((r.payload for r in rows if r.part == "order"), None)
-        trackings = ",".join(r.payload for r in rows if r.part != "order")
-        text = f'{{"id":{json.dumps(first.order_key, ensure_ascii=False)},"id_type":"{first.id_type}"'
-        text += f',"order":{order}' if order is not None else ""
-        text += f',"trackings":[{trackings}]}}'
-        return cls(first.slug, first.order_key, rows, text.encode())
-
-
-def _groups(db: StateDB) -> Iterator[list[PendingRow]]:
-    """Pending rows grouped per (slug, order), streamed in key order with bounded memory."""
-    after: tuple[str, str] | None = None
-    limit = _FETCH
-    while True:
-        with db.read() as conn:
-            rows = Outbox(conn).scan(after, limit)
-        if not rows:
-            return
-        groups: list[list[PendingRow]] = []
-        for row in rows:
-            if groups and (groups[-1][0].slug, groups[-1][0].order_key) == (row.slug, row.order_key):
-                groups[-1].append(row)
-            else:
-                groups.append([row])
-        if len(rows) == limit and len(groups) == 1:
-            limit *= 2  # one order with more parts than a fetch: read it whole
-            continue
-        if len(rows) == limit:
-            groups.pop()  # the last group may continue in the next fetch
-        yield from groups
-        after = (groups[-1][0].slug, groups[-1][0].order_key)
-        limit = _FETCH
 
 
 class _Sender:
@@ -210,20 +165,6 @@ def _describe(entry: dict[str, Any]) -> str:
     return f"{path or 'item'}: {entry.get('msg', '')}{kind}"
 
 
-def _batches(items: Iterator[Item], max_items: int, max_bytes: int) -> Iterator[tuple[str, list[Item]]]:
-    batch: list[Item] = []
-    size = 2
-    for item in items:
-        fits = batch and batch[0].slug == item.slug and len(batch) < max_items and size + 1 + len(item.body) <= max_bytes
-        if batch and not fits:
-            yield batch[0].slug, batch
-            batch, size = [], 2
-        batch.append(item)
-        size += len(item.body) + (1 if len(batch) > 1 else 0)
-    if batch:
-        yield batch[0].slug, batch
-
-
 def drain_outbox(
     db: StateDB,
     client: KarlaClient,
@@ -251,7 +192,7 @@ def drain_outbox(
 
     def due_items() -> Iterator[Item]:
         current = now()
-        for rows in _groups(db):
+        for rows in pending_groups(db):
             if min(r.next_attempt_at for r in rows) > current:
                 continue
             item = Item.build(rows)
@@ -265,7 +206,7 @@ def drain_outbox(
     stopping = lambda: client.aborted or (stop is not None and stop())  # noqa: E731
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="karla-send") as pool:
         try:
-            for slug, batch in _batches(due_items(), settings.bulk_max_orders, max_bytes):
+            for slug, batch in batches(due_items(), settings.bulk_max_orders, max_bytes):
                 queue.append((pool.submit(sender.attempt, slug, batch), slug, batch))
                 if len(queue) > in_flight and _settle_oldest(queue, sender, on_batch, stopping):
                     break

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from adapters.base import Record
-from connector.delivery import Item, _batches
+from connector.items import Item, batches
 from connector.engine import record_parts
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking, dump
@@ -75,8 +75,8 @@ def test_item_carries_order_and_trackings_and_is_valid_json() -> None:
 def test_batches_respect_both_limits_and_never_mix_shops() -> None:
     items = [Item.build([_row(str(i), "order", '{"x":"' + "y" * 100 + '"}', slug="a" if i < 7 else "b")]) for i in range(10)]
     size = len(items[0].body)
-    batches = list(_batches(iter(items), max_items=3, max_bytes=2 + 2 * size + 1))
-    assert [len(b) for _, b in batches] == [2, 2, 2, 1, 2, 1]
-    assert all(len({i.slug for i in b}) == 1 for _, b in batches)
-    for _, batch in batches:
+    made = list(batches(iter(items), max_items=3, max_bytes=2 + 2 * size + 1))
+    assert [len(b) for _, b in made] == [2, 2, 2, 1, 2, 1]
+    assert all(len({i.slug for i in b}) == 1 for _, b in made)
+    for _, batch in made:
         assert 2 + sum(len(i.body) for i in batch) + len(batch) - 1 <= 2 + 2 * size + 1
