@@ -66,7 +66,8 @@ def _source_secrets(value: object) -> list[str]:
 
 @app.callback()
 def _root(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file (default: $KARLA_CONNECTOR_CONFIG or ./karla-connector.toml)")] = None,
+    # readable=False: click would refuse an unreadable file with a bare message; settings names it with the fix
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", readable=False, help="TOML config file (default: $KARLA_CONNECTOR_CONFIG or ./karla-connector.toml)")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="On an internal error (exit 4), print the full traceback")] = False,
 ) -> None:
     _State.config = config

@@ -127,9 +127,11 @@ def test_missing_default_config_file_is_named_first(tmp_path: Path) -> None:
 
 @contextmanager
 def _config_in_etc(folder_mode: int, file_mode: int) -> Iterator[tuple[Path, list[str]]]:
-    """/etc/karla-connector as an install recipe leaves it, owned by root, read by the service's own user:
-    as root the command runs as nobody (setpriv), which is what DynamicUser= amounts to. Not as root, the
-    files are our own, so a file others may not read is emulated by taking every read bit away."""
+    """/etc/karla-connector as an install recipe leaves it, owned by root, read by the service's own user
+    (what DynamicUser= amounts to). The files are our own, so "others may not read it" is emulated by
+    taking every read bit away; as root, the command also runs without CAP_DAC_OVERRIDE/READ_SEARCH
+    (setpriv), so those bits apply to it. (Running as nobody instead would need the checkout and its
+    virtualenv readable by others, which a clone in a private temp folder is not.)"""
     base = Path(tempfile.mkdtemp(prefix="karla-etc-"))
     etc = base / "karla-connector"
     try:
@@ -137,15 +139,14 @@ def _config_in_etc(folder_mode: int, file_mode: int) -> Iterator[tuple[Path, lis
         etc.mkdir()
         config = etc / "config.toml"
         config.write_text(f'[karla]\nshop_slug = "s"\napi_key = "k"\n[state]\npath = "{base / "state.db"}"\n')
+        prefix: list[str] = []
         if os.geteuid() == 0:
             setpriv = shutil.which("setpriv")
             if setpriv is None:
-                pytest.skip("running as root without setpriv: cannot run as another user")
-            prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
-        else:
-            prefix = []
-            if not file_mode & 0o004:
-                file_mode = 0
+                pytest.skip("running as root without setpriv: permission bits cannot be made to apply")
+            prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+        if not file_mode & 0o004:
+            file_mode = 0
         etc.chmod(folder_mode)
         config.chmod(file_mode)
         yield config, prefix
