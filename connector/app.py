@@ -178,19 +178,30 @@ class Connector:
                 log.error("source %s failed: %r", rt.name, exc, exc_info=True, extra={"source": rt.name})
                 report.failures[rt.name] = f"{type(exc).__name__}: {exc}"
         if deliver:
-            try:
-                report.delivery = self.deliver(on_batch)
-            except Unavailable as exc:
-                report.delivery = getattr(exc, "result", report.delivery)
-                report.karla_error = str(exc)
+            self.deliver_into(report, on_batch)
         report.requests = self.client.stats.requests if self._client else 0
         report.bytes_sent = self.client.stats.bytes_sent if self._client else 0
         return report
 
-    def status(self) -> dict[str, Any]:
+    def deliver_into(self, report: SyncReport, on_batch: Callable[[int], None] | None = None) -> None:
+        """Drain the outbox into ``report``: an unavailable Karla is recorded there (exit 3), not raised."""
+        try:
+            report.delivery = self.deliver(on_batch)
+        except Unavailable as exc:
+            report.delivery = getattr(exc, "result", report.delivery)
+            report.karla_error = str(exc)
+        report.requests = self.client.stats.requests
+        report.bytes_sent = self.client.stats.bytes_sent
+
+    def existing_db(self) -> StateDB:
+        """The state file for commands that only look or fix (``status``, ``dlq``): a missing file means a
+        wrong path, and creating an empty one there would report "nothing pending"."""
         if self._db is None:
-            self._db = open_state(self.settings.state.path, create=False)  # looking must not create a file
-        with self.db.read() as conn:
+            self._db = open_state(self.settings.state.path, create=False)
+        return self._db
+
+    def status(self) -> dict[str, Any]:
+        with self.existing_db().read() as conn:
             pending = Outbox(conn).pending_by_source()
             dead = DeadLetters(conn).count_by_source()
             sources = {

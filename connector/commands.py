@@ -111,7 +111,7 @@ def run_check(settings: Settings, out: Console) -> int:
             code = ExitCode.CONFIG
             render.check_line(out, what, False, [str(exc)])
         except (ConnectorError, OSError) as exc:
-            code = code if code == ExitCode.CONFIG else ExitCode.UNFINISHED
+            code = _worse(code, ExitCode.UNFINISHED)
             render.check_line(out, what, False, [str(exc)])
         except Exception as exc:  # noqa: BLE001 - a bug in a plugin: say so, check the rest
             code = ExitCode.CONFIG
@@ -128,11 +128,16 @@ def run_check(settings: Settings, out: Console) -> int:
     except FatalError:
         raise
     except ConnectorError as exc:
-        code = code if code == ExitCode.CONFIG else ExitCode.UNFINISHED
+        code = _worse(code, ExitCode.UNFINISHED)
         render.check_line(out, f"Karla {settings.karla.base_url}", False, [str(exc)])
     finally:
         connector.close()
     return code
+
+
+def _worse(code: int, other: int) -> int:
+    """A configuration problem (2) outranks an unreachable service (3): it is the one that needs a human."""
+    return ExitCode.CONFIG if ExitCode.CONFIG in (code, other) else max(code, other)
 
 
 def adapter_table() -> list[dict[str, Any]]:

@@ -22,10 +22,10 @@ from adapters.base import Record
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
 from connector.engine import record_parts
-from connector.errors import ConnectorError, Unavailable
+from connector.errors import ConnectorError
 from connector.karla.models import OrderPlacement, Tracking
 from connector.settings import Settings
-from state import Cursors, DeadLetterRow, DeadLetters, Files, Outbox, open_state, origin
+from state import Cursors, DeadLetterRow, DeadLetters, Files, Outbox, origin
 from state.lock import StateLock
 
 __all__ = ["RetryPlan", "retry_dead_letters"]
@@ -90,22 +90,12 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
     return done
 
 
-def _deliver(connector: Connector, report: SyncReport) -> None:
-    try:
-        report.delivery = connector.deliver()
-    except Unavailable as exc:
-        report.delivery = getattr(exc, "result", report.delivery)
-        report.karla_error = str(exc)
-    report.requests = connector.client.stats.requests
-    report.bytes_sent = connector.client.stats.bytes_sent
-
-
 def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:
     """Exit code as ``sync``'s: 1 when a retried record is dead-lettered again, 2 when no id given exists."""
-    open_state(settings.state.path, create=False).close()  # a wrong path is an error, not an empty store
     connector = Connector(settings)
     report = SyncReport()
     try:
+        connector.existing_db()  # a wrong path is an error, not an empty store
         with StateLock(settings.state.path, "dlq retry"):
             with connector.db.transaction() as conn:
                 rows = DeadLetters(conn).list(ids)
@@ -119,7 +109,7 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
                 DeadLetters(conn).delete(reread)
             _summary(out, plan, reread)
             if plan.queued or reread:
-                _deliver(connector, report)
+                connector.deliver_into(report)
                 render.sync_report(out, report)
         return ExitCode.CONFIG if ids and not rows else report.exit_code
     finally:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 __all__ = ["EnqueueCounts", "Part", "PendingRow", "Outbox"]
 
-_KEYS_PER_LOOKUP = 900  # order keys per change-detection query (one slug, one IN list)
+KEYS_PER_LOOKUP = 900  # order keys per IN-list query (change detection; dead letters read cleanly again)
 _ROWS_PER_STATEMENT = 1000  # five parameters per row, within SQLite's default limit of 32766
 
 
@@ -63,7 +63,7 @@ _PENDING_COLUMNS = (
 )
 
 
-def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -81,7 +81,7 @@ class Outbox:
         for p in parts:
             by_slug.setdefault(p.slug, set()).add(p.order_key)
         for slug, keys in by_slug.items():
-            for chunk in _chunks(sorted(keys), _KEYS_PER_LOOKUP):
+            for chunk in chunks(sorted(keys), KEYS_PER_LOOKUP):
                 marks = ",".join(["?"] * len(chunk))
                 sql = f"SELECT order_key, part, hash FROM {table} WHERE slug = ? AND order_key IN ({marks})"
                 for key, part, digest in self.raw.execute(sql, (slug, *chunk)):
@@ -135,7 +135,7 @@ class Outbox:
         (the DELETE matches on the hash that was sent).
         """
         rows = list(rows)
-        for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+        for chunk in chunks(rows, _ROWS_PER_STATEMENT):
             # One statement per chunk rather than executemany: SQLite runs it in one call, so the GIL is
             # released and re-taken once, not per row, while the sender thread is busy with HTTP.
             values = ",".join(["(?,?,?,?,?)"] * len(chunk))

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from state.outbox import KEYS_PER_LOOKUP, chunks
+
 __all__ = ["Cursors", "DeadLetters", "DeadLetterRow", "Files", "Runs", "origin"]
 
 
@@ -131,9 +133,7 @@ class DeadLetters:
         if not wanted:
             return 0
         found = []
-        keys = sorted(wanted)
-        for start in range(0, len(keys), 900):
-            chunk = keys[start : start + 900]
+        for chunk in chunks(sorted(wanted), KEYS_PER_LOOKUP):
             sql = (
                 "SELECT id, order_key, location FROM dead_letter WHERE stage = 'source' AND source = ? AND stream = ?"
                 f" AND created_at < ? AND order_key IN ({','.join('?' * len(chunk))})"
