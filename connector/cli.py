@@ -127,7 +127,10 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
 
 @app.command()
 def check() -> None:
-    """Validate the config, reach each source and Karla (auth) without writing anything."""
+    """Validate the config, reach each enabled source and Karla (auth) without writing anything.
+
+    Exit 0 all reachable, 2 something to fix (a source's settings, a broken plugin), 3 unreachable.
+    """
     from connector.commands import run_check
 
     try:
@@ -207,7 +210,9 @@ def dlq_retry(
     ids: Annotated[Optional[list[int]], typer.Argument(help="Dead-letter ids")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Retry every dead letter")] = False,
 ) -> None:
-    """Queue dead letters again: Karla rejections are re-sent now; bad source rows when their file is read again."""
+    """Give dead letters another chance: Karla rejections are re-sent now (unless a newer version went out
+    since: then they are dropped); a bad source row's file is read again, and its letter is kept when the
+    file is gone. Exit 1 when a record is dead-lettered again, 2 for ids that do not exist."""
     from connector.commands import retry_dead_letters
 
     if not ids and not all_:
