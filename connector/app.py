@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from connector.delivery import DeliveryResult, drain_outbox
+from connector.early import EarlyDelivery, Gone
 from connector.engine import RunCounts, SourceRuntime, sync_source
 from connector.errors import ConfigError, ConnectorError, FatalError, RetryableError, Unavailable
 from connector.karla.client import KarlaClient
@@ -78,6 +79,9 @@ class Connector:
         self.broken: dict[str, str] = {}
         self.sources = self._validate_sources()
         self._transport, self._sleep, self._on_request = transport, sleep, on_request
+        # A second delivery process can use neither an injected transport nor an injected clock or sleep.
+        self._can_fork_delivery = transport is None and sleep is time.sleep and clock is _utcnow and on_request is None
+        self._early: EarlyDelivery | None = None
         self._db: StateDB | None = None
         self._client: KarlaClient | None = None
         self._stop = threading.Event()  # set by abort(): adapters' and Karla's retry waits end at once
@@ -116,6 +120,8 @@ class Connector:
         self._stop.set()
         if self._client is not None:
             self._client.abort()
+        if self._early is not None:
+            self._early.stop()
 
     def close(self) -> None:
         if self._client is not None:
@@ -139,8 +145,12 @@ class Connector:
         on_page: Callable[[RunCounts], None] | None = None,
         stop: Callable[[], bool] | None = None,
         dry_run: bool = False,
+        on_stream: Callable[[str, bool], None] | None = None,
     ) -> RunCounts:
-        return sync_source(self.db, rt, clock=self.clock, full=full, on_page=on_page, stop=stop, dry_run=dry_run, abort=self._stop)
+        return sync_source(
+            self.db, rt, clock=self.clock, full=full, on_page=on_page, stop=stop, dry_run=dry_run, abort=self._stop,
+            on_stream=on_stream,
+        )
 
     def deliver(
         self, on_batch: Callable[[int], None] | None = None, stop: Callable[[], bool] | None = None
@@ -157,17 +167,39 @@ class Connector:
         on_page: Callable[[RunCounts], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> SyncReport:
-        """Read every selected source into the outbox (all before delivery starts), then drain it.
+        """Read every selected source into the outbox, then drain it.
 
+        A big sync delivers complete orders from a second process while it still reads (``early``).
         One source failing, for whatever reason (an outage, a wrong token, a bug in a plugin), is reported
         and ends that source's run; the other sources are still read and what they queued is delivered.
         """
         report = SyncReport()
         report.failures.update({n: e for n, e in self.broken.items() if not names or n in names})
         wanted = [n for n in names if n not in self.broken] if names else None
+        early = self._early = self._early_delivery(deliver and not dry_run)
+        try:
+            self._read_into(report, wanted, full=full, dry_run=dry_run, on_page=on_page, early=early)
+            if deliver:
+                self.deliver_into(report, on_batch, early)
+        finally:
+            if early:
+                early.close()
+            self._early = None
+        requests, sent = early.stats if early else (0, 0)
+        report.requests = requests + (self._client.stats.requests if self._client else 0)
+        report.bytes_sent = sent + (self._client.stats.bytes_sent if self._client else 0)
+        return report
+
+    def _read_into(
+        self, report: SyncReport, wanted: list[str] | None, *, full: bool, dry_run: bool,
+        on_page: Callable[[RunCounts], None] | None, early: EarlyDelivery | None,
+    ) -> None:
         for rt in self.selected(wanted) if wanted is None or wanted else []:
             try:
-                report.sources[rt.name] = self.sync_one(rt, full=full, on_page=on_page, dry_run=dry_run)
+                report.sources[rt.name] = self.sync_one(
+                    rt, full=full, on_page=_also(on_page, early), dry_run=dry_run,
+                    on_stream=(lambda stream, last, name=rt.name: early.stream(name, stream, last)) if early else None,
+                )
             except FatalError as exc:
                 log.error("source %s stopped: %s", rt.name, exc, extra={"source": rt.name})
                 report.fatal[rt.name] = str(exc)
@@ -177,21 +209,34 @@ class Connector:
             except Exception as exc:  # noqa: BLE001 - a bug in an adapter: its run is recorded as failed
                 log.error("source %s failed: %r", rt.name, exc, exc_info=True, extra={"source": rt.name})
                 report.failures[rt.name] = f"{type(exc).__name__}: {exc}"
-        if deliver:
-            self.deliver_into(report, on_batch)
-        report.requests = self.client.stats.requests if self._client else 0
-        report.bytes_sent = self.client.stats.bytes_sent if self._client else 0
-        return report
 
-    def deliver_into(self, report: SyncReport, on_batch: Callable[[int], None] | None = None) -> None:
+    def _early_delivery(self, wanted: bool) -> EarlyDelivery | None:
+        if wanted and self._can_fork_delivery and self.settings.karla.deliver_while_reading_after:
+            return EarlyDelivery(self.settings)
+        return None
+
+    def deliver_into(
+        self, report: SyncReport, on_batch: Callable[[int], None] | None = None, early: EarlyDelivery | None = None
+    ) -> None:
         """Drain the outbox into ``report``: an unavailable Karla is recorded there (exit 3), not raised."""
         try:
-            report.delivery = self.deliver(on_batch)
+            result = self._finish_early(early, on_batch)
+            report.delivery = result if result is not None else self.deliver(on_batch)
         except Unavailable as exc:
             report.delivery = getattr(exc, "result", report.delivery)
             report.karla_error = str(exc)
-        report.requests = self.client.stats.requests
-        report.bytes_sent = self.client.stats.bytes_sent
+        report.requests = self._client.stats.requests if self._client else 0
+        report.bytes_sent = self._client.stats.bytes_sent if self._client else 0
+
+    def _finish_early(self, early: EarlyDelivery | None, on_batch: Callable[[int], None] | None) -> DeliveryResult | None:
+        """The delivery process's result, or None when there was none (or it vanished: the caller drains)."""
+        if early is None:
+            return None
+        try:
+            return early.finish(on_batch)
+        except Gone as exc:
+            log.warning("%s; delivering the rest from this process", exc)
+            return None
 
     def existing_db(self) -> StateDB:
         """The state file for commands that only look or fix (``status``, ``dlq``): a missing file means a
@@ -217,6 +262,18 @@ class Connector:
                 for name, rt in self.sources.items()
             }
             return {"pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "sources": sources}
+
+
+def _also(on_page: Callable[[RunCounts], None] | None, early: EarlyDelivery | None) -> Callable[[RunCounts], None] | None:
+    if early is None:
+        return on_page
+
+    def both(counts: RunCounts) -> None:
+        early.page(counts.enqueued)
+        if on_page:
+            on_page(counts)
+
+    return both
 
 
 def _run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +25,7 @@ from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected,
 from connector.karla.client import KarlaClient
 from connector.settings import KarlaSettings
 from connector.items import Item, batches, pending_groups
-from state import DeadLetters, Outbox, StateDB
+from state import DeadLetters, Outbox, PendingRow, StateDB
 
 __all__ = ["DeliveryResult", "drain_outbox"]
 
@@ -173,8 +173,10 @@ def drain_outbox(
     now: Callable[[], float],
     on_batch: Callable[[int], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    groups: Iterable[list[PendingRow]] | None = None,
+    full_batches_only: bool = False,
 ) -> DeliveryResult:
-    """Send everything that is due. Raises ``Unavailable`` (nothing lost) or ``FatalError`` (stop).
+    """Send everything that is due (or the given ``groups``). Raises ``Unavailable`` (nothing lost) or ``FatalError`` (stop).
 
     ``stop()`` turning true (or ``client.abort()``) ends the drain within ``_POLL`` seconds plus the
     answer to a request already on the wire: retries are cut short, unsent batches stay pending, and
@@ -185,6 +187,9 @@ def drain_outbox(
     splits) and builds the next batch from rows after the previous batch's keys, so Karla's response
     time overlaps our own work and nothing is read twice. Batches never share an order, so requests
     in flight together never depend on each other.
+
+    ``full_batches_only`` leaves the last, partly filled batch pending (delivery while a sync still
+    reads: the next drain fills it, so the number of requests stays at its minimum).
     """
     sender = _Sender(db, client, settings, now)
     max_bytes = settings.bulk_max_bytes
@@ -192,7 +197,7 @@ def drain_outbox(
 
     def due_items() -> Iterator[Item]:
         current = now()
-        for rows in pending_groups(db):
+        for rows in pending_groups(db) if groups is None else groups:
             if min(r.next_attempt_at for r in rows) > current:
                 continue
             item = Item.build(rows)
@@ -206,7 +211,7 @@ def drain_outbox(
     stopping = lambda: client.aborted or (stop is not None and stop())  # noqa: E731
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="karla-send") as pool:
         try:
-            for slug, batch in batches(due_items(), settings.bulk_max_orders, max_bytes):
+            for slug, batch in batches(due_items(), settings.bulk_max_orders, max_bytes, partial=not full_batches_only):
                 queue.append((pool.submit(sender.attempt, slug, batch), slug, batch))
                 if len(queue) > in_flight and _settle_oldest(queue, sender, on_batch, stopping):
                     break

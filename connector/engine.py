@@ -124,12 +124,14 @@ def sync_source(
     stop: Callable[[], bool] | None = None,
     dry_run: bool = False,
     abort: threading.Event | None = None,
+    on_stream: Callable[[str, bool], None] | None = None,
 ) -> RunCounts:
     """Read every stream of one source into the outbox; returns the counts of this run.
 
     ``stop`` is polled after each committed page: a shutdown lets the page in flight finish, then ends
     the run cleanly (status ``stopped``) with the cursor at that page. ``abort`` is lent to the adapter
     (``AdapterContext.stop``) so a retry pause inside a page ends at once; that page is not committed.
+    ``on_stream(name, last)`` is told before each stream is read (early delivery needs the last one).
     """
     total = RunCounts()
     now = lambda: clock().timestamp()  # noqa: E731
@@ -144,7 +146,10 @@ def sync_source(
     adapter: Any = None
     try:
         adapter = rt.adapter_cls(rt.name, rt.config, context)  # inside: a failing constructor is a failed run
-        for spec in adapter.streams():
+        specs = list(adapter.streams())
+        for number, spec in enumerate(specs, start=1):
+            if on_stream:
+                on_stream(spec.name, number == len(specs))
             with db.read() as conn:
                 cursor = None if full else Cursors(conn).get(rt.name, spec.name)
             for page in adapter.read(spec.name, cursor):

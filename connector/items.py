@@ -62,7 +62,9 @@ def pending_groups(db: StateDB) -> Iterator[list[PendingRow]]:
         limit = FETCH
 
 
-def batches(items: Iterator[Item], max_items: int, max_bytes: int) -> Iterator[tuple[str, list[Item]]]:
+def batches(items: Iterator[Item], max_items: int, max_bytes: int, *, partial: bool = True) -> Iterator[tuple[str, list[Item]]]:
+    """Items in order, cut when the next one would break a limit or change shop; ``partial=False`` keeps
+    the trailing batch back (it stays pending) unless it is full."""
     batch: list[Item] = []
     size = 2
     for item in items:
@@ -72,5 +74,5 @@ def batches(items: Iterator[Item], max_items: int, max_bytes: int) -> Iterator[t
             batch, size = [], 2
         batch.append(item)
         size += len(item.body) + (1 if len(batch) > 1 else 0)
-    if batch:
+    if batch and (partial or len(batch) >= max_items):
         yield batch[0].slug, batch

@@ -89,6 +89,10 @@ class KarlaSettings(_Section):
     max_in_flight: int = Field(
         1, ge=1, le=16, description="Bulk calls on the wire at once; Karla publishes no limit, so raise it only with Karla's consent"
     )
+    deliver_while_reading_after: int = Field(
+        1000, ge=0, description="Parts a sync queues before it delivers complete orders from a second process "
+        "while it reads on (0: deliver only after reading)"
+    )
     timeout_seconds: float = Field(30.0, gt=0, description="Per-request timeout")
     verify_tls: bool = Field(True, description="Verify Karla's TLS certificate (keep on)")
     retry_attempts: int = Field(6, ge=1, description="Attempts per request before a run gives up (exit 3)")

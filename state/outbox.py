@@ -128,6 +128,25 @@ class Outbox:
             params = (after[0], after[0], after[1], limit)
         return list(map(PendingRow._make, self.raw.execute(sql, params).fetchall()))
 
+    def orders_after(self, after_id: int, limit: int = KEYS_PER_LOOKUP) -> list[tuple[int, str, str, str, str]]:
+        """Order parts queued after row ``after_id`` (id, slug, order_key, source, stream), oldest first."""
+        sql = "SELECT id, slug, order_key, source, stream FROM outbox WHERE id > ? AND part = 'order' ORDER BY id LIMIT ?"
+        return self.raw.execute(sql, (after_id, limit)).fetchall()
+
+    def groups_of(self, keys: Sequence[tuple[str, str]]) -> list[list[PendingRow]]:
+        """All pending rows of these orders, one list per order, in the order the keys were given."""
+        found: dict[tuple[str, str], list[PendingRow]] = {k: [] for k in keys}
+        by_slug: dict[str, list[str]] = {}
+        for slug, key in found:
+            by_slug.setdefault(slug, []).append(key)
+        for slug, order_keys in by_slug.items():
+            for chunk in chunks(order_keys, KEYS_PER_LOOKUP):
+                marks = ",".join(["?"] * len(chunk))
+                sql = f"SELECT {_PENDING_COLUMNS} FROM outbox WHERE slug = ? AND order_key IN ({marks}) ORDER BY order_key, part"
+                for row in map(PendingRow._make, self.raw.execute(sql, (slug, *chunk))):
+                    found[(row.slug, row.order_key)].append(row)
+        return [rows for rows in found.values() if rows]
+
     def mark_delivered(self, rows: Iterable[PendingRow], now: float) -> int:
         """Karla acknowledged these rows: remember their hashes and drop them from the outbox.
 

@@ -66,7 +66,9 @@ class CsvAdapter:
         return facts
 
     def streams(self) -> Sequence[StreamSpec]:
-        return [StreamSpec("orders", description="order line items"), StreamSpec("fulfillments", description="parcels")]
+        # Parcels first: once an order's rows are queued, its parcels are too, so the engine may deliver it
+        # while the rest is still being read (connector/early.py), as one item with its trackings.
+        return [StreamSpec("fulfillments", description="parcels"), StreamSpec("orders", description="order line items")]
 
     def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
         resume = json.loads(cursor) if cursor else {}

@@ -1,0 +1,237 @@
+"""Early delivery: a second process sends what a big sync has queued while the sync is still reading.
+
+Reading (parsing, mapping, validating, writing the outbox) and delivery each keep one Python
+interpreter busy; in one process they can only take turns. Once a sync has queued enough for a few
+batches, ``EarlyDelivery`` starts a delivery process on the same state file. The outbox stays the only
+hand-over: the reader commits pages, the delivery process marks what Karla acknowledged, each in its own
+SQLite transaction, so a crash of either loses nothing.
+
+Only complete orders go early, in full batches, so nothing is sent twice and the request count stays at
+its minimum: an order qualifies once its order part was queued by the *last* stream its source reads in
+this run (the CSV source reads parcels first, then orders, so by then an order's parcels are queued
+too). Everything else — parcels for orders queued earlier, the last partial batch, orders the early pass
+did not reach — is sent by the ordinary drain the same process runs when reading has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import fields
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from connector.delivery import DeliveryResult, drain_outbox
+from connector.errors import ConfigError, FatalError, Unavailable
+from connector.karla.client import KarlaClient
+from connector.logs import configure_logging, register_secrets, secrets
+from connector.runtime import tune_gc
+from connector.settings import Settings
+from state import Outbox, PendingRow, StateDB, open_state
+
+__all__ = ["EarlyDelivery", "Gone"]
+
+log = logging.getLogger("connector.delivery")
+_ERRORS: dict[str, type[Exception]] = {"unavailable": Unavailable, "config": ConfigError, "fatal": FatalError}
+
+
+class EarlyDelivery:
+    """The reading side: tells the delivery process what may go, then collects its result."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.start_after = settings.karla.deliver_while_reading_after
+        self.queued = 0
+        self.final: list[tuple[str, str]] = []
+        self._proc: Any = None
+        self._pipe: Connection | None = None
+        self.stats = (0, 0)  # the delivery process's requests and bytes sent
+        self.sent = 0  # orders it reported delivered while reading went on
+
+    @property
+    def started(self) -> bool:
+        return self._proc is not None
+
+    def stream(self, source: str, stream: str, last: bool) -> None:
+        """The engine starts reading ``stream``; orders from a source's last stream are complete once queued."""
+        if last:
+            self.final.append((source, stream))
+            self._send(("final", source, stream))
+
+    def page(self, enqueued: int) -> None:
+        """A page was committed: wake the delivery process, or start it once enough is queued."""
+        self.queued += enqueued
+        if self._proc is None and self.queued >= self.start_after:
+            self._start()
+            return
+        self._send(("page",))
+        while self._pipe is not None and self._pipe.poll():  # its progress reports: a full pipe would block it
+            message = self._pipe.recv()
+            if message[0] == "batch":
+                self.sent += message[1]
+
+    def stop(self) -> None:
+        """Shutdown: the delivery process stops after the request on the wire (nothing is lost)."""
+        self._send(("stop",))
+
+    def finish(self, on_batch: Callable[[int], None] | None = None) -> DeliveryResult | None:
+        """Reading is over: wait for the delivery process to drain the outbox. None if it never started."""
+        if self._pipe is None:
+            return None
+        self._send(("done",))
+        if on_batch and self.sent:
+            on_batch(self.sent)
+        try:
+            return self._collect(on_batch)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Leave nothing running: after an error in the reading process too (a closed pipe stops it)."""
+        if self._pipe is not None:
+            self._send(("stop",))
+            self._pipe.close()
+            self._pipe = None
+            self._proc.join()
+
+    def _collect(self, on_batch: Callable[[int], None] | None) -> DeliveryResult:
+        assert self._pipe is not None and self._proc is not None
+        while True:
+            try:
+                message = self._pipe.recv()
+            except EOFError:
+                # It died (killed, out of memory) before it could answer: what it did not mark as
+                # delivered is still pending, and the caller drains it here.
+                self._proc.join()
+                raise Gone(f"the delivery process ended with exit code {self._proc.exitcode}") from None
+            if message[0] == "batch" and on_batch:
+                on_batch(message[1])
+            elif message[0] == "result":
+                _, result, error, self.stats = message
+                if error is not None:
+                    kind, text = error
+                    exc = _ERRORS.get(kind, RuntimeError)(text)
+                    exc.result = result  # type: ignore[attr-defined]
+                    raise exc
+                return result
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # no fork: the parent may run threads (progress, scheduler)
+        self._pipe, theirs = ctx.Pipe()
+        args = (self.settings.state.path, self.settings.karla, self.settings.log.format, self.settings.log.level,
+                sorted(secrets()), self.final, theirs)
+        self._proc = ctx.Process(target=_run, args=args, name="karla-delivery")
+        self._proc.start()
+        theirs.close()
+        log.debug("delivery process %s started after %d queued parts", self._proc.pid, self.queued)
+
+    def _send(self, message: tuple) -> None:
+        if self._pipe is not None:
+            try:
+                self._pipe.send(message)
+            except (BrokenPipeError, OSError):
+                pass  # it has ended; finish() reports why
+
+
+class Gone(RuntimeError):
+    """The delivery process vanished without a result."""
+
+
+class _Follow:
+    """The delivery side's view of the reader: what may go early, and whether reading is over."""
+
+    def __init__(self, db: StateDB, pipe: Connection, final: list[tuple[str, str]]) -> None:
+        self.db, self.pipe = db, pipe
+        self.final = set(final)
+        self.done = self.stopped = False
+        self.after_id = 0
+
+    def handle(self, message: tuple) -> None:
+        if message[0] == "final":
+            self.final.add((message[1], message[2]))
+        elif message[0] == "done":
+            self.done = True
+        elif message[0] == "stop":
+            self.stopped = True
+
+    def poll(self) -> bool:
+        """Take every waiting message; True once asked to stop (or the reader is gone)."""
+        try:
+            while not self.stopped and self.pipe.poll():
+                self.handle(self.pipe.recv())
+        except (EOFError, OSError):
+            self.stopped = True
+        return self.stopped
+
+    def wait(self) -> None:
+        try:
+            self.handle(self.pipe.recv())
+        except (EOFError, OSError):
+            self.stopped = True
+
+    def groups(self) -> Iterator[list[PendingRow]]:
+        """Complete orders in the order they were queued, until reading is over."""
+        while not self.poll():
+            found = self._next()
+            if found:
+                yield from found
+            elif self.done:
+                return
+            else:
+                self.wait()
+
+    def _next(self) -> list[list[PendingRow]]:
+        with self.db.read() as conn:
+            outbox = Outbox(conn)
+            new = outbox.orders_after(self.after_id)
+            if not new:
+                return []
+            self.after_id = new[-1][0]
+            keys = [(slug, key) for _, slug, key, source, stream in new if (source, stream) in self.final]
+            return outbox.groups_of(keys)
+
+
+def _run(path: Path, karla: Any, log_format: str, log_level: str, secret_values: list[str],
+         final: list[tuple[str, str]], pipe: Connection) -> None:
+    """The delivery process: early full batches while the reader reads, then the ordinary drain."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the reader decides when to stop and tells us (or its pipe closes)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    tune_gc()
+    register_secrets(secret_values)
+    configure_logging(log_format, log_level)
+    db = open_state(path)
+    client = KarlaClient(karla)
+    follow = _Follow(db, pipe, final)
+    total, error = DeliveryResult(), None
+    on_batch = lambda n: pipe.send(("batch", n))  # noqa: E731
+    try:
+        for full_only in (True, False):
+            groups = follow.groups() if full_only else None
+            _add(total, drain_outbox(db, client, karla, now=time.time, on_batch=on_batch, stop=follow.poll,
+                                     groups=groups, full_batches_only=full_only))
+            if follow.stopped:  # a stop request (or the reader is gone): the rest stays pending
+                break
+    except (Unavailable, FatalError) as exc:
+        _add(total, getattr(exc, "result", DeliveryResult()))
+        kind = "unavailable" if isinstance(exc, Unavailable) else "config" if isinstance(exc, ConfigError) else "fatal"
+        error = (kind, str(exc))
+    except Exception as exc:  # noqa: BLE001 - reported to the reader, which exits 4 like any bug
+        error = ("internal", f"{type(exc).__name__}: {exc}")
+    finally:
+        client.close()
+        db.close()
+    pipe.send(("result", total, error, (client.stats.requests, client.stats.bytes_sent)))
+
+
+def _add(total: DeliveryResult, part: DeliveryResult) -> None:
+    for f in fields(DeliveryResult):
+        mine, theirs = getattr(total, f.name), getattr(part, f.name)
+        if isinstance(mine, dict):
+            for key, n in theirs.items():
+                mine[key] = mine.get(key, 0) + n
+        else:
+            setattr(total, f.name, mine + theirs)
