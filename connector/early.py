@@ -103,7 +103,7 @@ class EarlyDelivery:
         while True:
             try:
                 message = self._pipe.recv()
-            except EOFError:
+            except (EOFError, OSError):
                 # It died (killed, out of memory) before it could answer: what it did not mark as
                 # delivered is still pending, and the caller drains it here.
                 self._proc.join()
@@ -127,7 +127,7 @@ class EarlyDelivery:
         self._proc = ctx.Process(target=_run, args=args, name="karla-delivery")
         self._proc.start()
         theirs.close()
-        log.debug("delivery process %s started after %d queued parts", self._proc.pid, self.queued)
+        log.info("delivering complete orders from a second process (delivery process %s) while reading on", self._proc.pid)
 
     def _send(self, message: tuple) -> None:
         if self._pipe is not None:

@@ -1,0 +1,168 @@
+"""Early delivery: a big sync hands complete orders to a second process while it still reads.
+
+The reading side is driven here page by page, as the engine drives it, so what may go before reading
+ends is asserted without timing: only full batches of orders from the last stream, each with its parcels.
+The delivery process is real (spawned) and talks HTTP to the sandbox on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adapters.base import Page, Record
+from connector.app import Connector
+from connector.early import EarlyDelivery, Gone
+from connector.engine import commit_page
+from connector.errors import ConfigError, Unavailable
+from connector.karla.models import OrderPlacement, Tracking
+from connector.settings import load_settings
+from state import Outbox
+from tests.conftest import API_KEY, SLUG, cli, write_config, write_fulfillments, write_orders
+
+NOW = 1_790_000_000.0
+
+
+def _connector(tmp_path: Path, sandbox, **karla: object) -> Connector:
+    return Connector(load_settings(write_config(tmp_path, sandbox.url, karla={"deliver_while_reading_after": 1, **karla})))
+
+
+def _order(n: int) -> Record:
+    return Record(key=str(n), order=OrderPlacement(order_number=str(n), address={"zip_code": "10119"}))
+
+
+def _parcel(n: int) -> Record:
+    return Record(key=str(n), trackings=[Tracking(tracking_number=f"T{n}")])
+
+
+def _read(connector: Connector, early: EarlyDelivery, numbers: range, *, page: int = 40) -> None:
+    """Parcels first, then orders in pages (the CSV source's order), telling ``early`` what the engine tells it."""
+    rt = connector.sources["warehouse"]
+    early.stream(rt.name, "fulfillments", False)
+    commit_page(connector.db, rt, "fulfillments", Page(records=[_parcel(n) for n in numbers]), full=False, now=NOW)
+    early.stream(rt.name, "orders", True)
+    for start in range(numbers.start, numbers.stop, page):
+        counts = commit_page(connector.db, rt, "orders", Page(records=[_order(n) for n in range(start, min(start + page, numbers.stop))]),
+                             full=False, now=NOW)
+        early.page(counts.enqueued)
+
+
+def _pending(connector: Connector) -> int:
+    with connector.db.read() as conn:
+        return Outbox(conn).pending_count()
+
+
+def test_full_batches_go_while_reading_and_the_rest_after(tmp_path: Path, sandbox) -> None:
+    connector = _connector(tmp_path, sandbox)
+    rt = connector.sources["warehouse"]
+    # order 999 is already at Karla; this run only brings a new parcel for it (no order part)
+    commit_page(connector.db, rt, "orders", Page(records=[_order(999)]), full=False, now=NOW)
+    connector.deliver()
+    commit_page(connector.db, rt, "fulfillments", Page(records=[_parcel(999)]), full=False, now=NOW)
+    sandbox.reset_log()
+    early = EarlyDelivery(connector.settings)
+    try:
+        _read(connector, early, range(1, 121))
+        assert early.started
+        assert sandbox.wait_for(lambda sb: len(sb.requests) >= 2)
+        # while reading goes on: two full batches of complete orders; the 20 left over wait, and so does
+        # the parcel of order 999, which is not an order of this run's last stream
+        assert [r.items for r in sandbox.requests] == [50, 50]
+        assert sandbox.orders(SLUG)["999"].get("trackings") in (None, [])
+        delivered = {k: v for k, v in sandbox.orders(SLUG).items() if k != "999"}
+        assert len(delivered) == 100 and all(len(o["trackings"]) == 1 for o in delivered.values())
+        result = early.finish()
+    finally:
+        early.close()
+    assert result is not None and result.orders == 120 and result.trackings == 121
+    assert [r.items for r in sandbox.requests] == [50, 50, 21] and early.stats[0] == 3
+    assert [t["tracking_number"] for t in sandbox.orders(SLUG)["999"]["trackings"]] == ["T999"]
+    assert _pending(connector) == 0
+
+
+def test_a_stop_request_ends_it_with_the_rest_pending(tmp_path: Path, sandbox) -> None:
+    connector = _connector(tmp_path, sandbox)
+    early = EarlyDelivery(connector.settings)
+    try:
+        _read(connector, early, range(1, 121))
+        assert sandbox.wait_for(lambda sb: len(sb.requests) >= 2)
+        early.stop()
+        result = early.finish()
+    finally:
+        early.close()
+    assert result is not None and result.orders == 100
+    assert len(sandbox.requests) == 2 and _pending(connector) == 20
+    assert connector.deliver().orders == 20 and len(sandbox.orders(SLUG)) == 120
+
+
+def test_if_the_delivery_process_dies_the_reader_delivers_the_rest(tmp_path: Path, sandbox) -> None:
+    connector = _connector(tmp_path, sandbox)
+    early = EarlyDelivery(connector.settings)
+    try:
+        _read(connector, early, range(1, 121))
+        assert sandbox.wait_for(lambda sb: len(sb.requests) >= 2)
+        early._proc.kill()  # as the kernel's OOM killer would
+        with pytest.raises(Gone, match="exit code -9"):
+            early.finish()
+    finally:
+        early.close()
+    # what it did not mark as delivered is still pending: nothing is lost
+    connector.deliver()
+    assert len(sandbox.orders(SLUG)) == 120 and _pending(connector) == 0
+
+
+def test_karla_refusing_the_key_is_a_config_error_with_everything_pending(tmp_path: Path, sandbox, monkeypatch) -> None:
+    monkeypatch.setenv("KARLA_CONNECTOR_KARLA__API_KEY", "wrong-key-123456")
+    connector = _connector(tmp_path, sandbox)
+    early = EarlyDelivery(connector.settings)
+    try:
+        _read(connector, early, range(1, 121))
+        with pytest.raises(ConfigError, match="api_key"):
+            early.finish()
+    finally:
+        early.close()
+    assert _pending(connector) == 120 and sandbox.orders(SLUG) == {}
+
+
+def test_karla_down_ends_it_as_unavailable_with_the_counts_so_far(tmp_path: Path, sandbox) -> None:
+    connector = _connector(tmp_path, sandbox, retry_attempts=1)
+    early = EarlyDelivery(connector.settings)
+    try:
+        _read(connector, early, range(1, 121))
+        assert sandbox.wait_for(lambda sb: len(sb.requests) >= 2)
+        sandbox.fail_next(503, count=1000)
+        with pytest.raises(Unavailable) as caught:
+            early.finish()
+    finally:
+        early.close()
+    assert caught.value.result.orders == 100  # type: ignore[attr-defined]
+    assert _pending(connector) == 20
+
+
+def test_a_big_cli_sync_delivers_from_a_second_process_at_the_minimum_of_requests(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url, karla={"deliver_while_reading_after": 1}, source={"page_size": 20})
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", range(1, 301))
+    write_fulfillments(files, "fulfillments_001.csv", [f"{n},T{n},DHL,,,SKU-{n}-0,1" for n in range(1, 301)])
+    result = cli(config, "sync")
+    assert result.returncode == 0, result.stderr
+    assert "delivered 300 orders and 300 trackings" in result.stdout
+    assert any("delivery process" in json.loads(line)["msg"] for line in result.stderr.splitlines() if line.startswith("{"))
+    assert API_KEY not in result.stdout + result.stderr  # the delivery process masks secrets too
+    # one request per 50 orders, and every order arrived once, with its parcel
+    assert [r.items for r in sandbox.requests] == [50] * 6
+    orders = sandbox.orders(SLUG)
+    assert len(orders) == 300 and all([t["tracking_number"] for t in o["trackings"]] == [f"T{k}"] for k, o in orders.items())
+    again = cli(config, "sync")
+    assert again.returncode == 0 and "in 0 Karla requests" in again.stdout
+
+
+def test_small_syncs_stay_in_one_process(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url)  # the default: 1000 parts before a second process starts
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", [1, 2])
+    result = cli(config, "sync")
+    assert result.returncode == 0, result.stderr
+    assert not any("delivery process" in line for line in result.stderr.splitlines())
