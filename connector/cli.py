@@ -7,6 +7,7 @@ usage error; 3 could not finish (a source or Karla unavailable after retries; wh
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -20,7 +21,6 @@ from rich.console import Console
 from connector import cli_render as render
 from connector.errors import ConfigError, ConnectorError, FatalError
 from connector.logs import configure_logging, redact, register_secrets
-from connector.runtime import tune_gc
 from connector.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
@@ -236,8 +236,20 @@ def dlq_drop(ids: Annotated[list[int], typer.Argument(help="Dead-letter ids")]) 
     out.print(f"dropped {dropped} dead letter(s)")
 
 
+def _tune_gc() -> None:
+    """Keep CPython's cycle collector from rescanning what lives for the whole process.
+
+    A sync allocates millions of short-lived objects (rows, dicts, models) and almost no reference
+    cycles. By default every 700 allocations start a collection, and the full ones walk every object
+    loaded at start-up; on a 100k-order CSV sync that was about 14 % of the read time. Start-up
+    objects are frozen out of collection and collections run less often; cycles are still collected.
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def main() -> None:
-    tune_gc()
+    _tune_gc()
     try:
         app()
     except ConfigError as exc:  # raised before a command could report it

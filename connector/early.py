@@ -21,16 +21,14 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import fields
-from multiprocessing.connection import Connection
 from pathlib import Path
+from multiprocessing.connection import Connection
 from typing import Any
 
 from connector.delivery import DeliveryResult, drain_outbox
 from connector.errors import ConfigError, FatalError, Unavailable
 from connector.karla.client import KarlaClient
-from connector.logs import configure_logging, register_secrets, secrets
-from connector.runtime import tune_gc
-from connector.settings import Settings
+from connector.settings import KarlaSettings, Settings
 from state import Outbox, PendingRow, StateDB, open_state
 
 __all__ = ["EarlyDelivery", "Gone"]
@@ -120,10 +118,13 @@ class EarlyDelivery:
                 return result
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # no fork: the parent may run threads (progress, scheduler)
+        # fork: the delivery process shares the loaded code with this one (the pages stay shared until
+        # written, which keeps the two processes' memory together well below two separate interpreters')
+        # and inherits the logging set-up with its secret masking and the collector tuning. It never
+        # touches this process's SQLite connections or HTTP client: it opens its own.
+        ctx = multiprocessing.get_context("fork")
         self._pipe, theirs = ctx.Pipe()
-        args = (self.settings.state.path, self.settings.karla, self.settings.log.format, self.settings.log.level,
-                sorted(secrets()), self.final, theirs)
+        args = (self.settings.state.path, self.settings.karla, self.final, theirs, self._pipe)
         self._proc = ctx.Process(target=_run, args=args, name="karla-delivery")
         self._proc.start()
         theirs.close()
@@ -195,14 +196,13 @@ class _Follow:
             return outbox.groups_of(keys)
 
 
-def _run(path: Path, karla: Any, log_format: str, log_level: str, secret_values: list[str],
-         final: list[tuple[str, str]], pipe: Connection) -> None:
+def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: Connection, readers_end: Connection) -> None:
     """The delivery process: early full batches while the reader reads, then the ordinary drain."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the reader decides when to stop and tells us (or its pipe closes)
+    readers_end.close()  # the copy fork gave us: with it open, the reader's death would never reach ``pipe``
+    # The reader decides when to stop and says so (or its end of the pipe closes when it dies): a Ctrl-C
+    # or a SIGTERM to the whole process group must not cut a request whose answer is not yet recorded.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    tune_gc()
-    register_secrets(secret_values)
-    configure_logging(log_format, log_level)
     db = open_state(path)
     client = KarlaClient(karla)
     follow = _Follow(db, pipe, final)

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterable
 
-__all__ = ["configure_logging", "register_secrets", "redact", "secrets"]
+__all__ = ["configure_logging", "register_secrets", "redact"]
 
 _SECRETS: set[str] = set()
 _MASK = "***"
@@ -21,11 +21,6 @@ _MASK = "***"
 def register_secrets(values: Iterable[str | None]) -> None:
     """Remember secret values (API keys, tokens, passwords) to be masked in every log line."""
     _SECRETS.update(v for v in values if v and len(v) >= 4)
-
-
-def secrets() -> frozenset[str]:
-    """The registered secrets (handed to the delivery process, which logs too)."""
-    return frozenset(_SECRETS)
 
 
 def redact(text: str) -> str:

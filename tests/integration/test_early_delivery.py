@@ -8,6 +8,12 @@ The delivery process is real (spawned) and talks HTTP to the sandbox on loopback
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +172,44 @@ def test_small_syncs_stay_in_one_process(tmp_path: Path, sandbox) -> None:
     result = cli(config, "sync")
     assert result.returncode == 0, result.stderr
     assert not any("delivery process" in line for line in result.stderr.splitlines())
+
+
+def test_when_the_reader_is_killed_the_delivery_process_ends_and_a_rerun_delivers_everything(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url, karla={"deliver_while_reading_after": 1}, source={"page_size": 20})
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", range(1, 20001), lines=1)
+    write_fulfillments(files, "fulfillments_001.csv", [f"{n},T{n},DHL,,,SKU-{n}-0,1" for n in range(1, 20001)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KARLA_CONNECTOR_")}
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), "sync"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        pid = next((int(m.group(1)) for line in proc.stderr if (m := re.search(r"delivery process (\d+)", line))), None)  # type: ignore[union-attr]
+        assert pid is not None
+        # Frozen right after it started the delivery process, the reader is seconds away from the end of
+        # its 20k orders; then it dies without any clean-up, as under SIGKILL from the OOM killer.
+        proc.send_signal(signal.SIGSTOP)
+        proc.kill()
+        proc.wait(timeout=30)
+        assert _ends(pid, within=30), "the delivery process outlived its reader"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(sandbox.orders(SLUG)) < 20000  # it really was cut short
+    again = cli(config, "sync")
+    assert again.returncode == 0, again.stderr
+    orders = sandbox.orders(SLUG)
+    assert len(orders) == 20000 and all(o["trackings"] for o in orders.values())
+
+
+def _ends(pid: int, *, within: float) -> bool:
+    """Whether process ``pid`` (not our child: we cannot wait for it) is gone or a zombie within ``within`` s."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)  # polling a process we cannot wait for; the deadline bounds it
+    return False
