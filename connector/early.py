@@ -178,21 +178,22 @@ class _Follow:
         """Complete orders in the order they were queued, until reading is over."""
         while not self.poll():
             found = self._next()
-            if found:
+            if found is not None:
                 yield from found
             elif self.done:
                 return
             else:
                 self.wait()
 
-    def _next(self) -> list[list[PendingRow]]:
+    def _next(self) -> list[list[PendingRow]] | None:
+        """The complete orders among the next rows queued (maybe none); None when nothing new was queued."""
         with self.db.read() as conn:
             outbox = Outbox(conn)
-            new = outbox.orders_after(self.after_id)
+            new = outbox.queued_after(self.after_id)
             if not new:
-                return []
+                return None
             self.after_id = new[-1][0]
-            keys = [(slug, key) for _, slug, key, source, stream in new if (source, stream) in self.final]
+            keys = [(slug, key) for _, slug, key, part, source, stream in new if part == "order" and (source, stream) in self.final]
             return outbox.groups_of(keys)
 
 

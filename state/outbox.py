@@ -128,9 +128,12 @@ class Outbox:
             params = (after[0], after[0], after[1], limit)
         return list(map(PendingRow._make, self.raw.execute(sql, params).fetchall()))
 
-    def orders_after(self, after_id: int, limit: int = KEYS_PER_LOOKUP) -> list[tuple[int, str, str, str, str]]:
-        """Order parts queued after row ``after_id`` (id, slug, order_key, source, stream), oldest first."""
-        sql = "SELECT id, slug, order_key, source, stream FROM outbox WHERE id > ? AND part = 'order' ORDER BY id LIMIT ?"
+    def queued_after(self, after_id: int, limit: int = KEYS_PER_LOOKUP) -> list[tuple[int, str, str, str, str, str]]:
+        """Rows queued after row ``after_id`` (id, slug, order_key, part, source, stream), oldest first.
+
+        All parts, not only orders: a caller that waits for orders still moves past the trackings, so
+        each row is looked at once (a filter on ``part`` re-read every tracking on every call)."""
+        sql = "SELECT id, slug, order_key, part, source, stream FROM outbox WHERE id > ? ORDER BY id LIMIT ?"
         return self.raw.execute(sql, (after_id, limit)).fetchall()
 
     def groups_of(self, keys: Sequence[tuple[str, str]]) -> list[list[PendingRow]]:
