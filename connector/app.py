@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +20,7 @@ from connector.delivery import DeliveryResult, drain_outbox
 from connector.early import EarlyDelivery, Gone
 from connector.engine import RunCounts, SourceRuntime, sync_source
 from connector.errors import ConfigError, ConnectorError, FatalError, RetryableError, Unavailable
+from connector.items import pending_groups
 from connector.karla.client import KarlaClient
 from connector.registry import AdapterLoadError, validate_source
 from connector.settings import Settings
@@ -153,9 +154,14 @@ class Connector:
         )
 
     def deliver(
-        self, on_batch: Callable[[int], None] | None = None, stop: Callable[[], bool] | None = None
+        self, on_batch: Callable[[int], None] | None = None, stop: Callable[[], bool] | None = None,
+        skip_sources: Collection[str] = (),
     ) -> DeliveryResult:
-        return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop)
+        """Drain the outbox; orders with parts from ``skip_sources`` (being read right now) stay pending."""
+        groups = None
+        if skip_sources:
+            groups = (rows for rows in pending_groups(self.db) if not any(r.source in skip_sources for r in rows))
+        return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop, groups=groups)
 
     def sync(
         self,

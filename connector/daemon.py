@@ -56,6 +56,9 @@ class Daemon:
         self.stopping = threading.Event()
         self.readiness = Readiness(connector, self.settings.daemon.ready_max_failure_seconds)
         self._source_locks = {name: threading.Lock() for name in connector.sources}
+        # Sources being read right now. The delivery job leaves their orders alone: a CSV source queues the
+        # parcels before the orders, and a parcel sent ahead of its new order only comes back order_not_found.
+        self._reading: set[str] = set()
         self._retries_seen = 0
         self.started = connector.now()  # lag of a source that has not succeeded yet counts from here
         self.scheduler = BackgroundScheduler(
@@ -72,6 +75,7 @@ class Daemon:
         if self.stopping.is_set():
             return
         with self._source_locks[rt.name]:
+            self._reading.add(rt.name)
             try:
                 counts = self.connector.sync_one(rt, full=full, stop=self.stopping.is_set)
             except FatalError as exc:
@@ -84,6 +88,8 @@ class Daemon:
                 self.metrics.runs.labels(source=rt.name, status="failed").inc()
                 log.error("source %s failed: %s", rt.name, exc, extra={"source": rt.name})
                 return
+            finally:
+                self._reading.discard(rt.name)
         self.readiness.succeeded(rt.name)
         self.metrics.runs.labels(source=rt.name, status="ok").inc()
         self.metrics.last_success.labels(source=rt.name).set(self.connector.now())
@@ -97,7 +103,7 @@ class Daemon:
             return
         with self._deliver_lock:
             try:
-                result = self.connector.deliver(stop=self.stopping.is_set)
+                result = self.connector.deliver(stop=self.stopping.is_set, skip_sources=frozenset(self._reading))
             except Unavailable as exc:
                 result = getattr(exc, "result", None)
                 self.readiness.failed("karla", str(exc))  # not ready once it lasts ready_max_failure_seconds

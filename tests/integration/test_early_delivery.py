@@ -213,3 +213,21 @@ def _ends(pid: int, *, within: float) -> bool:
             return True
         time.sleep(0.05)  # polling a process we cannot wait for; the deadline bounds it
     return False
+
+
+def test_the_daemon_leaves_a_source_alone_while_it_is_being_read(tmp_path: Path, sandbox) -> None:
+    from connector.daemon import Daemon
+
+    connector = _connector(tmp_path, sandbox)
+    rt = connector.sources["warehouse"]
+    # mid-sync: the parcels are queued, their orders (read next) are not
+    commit_page(connector.db, rt, "fulfillments", Page(records=[_parcel(n) for n in range(1, 4)]), full=False, now=NOW)
+    daemon = Daemon(connector)
+    daemon._reading.add(rt.name)
+    daemon._deliver_job()  # the delivery timer fires while the source is still being read
+    assert sandbox.requests == [] and _pending(connector) == 3
+    commit_page(connector.db, rt, "orders", Page(records=[_order(n) for n in range(1, 4)]), full=False, now=NOW)
+    daemon._reading.discard(rt.name)
+    daemon._deliver_job()
+    assert [r.items for r in sandbox.requests] == [3] and _pending(connector) == 0
+    assert all(len(o["trackings"]) == 1 for o in sandbox.orders(SLUG).values())
