@@ -21,8 +21,8 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import fields
-from pathlib import Path
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from connector.delivery import DeliveryResult, drain_outbox
@@ -208,7 +208,7 @@ def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: C
     client = KarlaClient(karla)
     follow = _Follow(db, pipe, final)
     total, error = DeliveryResult(), None
-    on_batch = lambda n: pipe.send(("batch", n))  # noqa: E731
+    on_batch = lambda n: _tell(pipe, ("batch", n))  # noqa: E731
     try:
         for full_only in (True, False):
             groups = follow.groups() if full_only else None
@@ -221,11 +221,19 @@ def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: C
         kind = "unavailable" if isinstance(exc, Unavailable) else "config" if isinstance(exc, ConfigError) else "fatal"
         error = (kind, str(exc))
     except Exception as exc:  # noqa: BLE001 - reported to the reader, which exits 4 like any bug
+        log.error("the delivery process failed", exc_info=True)
         error = ("internal", f"{type(exc).__name__}: {exc}")
     finally:
         client.close()
         db.close()
-    pipe.send(("result", total, error, (client.stats.requests, client.stats.bytes_sent)))
+    _tell(pipe, ("result", total, error, (client.stats.requests, client.stats.bytes_sent)))
+
+
+def _tell(pipe: Connection, message: tuple) -> None:
+    try:
+        pipe.send(message)
+    except OSError:
+        pass  # the reader is gone: what was delivered is recorded in the state file, the rest is pending
 
 
 def _add(total: DeliveryResult, part: DeliveryResult) -> None:

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,18 @@ def _read(connector: Connector, early: EarlyDelivery, numbers: range, *, page: i
         early.page(counts.enqueued)
 
 
+@contextmanager
+def _mid_sync(connector: Connector, sandbox, *, sent: int = 2) -> Iterator[EarlyDelivery]:
+    """120 orders read, reading not yet over, and ``sent`` full batches already at Karla."""
+    early = EarlyDelivery(connector.settings)
+    try:
+        _read(connector, early, range(1, 121))
+        assert early.started and sandbox.wait_for(lambda sb: len(sb.requests) >= sent)
+        yield early
+    finally:
+        early.close()
+
+
 def _pending(connector: Connector) -> int:
     with connector.db.read() as conn:
         return Outbox(conn).pending_count()
@@ -68,11 +82,7 @@ def test_full_batches_go_while_reading_and_the_rest_after(tmp_path: Path, sandbo
     connector.deliver()
     commit_page(connector.db, rt, "fulfillments", Page(records=[_parcel(999)]), full=False, now=NOW)
     sandbox.reset_log()
-    early = EarlyDelivery(connector.settings)
-    try:
-        _read(connector, early, range(1, 121))
-        assert early.started
-        assert sandbox.wait_for(lambda sb: len(sb.requests) >= 2)
+    with _mid_sync(connector, sandbox) as early:
         # while reading goes on: two full batches of complete orders; the 20 left over wait, and so does
         # the parcel of order 999, which is not an order of this run's last stream
         assert [r.items for r in sandbox.requests] == [50, 50]
@@ -80,8 +90,6 @@ def test_full_batches_go_while_reading_and_the_rest_after(tmp_path: Path, sandbo
         delivered = {k: v for k, v in sandbox.orders(SLUG).items() if k != "999"}
         assert len(delivered) == 100 and all(len(o["trackings"]) == 1 for o in delivered.values())
         result = early.finish()
-    finally:
-        early.close()
     assert result is not None and result.orders == 120 and result.trackings == 121
     assert [r.items for r in sandbox.requests] == [50, 50, 21] and early.stats[0] == 3
     assert [t["tracking_number"] for t in sandbox.orders(SLUG)["999"]["trackings"]] == ["T999"]
@@ -90,14 +98,9 @@ def test_full_batches_go_while_reading_and_the_rest_after(tmp_path: Path, sandbo
 
 def test_a_stop_request_ends_it_with_the_rest_pending(tmp_path: Path, sandbox) -> None:
     connector = _connector(tmp_path, sandbox)
-    early = EarlyDelivery(connector.settings)
-    try:
-        _read(connector, early, range(1, 121))
-        assert sandbox.wait_for(lambda sb: len(sb.requests) >= 2)
+    with _mid_sync(connector, sandbox) as early:
         early.stop()
         result = early.finish()
-    finally:
-        early.close()
     assert result is not None and result.orders == 100
     assert len(sandbox.requests) == 2 and _pending(connector) == 20
     assert connector.deliver().orders == 20 and len(sandbox.orders(SLUG)) == 120
@@ -105,15 +108,10 @@ def test_a_stop_request_ends_it_with_the_rest_pending(tmp_path: Path, sandbox) -
 
 def test_if_the_delivery_process_dies_the_reader_delivers_the_rest(tmp_path: Path, sandbox) -> None:
     connector = _connector(tmp_path, sandbox)
-    early = EarlyDelivery(connector.settings)
-    try:
-        _read(connector, early, range(1, 121))
-        assert sandbox.wait_for(lambda sb: len(sb.requests) >= 2)
+    with _mid_sync(connector, sandbox) as early:
         early._proc.kill()  # as the kernel's OOM killer would
         with pytest.raises(Gone, match="exit code -9"):
             early.finish()
-    finally:
-        early.close()
     # what it did not mark as delivered is still pending: nothing is lost
     connector.deliver()
     assert len(sandbox.orders(SLUG)) == 120 and _pending(connector) == 0
@@ -122,27 +120,16 @@ def test_if_the_delivery_process_dies_the_reader_delivers_the_rest(tmp_path: Pat
 def test_karla_refusing_the_key_is_a_config_error_with_everything_pending(tmp_path: Path, sandbox, monkeypatch) -> None:
     monkeypatch.setenv("KARLA_CONNECTOR_KARLA__API_KEY", "wrong-key-123456")
     connector = _connector(tmp_path, sandbox)
-    early = EarlyDelivery(connector.settings)
-    try:
-        _read(connector, early, range(1, 121))
-        with pytest.raises(ConfigError, match="api_key"):
-            early.finish()
-    finally:
-        early.close()
+    with _mid_sync(connector, sandbox, sent=0) as early, pytest.raises(ConfigError, match="api_key"):
+        early.finish()
     assert _pending(connector) == 120 and sandbox.orders(SLUG) == {}
 
 
 def test_karla_down_ends_it_as_unavailable_with_the_counts_so_far(tmp_path: Path, sandbox) -> None:
     connector = _connector(tmp_path, sandbox, retry_attempts=1)
-    early = EarlyDelivery(connector.settings)
-    try:
-        _read(connector, early, range(1, 121))
-        assert sandbox.wait_for(lambda sb: len(sb.requests) >= 2)
+    with _mid_sync(connector, sandbox) as early, pytest.raises(Unavailable) as caught:
         sandbox.fail_next(503, count=1000)
-        with pytest.raises(Unavailable) as caught:
-            early.finish()
-    finally:
-        early.close()
+        early.finish()
     assert caught.value.result.orders == 100  # type: ignore[attr-defined]
     assert _pending(connector) == 20
 
