@@ -155,11 +155,12 @@ class Connector:
 
     def deliver(
         self, on_batch: Callable[[int], None] | None = None, stop: Callable[[], bool] | None = None,
-        skip_sources: Collection[str] = (),
+        skip_sources: Collection[str] | None = None,
     ) -> DeliveryResult:
-        """Drain the outbox; orders with parts from ``skip_sources`` (being read right now) stay pending."""
+        """Drain the outbox; orders with parts from ``skip_sources`` (being read right now: a live set is
+        looked at per order) stay pending."""
         groups = None
-        if skip_sources:
+        if skip_sources is not None:
             groups = (rows for rows in pending_groups(self.db) if not any(r.source in skip_sources for r in rows))
         return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop, groups=groups)
 
@@ -218,7 +219,7 @@ class Connector:
 
     def _early_delivery(self, wanted: bool) -> EarlyDelivery | None:
         if wanted and self._can_fork_delivery and self.settings.karla.deliver_while_reading_after:
-            return EarlyDelivery(self.settings)
+            return EarlyDelivery(self.settings, self.db)
         return None
 
     def deliver_into(

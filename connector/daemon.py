@@ -103,7 +103,8 @@ class Daemon:
             return
         with self._deliver_lock:
             try:
-                result = self.connector.deliver(stop=self.stopping.is_set, skip_sources=frozenset(self._reading))
+                # the live set: a source whose read starts during a long drain is left alone from then on
+                result = self.connector.deliver(stop=self.stopping.is_set, skip_sources=self._reading)
             except Unavailable as exc:
                 result = getattr(exc, "result", None)
                 self.readiness.failed("karla", str(exc))  # not ready once it lasts ready_max_failure_seconds

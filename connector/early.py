@@ -40,13 +40,14 @@ _ERRORS: dict[str, type[Exception]] = {"unavailable": Unavailable, "config": Con
 class EarlyDelivery:
     """The reading side: tells the delivery process what may go, then collects its result."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, db: StateDB) -> None:
+        self.settings, self.db = settings, db
         self.start_after = settings.karla.deliver_while_reading_after
         self.queued = 0
         self.final: list[tuple[str, str]] = []
         self._proc: Any = None
         self._pipe: Connection | None = None
+        self._result: tuple | None = None  # its final message, if it ended while reading went on
         self.stats = (0, 0)  # the delivery process's requests and bytes sent
         self.sent = 0  # orders it reported delivered while reading went on
 
@@ -67,10 +68,20 @@ class EarlyDelivery:
             self._start()
             return
         self._send(("page",))
-        while self._pipe is not None and self._pipe.poll():  # its progress reports: a full pipe would block it
-            message = self._pipe.recv()
-            if message[0] == "batch":
-                self.sent += message[1]
+        self._take_reports()
+
+    def _take_reports(self) -> None:
+        """Read what it reported so far (a full pipe would block it). It may have ended already (Karla
+        down, a refused key, killed): reading goes on regardless, and ``finish`` reports why."""
+        try:
+            while self._pipe is not None and self._result is None and self._pipe.poll():
+                message = self._pipe.recv()
+                if message[0] == "batch":
+                    self.sent += message[1]
+                elif message[0] == "result":
+                    self._result = message
+        except (EOFError, OSError):
+            pass  # gone without a result: finish() finds out the same way
 
     def stop(self) -> None:
         """Shutdown: the delivery process stops after the request on the wire (nothing is lost)."""
@@ -100,7 +111,7 @@ class EarlyDelivery:
         assert self._pipe is not None and self._proc is not None
         while True:
             try:
-                message = self._pipe.recv()
+                message = self._result or self._pipe.recv()
             except (EOFError, OSError):
                 # It died (killed, out of memory) before it could answer: what it did not mark as
                 # delivered is still pending, and the caller drains it here.
@@ -122,6 +133,7 @@ class EarlyDelivery:
         # written, which keeps the two processes' memory together well below two separate interpreters')
         # and inherits the logging set-up with its secret masking and the collector tuning. It never
         # touches this process's SQLite connections or HTTP client: it opens its own.
+        self.db.engine.dispose()  # no open SQLite connection may cross a fork (SQLite's own rule): reopened lazily
         ctx = multiprocessing.get_context("fork")
         self._pipe, theirs = ctx.Pipe()
         args = (self.settings.state.path, self.settings.karla, self.final, theirs, self._pipe)

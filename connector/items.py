@@ -63,16 +63,18 @@ def pending_groups(db: StateDB) -> Iterator[list[PendingRow]]:
 
 
 def batches(items: Iterator[Item], max_items: int, max_bytes: int, *, partial: bool = True) -> Iterator[tuple[str, list[Item]]]:
-    """Items in order, cut when the next one would break a limit or change shop; ``partial=False`` keeps
-    the trailing batch back (it stays pending) unless it is full."""
-    batch: list[Item] = []
-    size = 2
+    """Items cut into batches of one shop each, within both limits; a batch goes when the next item of
+    its shop would break a limit. Shops may interleave (early delivery takes orders in the order they
+    were queued, and a Shopware source gives each sales channel its shop), so each shop has its own open
+    batch. ``partial=False`` keeps back each shop's last batch unless it is full (it stays pending)."""
+    open_batches: dict[str, tuple[list[Item], int]] = {}
     for item in items:
-        fits = batch and batch[0].slug == item.slug and len(batch) < max_items and size + 1 + len(item.body) <= max_bytes
-        if batch and not fits:
-            yield batch[0].slug, batch
+        batch, size = open_batches.get(item.slug, ([], 2))
+        if batch and (len(batch) >= max_items or size + 1 + len(item.body) > max_bytes):
+            yield item.slug, batch
             batch, size = [], 2
         batch.append(item)
-        size += len(item.body) + (1 if len(batch) > 1 else 0)
-    if batch and (partial or len(batch) >= max_items):
-        yield batch[0].slug, batch
+        open_batches[item.slug] = (batch, size + len(item.body) + (1 if len(batch) > 1 else 0))
+    for slug, (batch, _) in open_batches.items():
+        if partial or len(batch) >= max_items:
+            yield slug, batch

@@ -101,6 +101,11 @@ class Sandbox:
         with self._changed:
             self._script.extend(Scripted(status, retry_after, body, content_type, dict(headers or {})) for _ in range(count))
 
+    def heal(self) -> None:
+        """Forget scripted answers not used yet (``fail_next``): Karla is back."""
+        with self._changed:
+            self._script.clear()
+
     def refuse_order(self, order_id: str, status: int, key: str | None, message: str = "refused by the sandbox") -> None:
         """Answer every write that carries order ``order_id`` with ``status`` and ``key``, naming no item
         (``errors`` empty), as a Karla that refuses one record of a bulk without saying which would."""

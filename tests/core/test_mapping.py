@@ -72,11 +72,20 @@ def test_item_carries_order_and_trackings_and_is_valid_json() -> None:
     assert "order" not in json.loads(only_tracking.body)
 
 
+def test_interleaved_shops_still_fill_their_batches_and_only_full_ones_go_when_asked() -> None:
+    # early delivery takes orders in the order they were queued; a Shopware source may alternate shops
+    items = [Item.build([_row(str(i), "order", "{}", slug="ab"[i % 2])]) for i in range(1010)]
+    full = list(batches(iter(items), max_items=50, max_bytes=1_000_000, partial=False))
+    assert len(full) == 20 and all(len(b) == 50 and {i.slug for i in b} == {s} for s, b in full)
+    everything = list(batches(iter(items), max_items=50, max_bytes=1_000_000))
+    assert [len(b) for _, b in everything[-2:]] == [5, 5] and sum(len(b) for _, b in everything) == 1010
+
+
 def test_batches_respect_both_limits_and_never_mix_shops() -> None:
     items = [Item.build([_row(str(i), "order", '{"x":"' + "y" * 100 + '"}', slug="a" if i < 7 else "b")]) for i in range(10)]
     size = len(items[0].body)
     made = list(batches(iter(items), max_items=3, max_bytes=2 + 2 * size + 1))
-    assert [len(b) for _, b in made] == [2, 2, 2, 1, 2, 1]
+    assert {shop: [len(b) for s, b in made if s == shop] for shop in "ab"} == {"a": [2, 2, 2, 1], "b": [2, 1]}
     assert all(len({i.slug for i in b}) == 1 for _, b in made)
     for _, batch in made:
         assert 2 + sum(len(i.body) for i in batch) + len(batch) - 1 <= 2 + 2 * size + 1

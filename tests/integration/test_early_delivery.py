@@ -2,7 +2,7 @@
 
 The reading side is driven here page by page, as the engine drives it, so what may go before reading
 ends is asserted without timing: only full batches of orders from the last stream, each with its parcels.
-The delivery process is real (spawned) and talks HTTP to the sandbox on loopback.
+The delivery process is real (forked) and talks HTTP to the sandbox on loopback.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _read(connector: Connector, early: EarlyDelivery, numbers: range, *, page: i
 @contextmanager
 def _mid_sync(connector: Connector, sandbox, *, sent: int = 2) -> Iterator[EarlyDelivery]:
     """120 orders read, reading not yet over, and ``sent`` full batches already at Karla."""
-    early = EarlyDelivery(connector.settings)
+    early = EarlyDelivery(connector.settings, connector.db)
     try:
         _read(connector, early, range(1, 121))
         assert early.started and sandbox.wait_for(lambda sb: len(sb.requests) >= sent)
@@ -120,7 +120,7 @@ def test_if_the_delivery_process_dies_the_reader_delivers_the_rest(tmp_path: Pat
 def test_karla_refusing_the_key_is_a_config_error_with_everything_pending(tmp_path: Path, sandbox, monkeypatch) -> None:
     monkeypatch.setenv("KARLA_CONNECTOR_KARLA__API_KEY", "wrong-key-123456")
     connector = _connector(tmp_path, sandbox)
-    with _mid_sync(connector, sandbox, sent=0) as early, pytest.raises(ConfigError, match="api_key"):
+    with _mid_sync(connector, sandbox, sent=1) as early, pytest.raises(ConfigError, match="api_key"):
         early.finish()
     assert _pending(connector) == 120 and sandbox.orders(SLUG) == {}
 
@@ -152,6 +152,27 @@ def test_a_big_cli_sync_delivers_from_a_second_process_at_the_minimum_of_request
     assert again.returncode == 0 and "in 0 Karla requests" in again.stdout
 
 
+def test_when_karla_is_down_the_delivery_process_ends_and_reading_goes_on(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url, karla={"deliver_while_reading_after": 1, "retry_attempts": 1},
+                          source={"page_size": 20})
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", range(1, 3001), lines=1)
+    write_fulfillments(files, "fulfillments_001.csv", [f"{n},T{n},DHL,,,SKU-{n}-0,1" for n in range(1, 3001)])
+    sandbox.fail_next(503, count=100_000)
+    result = cli(config, "sync")
+    # the first early batch found Karla down and ended the delivery process; reading went on to the end,
+    # and the reader did not try again on its own (one outage, reported once: exit 3)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "in 1 Karla requests" in result.stdout and len(sandbox.requests) == 1
+    status = json.loads(cli(config, "status", "--json").stdout)
+    assert status["sources"]["warehouse"]["last_run"]["status"] == "ok"
+    assert status["pending"] == 3000
+    sandbox.heal()
+    again = cli(config, "sync")
+    assert again.returncode == 0, again.stderr
+    assert "delivered 3000 orders and 3000 trackings" in again.stdout
+
+
 def test_small_syncs_stay_in_one_process(tmp_path: Path, sandbox) -> None:
     config = write_config(tmp_path, sandbox.url)  # the default: 1000 parts before a second process starts
     files = tmp_path / "files"
@@ -162,7 +183,8 @@ def test_small_syncs_stay_in_one_process(tmp_path: Path, sandbox) -> None:
 
 
 def test_when_the_reader_is_killed_the_delivery_process_ends_and_a_rerun_delivers_everything(tmp_path: Path, sandbox) -> None:
-    config = write_config(tmp_path, sandbox.url, karla={"deliver_while_reading_after": 1}, source={"page_size": 20})
+    # the delivery process starts with the first page of orders (after the 20k parcels): it has orders to send
+    config = write_config(tmp_path, sandbox.url, karla={"deliver_while_reading_after": 20_001}, source={"page_size": 100})
     files = tmp_path / "files"
     write_orders(files, "orders_001.csv", range(1, 20001), lines=1)
     write_fulfillments(files, "fulfillments_001.csv", [f"{n},T{n},DHL,,,SKU-{n}-0,1" for n in range(1, 20001)])
@@ -173,7 +195,8 @@ def test_when_the_reader_is_killed_the_delivery_process_ends_and_a_rerun_deliver
         pid = next((int(m.group(1)) for line in proc.stderr if (m := re.search(r"delivery process (\d+)", line))), None)  # type: ignore[union-attr]
         assert pid is not None
         # Frozen right after it started the delivery process, the reader is seconds away from the end of
-        # its 20k orders; then it dies without any clean-up, as under SIGKILL from the OOM killer.
+        # its 20k orders; then it dies without any clean-up, as under SIGKILL from the OOM killer. The
+        # delivery process sees the pipe close and ends after the request it may have on the wire.
         proc.send_signal(signal.SIGSTOP)
         proc.kill()
         proc.wait(timeout=30)
