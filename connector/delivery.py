@@ -175,6 +175,7 @@ def drain_outbox(
     stop: Callable[[], bool] | None = None,
     groups: Iterable[list[PendingRow]] | None = None,
     full_batches_only: bool = False,
+    lend_settle: Callable[[Callable[[], None]], None] | None = None,
 ) -> DeliveryResult:
     """Send everything that is due (or the given ``groups``). Raises ``Unavailable`` (nothing lost) or ``FatalError`` (stop).
 
@@ -189,7 +190,9 @@ def drain_outbox(
     in flight together never depend on each other.
 
     ``full_batches_only`` leaves the last, partly filled batch pending (delivery while a sync still
-    reads: the next drain fills it, so the number of requests stays at its minimum).
+    reads: the next drain fills it, so the number of requests stays at its minimum). ``lend_settle``
+    receives a function that records every answer still outstanding: ``groups`` that may block for a
+    long time (waiting for the reader) call it first, so no answer waits unrecorded meanwhile.
     """
     sender = _Sender(db, client, settings, now)
     max_bytes = settings.bulk_max_bytes
@@ -209,6 +212,13 @@ def drain_outbox(
     queue: deque[tuple[Future[BatchTooLarge | RecordRejected | None], str, list[Item]]] = deque()
     in_flight = settings.max_in_flight
     stopping = lambda: client.aborted or (stop is not None and stop())  # noqa: E731
+
+    def settle_all() -> None:
+        while queue and not _settle_oldest(queue, sender, on_batch, stopping):
+            pass
+
+    if lend_settle:
+        lend_settle(settle_all)
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="karla-send") as pool:
         try:
             for slug, batch in batches(due_items(), settings.bulk_max_orders, max_bytes, partial=not full_batches_only):

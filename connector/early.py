@@ -162,8 +162,14 @@ class _Follow:
         self.final = set(final)
         self.done = self.stopped = False
         self.after_id = 0
+        self.handled = 0  # messages taken so far
+        self.settle: Callable[[], None] = lambda: None  # records Karla's outstanding answers (lent by the drain)
+
+    def lend(self, settle: Callable[[], None]) -> None:
+        self.settle = settle
 
     def handle(self, message: tuple) -> None:
+        self.handled += 1
         if message[0] == "final":
             self.final.add((message[1], message[2]))
         elif message[0] == "done":
@@ -195,7 +201,10 @@ class _Follow:
             elif self.done:
                 return
             else:
-                self.wait()
+                handled = self.handled
+                self.settle()  # before waiting for the reader, however long: no answer waits unrecorded
+                if self.handled == handled:  # (settling polls the pipe: a "done" taken there must not be waited for)
+                    self.wait()
 
     def _next(self) -> list[list[PendingRow]] | None:
         """The complete orders among the next rows queued (maybe none); None when nothing new was queued."""
@@ -225,7 +234,7 @@ def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: C
         for full_only in (True, False):
             groups = follow.groups() if full_only else None
             _add(total, drain_outbox(db, client, karla, now=time.time, on_batch=on_batch, stop=follow.poll,
-                                     groups=groups, full_batches_only=full_only))
+                                     groups=groups, full_batches_only=full_only, lend_settle=follow.lend))
             if follow.stopped:  # a stop request (or the reader is gone): the rest stays pending
                 break
     except (Unavailable, FatalError) as exc:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -94,6 +94,29 @@ def test_full_batches_go_while_reading_and_the_rest_after(tmp_path: Path, sandbo
     assert [r.items for r in sandbox.requests] == [50, 50, 21] and early.stats[0] == 3
     assert [t["tracking_number"] for t in sandbox.orders(SLUG)["999"]["trackings"]] == ["T999"]
     assert _pending(connector) == 0
+
+
+def test_karlas_answer_is_recorded_while_the_delivery_process_waits_for_the_reader(tmp_path: Path, sandbox) -> None:
+    connector = _connector(tmp_path, sandbox)
+    early = EarlyDelivery(connector.settings, connector.db)
+    try:
+        # 100 orders: the first 50 go; the next 50 fill a batch that waits for a 101st order or the end
+        _read(connector, early, range(1, 101), page=50)
+        assert sandbox.wait_for(lambda sb: len(sb.requests) >= 1)
+        # the reader is silent now (a slow next file): the answer it got must not wait for it
+        assert _until(lambda: _pending(connector) == 50), "the acknowledged batch is still pending"
+    finally:
+        early.close()
+
+
+def _until(condition: Callable[[], bool], within: float = 30.0) -> bool:
+    """Poll ``condition`` (state written by another process has no event to wait on) until a deadline."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def test_a_stop_request_ends_it_with_the_rest_pending(tmp_path: Path, sandbox) -> None:
