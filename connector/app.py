@@ -192,9 +192,6 @@ class Connector:
             if early:
                 early.close()
             self._early = None
-        requests, sent = early.stats if early else (0, 0)
-        report.requests = requests + (self._client.stats.requests if self._client else 0)
-        report.bytes_sent = sent + (self._client.stats.bytes_sent if self._client else 0)
         return report
 
     def _read_into(
@@ -232,8 +229,9 @@ class Connector:
         except Unavailable as exc:
             report.delivery = getattr(exc, "result", report.delivery)
             report.karla_error = str(exc)
-        report.requests = self._client.stats.requests if self._client else 0
-        report.bytes_sent = self._client.stats.bytes_sent if self._client else 0
+        requests, sent = early.stats if early else (0, 0)  # the delivery process's, if one ran
+        report.requests = requests + (self._client.stats.requests if self._client else 0)
+        report.bytes_sent = sent + (self._client.stats.bytes_sent if self._client else 0)
 
     def _finish_early(self, early: EarlyDelivery | None, on_batch: Callable[[int], None] | None) -> DeliveryResult | None:
         """The delivery process's result, or None when there was none (or it vanished: the caller drains)."""

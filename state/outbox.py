@@ -75,18 +75,19 @@ class Outbox:
         self.conn = conn
         self.raw: Any = conn.connection.driver_connection  # sqlite3.Connection, same transaction
 
-    def _known(self, table: str, parts: Sequence[Part]) -> dict[tuple[str, str, str], str]:
-        known: dict[tuple[str, str, str], str] = {}
+    def _by_order(self, columns: str, table: str, orders: Iterable[tuple[str, str]]) -> Iterator[tuple]:
+        """Rows of ``table`` for these (slug, order_key) pairs: one ``IN`` list per shop and chunk of keys."""
         by_slug: dict[str, set[str]] = {}
-        for p in parts:
-            by_slug.setdefault(p.slug, set()).add(p.order_key)
+        for slug, key in orders:
+            by_slug.setdefault(slug, set()).add(key)
         for slug, keys in by_slug.items():
             for chunk in chunks(sorted(keys), KEYS_PER_LOOKUP):
                 marks = ",".join(["?"] * len(chunk))
-                sql = f"SELECT order_key, part, hash FROM {table} WHERE slug = ? AND order_key IN ({marks})"
-                for key, part, digest in self.raw.execute(sql, (slug, *chunk)):
-                    known[(slug, key, part)] = digest
-        return known
+                yield from self.raw.execute(f"SELECT {columns} FROM {table} WHERE slug = ? AND order_key IN ({marks})", (slug, *chunk))
+
+    def _known(self, table: str, parts: Sequence[Part]) -> dict[tuple[str, str, str], str]:
+        rows = self._by_order("slug, order_key, part, hash", table, ((p.slug, p.order_key) for p in parts))
+        return {(slug, key, part): digest for slug, key, part, digest in rows}
 
     def enqueue(self, parts: Sequence[Part], now: float) -> EnqueueCounts:
         """Write new or changed parts; a part equal to what Karla has, or to what is pending, is skipped."""
@@ -137,17 +138,11 @@ class Outbox:
         return self.raw.execute(sql, (after_id, limit)).fetchall()
 
     def groups_of(self, keys: Sequence[tuple[str, str]]) -> list[list[PendingRow]]:
-        """All pending rows of these orders, one list per order, in the order the keys were given."""
+        """All pending rows of these orders, one list per order (parts in name order, as ``scan`` gives
+        them), in the order the keys were given."""
         found: dict[tuple[str, str], list[PendingRow]] = {k: [] for k in keys}
-        by_slug: dict[str, list[str]] = {}
-        for slug, key in found:
-            by_slug.setdefault(slug, []).append(key)
-        for slug, order_keys in by_slug.items():
-            for chunk in chunks(order_keys, KEYS_PER_LOOKUP):
-                marks = ",".join(["?"] * len(chunk))
-                sql = f"SELECT {_PENDING_COLUMNS} FROM outbox WHERE slug = ? AND order_key IN ({marks}) ORDER BY order_key, part"
-                for row in map(PendingRow._make, self.raw.execute(sql, (slug, *chunk))):
-                    found[(row.slug, row.order_key)].append(row)
+        for row in sorted(map(PendingRow._make, self._by_order(_PENDING_COLUMNS, "outbox", found)), key=lambda r: r.part):
+            found[(row.slug, row.order_key)].append(row)
         return [rows for rows in found.values() if rows]
 
     def mark_delivered(self, rows: Iterable[PendingRow], now: float) -> int:
