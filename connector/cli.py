@@ -80,7 +80,7 @@ def sync(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the payloads that would be sent; change nothing")] = False,
     full: Annotated[bool, typer.Option("--full", help="Re-read everything since full_sync_since (only differences are sent)")] = False,
 ) -> None:
-    """One pass over the sources, then drain the outbox, then exit."""
+    """One pass over the sources and delivery of what they queued, then exit (a big sync delivers while it still reads)."""
     from connector.commands import run_dry, run_sync
 
     try:
