@@ -36,8 +36,8 @@ def _items(folder: Path) -> dict[str, dict]:
                     "order_placed_at": row["order_placed_at"], "email_id": row["email"], "currency": row["currency"],
                     "total_order_price": float(row["total_order_price"]), "shipping_price": float(row["shipping_price"]),
                     "products": [], "discounts": [], "address": address, "segments": []}, "trackings": []}
-            item["order"]["products"].append(
-                {"title": row["product_title"], "sku": row["sku"], "quantity": int(row["quantity"]), "price": float(row["price"]), "images": []})
+            item["order"]["products"].append({"title": row["product_title"], "sku": row["sku"],
+                                              "quantity": int(row["quantity"]), "price": float(row["price"]), "images": []})
     carriers: dict[str, dict[str, str]] = {}
     with (folder / "fulfillments_0001.csv").open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
