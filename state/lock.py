@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from pathlib import Path
 from types import TracebackType
 
@@ -31,7 +32,7 @@ class StateLock:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise ConfigError(
-                f"state file {str(self.path)[:-5]} is in use by {holder}; only one karla-connector may use it at a time"
+                f"state file {str(self.path)[:-5]} is in use by {_describe(holder)}; only one karla-connector may use it at a time"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} ({self.purpose})".encode())
@@ -48,3 +49,23 @@ class StateLock:
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
+
+
+def _describe(holder: str) -> str:
+    """The holder as written, and whether it still runs: a sync killed while its delivery process sends
+    leaves the lock with that process (it inherited it), which lets go once its request is answered."""
+    match = re.match(r"pid (\d+)", holder)
+    if match is None or _alive(int(match[1])):
+        return holder
+    return (f"{holder}, which has ended; a process it started (a sync's delivery process, finishing the request "
+            "it has on the wire) holds the lock until it ends")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,6 +118,40 @@ def test_second_holder_of_the_lock_is_refused(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"in use by pid \d+ \(run\)"):
             StateLock(tmp_path / "s.db", "sync").acquire()
     StateLock(tmp_path / "s.db", "sync").acquire().release()  # free again once released
+
+
+_HOLD_AND_LEAVE = """
+import os, sys
+from state.lock import StateLock
+StateLock(sys.argv[1], "sync").acquire()
+if os.fork() == 0:  # the child inherits the locked descriptor, like a sync's delivery process
+    os.close(1)
+    sys.stdin.read()  # until the test closes our stdin
+    os._exit(0)
+print("holding", flush=True)
+os._exit(0)  # the parent ends without releasing anything, as a killed sync
+"""
+
+
+def test_a_lock_kept_by_a_child_of_an_ended_holder_says_so(tmp_path: Path) -> None:
+    """A sync killed while its delivery process sends: that process inherited the lock and keeps it until
+    its request is answered. The refusal must not just name the dead pid as if it still ran."""
+    path = tmp_path / "s.db"
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_AND_LEAVE, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "holding\n"
+        assert proc.wait(timeout=30) == 0
+        with pytest.raises(ConfigError, match=r"in use by pid \d+ \(sync\), which has ended; a process it started"):
+            StateLock(path, "sync").acquire()
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()  # the child ends
+    fd = os.open(f"{path}.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the child has gone
+    finally:
+        os.close(fd)
+    StateLock(path, "sync").acquire().release()
 
 
 def test_marking_more_rows_than_one_statement_holds(tmp_path: Path) -> None:
