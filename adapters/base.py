@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 # Major.minor. A change that breaks existing adapters bumps the major (see docs/adapters.md).
-CONTRACT_VERSION = (1, 0)
+CONTRACT_VERSION = (1, 1)
 
 
 class SourceConfig(BaseModel):
@@ -152,6 +152,7 @@ class AdapterContext:
     clock: Callable[[], datetime] = _utcnow
     log: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("adapters"))
     is_seen: Callable[[FileMark], bool] = lambda mark: False
+    was_read: Callable[[str, int, float], bool] = lambda path, size, mtime: False
     full_sync: bool = False
     dry_run: bool = False
     stop: threading.Event = field(default_factory=threading.Event)

@@ -86,7 +86,8 @@ class AdapterContract:
     # -- plumbing ------------------------------------------------------------------------------------
     def _context(self, seen: set[tuple[str, int, float, str]] | None = None) -> AdapterContext:
         seen = seen if seen is not None else set()
-        return AdapterContext(source="contract", is_seen=lambda m: _file_key(m) in seen)
+        return AdapterContext(source="contract", is_seen=lambda m: _file_key(m) in seen,
+                              was_read=lambda path, size, mtime: any(k[:3] == (path, size, mtime) for k in seen))
 
     def _sync(self, state: _Committed, crash_after: int | None = None) -> list[tuple[str, Page]]:
         """One incremental run as the engine does it; returns the committed (stream, page) pairs in order.

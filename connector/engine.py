@@ -114,6 +114,14 @@ def _is_seen(db: StateDB, source: str) -> Callable[[FileMark], bool]:
     return is_seen
 
 
+def _was_read(db: StateDB, source: str) -> Callable[[str, int, float], bool]:
+    def was_read(path: str, size: int, mtime: float) -> bool:
+        with db.read() as conn:
+            return Files(conn).was_read(source, path, size, mtime)
+
+    return was_read
+
+
 def sync_source(
     db: StateDB,
     rt: SourceRuntime,
@@ -140,7 +148,8 @@ def sync_source(
         resolve = DeadLetters(conn).has_source_letters(rt.name)
     source_log = logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
     context = AdapterContext(
-        source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name), full_sync=full, dry_run=dry_run,
+        source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name), was_read=_was_read(db, rt.name),
+        full_sync=full, dry_run=dry_run,
         stop=abort or threading.Event(),
     )
     adapter: Any = None

@@ -42,6 +42,11 @@ class Files:
         sql = "SELECT 1 FROM seen_file WHERE source=? AND path=? AND size=? AND mtime=? AND sha256=?"
         return self.conn.exec_driver_sql(sql, (source, path, size, mtime, sha256)).first() is not None
 
+    def was_read(self, source: str, path: str, size: int, mtime: float) -> bool:
+        """Whether a version of ``path`` with this size and mtime was read to its end (any content hash)."""
+        sql = "SELECT 1 FROM seen_file WHERE source=? AND path=? AND size=? AND mtime=?"
+        return self.conn.exec_driver_sql(sql, (source, path, size, mtime)).first() is not None
+
     def mark_seen(self, source: str, marks: Iterable[Any], now: float) -> None:
         self.conn.exec_driver_sql(
             "INSERT OR REPLACE INTO seen_file (source, path, size, mtime, sha256, rejected, seen_at) VALUES (?,?,?,?,?,?,?)",

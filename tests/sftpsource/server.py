@@ -28,6 +28,7 @@ class SftpServer:
         self.extra_host_keys = [asyncssh.generate_private_key(algorithm) for algorithm in extra_host_keys]
         self.drop_after_bytes: int | None = None
         self.connections = 0
+        self.bytes_read = 0  # file content sent to clients, over all sessions
         self._open: set[Any] = set()  # live connections, closed on stop so no session task is left pending
         self.port = 0
         self._loop = asyncio.new_event_loop()
@@ -116,6 +117,7 @@ class SftpServer:
             def read(self, file_obj: Any, offset: int, size: int) -> bytes:
                 data = super().read(file_obj, offset, size)
                 self.sent += len(data)
+                outer.bytes_read += len(data)
                 if outer.drop_after_bytes is not None and self.sent > outer.drop_after_bytes:
                     self.channel.get_connection().abort()
                 return data

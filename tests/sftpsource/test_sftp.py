@@ -250,6 +250,34 @@ def test_end_to_end_over_sftp_with_reupload_and_error_folder(server: SftpServer,
     assert server.password not in first.stdout + first.stderr + second.stdout + second.stderr
 
 
+def test_a_kept_file_is_not_downloaded_again(server: SftpServer, sftp_root: Path, tmp_path: Path, sandbox) -> None:
+    """With after_processing = "keep" (a read-only account, say) every poll lists the folder; a file read
+    before is recognised by name, size and mtime and not downloaded to be hashed again."""
+    exports = sftp_root / "exports"
+    known = tmp_path / "known_hosts"
+    known.write_text(server.known_hosts_line())
+    config = write_config(tmp_path, sandbox.url, extra=f'[sources.warehouse.sftp]\nknown_hosts = "{known}"\n')
+    config.write_text(config.read_text().replace(f'url = "file://{tmp_path / "files"}"',
+                                                 f'url = "sftp://{server.user}@127.0.0.1:{server.port}/exports"'))
+    env = {"KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__PASSWORD": server.password}
+    (exports / "orders_1.csv").write_text(f"{HEADER}\n1,10119,A,S,1,1\n")
+    (exports / "orders_2.csv").write_text(f"{HEADER}\n2,10119,B,S,1,1\n")
+    assert cli(config, "sync", env=env).returncode == 0
+    assert set(sandbox.orders(SLUG)) == {"1", "2"} and server.bytes_read > 0
+    downloaded = server.bytes_read
+
+    again = cli(config, "sync", env=env)
+    assert again.returncode == 0, again.stderr
+    assert server.bytes_read == downloaded  # listed, not downloaded
+    assert sorted(p.name for p in exports.iterdir()) == ["orders_1.csv", "orders_2.csv"]  # kept
+
+    (exports / "orders_2.csv").write_text(f"{HEADER}\n2,10119,B,S,1,1\n3,10119,C,S,1,1\n")  # re-uploaded, changed
+    third = cli(config, "sync", env=env)
+    assert third.returncode == 0, third.stderr
+    assert server.bytes_read - downloaded == (exports / "orders_2.csv").stat().st_size  # that file alone
+    assert set(sandbox.orders(SLUG)) == {"1", "2", "3"}
+
+
 def _write_rows(path: Path, count: int, scattered: bool = False) -> None:
     """``count`` orders of two rows each; ``scattered`` puts every order's second row in a second half."""
     with path.open("w") as f:
