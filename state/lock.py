@@ -57,8 +57,8 @@ def _describe(holder: str) -> str:
     match = re.match(r"pid (\d+)", holder)
     if match is None or _alive(int(match[1])):
         return holder
-    return (f"{holder}, which has ended; a process it started (a sync's delivery process, finishing the request "
-            "it has on the wire) holds the lock until it ends")
+    return (f"{holder}, which is not running here: it has ended and a process it started holds the lock until it ends "
+            "(a sync's delivery process finishing the request it has on the wire), or it runs in another container")
 
 
 def _alive(pid: int) -> bool:

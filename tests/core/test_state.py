@@ -141,7 +141,7 @@ def test_a_lock_kept_by_a_child_of_an_ended_holder_says_so(tmp_path: Path) -> No
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "holding\n"
         assert proc.wait(timeout=30) == 0
-        with pytest.raises(ConfigError, match=r"in use by pid \d+ \(sync\), which has ended; a process it started"):
+        with pytest.raises(ConfigError, match=r"in use by pid \d+ \(sync\), which is not running here: it has ended and a process it started holds"):
             StateLock(path, "sync").acquire()
     finally:
         assert proc.stdin is not None
