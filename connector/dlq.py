@@ -40,8 +40,10 @@ class RetryPlan:
 
 
 def _plan(conn: Any, rows: Sequence[DeadLetterRow], now: float) -> RetryPlan:
+    """Newest letters first: once a part is queued from the newest, an older letter of the same part
+    counts as superseded (``changed_since``) instead of being queued over it."""
     plan = RetryPlan()
-    for row in rows:
+    for row in sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True):
         if row.stage == "karla":
             (plan.queued if _requeue(conn, row, now) else plan.superseded).append(row.id)
             continue

@@ -102,9 +102,10 @@ class Sandbox:
             self._script.extend(Scripted(status, retry_after, body, content_type, dict(headers or {})) for _ in range(count))
 
     def heal(self) -> None:
-        """Forget scripted answers not used yet (``fail_next``): Karla is back."""
+        """Forget scripted answers not used yet (``fail_next``) and refused orders (``refuse_order``): Karla is back."""
         with self._changed:
             self._script.clear()
+            self._refused.clear()
 
     def refuse_order(self, order_id: str, status: int, key: str | None, message: str = "refused by the sandbox") -> None:
         """Answer every write that carries order ``order_id`` with ``status`` and ``key``, naming no item

@@ -122,6 +122,29 @@ def test_retry_drops_a_karla_letter_whose_order_was_delivered_newer_since(tmp_pa
 
 
 
+def test_retry_all_sends_the_newest_of_two_refused_versions(tmp_path: Path, sandbox) -> None:
+    """Karla refused version A of an order, then version B. Once Karla accepts it again, retrying every
+    letter must leave B in Karla: A is superseded by B, not the other way round."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url)
+    sandbox.refuse_order("6", 422, "invalid_payload")  # refused whatever it holds, for now
+    write_orders(files, "orders_001.csv", [6], zip_code="10119")  # version A
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    write_orders(files, "orders_002.csv", [6], zip_code="80331")  # version B, newer
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    assert [letter.payload["order"]["address"]["zip_code"] for letter in letters(connector)] == ["10119", "80331"]
+    connector.close()
+    sandbox.heal()
+    code, said = retry(config)
+    assert code == ExitCode.OK, said
+    assert "superseded" in said
+    assert sandbox.orders(SLUG)["6"]["address"]["zip_code"] == "80331"
+    connector = Connector(load_settings(config))
+    assert letters(connector) == []
+    connector.close()
+
+
 def test_retry_of_an_unknown_id_says_so(tmp_path: Path, sandbox) -> None:
     config = write_config(tmp_path, sandbox.url)
     bad_date_file(tmp_path / "files")
