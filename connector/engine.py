@@ -96,7 +96,7 @@ def commit_page(
         enq = Outbox(conn).enqueue(parts, now)
         letters = DeadLetters(conn)
         if resolve:
-            letters.resolve(rt.name, stream, [(r.key, origin(r.location)) for r in page.records], before=now)
+            letters.resolve(rt.name, stream, [_vouches(r) for r in page.records], before=now)
         letters.add(_dead_rows(page, rt.name, stream, rt.slug, now))
         if page.done_files:
             Files(conn).mark_seen(rt.name, page.done_files, now)
@@ -104,6 +104,12 @@ def commit_page(
             Cursors(conn).set(rt.name, stream, page.cursor, now)
     counts.enqueued, counts.unchanged = enq.enqueued, enq.unchanged
     return counts
+
+
+def _vouches(record: Record) -> tuple[str, str | None, frozenset[str] | None]:
+    """What a record read cleanly clears letters for: its whole order, or only the parcels it carries."""
+    parcels = None if record.order is not None else frozenset(t.tracking_number for t in record.trackings)
+    return record.key, origin(record.location), parcels
 
 
 def _is_seen(db: StateDB, source: str) -> Callable[[FileMark], bool]:

@@ -127,24 +127,28 @@ class DeadLetters:
         sql = "SELECT 1 FROM dead_letter WHERE source = ? AND stage = 'source' LIMIT 1"
         return self.conn.exec_driver_sql(sql, (source,)).first() is not None
 
-    def resolve(self, source: str, stream: str, read: Iterable[tuple[str, str | None]], before: float) -> int:
+    def resolve(self, source: str, stream: str, read: Iterable[tuple[str, str | None, frozenset[str] | None]], before: float) -> int:
         """Drop the source's letters for records that have now been read cleanly from the same origin.
 
-        ``read`` holds (order key, origin) pairs; an origin is a file name (``orders_001.csv``) or, for
-        sources without files, the whole location. Matching the origin keeps a letter for rows of a file
-        that was never fixed when the same order number reads cleanly from another file.
+        ``read`` holds (order key, origin, parcels) triples; an origin is a file name (``orders_001.csv``)
+        or, for sources without files, the whole location. Matching the origin keeps a letter for rows of a
+        file that was never fixed when the same order number reads cleanly from another file. A record
+        with an order vouches for the whole order (``parcels`` None); one with only trackings vouches for
+        those tracking numbers alone: its letter is cleared only if the letter's raw record names one of
+        them. Daily exports reuse a file name, and tomorrow's clean parcel must not clear today's bad one.
         """
-        wanted = dict(read)
+        wanted = {key: (where, parcels) for key, where, parcels in read}
         if not wanted:
             return 0
         found = []
         for chunk in chunks(sorted(wanted), KEYS_PER_LOOKUP):
             sql = (
-                "SELECT id, order_key, location FROM dead_letter WHERE stage = 'source' AND source = ? AND stream = ?"
-                f" AND created_at < ? AND order_key IN ({','.join('?' * len(chunk))})"
+                "SELECT id, order_key, location, payload FROM dead_letter WHERE stage = 'source' AND source = ?"
+                f" AND stream = ? AND created_at < ? AND order_key IN ({','.join('?' * len(chunk))})"
             )
-            for letter, key, location in self.conn.exec_driver_sql(sql, (source, stream, before, *chunk)):
-                if origin(location) == wanted[key]:
+            for letter, key, location, payload in self.conn.exec_driver_sql(sql, (source, stream, before, *chunk)):
+                where, parcels = wanted[key]
+                if origin(location) == where and (parcels is None or parcels & _values(payload)):
                     found.append(letter)
         return self.delete(found)
 
@@ -162,6 +166,15 @@ def _json(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _values(payload: str | None) -> set[str]:
+    """The values of a letter's raw record (a CSV row: header -> value), as text."""
+    try:
+        raw = json.loads(payload) if payload else None
+    except ValueError:
+        return set()
+    return {str(v) for v in raw.values()} if isinstance(raw, dict) else set()
 
 
 def _row(raw: Sequence[Any]) -> DeadLetterRow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -11,7 +12,7 @@ from connector.app import Connector, ExitCode
 from connector.dlq import retry_dead_letters
 from connector.settings import load_settings
 from state import DeadLetters
-from tests.conftest import SLUG, write_config, write_orders
+from tests.conftest import SLUG, write_config, write_fulfillments, write_orders
 
 
 def letters(connector: Connector) -> list:
@@ -141,6 +142,36 @@ def test_retry_all_sends_the_newest_of_two_refused_versions(tmp_path: Path, sand
     assert "superseded" in said
     assert sandbox.orders(SLUG)["6"]["address"]["zip_code"] == "80331"
     connector = Connector(load_settings(config))
+    assert letters(connector) == []
+    connector.close()
+
+
+def _trackings(sandbox, order: str) -> list[str]:
+    return [t["tracking_number"] for t in sandbox.orders(SLUG)[order]["trackings"]]
+
+
+def test_a_later_export_of_the_same_name_clears_only_the_parcels_it_carries(tmp_path: Path, sandbox) -> None:
+    """A daily export reuses its name. Tomorrow's good parcel for an order must not clear the letter of
+    today's bad parcel for the same order; the corrected parcel does."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url)
+    write_orders(files, "orders_001.csv", [1])
+    write_fulfillments(files, "fulfillments.csv", ["1,T1,DHL,,yesterday,,"])  # day 1: T1's date is unreadable
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    (letter,) = letters(connector)
+    assert letter.location == "fulfillments.csv:2" and "yesterday" in letter.reason
+
+    write_fulfillments(files, "fulfillments.csv", ["1,T2,DHL,,2026-11-22T10:00:00Z,,"])  # day 2: only T2, fine
+    os.utime(files / "fulfillments.csv", (1_900_000_000, 1_900_000_000))
+    assert connector.sync().exit_code == ExitCode.OK
+    assert _trackings(sandbox, "1") == ["T2"]
+    assert [x.id for x in letters(connector)] == [letter.id]  # T1 was never sent: its letter stays
+
+    write_fulfillments(files, "fulfillments.csv", ["1,T1,DHL,,2026-11-21T10:00:00Z,,"])  # T1 corrected, uploaded again
+    os.utime(files / "fulfillments.csv", (1_900_000_100, 1_900_000_100))
+    assert connector.sync().exit_code == ExitCode.OK
+    assert sorted(_trackings(sandbox, "1")) == ["T1", "T2"]
     assert letters(connector) == []
     connector.close()
 
