@@ -4,14 +4,16 @@
   has been delivered or queued since the letter was written: then the letter is obsolete, and sending it
   would replace newer data in Karla with older. Such letters are dropped and counted as superseded.
 - A letter the **source** refused never became a payload, so there is nothing to re-send: its file is
-  read again (so a fixed setting such as a carrier override or ``decimal_comma`` takes effect), and the
-  letter is dropped only once that file has really been read again; a row that is still bad becomes a
-  new letter. A letter whose file is gone (archived, moved), or whose source has no files (Shopify,
-  Shopware), is kept: fix the record at the source, and the letter clears when it reads cleanly.
+  read again (so a fixed setting such as a carrier override or ``decimal_comma`` takes effect). The
+  letter is dropped once its row has been read again: cleanly (then the engine clears it), or still bad,
+  as the same row (then a new letter replaces it). A letter whose file is gone (archived, moved), whose
+  file of that name no longer holds its row (a daily export reusing its name), or whose source has no
+  files (Shopify, Shopware), is kept: fix the record at the source, and it clears when it reads cleanly.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,8 +78,9 @@ def _requeue(conn: Any, row: DeadLetterRow, now: float) -> bool:
 
 def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Console) -> list[int]:
     """Sync each source whose files were forgotten (its counts go into ``report``: a row still bad is a
-    new letter and makes the exit code 1); returns the letters whose file was read again."""
+    new letter and makes the exit code 1); returns the letters whose row was read again."""
     done: list[int] = []
+    since = connector.now()
     for source in sorted({s for s, _ in plan.reread.values()}):
         try:
             report.sources[source] = connector.sync_one(connector.sources[source])
@@ -86,10 +89,20 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
             report.failures[source] = str(exc)
             continue
         with connector.db.read() as conn:
-            for letter, (name, path) in plan.reread.items():
-                if name == source and Files(conn).has(source, path):
-                    done.append(letter)
+            done += _row_read_again(DeadLetters(conn).list(), [i for i, (name, _) in plan.reread.items() if name == source], since)
     return done
+
+
+def _row_read_again(current: Sequence[DeadLetterRow], letters: Sequence[int], since: float) -> list[int]:
+    """Of ``letters``, those whose row the re-read reached: cleared by a clean read (gone from ``current``),
+    or written again as the same row, still bad (a letter since ``since`` with the same record)."""
+    by_id = {row.id: row for row in current}
+    again = {_same_row(row) for row in current if row.created_at >= since}
+    return [i for i in letters if i not in by_id or _same_row(by_id[i]) in again]
+
+
+def _same_row(row: DeadLetterRow) -> tuple:
+    return row.source, row.stream, row.order_key, origin(row.location), json.dumps(row.payload, sort_keys=True)
 
 
 def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:
@@ -128,6 +141,7 @@ def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
     kept = [row.id for row in plan.kept] + unread
     if kept:
         out.print(
-            f"kept {len(kept)} letter(s) the source rejected ({', '.join(map(str, kept[:10]))}): their file is gone or "
-            "the source has no files; fix the record at the source and it clears when it reads cleanly"
+            f"kept {len(kept)} letter(s) the source rejected ({', '.join(map(str, kept[:10]))}): their file is gone, no "
+            "longer holds their row, or the source has no files; fix the record at the source and it clears when it "
+            "reads cleanly"
         )

@@ -176,6 +176,29 @@ def test_a_later_export_of_the_same_name_clears_only_the_parcels_it_carries(tmp_
     connector.close()
 
 
+def test_retry_keeps_a_letter_whose_file_name_now_holds_other_rows(tmp_path: Path, sandbox) -> None:
+    """Retrying reads the file of that name again; when today's export no longer holds the bad row,
+    nothing read it again, so its letter stays."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url)
+    write_orders(files, "orders_001.csv", [1, 2])
+    write_fulfillments(files, "fulfillments.csv", ["1,T1,DHL,,yesterday,,"])  # day 1: bad row
+    connector = Connector(load_settings(config))
+    connector.sync()
+    write_fulfillments(files, "fulfillments.csv", ["2,T9,DHL,,2026-11-22T10:00:00Z,,"])  # day 2: another order
+    os.utime(files / "fulfillments.csv", (1_900_000_000, 1_900_000_000))
+    connector.sync()
+    (letter,) = letters(connector)
+    connector.close()
+    code, said = retry(config)
+    assert code == ExitCode.OK, said
+    assert "kept 1 letter(s)" in said
+    connector = Connector(load_settings(config))
+    assert [x.id for x in letters(connector)] == [letter.id]
+    assert _trackings(sandbox, "2") == ["T9"] and _trackings(sandbox, "1") == []
+    connector.close()
+
+
 def test_retry_of_an_unknown_id_says_so(tmp_path: Path, sandbox) -> None:
     config = write_config(tmp_path, sandbox.url)
     bad_date_file(tmp_path / "files")
