@@ -4,16 +4,15 @@
   has been delivered or queued since the letter was written: then the letter is obsolete, and sending it
   would replace newer data in Karla with older. Such letters are dropped and counted as superseded.
 - A letter the **source** refused never became a payload, so there is nothing to re-send: its file is
-  read again (so a fixed setting such as a carrier override or ``decimal_comma`` takes effect). The
-  letter is dropped once its row has been read again: cleanly (then the engine clears it), or still bad,
-  as the same row (then a new letter replaces it). A letter whose file is gone (archived, moved), whose
+  read again (so a fixed setting such as a carrier override or ``decimal_comma`` takes effect). A row
+  that now reads cleanly clears its letter; one still bad refreshes it (with the new reason, same id).
+  A letter whose file is gone (archived, moved), whose
   file of that name no longer holds its row (a daily export reusing its name), or whose source has no
   files (Shopify, Shopware), is kept: fix the record at the source, and it clears when it reads cleanly.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,15 +93,11 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
 
 
 def _row_read_again(current: Sequence[DeadLetterRow], letters: Sequence[int], since: float) -> list[int]:
-    """Of ``letters``, those whose row the re-read reached: cleared by a clean read (gone from ``current``),
-    or written again as the same row, still bad (a letter since ``since`` with the same record)."""
+    """Of ``letters``, those whose row the re-read reached: cleared by a clean read (gone from ``current``)
+    or still bad (refreshed since ``since``). The others stay as they were: their file is gone, or the
+    file of that name no longer holds their row."""
     by_id = {row.id: row for row in current}
-    again = {_same_row(row) for row in current if row.created_at >= since}
-    return [i for i in letters if i not in by_id or _same_row(by_id[i]) in again]
-
-
-def _same_row(row: DeadLetterRow) -> tuple:
-    return row.source, row.stream, row.order_key, origin(row.location), json.dumps(row.payload, sort_keys=True)
+    return [i for i in letters if i not in by_id or by_id[i].created_at >= since]
 
 
 def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:
@@ -120,8 +115,6 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
             if unknown:
                 out.print(f"[yellow]no dead letter with id {', '.join(map(str, unknown))}[/] (see `dlq list`)")
             reread = _reread(connector, plan, report, out) if plan.reread else []
-            with connector.db.transaction() as conn:
-                DeadLetters(conn).delete(reread)
             _summary(out, plan, reread)
             if plan.queued or reread:
                 connector.deliver_into(report)
@@ -136,7 +129,7 @@ def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
     if plan.superseded:
         out.print(f"dropped {len(plan.superseded)} superseded letter(s): a newer version was delivered or queued since")
     if reread:
-        out.print(f"read {len(reread)} letter(s)' files again (rows still bad are new letters)")
+        out.print(f"read {len(reread)} letter(s)' rows again (those still bad keep their letter, with today's reason)")
     unread = [i for i in plan.reread if i not in reread]
     kept = [row.id for row in plan.kept] + unread
     if kept:

@@ -61,13 +61,13 @@ def test_retry_rereads_the_file_so_a_fixed_setting_takes_effect(tmp_path: Path, 
     config.write_text(config.read_text().replace('encoding = "utf-8"', 'encoding = "cp1252"'))
     code, said = retry(config)
     assert code == ExitCode.OK, said
-    assert "read 4 letter(s)' files again" in said  # one per row: both rows of each order hold the byte
+    assert "read 4 letter(s)' rows again" in said  # one per row: both rows of each order hold the byte
     connector = Connector(load_settings(config))
     assert letters(connector) == [] and sandbox.orders(SLUG)["1"]["address"]["name"] == "Jana Müller"
     connector.close()
 
 
-def test_retry_of_a_row_still_bad_replaces_its_letter_instead_of_losing_it(tmp_path: Path, sandbox) -> None:
+def test_retry_of_a_row_still_bad_keeps_its_letter_refreshed(tmp_path: Path, sandbox) -> None:
     config = write_config(tmp_path, sandbox.url)
     bad_date_file(tmp_path / "files")
     connector = Connector(load_settings(config))
@@ -76,10 +76,25 @@ def test_retry_of_a_row_still_bad_replaces_its_letter_instead_of_losing_it(tmp_p
     connector.close()
     code, said = retry(config)
     assert code == ExitCode.DEAD_LETTERS, said  # dead-lettered again: not a success
+    assert "read 1 letter(s)' rows again" in said
     connector = Connector(load_settings(config))
     (new,) = letters(connector)
-    assert new.id != old.id and (new.order_key, new.location, new.reason) == (old.order_key, old.location, old.reason)
+    assert (new.id, new.order_key, new.location, new.reason) == (old.id, old.order_key, old.location, old.reason)
+    assert new.created_at >= old.created_at
     assert set(sandbox.orders(SLUG)) == {"1", "2"}
+    connector.close()
+
+
+def test_full_syncs_of_a_bad_row_keep_one_letter(tmp_path: Path, sandbox) -> None:
+    """The nightly full sync reads every kept file again: its bad rows must not pile up letters."""
+    config = write_config(tmp_path, sandbox.url)
+    bad_date_file(tmp_path / "files")
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    (first,) = letters(connector)
+    for _ in range(2):
+        assert connector.sync(full=True).exit_code == ExitCode.DEAD_LETTERS
+    assert [letter.id for letter in letters(connector)] == [first.id]
     connector.close()
 
 
