@@ -10,8 +10,10 @@ Deliberate differences from the plugin: the address is the delivery's shipping a
 the first order address, which may be the billing one), a parcel's products carry the *position*
 quantities (the plugin repeats the line item's), ``province_code`` drops the country prefix (``DE-BY`` -> ``BY``,
 as in Karla's examples and the other sources), and the shipping method gives ``tracking_url`` and the
-carrier. Replays of old trackings (the plugin's KAR-2196) cannot happen here: the engine sends a tracking
-only when its content changed, and ``historical_cutoff`` bounds a first backfill.
+carrier; ``tracking_placed_at`` is the delivery's ``createdAt`` (the plugin sends the time of each event).
+Replays of old trackings (the plugin's KAR-2196) cannot happen here: a tracking's payload holds no edit time,
+so adding a code to its delivery or moving the delivery's state leaves it as it was; the engine sends a
+tracking only when its payload changed, and ``historical_cutoff`` bounds a first backfill.
 """
 
 from __future__ import annotations
@@ -124,7 +126,11 @@ def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig) 
             item = position.get("orderLineItem") or items.get(position.get("orderLineItemId")) or {}
             if _is_product(item, config):
                 products.append(_product(item, position.get("quantity")))
-        placed = delivery.get("updatedAt") or delivery.get("createdAt") or order.get("orderDateTime")
+        # Shopware keeps no time for when a code was added. The delivery's updatedAt moves with every later
+        # edit (another code, a state transition), which would re-send its older trackings with a rewritten
+        # time; createdAt is write-protected, so it is stable and a true lower bound (the shipment's creation,
+        # usually checkout). Omitting the field would let Karla stamp the receipt time: months late on a backfill.
+        placed = delivery.get("createdAt") or order.get("orderDateTime") or order.get("createdAt")
         for code in _codes(delivery):
             found.append(_clean({
                 "tracking_number": code, "tracking_placed_at": placed, "products": products,

@@ -3,9 +3,12 @@ associations must carry every field the mapping needs)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
+from adapters.shopware.config import ShopwareConfig
 from adapters.shopware.criteria import INCLUDES
+from adapters.shopware.mapping import map_order
+from connector.engine import record_parts
 from connector.karla.models import dump
 from tests.shopware import factory as f
 from tests.shopware.conftest import Clock, MakeAdapter, records, searches
@@ -63,13 +66,13 @@ def test_a_realistic_order_maps_field_by_field(shop: FakeShopware, clock: Clock,
     }
     parcels = {t.tracking_number: dump(t) for t in record.trackings}
     dhl_url = "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html?piececode="
-    dhl_time = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = (clock.now - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")  # the delivery's createdAt, not its later edits
     for code in ("00340434161094042557", "00340434161094042558", "00340434161094042559"):
-        assert parcels[code] == {"tracking_number": code, "tracking_url": dhl_url + code, "tracking_placed_at": dhl_time,
+        assert parcels[code] == {"tracking_number": code, "tracking_url": dhl_url + code, "tracking_placed_at": created,
                                  "carrier_reference": "dhl", "products": [{**shirt, "quantity": 1}, {**deposit, "quantity": 1}]}
     assert parcels["H1234567890"] == {  # position quantities, the configured carrier alias, no URL template
         "tracking_number": "H1234567890", "carrier_reference": "hrs",
-        "tracking_placed_at": (clock.now - timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "tracking_placed_at": created,
         "products": [{**shirt, "quantity": 1}, {**mug, "quantity": 1}]}
     assert len(parcels) == 4
 
@@ -118,3 +121,47 @@ def test_new_rows_have_null_updated_at(shop: FakeShopware, clock: Clock) -> None
     order = shop.insert(f.order("7"), at=clock.now)
     assert order["updatedAt"] is None and order["deliveries"][0]["updatedAt"] is None
     assert order["createdAt"] == shopware_time(clock.now)
+
+
+def _tracking_hashes(order: dict) -> dict[str, str]:
+    config = ShopwareConfig(base_url="https://shop.example", client_id="SWIA", client_secret="x", shop_slug="s")
+    record = map_order(order, config, datetime(2000, 1, 1, tzinfo=timezone.utc))
+    return {p.part: p.hash for p in record_parts(record, "sw", "orders", "s") if p.part.startswith("tracking:")}  # type: ignore[arg-type]
+
+
+def _shipped_order(status: str = "shipped") -> tuple[dict, dict]:
+    items = [f.line_item("Shirt", "SKU-1", 1, 20.0)]
+    delivery = f.delivery([(items[0], 1)], codes=["T1"], status=status, ship_to=f.address())
+    delivery["createdAt"] = "2030-12-30T08:00:00.000+00:00"  # as FakeShopware.insert stamps it
+    delivery["updatedAt"] = "2030-12-31T09:00:00.000+00:00"  # the ERP wrote T1
+    return f.order("1001", items=items, deliveries=[delivery], status="in_progress"), delivery
+
+
+def test_adding_a_second_code_to_a_delivery_does_not_resend_the_first_tracking() -> None:
+    order, delivery = _shipped_order()
+    before = _tracking_hashes(order)
+    delivery["trackingCodes"] = ["T1", "T2"]
+    delivery["updatedAt"] = "2031-01-01T10:00:00.000+00:00"  # what Shopware does when the ERP adds T2
+    after = _tracking_hashes(order)
+    assert set(after) == {"tracking:T1", "tracking:T2"} and after["tracking:T1"] == before["tracking:T1"]
+
+
+def test_a_delivery_state_change_does_not_resend_its_trackings() -> None:
+    order, delivery = _shipped_order("shipped_partially")
+    before = _tracking_hashes(order)
+    delivery["stateMachineState"] = f.state("shipped")
+    delivery["updatedAt"] = "2031-01-02T10:00:00.000+00:00"  # a state transition bumps only the delivery's updatedAt
+    assert _tracking_hashes(order) == before == {"tracking:T1": before["tracking:T1"]}
+
+
+def test_tracking_placed_at_is_the_delivery_creation_through_the_fake(shop: FakeShopware, clock: Clock,
+                                                                       make_adapter: MakeAdapter) -> None:
+    order = shop.insert(realistic_order(), at=clock.now - timedelta(hours=3))
+    dhl, hermes = order["deliveries"]
+    first = {t.tracking_number: dump(t) for t in next(iter(records(list(make_adapter().read("orders", None))).values())).trackings}
+    shop.add_tracking_code(dhl["id"], "00340434161094042559", at=clock.now - timedelta(hours=1))
+    shop.set_delivery_state(hermes["id"], f.state("shipped"), at=clock.now - timedelta(minutes=30))
+    (record,) = records(list(make_adapter().read("orders", None))).values()
+    then = {t.tracking_number: dump(t) for t in record.trackings}
+    assert len(first) == 3 and {code: then[code] for code in first} == first and len(then) == 4
+    assert {p["tracking_placed_at"] for p in then.values()} == {(clock.now - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")}
