@@ -6,7 +6,8 @@ an order always arrives with or before its fulfillments. Outcomes per batch (the
 2xx → parts remembered as delivered; 413 → split; a rejection (422, or a record-level key such as
 ``order_exists``) → the items Karla named become dead letters (or wait, for ``order_not_found``), the
 rest are sent again; when Karla names no item the batch is bisected; a fatal answer stops the drain with
-everything pending; a retryable failure that outlasts its retries ends the drain, and cuts short the
+everything pending except the batches in flight, whose answers are still recorded (Karla may have
+accepted them); a retryable failure that outlasts its retries ends the drain, and cuts short the
 retries of the other batches in flight (they stay pending too).
 """
 
@@ -177,7 +178,8 @@ def drain_outbox(
     full_batches_only: bool = False,
     lend_settle: Callable[[Callable[[], None]], None] | None = None,
 ) -> DeliveryResult:
-    """Send everything that is due (or the given ``groups``). Raises ``Unavailable`` (nothing lost) or ``FatalError`` (stop).
+    """Send everything that is due (or the given ``groups``). Raises ``Unavailable`` (nothing lost) or ``FatalError`` (stop),
+    either carrying the ``DeliveryResult`` so far as ``exc.result``.
 
     ``stop()`` turning true (or ``client.abort()``) ends the drain within ``_POLL`` seconds plus the
     answer to a request already on the wire: retries are cut short, unsent batches stay pending, and
@@ -229,7 +231,10 @@ def drain_outbox(
                 _settle_oldest(queue, sender, on_batch, stopping)
         except Unavailable as exc:
             sender.cut.set()
-            _settle_rest(queue, sender)
+            fatal = _settle_rest(queue, sender)
+            if fatal is not None:
+                fatal.result = sender.result  # type: ignore[attr-defined]
+                raise fatal from exc
             down = sender.down or (None if isinstance(exc, Aborted) else exc)
             if down is None:  # cut short by a stop request, not by Karla: a normal end, nothing lost
                 log.info("delivery stopped on request; %d orders delivered, the rest stays pending", sender.result.orders)
@@ -239,9 +244,14 @@ def drain_outbox(
             if down is exc:
                 raise
             raise down from exc
+        except FatalError as exc:
+            sender.cut.set()
+            _settle_rest(queue, sender)  # Karla may have accepted the batches on the wire: else they go twice
+            exc.result = sender.result  # type: ignore[attr-defined]
+            raise
         finally:
-            sender.cut.set()  # leaving (also on a fatal answer): whatever still runs stops retrying
-            for future, _, _ in queue:  # a fatal error: send nothing more
+            sender.cut.set()  # leaving (also on an unexpected error): whatever still runs stops retrying
+            for future, _, _ in queue:  # an unexpected error: send nothing more
                 future.cancel()
             for item in oversized:
                 sender._dead(item, f"order {item.key} is {len(item.body)} bytes, above bulk_max_bytes={max_bytes}", None)
@@ -265,13 +275,20 @@ def _settle_oldest(queue: deque, sender: _Sender, on_batch: Callable[[int], None
         on_batch(len(batch))
     if stop and stop():
         sender.cut.set()
-        _settle_rest(queue, sender)
+        fatal = _settle_rest(queue, sender)
+        if fatal is not None:
+            raise fatal
         return True
     return False
 
 
-def _settle_rest(queue: deque, sender: _Sender) -> None:
-    """Before leaving: requests not started are cancelled (they stay pending); those already sent are recorded."""
+def _settle_rest(queue: deque, sender: _Sender) -> FatalError | None:
+    """Before leaving: requests not started are cancelled (they stay pending); those already sent are recorded.
+
+    A fatal answer among them does not stop the others from being recorded (Karla may have accepted
+    them): the first one is returned, for the caller to raise.
+    """
+    fatal = None
     while queue:
         future, slug, batch = queue.popleft()
         if future.cancel():
@@ -280,3 +297,6 @@ def _settle_rest(queue: deque, sender: _Sender) -> None:
             sender.settle(slug, batch, future.result())
         except Unavailable:
             pass  # stays pending
+        except FatalError as exc:
+            fatal = fatal or exc  # this batch stays pending
+    return fatal

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from connector.app import Connector, ExitCode
+from connector.errors import FatalError
 from connector.settings import load_settings
 from tests.conftest import SLUG, order_rows, write_config, write_fulfillments, write_orders
 
@@ -30,9 +31,9 @@ class Recording(httpx.HTTPTransport):
         return [item for method, path, body in self.sent if path.endswith("/bulk") for item in json.loads(body)]
 
 
-def make(tmp_path: Path, sandbox, **karla: object) -> tuple[Connector, Recording, Path]:
+def make(tmp_path: Path, sandbox, transport: Recording | None = None, **karla: object) -> tuple[Connector, Recording, Path]:
     config = write_config(tmp_path, sandbox.url, karla=karla)
-    transport = Recording()
+    transport = transport or Recording()
     pauses: list[float] = []
     connector = Connector(load_settings(config), transport=transport, sleep=pauses.append)
     connector.pauses = pauses  # type: ignore[attr-defined]
@@ -208,6 +209,36 @@ def test_stop_with_calls_in_flight_records_every_answer_and_sends_nothing_twice(
     sandbox.faults.delay = 0.0
     assert connector.deliver().orders == 12 - sent
     assert sum(r.items for r in sandbox.requests if r.status == 200) == 12  # none twice
+
+
+def test_fatal_answer_with_calls_in_flight_records_what_karla_accepted_and_sends_nothing_twice(tmp_path: Path, sandbox) -> None:
+    """A fatal answer (a 400 naming no record) to the oldest call: the calls already on the wire are
+    still waited for and recorded, so the next run sends only what Karla never accepted."""
+
+    class FirstAnswersLast(Recording):
+        """Holds the call that carries order 1 until Karla has accepted the three others."""
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/bulk") and any(i["id"] == "1" for i in json.loads(request.read())):
+                assert sandbox.wait_for(lambda sb: sum(r.items for r in sb.requests if r.status == 200) == 30)
+            return super().handle_request(request)
+
+    connector, transport, files = make(
+        tmp_path, sandbox, FirstAnswersLast(), max_in_flight=4, bulk_max_orders=10, deliver_while_reading_after=0
+    )
+    write_orders(files, "orders_001.csv", range(1, 41))
+    sandbox.refuse_order("1", 400, None)  # fatal for the connector; only the first batch carries order 1
+    with pytest.raises(FatalError) as fatal:
+        connector.sync()
+    refused = {str(n) for n in range(1, 41)} - set(sandbox.orders(SLUG))  # the batch that carries order 1
+    assert len(refused) == 10 and "1" in refused and connector.status()["pending"] == 10
+    assert fatal.value.result.orders == 30  # type: ignore[attr-defined]  # accounted like an Unavailable's
+
+    sandbox.heal()
+    before = len(transport.sent)
+    assert connector.sync().delivery.orders == 10
+    assert {item["id"] for _, path, body in transport.sent[before:] if path.endswith("/bulk") for item in json.loads(body)} == refused
+    assert sum(r.items for r in sandbox.requests if r.status == 200) == 40  # none twice
 
 
 def test_tracking_waits_for_an_unknown_order_then_goes_with_it(tmp_path: Path, sandbox) -> None:
