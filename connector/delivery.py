@@ -127,7 +127,7 @@ class _Sender:
                 f"Karla does not know order {item.key} and no order data for it arrived within "
                 f"{self.settings.unknown_order_max_age_hours:g} hours; its trackings were not delivered"
             )
-            self._dead(item, reason, {"key": _NOT_FOUND}, refused=False)  # the order may come: the same parcels may go then
+            self._dead(item, reason, {"key": _NOT_FOUND})
             return
         attempts = max(r.attempts for r in item.rows)
         until = now + min(3600.0, 30.0 * 2**attempts)
@@ -135,9 +135,7 @@ class _Sender:
             Outbox(conn).postpone(item.rows, until, f"{_NOT_FOUND}: waiting for the order")
         self.result.deferred += 1
 
-    def _dead(self, item: Item, reason: str, details: dict[str, Any] | None, *, refused: bool = True) -> None:
-        """A dead letter for ``item``. ``refused``: Karla would refuse the same content again, so its parts'
-        hashes are remembered and the same record read again (a full sync) is not sent again."""
+    def _dead(self, item: Item, reason: str, details: dict[str, Any] | None) -> None:
         rows = item.rows
         letter = {
             "created_at": self.now(), "stage": "karla", "source": rows[0].source, "stream": rows[0].stream,
@@ -147,8 +145,6 @@ class _Sender:
         }
         with self.db.transaction() as conn:
             DeadLetters(conn).add([letter])
-            if refused:
-                Outbox(conn).refuse(rows, self.now())
             Outbox(conn).remove(rows)
         self.result.dead += 1
         self.result.dead_by_source[rows[0].source] = self.result.dead_by_source.get(rows[0].source, 0) + 1

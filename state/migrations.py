@@ -48,17 +48,8 @@ def _v4_heartbeat(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[models.Heartbeat.__table__])  # type: ignore[attr-defined]
 
 
-def _v5_refused(conn: Connection) -> None:
-    # What Karla refused per part, so that reading the same record again (a nightly full sync, an overlap
-    # window) does not send it again only to be refused again and dead-lettered twice.
-    conn.exec_driver_sql(
-        "CREATE TABLE IF NOT EXISTS refused (slug VARCHAR NOT NULL, order_key VARCHAR NOT NULL, part VARCHAR NOT NULL,"
-        " hash VARCHAR NOT NULL, refused_at FLOAT NOT NULL, PRIMARY KEY (slug, order_key, part)) WITHOUT ROWID"
-    )
-
-
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat, _v5_refused,
+    _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -90,18 +90,16 @@ class Outbox:
         return {(slug, key, part): digest for slug, key, part, digest in rows}
 
     def enqueue(self, parts: Sequence[Part], now: float) -> EnqueueCounts:
-        """Write new or changed parts; a part equal to what Karla has, to what is pending, or (nothing of
-        it pending) to what Karla refused, is skipped: the same record read again is not sent again."""
+        """Write new or changed parts; a part equal to what Karla has, or to what is pending, is skipped."""
         counts = EnqueueCounts()
         if not parts:
             return counts
         delivered = self._known("delivered", parts)
         pending = self._known("outbox", parts)
-        refused = self._known("refused", parts) if self._any_refused() else {}
         rows = []
         for p in parts:
             ident = (p.slug, p.order_key, p.part)
-            if pending.get(ident, delivered.get(ident)) == p.hash or (ident not in pending and refused.get(ident) == p.hash):
+            if pending.get(ident, delivered.get(ident)) == p.hash:
                 counts.unchanged += 1
                 continue
             rows.append((*p, now, now))  # Part's fields are the first nine columns, in order
@@ -190,22 +188,10 @@ class Outbox:
         return self.raw.execute(sql, ident + ident).fetchone() is not None
 
     def forget_delivered(self, slug: str, order_key: str, part: str) -> None:
-        """Make a part look never-sent, nor refused (used when a dead letter is retried)."""
-        for table in ("delivered", "refused"):
-            self.conn.exec_driver_sql(f"DELETE FROM {table} WHERE slug = ? AND order_key = ? AND part = ?", (slug, order_key, part))
-
-    def refuse(self, rows: Iterable[PendingRow], now: float) -> None:
-        """Karla refused these rows (they became a dead letter): remember their hashes, so the same
-        content read again is not sent again (``enqueue``); a changed version is."""
+        """Make a part look never-sent (used when a dead letter is retried)."""
         self.conn.exec_driver_sql(
-            "INSERT INTO refused (slug, order_key, part, hash, refused_at) VALUES (?,?,?,?,?)"
-            " ON CONFLICT(slug, order_key, part) DO UPDATE SET hash=excluded.hash, refused_at=excluded.refused_at",
-            [(r.slug, r.order_key, r.part, r.hash, now) for r in rows],
+            "DELETE FROM delivered WHERE slug = ? AND order_key = ? AND part = ?", (slug, order_key, part)
         )
-
-    def _any_refused(self) -> bool:
-        """One cheap look per page: most state files have no refused part, and then no lookup is needed."""
-        return self.raw.execute("SELECT 1 FROM refused LIMIT 1").fetchone() is not None
 
     def pending_count(self) -> int:
         return int(self.conn.exec_driver_sql("SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox").scalar() or 0)

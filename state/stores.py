@@ -92,9 +92,10 @@ class DeadLetters:
     def add(self, rows: Sequence[dict[str, Any]]) -> int:
         """Each row: stage, source, reason and optionally stream, slug, order_key, id_type, location, details, payload.
 
-        A source letter for a row already stored (the same row at the same place, read again: a full sync, a
-        file read again from its start) is refreshed in place, keeping its id: one bad row is one letter."""
-        rows = [r for r in rows if not (r["stage"] == "source" and self._refreshed(r))]
+        A letter for a record already stored as a letter (the same row at the same place read again, or the
+        same item refused again: a full sync, a file read again from its start) is refreshed in place,
+        keeping its id: one bad record is one letter."""
+        rows = [r for r in rows if not self._refreshed(r)]
         if not rows:
             return 0
         self.conn.exec_driver_sql(
@@ -111,11 +112,11 @@ class DeadLetters:
 
     def _refreshed(self, r: dict[str, Any]) -> bool:
         sql = (
-            "UPDATE dead_letter SET created_at = ?, reason = ?, details = ? WHERE stage = 'source' AND source = ?"
+            "UPDATE dead_letter SET created_at = ?, reason = ?, details = ? WHERE stage = ? AND source = ?"
             " AND stream IS ? AND order_key IS ? AND location IS ? AND payload IS ?"
         )
-        params = (r["created_at"], r["reason"], _json(r.get("details")), r["source"], r.get("stream"), r.get("order_key"),
-                  r.get("location"), _json(r.get("payload")))
+        params = (r["created_at"], r["reason"], _json(r.get("details")), r["stage"], r["source"], r.get("stream"),
+                  r.get("order_key"), r.get("location"), _json(r.get("payload")))
         return bool(self.conn.exec_driver_sql(sql, params).rowcount)
 
     def list(self, ids: Sequence[int] | None = None, limit: int | None = None) -> list[DeadLetterRow]:

@@ -138,25 +138,6 @@ def test_retry_drops_a_karla_letter_whose_order_was_delivered_newer_since(tmp_pa
 
 
 
-def test_a_refused_order_read_again_unchanged_is_not_sent_again(tmp_path: Path, sandbox) -> None:
-    """The nightly full sync reads every order again. One Karla refused, unchanged since, would only be
-    refused again and dead-lettered twice; once it changes, it goes."""
-    files = tmp_path / "files"
-    config = write_config(tmp_path, sandbox.url)
-    write_orders(files, "orders_001.csv", [5, 6], zip_code="ABCDE")  # refused: not a German zip code
-    connector = Connector(load_settings(config))
-    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
-    assert {letter.order_key for letter in letters(connector)} == {"5", "6"}
-    requests = len(sandbox.requests)
-    report = connector.sync(full=True)
-    assert report.exit_code == ExitCode.OK and report.sources["warehouse"].unchanged == 2
-    assert len(sandbox.requests) == requests and len(letters(connector)) == 2
-    write_orders(files, "orders_001.csv", [5, 6])  # corrected in the next export
-    assert connector.sync(full=True).exit_code == ExitCode.OK
-    assert set(sandbox.orders(SLUG)) == {"5", "6"}
-    connector.close()
-
-
 def test_retry_all_sends_the_newest_of_two_refused_versions(tmp_path: Path, sandbox) -> None:
     """Karla refused version A of an order, then version B. Once Karla accepts it again, retrying every
     letter must leave B in Karla: A is superseded by B, not the other way round."""
