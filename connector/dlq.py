@@ -87,17 +87,25 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
             out.print(f"[yellow]source {source} could not be read again ({exc}); its letters are kept[/]")
             report.failures[source] = str(exc)
             continue
-        with connector.db.read() as conn:
-            done += _row_read_again(DeadLetters(conn).list(), [i for i, (name, _) in plan.reread.items() if name == source], since)
+        with connector.db.transaction() as conn:
+            by_id = {row.id: row for row in DeadLetters(conn).list()}
+            mine = [i for i, (name, _) in plan.reread.items() if name == source]
+            done += [i for i in mine if _read_again(conn, by_id.get(i), since)]
     return done
 
 
-def _row_read_again(current: Sequence[DeadLetterRow], letters: Sequence[int], since: float) -> list[int]:
-    """Of ``letters``, those whose row the re-read reached: cleared by a clean read (gone from ``current``)
-    or still bad (refreshed since ``since``). The others stay as they were: their file is gone, or the
-    file of that name no longer holds their row."""
-    by_id = {row.id: row for row in current}
-    return [i for i in letters if i not in by_id or by_id[i].created_at >= since]
+def _read_again(conn: Any, row: DeadLetterRow | None, since: float) -> bool:
+    """Whether the re-read reached this letter's record: cleared by a clean read (gone), still bad
+    (refreshed since ``since``), or, for a letter on a whole file (its header), that very file read to
+    its end (then the letter goes here). Otherwise the letter stays: its file is gone, or the file of
+    that name no longer holds its row (a daily export reusing its name)."""
+    if row is None or row.created_at >= since:
+        return True
+    whole = row.payload if row.order_key is None and isinstance(row.payload, dict) else {}
+    if whole.get("sha256") and Files(conn).has_version(row.source, str(whole.get("file")), str(whole["sha256"])):
+        DeadLetters(conn).delete([row.id])
+        return True
+    return False
 
 
 def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:

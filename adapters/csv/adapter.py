@@ -169,7 +169,8 @@ class CsvAdapter:
             header, rows = read_rows(f, c.encoding, c.delimiter)
             fields = Fields(c.columns, header, c.decimal_comma, ZoneInfo(c.timezone))
             if problem := self._header_problem(stream, fields):
-                page = Page(rejected=[Rejected(f"{remote.name}:1", problem)])
+                # The file's fingerprint goes with the letter: `dlq retry` clears it only by this version.
+                page = Page(rejected=[Rejected(f"{remote.name}:1", problem, raw={"file": remote.name, "sha256": sha256})])
                 page.cursor = _cursor(remote.name, sha256, rejected=1)
                 page.done_files = [FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=1)]
                 yield page

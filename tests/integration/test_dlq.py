@@ -138,6 +138,42 @@ def test_retry_drops_a_karla_letter_whose_order_was_delivered_newer_since(tmp_pa
 
 
 
+def test_retry_clears_a_header_letter_once_that_file_reads(tmp_path: Path, sandbox) -> None:
+    """A file whose header the config does not know is one letter (file:1). Fix the column mapping and
+    retry: that same file is read and delivered, and its letter goes."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url)
+    path = write_orders(files, "orders_001.csv", [1, 2])
+    path.write_text(path.read_text().replace("order_number,", "Bestellnummer,", 1))
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    (letter,) = letters(connector)
+    assert letter.location == "orders_001.csv:1" and letter.payload["file"] == "orders_001.csv"
+    connector.close()
+    config.write_text(config.read_text() + '\n[sources.warehouse.columns]\norder_number = "Bestellnummer"\n')
+    code, said = retry(config)
+    assert code == ExitCode.OK, said
+    assert set(sandbox.orders(SLUG)) == {"1", "2"}
+    connector = Connector(load_settings(config))
+    assert letters(connector) == []
+    connector.close()
+
+
+def test_a_record_refused_again_keeps_one_letter(tmp_path: Path, sandbox) -> None:
+    """The nightly full sync sends an unchanged refused order again (Karla may accept it by now); refused
+    again, its letter is refreshed, not doubled."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url)
+    write_orders(files, "orders_001.csv", [5], zip_code="ABCDE")  # refused: not a German zip code
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    (first,) = letters(connector)
+    assert connector.sync(full=True).exit_code == ExitCode.DEAD_LETTERS
+    (again,) = letters(connector)
+    assert again.id == first.id and again.created_at >= first.created_at
+    connector.close()
+
+
 def test_retry_all_sends_the_newest_of_two_refused_versions(tmp_path: Path, sandbox) -> None:
     """Karla refused version A of an order, then version B. Once Karla accepts it again, retrying every
     letter must leave B in Karla: A is superseded by B, not the other way round."""
