@@ -190,12 +190,12 @@ class CsvAdapter:
                     for done, (order_key, order_rows) in enumerate(buckets.groups(index), start=1):
                         if done <= skip:
                             continue  # committed before a crash: same file, same groups, same order
-                        result = self._map(stream, remote.name, order_key, order_rows, fields)
-                        if isinstance(result, Record):
-                            page.records.append(result)
-                        else:
-                            page.rejected.extend(result)
-                            rejected += len(result)
+                        for result in self._map(stream, remote.name, order_key, order_rows, fields):
+                            if isinstance(result, Record):
+                                page.records.append(result)
+                            else:
+                                page.rejected.append(result)
+                                rejected += 1
                         if len(page.records) + len(page.rejected) >= c.page_size:
                             page.cursor = _cursor(remote.name, sha256, rejected, index, done, layout)
                             yield page
@@ -216,10 +216,12 @@ class CsvAdapter:
             return f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear"
         return None
 
-    def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields) -> Record | list[Rejected]:
+    def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields) -> list[Record | Rejected]:
+        """An order's record or its letters; an order's parcels, each on its own (a record and letters)."""
         c = self.config
         if stream == "orders":
-            return map_order(file, key, rows, fields, c.default_currency)
+            result = map_order(file, key, rows, fields, c.default_currency)
+            return [result] if isinstance(result, Record) else list(result)
         return map_fulfillments(file, key, rows, fields, c.carriers)
 
     def _stays(self, rejected: int | None) -> bool:

@@ -90,18 +90,20 @@ def _date(fields: Fields, field: str, text: str, row: Row) -> str | None:
     return value.isoformat() if value else None
 
 
-def _rejected(file: str, key: str, bad: Row, reason: str, fields: Fields) -> list[Rejected]:
-    suffix = f" (order {key} not sent: fix the row and upload the file again)" if key else ""
+def _rejected(file: str, key: str, bad: Row, reason: str, fields: Fields, what: str | None = None) -> list[Rejected]:
+    """``what`` was not sent (default: the order)."""
+    what = what or (f"order {key}" if key else None)
+    suffix = f" ({what} not sent: fix the row and upload the file again)" if what else ""
     return [Rejected(f"{file}:{bad.line}", f"{reason}{suffix}", key or None, fields.raw(bad))]
 
 
-def _problems(file: str, key: str, rows: list[Row], fields: Fields, required: tuple[str, ...]) -> list[Rejected]:
+def _problems(file: str, key: str, rows: list[Row], fields: Fields, required: tuple[str, ...], what: str | None = None) -> list[Rejected]:
     found = []
     for row in rows:
         missing = [fields.header[f] for f in required if not fields.get(row, f)]
         reason = row.problem or (f"required column {', '.join(missing)} is empty" if missing else None)
         if reason:
-            found += _rejected(file, key, row, reason, fields)
+            found += _rejected(file, key, row, reason, fields, what)
     return found
 
 
@@ -158,20 +160,30 @@ def _product(row: Row, fields: Fields) -> dict[str, Any]:
     return product
 
 
-def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> Record | list[Rejected]:
-    problems = _problems(file, key, rows, fields, ("order_number", "tracking_number"))
-    if problems:
-        return problems
+def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> list[Record | Rejected]:
+    """The order's parcels that map cleanly (one record), and a letter per row that does not.
+
+    Each parcel stands alone: one bad parcel must not hold back its siblings, which would have no letter
+    of their own and could be lost once the bad one is fixed in a later file. A row that cannot be
+    placed in a parcel (broken, or without a tracking number) is a letter naming itself."""
+    out: list[Record | Rejected] = list(_problems(file, key, rows, fields, ("order_number", "tracking_number"), f"this row of order {key} was"))
+    broken = {id(r) for r in rows if r.problem}
     parcels: dict[str, list[Row]] = {}
     for row in rows:
-        parcels.setdefault(fields.get(row, "tracking_number"), []).append(row)
-    try:
-        trackings = [_tracking(number, parcel, fields, carriers) for number, parcel in parcels.items()]
-    except _Bad as exc:
-        return _rejected(file, key, exc.row, str(exc), fields)
-    except ValidationError as exc:
-        return _rejected(file, key, rows[0], f"order {key}: {explain(exc)}", fields)
-    return Record(key=key, trackings=trackings, location=f"{file}:{rows[0].line}")
+        if id(row) not in broken and (number := fields.get(row, "tracking_number")) and fields.get(row, "order_number"):
+            parcels.setdefault(number, []).append(row)
+    trackings = []
+    for number, parcel in parcels.items():
+        what = f"parcel {number} of order {key}"
+        try:
+            trackings.append(_tracking(number, parcel, fields, carriers))
+        except _Bad as exc:
+            out += _rejected(file, key, exc.row, str(exc), fields, what)
+        except ValidationError as exc:
+            out += _rejected(file, key, parcel[0], f"{what}: {explain(exc)}", fields, what)
+    if trackings:
+        out.insert(0, Record(key=key, trackings=trackings, location=f"{file}:{rows[0].line}"))
+    return out
 
 
 def _tracking(number: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> Tracking:

@@ -227,6 +227,25 @@ def test_a_later_export_of_the_same_name_clears_only_the_parcels_it_carries(tmp_
     connector.close()
 
 
+def test_a_bad_parcel_does_not_hold_back_its_good_sibling(tmp_path: Path, sandbox) -> None:
+    """Each parcel stands alone: the good one goes at once, the bad one is a letter naming it, and the
+    corrected one (in a later export of the same name that carries only it) clears that letter."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url)
+    write_orders(files, "orders_001.csv", [1])
+    write_fulfillments(files, "fulfillments.csv", ["1,T1,DHL,,yesterday,,", "1,T3,DHL,,2026-11-21T10:00:00Z,,"])
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    assert _trackings(sandbox, "1") == ["T3"]
+    (letter,) = letters(connector)
+    assert letter.location == "fulfillments.csv:2" and "parcel T1 of order 1 not sent" in letter.reason
+    write_fulfillments(files, "fulfillments.csv", ["1,T1,DHL,,2026-11-21T09:00:00Z,,"])
+    os.utime(files / "fulfillments.csv", (1_900_000_000, 1_900_000_000))
+    assert connector.sync().exit_code == ExitCode.OK
+    assert sorted(_trackings(sandbox, "1")) == ["T1", "T3"] and letters(connector) == []
+    connector.close()
+
+
 def test_retry_keeps_a_letter_whose_file_name_now_holds_other_rows(tmp_path: Path, sandbox) -> None:
     """Retrying reads the file of that name again; when today's export no longer holds the bad row,
     nothing read it again, so its letter stays."""
