@@ -68,11 +68,24 @@ def _requeue(conn: Any, row: DeadLetterRow, now: float) -> bool:
         trackings=[Tracking.model_validate(t) for t in item.get("trackings", [])],
     )
     outbox = Outbox(conn)
-    parts = [p for p in record_parts(record, row.source, row.stream or "", row.slug or "") if not outbox.changed_since(p, row.created_at)]
+    newer = _in_newer_letters(conn, row)
+    parts = [p for p in record_parts(record, row.source, row.stream or "", row.slug or "")
+             if p.part not in newer and not outbox.changed_since(p, row.created_at)]
     for part in parts:
         outbox.forget_delivered(part.slug, part.order_key, part.part)
     outbox.enqueue(parts, now)
     return bool(parts)
+
+
+def _in_newer_letters(conn: Any, row: DeadLetterRow) -> set[str]:
+    """Parts of this order that a newer Karla letter holds: a newer version, refused too. Retrying this
+    letter alone must not send its older version of them (retrying both sends the newer: ``_plan``)."""
+    found: set[str] = set()
+    for other in DeadLetters(conn).of_order("karla", row.slug, row.order_key):
+        if (other.created_at, other.id) > (row.created_at, row.id) and isinstance(other.payload, dict):
+            found |= {"order"} if other.payload.get("order") else set()
+            found |= {f"tracking:{t.get('tracking_number')}" for t in other.payload.get("trackings") or []}
+    return found
 
 
 def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Console) -> list[int]:
@@ -135,7 +148,7 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
 def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
     out.print(f"queued {len(plan.queued)} dead letter(s) again")
     if plan.superseded:
-        out.print(f"dropped {len(plan.superseded)} superseded letter(s): a newer version was delivered or queued since")
+        out.print(f"dropped {len(plan.superseded)} superseded letter(s): a newer version was delivered, queued or refused since")
     if reread:
         out.print(f"read {len(reread)} letter(s)' rows again (those still bad keep their letter, with today's reason)")
     unread = [i for i in plan.reread if i not in reread]

@@ -133,6 +133,10 @@ class DeadLetters:
         sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
         return [_row(r) for r in self.conn.exec_driver_sql(sql, params)]
 
+    def of_order(self, stage: str, slug: str | None, order_key: str | None) -> list[DeadLetterRow]:
+        sql = f"SELECT {_DLQ_COLUMNS} FROM dead_letter WHERE stage = ? AND slug IS ? AND order_key IS ? ORDER BY id"
+        return [_row(r) for r in self.conn.exec_driver_sql(sql, (stage, slug, order_key))]
+
     def delete(self, ids: Sequence[int]) -> int:
         if not ids:
             return 0

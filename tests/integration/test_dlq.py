@@ -269,6 +269,28 @@ def test_retry_keeps_a_letter_whose_file_name_now_holds_other_rows(tmp_path: Pat
     connector.close()
 
 
+def test_retrying_the_older_of_two_refused_versions_alone_sends_nothing_old(tmp_path: Path, sandbox) -> None:
+    """Retrying only the letter of version A, while version B's letter waits: A is superseded by B."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url)
+    sandbox.refuse_order("6", 422, "invalid_payload")
+    write_orders(files, "orders_001.csv", [6], zip_code="10119")  # version A
+    connector = Connector(load_settings(config))
+    connector.sync()
+    write_orders(files, "orders_002.csv", [6], zip_code="80331")  # version B
+    connector.sync()
+    older, newer = letters(connector)
+    connector.close()
+    sandbox.heal()
+    requests = len(sandbox.requests)
+    code, said = retry(config, [older.id])
+    assert "dropped 1 superseded" in said, said
+    assert len(sandbox.requests) == requests and "6" not in sandbox.orders(SLUG)
+    connector = Connector(load_settings(config))
+    assert [letter.id for letter in letters(connector)] == [newer.id]
+    connector.close()
+
+
 def test_retry_of_an_unknown_id_says_so(tmp_path: Path, sandbox) -> None:
     config = write_config(tmp_path, sandbox.url)
     bad_date_file(tmp_path / "files")
