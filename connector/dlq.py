@@ -26,7 +26,7 @@ from connector.engine import record_parts
 from connector.errors import ConnectorError
 from connector.karla.models import OrderPlacement, Tracking
 from connector.settings import Settings
-from state import Cursors, DeadLetterRow, DeadLetters, Files, Outbox, origin
+from state import Cursors, DeadLetterRow, DeadLetters, Files, Outbox, Part, origin
 from state.lock import StateLock
 
 __all__ = ["RetryPlan", "retry_dead_letters"]
@@ -59,18 +59,22 @@ def _plan(conn: Any, rows: Sequence[DeadLetterRow], now: float) -> RetryPlan:
     return plan
 
 
-def _requeue(conn: Any, row: DeadLetterRow, now: float) -> bool:
-    """Queue a Karla-refused item again; False when every part of it has a newer version since."""
-    item = row.payload or {}
+def _parts(row: DeadLetterRow) -> list[Part]:
+    """The outbox parts of a Karla letter's item, as the engine splits a record."""
+    item = row.payload if isinstance(row.payload, dict) else {}
     record = Record(
         key=row.order_key or "", id_type=row.id_type or "order_number", location=row.location,
         order=OrderPlacement.model_validate(item["order"]) if item.get("order") else None,
         trackings=[Tracking.model_validate(t) for t in item.get("trackings", [])],
     )
+    return record_parts(record, row.source, row.stream or "", row.slug or "")
+
+
+def _requeue(conn: Any, row: DeadLetterRow, now: float) -> bool:
+    """Queue a Karla-refused item again; False when every part of it has a newer version since."""
     outbox = Outbox(conn)
     newer = _in_newer_letters(conn, row)
-    parts = [p for p in record_parts(record, row.source, row.stream or "", row.slug or "")
-             if p.part not in newer and not outbox.changed_since(p, row.created_at)]
+    parts = [p for p in _parts(row) if p.part not in newer and not outbox.changed_since(p, row.created_at)]
     for part in parts:
         outbox.forget_delivered(part.slug, part.order_key, part.part)
     outbox.enqueue(parts, now)
@@ -80,12 +84,8 @@ def _requeue(conn: Any, row: DeadLetterRow, now: float) -> bool:
 def _in_newer_letters(conn: Any, row: DeadLetterRow) -> set[str]:
     """Parts of this order that a newer Karla letter holds: a newer version, refused too. Retrying this
     letter alone must not send its older version of them (retrying both sends the newer: ``_plan``)."""
-    found: set[str] = set()
-    for other in DeadLetters(conn).of_order("karla", row.slug, row.order_key):
-        if (other.created_at, other.id) > (row.created_at, row.id) and isinstance(other.payload, dict):
-            found |= {"order"} if other.payload.get("order") else set()
-            found |= {f"tracking:{t.get('tracking_number')}" for t in other.payload.get("trackings") or []}
-    return found
+    letters = DeadLetters(conn).of_order("karla", row.slug, row.order_key)
+    return {p.part for other in letters if (other.created_at, other.id) > (row.created_at, row.id) for p in _parts(other)}
 
 
 def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Console) -> list[int]:
@@ -101,8 +101,8 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
             report.failures[source] = str(exc)
             continue
         with connector.db.transaction() as conn:
-            by_id = {row.id: row for row in DeadLetters(conn).list()}
             mine = [i for i, (name, _) in plan.reread.items() if name == source]
+            by_id = {row.id: row for row in DeadLetters(conn).list(mine)}
             done += [i for i in mine if _read_again(conn, by_id.get(i), since)]
     return done
 

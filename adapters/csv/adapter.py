@@ -128,8 +128,8 @@ class CsvAdapter:
         """Read to its end before, judged by name, size and mtime alone: such a file is not opened again.
 
         Hashing first would download every kept file on every poll (a year of daily SFTP exports, every
-        five minutes). A version rewritten within the same second at the same size is the blind spot; the
-        nightly full sync reads everything regardless. The stored cursor's own file is opened as before
+        five minutes). A new version with the same size and mtime is the blind spot; a full sync
+        (``full_sync_cron``, ``sync --full``) reads everything regardless. The stored cursor's own file is opened as before
         when it may still have to move (a stop between commit and move): only its hash ties it to the cursor.
         """
         if self.context.full_sync or not self.context.was_read(remote.name, remote.size, remote.mtime):

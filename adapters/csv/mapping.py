@@ -97,12 +97,16 @@ def _rejected(file: str, key: str, bad: Row, reason: str, fields: Fields, what: 
     return [Rejected(f"{file}:{bad.line}", f"{reason}{suffix}", key or None, fields.raw(bad))]
 
 
+def _problem(row: Row, fields: Fields, required: tuple[str, ...]) -> str | None:
+    """Why a row cannot be used at all (broken, or a required value missing), or None."""
+    missing = [fields.header[f] for f in required if not fields.get(row, f)]
+    return row.problem or (f"required column {', '.join(missing)} is empty" if missing else None)
+
+
 def _problems(file: str, key: str, rows: list[Row], fields: Fields, required: tuple[str, ...], what: str | None = None) -> list[Rejected]:
     found = []
     for row in rows:
-        missing = [fields.header[f] for f in required if not fields.get(row, f)]
-        reason = row.problem or (f"required column {', '.join(missing)} is empty" if missing else None)
-        if reason:
+        if reason := _problem(row, fields, required):
             found += _rejected(file, key, row, reason, fields, what)
     return found
 
@@ -166,12 +170,12 @@ def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carri
     Each parcel stands alone: one bad parcel must not hold back its siblings, which would have no letter
     of their own and could be lost once the bad one is fixed in a later file. A row that cannot be
     placed in a parcel (broken, or without a tracking number) is a letter naming itself."""
-    out: list[Record | Rejected] = list(_problems(file, key, rows, fields, ("order_number", "tracking_number"), f"this row of order {key} was"))
-    broken = {id(r) for r in rows if r.problem}
+    required = ("order_number", "tracking_number")
+    out: list[Record | Rejected] = list(_problems(file, key, rows, fields, required, f"this row of order {key} was"))
     parcels: dict[str, list[Row]] = {}
     for row in rows:
-        if id(row) not in broken and (number := fields.get(row, "tracking_number")) and fields.get(row, "order_number"):
-            parcels.setdefault(number, []).append(row)
+        if _problem(row, fields, required) is None:
+            parcels.setdefault(fields.get(row, "tracking_number"), []).append(row)
     trackings = []
     for number, parcel in parcels.items():
         what = f"parcel {number} of order {key}"
