@@ -8,6 +8,7 @@ Source sections stay raw dicts here and are validated by their adapter's ``Confi
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -185,13 +186,33 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _CredentialsSource(settings_cls)]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _EnvSource(settings_cls), _CredentialsSource(settings_cls)]
         if _TOML_PATH is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_TOML_PATH))
         return tuple(sources)
 
 
-class _CredentialsSource(EnvSettingsSource):
+class _EnvSource(EnvSettingsSource):
+    """Environment variables, with a source table's values kept as the text they were given.
+
+    Keys below ``sources.NAME.TABLE`` are unknown to these settings (their adapter's ``Config`` checks
+    them later), and pydantic-settings would JSON-decode such a value: an all-digit SFTP password became
+    a number and was refused, ``null`` became "no password", ``"x"`` lost its quotes. Only a JSON list or
+    table (``carriers = {...}`` given as one variable) is decoded; anything else stays a string, which the
+    adapter's ``Config`` converts to a number or a boolean where its field wants one.
+    """
+
+    def decode_complex_value(self, field_name: str, field: Any, value: Any) -> Any:
+        if field is not None:
+            return super().decode_complex_value(field_name, field, value)
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        return decoded if isinstance(decoded, (dict, list)) else value
+
+
+class _CredentialsSource(_EnvSource):
     """systemd ``LoadCredential=NAME:...`` files, read as if NAME were an environment variable."""
 
     def _load_env_vars(self) -> dict[str, str | None]:  # type: ignore[override]

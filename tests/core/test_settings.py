@@ -53,6 +53,30 @@ def test_credentials_directory_is_read_like_env(tmp_path: Path, monkeypatch: pyt
     assert settings.karla.api_key.get_secret_value() == "from-credential"
 
 
+@pytest.mark.parametrize("secret", ["20481632", "null", '"quoted"', "true", "0123"])
+def test_a_source_secret_from_env_or_credential_stays_the_text_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    # Below [sources.NAME.TABLE] pydantic-settings JSON-decoded values: 20481632 became a number (refused),
+    # null became "no password", "quoted" lost its quotes.
+    monkeypatch.setenv("KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__PASSWORD", secret)
+    (tmp_path / "KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__PASSPHRASE").write_text(secret + "\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    settings = load_settings(ROOT / "config.example.toml")
+    sftp = settings.sources["warehouse"]["sftp"]
+    assert sftp["password"] == secret and sftp["passphrase"] == secret
+    config = Connector(settings).sources["warehouse"].config
+    assert config.sftp.password.get_secret_value() == secret  # type: ignore[union-attr]
+
+
+def test_a_number_in_a_source_table_from_env_is_converted_by_the_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__TIMEOUT_SECONDS", "12.5")
+    monkeypatch.setenv("KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__INSECURE_SKIP_HOST_KEY_CHECK", "false")
+    settings = load_settings(ROOT / "config.example.toml")
+    assert settings.sources["warehouse"]["sftp"]["timeout_seconds"] == "12.5"  # text here, a float in its Config
+    assert Connector(settings).sources["warehouse"].config.sftp.timeout_seconds == 12.5  # type: ignore[union-attr]
+
+
 def test_bad_value_names_key_file_and_env(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[karla]\nshop_slug = "s"\napi_key = "k"\nbulk_max_orders = "lots"\n')
