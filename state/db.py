@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DatabaseError
 
 from connector.errors import ConfigError
 from state.migrations import upgrade
@@ -67,7 +68,21 @@ def open_state(path: Path | str, *, create: bool = True) -> StateDB:
             f"state file {path} does not exist: nothing has run with this configuration yet, or [state].path "
             "(KARLA_CONNECTOR_STATE__PATH) points somewhere else than the service's"
         )
-    _create_private(path)
+    try:
+        _create_private(path)
+        db = _open(path)
+    except (DatabaseError, OSError) as exc:
+        reason = str(exc.orig) if isinstance(exc, DatabaseError) else exc.strerror or str(exc)
+        if "locked" in reason:  # another process holds it: not a wrong path
+            raise
+        raise ConfigError(
+            f"cannot open the state file {path}: {reason}; [state].path (KARLA_CONNECTOR_STATE__PATH) must name a "
+            "SQLite file (created if missing) in a writable folder"
+        ) from None
+    return db
+
+
+def _open(path: Path) -> StateDB:
     # Each pooled connection is used by one thread at a time; the daemon runs jobs on worker threads.
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
 

@@ -215,3 +215,16 @@ def test_readiness_proves_the_state_file_takes_a_commit(tmp_path: Path) -> None:
     ready, body = Readiness(connector, 60).check()
     assert ready is False and "state file not writable" in body["problems"]["state"]
     connector.db.close()
+
+
+@pytest.mark.parametrize("kind", ["folder", "not sqlite"])
+def test_a_state_path_that_cannot_be_a_database_is_a_config_error_naming_it(tmp_path: Path, kind: str) -> None:
+    # It was an internal error (exit 4) that named neither the path nor the setting.
+    path = tmp_path / "state"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.write_text('[karla]\nshop_slug = "my-shop"\n' * 200)
+    with pytest.raises(ConfigError, match=rf"cannot open the state file {path}: .*\[state\]\.path \(KARLA_CONNECTOR_STATE__PATH\)"):
+        open_state(path)
+    assert path.is_dir() if kind == "folder" else path.read_text().startswith("[karla]")
