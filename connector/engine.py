@@ -17,7 +17,7 @@ from typing import Any
 
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, SourceConfig
 from connector.errors import Aborted, ConnectorError
-from connector.karla.models import serialise
+from connector.karla.models import merge_trackings, serialise
 from state import Cursors, DeadLetters, Files, Outbox, Part, Runs, StateDB, origin
 
 __all__ = ["RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
@@ -58,12 +58,12 @@ def digest(payload: str) -> str:
 
 
 def record_parts(record: Record, source: str, stream: str, slug: str) -> list[Part]:
-    """Split a record into its order part and one part per tracking number (the last one wins)."""
+    """Split a record into its order part and one part per tracking number (trackings sharing one merged)."""
     slug = record.shop_slug or slug
     pieces: dict[str, str] = {}
     if record.order is not None:
         pieces["order"] = serialise(record.order)
-    for tracking in record.trackings:
+    for tracking in merge_trackings(record.trackings):
         pieces[f"tracking:{tracking.tracking_number}"] = serialise(tracking)
     return [
         Part(slug, record.key, record.id_type, name, payload, digest(payload), source, stream, record.location)

@@ -8,6 +8,7 @@ record fails at mapping time with a field name, before it can reach the outbox.
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -26,6 +27,7 @@ __all__ = [
     "dump",
     "serialise",
     "explain",
+    "merge_trackings",
 ]
 
 IdType = Literal["uuid", "external_id", "order_name", "order_number"]
@@ -124,6 +126,43 @@ class Tracking(_Model):
             if not self.tracking_company:
                 object.__setattr__(self, "tracking_company", ref)
         return self
+
+
+def merge_trackings(trackings: Sequence[Tracking]) -> list[Tracking]:
+    """One tracking per tracking number, in order of first appearance.
+
+    Karla keeps one parcel per number, so two trackings with the same number (items fulfilled apart but
+    packed in one box with one label) are one parcel: its products are both lists (a product listed in
+    both counts once, quantities added), its time the earlier one, other fields from the first that has
+    them. Sending them apart would let the last overwrite the first and its products go missing.
+    """
+    if len({t.tracking_number for t in trackings}) == len(trackings):
+        return list(trackings)
+    merged: dict[str, Tracking] = {}
+    for tracking in trackings:
+        first = merged.get(tracking.tracking_number)
+        merged[tracking.tracking_number] = tracking if first is None else _merge(first, tracking)
+    return list(merged.values())
+
+
+def _merge(first: Tracking, second: Tracking) -> Tracking:
+    update: dict[str, Any] = {name: getattr(second, name) for name in type(first).model_fields
+                              if getattr(first, name) is None and getattr(second, name) is not None}
+    times = [t for t in (first.tracking_placed_at, second.tracking_placed_at) if t is not None]
+    if len(times) == 2:
+        update["tracking_placed_at"] = min(times)
+    update["products"] = _add_products([*first.products, *second.products])
+    return first.model_copy(update=update)
+
+
+def _add_products(products: list[Product]) -> list[Product]:
+    """The same product (every field but the quantity equal) listed once, with its quantities added."""
+    found: dict[str, Product] = {}
+    for i, product in enumerate(products):
+        key = product.model_dump_json(exclude={"quantity"}) if product.quantity is not None else f"#{i}"
+        same = found.get(key)
+        found[key] = product if same is None else same.model_copy(update={"quantity": same.quantity + product.quantity})  # type: ignore[operator]
+    return list(found.values())
 
 
 class OrderFulfillment(_Model):

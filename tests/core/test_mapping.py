@@ -59,6 +59,27 @@ def test_record_splits_into_order_and_tracking_parts() -> None:
     assert routed[0].slug == "other"
 
 
+def test_trackings_sharing_a_number_are_one_parcel_with_both_products() -> None:
+    # Two fulfillments packed in one box under one label: the last one used to replace the first,
+    # and Karla's parcel listed only its products.
+    first = Tracking.model_validate({"tracking_number": "1Z9", "tracking_placed_at": "2026-11-20T09:05:00Z",
+                                     "external_shipment_id": "9001", "products": [{"sku": "A", "quantity": 1}, {"sku": "B"}]})
+    second = Tracking.model_validate({"tracking_number": "1Z9", "tracking_placed_at": "2026-11-20T09:00:00Z",
+                                      "tracking_url": "https://t/1Z9", "external_shipment_id": "9002",
+                                      "products": [{"sku": "A", "quantity": 2}, {"sku": "C", "quantity": 1}, {"sku": "B"}]})
+    other = Tracking(tracking_number="2X")
+    parts = record_parts(Record(key="1001", trackings=[first, other, second]), "src", "orders", "shop")
+    assert [p.part for p in parts] == ["tracking:1Z9", "tracking:2X"]
+    parcel = json.loads(parts[0].payload)
+    skus = [(p["sku"], p.get("quantity")) for p in parcel["products"]]
+    assert skus == [("A", 3), ("B", None), ("C", 1), ("B", None)]
+    assert parcel["tracking_placed_at"].startswith("2026-11-20T09:00:00")  # the earlier of the two
+    assert parcel["external_shipment_id"] == "9001" and parcel["tracking_url"] == "https://t/1Z9"
+    # a record without shared numbers is split as before (the same bytes: no re-send after upgrading)
+    alone = record_parts(Record(key="1001", trackings=[first]), "src", "orders", "shop")
+    assert json.loads(alone[0].payload)["products"][0] == {"sku": "A", "quantity": 1, "images": []}
+
+
 def _row(key: str, part: str, payload: str, slug: str = "shop") -> PendingRow:
     return PendingRow(1, slug, key, "order_number", part, payload, "h", "src", "orders", None, 0.0, 0, 0.0)
 
