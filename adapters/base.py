@@ -151,8 +151,8 @@ class AdapterContext:
     source: str
     clock: Callable[[], datetime] = _utcnow
     log: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("adapters"))
-    is_seen: Callable[[FileMark], bool] = lambda mark: False
-    was_read: Callable[[str, int, float], bool] = lambda path, size, mtime: False
+    is_seen: Callable[[FileMark], FileMark | None] = lambda mark: None
+    was_read: Callable[[str, int, float], FileMark | None] = lambda path, size, mtime: None
     full_sync: bool = False
     dry_run: bool = False
     stop: threading.Event = field(default_factory=threading.Event)

@@ -60,11 +60,11 @@ class _Committed:
     """What the engine's state database would hold for the source: a cursor per stream, the files done."""
 
     cursors: dict[str, str] = field(default_factory=dict)
-    seen: set[tuple[str, int, float, str]] = field(default_factory=set)
+    seen: dict[tuple[str, int, float, str], FileMark] = field(default_factory=dict)
 
     def commit(self, stream: str, page: Page) -> None:
         # connector.engine.commit_page: the finished files always, the cursor when the page carries one.
-        self.seen.update(_file_key(m) for m in page.done_files)
+        self.seen.update((_file_key(m), m) for m in page.done_files)
         if page.cursor is not None:
             self.cursors[stream] = page.cursor
 
@@ -84,10 +84,10 @@ class AdapterContract:
         return None
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def _context(self, seen: set[tuple[str, int, float, str]] | None = None) -> AdapterContext:
-        seen = seen if seen is not None else set()
-        return AdapterContext(source="contract", is_seen=lambda m: _file_key(m) in seen,
-                              was_read=lambda path, size, mtime: any(k[:3] == (path, size, mtime) for k in seen))
+    def _context(self, seen: dict[tuple[str, int, float, str], FileMark] | None = None) -> AdapterContext:
+        seen = seen if seen is not None else {}
+        return AdapterContext(source="contract", is_seen=lambda m: seen.get(_file_key(m)),
+                              was_read=lambda path, size, mtime: next((m for k, m in seen.items() if k[:3] == (path, size, mtime)), None))
 
     def _sync(self, state: _Committed, crash_after: int | None = None) -> list[tuple[str, Page]]:
         """One incremental run as the engine does it; returns the committed (stream, page) pairs in order.

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, SourceConfig
@@ -112,18 +112,20 @@ def _vouches(record: Record) -> tuple[str, str | None, frozenset[str] | None]:
     return record.key, origin(record.location), parcels
 
 
-def _is_seen(db: StateDB, source: str) -> Callable[[FileMark], bool]:
-    def is_seen(mark: FileMark) -> bool:
+def _is_seen(db: StateDB, source: str) -> Callable[[FileMark], FileMark | None]:
+    def is_seen(mark: FileMark) -> FileMark | None:
         with db.read() as conn:
-            return Files(conn).is_seen(source, mark.path, mark.size, mark.mtime, mark.sha256)
+            rejected = Files(conn).is_seen(source, mark.path, mark.size, mark.mtime, mark.sha256)
+        return None if rejected is None else replace(mark, rejected=rejected)
 
     return is_seen
 
 
-def _was_read(db: StateDB, source: str) -> Callable[[str, int, float], bool]:
-    def was_read(path: str, size: int, mtime: float) -> bool:
+def _was_read(db: StateDB, source: str) -> Callable[[str, int, float], FileMark | None]:
+    def was_read(path: str, size: int, mtime: float) -> FileMark | None:
         with db.read() as conn:
-            return Files(conn).was_read(source, path, size, mtime)
+            found = Files(conn).was_read(source, path, size, mtime)
+        return None if found is None else FileMark(path, size, mtime, *found)
 
     return was_read
 

@@ -38,14 +38,17 @@ class Files:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def is_seen(self, source: str, path: str, size: int, mtime: float, sha256: str) -> bool:
-        sql = "SELECT 1 FROM seen_file WHERE source=? AND path=? AND size=? AND mtime=? AND sha256=?"
-        return self.conn.exec_driver_sql(sql, (source, path, size, mtime, sha256)).first() is not None
+    def is_seen(self, source: str, path: str, size: int, mtime: float, sha256: str) -> int | None:
+        """How many dead letters this version of ``path`` had when it was read to its end; None if it was not."""
+        sql = "SELECT rejected FROM seen_file WHERE source=? AND path=? AND size=? AND mtime=? AND sha256=?"
+        row = self.conn.exec_driver_sql(sql, (source, path, size, mtime, sha256)).first()
+        return None if row is None else int(row[0] or 0)
 
-    def was_read(self, source: str, path: str, size: int, mtime: float) -> bool:
-        """Whether a version of ``path`` with this size and mtime was read to its end (any content hash)."""
-        sql = "SELECT 1 FROM seen_file WHERE source=? AND path=? AND size=? AND mtime=?"
-        return self.conn.exec_driver_sql(sql, (source, path, size, mtime)).first() is not None
+    def was_read(self, source: str, path: str, size: int, mtime: float) -> tuple[str, int] | None:
+        """``(sha256, dead letters)`` of a version of ``path`` with this size and mtime read to its end, or None."""
+        sql = "SELECT sha256, rejected FROM seen_file WHERE source=? AND path=? AND size=? AND mtime=? ORDER BY seen_at DESC"
+        row = self.conn.exec_driver_sql(sql, (source, path, size, mtime)).first()
+        return None if row is None else (str(row[0]), int(row[1] or 0))
 
     def mark_seen(self, source: str, marks: Iterable[Any], now: float) -> None:
         self.conn.exec_driver_sql(

@@ -105,18 +105,18 @@ class CsvAdapter:
 
     # -- one file ------------------------------------------------------------------------------------
     def _read_file(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
-        if self._read_before(remote, resume):
+        if self._read_before(remote):
             return
         with self._spooled(remote) as (local, sha256):
             if local is None:
                 return
             mark = FileMark(remote.name, remote.size, remote.mtime, sha256)
-            same = resume.get("file") == remote.name and resume.get("sha256") == sha256
-            if self.context.is_seen(mark) and not self.context.full_sync:
-                # A stop may have come between commit and move. Only this file's own final cursor tells
-                # how many of its rows were dead-lettered; without it the file stays where it is.
-                self._after(remote, resume.get("rejected") if same and resume.get("complete") else None)
+            if (seen := self.context.is_seen(mark)) and not self.context.full_sync:
+                # Read to its end before, and still here: a stop came between commit and move, or the move
+                # failed. The count stored with it says where it goes now.
+                self._after(remote, seen.rejected if isinstance(seen, FileMark) else None)
                 return
+            same = resume.get("file") == remote.name and resume.get("sha256") == sha256
             if same and resume.get("complete") and not self.context.full_sync:
                 return
             start = _Start(resume.get("bucket", 0), resume.get("done", 0), resume.get("layout"), resume.get("rejected", 0)) \
@@ -124,20 +124,19 @@ class CsvAdapter:
             rejected = yield from self._pages(stream, remote, local, sha256, start)
         self._after(remote, rejected)
 
-    def _read_before(self, remote: RemoteFile, resume: dict) -> bool:
-        """Read to its end before, judged by name, size and mtime alone: such a file is not opened again.
+    def _read_before(self, remote: RemoteFile) -> bool:
+        """Read to its end before, judged by name, size and mtime alone, and staying where it is: such a
+        file is not opened again.
 
         Hashing first would download every kept file on every poll (a year of daily SFTP exports, every
         five minutes). A new version with the same size and mtime is the blind spot; a full sync
-        (``full_sync_cron``, ``sync --full``) reads everything regardless. The stored cursor's own file is opened as before
-        when it may still have to move (a stop between commit and move): only its hash ties it to the cursor.
+        (``full_sync_cron``, ``sync --full``) reads everything regardless. A file that is to be moved is
+        opened and hashed first: only a hash that matches the version read may send it to the archive.
         """
-        if self.context.full_sync or not self.context.was_read(remote.name, remote.size, remote.mtime):
+        if self.context.full_sync:
             return False
-        if resume.get("file") == remote.name:
-            return self._stays(resume.get("rejected"))
-        self._after(remote, None)
-        return True
+        before = self.context.was_read(remote.name, remote.size, remote.mtime)
+        return bool(before) and self._stays(before.rejected if isinstance(before, FileMark) else None)
 
     @contextmanager
     def _spooled(self, remote: RemoteFile) -> Iterator[tuple[Path | None, str]]:
