@@ -2,8 +2,11 @@
 
 - ``name`` ``#1001`` is the order name; its number (``1001``) is Karla's ``order_number`` and the record
   key; ``external_id`` is Shopify's numeric order id.
-- Each tracking number of a fulfillment is one parcel carrying that fulfillment's line items; cancelled
-  and failed fulfillments are not sent.
+- Products and totals are what the order holds now: ``currentQuantity`` and the ``current*Set`` amounts,
+  which leave out units removed by an order edit or refunded (``quantity`` and ``total*Set`` keep
+  them). A line with nothing left is not sent.
+- Each tracking number of a fulfillment is one parcel carrying that fulfillment's line items (with the
+  quantity shipped in it); cancelled and failed fulfillments are not sent.
 - Protected customer data that Shopify withholds comes back null: the order is sent without it. Without
   a zip code Karla cannot create the order, so such an order becomes a ``Rejected`` saying why.
 """
@@ -89,11 +92,23 @@ def _address(node: dict[str, Any]) -> dict[str, Any]:
     })
 
 
+def _current_quantity(item: dict[str, Any]) -> Any:
+    """Units still on the order: ``currentQuantity`` leaves out removed and refunded units, ``quantity``
+    (the fallback, for data without ``currentQuantity``) counts everything ever ordered."""
+    current = item.get("currentQuantity")
+    return item.get("quantity") if current is None else current
+
+
+def _products(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The order's line items, without those an edit or a refund removed entirely (nothing left to ship)."""
+    return [_product(item) for item in nodes(node.get("lineItems")) if _current_quantity(item) != 0]
+
+
 def _product(item: dict[str, Any]) -> dict[str, Any]:
     image = item.get("image") or {}
     images = [_clean({"src": image.get("url"), "alt": image.get("altText")})] if image.get("url") else []
     return _clean({
-        "title": item.get("title"), "sku": item.get("sku"), "quantity": item.get("quantity"),
+        "title": item.get("title"), "sku": item.get("sku"), "quantity": _current_quantity(item),
         "price": _amount(item.get("originalUnitPriceSet")), "images": images,
     })
 
@@ -118,10 +133,11 @@ def _order(node: dict[str, Any], number: str, options: MappingOptions) -> OrderP
         "order_number": number, "order_name": node.get("name"),
         "external_id": str(node.get("legacyResourceId") or gid_number(node.get("id"))),
         "order_placed_at": node.get("processedAt") or node.get("createdAt"), "email_id": node.get("email"),
-        "currency": node.get("currencyCode"), "total_order_price": _amount(node.get("totalPriceSet")),
-        "shipping_price": _amount(node.get("totalShippingPriceSet")), "sub_total_price": _amount(node.get("subtotalPriceSet")),
-        "discount_price": _amount(node.get("totalDiscountsSet")), "discounts": _discounts(node),
-        "products": [_product(i) for i in nodes(node.get("lineItems"))], "address": _address(node),
+        "currency": node.get("currencyCode"), "total_order_price": _amount(node.get("currentTotalPriceSet")),
+        "shipping_price": _amount(node.get("currentShippingPriceSet")),
+        "sub_total_price": _amount(node.get("currentSubtotalPriceSet")),
+        "discount_price": _amount(node.get("currentTotalDiscountsSet")), "discounts": _discounts(node),
+        "products": _products(node), "address": _address(node),
         "segments": tags, "external_customer_id": str(gid_number(customer["id"])) if customer.get("id") else None,
         "order_status_url": node.get("statusPageUrl"),
     }))

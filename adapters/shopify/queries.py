@@ -5,9 +5,14 @@ anything Shopify would), and check ``ORDER_NODE_COST`` against the fake's cost c
 Shopify's published rules: objects 1, scalars 0, a connection 2 + ``first`` × one node.
 
 Nested sizes are a trade: each order's requested cost decides how many orders fit under the 1000-point
-ceiling of one request. Line items beyond the nested page are fetched afterwards (``MORE_*``), so an
-order is never sent truncated. ``fulfillments`` and ``trackingInfo`` are lists without paging, so they
-are requested without ``first`` (all of them).
+ceiling of one request. Line items, discount applications and fulfillment line items beyond the nested
+page are fetched afterwards (``MORE_*``), so an order is never sent truncated and a poll sends the same
+order as the bulk full sync, which gets every nested node. ``fulfillments`` and ``trackingInfo`` are
+lists without paging, so they are requested without ``first`` (all of them).
+
+Quantities and money are the "current" ones: after an order edit or a refund, ``quantity`` and
+``totalPriceSet`` still count the removed units, ``currentQuantity`` and ``current*Set`` do not.
+``quantity`` is still asked for as a fallback for line items without ``currentQuantity``.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from __future__ import annotations
 import json
 
 __all__ = [
-    "BULK_CANCEL", "BULK_RUN", "BULK_RUN_GROUPED", "BULK_STATUS", "BULK_STATUS_COST", "CHECK", "CHECK_COST", "MUTATION_COST", "SCOPES_COST", "FULFILLMENT_LINE_ITEMS", "MORE_FULFILLMENT_LINE_ITEMS",
-    "MORE_FULFILLMENT_LINE_ITEMS_COST", "MORE_LINE_ITEMS", "MORE_LINE_ITEMS_COST", "ORDERS", "ORDERS_BY_ID", "ORDER_NODE_COST", "FULFILLMENT_NODE_COST", "PROBE_BY_ID",
+    "BULK_CANCEL", "BULK_RUN", "BULK_RUN_GROUPED", "BULK_STATUS", "BULK_STATUS_COST", "CHECK", "CHECK_COST", "MUTATION_COST", "SCOPES_COST", "FULFILLMENT_LINE_ITEMS", "MORE_DISCOUNTS",
+    "MORE_DISCOUNTS_COST", "MORE_FULFILLMENT_LINE_ITEMS", "MORE_FULFILLMENT_LINE_ITEMS_COST", "MORE_LINE_ITEMS", "MORE_LINE_ITEMS_COST", "ORDERS", "ORDERS_BY_ID", "ORDER_NODE_COST", "FULFILLMENT_NODE_COST", "PROBE_BY_ID",
     "PROBE_NODE_COST", "PROBE_SEARCH", "SCOPES", "bulk_orders_query", "bulk_run_document", "groups_bulk_objects",
     "unshipped_search", "window_search",
 ]
@@ -26,7 +31,7 @@ FULFILLMENT_LINE_ITEMS_FIRST = 10
 DISCOUNTS_FIRST = 5
 
 _PAGE_INFO = "pageInfo { hasNextPage endCursor }"
-LINE_ITEM = "id sku title quantity originalUnitPriceSet { shopMoney { amount } } image { url altText }"  # cost 4
+LINE_ITEM = "id sku title quantity currentQuantity originalUnitPriceSet { shopMoney { amount } } image { url altText }"  # cost 4
 FULFILLMENT_LINE_ITEM = "quantity lineItem { sku title }"  # cost 2
 DISCOUNT = (  # cost 2
     "... on DiscountCodeApplication { code value { ... on MoneyV2 { amount } ... on PricingPercentageValue { percentage } } }"
@@ -36,22 +41,23 @@ FULFILLMENT_HEAD = "id legacyResourceId status createdAt requiresShipping tracki
 _ORDER_HEAD = """
     id legacyResourceId name email createdAt processedAt updatedAt cancelledAt closedAt currencyCode tags
     statusPageUrl requiresShipping displayFulfillmentStatus
-    totalPriceSet { shopMoney { amount } }
-    subtotalPriceSet { shopMoney { amount } }
-    totalShippingPriceSet { shopMoney { amount } }
-    totalDiscountsSet { shopMoney { amount } }
+    currentTotalPriceSet { shopMoney { amount } }
+    currentSubtotalPriceSet { shopMoney { amount } }
+    currentShippingPriceSet { shopMoney { amount } }
+    currentTotalDiscountsSet { shopMoney { amount } }
     customer { id }
     shippingAddress { name company address1 address2 city province provinceCode zip country countryCodeV2 phone }"""  # cost 11
 
 ORDER_FIELDS = f"""{_ORDER_HEAD}
-    discountApplications(first: {DISCOUNTS_FIRST}) {{ nodes {{ {DISCOUNT} }} }}
+    discountApplications(first: {DISCOUNTS_FIRST}) {{ {_PAGE_INFO} nodes {{ {DISCOUNT} }} }}
     lineItems(first: {LINE_ITEMS_FIRST}) {{ {_PAGE_INFO} nodes {{ {LINE_ITEM} }} }}
     fulfillments {{
       {FULFILLMENT_HEAD}
       fulfillmentLineItems(first: {FULFILLMENT_LINE_ITEMS_FIRST}) {{ {_PAGE_INFO} nodes {{ {FULFILLMENT_LINE_ITEM} }} }}
     }}"""
 
-# 11 (head) + 2 + 5*2 (discounts) + 2 + 10*4 (line items) + 2 + 2 + 10*2 (one fulfillment, a list costs as one)
+# 11 (head) + 2 + 5*2 (discounts) + 2 + 10*4 (line items) + 2 + 2 + 10*2 (one fulfillment, a list costs as one);
+# a connection's pageInfo is part of its 2
 ORDER_NODE_COST = 11 + (2 + DISCOUNTS_FIRST * 2) + (2 + LINE_ITEMS_FIRST * 4) + (2 + 2 + FULFILLMENT_LINE_ITEMS_FIRST * 2)
 # one Fulfillment object + its line-item connection, as asked for by FULFILLMENT_LINE_ITEMS
 FULFILLMENT_NODE_COST = 1 + 2 + FULFILLMENT_LINE_ITEMS_FIRST * 2
@@ -69,6 +75,12 @@ MORE_LINE_ITEMS = f"""query MoreLineItems($id: ID!, $after: String) {{
 }}"""
 
 MORE_LINE_ITEMS_COST = 1 + 2 + 100 * 4
+
+MORE_DISCOUNTS = f"""query MoreDiscounts($id: ID!, $after: String) {{
+  order(id: $id) {{ discountApplications(first: 100, after: $after) {{ {_PAGE_INFO} nodes {{ {DISCOUNT} }} }} }}
+}}"""
+
+MORE_DISCOUNTS_COST = 1 + 2 + 100 * 2
 
 MORE_FULFILLMENT_LINE_ITEMS = f"""query MoreFulfillmentLineItems($id: ID!, $after: String) {{
   fulfillment(id: $id) {{ fulfillmentLineItems(first: 100, after: $after) {{ {_PAGE_INFO} nodes {{ {FULFILLMENT_LINE_ITEM} }} }} }}

@@ -2,8 +2,10 @@
 
 A page holds as many orders as fit under Shopify's 1000-point ceiling per request (``ORDER_NODE_COST``
 each); if Shopify prices the query higher than we do, ``MAX_COST_EXCEEDED`` halves the page and the
-request is repeated. Line items beyond the nested first page are fetched per order, so no order or
-parcel is ever sent with a truncated product list.
+request is repeated. Line items and discount applications beyond the nested first page are fetched per
+order (fulfillment line items per fulfillment), so no order or parcel is ever sent with a truncated
+product or discount list, and a poll sends exactly what the bulk full sync (which reads every nested
+node) sends for the same order. Otherwise the two would disagree and re-send the order each time.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 from adapters.shopify.client import QueryCostExceeded, ShopifyClient
 from adapters.shopify.mapping import live_fulfillments
 from adapters.shopify.queries import (
-    FULFILLMENT_LINE_ITEMS, FULFILLMENT_NODE_COST, MORE_FULFILLMENT_LINE_ITEMS, MORE_FULFILLMENT_LINE_ITEMS_COST,
-    MORE_LINE_ITEMS, MORE_LINE_ITEMS_COST, ORDER_NODE_COST, ORDERS, ORDERS_BY_ID, PROBE_BY_ID, PROBE_NODE_COST, PROBE_SEARCH,
+    FULFILLMENT_LINE_ITEMS, FULFILLMENT_NODE_COST, MORE_DISCOUNTS, MORE_DISCOUNTS_COST, MORE_FULFILLMENT_LINE_ITEMS,
+    MORE_FULFILLMENT_LINE_ITEMS_COST, MORE_LINE_ITEMS, MORE_LINE_ITEMS_COST, ORDER_NODE_COST, ORDERS, ORDERS_BY_ID,
+    PROBE_BY_ID, PROBE_NODE_COST, PROBE_SEARCH,
 )
 from adapters.shopify.throttle import MAX_QUERY_COST
 from connector.errors import FatalError
@@ -26,7 +29,9 @@ __all__ = ["OrderReader"]
 Node = dict[str, Any]
 _FULFILLMENTS_PER_REQUEST = max(1, int(MAX_QUERY_COST // FULFILLMENT_NODE_COST) - 3)
 _PROBES_PER_REQUEST = 250  # 3 points each; Shopify takes at most 250 ids or items per request
+# nested connection -> (its follow-up query, that query's cost, the root field the query reads it from)
 _MORE = {"lineItems": (MORE_LINE_ITEMS, MORE_LINE_ITEMS_COST, "order"),
+         "discountApplications": (MORE_DISCOUNTS, MORE_DISCOUNTS_COST, "order"),
          "fulfillmentLineItems": (MORE_FULFILLMENT_LINE_ITEMS, MORE_FULFILLMENT_LINE_ITEMS_COST, "fulfillment")}
 
 
@@ -113,12 +118,15 @@ class OrderReader:
 
     # -- completing nested lists -------------------------------------------------------------------
     def complete(self, nodes: list[Node]) -> None:
+        """Fetch what the nested first pages left out, in place: line items, discounts, parcel items."""
         for node in nodes:
             self._more(node, "lineItems")
+            self._more(node, "discountApplications")
             for fulfillment in node.get("fulfillments") or []:
                 self._more(fulfillment, "fulfillmentLineItems")
 
     def _more(self, owner: Node, field: str) -> None:
+        """Follow ``owner[field]``'s cursor to its end, appending each page's nodes to the nested page."""
         document, cost, root = _MORE[field]
         connection = owner.get(field)
         while connection and (connection.get("pageInfo") or {}).get("hasNextPage"):

@@ -1,4 +1,10 @@
-"""Realistic orders and fulfillments for the fake shop, with every field the adapter asks for."""
+"""Realistic orders and fulfillments for the fake shop, with every field the adapter asks for.
+
+Orders carry only Shopify's "current" amounts (``current*Set``): a query still asking for the amounts
+before edits and refunds (``totalPriceSet``...) then fails on the fake, as a null in a non-null field.
+Line items carry ``quantity`` (as ordered) and ``currentQuantity`` (what is left after order edits and
+refunds, equal by default).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ def order(n: int, *, updated: str | None = None, items: int = 2, **overrides: An
     line_items = [
         {
             "id": f"gid://shopify/LineItem/{(5_000_000 + n) * 100 + i}", "sku": f"SKU-{n}-{i}", "title": f"Artikel {i} „Größe M“",
-            "quantity": i + 1, "originalUnitPriceSet": money(f"{10 + i}.50"),
+            "quantity": i + 1, "currentQuantity": i + 1, "originalUnitPriceSet": money(f"{10 + i}.50"),
             "image": {"url": f"https://cdn.shopify.com/s/files/{n}-{i}.jpg", "altText": None} if i % 2 == 0 else None,
         }
         for i in range(items)
@@ -30,8 +36,9 @@ def order(n: int, *, updated: str | None = None, items: int = 2, **overrides: An
         "id": gid, "legacyResourceId": str(5_000_000 + n), "name": f"#{1000 + n}", "email": f"kunde{n}@example.com",
         "cancelledAt": None, "closedAt": None, "currencyCode": "EUR", "tags": ["vip"],
         "statusPageUrl": f"https://karla-test.myshopify.com/123/orders/abc{n}/authenticate?key=k{n}", "requiresShipping": True,
-        "totalPriceSet": money("59.90"), "subtotalPriceSet": money("55.00"), "totalShippingPriceSet": money("4.90"),
-        "totalDiscountsSet": money("0.00"), "customer": {"id": f"gid://shopify/Customer/{700 + n}"},
+        "currentTotalPriceSet": money("59.90"), "currentSubtotalPriceSet": money("55.00"),
+        "currentShippingPriceSet": money("4.90"), "currentTotalDiscountsSet": money("0.00"),
+        "customer": {"id": f"gid://shopify/Customer/{700 + n}"},
         "shippingAddress": {
             "name": "Zoë Łukasiewicz", "company": None, "address1": "Torstraße 1", "address2": "", "city": "Berlin",
             "province": "Berlin", "provinceCode": "BE", "zip": "10119", "country": "Germany", "countryCodeV2": "DE", "phone": None,
@@ -48,9 +55,11 @@ def fulfillment(
     parent: dict[str, Any], fid: int, numbers: list[str], *, company: str | None = "DHL Express", status: str = "SUCCESS",
     items: list[tuple[int, int]] | None = None, created: str | None = None, requires_shipping: bool = True,
 ) -> dict[str, Any]:
-    """A fulfillment of ``parent`` with one tracking number per parcel; ``items`` = (line index, quantity)."""
+    """A fulfillment of ``parent`` with one tracking number per parcel; ``items`` = (line index, quantity),
+    by default every unit still on the order (removed and refunded units cannot be shipped)."""
     lines = parent["lineItems"]
-    chosen = items if items is not None else [(i, li["quantity"]) for i, li in enumerate(lines)]
+    left = [(i, li.get("currentQuantity", li["quantity"])) for i, li in enumerate(lines)]
+    chosen = items if items is not None else [(i, qty) for i, qty in left if qty]
     data = {
         "id": f"gid://shopify/Fulfillment/{fid}", "legacyResourceId": str(fid), "status": status, "requiresShipping": requires_shipping,
         "trackingInfo": [{"number": n, "company": company, "url": f"https://track.example/{n}"} for n in numbers],

@@ -33,7 +33,9 @@ def _time(text: str) -> datetime:
 
 
 def fulfillment_status(order: dict[str, Any]) -> str:
-    ordered = sum(int(li["quantity"]) for li in order["lineItems"])
+    """Shopify's ``displayFulfillmentStatus``: units removed by an edit or refunded need no shipping, so an
+    order whose remaining units all shipped is FULFILLED (``currentQuantity``, not ``quantity``)."""
+    ordered = sum(int(li.get("currentQuantity", li["quantity"])) for li in order["lineItems"])
     shipped = sum(
         int(fli["quantity"]) for f in order["fulfillments"] if f["status"] not in ("CANCELLED", "ERROR", "FAILURE")
         for fli in f["fulfillmentLineItems"]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from adapters.shopify import queries
+from connector.engine import record_parts
 from connector.karla.models import dump
 from tests.shopify.conftest import MakeAdapter, read, records
 from tests.shopify.factories import fulfillment, order
@@ -142,3 +143,32 @@ def test_a_closed_read_cancels_the_running_bulk_operation(history: FakeShopify, 
     pages.close()
     assert [op.status for op in history.bulk.ops.values()] == ["CANCELED"]
     assert clock.slept.count(10) == 1, "stopped after one wait, not after bulk_timeout_seconds"
+
+
+def _discounted(n: int) -> dict[str, Any]:
+    """An order with more discount applications than the nested page holds, automatic ones among them."""
+    data = order(n, updated="2026-11-20T10:00:00Z", items=1)
+    codes = [{"__typename": "DiscountCodeApplication", "code": f"CODE{i}",
+              "value": {"__typename": "MoneyV2", "amount": f"{i}.0", "currencyCode": "EUR"}} for i in range(7)]
+    automatic = {"__typename": "AutomaticDiscountApplication",
+                 "value": {"__typename": "PricingPercentageValue", "percentage": 5.0}}
+    data["discountApplications"] = codes[:2] + [automatic] + codes[2:5] + [automatic] + codes[5:]
+    return data
+
+
+def test_polls_and_the_full_sync_send_the_same_order_with_many_discounts(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
+    """Discount applications beyond the nested page are fetched, so the payloads agree byte for byte.
+
+    Otherwise the poll sends five applications' worth of codes, the bulk full sync all of them, and each
+    run re-sends the order to Karla because it differs from what the other one sent.
+    """
+    shop.add_order(_discounted(5))
+    (polled,) = records(read(make_adapter(recheck_unfulfilled_days=0))[0])
+    followed_up = bool(shop.graphql_requests("MoreDiscounts"))
+    shop.requests.clear()
+    (synced,) = records(read(make_adapter(full_sync=True))[0])
+    assert shop.graphql_requests("BulkRun") and not shop.graphql_requests("Orders"), "the bulk path was used"
+    assert polled.order is not None and [d.code for d in polled.order.discounts] == [f"CODE{i}" for i in range(7)]
+    sent = [(p.part, p.payload) for p in record_parts(polled, "shop", "orders", "s")]
+    assert sent == [(p.part, p.payload) for p in record_parts(synced, "shop", "orders", "s")]
+    assert followed_up, "the poll fetched the discounts beyond the nested page"

@@ -68,3 +68,22 @@ def test_a_shutdown_during_the_nightly_bulk_wait_stops_within_one_poll(shop: Fak
     assert [op.status for op in shop.bulk.ops.values()] == ["CANCELED"], "tomorrow's operation is not blocked"
     with db.read() as conn:
         assert (Runs(conn).last("shop") or {})["status"] == "stopped"
+
+
+def test_an_order_with_many_discounts_is_not_resent_between_polls_and_the_full_sync(
+    shop: FakeShopify, clock: FakeClock, db: StateDB
+) -> None:
+    """More discount applications than the nested page: once complete on both paths, nothing flips back and forth."""
+    data = order(1, updated="2026-11-20T10:00:00Z", items=1)
+    data["discountApplications"] = [
+        {"__typename": "DiscountCodeApplication", "code": f"CODE{i}",
+         "value": {"__typename": "MoneyV2", "amount": "1.0", "currencyCode": "EUR"}} for i in range(8)]
+    shop.add_order(data)
+    rt = _runtime(shop, clock, recheck_unfulfilled_days=0)
+    assert sync_source(db, rt, clock=clock.now).enqueued == 1
+    nightly = sync_source(db, _runtime(shop, clock, use_bulk_for_full_sync=True), clock=clock.now, full=True)
+    assert (nightly.read, nightly.enqueued) == (1, 0), "the full sync maps the order exactly like the poll did"
+    shop.store.update(data["id"], tags=["vip"])  # touched, unchanged for Karla: the poll reads it again
+    clock.advance(600)
+    again = sync_source(db, rt, clock=clock.now)
+    assert (again.read, again.enqueued) == (1, 0)

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from adapters.shopify.mapping import order_number
+from adapters.shopify import queries
+from adapters.shopify.mapping import MappingOptions, map_order, order_number
 from connector.karla.models import dump
 from tests.shopify.conftest import MakeAdapter, read, records
 from tests.shopify.factories import fulfillment, money, order
@@ -16,8 +17,8 @@ from tests.shopify.fake_server import FakeShopify
 def _realistic() -> dict:
     data = order(42, updated="2026-11-20T10:00:00Z", items=3, name="#1042", email="zoë.müller@example.com",
                  createdAt="2026-11-19T08:30:00Z", processedAt="2026-11-19T08:29:55Z", tags=["vip", "Großkunde"],
-                 totalPriceSet=money("61.40"), subtotalPriceSet=money("62.50"), totalShippingPriceSet=money("4.90"),
-                 totalDiscountsSet=money("6.00"))
+                 currentTotalPriceSet=money("61.40"), currentSubtotalPriceSet=money("62.50"),
+                 currentShippingPriceSet=money("4.90"), currentTotalDiscountsSet=money("6.00"))
     data["lineItems"][1]["sku"] = None
     data["shippingAddress"].update(name="Zoë Müller-Łukasiewicz", company="Ärzte GmbH", address2="Hinterhaus, 3. OG",
                                    phone="+49 30 1234567")
@@ -128,3 +129,46 @@ def test_withheld_customer_data_warns_once_and_still_sends_what_it_can(
 @pytest.mark.parametrize(("name", "number"), [("#1001", "1001"), ("EU-2044", "2044"), ("2044-B", "2044"), ("A1-77", "A1-77")])
 def test_order_number_is_the_numeric_part_of_the_name(name: str, number: str) -> None:
     assert order_number({"name": name, "legacyResourceId": "9"}) == number
+
+
+def _edited() -> dict:
+    """Order #1043 after an order edit removed line 1 and a refund took back 2 of line 2's 3 units."""
+    data = order(43, updated="2026-11-20T10:00:00Z", items=3, currentTotalPriceSet=money("27.90"),
+                 currentSubtotalPriceSet=money("23.00"), currentShippingPriceSet=money("4.90"),
+                 currentTotalDiscountsSet=money("0.00"))
+    data["lineItems"][1]["currentQuantity"] = 0
+    data["lineItems"][2]["currentQuantity"] = 1
+    data["fulfillments"] = [fulfillment(data, 9101, ["JJD0001"], created="2026-11-20T09:00:00Z")]
+    return data
+
+
+@pytest.mark.parametrize("full_sync", [False, True], ids=["poll", "bulk"])
+def test_order_edits_and_refunds_send_what_is_left_on_the_order(
+    shop: FakeShopify, make_adapter: MakeAdapter, full_sync: bool
+) -> None:
+    """Shopify's ``quantity`` and ``totalPriceSet`` still count removed and refunded units; Karla gets what is left."""
+    shop.add_order(_edited())
+    (record,) = records(read(make_adapter(full_sync=full_sync, recheck_unfulfilled_days=0))[0])
+    sent = dump(record.order)
+    assert [(p["sku"], p["quantity"]) for p in sent["products"]] == [("SKU-43-0", 1), ("SKU-43-2", 1)]
+    assert (sent["total_order_price"], sent["sub_total_price"], sent["shipping_price"], sent["discount_price"]) == (
+        27.9, 23.0, 4.9, 0.0)
+    assert [(p.sku, p.quantity) for p in record.trackings[0].products] == [("SKU-43-0", 1), ("SKU-43-2", 1)]
+    assert not shop.graphql_requests("Orders") if full_sync else shop.graphql_requests("Orders"), "the path under test"
+
+
+def test_the_fake_counts_an_order_as_shipped_once_what_is_left_shipped(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
+    """Like Shopify: removed units need no parcel, so the order stops awaiting one (and leaves the watch)."""
+    shop.add_order(_edited())
+    found = make_adapter().client.data(queries.PROBE_BY_ID, {"ids": [order(43)["id"]]})
+    assert found["nodes"][0]["displayFulfillmentStatus"] == "FULFILLED"
+
+
+def test_line_items_without_current_quantity_fall_back_to_the_ordered_quantity() -> None:
+    """Older data (or a query without the field) still sends every product, at the quantity ordered."""
+    node = order(44, updated="2026-11-20T10:00:00Z", items=2)
+    for item in node["lineItems"]:
+        del item["currentQuantity"]
+    node["lineItems"] = {"nodes": node["lineItems"]}  # the fake stores connections as lists; Shopify answers nodes
+    record = map_order(node, MappingOptions())
+    assert record.order is not None and [(p.sku, p.quantity) for p in record.order.products] == [("SKU-44-0", 1), ("SKU-44-1", 2)]

@@ -52,6 +52,9 @@ def test_cost_constants_match_the_published_rules() -> None:
     assert requested_cost(queries.FULFILLMENT_LINE_ITEMS, {"ids": ["a"] * 7}) == 7 * queries.FULFILLMENT_NODE_COST
     assert requested_cost(queries.PROBE_BY_ID, {"ids": ["a"] * 250}) == 250 * queries.PROBE_NODE_COST
     assert requested_cost(queries.PROBE_SEARCH, {"first": 250}) <= 1000
+    follow_ups = [(queries.MORE_LINE_ITEMS, queries.MORE_LINE_ITEMS_COST), (queries.MORE_DISCOUNTS, queries.MORE_DISCOUNTS_COST),
+                  (queries.MORE_FULFILLMENT_LINE_ITEMS, queries.MORE_FULFILLMENT_LINE_ITEMS_COST)]
+    assert [requested_cost(d, {"id": "x", "after": None}) for d, _ in follow_ups] == [cost for _, cost in follow_ups]
 
 
 def test_the_fake_refuses_what_shopify_refuses(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
@@ -85,6 +88,9 @@ def test_the_adapters_cost_estimates_are_what_shopify_charges(
     """Exact estimates mean the first request of each kind waits exactly as long as it must."""
     for n in range(14):
         data = order(n, updated=f"2026-11-20T10:{n:02d}:00Z", items=12 if n == 3 else 2)
+        if n == 4:  # more discount applications than the nested page holds
+            data["discountApplications"] = [{"__typename": "DiscountCodeApplication", "code": f"C{i}", "value": {
+                "__typename": "PricingPercentageValue", "percentage": 1.0}} for i in range(queries.DISCOUNTS_FIRST + 2)]
         data["fulfillments"] = [fulfillment(data, 500 + n, [] if n % 2 else [f"T{n}"])]
         shop.add_order(data)
     sent: list[tuple[str, dict, float | None]] = []
@@ -105,8 +111,8 @@ def test_the_adapters_cost_estimates_are_what_shopify_charges(
     estimated = [(d, v, c) for d, v, c in sent if c is not None]
     assert len(estimated) == len(sent), "every request carries an estimate"
     assert {queries_name(d) for d, _, _ in estimated} >= {
-        "Check", "Scopes", "Orders", "OrdersById", "ProbeOrders", "AwaitingOrders", "MoreLineItems", "BulkRun", "BulkStatus",
-        "FulfillmentLineItems"}
+        "Check", "Scopes", "Orders", "OrdersById", "ProbeOrders", "AwaitingOrders", "MoreLineItems", "MoreDiscounts", "BulkRun",
+        "BulkStatus", "FulfillmentLineItems"}
     for document, variables, cost in estimated:
         assert cost == requested_cost(document, variables), queries_name(document)
     assert [r["operation"] for r in shop.requests if r.get("throttled")] == []
