@@ -9,10 +9,17 @@ rest are sent again; when Karla names no item the batch is bisected; a fatal ans
 everything pending except the batches in flight, whose answers are still recorded (Karla may have
 accepted them); a retryable failure that outlasts its retries ends the drain, and cuts short the
 retries of the other batches in flight (they stay pending too).
+
+One order that Karla keeps failing on (a 5xx for its data alone) must not look like an outage forever
+and hold back every order behind it. So the orders of a batch that ran out of retries on a 5xx become
+suspects: on later drains each goes alone, after every other batch. A suspect that fails alone while
+Karla is up (it accepted another batch, or else answers a read) is postponed (backoff up to an hour)
+and the drain goes on; if Karla does not answer, it is down after all and the drain ends.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -32,6 +39,7 @@ __all__ = ["DeliveryResult", "drain_outbox"]
 
 log = logging.getLogger("connector.delivery")
 _NOT_FOUND = "order_not_found"
+_SUSPECT = "Karla failed on this batch"  # the outbox's last_error of a suspect: it is sent alone, last
 _POLL = 0.1  # how often a wait for Karla's answer looks at ``stop()``: the latency of a shutdown request
 
 
@@ -41,9 +49,10 @@ class DeliveryResult:
     trackings: int = 0
     dead: int = 0
     deferred: int = 0
+    postponed: int = 0  # suspects that failed alone while Karla accepted other orders
     requests: int = 0
     dead_letters: list[str] = field(default_factory=list)
-    dead_by_source: dict[str, int] = field(default_factory=dict)  # for the metric's ``source`` label
+    dead_by_source: dict[str, int] = field(default_factory=dict)  # new letters, for the metric's ``source`` label
 
 
 class _Sender:
@@ -52,20 +61,24 @@ class _Sender:
         self.result = DeliveryResult()
         self.cut = threading.Event()  # set: no batch of this drain retries or starts any more
         self.down: Unavailable | None = None  # the first batch that gave up: why the drain ends
+        self.gave_up: list[Item] = []  # ... and its items (they become suspects)
+        self.up = False  # Karla answered well in this drain: it is not down
 
     def send(self, slug: str, items: list[Item]) -> None:
         """Send and settle at once (used for splits and re-sends)."""
         self.settle(slug, items, self.attempt(slug, items))
 
-    def attempt(self, slug: str, items: list[Item]) -> BatchTooLarge | RecordRejected | None:
+    def attempt(self, slug: str, items: list[Item]) -> Outcome:
         """The request alone, safe on the sender thread: it touches neither the state nor the counters."""
         try:
             self.client.bulk_upsert_raw(slug, b"[" + b",".join(i.body for i in items) + b"]", abort=self.cut)
         except (BatchTooLarge, RecordRejected) as exc:
             return exc
         except Unavailable as exc:
+            if len(items) == 1 and is_suspect(items[0]) and _server_failed(exc):
+                return exc  # one order alone: settle() decides whether it or Karla is the trouble
             if not isinstance(exc, Aborted) and self.down is None:
-                self.down = exc  # a benign race: any batch that gave up explains the stop
+                self.down, self.gave_up = exc, items  # a benign race: any batch that gave up explains the stop
             self.cut.set()  # Karla is down: the batches in flight stop retrying, the queued ones stay pending
             raise
         except FatalError:
@@ -73,11 +86,13 @@ class _Sender:
             raise
         return None
 
-    def settle(self, slug: str, items: list[Item], outcome: BatchTooLarge | RecordRejected | None) -> None:
+    def settle(self, slug: str, items: list[Item], outcome: Outcome) -> None:
         """Record what Karla answered; runs on the draining thread only."""
         self.result.requests += 1
         if outcome is None:
             self._delivered(items)
+        elif isinstance(outcome, Unavailable):
+            self._failed_alone(slug, items[0], outcome)
         elif isinstance(outcome, RecordRejected):
             self._rejected(slug, items, outcome)
         elif len(items) == 1:
@@ -144,10 +159,10 @@ class _Sender:
             "reason": reason, "details": details, "payload": json.loads(item.body),
         }
         with self.db.transaction() as conn:
-            DeadLetters(conn).add([letter])
+            new = DeadLetters(conn).add([letter])  # 0: the same refusal as before, its letter refreshed
             Outbox(conn).remove(rows)
         self.result.dead += 1
-        self.result.dead_by_source[rows[0].source] = self.result.dead_by_source.get(rows[0].source, 0) + 1
+        self.result.dead_by_source[rows[0].source] = self.result.dead_by_source.get(rows[0].source, 0) + new
         self.result.dead_letters.append(reason)
         log.warning("dead letter: %s", reason, extra={"source": rows[0].source})
 
@@ -157,6 +172,48 @@ class _Sender:
             Outbox(conn).mark_delivered(rows, self.now())
         self.result.orders += sum(1 for r in rows if r.part == "order")
         self.result.trackings += sum(1 for r in rows if r.part != "order")
+        self.up = True
+
+    def _failed_alone(self, slug: str, item: Item, exc: Unavailable) -> None:
+        """A suspect failed on its own: if Karla is up, the order is the trouble and waits; else Karla is down."""
+        if not self.up:
+            try:
+                self.client.check(slug)  # a read that changes nothing: does Karla answer at all?
+            except Unavailable:
+                self.down = exc
+                self.cut.set()
+                raise exc from None
+            self.up = True
+        self._postpone(item, exc)
+
+    def _postpone(self, item: Item, exc: Unavailable) -> None:
+        attempts = max(r.attempts for r in item.rows)
+        pause = min(3600.0, 30.0 * 2**attempts)
+        with self.db.transaction() as conn:
+            Outbox(conn).postpone(item.rows, self.now() + pause, f"{_SUSPECT}: {exc}")
+        self.result.postponed += 1
+        log.warning("order %s: Karla failed on it alone (%s) while accepting other orders; it is tried again in %.0f s",
+                    item.key, exc, pause, extra={"source": item.rows[0].source})
+
+    def suspect(self) -> None:
+        """The batch that ran out of retries on a 5xx: its orders go alone on later drains."""
+        if not self.gave_up or self.down is None or isinstance(self.down, Aborted) or not _server_failed(self.down):
+            return
+        with self.db.transaction() as conn:
+            Outbox(conn).suspect([r for item in self.gave_up for r in item.rows], f"{_SUSPECT}: {self.down}")
+
+
+Outcome = BatchTooLarge | RecordRejected | Unavailable | None
+
+
+def is_suspect(item: Item) -> bool:
+    return any((r.error or "").startswith(_SUSPECT) for r in item.rows)
+
+
+def _server_failed(exc: Unavailable) -> bool:
+    """Whether Karla itself answered with a 5xx (not a timeout, a refused connection or a 429)."""
+    status = getattr(exc.__cause__, "status", None)
+    return status is not None and status >= 500
 
 
 def _describe(entry: dict[str, Any]) -> str:
@@ -199,6 +256,7 @@ def drain_outbox(
     sender = _Sender(db, client, settings, now)
     max_bytes = settings.bulk_max_bytes
     oversized: list[Item] = []
+    suspects: list[Item] = []  # sent alone, after every other batch (see the module docstring)
 
     def due_items() -> Iterator[Item]:
         current = now()
@@ -208,8 +266,15 @@ def drain_outbox(
             item = Item.build(rows)
             if len(item.body) + 2 > max_bytes:
                 oversized.append(item)
-                continue
-            yield item
+            elif is_suspect(item):
+                suspects.append(item)
+            else:
+                yield item
+
+    def alone() -> Iterator[tuple[str, list[Item]]]:
+        while suspects and not full_batches_only:
+            item = suspects.pop(0)
+            yield item.slug, [item]
 
     queue: deque[tuple[Future[BatchTooLarge | RecordRejected | None], str, list[Item]]] = deque()
     in_flight = settings.max_in_flight
@@ -223,7 +288,8 @@ def drain_outbox(
         lend_settle(settle_all)
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="karla-send") as pool:
         try:
-            for slug, batch in batches(due_items(), settings.bulk_max_orders, max_bytes, partial=not full_batches_only):
+            every = itertools.chain(batches(due_items(), settings.bulk_max_orders, max_bytes, partial=not full_batches_only), alone())
+            for slug, batch in every:
                 queue.append((pool.submit(sender.attempt, slug, batch), slug, batch))
                 if len(queue) > in_flight and _settle_oldest(queue, sender, on_batch, stopping):
                     break
@@ -231,6 +297,7 @@ def drain_outbox(
                 _settle_oldest(queue, sender, on_batch, stopping)
         except Unavailable as exc:
             sender.cut.set()
+            sender.suspect()
             fatal = _settle_rest(queue, sender)
             if fatal is not None:
                 fatal.result = sender.result  # type: ignore[attr-defined]

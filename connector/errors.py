@@ -15,7 +15,7 @@
     answer                                                        action   what happens
     2xx, whatever the body (also a proxy's text/plain "OK")       OK       delivered
     413                                                           SPLIT    halve the batch
-    408, 425, 429, 5xx (and transport errors, in retry.py)        RETRY    backoff, then Unavailable
+    408, 425, 429, 5xx but 501 (and transport errors, retry.py)   RETRY    backoff, then Unavailable
     an auth key: invalid_merchant_or_key (400/401),               FATAL    ConfigError naming the
       insufficient_rights / permission_denied (403),                       credential or shop_slug
       shop_not_found (404); and any 401 or 403
@@ -25,7 +25,8 @@
       zip_code_invalid, carrier_reference_invalid (422);                   (order_not_found for a
       or any other 4xx whose errors[].loc names an item index              tracking: it waits)
     anything else: a 404/409 naming no record (a wrong base_url   FATAL    stop; truthful message
-      or a proxy's or framework's route 404), 3xx, 400/410/415
+      or a proxy's or framework's route 404), 3xx, 400/410/415,
+      501 (service_not_implemented: retrying cannot help)
       without a record key, other unknown statuses
 
 Why an unknown answer is fatal and not a rejection: a fatal stop keeps every order pending, so nothing
@@ -125,7 +126,7 @@ def action_for(status: int, key: str | None = None, *, names_item: bool = False)
         return Action.OK
     if status == 413:
         return Action.SPLIT
-    if status in _RETRY_STATUSES or status >= 500:
+    if status in _RETRY_STATUSES or (status >= 500 and status != 501):
         return Action.RETRY
     if key in AUTH_KEYS or status in (401, 403):
         return Action.FATAL

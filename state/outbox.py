@@ -56,10 +56,12 @@ class PendingRow(NamedTuple):
     first_enqueued_at: float
     attempts: int
     next_attempt_at: float
+    error: str | None = None  # why the last attempt failed (``postpone``, ``suspect``)
 
 
 _PENDING_COLUMNS = (
-    "id, slug, order_key, id_type, part, payload, hash, source, stream, location, first_enqueued_at, attempts, next_attempt_at"
+    "id, slug, order_key, id_type, part, payload, hash, source, stream, location, first_enqueued_at, attempts,"
+    " next_attempt_at, last_error"
 )
 
 
@@ -173,6 +175,13 @@ class Outbox:
         self.conn.exec_driver_sql(
             "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ? AND hash = ?",
             [(until, error, r.id, r.hash) for r in rows],
+        )
+
+    def suspect(self, rows: Iterable[PendingRow], error: str) -> None:
+        """Note a failure without delaying the rows (``error`` says which kind; delivery reads it back)."""
+        self.conn.exec_driver_sql(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ? AND hash = ?",
+            [(error, r.id, r.hash) for r in rows],
         )
 
     def remove(self, rows: Iterable[PendingRow]) -> None:

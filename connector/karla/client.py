@@ -203,6 +203,11 @@ class KarlaClient:
                 f"Karla answered {said} to {where} without naming a record: check [karla].base_url "
                 f"(now {self.settings.base_url}; the API root, without /v1) and [karla].shop_slug. Nothing was dead-lettered"
             )
+        if status == 501:
+            return FatalError(
+                f"Karla answered {said} to {where}: Karla does not offer this (yet) for this account; retrying cannot "
+                "help: delivery stops, every order stays pending, nothing was dead-lettered; ask Karla's support"
+            )
         if 300 <= status < 400:
             target = response.headers.get("Location", "nowhere")
             return ConfigError(f"Karla answered {said} to {where}, redirecting to {target}: check [karla].base_url (now {self.settings.base_url})")

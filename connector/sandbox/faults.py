@@ -12,7 +12,8 @@ __all__ = ["Faults", "RequestLog", "Scripted", "error"]
 class Faults:
     """Random faults for order writes, reproducible with ``seed``."""
 
-    error_rate: float = 0.0
+    error_rate: float = 0.0  # of order writes
+    down: bool = False  # every request, reads included, answers 503: Karla is down, not one write failing
     error_statuses: tuple[int, ...] = (500, 502, 503)
     rate_limit_rate: float = 0.0
     retry_after: float | None = None

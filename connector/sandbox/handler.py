@@ -84,6 +84,8 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
                 return self._not_found()
             if not self._auth():
                 return
+            if sb.faults.down:
+                return self._reply(503, _error("sandbox_fault", "Karla is down"))
             query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
             page, per_page = int(query.pop("page", 1)), int(query.pop("per_page", 30))
             if page < 1 or not 0 < per_page <= 100:

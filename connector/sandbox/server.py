@@ -139,6 +139,8 @@ class Sandbox:
             if self._script:
                 return self._script.pop(0)
             f = self.faults
+            if f.down:
+                return Scripted(503, None)
             if f is not self._faults_seen:  # new Faults object: its seed starts a fresh, reproducible sequence
                 self._rng, self._faults_seen = random.Random(f.seed), f
             roll = self._rng.random()

@@ -296,3 +296,43 @@ def test_check_reaches_source_and_karla_without_writing(tmp_path: Path, sandbox)
     assert sandbox.orders(SLUG) == {} and not (tmp_path / "state.db").exists()
     bad = cli(config, "check", env={"KARLA_CONNECTOR_KARLA__API_KEY": "nope-nope-nope"})
     assert bad.returncode == 2 and "api_key" in bad.stderr
+
+
+def test_an_order_karla_keeps_failing_on_waits_alone_and_the_others_are_delivered(tmp_path: Path, sandbox) -> None:
+    # One order whose data makes Karla answer 500 looked like an outage: every drain ended at its batch,
+    # and no order behind it was ever delivered.
+    clock = [1_000_000.0]
+    connector, transport, files = make(tmp_path, sandbox, bulk_max_orders=2, retry_attempts=2)
+    connector.now = lambda: clock[0]  # type: ignore[method-assign]
+    write_orders(files, "orders_001.csv", range(1, 9))
+    sandbox.refuse_order("3", 500, "unexpected", "An unexpected error occurred")
+    first = connector.sync()
+    assert first.exit_code == ExitCode.UNFINISHED and set(sandbox.orders(SLUG)) == {"1", "2"}  # 3 and 4 gave up
+    second = connector.sync()
+    assert second.exit_code == ExitCode.OK and set(sandbox.orders(SLUG)) == {"1", "2", "4", "5", "6", "7", "8"}
+    assert second.delivery.postponed == 1 and connector.status()["pending"] == 1
+    last = [json.loads(body) for _, path, body in transport.sent[-2:]]
+    assert [[i["id"] for i in b] for b in last] == [["3"], ["4"]]  # the suspects went alone, after the rest
+    sandbox.reset_log()
+    assert connector.sync().exit_code == ExitCode.OK and sandbox.requests == []  # postponed: not tried again at once
+    clock[0] += 3600
+    alone = connector.sync()  # only the suspect is due: a read shows Karla is up, so it waits again
+    assert alone.exit_code == ExitCode.OK and alone.delivery.postponed == 1 and connector.status()["pending"] == 1
+    assert [r.method for r in sandbox.requests[-3:]] == ["PUT", "PUT", "GET"]
+    clock[0] += 3600
+    sandbox.heal()  # Karla fixed its bug
+    third = connector.sync()
+    assert third.exit_code == ExitCode.OK and "3" in sandbox.orders(SLUG) and connector.status()["pending"] == 0
+
+
+def test_a_lone_suspect_failing_while_karla_is_down_ends_the_drain_as_an_outage(tmp_path: Path, sandbox) -> None:
+    connector, _, files = make(tmp_path, sandbox, bulk_max_orders=2, retry_attempts=2)
+    write_orders(files, "orders_001.csv", [1, 2])
+    sandbox.fail_next(503, count=2)
+    assert connector.sync().exit_code == ExitCode.UNFINISHED  # both are suspects now
+    sandbox.faults.down = True  # for everything, reads included: the first suspect's failure proves nothing
+    report = connector.sync()
+    assert report.exit_code == ExitCode.UNFINISHED and report.delivery.postponed == 0
+    assert connector.status()["pending"] == 2
+    sandbox.faults.down = False
+    assert connector.sync().exit_code == ExitCode.OK and set(sandbox.orders(SLUG)) == {"1", "2"}

@@ -111,6 +111,8 @@ def test_a_keyed_record_refusal_dead_letters_only_that_order(tmp_path: Path, san
         (400, {"key": "klaviyo_key_missing_permissions", "message": "Klaviyo API key lacks required permissions"}, {},
          FatalError, "400 klaviyo_key_missing_permissions .*names no record"),
         (415, "Unsupported Media Type", {}, FatalError, "415 \\(Unsupported Media Type\\)"),
+        (501, {"key": "service_not_implemented", "message": "The requested functionality is not yet implemented"}, {},
+         FatalError, "501 service_not_implemented .*retrying cannot help.*every order stays pending"),
         (301, b"", {"Location": "https://api.gokarla.io/v1/shops/test-shop/orders/bulk"}, ConfigError,
          "301 to PUT .*redirecting to https://api.gokarla.io/.*check \\[karla\\].base_url"),
     ],
