@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -20,7 +21,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from connector.app import Connector
-from connector.engine import SourceRuntime
+from connector.delivery import DeliveryResult
+from connector.engine import RunCounts, SourceRuntime
 from connector.errors import ConfigError, FatalError, Unavailable
 from connector.health import HealthServer
 from connector.metrics import Metrics
@@ -60,6 +62,7 @@ class Daemon:
         # parcels before the orders, and a parcel sent ahead of its new order only comes back order_not_found.
         self._reading: set[str] = set()
         self._retries_seen = 0
+        self._deliver_lock = threading.Lock()  # one drain at a time (the timer's and a sync's)
         self.started = connector.now()  # lag of a source that has not succeeded yet counts from here
         self.scheduler = BackgroundScheduler(
             timezone=self.settings.daemon.timezone,
@@ -77,8 +80,10 @@ class Daemon:
         with self._source_locks[rt.name]:
             self._reading.add(rt.name)
             try:
-                counts = self.connector.sync_one(rt, full=full, stop=self.stopping.is_set)
-            except FatalError as exc:
+                counts = self.connector.sync_one(
+                    rt, full=full, on_page=self._page_counter(rt.name), stop=self.stopping.is_set
+                )
+            except FatalError as exc:  # may pass (an unmounted share): the allowance applies, as for any failure
                 self.readiness.failed(rt.name, str(exc))
                 self.metrics.runs.labels(source=rt.name, status="fatal").inc()
                 log.error("source %s stopped: %s", rt.name, exc, extra={"source": rt.name})
@@ -93,14 +98,22 @@ class Daemon:
         self.readiness.succeeded(rt.name)
         self.metrics.runs.labels(source=rt.name, status="ok").inc()
         self.metrics.last_success.labels(source=rt.name).set(self.connector.now())
-        if counts.rejected:
-            self.metrics.dead.labels(source=rt.name).inc(counts.rejected)
         if counts.enqueued:
             self._deliver_job()
+
+    def _page_counter(self, source: str) -> Callable[[RunCounts], None]:
+        """Counts each committed page's new dead letters as it commits, so a run that fails later still counts
+        them; a record rejected again (a full sync, a file re-read) refreshes its letter and adds nothing."""
+        def on_page(counts: RunCounts) -> None:
+            if counts.new_letters:
+                self.metrics.dead.labels(source=source).inc(counts.new_letters)
+
+        return on_page
 
     def _deliver_job(self) -> None:
         if self.stopping.is_set():
             return
+        result: DeliveryResult | None
         with self._deliver_lock:
             try:
                 # the live set: a source whose read starts during a long drain is left alone from then on
@@ -109,22 +122,26 @@ class Daemon:
                 result = getattr(exc, "result", None)
                 self.readiness.failed("karla", str(exc))  # not ready once it lasts ready_max_failure_seconds
                 log.warning("delivery paused: %s", exc)
-            except FatalError as exc:
-                self.readiness.failed("karla", str(exc))
+            except FatalError as exc:  # bad credentials, shop gone: no retry fixes it, so not ready at once
+                result = getattr(exc, "result", None)  # batches Karla answered before it said so still count
+                self.readiness.fatal("karla", str(exc))
                 log.error("delivery stopped: %s", exc)
-                return
             else:
-                self.readiness.succeeded("karla")
+                # Only an answer from Karla clears a failure: a drain that sent nothing (nothing due, or all of
+                # it from a source being read) says nothing about Karla, and must not restart the failure clock.
+                if result.requests:
+                    self.readiness.succeeded("karla")
         if result is not None:
-            self.metrics.orders.inc(result.orders)
-            self.metrics.trackings.inc(result.trackings)
-            for source, dead in result.dead_by_source.items():  # refused by Karla, counted under their source
-                self.metrics.dead.labels(source=source).inc(dead)
+            self._count_delivery(result)
         retries = self.connector.client.stats.retries
         self.metrics.retries.inc(retries - self._retries_seen)
         self._retries_seen = retries
 
-    _deliver_lock = threading.Lock()
+    def _count_delivery(self, result: DeliveryResult) -> None:
+        self.metrics.orders.inc(result.orders)
+        self.metrics.trackings.inc(result.trackings)
+        for source, dead in result.dead_by_source.items():  # refused by Karla, counted under their source
+            self.metrics.dead.labels(source=source).inc(dead)
 
     def _schedule(self) -> None:
         for rt in self.connector.selected(None):

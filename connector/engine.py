@@ -33,6 +33,7 @@ class RunCounts:
     rejected: int = 0
     delivered: int = 0
     dead: int = 0
+    new_letters: int = 0  # rejected records not already letters (a re-read refreshes its letter in place)
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
@@ -97,7 +98,7 @@ def commit_page(
         letters = DeadLetters(conn)
         if resolve:
             letters.resolve(rt.name, stream, [_vouches(r) for r in page.records], before=now)
-        letters.add(_dead_rows(page, rt.name, stream, rt.slug, now))
+        counts.new_letters = letters.add(_dead_rows(page, rt.name, stream, rt.slug, now))
         if page.done_files:
             Files(conn).mark_seen(rt.name, page.done_files, now)
         if page.cursor is not None and not full:

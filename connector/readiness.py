@@ -1,5 +1,6 @@
 """What ``/readyz`` decides: config loaded (we are running), state writable, and no source failing for
-longer than ``ready_max_failure_seconds`` — a single failed poll is normal life, hours of them are not."""
+longer than ``ready_max_failure_seconds`` — a single failed poll is normal life, hours of them are not.
+A fatal failure (credentials revoked, shop gone) is not ready at once: waiting cannot fix it, a human must."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class Readiness:
         self.clock = clock
         self._failing_since: dict[str, float] = {}
         self._errors: dict[str, str] = {}
+        # failing in a way no retry fixes (not ready at once); kept through later transient failures, which
+        # say nothing about whether a human has fixed it
+        self._fatal: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def failed(self, name: str, error: str) -> None:
@@ -27,10 +31,18 @@ class Readiness:
             self._failing_since.setdefault(name, self.clock())
             self._errors[name] = error
 
+    def fatal(self, name: str, error: str) -> None:
+        """Not ready from now on, until ``succeeded(name)``: a transient failure's allowance would only hide it."""
+        with self._lock:
+            self._failing_since.setdefault(name, self.clock())
+            self._errors[name] = error
+            self._fatal[name] = error
+
     def succeeded(self, name: str) -> None:
         with self._lock:
             self._failing_since.pop(name, None)
             self._errors.pop(name, None)
+            self._fatal.pop(name, None)
 
     def snapshot(self) -> dict[str, Any]:
         with self.connector.db.read() as conn:
@@ -48,6 +60,8 @@ class Readiness:
         now = self.clock()
         with self._lock:
             for name, since in self._failing_since.items():
-                if now - since > self.max_failure:
+                if name in self._fatal:
+                    problems[name] = f"stopped, needs a human: {self._fatal[name]}"
+                elif now - since > self.max_failure:
                     problems[name] = f"failing for {int(now - since)}s: {self._errors.get(name, '')}"
         return not problems, {"problems": problems}

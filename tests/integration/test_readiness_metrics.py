@@ -1,0 +1,130 @@
+"""What ``/readyz`` and ``/metrics`` report about delivery, driven in-process against the real sandbox with an
+injected readiness clock: no sleeps, no timing races."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connector.sandbox.faults import error
+from tests.conftest import SLUG, order_rows, write_config, write_orders
+
+
+class Clock:
+    """The readiness clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture()
+def setup(tmp_path: Path, sandbox) -> Iterator:  # type: ignore[no-untyped-def]
+    """An in-process daemon (retries do not sleep) whose readiness allows 600 s of failure, on ``clock``."""
+    from connector.app import Connector
+    from connector.daemon import Daemon
+    from connector.readiness import Readiness
+    from connector.settings import load_settings
+
+    config = write_config(tmp_path, sandbox.url, karla={"retry_attempts": 2, "bulk_max_orders": 1})
+    connector = Connector(load_settings(config), sleep=lambda _: None)
+    daemon = Daemon(connector)
+    clock = Clock()
+    daemon.readiness = Readiness(connector, 600, clock=clock)
+    try:
+        yield daemon, clock, connector.sources["warehouse"]
+    finally:
+        sandbox.heal()
+        sandbox.faults.error_rate = 0.0
+        sandbox.faults.down = False
+        connector.close()
+
+
+def _metric(daemon, name: str, **labels: str) -> float:  # type: ignore[no-untyped-def]
+    value = daemon.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else float(value)
+
+
+def test_a_drain_that_sends_nothing_does_not_restart_the_karla_failure_clock(setup, sandbox, tmp_path: Path) -> None:
+    """Karla down for good: drains that skip every order (its source is being read) must not hide the outage."""
+    daemon, clock, rt = setup
+    write_orders(tmp_path / "files", "orders_001.csv", [1])
+    sandbox.faults.down = True  # reads too: a suspect's lone failure is not taken for the order's fault
+    daemon._sync_job(rt, False)  # reads, then delivers: 503 until the retries run out
+    assert len(sandbox.requests) == 2 and daemon.readiness.check()[0] is True  # within the allowance
+
+    before = len(sandbox.requests)
+    daemon._reading.add(rt.name)  # a poll overlaps the next drain: the order waits, nothing is sent
+    clock.t += 300
+    daemon._deliver_job()
+    daemon._reading.discard(rt.name)
+    assert len(sandbox.requests) == before
+    clock.t += 100
+    daemon._deliver_job()  # still 503
+    clock.t += 201  # 601 s after the first failure; only 201 s after the last one
+    ready, body = daemon.readiness.check()
+    assert ready is False and "failing for 601s" in body["problems"]["karla"], body
+
+    sandbox.faults.down = False
+    daemon._deliver_job()  # Karla answers: ready again
+    assert daemon.readiness.check()[0] is True and set(sandbox.orders(SLUG)) == {"1"}
+
+
+def test_an_empty_drain_while_healthy_stays_ready(setup, sandbox) -> None:
+    daemon, clock, _ = setup
+    daemon._deliver_job()
+    clock.t += 10_000
+    assert not sandbox.requests and daemon.readiness.check() == (True, {"problems": {}})
+
+
+def test_revoked_credentials_make_the_daemon_unready_at_once(setup, sandbox, tmp_path: Path) -> None:
+    """A 401 is no outage to wait out; a drain with nothing to send keeps it, one Karla accepts clears it."""
+    daemon, clock, rt = setup
+    write_orders(tmp_path / "files", "orders_001.csv", [1])
+    sandbox.fail_next(401, count=100, body=error("invalid_merchant_or_key", "Invalid merchant or key"))
+    daemon._sync_job(rt, False)
+    ready, body = daemon.readiness.check()
+    assert ready is False and "needs a human" in body["problems"]["karla"], body
+
+    daemon._reading.add(rt.name)
+    daemon._deliver_job()  # nothing sent: says nothing about the key
+    daemon._reading.discard(rt.name)
+    sandbox.heal()
+    sandbox.faults.down = True
+    daemon._deliver_job()  # an outage after the 401 says nothing about the key either
+    clock.t += 10_000
+    assert "needs a human" in daemon.readiness.check()[1]["problems"]["karla"]
+
+    sandbox.faults.down = False
+    daemon._deliver_job()  # the key works again (re-activated in Karla)
+    assert daemon.readiness.check()[0] is True and set(sandbox.orders(SLUG)) == {"1"}
+
+
+def test_a_drain_stopped_by_a_fatal_answer_counts_what_karla_accepted_before(setup, sandbox, tmp_path: Path) -> None:
+    daemon, _, rt = setup
+    write_orders(tmp_path / "files", "orders_001.csv", [1, 2, 3])
+    sandbox.refuse_order("3", 403, "insufficient_rights", "key may not write this order")  # one order per batch
+    daemon._sync_job(rt, False)
+    assert set(sandbox.orders(SLUG)) == {"1", "2"}
+    assert _metric(daemon, "karla_connector_orders_delivered_total") == 2.0
+    assert daemon.readiness.check()[0] is False
+
+
+def test_a_record_rejected_on_every_full_sync_is_one_dead_letter(setup, tmp_path: Path) -> None:
+    """A full sync reads a still-broken row again: the store refreshes its letter, the metric adds nothing."""
+    from state import DeadLetters
+
+    daemon, _, rt = setup
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", [1])
+    path = files / "orders_001.csv"
+    path.write_text(path.read_text() + "\n".join(order_rows(2, zip_code="")) + "\n")
+    for _ in range(3):
+        daemon._sync_job(rt, True)
+    with daemon.connector.db.read() as conn:
+        assert DeadLetters(conn).count() == 1
+    assert _metric(daemon, "karla_connector_dead_letters_total", source="warehouse") == 1.0
