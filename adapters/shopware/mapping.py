@@ -140,6 +140,20 @@ def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig) 
     return found
 
 
+def _discount(line: Entity) -> dict[str, Any]:
+    """A promotion line as Karla's discount: a percentage as its rate, anything else as the money it took off.
+
+    Karla's ``amount`` is positive and means what ``type`` says (``"10.0"`` with ``percentage`` is 10 %).
+    The line's ``totalPrice`` is the money, negative; the payload's ``value`` is the rate of a percentage
+    promotion. Other kinds (absolute, fixed price, fixed unit price) are sent as the money taken off.
+    """
+    payload = line.get("payload") or {}
+    code = payload.get("code") or line.get("label") or "promotion"
+    if payload.get("discountType") == "percentage" and payload.get("value") not in (None, ""):
+        return {"code": code, "amount": str(float(payload["value"])), "type": "percentage"}
+    return {"code": code, "amount": str(round(abs(float(line.get("totalPrice") or 0)), 2)), "type": "fixed_amount"}
+
+
 def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
     products = [i for i in _top_level(order) if _is_product(i, config)]
     promotions = _top_level(order, "promotion")
@@ -153,9 +167,7 @@ def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
         "total_order_price": order.get("amountTotal"), "shipping_price": order.get("shippingTotal"),
         "sub_total_price": round(sum(float(i.get("totalPrice") or 0) for i in products), 2),
         "discount_price": round(sum(abs(float(i.get("totalPrice") or 0)) for i in promotions), 2),
-        "discounts": [_clean({"code": (i.get("payload") or {}).get("code") or i.get("label") or "promotion",
-                              "amount": str(i.get("totalPrice") or 0), "type": (i.get("payload") or {}).get("discountType")})
-                      for i in promotions],
+        "discounts": [_discount(i) for i in promotions],
         "currency": (order.get("currency") or {}).get("isoCode"), "email_id": customer.get("email"),
         "external_customer_id": customer.get("customerNumber") if registered else None,
         "address": _shipping_address(order), "products": [_product(i, i.get("quantity")) for i in products],

@@ -60,8 +60,11 @@ def line_item(label: str, sku: str, quantity: int, unit: float, *, kind: str = "
                    price={"unitPrice": unit, "quantity": quantity, "totalPrice": round(quantity * unit, 2), "apiAlias": "calculated_price"})
 
 
-def promotion(code: str, amount: float, discount_type: str = "absolute", label: str | None = None) -> Entity:
-    payload = {"code": code, "discountType": discount_type, "value": str(abs(amount)), "promotionCodeType": "fixed"}
+def promotion(code: str, amount: float, discount_type: str = "absolute", label: str | None = None, value: float | None = None) -> Entity:
+    """``amount``: the money the line takes off (negative); ``value``: the payload's value, the rate of a
+    percentage promotion (Shopware stores it as text)."""
+    rate = value if value is not None else abs(amount)
+    payload = {"code": code, "discountType": discount_type, "value": str(rate), "promotionCodeType": "fixed"}
     return line_item(label or f"Promotion {code}", code, 1, amount, kind="promotion", cover=None, payload=payload)
 
 

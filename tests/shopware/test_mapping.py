@@ -22,7 +22,7 @@ def realistic_order() -> dict:
     gift = f.line_item("Gift set", "GIFT", 1, 15.0, kind="container", cover=None)
     soap = f.line_item("Gift set: soap", "SOAP", 1, 15.0, parent_id=gift["id"])
     summer = f.promotion("SUMMER5", -5.0)
-    auto = f.promotion("", -6.22, "percentage", label="10% off everything")
+    auto = f.promotion("", -6.22, "percentage", label="10% off everything", value=10)
     ship_to = f.address("Max", "Mustermann", "Leopoldstraße 7", "80802", "München", extra="Hinterhaus", region=("DE-BY", "Bavaria"),
                         phone="+49 89 1234567")
     dhl = f.delivery([(shirt, 1), (deposit, 1)], codes=["00340434161094042557", " 00340434161094042558 "], status="shipped",
@@ -54,8 +54,9 @@ def test_a_realistic_order_maps_field_by_field(shop: FakeShopware, clock: Clock,
         "order_number": "10087", "external_id": order["id"], "order_placed_at": "2024-05-14T09:21:47.512000Z",
         "email_id": "jane.doe@example.com", "currency": "EUR", "total_order_price": 70.83, "shipping_price": 4.9,
         "sub_total_price": 62.15, "discount_price": 11.22,
-        "discounts": [{"code": "SUMMER5", "amount": "-5.0", "type": "absolute"},
-                      {"code": "10% off everything", "amount": "-6.22", "type": "percentage"}],
+        # positive, and meaning what type says: 10 % was sent as "-6.22" percent
+        "discounts": [{"code": "SUMMER5", "amount": "5.0", "type": "fixed_amount"},
+                      {"code": "10% off everything", "amount": "10.0", "type": "percentage"}],
         "address": {"zip_code": "80802", "name": "Max Mustermann", "address_line_1": "Leopoldstraße 7",
                     "address_line_2": "Hinterhaus", "street": "Leopoldstraße 7, Hinterhaus", "city": "München",
                     "province": "Bavaria", "province_code": "BY", "country": "Germany", "country_code": "DE",
