@@ -174,6 +174,10 @@ class CsvAdapter:
                 page.done_files = [FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=1)]
                 yield page
                 return 1
+            if stream == "orders" and fields.index.get("currency") is None and not c.default_currency:
+                # Karla takes an order without a currency as EUR: say so once per file, not per order
+                self.context.log.warning("%s has no %s column and default_currency is not set: Karla takes its amounts "
+                                         "as EUR", remote.name, c.columns.header("currency"))
             key_index = fields.index["order_number"]
             key = lambda r: r.values[key_index] if key_index is not None and key_index < len(r.values) else ""  # noqa: E731
             with local.open("rb") as again:

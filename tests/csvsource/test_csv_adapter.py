@@ -465,3 +465,16 @@ def test_timestamps_without_an_offset_are_read_in_the_source_time_zone(tmp_path:
 def test_an_unknown_time_zone_is_refused_at_start_up(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown time zone 'Europe/Berlinn'"):
         CsvConfig.model_validate({"type": "csv", "url": str(tmp_path), "timezone": "Europe/Berlinn"})
+
+
+def test_a_file_without_currency_and_no_default_is_named_once_as_taken_for_eur(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Karla defaults a missing currency to EUR: a pound shop's orders went in as euros without a word.
+    write(tmp_path / "orders_1.csv", f"{HEADER}\n1,#1,a@x.de,A,10119,DE,S,T,1,29.99\n2,#2,b@x.de,B,10119,DE,S,T,1,5\n")
+    logger = logging.getLogger("csv-currency")
+    context = AdapterContext(source="t", clock=lambda: NOW, log=logger)
+    with caplog.at_level(logging.WARNING, logger="csv-currency"):
+        list(CsvAdapter("t", CsvConfig(url=f"file://{tmp_path}"), context).read("orders", None))
+        assert caplog.text.count("orders_1.csv has no currency column and default_currency is not set") == 1
+        caplog.clear()
+        pages = list(CsvAdapter("t", CsvConfig(url=f"file://{tmp_path}", default_currency="GBP"), context).read("orders", None))
+    assert "currency" not in caplog.text and records(pages)["1"].order.currency == "GBP"  # type: ignore[union-attr]
