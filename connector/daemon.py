@@ -63,6 +63,7 @@ class Daemon:
         self._reading: set[str] = set()
         self._retries_seen = 0
         self._deliver_lock = threading.Lock()  # one drain at a time (the timer's and a sync's)
+        self._karla_not_before = 0.0  # connector.now() before which no drain starts (Karla's Retry-After)
         self.started = connector.now()  # lag of a source that has not succeeded yet counts from here
         self.scheduler = BackgroundScheduler(
             timezone=self.settings.daemon.timezone,
@@ -111,8 +112,8 @@ class Daemon:
         return on_page
 
     def _deliver_job(self) -> None:
-        if self.stopping.is_set():
-            return
+        if self.stopping.is_set() or self.connector.now() < self._karla_not_before:
+            return  # Karla asked to be left alone until then (a Retry-After beyond one drain's retries)
         result: DeliveryResult | None
         with self._deliver_lock:
             try:
@@ -121,7 +122,9 @@ class Daemon:
             except Unavailable as exc:
                 result = getattr(exc, "result", None)
                 self.readiness.failed("karla", str(exc))  # not ready once it lasts ready_max_failure_seconds
-                log.warning("delivery paused: %s", exc)
+                if exc.retry_after:
+                    self._karla_not_before = self.connector.now() + exc.retry_after
+                log.warning("delivery paused%s: %s", f" for {exc.retry_after:.0f} s, as Karla asked" if exc.retry_after else "", exc)
             except FatalError as exc:  # bad credentials, shop gone: no retry fixes it, so not ready at once
                 result = getattr(exc, "result", None)  # batches Karla answered before it said so still count
                 self.readiness.fatal("karla", str(exc))

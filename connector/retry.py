@@ -29,7 +29,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Bounded in attempts and in total time; ``max_wait`` caps a single pause (also a huge Retry-After)."""
+    """Bounded in attempts and in total time; ``max_wait`` caps a backoff pause.
+
+    A ``Retry-After`` is honoured in full (RFC 9110: the server knows when it can take the call again). One
+    that reaches beyond ``max_seconds`` ends the retries at once, not by sleeping past the budget nor by
+    calling early: ``Unavailable.retry_after`` then tells the caller how long to leave the server alone.
+    """
 
     attempts: int = 6
     max_seconds: float = 300.0
@@ -68,8 +73,21 @@ class _Wait(tenacity.wait.wait_base):
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
-            pause = max(pause, min(float(retry_after), self.policy.max_wait))
+            pause = max(pause, float(retry_after))
         return pause
+
+
+class _RetryAfterBeyondBudget(tenacity.stop.stop_base):
+    """Stop when the server asks for a pause that would end beyond the time budget."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        elapsed = retry_state.seconds_since_start or 0.0
+        return retry_after is not None and elapsed + float(retry_after) > self.policy.max_seconds
 
 
 def _log_retry(retry_state: tenacity.RetryCallState) -> None:
@@ -95,7 +113,8 @@ def make_retrying(
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type((RetryableError, httpx.TransportError)),
         wait=_Wait(policy, rng or random.Random()),
-        stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.max_seconds),
+        stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.max_seconds)
+        | _RetryAfterBeyondBudget(policy),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,
@@ -124,7 +143,7 @@ def call_with_retries(
             if last is None:
                 raise Aborted(f"{what}: not sent, asked to stop") from None
             raise Aborted(f"{what}: retrying stopped on request (last answer: {last})") from last
-        raise Unavailable(f"{what} unavailable after retries: {exc}") from exc
+        raise Unavailable(f"{what} unavailable after retries: {exc}", retry_after=getattr(exc, "retry_after", None)) from exc
 
 
 class _Stop(Exception):

@@ -95,3 +95,32 @@ def test_an_unset_abort_changes_nothing() -> None:
     retrying = make_retrying(RetryPolicy(attempts=3), sleep=pauses.append)
     assert call_with_retries(retrying, flaky, "x", abort=threading.Event()) == "done"
     assert len(calls) == 3 and len(pauses) == 2  # the injected clock is still used
+
+
+def test_a_retry_after_longer_than_a_backoff_pause_is_honoured_in_full() -> None:
+    # It was cut to max_wait (60 s): the connector called again while Karla still rate-limited it.
+    pauses: list[float] = []
+    calls = []
+
+    def limited() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RetryableError("429", retry_after=120.0)
+        return "done"
+
+    retrying = make_retrying(RetryPolicy(attempts=3, max_wait=60.0, max_seconds=300.0), sleep=pauses.append)
+    assert call_with_retries(retrying, limited, "Karla API") == "done" and pauses == [120.0]
+
+
+def test_a_retry_after_beyond_the_budget_ends_at_once_and_says_how_long_to_wait() -> None:
+    pauses: list[float] = []
+    calls = []
+
+    def limited() -> None:
+        calls.append(1)
+        raise RetryableError("429", retry_after=3600.0)
+
+    retrying = make_retrying(RetryPolicy(attempts=6, max_seconds=300.0), sleep=pauses.append)
+    with pytest.raises(Unavailable) as caught:
+        call_with_retries(retrying, limited, "Karla API")
+    assert calls == [1] and pauses == [] and caught.value.retry_after == 3600.0

@@ -128,3 +128,20 @@ def test_a_record_rejected_on_every_full_sync_is_one_dead_letter(setup, tmp_path
     with daemon.connector.db.read() as conn:
         assert DeadLetters(conn).count() == 1
     assert _metric(daemon, "karla_connector_dead_letters_total", source="warehouse") == 1.0
+
+
+def test_a_retry_after_beyond_the_retries_keeps_the_daemon_from_calling_karla_until_it_passes(setup, sandbox, tmp_path: Path) -> None:
+    # Karla rate-limited for an hour: each drain (every 30 s) still sent a request into the 429.
+    daemon, _, rt = setup
+    now = [1_000_000.0]
+    daemon.connector.now = lambda: now[0]  # type: ignore[method-assign]
+    write_orders(tmp_path / "files", "orders_001.csv", [1])
+    sandbox.fail_next(429, retry_after=3600)
+    daemon._sync_job(rt, False)
+    assert [r.status for r in sandbox.requests] == [429]  # gave up at once: the pause is beyond the retry budget
+    now[0] += 1800
+    daemon._deliver_job()
+    assert len(sandbox.requests) == 1  # still within Karla's hour
+    now[0] += 1801
+    daemon._deliver_job()
+    assert [r.status for r in sandbox.requests] == [429, 200] and set(sandbox.orders(SLUG)) == {"1"}
