@@ -37,7 +37,7 @@ from adapters.shopify.queries import CHECK, CHECK_COST, SCOPES, SCOPES_COST, win
 from adapters.shopify.reader import OrderReader
 from adapters.shopify.recheck import changed_orders
 from adapters.shopify.watch import Watch
-from connector.errors import ConfigError, ConnectorError
+from connector.errors import Aborted, ConfigError, ConnectorError
 
 __all__ = ["ShopifyAdapter"]
 
@@ -167,6 +167,8 @@ class ShopifyAdapter:
             try:
                 yield from self._bulk_pages(window_search(iso(start), iso(upper)))
                 return
+            except Aborted:
+                raise  # a shutdown, not a bulk problem: paging would stop at once, after a misleading warning
             except (BulkUnavailable, ConnectorError) as exc:
                 self.log.warning("Shopify %s: bulk operation unavailable (%s); reading page by page instead",
                                  self.config.shop_domain, exc)

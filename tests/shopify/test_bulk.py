@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from adapters.shopify import queries
+from connector.errors import Aborted
 from connector.engine import record_parts
 from connector.karla.models import dump
 from tests.shopify.conftest import MakeAdapter, read, records
@@ -172,3 +173,25 @@ def test_polls_and_the_full_sync_send_the_same_order_with_many_discounts(shop: F
     sent = [(p.part, p.payload) for p in record_parts(polled, "shop", "orders", "s")]
     assert sent == [(p.part, p.payload) for p in record_parts(synced, "shop", "orders", "s")]
     assert followed_up, "the poll fetched the discounts beyond the nested page"
+
+
+def test_a_stop_during_a_bulk_full_sync_ends_it_without_a_fallback_or_its_warning(
+    history: FakeShopify, make_adapter: MakeAdapter, clock: FakeClock, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A shutdown while Shopify prepared the bulk result was logged as "bulk operation unavailable ... reading
+    # page by page instead", and a page-by-page read was started only to stop at once.
+    made: list = []
+    real_sleep = clock.sleep
+
+    def shutdown_while_waiting(seconds: float) -> None:
+        made[0].context.stop.set()
+        real_sleep(seconds)
+
+    monkeypatch.setattr(clock, "sleep", shutdown_while_waiting)
+    made.append(make_adapter(full_sync=True, bulk_poll_seconds=15))
+    caplog.set_level(logging.WARNING)
+    with pytest.raises(Aborted):
+        read(made[0])
+    assert not any("page by page" in r.getMessage() for r in caplog.records)
+    assert not history.graphql_requests("Orders")
