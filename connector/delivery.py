@@ -8,13 +8,9 @@ an order always arrives with or before its fulfillments. Outcomes per batch (the
 rest are sent again; when Karla names no item the batch is bisected; a fatal answer stops the drain with
 everything pending except the batches in flight, whose answers are still recorded (Karla may have
 accepted them); a retryable failure that outlasts its retries ends the drain, and cuts short the
-retries of the other batches in flight (they stay pending too).
-
-One order that Karla keeps failing on (a 5xx for its data alone) must not look like an outage forever
-and hold back every order behind it. So the orders of a batch that ran out of retries on a 5xx become
-suspects: on later drains each goes alone, after every other batch. A suspect that fails alone while
-Karla is up (it accepted another batch, or else answers a read) is postponed (backoff up to an hour)
-and the drain goes on; if Karla does not answer, it is down after all and the drain ends.
+retries of the other batches in flight (they stay pending too); if it was a 5xx, its orders become
+suspects, sent alone and last from then on (``connector.suspects``: one order Karla keeps failing on
+must not pass for an outage and hold back every order behind it).
 """
 
 from __future__ import annotations
@@ -29,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector import suspects
 from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected, Unavailable, item_index
 from connector.karla.client import KarlaClient
 from connector.settings import KarlaSettings
@@ -39,7 +36,6 @@ __all__ = ["DeliveryResult", "drain_outbox"]
 
 log = logging.getLogger("connector.delivery")
 _NOT_FOUND = "order_not_found"
-_SUSPECT = "Karla failed on this batch"  # the outbox's last_error of a suspect: it is sent alone, last
 _POLL = 0.1  # how often a wait for Karla's answer looks at ``stop()``: the latency of a shutdown request
 
 
@@ -75,7 +71,7 @@ class _Sender:
         except (BatchTooLarge, RecordRejected) as exc:
             return exc
         except Unavailable as exc:
-            if len(items) == 1 and is_suspect(items[0]) and _server_failed(exc):
+            if len(items) == 1 and suspects.is_suspect(items[0]) and suspects.server_failed(exc):
                 return exc  # one order alone: settle() decides whether it or Karla is the trouble
             if not isinstance(exc, Aborted) and self.down is None:
                 self.down, self.gave_up = exc, items  # a benign race: any batch that gave up explains the stop
@@ -144,10 +140,8 @@ class _Sender:
             )
             self._dead(item, reason, {"key": _NOT_FOUND})
             return
-        attempts = max(r.attempts for r in item.rows)
-        until = now + min(3600.0, 30.0 * 2**attempts)
         with self.db.transaction() as conn:
-            Outbox(conn).postpone(item.rows, until, f"{_NOT_FOUND}: waiting for the order")
+            Outbox(conn).postpone(item.rows, now + suspects.backoff(item.rows), f"{_NOT_FOUND}: waiting for the order")
         self.result.deferred += 1
 
     def _dead(self, item: Item, reason: str, details: dict[str, Any] | None) -> None:
@@ -184,36 +178,13 @@ class _Sender:
                 self.cut.set()
                 raise exc from None
             self.up = True
-        self._postpone(item, exc)
-
-    def _postpone(self, item: Item, exc: Unavailable) -> None:
-        attempts = max(r.attempts for r in item.rows)
-        pause = min(3600.0, 30.0 * 2**attempts)
-        with self.db.transaction() as conn:
-            Outbox(conn).postpone(item.rows, self.now() + pause, f"{_SUSPECT}: {exc}")
+        pause = suspects.postpone(self.db, item, exc, self.now())
         self.result.postponed += 1
         log.warning("order %s: Karla failed on it alone (%s) while accepting other orders; it is tried again in %.0f s",
                     item.key, exc, pause, extra={"source": item.rows[0].source})
 
-    def suspect(self) -> None:
-        """The batch that ran out of retries on a 5xx: its orders go alone on later drains."""
-        if not self.gave_up or self.down is None or isinstance(self.down, Aborted) or not _server_failed(self.down):
-            return
-        with self.db.transaction() as conn:
-            Outbox(conn).suspect([r for item in self.gave_up for r in item.rows], f"{_SUSPECT}: {self.down}")
-
 
 Outcome = BatchTooLarge | RecordRejected | Unavailable | None
-
-
-def is_suspect(item: Item) -> bool:
-    return any((r.error or "").startswith(_SUSPECT) for r in item.rows)
-
-
-def _server_failed(exc: Unavailable) -> bool:
-    """Whether Karla itself answered with a 5xx (not a timeout, a refused connection or a 429)."""
-    status = getattr(exc.__cause__, "status", None)
-    return status is not None and status >= 500
 
 
 def _describe(entry: dict[str, Any]) -> str:
@@ -256,7 +227,7 @@ def drain_outbox(
     sender = _Sender(db, client, settings, now)
     max_bytes = settings.bulk_max_bytes
     oversized: list[Item] = []
-    suspects: list[Item] = []  # sent alone, after every other batch (see the module docstring)
+    held: list[Item] = []  # suspects: sent alone, after every other batch
 
     def due_items() -> Iterator[Item]:
         current = now()
@@ -266,17 +237,17 @@ def drain_outbox(
             item = Item.build(rows)
             if len(item.body) + 2 > max_bytes:
                 oversized.append(item)
-            elif is_suspect(item):
-                suspects.append(item)
+            elif suspects.is_suspect(item):
+                held.append(item)
             else:
                 yield item
 
     def alone() -> Iterator[tuple[str, list[Item]]]:
-        while suspects and not full_batches_only:
-            item = suspects.pop(0)
+        while held and not full_batches_only:
+            item = held.pop(0)
             yield item.slug, [item]
 
-    queue: deque[tuple[Future[BatchTooLarge | RecordRejected | None], str, list[Item]]] = deque()
+    queue: deque[tuple[Future[Outcome], str, list[Item]]] = deque()
     in_flight = settings.max_in_flight
     stopping = lambda: client.aborted or (stop is not None and stop())  # noqa: E731
 
@@ -297,7 +268,8 @@ def drain_outbox(
                 _settle_oldest(queue, sender, on_batch, stopping)
         except Unavailable as exc:
             sender.cut.set()
-            sender.suspect()
+            if suspects.server_failed(sender.down):
+                suspects.mark(db, sender.gave_up, sender.down)  # type: ignore[arg-type]
             fatal = _settle_rest(queue, sender)
             if fatal is not None:
                 fatal.result = sender.result  # type: ignore[attr-defined]

@@ -1,0 +1,52 @@
+"""Orders Karla keeps failing on, told apart from an outage, so that one order cannot hold back the rest.
+
+A batch that runs out of retries on a 5xx looks like Karla being down, and usually is. But when one
+order's data trips a bug at Karla, every drain would end at that batch and no order behind it would
+ever go. So the orders of such a batch become suspects (the outbox notes it in ``last_error``): later
+drains send each alone, after every other batch. A suspect that fails alone while Karla is up is
+postponed like an order Karla does not know yet; if Karla is not up, the drain ends as an outage.
+A changed version of the order is queued afresh (``Outbox.enqueue`` clears the note): a normal order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from connector.errors import Aborted, Unavailable
+from connector.items import Item
+from state import Outbox, PendingRow, StateDB
+
+__all__ = ["backoff", "is_suspect", "mark", "postpone", "server_failed"]
+
+MARK = "Karla failed on this batch"  # how a suspect's last_error starts
+
+
+def backoff(rows: Sequence[PendingRow]) -> float:
+    """Seconds until the next try of rows that failed before: 30 s, doubling per attempt, at most an hour."""
+    return min(3600.0, 30.0 * 2 ** max(r.attempts for r in rows))
+
+
+def is_suspect(item: Item) -> bool:
+    return any((r.error or "").startswith(MARK) for r in item.rows)
+
+
+def server_failed(exc: Unavailable | None) -> bool:
+    """Whether Karla itself answered with a 5xx (not a timeout, a refused connection, a 429 or a stop)."""
+    status = getattr(exc.__cause__, "status", None) if exc is not None and not isinstance(exc, Aborted) else None
+    return status is not None and status >= 500
+
+
+def mark(db: StateDB, items: Iterable[Item], exc: Unavailable) -> None:
+    """The orders of the batch that gave up become suspects (due at once, but sent alone and last)."""
+    rows = [r for item in items for r in item.rows]
+    if rows:
+        with db.transaction() as conn:
+            Outbox(conn).suspect(rows, f"{MARK}: {exc}")
+
+
+def postpone(db: StateDB, item: Item, exc: Unavailable, now: float) -> float:
+    """A suspect that failed alone while Karla is up waits; returns the pause in seconds."""
+    pause = backoff(item.rows)
+    with db.transaction() as conn:
+        Outbox(conn).postpone(item.rows, now + pause, f"{MARK}: {exc}")
+    return pause
