@@ -266,7 +266,11 @@ class Connector:
                 }
                 for name, rt in self.sources.items()
             }
-            return {"pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "sources": sources}
+            count, first = Outbox(conn).waiting()
+            waiting = {"count": count, "next": [{"shop": slug, "order": key, "next_try": _iso(at), "why": why}
+                                                for slug, key, at, why in first]}
+            return {"pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "waiting": waiting,
+                    "sources": sources}
 
 
 def _also(on_page: Callable[[RunCounts], None] | None, early: EarlyDelivery | None) -> Callable[[RunCounts], None] | None:
@@ -281,12 +285,15 @@ def _also(on_page: Callable[[RunCounts], None] | None, early: EarlyDelivery | No
     return both
 
 
+def _iso(t: float | None) -> str | None:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds") if t else None
+
+
 def _run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
     if not run:
         return None
-    iso = lambda t: datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds") if t else None  # noqa: E731
     return {
-        "kind": run["kind"], "status": run["status"], "started_at": iso(run["started_at"]),
-        "finished_at": iso(run["finished_at"]), "read": run["read"], "enqueued": run["enqueued"],
+        "kind": run["kind"], "status": run["status"], "started_at": _iso(run["started_at"]),
+        "finished_at": _iso(run["finished_at"]), "read": run["read"], "enqueued": run["enqueued"],
         "unchanged": run["unchanged"], "rejected": run["rejected"], "error": run["error"],
     }

@@ -39,6 +39,12 @@ def sync_report(out: Console, report: Any) -> None:
 
 def status(out: Console, data: dict[str, Any]) -> None:
     out.print(f"pending orders: {data['pending']}   dead letters: {data['dead']}", highlight=False)
+    waiting = data["waiting"]
+    if waiting["count"]:
+        out.print(f"{waiting['count']} of them wait after a failed delivery; next to be tried again:", highlight=False)
+        for w in waiting["next"]:
+            out.print(f"  order {w['order']} ({w['shop']}) at {w['next_try'] or 'the next drain'}: {w['why']}",
+                      highlight=False, markup=False)
     table = Table(show_edge=False)
     for column in ("source", "type", "shop", "pending", "dead", "last run", "cursor"):
         table.add_column(column)

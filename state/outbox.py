@@ -205,6 +205,15 @@ class Outbox:
     def pending_count(self) -> int:
         return int(self.conn.exec_driver_sql("SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox").scalar() or 0)
 
+    def waiting(self, limit: int = 10) -> tuple[int, list[tuple[str, str, float, str]]]:
+        """Orders waiting after a failed delivery: how many, and the next ``limit`` to be tried again as
+        (slug, order_key, next_attempt_at, last_error)."""
+        count = self.conn.exec_driver_sql(
+            "SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE last_error IS NOT NULL").scalar()
+        sql = ("SELECT slug, order_key, MAX(next_attempt_at), MAX(last_error) FROM outbox WHERE last_error IS NOT NULL"
+               " GROUP BY slug, order_key ORDER BY MAX(next_attempt_at), slug, order_key LIMIT ?")
+        return int(count or 0), [tuple(row) for row in self.conn.exec_driver_sql(sql, (limit,))]  # type: ignore[misc]
+
     def pending_by_source(self) -> dict[str, int]:
         sql = "SELECT source, COUNT(DISTINCT slug || char(0) || order_key) FROM outbox GROUP BY source"
         return {source: int(n) for source, n in self.conn.exec_driver_sql(sql)}

@@ -91,3 +91,16 @@ def test_sigkill_mid_sync_then_restart_delivers_everything(tmp_path: Path, sandb
     again = cli(config, "sync")
     assert again.returncode == 0, again.stderr
     assert len(sandbox.orders(SLUG)) == 400
+
+
+def test_status_names_an_order_waiting_after_karla_failed_on_it_alone(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url, karla={"retry_attempts": 2, "bulk_max_orders": 1})
+    write_orders(tmp_path / "files", "orders_001.csv", [1, 2, 3])
+    sandbox.refuse_order("2", 500, "unexpected", "An unexpected error occurred")
+    assert cli(config, "sync").returncode == 3  # order 2's batch gave up: an outage, as far as one can tell
+    second = cli(config, "sync")
+    assert second.returncode == 0 and "1 postponed (Karla failed on them alone" in second.stdout
+    human = cli(config, "status").stdout
+    assert "pending orders: 1" in human and "1 of them wait after a failed delivery" in human
+    assert "order 2 (" in human and "500 unexpected" in human
+    assert set(sandbox.orders(SLUG)) == {"1", "3"}

@@ -311,6 +311,8 @@ def test_an_order_karla_keeps_failing_on_waits_alone_and_the_others_are_delivere
     second = connector.sync()
     assert second.exit_code == ExitCode.OK and set(sandbox.orders(SLUG)) == {"1", "2", "4", "5", "6", "7", "8"}
     assert second.delivery.postponed == 1 and connector.status()["pending"] == 1
+    (waiting,) = connector.status()["waiting"]["next"]  # what `status` shows an operator
+    assert waiting["order"] == "3" and "500 unexpected" in waiting["why"] and waiting["next_try"]
     last = [json.loads(body) for _, path, body in transport.sent[-2:]]
     assert [[i["id"] for i in b] for b in last] == [["3"], ["4"]]  # the suspects went alone, after the rest
     sandbox.reset_log()
