@@ -283,11 +283,14 @@ def sources(orders: int, repeats: int) -> int:
     worst = max(s["ratio"] or math.inf for s in shopify)
     throttled = max(s["throttled"] for s in shopify)
     searches = max(s["requests"] for s in shopware)
+    history = max(s["history_requests"] for s in shopware)
     minimum = math.ceil(orders / 100) + 1
+    pages = math.ceil(orders / 100)  # one history search per page with shipped deliveries (their shipping times)
     checks = [
         ("Shopify: time within 1.1x of the budget minimum", f"{worst}x (worst of {repeats})", worst <= 1.1),
         ("Shopify: 0 THROTTLED in steady state", str(throttled), throttled == 0),
-        ("Shopware: requests at the minimum", f"{searches} (min {minimum})", searches <= minimum),
+        ("Shopware: order searches at the minimum", f"{searches} (min {minimum})", searches <= minimum),
+        ("Shopware: at most one history search per page", f"{history} (pages {pages})", history <= pages),
     ]
     result = {"repeats": repeats, "shopify": _spread(shopify), "shopware": _spread(shopware)}
     return report(result, checks, ROOT / "bench" / "results-sources.json")

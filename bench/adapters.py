@@ -68,7 +68,8 @@ def shopware_orders(orders: int = 10_000, page_size: int = 100) -> dict[str, Any
         start_wall, start_cpu, start_own = time.perf_counter(), time.process_time(), time.thread_time()
         read = sum(len(p.records) for p in adapter.read("orders", None))
         own = time.thread_time() - start_own
-        return {"orders": read, "requests": fake.searches, "token_requests": fake.token_requests,
+        return {"orders": read, "requests": fake.searches, "history_requests": fake.history_searches,
+                "token_requests": fake.token_requests,
                 "wall_seconds": round(time.perf_counter() - start_wall, 2), "cpu_seconds": round(time.process_time() - start_cpu, 2),
                 "adapter_cpu_seconds": round(own, 2)}
     finally:

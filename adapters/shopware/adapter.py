@@ -17,10 +17,16 @@ How a poll reads without skipping or duplicating rows while the shop is being wr
 4. After every page the cursor is committed: ``{"window_end": ISO}`` once a window is complete, plus
    ``"scan": {"start", "end", "after"}`` in the middle of one, so a crash resumes the same closed window
    at the same key (pages are reproducible from their predecessor's cursor).
+5. For each page with trackable deliveries, one more search (paged only beyond ``HISTORY_LIMIT`` rows) reads
+   their state machine history: when each was first moved into a shipped state, which is its trackings'
+   ``tracking_placed_at`` (see ``mapping.first_shipped``), not one request per delivery. The field naming
+   the delivery differs by version (``criteria.HISTORY_ID_FIELDS``); an unmapped-field answer moves on to
+   the older name once. Without the read privilege the creation time is sent instead, with a warning.
 
 The integration needs read access to: order, order_line_item, order_delivery, order_delivery_position,
 order_address, order_customer, customer, state_machine_state, shipping_method, currency, country,
-country_state, media, sales_channel and tag (every loaded association is checked; ``check`` probes them).
+country_state, media, sales_channel and tag (every loaded association is checked; ``check`` probes them),
+and state_machine_history for the shipping times.
 """
 
 from __future__ import annotations
@@ -34,10 +40,10 @@ from typing import Any, ClassVar
 import httpx
 
 from adapters.base import AdapterContext, Page, Record, Rejected, StreamSpec
-from adapters.shopware.client import LimitExceeded, RouteNotFound, ShopwareClient
+from adapters.shopware.client import LimitExceeded, MissingPrivilege, RouteNotFound, ShopwareClient, UnknownField
 from adapters.shopware.config import ShopwareConfig
-from adapters.shopware.criteria import Window, probe_criteria, window_criteria
-from adapters.shopware.mapping import map_order
+from adapters.shopware.criteria import HISTORY_ID_FIELDS, Window, history_criteria, probe_criteria, window_criteria
+from adapters.shopware.mapping import first_shipped, map_order, tracked_delivery_ids
 from connector.errors import FatalError
 
 __all__ = ["ShopwareAdapter"]
@@ -67,6 +73,9 @@ class ShopwareAdapter:
         self.client = ShopwareClient(config, clock=context.clock, log=context.log, transport=transport, sleep=sleep,
                                      monotonic=monotonic, abort=context.stop)
         self.page_size = config.page_size
+        self.history_limit = HISTORY_LIMIT  # history rows per search, lowered like page_size if the shop caps it
+        self.history_field = HISTORY_ID_FIELDS[0]  # moves to the 6.4 name on an unmapped-field answer
+        self.history_refused: str | None = None  # the 403's message once history turned out unreadable
 
     def __repr__(self) -> str:
         return f"ShopwareAdapter(name={self.name!r}, url={self.config.base_url!r}, client_id={self.config.client_id!r})"
@@ -83,8 +92,11 @@ class ShopwareAdapter:
             version = "(version unknown)"
         rows = self.client.search("order", probe_criteria()).get("data") or []
         newest = f"newest order {rows[0].get('orderNumber')}" if rows else "no orders yet"
+        self._shipped_times([_NIL_ID], probe=True)
+        history = ("delivery history readable (shipping times)" if self.history_refused is None
+                   else f"delivery history NOT readable, trackings carry the delivery's creation time: {self.history_refused}")
         return [f"Shopware {version} at {self.config.base_url}",
-                f"integration {self.config.client_id}: token issued, orders readable ({newest})"]
+                f"integration {self.config.client_id}: token issued, orders readable ({newest})", history]
 
     def streams(self) -> Sequence[StreamSpec]:
         return [StreamSpec("orders", is_sorted=True, description="orders and their trackings, per closed time window")]
@@ -132,13 +144,16 @@ class ShopwareAdapter:
     def _scan(self, window: Window, after: int, done: datetime | None) -> Iterator[Page]:
         self.context.log.debug("shopware: reading window %s .. %s after #%d", _iso(window.start), _iso(window.end), after)
         while True:
-            rows, limit = self._search(window, after)
+            rows, limit = self._search("order", lambda size: window_criteria(window, after, size, self.config.order_states),
+                                       self.page_size)
+            self.page_size = limit
             if rows and _key(rows[-1]) <= after:
                 raise FatalError(f"{self.client.who} ignored the autoIncrement filter; cannot page safely")
+            shipped = self._shipped_times(tracked_delivery_ids(rows, self.config))
             page = Page()
             for row in rows:
                 after = _key(row)
-                result = self._map(row, window, f"{_iso(window.end)}/{after:015d}")
+                result = self._map(row, window, f"{_iso(window.end)}/{after:015d}", shipped)
                 if isinstance(result, Record):
                     page.records.append(result)
                 elif result is not None:
@@ -151,25 +166,72 @@ class ShopwareAdapter:
             page.cursor = json.dumps({"window_end": _iso(done) if done else None, "scan": scan})
             yield page
 
-    def _search(self, window: Window, after: int) -> tuple[list[dict[str, Any]], int]:
-        """One page; a 400 FRAMEWORK__QUERY_LIMIT_EXCEEDED lowers the page size (to the shop's cap if named)."""
+    def _search(self, entity: str, criteria: Callable[[int], dict[str, Any]], size: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of ``criteria(size)`` and the size it took: a 400 FRAMEWORK__QUERY_LIMIT_EXCEEDED lowers it
+        (to the shop's cap if named); the caller keeps the lower size for its later pages."""
         while True:
-            criteria = window_criteria(window, after, self.page_size, self.config.order_states)
             try:
-                return list(self.client.search("order", criteria).get("data") or []), self.page_size
+                return list(self.client.search(entity, criteria(size)).get("data") or []), size
             except LimitExceeded as exc:
-                smaller = exc.max_limit if exc.max_limit and exc.max_limit < self.page_size else self.page_size // 2
+                smaller = exc.max_limit if exc.max_limit and exc.max_limit < size else size // 2
                 if smaller < 1:
-                    raise FatalError(f"{self.client.who}: refuses even one order per page") from exc
-                self.context.log.warning("Shopware caps pages below %d; using %d (set page_size)", self.page_size, smaller)
-                self.page_size = smaller
+                    raise FatalError(f"{self.client.who}: refuses even one {entity} row per page") from exc
+                hint = " (set page_size)" if entity == "order" else ""
+                self.context.log.warning("Shopware caps %s pages below %d; using %d%s", entity, size, smaller, hint)
+                size = smaller
 
-    def _map(self, row: dict[str, Any], window: Window, cursor: str) -> Record | Rejected | None:
+    def _shipped_times(self, delivery_ids: list[str], probe: bool = False) -> dict[str, str]:
+        """Delivery id -> when it was first marked shipped, for the deliveries of one page: one search, paged
+        only if their transitions into or out of a shipped state outnumber ``history_limit``. A 403 is warned
+        about once and the mapping falls back to the deliveries' creation time, so a missing privilege does
+        not stop the sync of everything else."""
+        entries: list[dict[str, Any]] = []
+        page = 1
+        while delivery_ids and self.history_refused is None:
+            try:
+                rows, limit = self._history_page(delivery_ids, 1 if probe else self.history_limit, page)
+            except MissingPrivilege as exc:
+                self.history_refused = str(exc)
+                self.context.log.warning("shopware: cannot read the state machine history (%s); tracking_placed_at is "
+                                         "the delivery's creation time until state_machine_history:read is granted", exc)
+                return {}
+            entries += rows
+            if probe or len(rows) < limit:
+                break
+            page += 1
+        return first_shipped(entries, self.config.delivery_states)
+
+    def _history_page(self, delivery_ids: list[str], limit: int, page: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of history and its limit; an unmapped ``referencedId`` (6.4) moves to ``entityId.id`` for
+        the rest of this adapter's life (one refused request per run on 6.4)."""
+        while True:
+            def criteria(size: int) -> dict[str, Any]:
+                return history_criteria(delivery_ids, self.config.delivery_states, self.history_field, size, page)
+
+            try:
+                rows, size = self._search("state-machine-history", criteria, limit)
+                if size < limit:
+                    self.history_limit = size
+                return rows, size
+            except UnknownField as exc:
+                older = HISTORY_ID_FIELDS.index(self.history_field) + 1
+                if exc.field not in self.history_field.split(".") or older >= len(HISTORY_ID_FIELDS):
+                    raise
+                self.context.log.info("shopware: the state machine history has no %s (Shopware 6.4); using %s",
+                                      self.history_field, HISTORY_ID_FIELDS[older])
+                self.history_field = HISTORY_ID_FIELDS[older]
+
+    def _map(self, row: dict[str, Any], window: Window, cursor: str, shipped: dict[str, str]) -> Record | Rejected | None:
         try:
-            return map_order(row, self.config, window.start, cursor)
+            return map_order(row, self.config, window.start, cursor, shipped)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             number = str(row.get("orderNumber") or "") or None
             return Rejected(location=f"shopware order {number} ({row.get('id')})", reason=f"unexpected data: {exc!r}", key=number)
+
+
+# Shopware 6.6's default cap; a page of 100 orders rarely has more transitions into or out of a shipped state.
+HISTORY_LIMIT = 500
+_NIL_ID = "0" * 32  # ``check`` probes the history search with an id no delivery has
 
 
 def _key(row: dict[str, Any]) -> int:

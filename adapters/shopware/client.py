@@ -7,6 +7,8 @@
   criteria body and returns unfiltered rows.
 - Retries (5xx, 408, 429 with Retry-After, transport errors) go through ``connector.retry``.
 - Each response's ``Date`` header tells the shop's clock (see ``shop_now``).
+- Answers a caller can act on get their own exceptions: ``LimitExceeded`` (lower the page size),
+  ``UnknownField`` (a field this version names differently) and ``MissingPrivilege`` (a 403).
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from adapters.shopware.config import ShopwareConfig
 from connector.errors import ConfigError, FatalError, RetryableError
 from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
 
-__all__ = ["LimitExceeded", "RouteNotFound", "ShopwareClient"]
+__all__ = ["LimitExceeded", "MissingPrivilege", "RouteNotFound", "ShopwareClient", "UnknownField"]
 
 HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 _MAX_LIMIT = re.compile(r"MAX_LIMIT\s*\(?=?\s*(\d+)")
+_UNMAPPED = re.compile(r'Field "([^"]+)" in entity "[^"]*" was not found')
 
 
 class LimitExceeded(Exception):
@@ -39,6 +42,18 @@ class LimitExceeded(Exception):
     def __init__(self, max_limit: int | None) -> None:
         super().__init__(f"page size above the shop's limit ({max_limit or 'unknown'})")
         self.max_limit = max_limit
+
+
+class UnknownField(FatalError):
+    """400 FRAMEWORK__UNMAPPED_FIELD: this Shopware version has no such field (``field``, last path part)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MissingPrivilege(ConfigError):
+    """403: the integration lacks a read privilege; a caller with a fallback may carry on without the data."""
 
 
 class RouteNotFound(ConfigError):
@@ -145,8 +160,10 @@ class ShopwareClient:
         if status in (408, 425, 429) or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise RetryableError(f"{self.who} answered {status} on {path}", retry_after=retry_after, status=status)
+        if status == 400 and (field := _unmapped(response)):
+            raise UnknownField(f"{self.who} has no field {field!r} ({path}): {_errors(response)}", field)
         if status == 403:
-            raise ConfigError(f"{self.who}: {_privileges(response)}; give the integration read rights on orders")
+            raise MissingPrivilege(f"{self.who}: {_privileges(response)}; give the integration read rights on orders")
         if status == 404:
             raise RouteNotFound(f"{self.who}: {path} not found; is base_url the shop's URL and Shopware 6.4 or later?")
         if status >= 400:
@@ -204,6 +221,16 @@ def _max_limit(response: httpx.Response) -> int | None:
         match = _MAX_LIMIT.search(str(error.get("detail") or ""))
         if match:
             return int(match.group(1))
+    return None
+
+
+def _unmapped(response: httpx.Response) -> str | None:
+    """The field named by an unmapped-field error (6.4 names it only in ``detail``; later also in parameters)."""
+    for error in _error_list(response):
+        named = _parameters(error).get("field")
+        match = _UNMAPPED.search(str(error.get("detail") or ""))
+        if error.get("code") == "FRAMEWORK__UNMAPPED_FIELD" or match:
+            return str(named or (match.group(1) if match else "") or "?")
     return None
 
 

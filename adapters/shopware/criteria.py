@@ -5,6 +5,10 @@ Only features present since Shopware 6.4 are used: ``multi``/``range``/``equalsA
 association criteria with ``sort``, ``includes`` and a numeric ``total-count-mode`` (no ``fields``, which
 needs 6.5). Dates go out in the storage format ``Y-m-d H:i:s.v`` UTC, which MySQL and MariaDB both accept
 (range values are bound as raw strings; an ISO offset breaks on MariaDB).
+
+The state machine history names the entity a transition belongs to by ``referencedId`` from 6.5 (a column
+generated from the JSON ``entityId`` in 6.5, the only one from 6.6) and by ``entityId.id`` in 6.4, which has
+no ``referencedId``; ``HISTORY_ID_FIELDS`` lists them in the order the adapter tries them.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["ASSOCIATIONS", "INCLUDES", "Window", "probe_criteria", "storage_time", "window_criteria"]
+__all__ = ["ASSOCIATIONS", "HISTORY_ID_FIELDS", "INCLUDES", "Window", "history_criteria", "probe_criteria", "storage_time",
+           "window_criteria"]
 
 TOTAL_COUNT_NONE = 0  # "total" is then just the rows on the page: stop when a page is short
 
@@ -105,3 +110,35 @@ def probe_criteria() -> dict[str, Any]:
     """One order with every association the sync loads: a missing read privilege shows up at ``check``."""
     return {"limit": 1, "total-count-mode": TOTAL_COUNT_NONE, "sort": [{"field": "autoIncrement", "order": "DESC"}],
             "associations": ASSOCIATIONS, "includes": INCLUDES}
+
+
+# Newest first: 6.5+ (``StateMachineHistoryDefinition``: IdField ``referencedId``), then 6.4 (JsonField ``entityId``,
+# written as ``{"id": ..., "version_id": ...}`` by ``StateMachineRegistry::transition``).
+HISTORY_ID_FIELDS = ("referencedId", "entityId.id")
+
+
+def history_criteria(delivery_ids: list[str], states: list[str], id_field: str, limit: int, page: int) -> dict[str, Any]:
+    """Transitions of these deliveries into or out of one of ``states``, oldest first, with the fields
+    ``mapping.first_shipped`` reads (the from-state tells a delivery that was shipped before its first entry).
+
+    Offset paging is safe here although it is not for orders: history rows are only ever appended, with a
+    later ``createdAt``, so they join the end of the sorted set; a row committed late can only repeat one,
+    never hide one, and the earliest per delivery is what is kept. The to-state is filtered through the
+    association (joined, not loaded).
+    """
+    shipped = [{"type": "equalsAny", "field": f"{side}.technicalName", "value": states}
+               for side in ("toStateMachineState", "fromStateMachineState")]
+    return {
+        "limit": limit,
+        "page": page,
+        "total-count-mode": TOTAL_COUNT_NONE,
+        "filter": [
+            {"type": "equals", "field": "entityName", "value": "order_delivery"},
+            {"type": "equalsAny", "field": id_field, "value": delivery_ids},
+            {"type": "multi", "operator": "OR", "queries": shipped},
+        ],
+        "sort": [{"field": "createdAt", "order": "ASC"}, {"field": "id", "order": "ASC"}],
+        "associations": {"fromStateMachineState": {}},
+        "includes": {"state_machine_history": ["id", id_field.split(".")[0], "createdAt", "fromStateMachineState"],
+                     "state_machine_state": ["technicalName"]},
+    }

@@ -10,14 +10,18 @@ Deliberate differences from the plugin: the address is the delivery's shipping a
 the first order address, which may be the billing one), a parcel's products carry the *position*
 quantities (the plugin repeats the line item's), ``province_code`` drops the country prefix (``DE-BY`` -> ``BY``,
 as in Karla's examples and the other sources), and the shipping method gives ``tracking_url`` and the
-carrier; ``tracking_placed_at`` is the delivery's ``createdAt`` (the plugin sends the time of each event).
-Replays of old trackings (the plugin's KAR-2196) cannot happen here: a tracking's payload holds no edit time,
-so adding a code to its delivery or moving the delivery's state leaves it as it was; the engine sends a
-tracking only when its payload changed, and ``historical_cutoff`` bounds a first backfill.
+carrier; ``tracking_placed_at`` is when the delivery was first moved into one of ``delivery_states``, from
+the state machine history (``first_shipped``; the plugin sends the time of each event), else the delivery's
+``createdAt`` (a delivery imported already shipped has no transition), else the order's time.
+Replays of old trackings (the plugin's KAR-2196) cannot happen here: a tracking's payload holds no edit time
+(the earliest transition into a shipped state stays the earliest when codes are added or the state moves on,
+unlike ``updatedAt``), so its bytes stay as they were; the engine sends a tracking only when its payload
+changed, and ``historical_cutoff`` bounds a first backfill.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -29,7 +33,7 @@ from adapters.shopware.config import ShopwareConfig
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking, explain
 
-__all__ = ["map_order", "parse_time"]
+__all__ = ["first_shipped", "map_order", "parse_time", "tracked_delivery_ids"]
 
 Entity = dict[str, Any]
 
@@ -110,12 +114,55 @@ def _eligible(delivery: Entity, config: ShopwareConfig) -> bool:
     return not (config.historical_cutoff and changed and changed.date() < config.historical_cutoff)
 
 
+def tracked_delivery_ids(orders: Iterable[Entity], config: ShopwareConfig) -> list[str]:
+    """Ids of the deliveries that may yield trackings: the ones whose shipping time is looked up."""
+    found = (d.get("id") for o in orders for d in o.get("deliveries") or [] if _eligible(d, config))
+    return list(dict.fromkeys(str(i).lower() for i in found if i))
+
+
+def _history_delivery(entry: Entity) -> str | None:
+    """The delivery a history entry belongs to: ``referencedId`` (6.5+) or the JSON ``entityId`` (6.4)."""
+    named = entry.get("referencedId") or (entry.get("entityId") or {}).get("id")
+    return str(named).lower() if named else None
+
+
+def first_shipped(entries: Iterable[Entity], states: list[str]) -> dict[str, str]:
+    """Delivery id -> ``createdAt`` of its earliest history entry, when that entry moved it into a shipped state.
+
+    ``entries``: its transitions into or out of ``states``. The earliest, not the latest: it is when the
+    parcel left, and it never changes afterwards (a return and a second shipment, a code added later), so
+    the tracking's bytes stay stable across reads. A delivery whose earliest entry moves it *out of* a
+    shipped state was created shipped (an import): it gets no time here, so it keeps its creation time
+    instead of jumping to a later transition.
+    """
+    earliest: dict[str, tuple[datetime, Entity]] = {}
+    for entry in entries:
+        delivery, moment = _history_delivery(entry), parse_time(entry.get("createdAt"))
+        if delivery is not None and moment is not None and (delivery not in earliest or moment < earliest[delivery][0]):
+            earliest[delivery] = (moment, entry)
+    return {delivery: str(entry["createdAt"]) for delivery, (_, entry) in earliest.items()
+            if _state({"stateMachineState": entry.get("fromStateMachineState")}) not in states}
+
+
 def _codes(delivery: Entity) -> list[str]:
     codes = [str(c).strip() for c in delivery.get("trackingCodes") or []]
     return list(dict.fromkeys(c for c in codes if c))
 
 
-def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig) -> list[dict[str, Any]]:
+def _placed(order: Entity, delivery: Entity, shipped: Mapping[str, str]) -> Any:
+    """When the parcel was shipped: the first transition into a shipped state, else a stable lower bound.
+
+    Shopware keeps no time for when a code was added. ``updatedAt`` moves with every later edit (another
+    code, a state change), which would re-send older trackings with a rewritten time. ``createdAt`` is
+    stable but usually checkout, days early (Karla computes ETAs from this, and an early date can start a
+    delay campaign), so it is only the fallback, for a delivery created already shipped (an import).
+    Omitting the field would let Karla stamp the receipt time: months late on a backfill.
+    """
+    return (shipped.get(str(delivery.get("id") or "").lower()) or delivery.get("createdAt")
+            or order.get("orderDateTime") or order.get("createdAt"))
+
+
+def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig, shipped: Mapping[str, str]) -> list[dict[str, Any]]:
     items = {i.get("id"): i for i in order.get("lineItems") or []}
     found = []
     for delivery in deliveries:
@@ -126,11 +173,7 @@ def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig) 
             item = position.get("orderLineItem") or items.get(position.get("orderLineItemId")) or {}
             if _is_product(item, config):
                 products.append(_product(item, position.get("quantity")))
-        # Shopware keeps no time for when a code was added. The delivery's updatedAt moves with every later
-        # edit (another code, a state transition), which would re-send its older trackings with a rewritten
-        # time; createdAt is write-protected, so it is stable and a true lower bound (the shipment's creation,
-        # usually checkout). Omitting the field would let Karla stamp the receipt time: months late on a backfill.
-        placed = delivery.get("createdAt") or order.get("orderDateTime") or order.get("createdAt")
+        placed = _placed(order, delivery, shipped)
         for code in _codes(delivery):
             found.append(_clean({
                 "tracking_number": code, "tracking_placed_at": placed, "products": products,
@@ -175,8 +218,12 @@ def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
     })
 
 
-def map_order(order: Entity, config: ShopwareConfig, changed_since: datetime, cursor: str | None = None) -> Record | Rejected | None:
-    """A record, a rejection naming the field, or None when the filters keep this order from Karla."""
+def map_order(order: Entity, config: ShopwareConfig, changed_since: datetime, cursor: str | None = None,
+              shipped: Mapping[str, str] | None = None) -> Record | Rejected | None:
+    """A record, a rejection naming the field, or None when the filters keep this order from Karla.
+
+    ``shipped``: delivery id (lower-case hex) -> when it was first marked shipped (``first_shipped``).
+    """
     number = str(order.get("orderNumber") or "")
     deliveries = [d for d in order.get("deliveries") or [] if _eligible(d, config)]
     if _state(order) not in config.order_states:
@@ -186,7 +233,7 @@ def map_order(order: Entity, config: ShopwareConfig, changed_since: datetime, cu
     location = f"shopware order {number or '?'} ({order.get('id')})"
     try:
         placed = OrderPlacement.model_validate(_placement(order, config))
-        trackings = [Tracking.model_validate(t) for t in _trackings(order, deliveries, config)]
+        trackings = [Tracking.model_validate(t) for t in _trackings(order, deliveries, config, shipped or {})]
     except ValidationError as exc:
         return Rejected(location=location, reason=f"order {number}: {explain(exc)}", key=number or None)
     return Record(key=number, order=placed, trackings=trackings, location=location, cursor=cursor,

@@ -4,7 +4,8 @@ Semantics follow Shopware's DAL as far as the adapter can observe them: a filter
 association matches when any related row matches; NULL never matches a range; range values are raw
 strings, so a date value in another format than ``Y-m-d H:i:s.v`` is refused as MariaDB would; an
 association that was not requested serialises as ``null``; ``includes`` keeps the listed fields of an
-``apiAlias`` and always ``apiAlias`` itself.
+``apiAlias`` and always ``apiAlias`` itself. ``check_fields`` refuses a filter or sort on a field the entity
+does not have, as the DAL does (400 FRAMEWORK__UNMAPPED_FIELD), for entities whose field set a test pins.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["CriteriaError", "LimitError", "evaluate", "serialize", "json_api"]
+__all__ = ["CriteriaError", "LimitError", "check_fields", "evaluate", "serialize", "json_api"]
 
 Entity = dict[str, Any]
 
@@ -27,6 +28,7 @@ ASSOCIATIONS: dict[str, set[str]] = {
     "order_address": {"country", "countryState", "salutation", "order"},
     "order_customer": {"customer", "salutation", "order"},
     "customer": {"group", "tags"},
+    "state_machine_history": {"stateMachine", "fromStateMachineState", "toStateMachineState", "user"},
 }
 _STORAGE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$")
 
@@ -99,6 +101,23 @@ def matches(entity: Entity, f: dict[str, Any]) -> bool:
     if kind == "range":
         return any(_in_range(v, f.get("parameters") or {}, field) for v in values)
     raise CriteriaError(400, "FRAMEWORK__INVALID_FILTER_QUERY", f"filter type {kind!r} not supported by the fake")
+
+
+def _fields(filters: list[dict[str, Any]]) -> list[str]:
+    found = []
+    for f in filters:
+        found += _fields(f.get("queries") or []) if "queries" in f else [str(f.get("field", ""))]
+    return found
+
+
+def check_fields(criteria: dict[str, Any], alias: str, known: set[str]) -> None:
+    """The DAL resolves every filter and sort path against the definition: an unknown first part is a 400."""
+    paths = _fields(criteria.get("filter") or []) + [str(s.get("field", "")) for s in criteria.get("sort") or []]
+    for path in paths:
+        name = path.removeprefix(f"{alias}.").split(".")[0]
+        if name not in known:
+            raise CriteriaError(400, "FRAMEWORK__UNMAPPED_FIELD", f'Field "{name}" in entity "{alias}" was not found.',
+                                {"field": name, "entity": alias})
 
 
 def _sorted(rows: list[Entity], sort: list[dict[str, Any]]) -> list[Entity]:

@@ -5,6 +5,11 @@
   FRAMEWORK__API_INVALID_ACCESS_KEY. Data routes answer 401 code 9 for a missing, expired or revoked token.
 - ``POST /api/search/order`` runs the Criteria (``fake_criteria``); above ``max_limit`` it is 400
   FRAMEWORK__QUERY_LIMIT_EXCEEDED (``None``: no cap, as on 6.4/6.5).
+- ``POST /api/search/state-machine-history`` runs them over ``history``, which ``set_delivery_state`` appends
+  to (as ``StateMachineRegistry::transition`` does; an insert writes none, not even for a delivery created
+  shipped). Its fields follow ``version``: 6.4 names the delivery in the JSON ``entityId`` only, 6.5 has
+  that and ``referencedId``/``referencedVersionId``, 6.6+ only the latter; a filter or sort on a field the
+  version lacks is 400 FRAMEWORK__UNMAPPED_FIELD. ``history_readable = False`` makes it a 403.
 - Header traps: ``Accept: */*`` gets JSON:API, no Accept gets 415, a body without the JSON content type
   is ignored (unfiltered rows, up to the cap). ``GET /api/_info/version``.
 - State: rows get ``updatedAt: null`` on insert; ``add_tracking_code`` and delivery state changes bump
@@ -26,11 +31,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.shopware.fake_criteria import CriteriaError, evaluate, json_api, serialize
+from tests.shopware.fake_criteria import CriteriaError, check_fields, evaluate, json_api, serialize
 
 __all__ = ["FakeShopware", "shopware_time"]
 
 Entity = dict[str, Any]
+LIVE = "0fa91ce3e96a4bc2be4bd9ce752c3425"
+DELIVERY_MACHINE = uuid.uuid5(uuid.NAMESPACE_OID, "order_delivery.state").hex
+ACTIONS = {"shipped": "ship", "shipped_partially": "ship_partially", "returned": "retour",
+           "returned_partially": "retour_partially", "cancelled": "cancel", "open": "reopen"}
 
 
 def shopware_time(moment: datetime) -> str:
@@ -55,7 +64,10 @@ class FakeShopware:
         self.missing_privileges: list[str] = []  # non-empty: searches answer 403 FRAMEWORK__MISSING_PRIVILEGE_ERROR
         self.tokens: dict[str, datetime] = {}
         self.token_requests, self.searches = 0, 0
+        self.history_searches = 0
         self.orders: dict[str, Entity] = {}
+        self.history: list[Entity] = []
+        self.history_readable = True
         self.requests: list[dict[str, Any]] = []
         self.failures: list[tuple[str, Any]] = []
         self.before_search: Callable[[FakeShopware], None] | None = None
@@ -119,12 +131,36 @@ class FakeShopware:
             delivery["updatedAt"] = shopware_time(at or self.now())
             return delivery
 
-    def set_delivery_state(self, delivery_id: str, state: Entity, at: datetime | None = None) -> None:
-        """A state transition on the delivery (``.../state/ship``): the order row is not touched."""
+    def set_delivery_state(self, delivery_id: str, state: Entity, at: datetime | None = None) -> Entity:
+        """A state transition on the delivery (``.../state/ship``): the order row is not touched, a history
+        entry is written with the same time."""
+        stamp = shopware_time(at or self.now())
         with self.lock:
             _, delivery = self.delivery(delivery_id)
+            entry = self._history_entry(delivery_id, delivery["stateMachineState"], state, stamp)
             delivery["stateMachineState"], delivery["stateId"] = state, state["id"]
-            delivery["updatedAt"] = shopware_time(at or self.now())
+            delivery["updatedAt"] = stamp
+            self.history.append(entry)
+            return entry
+
+    def _history_entry(self, delivery_id: str, before: Entity, after: Entity, stamp: str) -> Entity:
+        """A ``state_machine_history`` row as this version serialises it."""
+        ident = uuid.uuid4().hex
+        reference: Entity = {}
+        if self.version.startswith(("6.4", "6.5")):
+            reference["entityId"] = {"id": delivery_id, "version_id": LIVE}
+        if not self.version.startswith("6.4"):
+            reference |= {"referencedId": delivery_id, "referencedVersionId": LIVE}
+        return {"translated": [], "createdAt": stamp, "updatedAt": None, **reference, "stateMachineId": DELIVERY_MACHINE,
+                "stateMachine": None, "entityName": "order_delivery", "fromStateId": before["id"],
+                "fromStateMachineState": before, "toStateId": after["id"], "toStateMachineState": after,
+                "transitionActionName": ACTIONS.get(after["technicalName"], "process"), "userId": None, "user": None,
+                "_uniqueIdentifier": ident, "versionId": None, "id": ident, "extensions": [], "apiAlias": "state_machine_history"}
+
+    def history_fields(self) -> set[str]:
+        """The fields ``state_machine_history`` has in this version (what a filter or sort may name)."""
+        probe = self._history_entry("0" * 32, {"id": ""}, {"id": "", "technicalName": "open"}, "")
+        return {k for k in probe if k not in ("translated", "_uniqueIdentifier", "extensions", "apiAlias", "versionId")}
 
     def fail(self, path: str, *actions: Any) -> None:
         """Script the next answers on ``path``: a status, ``(status, retry_after)``, or ``"drop"``."""
@@ -158,14 +194,24 @@ class FakeShopware:
             expiry = self.tokens.get(header.removeprefix("Bearer ").strip())
             return self.accept_tokens and expiry is not None and self.now() < expiry
 
-    def _search(self, criteria: dict[str, Any], ignore_body: bool) -> tuple[list[Entity], int, dict[str, Any]]:
+    def _search(self, entity: str, criteria: dict[str, Any], ignore_body: bool) -> tuple[list[Entity], int, dict[str, Any]]:
+        """``entity`` as in the URL; ``before_search`` and ``searches`` concern order pages only (history
+        searches are counted in ``history_searches``)."""
         with self.lock:
-            self.searches += 1
-            if self.before_search:
-                self.before_search(self)
+            if entity == "order":
+                self.searches += 1
+                if self.before_search:
+                    self.before_search(self)
+            else:
+                self.history_searches += 1
             if ignore_body:  # the trap: criteria silently dropped
                 criteria = {"limit": self.max_limit} if self.max_limit else {}
-            page, total = evaluate(sorted(self.orders.values(), key=lambda o: o["autoIncrement"]), criteria, self.max_limit)
+            if entity == "order":
+                rows = sorted(self.orders.values(), key=lambda o: o["autoIncrement"])
+            else:
+                check_fields(criteria, "state_machine_history", self.history_fields())
+                rows = list(self.history)
+            page, total = evaluate(rows, criteria, self.max_limit)
             data = [serialize(row, criteria.get("associations") or {}, criteria.get("includes") or {}) for row in page]
             return json.loads(json.dumps(data)), total, criteria
 
@@ -249,16 +295,18 @@ def _handler(fake: FakeShopware) -> type[BaseHTTPRequestHandler]:
             if method == "GET" and path in ("/api/_info/version", "/api/v1/_info/version"):
                 self._reply(200, {"version": fake.version})
                 return
-            if method != "POST" or path != "/api/search/order":
+            entity = path.removeprefix("/api/search/")
+            if method != "POST" or entity not in ("order", "state-machine-history"):
                 self._reply(404, _errors(404, "FRAMEWORK__ROUTE_NOT_FOUND", "Not Found", f"No route found for {path}"))
                 return
-            if fake.missing_privileges:
-                detail = json.dumps({"message": "Missing privilege", "missingPrivileges": fake.missing_privileges})
+            missing = fake.missing_privileges or ([] if fake.history_readable or entity == "order" else ["state_machine_history:read"])
+            if missing:
+                detail = json.dumps({"message": "Missing privilege", "missingPrivileges": missing})
                 self._reply(403, _errors(403, "FRAMEWORK__MISSING_PRIVILEGE_ERROR", "Forbidden", detail))
                 return
             ignore = not (self.headers.get("Content-Type") or "").startswith("application/json")
             try:
-                data, total, _ = fake._search(body or {}, ignore)
+                data, total, _ = fake._search(entity, body or {}, ignore)
             except CriteriaError as exc:
                 named = fake.name_max_limit or exc.code != "FRAMEWORK__QUERY_LIMIT_EXCEEDED"
                 detail, parameters = (exc.detail, exc.parameters) if named else ("The limit is too high.", [])

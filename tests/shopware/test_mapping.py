@@ -25,19 +25,25 @@ def realistic_order() -> dict:
     auto = f.promotion("", -6.22, "percentage", label="10% off everything", value=10)
     ship_to = f.address("Max", "Mustermann", "Leopoldstraße 7", "80802", "München", extra="Hinterhaus", region=("DE-BY", "Bavaria"),
                         phone="+49 89 1234567")
-    dhl = f.delivery([(shirt, 1), (deposit, 1)], codes=["00340434161094042557", " 00340434161094042558 "], status="shipped",
-                     ship_to=ship_to)
-    hermes = f.delivery([(shirt, 1), (mug, 1)], codes=["H1234567890"], status="shipped_partially",
-                        method=f.shipping_method("Hermes Standard", url=""), ship_to=ship_to)
+    dhl = f.delivery([(shirt, 1), (deposit, 1)], codes=["00340434161094042557", " 00340434161094042558 "], ship_to=ship_to)
+    hermes = f.delivery([(shirt, 1), (mug, 1)], codes=["H1234567890"], method=f.shipping_method("Hermes Standard", url=""),
+                        ship_to=ship_to)
     return f.order("10087", items=[shirt, mug, deposit, gift, soap, summer, auto], deliveries=[dhl, hermes], tags=("VIP",),
                    amountTotal=70.83, shippingTotal=4.9)
+
+
+def ship_realistic(shop: FakeShopware, order: dict, dhl_at: datetime, hermes_at: datetime) -> None:
+    """Both deliveries of ``realistic_order`` (created open at checkout) shipped later, DHL in full."""
+    dhl, hermes = order["deliveries"]
+    shop.set_delivery_state(dhl["id"], f.state("shipped"), at=dhl_at)
+    shop.set_delivery_state(hermes["id"], f.state("shipped_partially"), at=hermes_at)
 
 
 def test_a_realistic_order_maps_field_by_field(shop: FakeShopware, clock: Clock, make_adapter: MakeAdapter) -> None:
     order = shop.insert(realistic_order(), at=clock.now - timedelta(hours=3))
     dhl, hermes = order["deliveries"]
+    ship_realistic(shop, order, clock.now - timedelta(hours=2), clock.now - timedelta(minutes=90))
     shop.add_tracking_code(dhl["id"], "00340434161094042559", at=clock.now - timedelta(hours=1))
-    shop.set_delivery_state(hermes["id"], f.state("shipped_partially"), at=clock.now - timedelta(minutes=90))
     adapter = make_adapter(deposit_line_item_type="deposit", carriers={"Hermes Standard": "hrs"},
                            sales_channels={f.CHANNEL: "karla-de"})
 
@@ -67,13 +73,14 @@ def test_a_realistic_order_maps_field_by_field(shop: FakeShopware, clock: Clock,
     }
     parcels = {t.tracking_number: dump(t) for t in record.trackings}
     dhl_url = "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html?piececode="
-    created = (clock.now - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")  # the delivery's createdAt, not its later edits
+    # when each delivery was marked shipped (its state history), not checkout (createdAt) nor its later edits
+    shipped = (clock.now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     for code in ("00340434161094042557", "00340434161094042558", "00340434161094042559"):
-        assert parcels[code] == {"tracking_number": code, "tracking_url": dhl_url + code, "tracking_placed_at": created,
+        assert parcels[code] == {"tracking_number": code, "tracking_url": dhl_url + code, "tracking_placed_at": shipped,
                                  "carrier_reference": "dhl", "products": [{**shirt, "quantity": 1}, {**deposit, "quantity": 1}]}
     assert parcels["H1234567890"] == {  # position quantities, the configured carrier alias, no URL template
         "tracking_number": "H1234567890", "carrier_reference": "hrs",
-        "tracking_placed_at": created,
+        "tracking_placed_at": (clock.now - timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "products": [{**shirt, "quantity": 1}, {**mug, "quantity": 1}]}
     assert len(parcels) == 4
 
@@ -153,16 +160,3 @@ def test_a_delivery_state_change_does_not_resend_its_trackings() -> None:
     delivery["stateMachineState"] = f.state("shipped")
     delivery["updatedAt"] = "2031-01-02T10:00:00.000+00:00"  # a state transition bumps only the delivery's updatedAt
     assert _tracking_hashes(order) == before == {"tracking:T1": before["tracking:T1"]}
-
-
-def test_tracking_placed_at_is_the_delivery_creation_through_the_fake(shop: FakeShopware, clock: Clock,
-                                                                       make_adapter: MakeAdapter) -> None:
-    order = shop.insert(realistic_order(), at=clock.now - timedelta(hours=3))
-    dhl, hermes = order["deliveries"]
-    first = {t.tracking_number: dump(t) for t in next(iter(records(list(make_adapter().read("orders", None))).values())).trackings}
-    shop.add_tracking_code(dhl["id"], "00340434161094042559", at=clock.now - timedelta(hours=1))
-    shop.set_delivery_state(hermes["id"], f.state("shipped"), at=clock.now - timedelta(minutes=30))
-    (record,) = records(list(make_adapter().read("orders", None))).values()
-    then = {t.tracking_number: dump(t) for t in record.trackings}
-    assert len(first) == 3 and {code: then[code] for code in first} == first and len(then) == 4
-    assert {p["tracking_placed_at"] for p in then.values()} == {(clock.now - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")}
