@@ -183,7 +183,9 @@ class Connector:
         report = SyncReport()
         report.failures.update({n: e for n, e in self.broken.items() if not names or n in names})
         wanted = [n for n in names if n not in self.broken] if names else None
-        early = self._early = self._early_delivery(deliver and not dry_run)
+        # Not while a full sync reads: it replays older versions of orders (older files first), which a
+        # delivery process would send before the newest version, the one Karla usually has, replaced them.
+        early = self._early = self._early_delivery(deliver and not dry_run and not full)
         try:
             self._read_into(report, wanted, full=full, dry_run=dry_run, on_page=on_page, early=early)
             if deliver:

@@ -225,6 +225,9 @@ def drain_outbox(
     long time (waiting for the reader) call it first, so no answer waits unrecorded meanwhile.
     """
     sender = _Sender(db, client, settings, now)
+    if groups is None:  # a whole drain: no batch of ours is on the wire (see Outbox.drop_acknowledged)
+        with db.transaction() as conn:
+            Outbox(conn).drop_acknowledged()
     max_bytes = settings.bulk_max_bytes
     oversized: list[Item] = []
     held: list[Item] = []  # suspects: sent alone, after every other batch

@@ -171,6 +171,19 @@ class Outbox:
             )
         return len(rows)
 
+    def drop_acknowledged(self) -> int:
+        """Remove pending rows equal to what Karla acknowledged for their part: nothing to send.
+
+        A re-read replays older versions (a full sync reads a folder's files oldest first): the older one is
+        queued, then the newest, equal to what Karla has, replaces it. Only safe while no batch is on the
+        wire: an older version in flight would, once acknowledged, leave Karla with it and nothing queued.
+        """
+        result = self.conn.exec_driver_sql(
+            "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox AS o JOIN delivered AS d"
+            " ON d.slug = o.slug AND d.order_key = o.order_key AND d.part = o.part AND d.hash = o.hash)"
+        )
+        return int(result.rowcount or 0)
+
     def postpone(self, rows: Iterable[PendingRow], until: float, error: str) -> None:
         self.conn.exec_driver_sql(
             "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ? AND hash = ?",

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import API_KEY, SLUG, cli, write_config, write_fulfillments, write_orders
+from tests.conftest import API_KEY, ORDER_HEADER, SLUG, cli, order_rows, write_config, write_fulfillments, write_orders
 
 
 def test_sync_status_and_secret_hygiene(tmp_path: Path, sandbox) -> None:
@@ -104,3 +104,23 @@ def test_status_names_an_order_waiting_after_karla_failed_on_it_alone(tmp_path: 
     assert "pending orders: 1" in human and "1 of them wait after a failed delivery" in human
     assert "order 2 (" in human and "500 unexpected" in human
     assert set(sandbox.orders(SLUG)) == {"1", "3"}
+
+
+def test_a_full_sync_of_files_that_repeat_orders_sends_nothing_unchanged(tmp_path: Path, sandbox) -> None:
+    # Daily exports that repeat orders: a full sync reads the older file first. Its versions were queued, then
+    # replaced by the newest, equal to what Karla had, and sent anyway; with delivery while reading, the
+    # older versions went first: every order twice per full sync, Karla briefly holding old data.
+    config = write_config(tmp_path, sandbox.url, karla={"deliver_while_reading_after": 1, "bulk_max_orders": 5})
+    files = tmp_path / "files"
+    old = [row for n in range(1, 41) for row in order_rows(n, name="Old Name")]
+    new = [row.replace("Old Name", "New Name") for row in old]
+    (files / "orders_001.csv").write_text("\n".join([ORDER_HEADER, *old]) + "\n", encoding="utf-8")
+    (files / "orders_002.csv").write_text("\n".join([ORDER_HEADER, *new]) + "\n", encoding="utf-8")
+    assert cli(config, "sync").returncode == 0
+    assert {o["address"]["name"] for o in sandbox.orders(SLUG).values()} == {"New Name"}
+    for _ in range(2):
+        sandbox.reset_log()
+        full = cli(config, "sync", "--full")
+        assert full.returncode == 0 and "in 0 Karla requests" in full.stdout, full.stdout
+        assert sandbox.requests == []
+    assert {o["address"]["name"] for o in sandbox.orders(SLUG).values()} == {"New Name"}
