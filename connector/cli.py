@@ -64,11 +64,20 @@ def _source_secrets(value: object) -> list[str]:
     return found
 
 
+def _version(wanted: bool) -> None:
+    if wanted:
+        from connector import __version__
+
+        out.print(f"karla-connector {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     # readable=False: click would refuse an unreadable file with a bare message; settings names it with the fix
     config: Annotated[Optional[Path], typer.Option("--config", "-c", readable=False, help="TOML config file (default: $KARLA_CONNECTOR_CONFIG or ./karla-connector.toml)")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="On an internal error (exit 4), print the full traceback")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit")] = False,
 ) -> None:
     _State.config = config
     _State.debug = debug
@@ -226,7 +235,7 @@ def dlq_retry(
 
 @dlq_app.command("drop")
 def dlq_drop(ids: Annotated[list[int], typer.Argument(help="Dead-letter ids")]) -> None:
-    """Delete dead letters for good."""
+    """Delete dead letters for good. Exit 2 when an id names no dead letter."""
     from connector.commands import drop_dead_letters
 
     try:
@@ -234,6 +243,8 @@ def dlq_drop(ids: Annotated[list[int], typer.Argument(help="Dead-letter ids")]) 
     except ConnectorError as exc:
         raise _fail(str(exc)) from None
     out.print(f"dropped {dropped} dead letter(s)")
+    if dropped < len(set(ids)):  # as for `dlq retry`: an id that does not exist is a mistake worth an exit code
+        raise _fail(f"{len(set(ids)) - dropped} of the ids named no dead letter (see `dlq list`)")
 
 
 def _tune_gc() -> None:

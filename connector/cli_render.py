@@ -27,7 +27,8 @@ def sync_report(out: Console, report: Any) -> None:
     d = report.delivery
     out.print(
         f"delivered {d.orders} orders and {d.trackings} trackings in {report.requests} Karla requests "
-        f"({report.bytes_sent} bytes); {d.dead} dead-lettered, {d.deferred} waiting for their order"
+        f"({report.bytes_sent} bytes); dead letters: {report.rejected - d.dead} from the sources, {d.dead} refused by Karla; "
+        f"{d.deferred} waiting for their order"
         + (f", {d.postponed} postponed (Karla failed on them alone; tried again later)" if d.postponed else ""),
         highlight=False,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -59,6 +60,10 @@ def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: C
             report = connector.sync(names, full=full, on_page=on_page, on_batch=on_batch)
         render.sync_report(out, report)
         return report.exit_code
+    except KeyboardInterrupt:  # every committed page is kept: say so, rather than vanish with exit 130
+        err.print("interrupted: what was read so far is queued and kept; the next sync resumes from there "
+                  "(karla-connector status shows what is pending)", highlight=False)
+        return 130
     finally:
         connector.close()
 
@@ -79,13 +84,17 @@ def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Co
         dry = settings.model_copy(update={"state": settings.state.model_copy(update={"path": copy})})
         connector = Connector(dry)
         try:
+            started = connector.now()
             report = connector.sync(names, full=full, deliver=False, dry_run=True)
             items = [json.loads(Item.build(rows).body) for rows in pending_groups(connector.db)]
+            with connector.db.read() as conn:  # the letters this read wrote (or refreshed) in the copy
+                letters = [{"location": r.location, "reason": r.reason} for r in DeadLetters(conn).list() if r.created_at >= started]
         finally:
             connector.close()
     failures = {**report.failures, **report.fatal}
-    out.print_json(json.dumps({"would_send": items, "failures": failures}, ensure_ascii=False))
-    return ExitCode.CONFIG if report.fatal else ExitCode.UNFINISHED if report.failures else ExitCode.OK
+    out.print_json(json.dumps({"would_send": items, "would_dead_letter": letters, "failures": failures}, ensure_ascii=False))
+    return ExitCode.CONFIG if report.fatal else ExitCode.UNFINISHED if report.failures else \
+        ExitCode.DEAD_LETTERS if letters else ExitCode.OK
 
 
 def run_check(settings: Settings, out: Console) -> int:
@@ -95,6 +104,13 @@ def run_check(settings: Settings, out: Console) -> int:
 
     connector = Connector(settings)
     code = ExitCode.OK
+    state_ok, state_fact = _state_writable(Path(settings.state.path))
+    render.check_line(out, f"state file {settings.state.path}", state_ok, [state_fact])
+    if not state_ok:
+        code = ExitCode.CONFIG
+    if not connector.sources and not connector.broken:
+        render.check_line(out, "sources", False, ["no [sources.NAME] table is configured: nothing would be read"])
+        code = ExitCode.CONFIG
     for name, error in connector.broken.items():
         code = ExitCode.CONFIG
         render.check_line(out, f"source {name}", False, [error])
@@ -133,6 +149,26 @@ def run_check(settings: Settings, out: Console) -> int:
     finally:
         connector.close()
     return code
+
+
+def _state_writable(path: Path) -> tuple[bool, str]:
+    """Whether a sync could open the state file and its lock, judged without creating either."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        return False, "[state].path names a folder: it must name a file (created if missing)"
+    if not folder.is_dir():
+        return os.access(_existing(folder), os.W_OK), f"folder {folder} does not exist yet; it is created on the first sync"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False, f"folder {folder} is not writable by this user ([state].path, KARLA_CONNECTOR_STATE__PATH)"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return False, f"{path} is not readable and writable by this user"
+    return True, "exists, writable" if path.exists() else "not created yet; the folder is writable"
+
+
+def _existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def _worse(code: int, other: int) -> int:

@@ -100,5 +100,5 @@ def validate_source(name: str, raw: dict[str, Any]) -> tuple[type[Adapter], Sour
     except ValidationError as exc:
         from connector.settings import describe_validation_error
 
-        raise ConfigError(describe_validation_error(exc, None, prefix=f"sources.{name}")) from None
+        raise ConfigError(describe_validation_error(exc, None, prefix=f"sources.{name}", model=cls.Config)) from None
     return cls, config

@@ -8,6 +8,7 @@ Source sections stay raw dicts here and are validated by their adapter's ``Confi
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import stat
@@ -235,6 +236,7 @@ class _CredentialsSource(_EnvSource):
 
 
 _TOML_PATH: Path | None = None
+_LOADED_FROM: Path | None = None  # the file of the last load_settings, for errors found later (source tables)
 
 
 def config_path(explicit: Path | None) -> tuple[Path, bool]:
@@ -249,19 +251,19 @@ def config_path(explicit: Path | None) -> tuple[Path, bool]:
 
 def load_settings(explicit: Path | None = None) -> Settings:
     """Load and validate; any problem becomes a ``ConfigError`` naming the key and the file."""
-    global _TOML_PATH
+    global _TOML_PATH, _LOADED_FROM
     path, named = config_path(explicit)
     found = _readable(path, named)
-    _TOML_PATH = path if found else None
+    _TOML_PATH = _LOADED_FROM = path if found else None
     try:
         return Settings()
     except ValidationError as exc:
         if found:
-            raise ConfigError(describe_validation_error(exc, path)) from None
+            raise ConfigError(describe_validation_error(exc, path, model=Settings)) from None
         # Without a file every key must come from the environment: say first that the file was not found.
         raise ConfigError(
             f"{_not_found(path)}; without one, every required key must come from the environment\n"
-            + describe_validation_error(exc, None, where="in the environment")
+            + describe_validation_error(exc, None, where="in the environment", model=Settings)
         ) from None
     except (ValueError, OSError) as exc:  # TOML syntax errors, a file that vanished or changed meanwhile
         raise ConfigError(f"cannot read config file {path}: {_reason(exc)}") from None
@@ -320,13 +322,30 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def describe_validation_error(exc: ValidationError, path: Path | None, prefix: str = "", where: str | None = None) -> str:
-    """One line per problem: dotted key, what is wrong, and where the value came from."""
+def describe_validation_error(
+    exc: ValidationError, path: Path | None, prefix: str = "", where: str | None = None, model: type[BaseModel] | None = None
+) -> str:
+    """One line per problem: dotted key, what is wrong, and where the value came from. A misspelt key
+    (``model`` given) is named as unknown, with the nearest known key as a suggestion."""
+    path = path or _LOADED_FROM  # a source's table is checked after loading: still name its file
     where = where or (f"in {path} or the environment" if path else "in the config file or the environment")
     lines = []
     for err in exc.errors():
         parts = [*(prefix.split(".") if prefix else []), *(str(p) for p in err["loc"])]
         key = ".".join(parts)
         env = ENV_PREFIX + key.upper().replace(".", "__")
-        lines.append(f"config key {key}: {err['msg']} ({where}; env {env})")
+        message = _unknown_key(err["loc"], model) if err["type"] == "extra_forbidden" and model else err["msg"]
+        lines.append(f"config key {key}: {message} ({where}; env {env})")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _unknown_key(loc: tuple[Any, ...], model: type[BaseModel]) -> str:
+    """"unknown key; did you mean after_processing?" for a key no field of its table has."""
+    for step in loc[:-1]:
+        field = model.model_fields.get(str(step))
+        inner = field.annotation if field else None
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return "unknown key"
+        model = inner
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f"unknown key; did you mean {close[0]}?" if close else f"unknown key (known: {', '.join(model.model_fields)})"

@@ -24,8 +24,14 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self) -> StateLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # a read-only or foreign folder: the setting is wrong, not the program
+            raise ConfigError(
+                f"cannot create {self.path} ({exc.strerror or exc}): the folder of [state].path "
+                "(KARLA_CONNECTOR_STATE__PATH) must be writable by this user"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -32,12 +32,12 @@ from connector.errors import (
 )
 from connector.karla.models import OrderFulfillment, dump
 from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
+from connector import __version__
 from connector.settings import KarlaSettings
 
 __all__ = ["KarlaClient", "KarlaStats", "error_body"]
 
 log = logging.getLogger(__name__)
-_VERSION = "0.1.0"
 
 
 @dataclass(slots=True)
@@ -90,7 +90,7 @@ class KarlaClient:
             timeout=settings.timeout_seconds,
             verify=settings.verify_tls,
             transport=transport,
-            headers={"User-Agent": f"karla-connector/{_VERSION}", "Content-Type": "application/json"},
+            headers={"User-Agent": f"karla-connector/{__version__}", "Content-Type": "application/json"},
         )
         policy = RetryPolicy(attempts=settings.retry_attempts, max_seconds=settings.retry_max_seconds)
         self._retrying = make_retrying(policy, sleep=sleep, on_retry=self._count_retry)
@@ -193,8 +193,9 @@ class KarlaClient:
             return ConfigError(f"Karla answered {said} for {who}: credentials missing or malformed: check [karla].username and [karla].api_key")
         if status == 401 or key == "invalid_merchant_or_key":
             return ConfigError(
-                f"Karla answered {said} for {who}: the API key was refused (wrong, deleted or expired): "
-                "check [karla].api_key / KARLA_CONNECTOR_KARLA__API_KEY"
+                f"Karla answered {said} for {who}: the API key was refused (wrong, deleted or expired), or the user "
+                "name is not the key's: check [karla].api_key / KARLA_CONNECTOR_KARLA__API_KEY and the user name "
+                "([karla].username, which defaults to [karla].shop_slug)"
             )
         if status == 403 or key in AUTH_KEYS:
             return ConfigError(f"Karla answered {said} for {who}: the API key lacks rights for this shop: it needs the editor or admin role")

@@ -99,8 +99,18 @@ def test_unknown_key_and_missing_file_are_errors(tmp_path: Path) -> None:
 def test_bad_source_key_is_named_with_its_source(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[karla]\nshop_slug = "s"\napi_key = "k"\n[sources.w]\ntype = "csv"\nurl = "file:///x"\nencodng = "x"\n')
-    with pytest.raises(ConfigError, match="sources.w.encodng"):
+    with pytest.raises(ConfigError, match="sources.w.encodng: unknown key; did you mean encoding\\? \\(in .*c.toml or the environment"):
         Connector(load_settings(config))
+
+
+def test_a_misspelt_key_is_named_unknown_with_the_nearest_known_one(tmp_path: Path) -> None:
+    # It said "Extra inputs are not permitted" (pydantic's words), with no hint.
+    config = tmp_path / "c.toml"
+    config.write_text('[karla]\nshop_slug = "s"\napi_key = "k"\nbulk_max_order = 3\n[daemon]\nzzz = 1\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert "karla.bulk_max_order: unknown key; did you mean bulk_max_orders?" in str(caught.value)
+    assert "daemon.zzz: unknown key (known: health_host," in str(caught.value)
 
 
 def test_unknown_source_type_lists_installed_adapters(tmp_path: Path) -> None:

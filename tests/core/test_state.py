@@ -228,3 +228,20 @@ def test_a_state_path_that_cannot_be_a_database_is_a_config_error_naming_it(tmp_
     with pytest.raises(ConfigError, match=rf"cannot open the state file {path}: .*\[state\]\.path \(KARLA_CONNECTOR_STATE__PATH\)"):
         open_state(path)
     assert path.is_dir() if kind == "folder" else path.read_text().startswith("[karla]")
+
+
+def test_a_state_folder_this_user_cannot_write_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    # It was an internal error (exit 4): "OSError: [Errno 30] Read-only file system: '.../k.db.lock'".
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):  # root writes anywhere: a file where the folder should be instead
+            folder.chmod(0o700)
+            folder.rmdir()
+            folder.write_text("not a folder")
+        with pytest.raises(ConfigError, match=r"cannot create .*state.db.lock .*\[state\]\.path \(KARLA_CONNECTOR_STATE__PATH\) must be writable"):
+            StateLock(folder / "state.db", "sync").acquire()
+    finally:
+        if folder.is_dir():
+            folder.chmod(0o700)

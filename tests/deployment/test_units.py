@@ -147,3 +147,30 @@ def test_compose_mounts_the_quick_start_config_and_never_creates_it() -> None:
     assert env_file and (DEPLOY / env_file.group(1)).resolve() == root / "karla-connector.env"
     build = re.search(r"context: (\S+)", text)
     assert build and (DEPLOY / build.group(1)).resolve() == root
+
+
+def test_the_healthcheck_follows_the_health_port_set_in_the_environment() -> None:
+    # It asked port 9308 whatever health_port was: a container with another port was marked unhealthy.
+    import http.server
+    import sys
+    import threading
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    final = dockerfile_instructions()
+    (health,) = [arg for op, arg in final if op == "HEALTHCHECK"]
+    command = json.loads(health.split("CMD", 1)[1])
+    assert command[:2] == ["python", "-c"]
+    server = http.server.HTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"KARLA_CONNECTOR_DAEMON__HEALTH_PORT": str(server.server_address[1])}
+        assert subprocess.run([sys.executable, "-c", command[2]], env=env, timeout=30).returncode == 0
+    finally:
+        server.shutdown()

@@ -62,6 +62,8 @@ def test_dead_letters_exit_1_list_retry_and_drop(tmp_path: Path, sandbox) -> Non
     assert set(sandbox.orders(SLUG)) == {"1", "2"}
     dropped = cli(config, "dlq", "drop", str(letters[0]["id"]))
     assert dropped.returncode == 0 and json.loads(cli(config, "dlq", "list", "--json").stdout) == []
+    unknown = cli(config, "dlq", "drop", "99")  # like `dlq retry 99`: a wrong id is an error, not "dropped 0"
+    assert unknown.returncode == 2 and "1 of the ids named no dead letter" in unknown.stderr
 
 
 def test_dry_run_prints_payloads_and_changes_nothing(tmp_path: Path, sandbox) -> None:
@@ -72,6 +74,13 @@ def test_dry_run_prints_payloads_and_changes_nothing(tmp_path: Path, sandbox) ->
     (item,) = json.loads(result.stdout)["would_send"]
     assert item["id"] == "9" and item["order"]["order_number"] == "9"
     assert sandbox.requests == [] and not (tmp_path / "state.db").exists()  # not even a state file
+    # a row that would be dead-lettered is shown, and the exit code says so, as a real sync's would
+    write_orders(tmp_path / "files", "orders_002.csv", [10], zip_code="")
+    bad = cli(config, "sync", "--dry-run")
+    shown = json.loads(bad.stdout)
+    assert bad.returncode == 1 and [i["id"] for i in shown["would_send"]] == ["9"]
+    (letter,) = shown["would_dead_letter"]
+    assert letter["location"].startswith("orders_002.csv:") and "zip" in letter["reason"]
 
 
 def test_sigkill_mid_sync_then_restart_delivers_everything(tmp_path: Path, sandbox) -> None:
@@ -124,3 +133,34 @@ def test_a_full_sync_of_files_that_repeat_orders_sends_nothing_unchanged(tmp_pat
         assert full.returncode == 0 and "in 0 Karla requests" in full.stdout, full.stdout
         assert sandbox.requests == []
     assert {o["address"]["name"] for o in sandbox.orders(SLUG).values()} == {"New Name"}
+
+
+def test_check_says_when_no_source_is_configured(tmp_path: Path, sandbox) -> None:
+    config = tmp_path / "bare.toml"
+    config.write_text(f'[karla]\nbase_url = "{sandbox.url}"\nshop_slug = "{SLUG}"\napi_key = "{API_KEY}"\n'
+                      f'[state]\npath = "{tmp_path / "state.db"}"\n')
+    result = cli(config, "check")
+    assert result.returncode == 2 and "no [sources.NAME] table is configured" in result.stdout
+
+
+def test_ctrl_c_mid_sync_says_what_is_kept_and_the_next_run_finishes(tmp_path: Path, sandbox) -> None:
+    # Ctrl-C ended the sync with exit 130 and not a word.
+    config = write_config(tmp_path, sandbox.url, karla={"bulk_max_orders": 10})
+    write_orders(tmp_path / "files", "orders_001.csv", range(1, 401))
+    sandbox.faults.delay = 0.05
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KARLA_CONNECTOR_")}
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), "sync"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    sandbox.wait_for(lambda sb: sum(r.status == 200 for r in sb.requests) >= 3, timeout=60)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted: what was read so far is queued and kept" in stderr, stderr
+    sandbox.faults.delay = 0.0
+    assert cli(config, "sync").returncode == 0 and len(sandbox.orders(SLUG)) == 400
+
+
+def test_version_is_the_installed_package_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = subprocess.run([sys.executable, "-m", "connector", "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"karla-connector {version('karla-connector')}"

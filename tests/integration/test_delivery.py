@@ -294,8 +294,12 @@ def test_check_reaches_source_and_karla_without_writing(tmp_path: Path, sandbox)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 file(s) match 'orders*.csv'" in result.stdout and "authenticated for shop" in result.stdout
     assert sandbox.orders(SLUG) == {} and not (tmp_path / "state.db").exists()
+    assert "state file" in result.stdout and "not created yet; the folder is writable" in result.stdout
     bad = cli(config, "check", env={"KARLA_CONNECTOR_KARLA__API_KEY": "nope-nope-nope"})
     assert bad.returncode == 2 and "api_key" in bad.stderr
+    # a state path no sync could use: said by check (exit 2), not discovered by the first sync
+    folder = cli(config, "check", env={"KARLA_CONNECTOR_STATE__PATH": str(tmp_path)})
+    assert folder.returncode == 2 and "names a folder" in folder.stdout
 
 
 def test_an_order_karla_keeps_failing_on_waits_alone_and_the_others_are_delivered(tmp_path: Path, sandbox) -> None:
