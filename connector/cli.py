@@ -85,7 +85,7 @@ def _root(
 
 @app.command()
 def sync(
-    source: Annotated[Optional[list[str]], typer.Option("--source", "-s", help="Only this source (repeatable)")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", "-s", metavar="NAME", help="Only this source (repeatable)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the payloads that would be sent; change nothing")] = False,
     full: Annotated[bool, typer.Option("--full", help="Re-read everything since full_sync_since (only differences are sent)")] = False,
 ) -> None:
@@ -216,7 +216,7 @@ def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-reada
 
 @dlq_app.command("retry")
 def dlq_retry(
-    ids: Annotated[Optional[list[int]], typer.Argument(help="Dead-letter ids")] = None,
+    ids: Annotated[Optional[list[int]], typer.Argument(metavar="ID", help="Dead-letter ids (see dlq list)")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Retry every dead letter")] = False,
 ) -> None:
     """Give dead letters another chance: Karla rejections are re-sent now (unless a newer version went out
@@ -234,7 +234,7 @@ def dlq_retry(
 
 
 @dlq_app.command("drop")
-def dlq_drop(ids: Annotated[list[int], typer.Argument(help="Dead-letter ids")]) -> None:
+def dlq_drop(ids: Annotated[list[int], typer.Argument(metavar="ID", help="Dead-letter ids (see dlq list)")]) -> None:
     """Delete dead letters for good. Exit 2 when an id names no dead letter."""
     from connector.commands import drop_dead_letters
 
