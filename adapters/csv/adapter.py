@@ -24,14 +24,15 @@ from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
 from adapters.csv.files import FileSource, RemoteFile
 from adapters.csv.grouping import group, is_grouped
 from adapters.csv.local import LocalFolder
-from adapters.csv.mapping import Fields, map_fulfillments, map_order
+from adapters.csv.mapping import Fields, map_fulfillments, map_order, order_conflicts
 from adapters.csv.reader import read_keys, read_rows
 from connector.errors import ConfigError
 
 __all__ = ["CsvAdapter"]
 
 _PARTIAL = (".part", ".tmp", ".filepart", ".partial", ".crdownload")
-_REQUIRED = {"orders": ("order_number",), "fulfillments": ("order_number", "tracking_number")}
+# Karla cannot create an order without a zip code: a file without that column is one letter, not one per order.
+_REQUIRED = {"orders": ("order_number", "shipping_zip_code"), "fulfillments": ("order_number", "tracking_number")}
 _FIELDS = {"orders": ORDER_FIELDS, "fulfillments": FULFILLMENT_FIELDS}
 
 
@@ -167,12 +168,15 @@ class CsvAdapter:
         with local.open("rb") as f:
             header, rows = read_rows(f, c.encoding, c.delimiter)
             fields = Fields(c.columns, header, c.decimal_comma, ZoneInfo(c.timezone))
+            if not any(header) and next(rows, None) is None:
+                # 0 bytes (or only blank lines): some ERPs write one on a day without orders. Nothing to
+                # read is no error; the file is done and archived or deleted like any other.
+                self.context.log.info("%s is empty: nothing to read", remote.name)
+                yield _whole_file(remote, sha256, [])
+                return 0
             if problem := self._header_problem(stream, fields):
                 # The file's fingerprint goes with the letter: `dlq retry` clears it only by this version.
-                page = Page(rejected=[Rejected(f"{remote.name}:1", problem, raw={"file": remote.name, "sha256": sha256})])
-                page.cursor = _cursor(remote.name, sha256, rejected=1)
-                page.done_files = [FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=1)]
-                yield page
+                yield _whole_file(remote, sha256, [Rejected(f"{remote.name}:1", problem, raw={"file": remote.name, "sha256": sha256})])
                 return 1
             if stream == "orders" and fields.index.get("currency") is None and not c.default_currency:
                 # Karla takes an order without a currency as EUR: say so once per file, not per order
@@ -224,13 +228,21 @@ class CsvAdapter:
         c = self.config
         if stream == "orders":
             result = map_order(file, key, rows, fields, c.default_currency)
+            if isinstance(result, Record) and (conflict := order_conflicts(file, key, rows, fields)):
+                self.context.log.warning("%s", conflict)
             return [result] if isinstance(result, Record) else list(result)
         return map_fulfillments(file, key, rows, fields, c.carriers)
 
     def _stays(self, rejected: int | None) -> bool:
-        """Whether a file read to its end stays where it is (``keep`` without dead letters for an error folder)."""
+        """Whether a file read to its end stays where it is: ``keep`` without dead letters for an error
+        folder, and ``delete`` of a file with dead letters and no error folder. A letter holds only its bad
+        row; the order's other rows, and ``dlq retry``, need the file (unless the ERP still has it)."""
         c = self.config
-        return self.context.dry_run or (c.after_processing == "keep" and not (rejected and c.error_folder))
+        if self.context.dry_run:
+            return True
+        if rejected and c.error_folder:
+            return False
+        return c.after_processing == "keep" or (c.after_processing == "delete" and bool(rejected))
 
     def _after(self, remote: RemoteFile, rejected: int | None) -> None:
         """Archive, delete or move to the error folder once the file's last page is committed.
@@ -283,6 +295,12 @@ def _cursor(name: str, sha256: str, rejected: int, bucket: int | None = None, do
     return json.dumps({"file": name, "sha256": sha256, "bucket": bucket, "done": done, "layout": layout, "rejected": rejected})
 
 
+def _whole_file(remote: RemoteFile, sha256: str, rejected: list[Rejected]) -> Page:
+    """The one page of a file read as a whole: empty, or one letter for all of it."""
+    mark = FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=len(rejected))
+    return Page(rejected=rejected, cursor=_cursor(remote.name, sha256, rejected=len(rejected)), done_files=[mark])
+
+
 def _public_url(url: str) -> str:
     parts = urlsplit(url)
     return url if not parts.password else url.replace(f":{parts.password}@", ":***@")
@@ -297,6 +315,3 @@ def _open_source(config: CsvConfig, context: AdapterContext) -> FileSource:
 
         return SftpFolder.from_url(config.url, config.sftp or SftpSettings(), log=context.log)
     raise ConfigError(f"url {_public_url(config.url)!r}: use file:///folder or sftp://user@host/folder")
-
-
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -64,6 +65,19 @@ class CsvConfig(SourceConfig):
             if unknown:
                 raise ValueError(f"unknown column field(s) {unknown}; known: {', '.join(ORDER_FIELDS + FULFILLMENT_FIELDS[1:])}")
             return {"mapping": value}
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        """``file://srv/exports`` reads as host ``srv`` and path ``/exports``: a folder other than the one
+        meant, where ``after_processing = "delete"`` would delete files. Only an empty host (three
+        slashes) or ``localhost`` names a local path."""
+        parts = urlsplit(value)
+        if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+            path = value.split("://", 1)[1]
+            raise ValueError(f"{value!r} names a host ({parts.netloc!r}), not a folder: write file:///{path} "
+                             f"(three slashes) or the plain path /{path}")
         return value
 
     @field_validator("timezone")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import paramiko
 
 from connector.errors import ConfigError, RetryableError
 
-__all__ = ["HostKeys", "NETWORK_ERRORS", "fingerprint"]
+__all__ = ["HostKeys", "NETWORK_ERRORS", "fingerprint", "pinned_fingerprint"]
 
 NETWORK_ERRORS = (OSError, EOFError, paramiko.SSHException, socket.timeout)
 # Host-key algorithms that prove each key type (as ``PKey.get_name()`` and known_hosts name them), in
@@ -30,11 +31,23 @@ _HOST_KEY_ALGORITHMS: dict[str, tuple[str, ...]] = {
     "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521",),
     "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256"),
 }
+_SHA256_BODY = re.compile(r"[A-Za-z0-9+/]{43}")  # a SHA-256 digest in unpadded base64
 
 
 def fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH's format: ``SHA256:`` + unpadded base64 of the SHA-256 of the key blob."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+
+
+def pinned_fingerprint(value: str) -> str:
+    """A pin as ``fingerprint`` writes it. Without ``SHA256:`` or with base64 padding (as other tools copy
+    it) it means the same key, so it is taken; anything else could never match and is refused up front."""
+    text = value.strip()
+    body = (text[7:] if text[:7].upper() == "SHA256:" else text).rstrip("=")
+    if not _SHA256_BODY.fullmatch(body):
+        raise ValueError(f"{value!r} is not a SHA256 host key fingerprint: use the \"SHA256:...\" value that "
+                         "ssh-keygen -lf prints (MD5 fingerprints, hex with colons, are not accepted)")
+    return "SHA256:" + body
 
 
 class HostKeys:

@@ -6,6 +6,8 @@ non-empty value of each column across its rows, so later line-item rows may leav
 
 from __future__ import annotations
 
+import operator
+import re
 from collections.abc import Mapping
 from datetime import timezone, tzinfo
 from typing import Any
@@ -19,10 +21,12 @@ from adapters.normalise import money, parse_datetime
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking, explain
 
-__all__ = ["Fields", "map_fulfillments", "map_order"]
+__all__ = ["Fields", "map_fulfillments", "map_order", "order_conflicts"]
 
 _MONEY = ("total_order_price", "shipping_price", "sub_total_price", "discount_price")
 _ORDER_LEVEL = tuple(f for f in ORDER_FIELDS if f not in ("sku", "product_title", "quantity", "price", "image_url"))
+_WHOLE = re.compile(r"\s*([+-]?\d+)(?:[.,]0{1,2})?\s*")  # 3, 3.0, 3,00: exact, not through a float (1e20)
+_MAX_QUANTITY = 1_000_000  # more of one product in one order is a broken cell, not an order
 
 
 class Fields:
@@ -35,6 +39,9 @@ class Fields:
         self.header = {f: columns.header(f) for f in (*ORDER_FIELDS, *FULFILLMENT_FIELDS)}
         position = {name: index for index, name in enumerate(header)}
         self.index = {f: position.get(h) for f, h in self.header.items()}
+        present = [i for i in (self.index[f] for f in _ORDER_LEVEL) if i is not None]
+        # the order-level cells of a row in one C call, and the row width they need (``order_differences``)
+        self._order_cells = (operator.itemgetter(*present), max(present) + 1) if present else None
 
     def duplicated(self, fields: tuple[str, ...]) -> list[str]:
         """Headers of ``fields`` that appear more than once: which column holds the value is unclear."""
@@ -48,6 +55,27 @@ class Fields:
 
     def raw(self, row: Row) -> dict[str, str]:
         return dict(zip(self.names, row.values))
+
+    def order_differences(self, rows: list[Row]) -> dict[str, list[int]]:
+        """Header -> lines of the rows whose non-empty values of that order-level field are not all the same.
+
+        Runs for every order, so the usual cases cost one C-level pass per row: every row repeats the
+        order's values, or the rows after the first leave them blank (compared as whole tuples)."""
+        if self._order_cells is None or len(rows) < 2:
+            return {}
+        pick, width = self._order_cells
+        values = [pick(row.values) for row in rows if len(row.values) >= width]
+        if not values or values.count(values[0]) == len(values) or all(v == values[0] or not any(v) for v in values):
+            return {}
+        out: dict[str, list[int]] = {}
+        for name in _ORDER_LEVEL:
+            index = self.index[name]
+            if index is None:
+                continue
+            lines = {row.line: row.values[index] for row in rows if index < len(row.values) and row.values[index]}
+            if len(set(lines.values())) > 1:
+                out[self.header[name]] = sorted(lines)
+        return out
 
     def merged(self, rows: list[Row], names: tuple[str, ...]) -> dict[str, tuple[str, Row]]:
         """First non-empty value of each field, with the row it came from (for error locations)."""
@@ -70,16 +98,27 @@ class _Bad(ValueError):
         self.row = row
 
 
-def _number(fields: Fields, field: str, text: str, row: Row, integer: bool = False) -> float | int | None:
+def _number(fields: Fields, field: str, text: str, row: Row) -> float | None:
     try:
-        value = money(text, decimal_comma=fields.decimal_comma)
+        return money(text, decimal_comma=fields.decimal_comma)
     except ValueError as exc:  # "'1,234' is not a number: ambiguous, ..." (the reason tells what to fix)
         raise _Bad(row, f"{fields.header[field]} {exc}") from None
-    if value is None or not integer:
-        return value
-    if value != int(value):
-        raise _Bad(row, f"{fields.header[field]} {text!r} is not a whole number")
-    return int(value)
+
+
+def _count(fields: Fields, field: str, text: str, row: Row) -> int | None:
+    """A whole number read exactly: a float would send 99999999999999999999 as 1e20."""
+    if whole := _WHOLE.fullmatch(text):
+        value = int(whole[1])
+    else:  # 1.000 with decimal_comma and the like: below 2**53 a float is exact, above it is refused below
+        number = _number(fields, field, text, row)
+        if number is None:
+            return None
+        if number != int(number):
+            raise _Bad(row, f"{fields.header[field]} {text!r} is not a whole number")
+        value = int(number)
+    if field == "quantity" and value > _MAX_QUANTITY:
+        raise _Bad(row, f"{fields.header[field]} {text!r} is more than {_MAX_QUANTITY:,}: not a plausible quantity")
+    return value
 
 
 def _date(fields: Fields, field: str, text: str, row: Row) -> str | None:
@@ -124,6 +163,15 @@ def map_order(file: str, key: str, rows: list[Row], fields: Fields, default_curr
     return Record(key=key, order=order, location=f"{file}:{rows[0].line}")
 
 
+def order_conflicts(file: str, key: str, rows: list[Row], fields: Fields) -> str | None:
+    """A warning when an order's rows disagree on an order-level value (a different email, address or
+    total): the first non-empty one is sent. Values repeated on every row, or left blank, are normal."""
+    if len(rows) < 2 or not (differing := fields.order_differences(rows)):
+        return None
+    where = ", ".join(f"{header} (lines {', '.join(map(str, lines))})" for header, lines in differing.items())
+    return f"{file}: the rows of order {key} differ in {where}; the first non-empty value of each is sent"
+
+
 def _order_data(rows: list[Row], fields: Fields, default_currency: str | None) -> dict[str, Any]:
     m = fields.merged(rows, _ORDER_LEVEL)
     v = lambda name: m[name][0] if name in m else None  # noqa: E731
@@ -146,7 +194,7 @@ def _order_data(rows: list[Row], fields: Fields, default_currency: str | None) -
         if name in m:
             data[name] = _number(fields, name, *m[name])
     if "expected_number_of_shipments" in m:
-        data["expected_number_of_shipments"] = _number(fields, "expected_number_of_shipments", *m["expected_number_of_shipments"], integer=True)
+        data["expected_number_of_shipments"] = _count(fields, "expected_number_of_shipments", *m["expected_number_of_shipments"])
     return {k: x for k, x in data.items() if x is not None}
 
 
@@ -156,7 +204,7 @@ def _product(row: Row, fields: Fields) -> dict[str, Any]:
         if value := fields.get(row, name):
             product[target] = value
     if text := fields.get(row, "quantity"):
-        product["quantity"] = _number(fields, "quantity", text, row, integer=True)
+        product["quantity"] = _count(fields, "quantity", text, row)
     if text := fields.get(row, "price"):
         product["price"] = _number(fields, "price", text, row)
     if image := fields.get(row, "image_url"):
@@ -197,7 +245,7 @@ def _tracking(number: str, rows: list[Row], fields: Fields, carriers: Mapping[st
         if sku := fields.get(row, "sku"):
             product: dict[str, Any] = {"sku": sku}
             if text := fields.get(row, "quantity"):
-                product["quantity"] = _number(fields, "quantity", text, row, integer=True)
+                product["quantity"] = _count(fields, "quantity", text, row)
             products.append(product)
     data: dict[str, Any] = {"tracking_number": number, "products": products, **carrier_fields(m.get("carrier", ("",))[0], carriers)}
     if "tracking_url" in m:

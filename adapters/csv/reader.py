@@ -44,6 +44,7 @@ class _Lines:
         self.bad: dict[int, str] = {}
         self.strip_bom = encoding.replace("_", "-").lower() in ("utf-8-sig", "utf8-sig")
         self.codec = encoding.replace("-sig", "") if "sig" in encoding else encoding
+        self.utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
 
     def __iter__(self) -> Iterator[str]:
         codec = self.codec
@@ -73,8 +74,22 @@ class _Lines:
                 yield self._bad(part, exc)
 
     def _bad(self, raw: bytes, exc: UnicodeDecodeError) -> str:
-        self.bad[self.number] = f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1} is not valid {self.encoding}"
+        reason = f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1} is not valid {self.encoding}"
+        self.bad[self.number] = reason + (_CP1252_HINT if self.utf8 and _is_cp1252(raw) else "")
         return raw.decode(self.codec, errors="replace")
+
+
+# The usual cause is an export from a Windows ERP, not a damaged row: then no row needs fixing, the setting does.
+_CP1252_HINT = ' (this looks like Windows-1252: set encoding = "cp1252" for this source, then run dlq retry)'
+
+
+def _is_cp1252(raw: bytes) -> bool:
+    """Whether the line decodes as Windows-1252, which leaves only five byte values undefined."""
+    try:
+        raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _open(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[_Lines, Iterator[str], str, list[str]]:

@@ -19,10 +19,10 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import paramiko
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from adapters.csv.files import RemoteFile, safe_folder, safe_name
-from adapters.csv.hostkeys import NETWORK_ERRORS, HostKeys, fingerprint
+from adapters.csv.hostkeys import NETWORK_ERRORS, HostKeys, fingerprint, pinned_fingerprint
 from connector.errors import ConfigError, RetryableError
 
 __all__ = ["SftpFolder", "SftpSettings", "fingerprint"]
@@ -36,9 +36,36 @@ class SftpSettings(BaseModel):
     private_key_file: str | None = Field(None, description="Path of a private key file")
     passphrase: SecretStr | None = Field(None, description="Passphrase of the private key")
     known_hosts: str | None = Field(None, description="known_hosts file (default ~/.ssh/known_hosts)")
-    host_key_fingerprint: str | None = Field(None, description='Pinned host key, "SHA256:..." as ssh-keygen -lf prints it')
+    host_key_fingerprint: str | None = Field(None, description='Pinned host key, "SHA256:..." as ssh-keygen -lf prints it (the prefix may be left out)')
     insecure_skip_host_key_check: bool = Field(False, description="Accept any host key (warns on every connect)")
     timeout_seconds: float = Field(30.0, gt=0, description="Connect and read timeout")
+
+    @field_validator("host_key_fingerprint")
+    @classmethod
+    def _pin(cls, value: str | None) -> str | None:
+        return None if value is None else pinned_fingerprint(value)
+
+
+class _ReportedByUs(logging.Filter):
+    """Drops paramiko's transport-thread ERROR records.
+
+    The thread logs each failure (a refused host-key type, a dropped connection) as one record per
+    traceback line, then raises it in the calling thread, where this module reports it in one line
+    (``ConfigError``, ``RetryableError``): the ~40 lines before it only bury that line. paramiko's
+    INFO and DEBUG records stay, for whoever turns them on.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+_REPORTED_BY_US = _ReportedByUs()
+
+
+def _quiet_paramiko() -> None:
+    logger = logging.getLogger("paramiko.transport")
+    if _REPORTED_BY_US not in logger.filters:
+        logger.addFilter(_REPORTED_BY_US)
 
 
 class _Reader:
@@ -126,6 +153,7 @@ class SftpFolder:
 
     def _connect(self) -> None:
         s = self.settings
+        _quiet_paramiko()
         transport = self._keys.transport()
         try:
             self._authenticate(transport)

@@ -17,7 +17,9 @@ from adapters.csv import CsvAdapter, CsvConfig
 from adapters.csv.grouping import is_grouped
 from adapters.csv.local import LocalFolder
 from adapters.testing import AdapterContract
+from connector.errors import ConfigError
 from connector.karla.models import dump
+from connector.registry import validate_source
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 HEADER = "order_number,order_name,email,shipping_name,shipping_zip_code,shipping_country_code,sku,product_title,quantity,price"
@@ -478,3 +480,106 @@ def test_a_file_without_currency_and_no_default_is_named_once_as_taken_for_eur(t
         caplog.clear()
         pages = list(CsvAdapter("t", CsvConfig(url=f"file://{tmp_path}", default_currency="GBP"), context).read("orders", None))
     assert "currency" not in caplog.text and records(pages)["1"].order.currency == "GBP"  # type: ignore[union-attr]
+
+
+# -- review findings -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("url", ["file://ex", "file://srv/exports"])
+def test_a_file_url_with_a_host_is_refused_at_start_up(url: str) -> None:
+    # "ex" and "srv" parse as hosts: the adapter read (and with "delete" deleted in) the wrong folder.
+    with pytest.raises(ConfigError, match="three slashes") as info:
+        validate_source("warehouse", {"type": "csv", "url": url, "after_processing": "delete"})
+    assert repr(url) in str(info.value) and f"file:///{url[7:]}" in str(info.value)
+
+
+def test_file_urls_with_three_slashes_or_localhost_and_plain_paths_read_the_folder(tmp_path: Path) -> None:
+    write(tmp_path / "orders_1.csv", f"{HEADER}\n1,#1,a@x.de,A,10119,DE,S,T,1,1\n")
+    for url in (f"file://{tmp_path}", f"file://localhost{tmp_path}", str(tmp_path)):
+        source = CsvAdapter("t", CsvConfig(url=url), AdapterContext(source="t", clock=lambda: NOW))
+        assert records(list(source.read("orders", None))).keys() == {"1"}
+
+
+def test_an_empty_export_is_read_as_no_orders_not_a_dead_letter(tmp_path: Path) -> None:
+    # Some ERPs write a 0-byte file (or just the header) on a day without orders: normal, not an error.
+    write(tmp_path / "orders_1.csv", "")
+    write(tmp_path / "orders_2.csv", f"{HEADER}\n")
+    write(tmp_path / "orders_3.csv", "\ufeff\r\n\r\n")
+    write(tmp_path / "fulfillments_1.csv", "")
+    source = adapter(tmp_path, after_processing="archive", error_folder="error")
+    pages = list(source.read("orders", None)) + list(source.read("fulfillments", None))
+    assert [r for p in pages for r in p.rejected] == [] and records(pages) == {}
+    assert sorted((m.path, m.rejected) for p in pages for m in p.done_files) == [
+        ("fulfillments_1.csv", 0), ("orders_1.csv", 0), ("orders_2.csv", 0), ("orders_3.csv", 0)]
+    assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == [
+        "fulfillments_1.csv", "orders_1.csv", "orders_2.csv", "orders_3.csv"]
+    assert not (tmp_path / "error").exists()
+
+
+def test_an_orders_file_without_the_zip_code_column_is_one_letter_not_one_per_order(tmp_path: Path) -> None:
+    rows = "".join(f"{n},a@x.de,DE,S,1\n" for n in range(2001, 2101))
+    write(tmp_path / "orders_1.csv", "Bestellnummer,email,shipping_country_code,sku,quantity\n" + rows)
+    (page,) = list(adapter(tmp_path, columns={"order_number": "Bestellnummer", "shipping_zip_code": "PLZ"}).read("orders", None))
+    (letter,) = page.rejected
+    assert page.records == [] and letter.location == "orders_1.csv:1"
+    assert letter.reason.startswith("missing required column PLZ (header: Bestellnummer,")
+    assert page.done_files[0].rejected == 1
+
+
+def test_a_windows_1252_file_read_as_utf8_says_which_setting_fixes_it(tmp_path: Path) -> None:
+    write(tmp_path / "orders_w.csv", f"{HEADER}\n1,#1,a@x.de,Jürgen Weiß,10119,DE,S,T,1,1\n", "cp1252")
+    hint = 'this looks like Windows-1252: set encoding = "cp1252" for this source, then run dlq retry'
+    for encoding in ("utf-8-sig", "utf-8", "UTF8"):
+        (bad,) = rejected(list(adapter(tmp_path, encoding=encoding).read("orders", None))).values()
+        assert "byte b'\\xfc' at column 14 is not valid" in bad and hint in bad
+    # 0x81 is not a Windows-1252 character, and ascii is not a UTF-8 setting: no guess then
+    (tmp_path / "orders_w.csv").write_bytes(f"{HEADER}\n1,#1,a@x.de,J\x81rgen,10119,DE,S,T,1,1\n".encode("latin-1"))
+    (bad,) = rejected(list(adapter(tmp_path).read("orders", None))).values()
+    assert "not valid utf-8-sig" in bad and "Windows-1252" not in bad
+    write(tmp_path / "orders_w.csv", f"{HEADER}\n1,#1,a@x.de,Jürgen Weiß,10119,DE,S,T,1,1\n", "cp1252")
+    (bad,) = rejected(list(adapter(tmp_path, encoding="ascii").read("orders", None))).values()
+    assert "not valid ascii" in bad and "Windows-1252" not in bad
+
+
+def test_quantities_are_read_exactly_and_absurd_ones_are_refused(tmp_path: Path) -> None:
+    write(tmp_path / "orders_q.csv", "order_number,shipping_zip_code,expected_number_of_shipments,sku,quantity\n"
+          "1,10119,\"2,0\",A,3.0\n1,,,B,\"3,00\"\n2,10119,,A,99999999999999999999\n3,10119,,A,1000000\n4,10119,,A,1000001\n"
+          "5,10119,,A,2.5\n6,10119,99999999999999999999,A,1\n")
+    pages = list(adapter(tmp_path).read("orders", None))
+    got = records(pages)
+    one = dump(got["1"].order)
+    assert [p["quantity"] for p in one["products"]] == [3, 3] and one["expected_number_of_shipments"] == 2
+    assert type(one["products"][0]["quantity"]) is int and dump(got["3"].order)["products"][0]["quantity"] == 1_000_000
+    assert set(got) == {"1", "3"}
+    reasons = rejected(pages)
+    assert "quantity '99999999999999999999' is more than 1,000,000" in reasons["orders_q.csv:4"]
+    assert "quantity '1000001' is more than 1,000,000" in reasons["orders_q.csv:6"]
+    assert "quantity '2.5' is not a whole number" in reasons["orders_q.csv:7"]
+    assert "expected_number_of_shipments" in reasons["orders_q.csv:8"] and "1e" not in reasons["orders_q.csv:8"]
+
+
+def test_rows_of_one_order_that_disagree_on_order_values_are_named_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(tmp_path / "orders_d.csv", f"{HEADER},total_order_price\n"
+          "2005,#2005,a@x.de,A,10119,DE,S1,T,1,1,10\n2006,#2006,b@x.de,B,10119,DE,S1,T,1,1,10\n"
+          "2005,#2005,other@x.de,A,80331,DE,S2,T,1,1,12\n2006,#2006,b@x.de,B,10119,DE,S2,T,1,1,10\n"
+          "2007,#2007,c@x.de,C,10119,DE,S1,T,1,1,10\n2007,,,,,,S2,T,1,1,\n2005,#2005,,A,,DE,S3,T,1,1,\n")
+    context = AdapterContext(source="t", clock=lambda: NOW, log=logging.getLogger("csv-conflicts"))
+    with caplog.at_level(logging.WARNING, logger="csv-conflicts"):
+        got = records(list(CsvAdapter("t", CsvConfig(url=f"file://{tmp_path}", default_currency="EUR"), context).read("orders", None)))
+    assert got.keys() == {"2005", "2006", "2007"} and got["2005"].order.email_id == "a@x.de"  # type: ignore[union-attr]
+    (warning,) = [r.getMessage() for r in caplog.records]  # not 2006 (repeated values), not 2007 (blanks)
+    assert warning == ("orders_d.csv: the rows of order 2005 differ in email (lines 2, 4), total_order_price (lines 2, 4), "
+                       "shipping_zip_code (lines 2, 4); the first non-empty value of each is sent")  # no values: personal data
+
+
+def test_delete_keeps_a_file_with_dead_letters_when_there_is_no_error_folder(tmp_path: Path) -> None:
+    # The file went, and with it the rest of the bad order's rows: a letter holds only its bad row, and
+    # `dlq retry` found "their file is gone".
+    write(tmp_path / "orders_ok.csv", f"{HEADER}\n1,#1,a@x.de,A,10119,DE,S,T,1,1\n")
+    write(tmp_path / "orders_bad.csv", f"{HEADER}\n2,#2,b@x.de,B,10119,DE,S,T,1,1\n2,#2,b@x.de,B,10119,DE,S2,T2,x,1\n")
+    seen: dict = {}
+    pages = list(adapter(tmp_path, seen, after_processing="delete").read("orders", None))
+    seen.update(((m.path, m.sha256), m) for p in pages for m in p.done_files)
+    assert set(records(pages)) == {"1"} and [r.key for p in pages for r in p.rejected] == ["2"]
+    assert not (tmp_path / "orders_ok.csv").exists() and (tmp_path / "orders_bad.csv").exists()
+    assert list(adapter(tmp_path, seen, after_processing="delete").read("orders", pages[-1].cursor)) == []  # not read again
+    pages = list(adapter(tmp_path, seen, after_processing="delete", error_folder="error").read("orders", pages[-1].cursor))
+    assert (tmp_path / "error" / "orders_bad.csv").exists()  # with an error folder it goes there, as before

@@ -78,6 +78,24 @@ def test_pinned_fingerprint_and_insecure_opt_out(server: SftpServer, tmp_path: P
     assert sum("NOT verified" in r.getMessage() for r in caplog.records) == 2  # on every connect
 
 
+def test_a_pin_without_its_prefix_or_with_padding_means_the_same_key(server: SftpServer, tmp_path: Path) -> None:
+    (tmp_path / "known_hosts").write_text("")
+    body = server.fingerprint.removeprefix("SHA256:")
+    for pin in (body, f"  {body}=  ", f"sha256:{body}"):
+        assert folder(server, tmp_path, host_key_fingerprint=pin).list() == []
+    with pytest.raises(ValueError, match="not a SHA256 host key fingerprint"):  # could never match: refused at start-up
+        SftpSettings(host_key_fingerprint="MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48")
+
+
+def test_a_refused_host_key_is_one_message_not_paramikos_tracebacks(server: SftpServer, tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "known_hosts").write_text("")
+    with caplog.at_level(logging.DEBUG), pytest.raises(ConfigError, match="does not match the pinned"):
+        folder(server, tmp_path, host_key_fingerprint="SHA256:" + "A" * 43).list()  # asks for each key type: refused
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("paramiko") and r.levelno >= logging.ERROR] == []
+    assert any(r.name.startswith("paramiko") for r in caplog.records)  # paramiko's debug log is still there
+
+
 def test_a_pinned_key_of_the_type_the_client_would_not_pick_first(sftp_root: Path, tmp_path: Path) -> None:
     """The server offers ed25519 (paramiko's first choice) and ECDSA; the ECDSA key is the one pinned."""
     srv = SftpServer(sftp_root, extra_host_keys=("ecdsa-sha2-nistp256",)).start()
