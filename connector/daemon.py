@@ -173,7 +173,8 @@ class Daemon:
             self._schedule()
             self.scheduler.start()
             self.notifier.ready()
-            log.info("daemon started with %d source(s)", len(self.connector.sources))
+            enabled = sum(rt.config.enabled for rt in self.connector.sources.values())
+            log.info("daemon started with %d enabled source(s) of %d", enabled, len(self.connector.sources))
             interval = watchdog_interval() or 5.0
             while not self.stopping.wait(min(interval, 5.0)):
                 self.notifier.watchdog()

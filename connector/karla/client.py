@@ -38,6 +38,7 @@ from connector.settings import KarlaSettings
 __all__ = ["KarlaClient", "KarlaStats", "error_body"]
 
 log = logging.getLogger(__name__)
+_PLACEHOLDER = "replace-me"  # config.example.toml's api_key
 
 
 @dataclass(slots=True)
@@ -191,6 +192,9 @@ class KarlaClient:
             return ConfigError(f"Karla answered {said} for {who}: the shop does not exist: check [karla].shop_slug (and each source's shop_slug)")
         if key == "invalid_merchant_or_key" and status == 400:
             return ConfigError(f"Karla answered {said} for {who}: credentials missing or malformed: check [karla].username and [karla].api_key")
+        if (status == 401 or key == "invalid_merchant_or_key") and self.settings.api_key.get_secret_value() == _PLACEHOLDER:
+            return ConfigError(f"Karla answered {said} for {who}: [karla].api_key is still the example's {_PLACEHOLDER!r}: "
+                               "set your key (better as KARLA_CONNECTOR_KARLA__API_KEY)")
         if status == 401 or key == "invalid_merchant_or_key":
             return ConfigError(
                 f"Karla answered {said} for {who}: the API key was refused (wrong, deleted or expired), or the user "

@@ -38,6 +38,8 @@ def test_wrong_api_key_is_a_config_error_naming_the_credential(tmp_path: Path, s
     result = cli(config, "sync", env={"KARLA_CONNECTOR_KARLA__API_KEY": "wrong-key-123456"})
     assert result.returncode == 2
     assert "api_key" in result.stderr and "wrong-key-123456" not in result.stdout + result.stderr
+    example = cli(config, "check", env={"KARLA_CONNECTOR_KARLA__API_KEY": "replace-me"})  # the example file's
+    assert example.returncode == 2 and "is still the example's 'replace-me': set your key" in example.stderr
 
 
 def test_bad_config_exits_2_naming_key_and_file(tmp_path: Path) -> None:
