@@ -58,7 +58,7 @@ class SourceConfig(BaseModel):
     def _cron(cls, value: str | None) -> str | None:
         """Parsed exactly as the daemon will schedule it, so a typo stops start-up instead of the nightly job."""
         if value is not None:
-            from connector.settings import cron_trigger  # lazily: APScheduler only when a cron is configured
+            from connector.schedule import cron_trigger  # lazily: APScheduler only when a cron is configured
 
             cron_trigger(value)  # ValueError names what is wrong
         return value

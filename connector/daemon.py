@@ -29,7 +29,7 @@ from connector.metrics import Metrics
 from connector.readiness import Readiness
 from connector.sdnotify import Notifier, watchdog_interval
 from connector.settings import ENV_PREFIX
-from connector.settings import cron_trigger as _parse_cron
+from connector.schedule import cron_trigger as _parse_cron
 from state.lock import StateLock
 
 __all__ = ["Daemon", "cron_trigger"]

@@ -9,23 +9,22 @@ Source sections stay raw dicts here and are validated by their adapter's ``Confi
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import stat
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from connector.envsources import ENV_PREFIX, CredentialsSource, EnvSource, reason as _reason
 from connector.errors import ConfigError
+from connector.schedule import check_timezone, cron_trigger
 
 __all__ = [
     "DaemonSettings",
@@ -39,42 +38,8 @@ __all__ = [
     "load_settings",
 ]
 
-ENV_PREFIX = "KARLA_CONNECTOR_"
 DEFAULT_CONFIG = Path("karla-connector.toml")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def check_timezone(value: str) -> str:
-    """``value`` if it names an IANA time zone, else ``ValueError`` saying what to write instead."""
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin or UTC") from None
-    return value
-
-
-def cron_trigger(expression: str, timezone: str = "UTC") -> Any:
-    """The APScheduler ``CronTrigger`` for a ``full_sync_cron`` value; ``ValueError`` says what is wrong.
-
-    Five fields as in crontab; six fields put seconds first (handy for tests and short cycles). The daemon
-    schedules with this and ``SourceConfig`` validates with it, so whatever loads also runs. APScheduler is
-    imported here, on first use, not when an adapter module is imported.
-    """
-    from apscheduler.triggers.cron import CronTrigger
-
-    fields = expression.split()
-    try:
-        if len(fields) == 5:
-            return CronTrigger.from_crontab(expression, timezone=timezone)
-        if len(fields) == 6:
-            second, minute, hour, day, month, dow = fields
-            return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=timezone)
-    except ValueError as exc:
-        raise ValueError(f"{expression!r}: {exc}") from None
-    raise ValueError(
-        f"{expression!r}: expected 5 crontab fields (minute hour day month weekday, e.g. \"0 2 * * *\") "
-        f"or 6 with seconds first; got {len(fields)}"
-    )
 
 
 class _Section(BaseModel):
@@ -187,52 +152,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, _EnvSource(settings_cls), _CredentialsSource(settings_cls)]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, EnvSource(settings_cls), CredentialsSource(settings_cls)]
         if _TOML_PATH is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_TOML_PATH))
         return tuple(sources)
-
-
-class _EnvSource(EnvSettingsSource):
-    """Environment variables, with a source table's values kept as the text they were given.
-
-    Keys below ``sources.NAME.TABLE`` are unknown to these settings (their adapter's ``Config`` checks
-    them later), and pydantic-settings would JSON-decode such a value: an all-digit SFTP password became
-    a number and was refused, ``null`` became "no password", ``"x"`` lost its quotes. Only a JSON list or
-    table (``carriers = {...}`` given as one variable) is decoded; anything else stays a string, which the
-    adapter's ``Config`` converts to a number or a boolean where its field wants one.
-    """
-
-    def decode_complex_value(self, field_name: str, field: Any, value: Any) -> Any:
-        if field is not None:
-            return super().decode_complex_value(field_name, field, value)
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            return value
-        return decoded if isinstance(decoded, (dict, list)) else value
-
-
-class _CredentialsSource(_EnvSource):
-    """systemd ``LoadCredential=NAME:...`` files, read as if NAME were an environment variable."""
-
-    def _load_env_vars(self) -> dict[str, str | None]:  # type: ignore[override]
-        folder = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not folder:
-            return {}
-        found: dict[str, str | None] = {}
-        entry = Path(folder)
-        try:
-            if not entry.is_dir():
-                return {}
-            for entry in Path(folder).iterdir():
-                if entry.is_file() and entry.name.upper().startswith(ENV_PREFIX):
-                    found[entry.name.lower()] = entry.read_text(encoding="utf-8").strip()
-        except UnicodeDecodeError:  # say no more: the error's text would quote bytes of the secret
-            raise ConfigError(f"cannot read credential {entry}: not UTF-8 text") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read credential {entry}: {_reason(exc)}") from None
-        return found
 
 
 _TOML_PATH: Path | None = None
@@ -313,13 +236,6 @@ def _readable(path: Path, named: bool) -> bool:
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {_reason(exc)}") from None
-
-
-def _reason(exc: BaseException) -> str:
-    """An OSError's reason without repeating the path the message already names."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc)
 
 
 def describe_validation_error(
