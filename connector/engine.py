@@ -193,7 +193,7 @@ def sync_source(
             close()
     _finish(db, run_id, "ok", total, now())
     log.info(
-        "source %s: read %d orders, %d parts queued, %d unchanged, %d rejected",
+        "source %s: read %d records (orders or their parcels), %d parts queued, %d unchanged, %d rejected",
         rt.name, total.read, total.enqueued, total.unchanged, total.rejected, extra={"source": rt.name},
     )
     return total
