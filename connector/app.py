@@ -135,6 +135,9 @@ class Connector:
         if unknown:
             raise ConfigError(f"unknown source {unknown[0]!r}; configured: {', '.join(self.sources) or 'none'}")
         chosen = [self.sources[n] for n in names] if names else list(self.sources.values())
+        for rt in chosen if names else ():
+            if not rt.config.enabled:  # named on purpose (a test run, a one-off); say so, it surprises otherwise
+                log.warning("source %s has enabled = false; it is read because it was named", rt.name, extra={"source": rt.name})
         return [rt for rt in chosen if rt.config.enabled or names]
 
     # -- operations ----------------------------------------------------------------------------------

@@ -73,3 +73,12 @@ def test_a_record_with_an_id_type_karla_does_not_know_is_refused_where_it_is_mad
     with pytest.raises(ValueError, match="id_type .*2026-01-03.* is not one of"):
         Record("P1", None, (), '["2026-01-03","P1"]')  # type: ignore[arg-type]  # positional: a cursor in id_type
     assert Record("P1", id_type="external_id").id_type == "external_id"
+
+
+def test_a_disabled_source_named_on_the_command_line_is_read_with_a_warning(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url, source={"enabled": False})
+    write_orders(tmp_path / "files", "orders_001.csv", [1])
+    assert cli(config, "sync").stdout.count("warehouse") == 0 and sandbox.orders(SLUG) == {}  # not read unnamed
+    named = cli(config, "sync", "--source", "warehouse")
+    assert named.returncode == 0 and set(sandbox.orders(SLUG)) == {"1"}
+    assert "source warehouse has enabled = false; it is read because it was named" in named.stderr
