@@ -165,7 +165,9 @@ class Connector:
         groups = None
         if skip_sources is not None:
             groups = (rows for rows in pending_groups(self.db) if not any(r.source in skip_sources for r in rows))
-        return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop, groups=groups)
+        # The only drain on the wire: the CLI's delivery process has ended by now, and the daemon drains one at a time.
+        return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop,
+                            groups=groups, drop_acknowledged=True)
 
     def sync(
         self,

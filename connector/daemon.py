@@ -123,7 +123,7 @@ class Daemon:
                 result = getattr(exc, "result", None)
                 self.readiness.failed("karla", str(exc))  # not ready once it lasts ready_max_failure_seconds
                 if exc.retry_after:
-                    self._karla_not_before = self.connector.now() + exc.retry_after
+                    self._karla_not_before = self.connector.now() + min(exc.retry_after, 3600.0)  # a proxy may ask for a day
                 log.warning("delivery paused%s: %s", f" for {exc.retry_after:.0f} s, as Karla asked" if exc.retry_after else "", exc)
             except FatalError as exc:  # bad credentials, shop gone: no retry fixes it, so not ready at once
                 result = getattr(exc, "result", None)  # batches Karla answered before it said so still count

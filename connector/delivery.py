@@ -46,6 +46,7 @@ def drain_outbox(
     groups: Iterable[list[PendingRow]] | None = None,
     full_batches_only: bool = False,
     lend_settle: Callable[[Callable[[], None]], None] | None = None,
+    drop_acknowledged: bool = False,
 ) -> DeliveryResult:
     """Send everything that is due (or the given ``groups``). Raises ``Unavailable`` (nothing lost) or ``FatalError`` (stop),
     either carrying the ``DeliveryResult`` so far as ``exc.result``.
@@ -60,13 +61,14 @@ def drain_outbox(
     time overlaps our own work and nothing is read twice. Batches never share an order, so requests
     in flight together never depend on each other.
 
-    ``full_batches_only`` leaves the last, partly filled batch pending (delivery while a sync still
+    ``drop_acknowledged``: first remove queued versions equal to what Karla acknowledged; only for a
+    caller that knows no other batch is on the wire. ``full_batches_only`` leaves the last, partly filled batch pending (delivery while a sync still
     reads: the next drain fills it, so the number of requests stays at its minimum). ``lend_settle``
     receives a function that records every answer still outstanding: ``groups`` that may block for a
     long time (waiting for the reader) call it first, so no answer waits unrecorded meanwhile.
     """
     sender = Sender(db, client, settings, now)
-    if groups is None:  # a whole drain: no batch of ours is on the wire (see Outbox.drop_acknowledged)
+    if drop_acknowledged:  # the caller's word that no other batch is on the wire (see Outbox.drop_acknowledged)
         with db.transaction() as conn:
             Outbox(conn).drop_acknowledged()
     max_bytes = settings.bulk_max_bytes
@@ -153,7 +155,12 @@ def _settle_oldest(queue: deque, sender: Sender, on_batch: Callable[[int], None]
             if stop():
                 sender.cut.set()
                 break
-    sender.settle(slug, batch, future.result())
+    try:
+        outcome = future.result()
+    except Unavailable:
+        sender.uncertain(batch)  # it may have reached Karla; it stays pending
+        raise
+    sender.settle(slug, batch, outcome)
     if on_batch:
         on_batch(len(batch))
     if stop and stop():
@@ -179,7 +186,7 @@ def _settle_rest(queue: deque, sender: Sender) -> FatalError | None:
         try:
             sender.settle(slug, batch, future.result())
         except Unavailable:
-            pass  # stays pending
+            sender.uncertain(batch)  # stays pending; it may have reached Karla
         except FatalError as exc:
             fatal = fatal or exc  # this batch stays pending
     return fatal

@@ -72,11 +72,12 @@ class Sender:
 
     def settle(self, slug: str, items: list[Item], outcome: Outcome) -> None:
         """Record what Karla answered; runs on the draining thread only."""
+        if isinstance(outcome, Unavailable):  # no answer to count: Karla failed on it (see _failed_alone)
+            self._failed_alone(slug, items[0], outcome)
+            return
         self.result.requests += 1
         if outcome is None:
             self._delivered(items)
-        elif isinstance(outcome, Unavailable):
-            self._failed_alone(slug, items[0], outcome)
         elif isinstance(outcome, RecordRejected):
             self._rejected(slug, items, outcome)
         elif len(items) == 1:
@@ -158,6 +159,9 @@ class Sender:
 
     def _failed_alone(self, slug: str, item: Item, exc: Unavailable) -> None:
         """A suspect failed on its own: if Karla is up, the order is the trouble and waits; else Karla is down."""
+        self.uncertain([item])
+        if self.down is not None:  # found down already (another suspect in flight): no second probe
+            raise exc
         if not self.up:
             try:
                 self.client.check(slug)  # a read that changes nothing: does Karla answer at all?
@@ -170,6 +174,13 @@ class Sender:
         self.result.postponed += 1
         log.warning("order %s: Karla failed on it alone (%s) while accepting other orders; it is tried again in %.0f s",
                     item.key, exc, pause, extra={"source": item.rows[0].source})
+
+
+    def uncertain(self, items: list[Item]) -> None:
+        """Karla may have stored these parts without saying so (a 5xx, a timeout): forget what it acknowledged
+        for them before, so a later change back to that version is sent, not taken as what Karla has."""
+        with self.db.transaction() as conn:
+            Outbox(conn).forget_acknowledged([r for item in items for r in item.rows])
 
 
 Outcome = BatchTooLarge | RecordRejected | Unavailable | None

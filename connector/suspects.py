@@ -1,6 +1,6 @@
 """Orders Karla keeps failing on, told apart from an outage, so that one order cannot hold back the rest.
 
-A batch that runs out of retries on a 5xx looks like Karla being down, and usually is. But when one
+A batch that runs out of retries on a 500 looks like Karla being down, and usually is. But when one
 order's data trips a bug at Karla, every drain would end at that batch and no order behind it would
 ever go. So the orders of such a batch become suspects (the outbox notes it in ``last_error``): later
 drains send each alone, after every other batch. A suspect that fails alone while Karla is up is
@@ -31,9 +31,10 @@ def is_suspect(item: Item) -> bool:
 
 
 def server_failed(exc: Unavailable | None) -> bool:
-    """Whether Karla itself answered with a 5xx (not a timeout, a refused connection, a 429 or a stop)."""
+    """Whether Karla's application itself failed on the request: a 500. A 502, 503 or 504 comes from a
+    gateway or an outage, whatever the data (as do timeouts, refused connections, a 429 or a stop)."""
     status = getattr(exc.__cause__, "status", None) if exc is not None and not isinstance(exc, Aborted) else None
-    return status is not None and status >= 500
+    return status == 500
 
 
 def mark(db: StateDB, items: Iterable[Item], exc: Unavailable) -> None:

@@ -176,13 +176,23 @@ class Outbox:
 
         A re-read replays older versions (a full sync reads a folder's files oldest first): the older one is
         queued, then the newest, equal to what Karla has, replaces it. Only safe while no batch is on the
-        wire: an older version in flight would, once acknowledged, leave Karla with it and nothing queued.
+        wire (an older version in flight would, once acknowledged, leave Karla with it and nothing queued),
+        and only because a request that ended without an answer forgets its parts' acknowledged versions
+        (``forget_acknowledged``): Karla may hold what it sent.
         """
         result = self.conn.exec_driver_sql(
             "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox AS o JOIN delivered AS d"
             " ON d.slug = o.slug AND d.order_key = o.order_key AND d.part = o.part AND d.hash = o.hash)"
         )
         return int(result.rowcount or 0)
+
+    def forget_acknowledged(self, rows: Iterable[PendingRow]) -> None:
+        """The parts of these rows have no trusted acknowledged version any more (a request for them ended
+        without an answer): ``drop_acknowledged`` and change detection must not rely on the old one."""
+        self.conn.exec_driver_sql(
+            "DELETE FROM delivered WHERE slug = ? AND order_key = ? AND part = ?",
+            [(r.slug, r.order_key, r.part) for r in rows],
+        )
 
     def postpone(self, rows: Iterable[PendingRow], until: float, error: str) -> None:
         self.conn.exec_driver_sql(

@@ -145,3 +145,17 @@ def test_a_retry_after_beyond_the_retries_keeps_the_daemon_from_calling_karla_un
     now[0] += 1801
     daemon._deliver_job()
     assert [r.status for r in sandbox.requests] == [429, 200] and set(sandbox.orders(SLUG)) == {"1"}
+
+
+def test_the_nightly_full_sync_of_files_that_repeat_orders_sends_nothing(setup, sandbox, tmp_path: Path) -> None:
+    # The daemon's drains skip sources being read (groups=...), and the drop of stale queued versions was
+    # tied to whole drains: the nightly full sync re-sent every order found in more than one file.
+    daemon, _, rt = setup
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", range(1, 11), zip_code="11111")  # an older version of each order
+    write_orders(files, "orders_002.csv", range(1, 11), zip_code="22222")  # the newest
+    daemon._sync_job(rt, False)
+    assert daemon.connector.status()["pending"] == 0 and sandbox.orders(SLUG)["1"]["address"]["zip_code"] == "22222"
+    sandbox.reset_log()
+    daemon._sync_job(rt, True)  # the nightly full sync
+    assert sandbox.requests == [] and daemon.connector.status()["pending"] == 0
