@@ -7,6 +7,7 @@ only after Karla's 2xx, so a rollback means at worst an idempotent re-send, neve
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,13 +74,24 @@ def open_state(path: Path | str, *, create: bool = True) -> StateDB:
         db = _open(path)
     except (DatabaseError, OSError) as exc:
         reason = str(exc.orig) if isinstance(exc, DatabaseError) else exc.strerror or str(exc)
-        if "locked" in reason:  # another process holds it: not a wrong path
+        if not _wrong_path(exc, reason):  # locked, disk full, I/O: may pass; exit 4 lets systemd restart
             raise
         raise ConfigError(
             f"cannot open the state file {path}: {reason}; [state].path (KARLA_CONNECTOR_STATE__PATH) must name a "
             "SQLite file (created if missing) in a writable folder"
         ) from None
     return db
+
+
+_PATH_ERRNOS = frozenset({errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT})
+
+
+def _wrong_path(exc: BaseException, reason: str) -> bool:
+    """Whether the setting is to blame (a folder, a non-SQLite file, no rights): a configuration error, exit 2
+    (systemd does not restart). A full disk or an I/O error is not: the same path works once it passes."""
+    if isinstance(exc, OSError):
+        return exc.errno in _PATH_ERRNOS
+    return "unable to open database file" in reason or "file is not a database" in reason
 
 
 def _open(path: Path) -> StateDB:

@@ -6,6 +6,7 @@ message at start instead. A crashed process never leaves a stale lock behind.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -28,6 +29,8 @@ class StateLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:  # a read-only or foreign folder: the setting is wrong, not the program
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+                raise  # a full disk, too many open files: may pass, exit 4 lets systemd restart
             raise ConfigError(
                 f"cannot create {self.path} ({exc.strerror or exc}): the folder of [state].path "
                 "(KARLA_CONNECTOR_STATE__PATH) must be writable by this user"

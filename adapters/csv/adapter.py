@@ -106,7 +106,7 @@ class CsvAdapter:
 
     # -- one file ------------------------------------------------------------------------------------
     def _read_file(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
-        if self._read_before(remote):
+        if self._read_before(remote, resume):
             return
         with self._spooled(remote) as (local, sha256):
             if local is None:
@@ -125,19 +125,22 @@ class CsvAdapter:
             rejected = yield from self._pages(stream, remote, local, sha256, start)
         self._after(remote, rejected)
 
-    def _read_before(self, remote: RemoteFile) -> bool:
-        """Read to its end before, judged by name, size and mtime alone, and staying where it is: such a
-        file is not opened again.
+    def _read_before(self, remote: RemoteFile, resume: dict) -> bool:
+        """Read to its end before, judged by name, size and mtime alone: such a file is not opened again.
 
         Hashing first would download every kept file on every poll (a year of daily SFTP exports, every
         five minutes). A new version with the same size and mtime is the blind spot; a full sync
-        (``full_sync_cron``, ``sync --full``) reads everything regardless. A file that is to be moved is
-        opened and hashed first: only a hash that matches the version read may send it to the archive.
+        (``full_sync_cron``, ``sync --full``) reads everything regardless. A file still to be moved is
+        opened and hashed first (only a hash that matches the version read may send it to the archive):
+        the stored cursor's file at once (a stop between commit and move), any other (a move that failed)
+        on the next full sync, so a move that keeps failing costs no download per poll.
         """
         if self.context.full_sync:
             return False
         before = self.context.was_read(remote.name, remote.size, remote.mtime)
-        return bool(before) and self._stays(before.rejected if isinstance(before, FileMark) else None)
+        if not before:
+            return False
+        return resume.get("file") != remote.name or self._stays(before.rejected if isinstance(before, FileMark) else None)
 
     @contextmanager
     def _spooled(self, remote: RemoteFile) -> Iterator[tuple[Path | None, str]]:
@@ -275,7 +278,8 @@ class CsvAdapter:
             if c.done_suffix:
                 self.files.delete(name + c.done_suffix)
         except Exception as exc:  # noqa: BLE001 - the data is safe; the move is retried on the next run
-            self.context.log.warning("%s: read, but could not be moved/deleted (%s); retried next run", name, exc)
+            self.context.log.warning("%s: read, but could not be moved/deleted (%s); tried again by the next full sync",
+                                     name, exc)
 
 
 class _Start(NamedTuple):

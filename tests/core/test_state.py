@@ -245,3 +245,17 @@ def test_a_state_folder_this_user_cannot_write_is_a_config_error_naming_it(tmp_p
     finally:
         if folder.is_dir():
             folder.chmod(0o700)
+
+
+def test_a_full_disk_or_io_error_is_not_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Exit 2 (configuration) keeps systemd from restarting the daemon (RestartPreventExitStatus=2): a disk
+    # that fills up and is freed again must not stop the service for good (found by review).
+    import state.lock
+
+    def full(*_args: object, **_kwargs: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(state.lock.os, "open", full)
+    with pytest.raises(OSError) as caught:
+        StateLock(tmp_path / "state.db", "run").acquire()
+    assert not isinstance(caught.value, ConfigError) and caught.value.errno == 28

@@ -28,7 +28,8 @@ HEADER = "order_number,order_name,email,shipping_name,shipping_zip_code,shipping
 def adapter(folder: Path, seen: dict | None = None, clock=lambda: NOW, full: bool = False, **config: object) -> CsvAdapter:
     """``seen`` maps (path, sha256) to the FileMark committed for it, as the engine's state does."""
     seen = seen if seen is not None else {}
-    context = AdapterContext(source="t", clock=clock, is_seen=lambda m: seen.get((m.path, m.sha256)), full_sync=full)
+    context = AdapterContext(source="t", clock=clock, is_seen=lambda m: seen.get((m.path, m.sha256)), full_sync=full,
+                             was_read=lambda path, size, mtime: next((m for m in seen.values() if (m.path, m.size, m.mtime) == (path, size, mtime)), None))
     return CsvAdapter("t", CsvConfig(url=f"file://{folder}", **config), context)
 
 
@@ -356,7 +357,7 @@ def test_dead_letters_before_a_stop_still_send_the_file_to_the_error_folder(tmp_
     assert (tmp_path / "error" / "orders_1.csv").exists() and not (tmp_path / "archive").exists()
 
 
-def test_a_stop_between_commit_and_move_is_finished_by_the_next_run_with_or_without_its_cursor(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_stop_between_commit_and_move_is_finished_by_the_next_run_or_the_next_full_sync(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     write(tmp_path / "orders_1.csv", f"{ORDERS}\n1,,A,1,1\n2,10119,B,1,1\n")
     write(tmp_path / "orders_2.csv", f"{ORDERS}\n3,10119,C,1,1\n")
     seen: dict = {}
@@ -375,12 +376,15 @@ def test_a_stop_between_commit_and_move_is_finished_by_the_next_run_with_or_with
     last = next(reader)
     seen.update(((m.path, m.sha256), m) for m in last.done_files)
     reader.close()
-    # No cursor (another stream's file came since): the dead-letter count stored with the file decides.
+    # Not the cursor's file (another stream's file came since): a poll does not open it again; the next full
+    # sync does, and the dead-letter count stored with it sends it to the error folder.
     assert list(adapter(tmp_path, seen, **settings).read("orders", None)) == []
+    assert (tmp_path / "orders_3.csv").exists()
+    assert [r.key for p in adapter(tmp_path, seen, full=True, **settings).read("orders", None) for r in p.rejected] == ["4"]
     assert (tmp_path / "error" / "orders_3.csv").exists() and not (tmp_path / "orders_3.csv").exists()
 
 
-def test_a_failed_move_is_retried_after_later_files_were_read_and_a_changed_copy_is_read_not_moved(
+def test_a_failed_move_is_retried_by_the_next_full_sync_and_a_changed_copy_is_read_not_moved(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The warning promised a retry, but once the cursor had moved on to a later file the first stayed in
@@ -396,11 +400,13 @@ def test_a_failed_move_is_retried_after_later_files_were_read_and_a_changed_copy
     write(tmp_path / "orders_2.csv", f"{HEADER}\n2,#2,new@x.de,B,10119,DE,S,T,1,1\n")  # same name, same size and mtime
     with caplog.at_level(logging.INFO, logger="adapters"):
         again = list(adapter(tmp_path, seen, after_processing="archive").read("orders", pages[-1].cursor))
-    assert (tmp_path / "archive" / "orders_1.csv").exists() and not (tmp_path / "orders_1.csv").exists()
-    assert "left in place" not in caplog.text
-    # the other file's content changed unseen by size and mtime: its hash shows it, so it is read, then archived
+    # the cursor's file is opened: its content changed unseen by size and mtime, the hash shows it, it is read
     assert records(again)["2"].order.email_id == "new@x.de"  # type: ignore[union-attr]
     assert (tmp_path / "archive" / "orders_2.csv").exists()
+    # the other is not downloaded again on every poll (a move that keeps failing would cost that each time)
+    assert (tmp_path / "orders_1.csv").exists() and "left in place" not in caplog.text
+    list(adapter(tmp_path, seen, full=True, after_processing="archive").read("orders", again[-1].cursor))
+    assert (tmp_path / "archive" / "orders_1.csv").exists() and not (tmp_path / "orders_1.csv").exists()
 
 
 class _WriterGoesOn(LocalFolder):
@@ -581,5 +587,5 @@ def test_delete_keeps_a_file_with_dead_letters_when_there_is_no_error_folder(tmp
     assert set(records(pages)) == {"1"} and [r.key for p in pages for r in p.rejected] == ["2"]
     assert not (tmp_path / "orders_ok.csv").exists() and (tmp_path / "orders_bad.csv").exists()
     assert list(adapter(tmp_path, seen, after_processing="delete").read("orders", pages[-1].cursor)) == []  # not read again
-    pages = list(adapter(tmp_path, seen, after_processing="delete", error_folder="error").read("orders", pages[-1].cursor))
-    assert (tmp_path / "error" / "orders_bad.csv").exists()  # with an error folder it goes there, as before
+    list(adapter(tmp_path, seen, full=True, after_processing="delete", error_folder="error").read("orders", pages[-1].cursor))
+    assert (tmp_path / "error" / "orders_bad.csv").exists()  # with an error folder it goes there (a full sync moves it)
