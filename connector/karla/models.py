@@ -139,7 +139,11 @@ def merge_trackings(trackings: Sequence[Tracking]) -> list[Tracking]:
     if len({t.tracking_number for t in trackings}) == len(trackings):
         return list(trackings)
     merged: dict[str, Tracking] = {}
+    repeated: set[str] = set()
     for tracking in trackings:
+        if (text := serialise(tracking)) in repeated:
+            continue  # the same tracking listed twice (one fulfillment naming its number twice): one parcel
+        repeated.add(text)
         first = merged.get(tracking.tracking_number)
         merged[tracking.tracking_number] = tracking if first is None else _merge(first, tracking)
     return list(merged.values())

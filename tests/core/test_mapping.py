@@ -75,6 +75,9 @@ def test_trackings_sharing_a_number_are_one_parcel_with_both_products() -> None:
     assert skus == [("A", 3), ("B", None), ("C", 1), ("B", None)]
     assert parcel["tracking_placed_at"].startswith("2026-11-20T09:00:00")  # the earlier of the two
     assert parcel["external_shipment_id"] == "9001" and parcel["tracking_url"] == "https://t/1Z9"
+    # the very same tracking listed twice is one parcel, its quantities not doubled
+    twice = record_parts(Record(key="1001", trackings=[first, first]), "src", "orders", "shop")
+    assert [(p["sku"], p.get("quantity")) for p in json.loads(twice[0].payload)["products"]] == [("A", 1), ("B", None)]
     # a record without shared numbers is split as before (the same bytes: no re-send after upgrading)
     alone = record_parts(Record(key="1001", trackings=[first]), "src", "orders", "shop")
     assert json.loads(alone[0].payload)["products"][0] == {"sku": "A", "quantity": 1, "images": []}
