@@ -122,9 +122,9 @@ class Daemon:
             except Unavailable as exc:
                 result = getattr(exc, "result", None)
                 self.readiness.failed("karla", str(exc))  # not ready once it lasts ready_max_failure_seconds
-                if exc.retry_after:
-                    self._karla_not_before = self.connector.now() + min(exc.retry_after, 3600.0)  # a proxy may ask for a day
-                log.warning("delivery paused%s: %s", f" for {exc.retry_after:.0f} s, as Karla asked" if exc.retry_after else "", exc)
+                pause = min(exc.retry_after or 0.0, 3600.0)  # Karla's Retry-After; a proxy may ask for a day
+                self._karla_not_before = self.connector.now() + pause
+                log.warning("delivery paused%s: %s", f" for {pause:.0f} s, as Karla asked" if pause else "", exc)
             except FatalError as exc:  # bad credentials, shop gone: no retry fixes it, so not ready at once
                 result = getattr(exc, "result", None)  # batches Karla answered before it said so still count
                 self.readiness.fatal("karla", str(exc))

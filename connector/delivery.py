@@ -184,9 +184,17 @@ def _settle_rest(queue: deque, sender: Sender) -> FatalError | None:
         if future.cancel():
             continue
         try:
-            sender.settle(slug, batch, future.result())
+            outcome = future.result()
         except Unavailable:
             sender.uncertain(batch)  # stays pending; it may have reached Karla
+            continue
+        except FatalError as exc:
+            fatal = fatal or exc  # this batch stays pending
+            continue
+        try:
+            sender.settle(slug, batch, outcome)  # a re-send inside (a split, the rest after a 422) marks its own
+        except Unavailable:
+            pass  # stays pending
         except FatalError as exc:
             fatal = fatal or exc  # this batch stays pending
     return fatal

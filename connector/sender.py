@@ -50,7 +50,12 @@ class Sender:
 
     def send(self, slug: str, items: list[Item]) -> None:
         """Send and settle at once (used for splits and re-sends)."""
-        self.settle(slug, items, self.attempt(slug, items))
+        try:
+            outcome = self.attempt(slug, items)
+        except Unavailable:
+            self.uncertain(items)  # it may have reached Karla; it stays pending
+            raise
+        self.settle(slug, items, outcome)
 
     def attempt(self, slug: str, items: list[Item]) -> Outcome:
         """The request alone, safe on the sender thread: it touches neither the state nor the counters."""
