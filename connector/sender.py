@@ -175,6 +175,11 @@ class Sender:
                 self.cut.set()
                 raise exc from None
             self.up = True
+        hours = (self.now() - min(r.first_enqueued_at for r in item.rows)) / 3600
+        if hours > self.settings.failing_order_max_age_hours:  # not forever: a letter is where people look
+            self._dead(item, f"Karla kept failing on order {item.key} alone for {hours:.0f} hours ({exc}); `dlq retry` "
+                             "sends it again", {"status": 500, "key": None, "message": str(exc), "errors": []})
+            return
         pause = suspects.postpone(self.db, item, exc, self.now())
         self.result.postponed += 1
         log.warning("order %s: Karla failed on it alone (%s) while accepting other orders; it is tried again in %.0f s",

@@ -67,6 +67,9 @@ class KarlaSettings(_Section):
     unknown_order_max_age_hours: float = Field(
         72.0, gt=0, description="How long trackings wait for an order Karla does not know before they are dead-lettered"
     )
+    failing_order_max_age_hours: float = Field(
+        72.0, gt=0, description="How long an order Karla keeps failing on (a 500 for it alone) is retried before it is dead-lettered"
+    )
 
     @field_validator("base_url")
     @classmethod

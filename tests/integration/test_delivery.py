@@ -14,7 +14,7 @@ from connector.app import Connector, ExitCode
 from connector.errors import FatalError
 from connector.sandbox.faults import Faults
 from connector.settings import load_settings
-from tests.conftest import SLUG, order_rows, write_config, write_fulfillments, write_orders
+from tests.conftest import SLUG, cli, order_rows, write_config, write_fulfillments, write_orders
 
 
 class Recording(httpx.HTTPTransport):
@@ -287,8 +287,6 @@ def test_tracking_for_an_order_that_never_comes_is_dead_lettered_after_the_max_a
 
 
 def test_check_reaches_source_and_karla_without_writing(tmp_path: Path, sandbox) -> None:
-    from tests.conftest import cli
-
     config = write_config(tmp_path, sandbox.url)
     write_orders(tmp_path / "files", "orders_001.csv", [1])
     result = cli(config, "check")
@@ -418,3 +416,24 @@ def test_a_change_back_after_a_lost_answer_to_a_resend_is_sent(tmp_path: Path, s
     write_orders(files, "orders_003.csv", [7], zip_code="11111")  # 7 changes back
     assert connector.sync().exit_code == ExitCode.OK
     assert sandbox.orders(SLUG)["7"]["address"]["zip_code"] == "11111"
+
+
+def test_an_order_karla_keeps_failing_on_becomes_a_dead_letter_after_the_max_age(tmp_path: Path, sandbox) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    now = [datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)]
+    config = write_config(tmp_path, sandbox.url, karla={"bulk_max_orders": 2, "retry_attempts": 2, "failing_order_max_age_hours": 24})
+    connector = Connector(load_settings(config), clock=lambda: now[0], transport=Recording(), sleep=lambda _: None)
+    write_orders(tmp_path / "files", "orders_001.csv", [1, 2, 3])
+    sandbox.refuse_order("1", 500, "unexpected", "An unexpected error occurred")
+    assert connector.sync().exit_code == ExitCode.UNFINISHED  # 1 and 2 gave up: suspects
+    assert connector.sync().delivery.postponed == 1  # 2 and 3 delivered, 1 waits
+    now[0] += timedelta(hours=25)
+    late = connector.sync()
+    assert late.exit_code == ExitCode.DEAD_LETTERS and connector.status()["pending"] == 0
+    (reason,) = late.delivery.dead_letters
+    assert "Karla kept failing on order 1 alone for 25 hours" in reason and "500 unexpected" in reason
+    sandbox.heal()
+    connector.close()  # the state lock is the CLI's now
+    retried = cli(config, "dlq", "retry", "--all")
+    assert retried.returncode == 0 and "1" in sandbox.orders(SLUG)
