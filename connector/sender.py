@@ -185,7 +185,6 @@ class Sender:
         log.warning("order %s: Karla failed on it alone (%s) while accepting other orders; it is tried again in %.0f s",
                     item.key, exc, pause, extra={"source": item.rows[0].source})
 
-
     def uncertain(self, items: list[Item]) -> None:
         """Karla may have stored these parts without saying so (a 5xx, a timeout): forget what it acknowledged
         for them before, so a later change back to that version is sent, not taken as what Karla has."""
