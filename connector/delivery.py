@@ -8,7 +8,7 @@ an order always arrives with or before its fulfillments. Outcomes per batch (the
 rest are sent again; when Karla names no item the batch is bisected; a fatal answer stops the drain with
 everything pending except the batches in flight, whose answers are still recorded (Karla may have
 accepted them); a retryable failure that outlasts its retries ends the drain, and cuts short the
-retries of the other batches in flight (they stay pending too); if it was a 5xx, its orders become
+retries of the other batches in flight (they stay pending too); if it was a 500, its orders become
 suspects, sent alone and last from then on (``connector.suspects``: one order Karla keeps failing on
 must not pass for an outage and hold back every order behind it).
 """

@@ -126,8 +126,7 @@ class Sender:
     def _defer(self, item: Item) -> None:
         """Karla does not know the order yet: wait for it, but not forever."""
         now = self.now()
-        age_hours = (now - min(r.first_enqueued_at for r in item.rows)) / 3600
-        if age_hours > self.settings.unknown_order_max_age_hours:
+        if self._hours_queued(item) > self.settings.unknown_order_max_age_hours:
             reason = (
                 f"Karla does not know order {item.key} and no order data for it arrived within "
                 f"{self.settings.unknown_order_max_age_hours:g} hours; its trackings were not delivered"
@@ -137,6 +136,10 @@ class Sender:
         with self.db.transaction() as conn:
             Outbox(conn).postpone(item.rows, now + suspects.backoff(item.rows), f"{_NOT_FOUND}: waiting for the order")
         self.result.deferred += 1
+
+    def _hours_queued(self, item: Item) -> float:
+        """How long the order has waited in the outbox: what "not forever" is measured by."""
+        return (self.now() - min(r.first_enqueued_at for r in item.rows)) / 3600
 
     def _dead(self, item: Item, reason: str, details: dict[str, Any] | None) -> None:
         rows = item.rows
@@ -175,8 +178,7 @@ class Sender:
                 self.cut.set()
                 raise exc from None
             self.up = True
-        hours = (self.now() - min(r.first_enqueued_at for r in item.rows)) / 3600
-        if hours > self.settings.failing_order_max_age_hours:  # not forever: a letter is where people look
+        if (hours := self._hours_queued(item)) > self.settings.failing_order_max_age_hours:  # not forever: a letter is where people look
             self._dead(item, f"Karla kept failing on order {item.key} alone for {hours:.0f} hours ({exc}); `dlq retry` "
                              "sends it again", {"status": 500, "key": None, "message": str(exc), "errors": []})
             return

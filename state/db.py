@@ -7,7 +7,6 @@ only after Karla's 2xx, so a rollback means at worst an idempotent re-send, neve
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DatabaseError
 
 from connector.errors import ConfigError
+from state.lock import PATH_ERRNOS
 from state.migrations import upgrade
 
 __all__ = ["StateDB", "open_state"]
@@ -83,14 +83,11 @@ def open_state(path: Path | str, *, create: bool = True) -> StateDB:
     return db
 
 
-_PATH_ERRNOS = frozenset({errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT})
-
-
 def _wrong_path(exc: BaseException, reason: str) -> bool:
     """Whether the setting is to blame (a folder, a non-SQLite file, no rights): a configuration error, exit 2
     (systemd does not restart). A full disk or an I/O error is not: the same path works once it passes."""
     if isinstance(exc, OSError):
-        return exc.errno in _PATH_ERRNOS
+        return exc.errno in PATH_ERRNOS
     return "unable to open database file" in reason or "file is not a database" in reason
 
 

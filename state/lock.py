@@ -18,6 +18,11 @@ from connector.errors import ConfigError
 __all__ = ["StateLock"]
 
 
+# An OSError that blames the configured path (a folder, no rights, a read-only mount), not a passing fault such
+# as a full disk: only these become a ConfigError (exit 2, which systemd does not restart).
+PATH_ERRNOS = frozenset({errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT})
+
+
 class StateLock:
     def __init__(self, state_path: Path | str, purpose: str) -> None:
         self.path = Path(f"{state_path}.lock")
@@ -29,7 +34,7 @@ class StateLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:  # a read-only or foreign folder: the setting is wrong, not the program
-            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+            if exc.errno not in PATH_ERRNOS:
                 raise  # a full disk, too many open files: may pass, exit 4 lets systemd restart
             raise ConfigError(
                 f"cannot create {self.path} ({exc.strerror or exc}): the folder of [state].path "
