@@ -86,7 +86,7 @@ def _root(
 @app.command()
 def sync(
     source: Annotated[Optional[list[str]], typer.Option("--source", "-s", metavar="NAME", help="Only this source (repeatable)")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the payloads that would be sent; change nothing")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the payloads that would be sent and the records that would be dead-lettered (exit 1 if any); change nothing")] = False,
     full: Annotated[bool, typer.Option("--full", help="Re-read everything since full_sync_since (only differences are sent)")] = False,
 ) -> None:
     """One pass over the sources and delivery of what they queued, then exit (a big sync delivers while it still reads)."""
@@ -136,7 +136,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
 
 @app.command()
 def check() -> None:
-    """Validate the config, reach each enabled source and Karla (auth) without writing anything.
+    """Validate the config, check the state file can be written, reach each enabled source and Karla (auth), writing nothing.
 
     Exit 0 all reachable, 2 something to fix (a source's settings, a broken plugin), 3 unreachable.
     """
