@@ -68,6 +68,21 @@ def drain_outbox(
     long time (waiting for the reader) call it first, so no answer waits unrecorded meanwhile.
     """
     sender = Sender(db, client, settings, now)
+    try:
+        result = _drain(sender, db, client, settings, now, on_batch, stop, groups, full_batches_only, lend_settle,
+                        drop_acknowledged)
+    except (Unavailable, FatalError):
+        sender.close()  # every request is accounted for: answered, or its parts' acknowledged versions forgotten
+        raise
+    sender.close()
+    return result
+
+
+def _drain(
+    sender: Sender, db: StateDB, client: KarlaClient, settings: KarlaSettings, now: Callable[[], float],
+    on_batch: Callable[[int], None] | None, stop: Callable[[], bool] | None, groups: Iterable[list[PendingRow]] | None,
+    full_batches_only: bool, lend_settle: Callable[[Callable[[], None]], None] | None, drop_acknowledged: bool,
+) -> DeliveryResult:
     if drop_acknowledged:  # the caller's word that no other batch is on the wire (see Outbox.drop_acknowledged)
         with db.transaction() as conn:
             Outbox(conn).drop_acknowledged()
@@ -93,7 +108,7 @@ def drain_outbox(
             item = held.pop(0)
             yield item.slug, [item]
 
-    queue: deque[tuple[Future[Outcome], str, list[Item]]] = deque()
+    queue: deque[tuple[Future[Outcome], str, list[Item], int]] = deque()  # with each request's on_wire note
     in_flight = settings.max_in_flight
     stopping = lambda: client.aborted or (stop is not None and stop())  # noqa: E731
 
@@ -107,7 +122,8 @@ def drain_outbox(
         try:
             every = itertools.chain(batches(due_items(), settings.bulk_max_orders, max_bytes, partial=not full_batches_only), alone())
             for slug, batch in every:
-                queue.append((pool.submit(sender.attempt, slug, batch), slug, batch))
+                note = sender.announce(batch)
+                queue.append((pool.submit(sender.attempt, slug, batch), slug, batch, note))
                 if len(queue) > in_flight and _settle_oldest(queue, sender, on_batch, stopping):
                     break
             while queue:
@@ -136,7 +152,7 @@ def drain_outbox(
             raise
         finally:
             sender.cut.set()  # leaving (also on an unexpected error): whatever still runs stops retrying
-            for future, _, _ in queue:  # an unexpected error: send nothing more
+            for future, _, _, _ in queue:  # an unexpected error: send nothing more
                 future.cancel()
             for item in oversized:
                 sender._dead(item, f"order {item.key} is {len(item.body)} bytes, above bulk_max_bytes={max_bytes}", None)
@@ -149,7 +165,7 @@ def _settle_oldest(queue: deque, sender: Sender, on_batch: Callable[[int], None]
     While waiting, ``stop()`` is looked at every ``_POLL`` seconds: once true, requests in flight stop
     retrying (a request on the wire still gets its answer) and none starts any more.
     """
-    future, slug, batch = queue.popleft()
+    future, slug, batch, note = queue.popleft()
     if stop is not None:
         while not wait([future], timeout=_POLL).done:
             if stop():
@@ -161,6 +177,7 @@ def _settle_oldest(queue: deque, sender: Sender, on_batch: Callable[[int], None]
         sender.uncertain(batch)  # it may have reached Karla; it stays pending
         raise
     sender.settle(slug, batch, outcome)
+    sender.heard(note)
     if on_batch:
         on_batch(len(batch))
     if stop and stop():
@@ -180,7 +197,7 @@ def _settle_rest(queue: deque, sender: Sender) -> FatalError | None:
     """
     fatal = None
     while queue:
-        future, slug, batch = queue.popleft()
+        future, slug, batch, _ = queue.popleft()  # its note goes with the drain's (Sender.close)
         if future.cancel():
             continue
         try:

@@ -47,15 +47,40 @@ class Sender:
         self.down: Unavailable | None = None  # the first batch that gave up: why the drain ends
         self.gave_up: list[Item] = []  # ... and its items (they become suspects)
         self.up = False  # Karla answered well in this drain: it is not down
+        self._notes: list[int] = []  # on_wire notes of this drain's requests ...
+        self._heard: list[int] = []  # ... and those whose answers are recorded since the last note
+
+    def announce(self, items: list[Item]) -> int:
+        """Note the request's parts on ``on_wire`` before it goes (see ``Outbox.drop_acknowledged``)."""
+        with self.db.transaction() as conn:
+            note = Outbox(conn).note_on_wire([r for item in items for r in item.rows], self._heard)
+        self._heard = []
+        self._notes.append(note)
+        return note
+
+    def heard(self, note: int) -> None:
+        """The request's outcome is recorded: its note goes with the next one's transaction (or ``close``)."""
+        self._heard.append(note)
+
+    def close(self) -> None:
+        """Every request of this drain is accounted for: no note of it is needed any more. Not called when a
+        drain ends by an unexpected error or an interrupt: a request may have been on the wire then."""
+        if self._notes:
+            with self.db.transaction() as conn:
+                Outbox(conn).answered(self._notes)
+            self._notes, self._heard = [], []
 
     def send(self, slug: str, items: list[Item]) -> None:
         """Send and settle at once (used for splits and re-sends)."""
+        note = self.announce(items)
         try:
             outcome = self.attempt(slug, items)
         except Unavailable:
             self.uncertain(items)  # it may have reached Karla; it stays pending
+            self.heard(note)
             raise
         self.settle(slug, items, outcome)
+        self.heard(note)
 
     def attempt(self, slug: str, items: list[Item]) -> Outcome:
         """The request alone, safe on the sender thread: it touches neither the state nor the counters."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["Cursor", "DeadLetter", "Delivered", "Heartbeat", "OutboxItem", "Run", "SeenFile"]
+__all__ = ["Cursor", "DeadLetter", "Delivered", "Heartbeat", "OnWire", "OutboxItem", "Run", "SeenFile"]
 
 
 class Cursor(SQLModel, table=True):
@@ -116,3 +116,13 @@ class Heartbeat(SQLModel, table=True):
     __tablename__ = "heartbeat"
     id: int = Field(default=1, primary_key=True)
     at: float = 0.0
+
+
+class OnWire(SQLModel, table=True):
+    """The parts of a request on its way to Karla, written before it is sent and removed once its answer is
+    recorded. A row left behind names a request whose answer a killed process never heard: Karla may hold
+    what it sent, so what Karla acknowledged before for those parts is no longer to be trusted."""
+
+    __tablename__ = "on_wire"
+    id: int | None = Field(default=None, primary_key=True)
+    parts: str = Field(sa_column=Column(Text, nullable=False))  # JSON: [[slug, order_key, part], ...]

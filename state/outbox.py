@@ -8,6 +8,7 @@ result processing was a quarter of delivery time in the 100k benchmark.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -178,13 +179,37 @@ class Outbox:
         queued, then the newest, equal to what Karla has, replaces it. Only safe while no batch is on the
         wire (an older version in flight would, once acknowledged, leave Karla with it and nothing queued),
         and only because a request that ended without an answer forgets its parts' acknowledged versions
-        (``forget_acknowledged``): Karla may hold what it sent.
+        (``forget_acknowledged``), and a process killed before an answer left its parts on ``on_wire``,
+        forgotten here first: Karla may hold what it sent.
         """
+        self._recover_on_wire()
         result = self.conn.exec_driver_sql(
             "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox AS o JOIN delivered AS d"
             " ON d.slug = o.slug AND d.order_key = o.order_key AND d.part = o.part AND d.hash = o.hash)"
         )
         return int(result.rowcount or 0)
+
+    def note_on_wire(self, rows: Iterable[PendingRow], answered: Sequence[int] = ()) -> int:
+        """Before a request: write its parts down (and drop the notes of requests answered since). A process
+        killed before the answer leaves the note behind for ``drop_acknowledged``; returns its id."""
+        self.answered(answered)
+        parts = json.dumps([(r.slug, r.order_key, r.part) for r in rows], separators=(",", ":"))
+        return int(self.raw.execute("INSERT INTO on_wire (parts) VALUES (?)", (parts,)).lastrowid)
+
+    def answered(self, notes: Sequence[int]) -> None:
+        """These requests' answers are recorded (or they never reached Karla): their notes go."""
+        for chunk in chunks(notes, KEYS_PER_LOOKUP):
+            self.raw.execute(f"DELETE FROM on_wire WHERE id IN ({','.join(['?'] * len(chunk))})", tuple(chunk))
+
+    def _recover_on_wire(self) -> None:
+        """Requests of a process that ended before their answers: Karla may have stored them."""
+        notes = self.raw.execute("SELECT parts FROM on_wire").fetchall()
+        if notes:
+            self.raw.executemany(
+                "DELETE FROM delivered WHERE slug = ? AND order_key = ? AND part = ?",
+                [tuple(part) for (parts,) in notes for part in json.loads(parts)],
+            )
+            self.raw.execute("DELETE FROM on_wire")
 
     def forget_acknowledged(self, rows: Iterable[PendingRow]) -> None:
         """The parts of these rows have no trusted acknowledged version any more (a request for them ended

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,76 @@ def test_version_is_the_installed_package_version(tmp_path: Path) -> None:
 
     result = subprocess.run([sys.executable, "-m", "connector", "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == f"karla-connector {version('karla-connector')}"
+
+
+class _AnswerSwallower:
+    """A proxy in front of the sandbox that, while ``swallow`` is set, passes a bulk write on (Karla stores it)
+    and then never answers: the request of a process about to be killed."""
+
+    def __init__(self, upstream: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import httpx
+
+        self.swallow, self.swallowed, self.release = False, threading.Event(), threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                answer = httpx.request(self.command, upstream + self.path, content=body, headers=headers)
+                if proxy.swallow and self.path.endswith("/bulk"):
+                    proxy.swallowed.set()
+                    proxy.release.wait(60)
+                    self.close_connection = True
+                    return
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_PUT = _forward
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_change_back_after_a_process_killed_mid_request_is_sent(tmp_path: Path, sandbox) -> None:
+    # Karla stored the newer version, but the process was killed before its answer: nothing recorded that the
+    # request was on the wire, and the order changing back was dropped as "what Karla has".
+    proxy = _AnswerSwallower(sandbox.url)
+    try:
+        config = write_config(tmp_path, proxy.url)
+        files = tmp_path / "files"
+        write_orders(files, "orders_001.csv", [7], zip_code="11111")
+        assert cli(config, "sync").returncode == 0
+        write_orders(files, "orders_002.csv", [7], zip_code="22222")
+        proxy.swallow = True
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KARLA_CONNECTOR_")}
+        proc = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), "sync"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        assert proxy.swallowed.wait(60) and proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert sandbox.orders(SLUG)["7"]["address"]["zip_code"] == "22222"  # stored; the answer never came
+        proxy.swallow = False
+        write_orders(files, "orders_003.csv", [7], zip_code="11111")  # ... and the order changes back
+        again = cli(config, "sync")
+        assert again.returncode == 0, again.stderr
+        assert sandbox.orders(SLUG)["7"]["address"]["zip_code"] == "11111"
+        with sqlite3.connect(tmp_path / "state.db") as db:  # answered requests leave no note behind
+            assert db.execute("SELECT COUNT(*) FROM on_wire").fetchone() == (0,)
+    finally:
+        proxy.close()
