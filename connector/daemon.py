@@ -132,7 +132,8 @@ class Daemon:
             else:
                 # Only an answer from Karla clears a failure: a drain that sent nothing (nothing due, or all of
                 # it from a source being read) says nothing about Karla, and must not restart the failure clock.
-                if result.requests:
+                # A postponed suspect does: it waits only once Karla has answered in this drain.
+                if result.requests or result.postponed:
                     self.readiness.succeeded("karla")
         if result is not None:
             self._count_delivery(result)

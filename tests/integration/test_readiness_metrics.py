@@ -159,3 +159,17 @@ def test_the_nightly_full_sync_of_files_that_repeat_orders_sends_nothing(setup, 
     sandbox.reset_log()
     daemon._sync_job(rt, True)  # the nightly full sync
     assert sandbox.requests == [] and daemon.connector.status()["pending"] == 0
+
+
+def test_karla_answering_while_one_order_keeps_failing_clears_the_failure(setup, sandbox, tmp_path: Path) -> None:
+    # The order's batch gave up on a 500 (an outage, as far as one could tell); later drains find Karla up and
+    # postpone the order alone. Those drains accepted nothing, yet Karla answered: /readyz must not go unready.
+    daemon, clock, rt = setup
+    write_orders(tmp_path / "files", "orders_001.csv", [1])
+    sandbox.refuse_order("1", 500, "unexpected", "An unexpected error occurred")
+    daemon._sync_job(rt, False)  # the first drain ends as an outage
+    clock.t += 601
+    assert daemon.readiness.check()[0] is False
+    daemon._deliver_job()  # order 1 alone fails again; a search answers: the order waits, Karla is up
+    assert daemon.readiness.check() == (True, {"problems": {}})
+    assert daemon.connector.status()["waiting"]["count"] == 1
