@@ -48,14 +48,22 @@ def _v4_heartbeat(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[models.Heartbeat.__table__])  # type: ignore[attr-defined]
 
 
-def _v5_on_wire(conn: Connection) -> None:
+def _v5_refused_withdrawn(conn: Connection) -> None:
+    # Step 5 once created a `refused` table; it was withdrawn (an order refused for its parcel was never sent
+    # again once the parcel was fixed). Files written meanwhile have version 5: the number stays taken, and
+    # the table goes, so every file reaches step 6 with the same schema.
+    conn.exec_driver_sql("DROP TABLE IF EXISTS refused")
+
+
+def _v6_on_wire(conn: Connection) -> None:
     # A process killed while a request was on the wire left no trace of it: the request may have reached
     # Karla, yet its parts' older acknowledged versions were still trusted (``Outbox.drop_acknowledged``).
     SQLModel.metadata.create_all(conn, tables=[models.OnWire.__table__])  # type: ignore[attr-defined]
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat, _v5_on_wire,
+    _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat, _v5_refused_withdrawn,
+    _v6_on_wire,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -78,6 +78,27 @@ def test_upgrade_from_version_2_keeps_delivered_hashes(tmp_path: Path) -> None:
         assert Outbox(conn).enqueue([same], now=6).unchanged == 1
 
 
+def test_a_file_from_the_withdrawn_step_5_upgrades(tmp_path: Path) -> None:
+    """A release once wrote schema 5 with a ``refused`` table, then withdrew the step: such a file must not
+    be refused as "newer", nor skip a later step that reuses the number."""
+    path = tmp_path / "v5.db"
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        for step in MIGRATIONS[:4]:
+            step(conn)
+        conn.exec_driver_sql("CREATE TABLE refused (slug VARCHAR, order_key VARCHAR, part VARCHAR, hash VARCHAR,"
+                             " refused_at FLOAT, PRIMARY KEY (slug, order_key, part)) WITHOUT ROWID")
+        conn.exec_driver_sql("PRAGMA user_version = 5")
+    engine.dispose()
+    db = open_state(path)
+    with db.read() as conn:
+        tables = {name for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "on_wire" in tables and "refused" not in tables
+        assert conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     raw = sqlite3.connect(path)
