@@ -49,15 +49,16 @@ def _v4_heartbeat(conn: Connection) -> None:
 
 
 def _v5_refused_withdrawn(conn: Connection) -> None:
-    # Step 5 once created a `refused` table; it was withdrawn (an order refused for its parcel was never sent
-    # again once the parcel was fixed). Files written meanwhile have version 5: the number stays taken, and
-    # the table goes, so every file reaches step 6 with the same schema.
-    conn.exec_driver_sql("DROP TABLE IF EXISTS refused")
+    # Step 5 once created a `refused` table and was withdrawn (an order refused for its parcel was never sent
+    # again once the parcel was fixed). Files written meanwhile have version 5, so the number stays taken;
+    # step 6 drops the table for them.
+    pass
 
 
 def _v6_on_wire(conn: Connection) -> None:
     # A process killed while a request was on the wire left no trace of it: the request may have reached
     # Karla, yet its parts' older acknowledged versions were still trusted (``Outbox.drop_acknowledged``).
+    conn.exec_driver_sql("DROP TABLE IF EXISTS refused")  # see step 5
     SQLModel.metadata.create_all(conn, tables=[models.OnWire.__table__])  # type: ignore[attr-defined]
 
 
