@@ -1,8 +1,9 @@
 """``dlq retry``: give dead letters another chance without overwriting newer data or losing a letter.
 
 - A letter **Karla** refused is queued again as it was sent, unless a newer version of the same part
-  has been delivered or queued since the letter was written: then the letter is obsolete, and sending it
-  would replace newer data in Karla with older. Such letters are dropped and counted as superseded.
+  has been delivered since the letter was written, or waits in the outbox: then the letter is obsolete,
+  and sending it would replace newer data in Karla with older. Such letters are dropped and counted as
+  superseded (and what waits is delivered).
 - A letter the **source** refused never became a payload, so there is nothing to re-send: its file is
   read again (so a fixed setting such as a carrier override or ``decimal_comma`` takes effect). A row
   that now reads cleanly clears its letter; one still bad refreshes it (with the new reason, same id).
@@ -137,7 +138,7 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
                 out.print(f"[yellow]no dead letter with id {', '.join(map(str, unknown))}[/] (see `dlq list`)")
             reread = _reread(connector, plan, report, out) if plan.reread else []
             _summary(out, plan, reread)
-            if plan.queued or reread:
+            if plan.queued or plan.superseded or reread:  # a superseding version may still wait: it goes now
                 connector.deliver_into(report)
                 render.sync_report(out, report)
         return ExitCode.CONFIG if ids and not rows else report.exit_code

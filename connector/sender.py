@@ -47,6 +47,7 @@ class Sender:
         self.down: Unavailable | None = None  # the first batch that gave up: why the drain ends
         self.gave_up: list[Item] = []  # ... and its items (they become suspects)
         self.up = False  # Karla answered well in this drain: it is not down
+        self._karla_letters: bool | None = None  # whether any letter of Karla's exists (looked at once)
         self._notes: list[int] = []  # on_wire notes of this drain's requests ...
         self._heard: list[int] = []  # ... and those whose answers are recorded since the last note
 
@@ -176,6 +177,7 @@ class Sender:
         }
         with self.db.transaction() as conn:
             new = DeadLetters(conn).add([letter])  # 0: the same refusal as before, its letter refreshed
+            self._karla_letters = True
             Outbox(conn).remove(rows)
         self.result.dead += 1
         self.result.dead_by_source[rows[0].source] = self.result.dead_by_source.get(rows[0].source, 0) + new
@@ -186,6 +188,11 @@ class Sender:
         rows = [row for item in items for row in item.rows]
         with self.db.transaction() as conn:
             Outbox(conn).mark_delivered(rows, self.now())
+            if self._karla_letters is None:
+                self._karla_letters = DeadLetters(conn).has_karla_letters()  # once per drain: usually none
+            if self._karla_letters:  # a fixed order that went out clears its letter
+                for slug in {item.slug for item in items}:
+                    DeadLetters(conn).settle_delivered(slug, [item.key for item in items if item.slug == slug])
         self.result.orders += sum(1 for r in rows if r.part == "order")
         self.result.trackings += sum(1 for r in rows if r.part != "order")
         self.up = True

@@ -236,13 +236,16 @@ class Outbox:
         self.conn.exec_driver_sql("DELETE FROM outbox WHERE id = ? AND hash = ?", [(r.id, r.hash) for r in rows])
 
     def changed_since(self, part: Part, since: float) -> bool:
-        """Whether a version of this part was delivered or queued after ``since`` (a dead letter's time)."""
+        """Whether a newer version of this part than a dead letter's (written at ``since``) exists: one
+        delivered since, or any one pending. The letter's own version left the outbox when it became a
+        letter, so a pending one is newer, even if queued before ``since`` (while the refused one was on the
+        wire)."""
         sql = (
             "SELECT 1 FROM delivered WHERE slug = ? AND order_key = ? AND part = ? AND delivered_at > ?"
-            " UNION ALL SELECT 1 FROM outbox WHERE slug = ? AND order_key = ? AND part = ? AND enqueued_at > ?"
+            " UNION ALL SELECT 1 FROM outbox WHERE slug = ? AND order_key = ? AND part = ?"
         )
-        ident = (part.slug, part.order_key, part.part, since)
-        return self.raw.execute(sql, ident + ident).fetchone() is not None
+        ident = (part.slug, part.order_key, part.part)
+        return self.raw.execute(sql, (*ident, since, *ident)).fetchone() is not None
 
     def forget_delivered(self, slug: str, order_key: str, part: str) -> None:
         """Make a part look never-sent (used when a dead letter is retried)."""

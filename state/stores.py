@@ -178,6 +178,27 @@ class DeadLetters:
                     found.append(letter)
         return self.delete(found)
 
+    def has_karla_letters(self) -> bool:
+        return self.conn.exec_driver_sql("SELECT 1 FROM dead_letter WHERE stage = 'karla' LIMIT 1").first() is not None
+
+    def settle_delivered(self, slug: str, keys: Sequence[str]) -> int:
+        """Drop Karla's letters for these orders once Karla acknowledged a newer version of every part the
+        letter holds: the record was fixed at the source and went out, nothing of the letter is left to send.
+        A letter with a part not delivered since (a parcel refused with its order, never read again) stays."""
+        found = []
+        for chunk in chunks(sorted(set(keys)), KEYS_PER_LOOKUP):
+            sql = (
+                "SELECT id, order_key, created_at, payload FROM dead_letter WHERE stage = 'karla' AND slug = ?"
+                f" AND order_key IN ({','.join('?' * len(chunk))})"
+            )
+            for letter, key, created_at, payload in self.conn.exec_driver_sql(sql, (slug, *chunk)).all():
+                sql = "SELECT part, delivered_at FROM delivered WHERE slug = ? AND order_key = ?"
+                since = dict(self.conn.exec_driver_sql(sql, (slug, key)).all())
+                parts = _item_parts(payload)
+                if parts and all(since.get(part, 0.0) > created_at for part in parts):
+                    found.append(letter)
+        return self.delete(found)
+
     def count_by_source(self) -> dict[str, int]:
         return dict(self.conn.exec_driver_sql("SELECT source, COUNT(*) FROM dead_letter GROUP BY source").all())
 
@@ -201,6 +222,18 @@ def _values(payload: str | None) -> set[str]:
     except ValueError:
         return set()
     return {str(v) for v in raw.values()} if isinstance(raw, dict) else set()
+
+
+def _item_parts(payload: str | None) -> set[str]:
+    """The outbox parts a refused item was built from (``connector.items.Item``): its order, its trackings."""
+    try:
+        item = json.loads(payload) if payload else None
+    except ValueError:
+        return set()
+    if not isinstance(item, dict):
+        return set()
+    trackings = item.get("trackings") or []
+    return ({"order"} if item.get("order") else set()) | {f"tracking:{t.get('tracking_number')}" for t in trackings if isinstance(t, dict)}
 
 
 def _row(raw: Sequence[Any]) -> DeadLetterRow:

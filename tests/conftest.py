@@ -36,7 +36,8 @@ def write_config(
     files = files or tmp_path / "files"
     files.mkdir(exist_ok=True)
     karla_lines = "\n".join(f"{k} = {_toml(v)}" for k, v in {"retry_attempts": 3, **(karla or {})}.items())
-    source_lines = "\n".join(f"{k} = {_toml(v)}" for k, v in (source or {}).items())
+    # files are written just before each sync: no wait for them to settle
+    source_lines = "\n".join(f"{k} = {_toml(v)}" for k, v in {"settle_seconds": 0, **(source or {})}.items())
     config = tmp_path / "karla-connector.toml"
     config.write_text(
         f'[karla]\nbase_url = "{url}"\nshop_slug = "{SLUG}"\napi_key = "{API_KEY}"\n{karla_lines}\n'

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 
 from connector.app import Connector, ExitCode
 from connector.dlq import retry_dead_letters
 from connector.settings import load_settings
-from state import DeadLetters
+from connector.engine import digest
+from state import DeadLetters, Outbox, Part
 from tests.conftest import SLUG, write_config, write_fulfillments, write_orders
 
 
@@ -124,10 +127,11 @@ def test_retry_drops_a_karla_letter_whose_order_was_delivered_newer_since(tmp_pa
     assert {letter.order_key for letter in letters(connector)} == {"5", "6"}
     write_orders(files, "orders_002.csv", [6])  # order 6 corrected, 5 not
     assert connector.sync().exit_code == ExitCode.OK
+    assert [letter.order_key for letter in letters(connector)] == ["5"]  # 6's letter went with its fix
     connector.close()
     requests = len(sandbox.requests)
     code, said = retry(config)
-    assert "queued 1 dead letter(s) again" in said and "dropped 1 superseded" in said, said
+    assert "queued 1 dead letter(s) again" in said, said
     assert code == ExitCode.DEAD_LETTERS  # order 5 is refused again: still a bad zip
     assert sandbox.orders(SLUG)["6"]["address"]["zip_code"] == "10119"
     (sent,) = sandbox.requests[requests:]
@@ -310,3 +314,58 @@ def test_looking_at_a_state_file_that_is_not_there_does_not_create_it(tmp_path: 
         result = cli(config, *command)
         assert result.returncode == ExitCode.CONFIG and "does not exist" in result.stderr, (command, result.stderr)
     assert not (tmp_path / "state.db").exists()
+
+
+def test_a_letter_stays_until_every_part_it_holds_went_out_newer(tmp_path: Path, sandbox) -> None:
+    """Order 5 and its parcel were refused together (a bad zip). The fixed order goes out alone: the letter
+    still holds the only copy of the parcel, so it stays; ``dlq retry`` sends the parcel, not the old order."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url)
+    write_orders(files, "orders_001.csv", [5], zip_code="ABCDE")
+    write_fulfillments(files, "fulfillments_001.csv", ["5,T5,DHL,,,,"])
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    write_orders(files, "orders_002.csv", [5])  # fixed at the source; the parcel file is not read again
+    assert connector.sync().exit_code == ExitCode.OK
+    (letter,) = letters(connector)
+    assert [t["tracking_number"] for t in letter.payload["trackings"]] == ["T5"]
+    connector.close()
+    code, said = retry(config)
+    assert code == ExitCode.OK and "dropped" not in said, said
+    assert sandbox.orders(SLUG)["5"]["address"]["zip_code"] == "10119" and _trackings(sandbox, "5") == ["T5"]
+    connector = Connector(load_settings(config))
+    assert letters(connector) == []
+    connector.close()
+
+
+class QueuesNewerWhileOnTheWire(httpx.HTTPTransport):
+    """While the first bulk write is on the wire, a reader queues a newer, valid version of its order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connector: Connector | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.connector is not None and request.url.path.endswith("/bulk"):
+            connector, self.connector = self.connector, None
+            (item,) = json.loads(request.read())
+            item["order"]["address"]["zip_code"] = "10119"
+            payload = json.dumps(item["order"])
+            part = Part(SLUG, item["id"], "order_number", "order", payload, digest(payload), "warehouse", "orders", None)
+            with connector.db.transaction() as conn:
+                Outbox(conn).enqueue([part], connector.now())
+        return super().handle_request(request)
+
+
+def test_retry_does_not_send_a_refused_version_over_one_queued_while_it_was_on_the_wire(tmp_path: Path, sandbox) -> None:
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url)
+    write_orders(files, "orders_001.csv", [6], zip_code="ABCDE")
+    transport = QueuesNewerWhileOnTheWire()
+    connector = Connector(load_settings(config), transport=transport)
+    transport.connector = connector
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS  # refused, the fixed version queued meanwhile
+    connector.close()
+    code, said = retry(config)
+    assert "superseded" in said, said
+    assert sandbox.orders(SLUG)["6"]["address"]["zip_code"] == "10119"
