@@ -71,17 +71,20 @@ class Sender:
                 Outbox(conn).answered(self._notes)
             self._notes, self._heard = [], []
 
-    def send(self, slug: str, items: list[Item]) -> None:
-        """Send and settle at once (used for splits and re-sends)."""
-        note = self.announce(items)
-        try:
-            outcome = self.attempt(slug, items)
-        except Unavailable:
-            self.uncertain(items)  # it may have reached Karla; it stays pending
+    def _resend(self, slug: str, again: list[list[Item]]) -> None:
+        """Send what an answer asked to send again (a split, the rest after a refusal), and what their
+        answers ask for in turn: a loop, not recursion, however many rounds one refusal per answer takes."""
+        while again:
+            items = again.pop(0)
+            note = self.announce(items)
+            try:
+                outcome = self.attempt(slug, items)
+            except Unavailable:
+                self.uncertain(items)  # it may have reached Karla; it stays pending
+                self.heard(note)
+                raise
+            again[:0] = self._record(slug, items, outcome)
             self.heard(note)
-            raise
-        self.settle(slug, items, outcome)
-        self.heard(note)
 
     def attempt(self, slug: str, items: list[Item]) -> Outcome:
         """The request alone, safe on the sender thread: it touches neither the state nor the counters."""
@@ -102,26 +105,26 @@ class Sender:
         return None
 
     def settle(self, slug: str, items: list[Item], outcome: Outcome) -> None:
-        """Record what Karla answered; runs on the draining thread only."""
+        """Record what Karla answered, sending again what it asks for; runs on the draining thread only."""
+        self._resend(slug, self._record(slug, items, outcome))
+
+    def _record(self, slug: str, items: list[Item], outcome: Outcome) -> list[list[Item]]:
+        """Record one answer; returns the batches to send again."""
         if isinstance(outcome, Unavailable):  # no answer to count: Karla failed on it (see _failed_alone)
             self._failed_alone(slug, items[0], outcome)
-            return
+            return []
         self.result.requests += 1
         if outcome is None:
             self._delivered(items)
         elif isinstance(outcome, RecordRejected):
-            self._rejected(slug, items, outcome)
+            return self._rejected(items, outcome)
         elif len(items) == 1:
             self._dead(items[0], f"Karla refused the request as too large ({outcome})", None)
         else:
-            self._halves(slug, items)
+            return _halves(items)
+        return []
 
-    def _halves(self, slug: str, items: list[Item]) -> None:
-        middle = len(items) // 2
-        self.send(slug, items[:middle])
-        self.send(slug, items[middle:])
-
-    def _rejected(self, slug: str, items: list[Item], exc: RecordRejected) -> None:
+    def _rejected(self, items: list[Item], exc: RecordRejected) -> list[list[Item]]:
         details = exc.details or {}
         per_item: dict[int, list[dict[str, Any]]] = {}
         for entry in details.get("errors", []):
@@ -132,12 +135,11 @@ class Sender:
             for index, entries in per_item.items():
                 self._refused(items[index], details, entries)
             rest = [item for index, item in enumerate(items) if index not in per_item]
-            if rest:
-                self.send(slug, rest)
-        elif len(items) == 1:
+            return [rest] if rest else []
+        if len(items) == 1:
             self._refused(items[0], details, details.get("errors", []))
-        else:
-            self._halves(slug, items)
+            return []
+        return _halves(items)
 
     def _refused(self, item: Item, details: dict[str, Any], entries: list[dict[str, Any]]) -> None:
         types = {e.get("type") for e in entries} | ({details.get("key")} if not entries else set())
@@ -227,6 +229,11 @@ class Sender:
 
 
 Outcome = BatchTooLarge | RecordRejected | Unavailable | None
+
+
+def _halves(items: list[Item]) -> list[list[Item]]:
+    middle = len(items) // 2
+    return [items[:middle], items[middle:]]
 
 
 def _describe(entry: dict[str, Any]) -> str:

@@ -437,3 +437,28 @@ def test_an_order_karla_keeps_failing_on_becomes_a_dead_letter_after_the_max_age
     connector.close()  # the state lock is the CLI's now
     retried = cli(config, "dlq", "retry", "--all")
     assert retried.returncode == 0 and "1" in sandbox.orders(SLUG)
+
+
+class NamesOneRefusalPerAnswer(Recording):
+    """Karla's 422s cut to their first error: an API that stops at the first bad item."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if response.status_code != 422:
+            return response
+        body = json.loads(response.read())
+        body["errors"] = body.get("errors", [])[:1]
+        return httpx.Response(422, json=body)
+
+
+def test_one_refusal_named_per_answer_over_a_big_batch_does_not_exhaust_the_stack(tmp_path: Path, sandbox) -> None:
+    # Each answer's re-send of the rest used to recurse (three frames per round): about 330 rounds crashed
+    # the drain with RecursionError.
+    sandbox.bulk_max_items = 500  # a Karla that takes batches this big
+    connector, transport, files = make(tmp_path, sandbox, transport=NamesOneRefusalPerAnswer(), bulk_max_orders=500)
+    write_orders(files, "orders_001.csv", range(1, 401), zip_code="ABCDE")  # every one refused: invalid zip
+    write_orders(files, "orders_002.csv", [401])  # a good one, last in key order
+    report = connector.sync()
+    assert report.delivery.dead == 400 and report.delivery.orders == 1
+    assert len([1 for _, path, _ in transport.sent if path.endswith("/bulk")]) > 400  # one refusal per answer
+    assert set(sandbox.orders(SLUG)) == {"401"}
