@@ -5,7 +5,8 @@ an order always arrives with or before its fulfillments. Outcomes per batch (the
 ``connector.errors.action_for``):
 2xx → parts remembered as delivered; 413 → split; a rejection (422, or a record-level key such as
 ``order_exists``) → the items Karla named become dead letters (or wait, for ``order_not_found``), the
-rest are sent again; when Karla names no item the batch is bisected; a fatal answer stops the drain with
+rest are sent again; when Karla names no item the batch is bisected; a shop Karla refuses (``ShopRefused``)
+has its orders wait while other shops' go on, the drain then raising it; any other fatal answer stops the drain with
 everything pending except the batches in flight, whose answers are still recorded (Karla may have
 accepted them); a retryable failure that outlasts its retries ends the drain, and cuts short the
 retries of the other batches in flight (they stay pending too); if it was a 500, its orders become
@@ -75,6 +76,10 @@ def drain_outbox(
         sender.close()  # every request is accounted for: answered, or its parts' acknowledged versions forgotten
         raise
     sender.close()
+    if sender.refused_shops:  # the other shops' orders went; the run still ends with what needs a human
+        refused = next(iter(sender.refused_shops.values()))
+        refused.result = result  # type: ignore[attr-defined]
+        raise refused
     return result
 
 
@@ -93,7 +98,7 @@ def _drain(
     def due_items() -> Iterator[Item]:
         current = now()
         for rows in pending_groups(db) if groups is None else groups:
-            if min(r.next_attempt_at for r in rows) > current:
+            if min(r.next_attempt_at for r in rows) > current or rows[0].slug in sender.refused_shops:
                 continue
             item = Item.build(rows)
             if len(item.body) + 2 > max_bytes:
@@ -106,7 +111,8 @@ def _drain(
     def alone() -> Iterator[tuple[str, list[Item]]]:
         while held and not full_batches_only:
             item = held.pop(0)
-            yield item.slug, [item]
+            if item.slug not in sender.refused_shops:
+                yield item.slug, [item]
 
     queue: deque[tuple[Future[Outcome], str, list[Item], int]] = deque()  # with each request's on_wire note
     in_flight = settings.max_in_flight

@@ -50,6 +50,7 @@ __all__ = [
     "ConnectorError",
     "FatalError",
     "RecordRejected",
+    "ShopRefused",
     "RetryableError",
     "Unavailable",
     "action_for",
@@ -87,6 +88,15 @@ class FatalError(ConnectorError):
 
 class ConfigError(FatalError):
     """Configuration or credentials are wrong; the message names the key or credential."""
+
+
+class ShopRefused(ConfigError):
+    """Karla refuses one shop (it does not exist, or the key has no rights for it). Its orders wait; other
+    shops' orders are still delivered, and the run ends with this error once they are."""
+
+    def __init__(self, message: str, *, slug: str) -> None:
+        super().__init__(message)
+        self.slug = slug
 
 
 class RecordRejected(ConnectorError):

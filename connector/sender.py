@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector import suspects
-from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected, Unavailable, item_index
+from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected, ShopRefused, Unavailable, item_index
 from connector.items import Item
 from connector.karla.client import KarlaClient
 from connector.settings import KarlaSettings
@@ -47,6 +47,7 @@ class Sender:
         self.down: Unavailable | None = None  # the first batch that gave up: why the drain ends
         self.gave_up: list[Item] = []  # ... and its items (they become suspects)
         self.up = False  # Karla answered well in this drain: it is not down
+        self.refused_shops: dict[str, ShopRefused] = {}  # by slug: their orders are not sent in this drain
         self._karla_letters: bool | None = None  # whether any letter of Karla's exists (looked at once)
         self._notes: list[int] = []  # on_wire notes of this drain's requests ...
         self._heard: list[int] = []  # ... and those whose answers are recorded since the last note
@@ -90,8 +91,8 @@ class Sender:
         """The request alone, safe on the sender thread: it touches neither the state nor the counters."""
         try:
             self.client.bulk_upsert_raw(slug, b"[" + b",".join(i.body for i in items) + b"]", abort=self.cut)
-        except (BatchTooLarge, RecordRejected) as exc:
-            return exc
+        except (BatchTooLarge, RecordRejected, ShopRefused) as exc:
+            return exc  # ShopRefused: that shop's orders wait, the other shops' go on (``refused_shops``)
         except Unavailable as exc:
             if len(items) == 1 and suspects.is_suspect(items[0]) and suspects.server_failed(exc):
                 return exc  # one order alone: settle() decides whether it or Karla is the trouble
@@ -114,6 +115,11 @@ class Sender:
             self._failed_alone(slug, items[0], outcome)
             return []
         self.result.requests += 1
+        if isinstance(outcome, ShopRefused):
+            if outcome.slug not in self.refused_shops:
+                log.error("orders of shop %r wait: %s", outcome.slug, outcome)
+            self.refused_shops.setdefault(outcome.slug, outcome)
+            return []
         if outcome is None:
             self._delivered(items)
         elif isinstance(outcome, RecordRejected):
@@ -228,7 +234,7 @@ class Sender:
             Outbox(conn).forget_acknowledged([r for item in items for r in item.rows])
 
 
-Outcome = BatchTooLarge | RecordRejected | Unavailable | None
+Outcome = BatchTooLarge | RecordRejected | ShopRefused | Unavailable | None
 
 
 def _halves(items: list[Item]) -> list[list[Item]]:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from urllib.parse import unquote
 
 import httpx
 
@@ -27,6 +30,7 @@ from connector.errors import (
     FatalError,
     RecordRejected,
     RetryableError,
+    ShopRefused,
     action_for,
     item_index,
 )
@@ -188,6 +192,10 @@ class KarlaClient:
         said = f"{status} {key or ''}".rstrip() + (f" ({info['message']})" if info["message"] else "")
         where = f"{response.request.method} {response.request.url.path}"
         who = f"user {self.settings.user!r} at {self.settings.base_url}"
+        shop = _shop_of(response.request.url.path)
+        if key == "shop_not_found" and shop is not None:
+            return ShopRefused(f"Karla answered {said} for shop {shop!r} ({who}): the shop does not exist: check "
+                               "[karla].shop_slug and each source's shop_slug (or sales_channels)", slug=shop)
         if key == "shop_not_found":
             return ConfigError(f"Karla answered {said} for {who}: the shop does not exist: check [karla].shop_slug (and each source's shop_slug)")
         if key == "invalid_merchant_or_key" and status == 400:
@@ -201,6 +209,9 @@ class KarlaClient:
                 "name is not the key's: check [karla].api_key / KARLA_CONNECTOR_KARLA__API_KEY and the user name "
                 "([karla].username, which defaults to [karla].shop_slug)"
             )
+        if (status == 403 or key in AUTH_KEYS) and shop is not None:
+            return ShopRefused(f"Karla answered {said} for shop {shop!r} ({who}): the API key lacks rights for this shop: "
+                               "it needs the editor or admin role", slug=shop)
         if status == 403 or key in AUTH_KEYS:
             return ConfigError(f"Karla answered {said} for {who}: the API key lacks rights for this shop: it needs the editor or admin role")
         if status in (404, 409):
@@ -220,6 +231,12 @@ class KarlaClient:
             f"Karla answered {said} to {where}, which names no record and is not a documented answer the "
             "connector can act on: delivery stops, every order stays pending, nothing was dead-lettered"
         )
+
+
+def _shop_of(path: str) -> str | None:
+    """The shop slug of a request path (``/v1/shops/{slug}/orders…``), as sent (percent-encoded)."""
+    match = re.search(r"/shops/([^/]+)/", path)
+    return unquote(match.group(1)) if match else None
 
 
 def _json_or_none(response: httpx.Response) -> Any:

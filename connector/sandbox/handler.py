@@ -60,6 +60,13 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
                 return self._deny(401, "Invalid username or API key")
             return True
 
+        def _shop_exists(self, slug: str | None) -> bool:
+            if sb.shops is None or slug in sb.shops:
+                return True
+            self._drain()
+            self._reply(404, _error("shop_not_found", "Unable to find shop"))
+            return False
+
         def _deny(self, status: int, message: str) -> bool:
             self._drain()
             self._reply(status, _error("invalid_merchant_or_key", message))
@@ -82,7 +89,7 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             slug, route = self._route()
             if route != "orders":
                 return self._not_found()
-            if not self._auth():
+            if not self._auth() or not self._shop_exists(slug):
                 return
             if sb.faults.down:
                 return self._reply(503, _error("sandbox_fault", "Karla is down"))
@@ -102,7 +109,7 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             if not route:
                 self._drain()
                 return self._not_found()
-            if not self._auth():
+            if not self._auth() or not self._shop_exists(slug):
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if route == "bulk" and length > sb.bulk_max_bytes:

@@ -34,6 +34,7 @@ class Sandbox:
         self.faults = faults or Faults()
         self.verbose = verbose
         self.store = OrderStore()
+        self.shops: set[str] | None = None  # the shops that exist (None: any slug); others answer shop_not_found
         self.requests: list[RequestLog] = []
         self._script: list[Scripted] = []
         self._refused: dict[str, Scripted] = {}  # order id → the answer to any write that carries it

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from connector.app import Connector, ExitCode
-from connector.errors import FatalError
+from connector.errors import FatalError, ShopRefused
 from connector.sandbox.faults import Faults
 from connector.settings import load_settings
 from tests.conftest import SLUG, cli, order_rows, write_config, write_fulfillments, write_orders
@@ -462,3 +462,21 @@ def test_one_refusal_named_per_answer_over_a_big_batch_does_not_exhaust_the_stac
     assert report.delivery.dead == 400 and report.delivery.orders == 1
     assert len([1 for _, path, _ in transport.sent if path.endswith("/bulk")]) > 400  # one refusal per answer
     assert set(sandbox.orders(SLUG)) == {"401"}
+
+
+def test_a_shop_karla_does_not_know_holds_back_no_other_shop(tmp_path: Path, sandbox) -> None:
+    # A typo in one source's shop_slug made every drain stop at that shop's first batch: the shops sorted
+    # after it were never sent. Now its orders wait, the others go, and the run still says what to fix.
+    sandbox.shops = {SLUG}
+    second = tmp_path / "second"
+    second.mkdir()
+    extra = f'[sources.second]\ntype = "csv"\nurl = "file://{second}"\nshop_slug = "a-typo"\nsettle_seconds = 0\n'
+    config = write_config(tmp_path, sandbox.url, extra=extra)
+    connector = Connector(load_settings(config), sleep=lambda _: None)
+    write_orders(tmp_path / "files", "orders_001.csv", [1, 2])
+    write_orders(second, "orders_001.csv", [3])  # "a-typo" sorts before SLUG: its batch goes first
+    with pytest.raises(ShopRefused, match="shop 'a-typo'.*shop_slug") as refused:
+        connector.sync()
+    assert set(sandbox.orders(SLUG)) == {"1", "2"} and refused.value.result.orders == 2  # type: ignore[attr-defined]
+    assert connector.status()["pending"] == 1
+    connector.close()
