@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.delivery import DeliveryResult, drain_outbox
-from connector.errors import ConfigError, FatalError, Unavailable
+from connector.errors import ConfigError, FatalError, ShopRefused, Unavailable
 from connector.karla.client import KarlaClient
 from connector.settings import KarlaSettings, Settings
 from state import Outbox, PendingRow, StateDB, open_state
@@ -231,12 +231,21 @@ def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: C
     total, error = DeliveryResult(), None
     on_batch = lambda n: _tell(pipe, ("batch", n))  # noqa: E731
     try:
+        refused: ShopRefused | None = None
         for full_only in (True, False):
             groups = follow.groups() if full_only else None
-            _add(total, drain_outbox(db, client, karla, now=time.time, on_batch=on_batch, stop=follow.poll,
-                                     groups=groups, full_batches_only=full_only, lend_settle=follow.lend))
+            try:
+                _add(total, drain_outbox(db, client, karla, now=time.time, on_batch=on_batch, stop=follow.poll,
+                                         groups=groups, full_batches_only=full_only, lend_settle=follow.lend))
+            except ShopRefused as exc:  # that shop's orders wait; the other shops' last batches still go
+                _add(total, getattr(exc, "result", DeliveryResult()))
+                refused = refused or exc
             if follow.stopped:  # a stop request (or the reader is gone): the rest stays pending
                 break
+        if refused is not None:
+            raise refused
+    except ShopRefused as exc:  # its result is counted already
+        error = ("config", str(exc))
     except (Unavailable, FatalError) as exc:
         _add(total, getattr(exc, "result", DeliveryResult()))
         kind = "unavailable" if isinstance(exc, Unavailable) else "config" if isinstance(exc, ConfigError) else "fatal"

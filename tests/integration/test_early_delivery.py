@@ -258,3 +258,18 @@ def test_the_daemon_leaves_a_source_alone_while_it_is_being_read(tmp_path: Path,
     daemon._deliver_job()
     assert [r.items for r in sandbox.requests] == [3] and _pending(connector) == 0
     assert all(len(o["trackings"]) == 1 for o in sandbox.orders(SLUG).values())
+
+
+def test_a_shop_refused_while_reading_holds_back_no_other_shops_last_batch(tmp_path: Path, sandbox) -> None:
+    # The delivery process drains full batches while the reader reads, then the last partial ones; a shop Karla
+    # refused in the first drain ended the process there, leaving the other shops' last batch for another run.
+    sandbox.shops = {SLUG}
+    second = tmp_path / "second"
+    second.mkdir()
+    extra = f'[sources.second]\ntype = "csv"\nurl = "file://{second}"\nshop_slug = "a-typo"\nsettle_seconds = 0\n'
+    config = write_config(tmp_path, sandbox.url, karla={"deliver_while_reading_after": 1, "bulk_max_orders": 5}, extra=extra)
+    write_orders(second, "orders_001.csv", range(100, 105))  # one full batch for the shop Karla does not know
+    write_orders(tmp_path / "files", "orders_001.csv", range(1, 13))  # two full batches and a partial one
+    result = cli(config, "sync")
+    assert result.returncode == 2 and "'a-typo'" in result.stderr, result.stderr
+    assert len(sandbox.orders(SLUG)) == 12
