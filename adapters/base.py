@@ -6,10 +6,11 @@ split is what lets a third party write an adapter in an afternoon without being 
 
 Lifecycle: the engine builds ``Adapter(name, config, context)``, calls ``check()`` for ``karla-connector
 check``, and for a sync calls ``read(stream, cursor)`` for each of ``streams()``. Every ``Page`` it yields
-is committed atomically: the page's records go to the outbox and ``page.cursor`` becomes the stored cursor
-in one transaction. If the process dies, the next run calls ``read`` again with the last committed cursor,
-so a page must be reproducible from the cursor that preceded it (at-least-once; duplicates are harmless
-because unchanged records are never sent twice).
+is committed atomically: the page's records go to the outbox, its rejections to the dead-letter store, its
+finished files are marked seen and ``page.cursor`` becomes the stored cursor (not during a full sync), in
+one transaction. If the process dies, the next run calls ``read`` again with the last committed cursor,
+so a page must be reproducible from the cursor that preceded it, rejections included (at-least-once;
+duplicates are harmless because unchanged records are never sent twice).
 """
 
 from __future__ import annotations
@@ -124,7 +125,9 @@ class FileMark:
 
 @dataclass(slots=True)
 class Page:
-    """A unit of progress: committed together with ``cursor`` (the checkpoint to resume from)."""
+    """A unit of progress: records, rejections and finished files, committed together with ``cursor`` (the
+    checkpoint to resume from). A rejection belongs on the page whose cursor passes its row: held back for
+    a later page, it is lost when the run stops in between."""
 
     records: list[Record] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)

@@ -7,6 +7,8 @@
             return MyAdapter("test", MyAdapter.Config(type="my", ...), context)
         def make_bad_adapter(self, context):        # optional: wrong credentials -> check() raises ConfigError
             return MyAdapter("test", MyAdapter.Config(type="my", token="wrong"), context)
+        def make_changing_adapter(self, context):   # optional: configured to archive/delete/acknowledge
+            return MyAdapter("test", MyAdapter.Config(type="my", after_read="archive"), context)
         secrets = ["the-good-token"]                # values that must never show in repr()
         expected = {"1001": {"order": {"order_number": "1001"}}}   # optional sample mapping (a subset)
 
@@ -14,20 +16,27 @@ The kit plays the engine's part (``connector.engine.sync_source``): it reads the
 its committed cursor, and commits every page (its finished files and its cursor) before it asks for the
 next one. To prove that a crash loses nothing it stops such a run after each page in turn, as if the
 process had died there, and starts a new adapter on what was committed: the cursors and ``is_seen`` for
-the files finished so far. What was committed plus what the resumed run reads must hold every record an
-uninterrupted run reads. Cursors are opaque: the kit never compares them, it only hands them back.
+the files finished so far. What was committed plus what the resumed run reads must hold every record and
+every rejection (by location and key) an uninterrupted run reads: a rejection the adapter holds back for
+a later page is a dead letter the engine never stores. Cursors are opaque: the kit never compares them.
 
-Use a small page size in ``make_adapter``: the test data must yield at least two pages, or resuming
-would not be tested.
+It also runs a full sync (``context.full_sync``, cursor None) after an incremental run, which must read
+every record again, and a dry run (``context.dry_run``), after which the source must read as before.
+
+Pass ``context`` on to your adapter, and use a small page size in ``make_adapter``: the test data must
+yield at least two pages, or resuming would not be tested.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
+from pydantic import TypeAdapter, ValidationError
+
+from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, Rejected, SourceConfig, StreamSpec
 from connector.errors import ConfigError
 from connector.karla.models import OrderPlacement, Tracking, dump
 
@@ -35,24 +44,68 @@ __all__ = ["AdapterContract", "read_all"]
 
 MAX_PAGES = 10_000  # one run of the test data yielding more is taken as a read that never ends
 
+# What a run produced, comparable across runs: (stream, "record", key, content) or (stream, "rejection",
+# location, key). A rejection's reason may be worded differently on a re-read; where and which order not.
+Item = tuple[str, str, str, str]
+MakeAdapter = Callable[[AdapterContext], Adapter]
+
 
 def read_all(adapter: Adapter, stream: str, cursor: str | None = None) -> tuple[list[Page], str | None]:
     """Every page of one stream from ``cursor``, and the last cursor a page carried."""
     pages = list(adapter.read(stream, cursor))
-    last = cursor
-    for page in pages:
-        if page.cursor is not None:
-            last = page.cursor
-    return pages, last
+    return pages, next((p.cursor for p in reversed(pages) if p.cursor is not None), cursor)
 
 
-def _signature(record: Record) -> tuple[str, Any, Any]:
+def _record_item(stream: str, record: Record) -> Item:
     order = dump(record.order) if record.order else None
-    return record.key, repr(order), repr(sorted((dump(t) for t in record.trackings), key=repr))
+    trackings = sorted((dump(t) for t in record.trackings), key=repr)
+    return stream, "record", str(record.key), repr((order, trackings))
+
+
+def _rejection_item(stream: str, rejected: Rejected) -> Item:
+    return stream, "rejection", str(rejected.location), "" if rejected.key is None else str(rejected.key)
+
+
+def _items(committed: list[tuple[str, Page]], *, rejections: bool = True) -> set[Item]:
+    """Every record (and rejection) of a run; the kit's crash and re-read checks compare these sets."""
+    found = {_record_item(stream, r) for stream, page in committed for r in page.records}
+    if rejections:
+        found |= {_rejection_item(stream, r) for stream, page in committed for r in page.rejected}
+    return found
+
+
+def _describe(items: set[Item]) -> str:
+    """``3 record(s) (orders:4, ...)`` and/or ``1 rejection(s) (orders:erp://orders/2)``, for messages."""
+    parts = []
+    for kind in ("record", "rejection"):
+        names = sorted({f"{stream}:{name}" for stream, k, name, _ in items if k == kind})
+        if names:
+            parts.append(f"{len(names)} {kind}(s) ({', '.join(names[:5])})")
+    return " and ".join(parts)
 
 
 def _file_key(mark: FileMark) -> tuple[str, int, float, str]:
     return mark.path, mark.size, mark.mtime, mark.sha256
+
+
+def _type_problem(cls: Any) -> str | None:
+    """Why ``connector.registry.load_adapter`` would call the plugin broken though its runs are fine, or None.
+
+    Users write ``type = "<cls.type>"`` in ``[sources.NAME]`` and the registry validates that value with the
+    Config's ``type`` field exactly like this: a Literal that disagrees with ``cls.type`` skips every source.
+    """
+    config, type_ = getattr(cls, "Config", None), getattr(cls, "type", None)
+    if not (isinstance(type_, str) and type_):
+        return "the class must declare type = \"...\" (the entry-point name users write as type)"
+    if not (isinstance(config, type) and issubclass(config, SourceConfig)):
+        return "Config must be a subclass of adapters.base.SourceConfig"
+    annotation = config.model_fields["type"].annotation
+    try:
+        TypeAdapter(annotation).validate_python(type_)
+    except ValidationError:
+        return (f"its Config ({config.__name__}) does not accept type = {type_!r} (its type field is {annotation!r}); "
+                "karla-connector adapters would report the plugin as broken and skip its sources")
+    return None
 
 
 @dataclass
@@ -62,10 +115,11 @@ class _Committed:
     cursors: dict[str, str] = field(default_factory=dict)
     seen: dict[tuple[str, int, float, str], FileMark] = field(default_factory=dict)
 
-    def commit(self, stream: str, page: Page) -> None:
-        # connector.engine.commit_page: the finished files always, the cursor when the page carries one.
+    def commit(self, stream: str, page: Page, *, full: bool = False) -> None:
+        # connector.engine.commit_page: the finished files always, the cursor when the page carries one
+        # and the run is not a full sync.
         self.seen.update((_file_key(m), m) for m in page.done_files)
-        if page.cursor is not None:
+        if page.cursor is not None and not full:
             self.cursors[stream] = page.cursor
 
 
@@ -83,28 +137,39 @@ class AdapterContract:
         """Return an adapter with bad credentials, or None when the source has none."""
         return None
 
+    def make_changing_adapter(self, context: AdapterContext) -> Adapter | None:
+        """Return an adapter on the same test data configured to change the source once it has read it, as
+        in production (archive or delete files, acknowledge messages, mark orders exported), or None.
+
+        The kit runs it only as a dry run, which must change nothing, so the other tests can keep a
+        ``make_adapter`` that leaves the test data in place. None: the dry run uses ``make_adapter``."""
+        return None
+
     # -- plumbing ------------------------------------------------------------------------------------
-    def _context(self, seen: dict[tuple[str, int, float, str], FileMark] | None = None) -> AdapterContext:
+    def _context(self, seen: dict[tuple[str, int, float, str], FileMark] | None = None, *,
+                 full_sync: bool = False, dry_run: bool = False) -> AdapterContext:
         seen = seen if seen is not None else {}
-        return AdapterContext(source="contract", is_seen=lambda m: seen.get(_file_key(m)),
+        return AdapterContext(source="contract", is_seen=lambda m: seen.get(_file_key(m)), full_sync=full_sync, dry_run=dry_run,
                               was_read=lambda path, size, mtime: next((m for k, m in seen.items() if k[:3] == (path, size, mtime)), None))
 
-    def _sync(self, state: _Committed, crash_after: int | None = None) -> list[tuple[str, Page]]:
-        """One incremental run as the engine does it; returns the committed (stream, page) pairs in order.
+    def _sync(self, state: _Committed, crash_after: int | None = None, *, full: bool = False, dry_run: bool = False,
+              make: MakeAdapter | None = None) -> list[tuple[str, Page]]:
+        """One run as the engine does it; returns the committed (stream, page) pairs in order.
 
         ``is_seen`` reads ``state`` live, so a file finished on a committed page is already "seen" when the
         adapter asks about it later in the same run, as with the engine. ``crash_after=k``: the process
-        dies right after committing page ``k`` (0-based, counted over all streams).
+        dies right after committing page ``k`` (0-based, counted over all streams). ``full``: every stream
+        from cursor None, and no cursor is stored. ``dry_run``: the engine commits to a copy of its state.
         """
-        adapter = self.make_adapter(self._context(state.seen))
+        adapter = (make or self.make_adapter)(self._context(state.seen, full_sync=full, dry_run=dry_run))
         committed: list[tuple[str, Page]] = []
         try:
             for spec in adapter.streams():
-                pages = adapter.read(spec.name, state.cursors.get(spec.name))
+                pages = adapter.read(spec.name, None if full else state.cursors.get(spec.name))
                 try:
                     for page in pages:
                         assert isinstance(page, Page), f"stream {spec.name}: read() yielded {page!r}, not a Page"
-                        state.commit(spec.name, page)
+                        state.commit(spec.name, page, full=full)
                         committed.append((spec.name, page))
                         if crash_after is not None and len(committed) > crash_after:
                             return committed
@@ -119,19 +184,10 @@ class AdapterContract:
                 close()
         return committed
 
-    def _records(self, pages: Iterable[Page | tuple[str, Page]]) -> Iterator[Record]:
-        for page in pages:
-            yield from (page[1] if isinstance(page, tuple) else page).records
-
-    @staticmethod
-    def _signatures(committed: list[tuple[str, Page]]) -> set[tuple[str, tuple[str, Any, Any]]]:
-        return {(stream, _signature(r)) for stream, page in committed for r in page.records}
-
     # -- the contract --------------------------------------------------------------------------------
     def test_type_and_config_are_declared(self) -> None:
-        adapter = self.make_adapter(self._context())
-        assert isinstance(type(adapter).type, str) and type(adapter).type
-        assert "type" in type(adapter).Config.model_fields
+        problem = _type_problem(type(self.make_adapter(self._context())))
+        assert problem is None, problem
 
     def test_check_succeeds_on_good_config(self) -> None:
         facts = self.make_adapter(self._context()).check()
@@ -184,41 +240,66 @@ class AdapterContract:
 
     def test_rereading_from_the_cursor_yields_nothing_new(self) -> None:
         state = _Committed()
-        first = self._signatures(self._sync(state))
-        new = self._signatures(self._sync(state)) - first
-        assert not new, f"a second run from the committed cursors produced new records {sorted(new)[:3]}"
+        first = _items(self._sync(state))
+        new = _items(self._sync(state)) - first
+        assert not new, f"a second run from the committed cursors produced new {_describe(new)}"
 
     def test_resuming_after_a_crash_at_every_page_loses_nothing(self) -> None:
         baseline = self._sync(_Committed())
-        per_stream: dict[str, int] = {}
-        for stream, _ in baseline:
-            per_stream[stream] = per_stream.get(stream, 0) + 1
+        per_stream = dict(Counter(stream for stream, _ in baseline))
         assert len(baseline) >= 2, (
             f"the test data yields {len(baseline)} page(s) in all ({per_stream or 'no stream yields any'}): resuming "
             "after a crash is not tested. Give make_adapter a smaller page size or more test data."
         )
-        everything = self._signatures(baseline)
+        everything = _items(baseline)
         for crash in range(len(baseline) - 1):
             state = _Committed()
             before = self._sync(state, crash_after=crash)
             cursors, seen = dict(state.cursors), sorted(path for path, *_ in state.seen)
-            after = self._sync(state)
-            lost = everything - self._signatures(before) - self._signatures(after)
+            lost = everything - _items(before) - _items(self._sync(state))
             if lost:
                 stream = before[-1][0]
                 index = sum(1 for s, _ in before if s == stream) - 1
-                keys = sorted({f"{s}:{sig[0]}" for s, sig in lost})
                 raise AssertionError(
-                    f"a crash after page {index} of stream {stream} loses {len(keys)} record(s) ({', '.join(keys[:5])}): "
-                    f"the run resumed from cursors {cursors} with files done {seen} and never read them again. "
-                    "A page's cursor (and done_files) must only cover records on that page or earlier ones."
+                    f"a crash after page {index} of stream {stream} loses {_describe(lost)}: the run resumed from "
+                    f"cursors {cursors} with files done {seen} and never read them again. A page's cursor (and "
+                    "done_files) must only cover records and rejections on that page or earlier ones: put a "
+                    "Rejected on the page of its row, not on a later one."
                 )
+
+    def test_a_full_sync_reads_everything_again(self) -> None:
+        """After an incremental run has committed its cursors and files, a full sync (cursor None,
+        ``context.full_sync``) must read every record again: it must ignore ``is_seen``, ``was_read`` and any
+        other shortcut. Rejections are not required again: their dead letters are stored already."""
+        state = _Committed()
+        everything = _items(self._sync(state), rejections=False)
+        missed = everything - _items(self._sync(state, full=True), rejections=False)
+        assert not missed, (
+            f"a full sync after an incremental run misses {_describe(missed)}: with context.full_sync set, read "
+            "everything since full_sync_since (or the initial start) and ignore is_seen, was_read and other shortcuts"
+        )
+
+    def test_a_dry_run_changes_nothing_at_the_source(self) -> None:
+        """``sync --dry-run`` reads as usual but must not archive, move or delete files, acknowledge messages
+        or mark orders exported: a normal run after it reads the same records and rejections."""
+        def make(context: AdapterContext) -> Adapter:
+            return self.make_changing_adapter(context) or self.make_adapter(context)
+
+        dry = _items(self._sync(_Committed(), dry_run=True, make=make))
+        after = _items(self._sync(_Committed()))
+        gone = dry - after
+        assert not gone, (
+            f"a dry run changed the source: a run after it no longer reads {_describe(gone)}. With context.dry_run "
+            "set, read as usual but archive, move or delete no file, acknowledge or mark nothing"
+        )
+        missed = after - dry
+        assert not missed, f"a dry run must read what a normal run reads; it missed {_describe(missed)}"
 
     def test_sample_record_mapping(self) -> None:
         if not self.expected:
             return
         found: dict[str, dict[str, Any]] = {}
-        for record in self._records(self._sync(_Committed())):
+        for record in (r for _, page in self._sync(_Committed()) for r in page.records):
             entry = found.setdefault(record.key, {"trackings": []})
             if record.order:
                 entry["order"] = dump(record.order)
@@ -247,4 +328,3 @@ def _assert_subset(expected: Any, actual: Any, where: str) -> None:
             _assert_subset(value, actual[index], f"{where}[{index}]")
     else:
         assert expected == actual, f"{where}: expected {expected!r}, got {actual!r}"
-

@@ -89,6 +89,7 @@ FILES = {"a.jsonl": ORDERS[:6], "b.jsonl": ORDERS[6:]}
 
 class _Files(_Base):
     early = False
+    seen_in_full_sync = False  # wrong when true: a full sync must read files already seen
 
     def streams(self) -> list[StreamSpec]:
         return [StreamSpec("orders")]
@@ -96,7 +97,7 @@ class _Files(_Base):
     def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
         for name, rows in FILES.items():
             mark = FileMark(name, len(rows), 0.0, name)
-            if self.context.is_seen(mark):
+            if self.context.is_seen(mark) and (self.seen_in_full_sync or not self.context.full_sync):
                 continue
             if self.early:  # wrong: the file is reported done on a page before its last records
                 yield Page(records=[record(o) for o in rows[:3]], done_files=[mark])
@@ -112,6 +113,10 @@ class FilesDoneLast(_Files):
 
 class FilesDoneEarly(_Files):
     early = True
+
+
+class FilesSkippedInFullSync(_Files):
+    seen_in_full_sync = True
 
 
 class OnePage(_Base):
