@@ -93,8 +93,12 @@ class ShopwareAdapter:
         rows = self.client.search("order", probe_criteria()).get("data") or []
         newest = f"newest order {rows[0].get('orderNumber')}" if rows else "no orders yet"
         self._shipped_times([_NIL_ID], probe=True)
-        history = ("delivery history readable (shipping times)" if self.history_refused is None
-                   else f"delivery history NOT readable, trackings carry the delivery's creation time: {self.history_refused}")
+        if not self.config.delivery_states:
+            history = "delivery history not read: delivery_states is empty, so no trackings are sent"
+        elif self.history_refused is None:
+            history = "delivery history readable (shipping times)"
+        else:
+            history = f"delivery history NOT readable, trackings carry the delivery's creation time: {self.history_refused}"
         return [f"Shopware {version} at {self.config.base_url}",
                 f"integration {self.config.client_id}: token issued, orders readable ({newest})", history]
 
@@ -184,9 +188,12 @@ class ShopwareAdapter:
         """Delivery id -> when it was first marked shipped, for the deliveries of one page: one search, paged
         only if their transitions into or out of a shipped state outnumber ``history_limit``. A 403 is warned
         about once and the mapping falls back to the deliveries' creation time, so a missing privilege does
-        not stop the sync of everything else."""
+        not stop the sync of everything else. Without ``delivery_states`` nothing is searched: the filter on
+        them would be an empty ``equalsAny``, which Shopware refuses (400 FRAMEWORK__INVALID_FILTER_QUERY)."""
         entries: list[dict[str, Any]] = []
         page = 1
+        if not self.config.delivery_states:
+            return {}
         while delivery_ids and self.history_refused is None:
             try:
                 rows, limit = self._history_page(delivery_ids, 1 if probe else self.history_limit, page)

@@ -7,6 +7,8 @@
   criteria body and returns unfiltered rows.
 - Retries (5xx, 408, 429 with Retry-After, transport errors) go through ``connector.retry``.
 - Each response's ``Date`` header tells the shop's clock (see ``shop_now``).
+- Redirects are not followed (the secret would go wherever a proxy points): a 3xx is a ConfigError naming
+  the URL to use as base_url (http -> https, bare domain -> www).
 - Answers a caller can act on get their own exceptions: ``LimitExceeded`` (lower the page size),
   ``UnknownField`` (a field this version names differently) and ``MissingPrivilege`` (a 403).
 """
@@ -121,6 +123,7 @@ class ShopwareClient:
                 "client_secret": self.config.client_secret.get_secret_value()}
         response = self.http.post("/oauth/token", json=body)
         self._observe(response)
+        self._refuse_redirect(response)
         status = response.status_code
         if status == 200:
             data = _json(response)
@@ -154,6 +157,7 @@ class ShopwareClient:
         return response
 
     def _parse(self, path: str, response: httpx.Response) -> dict[str, Any]:
+        self._refuse_redirect(response)
         status = response.status_code
         if status == 400 and "FRAMEWORK__QUERY_LIMIT_EXCEEDED" in response.text:
             raise LimitExceeded(_max_limit(response))
@@ -173,6 +177,13 @@ class ShopwareClient:
             raise FatalError(f"{self.who} answered JSON:API; something between us and the shop drops the Accept header")
         return _json(response, self.who)
 
+    def _refuse_redirect(self, response: httpx.Response) -> None:
+        """A 3xx means base_url is not where the shop answers; left unexplained it reads as refused
+        credentials (token endpoint) or as a non-JSON answer (data calls)."""
+        if 300 <= response.status_code < 400:
+            target = _redirect_target(response)
+            raise ConfigError(f"{self.who}: base_url redirects to {target} ({response.status_code}); use that as base_url")
+
     def _observe(self, response: httpx.Response) -> None:
         try:
             shop = email.utils.parsedate_to_datetime(response.headers["Date"])
@@ -182,6 +193,20 @@ class ShopwareClient:
         if abs(offset) > 120 and (self.clock_offset is None or abs(self.clock_offset) <= 120):
             self.log.warning("Shopware's clock differs from ours by %.0f s; windows follow the earlier clock", offset)
         self.clock_offset = offset
+
+
+def _redirect_target(response: httpx.Response) -> str:
+    """The base URL the ``Location`` points at: the requested ``/api/...`` path cut off again, else the
+    whole ``Location`` (a redirect to a login page or elsewhere)."""
+    location = response.headers.get("Location")
+    if not location:
+        return "another URL (no Location header)"
+    target = response.request.url.join(location)
+    path = response.request.url.path
+    api = path[path.find("/api/"):] if "/api/" in path else path
+    if api and target.path.endswith(api):
+        return str(target.copy_with(path=target.path[: -len(api)] or "/", query=None)).rstrip("/")
+    return str(target)
 
 
 def _json(response: httpx.Response, who: str = "Shopware") -> dict[str, Any]:

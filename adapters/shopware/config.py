@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -15,7 +17,9 @@ __all__ = ["ShopwareConfig"]
 
 class ShopwareConfig(SourceConfig):
     type: Literal["shopware"] = Field("shopware", description="Selects this adapter")
-    base_url: str = Field(description="Shop URL, e.g. https://shop.example.com (the Admin API lives under /api)")
+    base_url: str = Field(
+        description="Shop URL, e.g. https://shop.example.com (the Admin API lives under /api); http:// only on loopback"
+    )
     client_id: str = Field(description="Access key id of a Shopware integration (starts with SWIA)")
     client_secret: SecretStr = Field(description="Secret of that integration (better: env ..._CLIENT_SECRET)")
     page_size: int = Field(100, ge=1, le=500, description="Orders per search request; Shopware 6.6+ refuses more than 500")
@@ -49,12 +53,26 @@ class ShopwareConfig(SourceConfig):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str) -> str:
+        """https only: the client secret is sent in the token request's body. Plain http is allowed for a
+        loopback host (a local test shop, a TLS-terminating tunnel on this machine), where nothing crosses a network."""
         value = value.strip().rstrip("/").removesuffix("/api")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with https:// (the shop's URL, without /api)")
-        return value
+        if value.startswith("https://") or (value.startswith("http://") and _loopback(urlsplit(value).hostname)):
+            return value
+        raise ValueError("must start with https:// (http:// only for 127.0.0.1, ::1 or localhost): the shop's URL, "
+                         "without /api")
 
     @field_validator("order_states", "delivery_states")
     @classmethod
     def _states(cls, value: list[str]) -> list[str]:
         return [state.strip().lower() for state in value if state.strip()]
+
+
+def _loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

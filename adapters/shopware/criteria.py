@@ -24,13 +24,17 @@ TOTAL_COUNT_NONE = 0  # "total" is then just the rows on the page: stop when a p
 
 INCLUDES: dict[str, list[str]] = {
     "order": ["id", "autoIncrement", "orderNumber", "orderDateTime", "createdAt", "updatedAt", "amountTotal",
-              "shippingTotal", "salesChannelId", "billingAddressId", "lineItems", "deliveries", "addresses",
-              "orderCustomer", "currency", "stateMachineState", "salesChannel", "tags"],
-    "order_line_item": ["id", "type", "parentId", "label", "quantity", "unitPrice", "totalPrice", "payload",
+              "shippingTotal", "shippingCosts", "taxStatus", "price", "salesChannelId", "billingAddressId", "lineItems",
+              "deliveries", "addresses", "orderCustomer", "currency", "stateMachineState", "salesChannel", "tags"],
+    "order_line_item": ["id", "type", "parentId", "label", "quantity", "unitPrice", "totalPrice", "price", "payload",
                         "referencedId", "productId", "cover"],
+    # Prices are structs, filtered by their apiAlias too: a net order's prices become gross with their taxes.
+    "cart_price": ["taxStatus"],
+    "calculated_price": ["totalPrice", "calculatedTaxes"],
+    "cart_tax_calculated": ["tax"],
     "media": ["url", "alt"],
-    "order_delivery": ["id", "trackingCodes", "createdAt", "updatedAt", "shippingMethod", "stateMachineState",
-                       "positions", "shippingOrderAddress"],
+    "order_delivery": ["id", "trackingCodes", "createdAt", "updatedAt", "shippingCosts", "shippingMethod",
+                       "stateMachineState", "positions", "shippingOrderAddress"],
     "order_delivery_position": ["orderLineItemId", "quantity"],
     "shipping_method": ["name", "trackingUrl", "translated"],
     "state_machine_state": ["technicalName"],

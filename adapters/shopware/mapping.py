@@ -17,6 +17,9 @@ Replays of old trackings (the plugin's KAR-2196) cannot happen here: a tracking'
 (the earliest transition into a shipped state stays the earliest when codes are added or the state moves on,
 unlike ``updatedAt``), so its bytes stay as they were; the engine sends a tracking only when its payload
 changed, and ``historical_cutoff`` bounds a first backfill.
+
+Prices are what the customer pays (gross, also for net-priced orders); shipping vouchers stay in the shipping
+price: see ``prices``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from pydantic import ValidationError
 
 from adapters.base import Record, Rejected
 from adapters.shopware.config import ShopwareConfig
+from adapters.shopware.prices import (discount, gross_total, gross_unit, is_delivery_promotion, is_net,
+                                      is_shipping_discount, shipping_gross)
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking, explain
 
@@ -79,9 +84,14 @@ def _subdivision(code: str | None, country: str | None) -> str | None:
     return code
 
 
+def _parcels_first(deliveries: Iterable[Entity]) -> list[Entity]:
+    """Real deliveries before a shipping voucher's negative-cost one (same order otherwise)."""
+    return sorted(deliveries, key=is_shipping_discount)
+
+
 def _shipping_address(order: Entity) -> dict[str, Any]:
     """The first delivery's shipping address; an order without deliveries falls back to its billing address."""
-    for delivery in order.get("deliveries") or []:
+    for delivery in _parcels_first(order.get("deliveries") or []):
         if delivery.get("shippingOrderAddress"):
             return _address(delivery["shippingOrderAddress"])
     addresses = order.get("addresses") or []
@@ -93,12 +103,13 @@ def _is_product(item: Entity, config: ShopwareConfig) -> bool:
     return item.get("type") == "product" or (config.deposit_line_item_type is not None and item.get("type") == config.deposit_line_item_type)
 
 
-def _product(item: Entity, quantity: Any) -> dict[str, Any]:
+def _product(item: Entity, quantity: Any, net: bool) -> dict[str, Any]:
+    """``net``: the order is net-priced, so the unit price is converted to gross (``prices``)."""
     payload = item.get("payload") or {}
     cover = (item.get("cover") or {}).get("url")
     return _clean({
         "sku": payload.get("productNumber") or item.get("referencedId"), "title": item.get("label"), "quantity": quantity,
-        "price": item.get("unitPrice"), "images": [_clean({"src": cover, "alt": (item.get("cover") or {}).get("alt")})] if cover else None,
+        "price": gross_unit(item, net), "images": [_clean({"src": cover, "alt": (item.get("cover") or {}).get("alt")})] if cover else None,
         "product_id": payload.get("parentId") or item.get("productId"), "variant_id": item.get("productId"),
     })
 
@@ -163,18 +174,24 @@ def _placed(order: Entity, delivery: Entity, shipped: Mapping[str, str]) -> Any:
 
 
 def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig, shipped: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One tracking per code. A shipping voucher's delivery (``prices.is_shipping_discount``) is no parcel: it
+    repeats the real delivery's positions, so a code written on both would merge into one parcel with every
+    quantity doubled. Its codes count only when no real delivery has them (one written on the wrong row)."""
     items = {i.get("id"): i for i in order.get("lineItems") or []}
-    found = []
-    for delivery in deliveries:
+    net, found, seen = is_net(order), [], set()
+    for delivery in _parcels_first(deliveries):
         method = delivery.get("shippingMethod") or {}
         template = _get(method, "trackingUrl") or ""
         products = []
         for position in delivery.get("positions") or []:
             item = position.get("orderLineItem") or items.get(position.get("orderLineItemId")) or {}
             if _is_product(item, config):
-                products.append(_product(item, position.get("quantity")))
+                products.append(_product(item, position.get("quantity"), net))
         placed = _placed(order, delivery, shipped)
         for code in _codes(delivery):
+            if is_shipping_discount(delivery) and code in seen:
+                continue
+            seen.add(code)
             found.append(_clean({
                 "tracking_number": code, "tracking_placed_at": placed, "products": products,
                 "tracking_url": template.replace("%s", quote(code, safe="")) if "%s" in template else None,
@@ -183,23 +200,11 @@ def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig, 
     return found
 
 
-def _discount(line: Entity) -> dict[str, Any]:
-    """A promotion line as Karla's discount: a percentage as its rate, anything else as the money it took off.
-
-    Karla's ``amount`` is positive and means what ``type`` says (``"10.0"`` with ``percentage`` is 10 %).
-    The line's ``totalPrice`` is the money, negative; the payload's ``value`` is the rate of a percentage
-    promotion. Other kinds (absolute, fixed price, fixed unit price) are sent as the money taken off.
-    """
-    payload = line.get("payload") or {}
-    code = payload.get("code") or line.get("label") or "promotion"
-    if payload.get("discountType") == "percentage" and payload.get("value") not in (None, ""):
-        return {"code": code, "amount": str(float(payload["value"])), "type": "percentage"}
-    return {"code": code, "amount": str(round(abs(float(line.get("totalPrice") or 0)), 2)), "type": "fixed_amount"}
-
-
 def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
+    """Prices as the customer pays them (gross, see ``prices``); a shipping voucher is in the shipping price."""
+    net = is_net(order)
     products = [i for i in _top_level(order) if _is_product(i, config)]
-    promotions = _top_level(order, "promotion")
+    promotions = [i for i in _top_level(order, "promotion") if not is_delivery_promotion(i)]
     customer = order.get("orderCustomer") or {}
     registered = (customer.get("customer") or {}).get("guest") is False
     channel = _get(order.get("salesChannel"), "name")
@@ -207,13 +212,13 @@ def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
     return _clean({
         "order_number": order.get("orderNumber"), "external_id": order.get("id"),
         "order_placed_at": order.get("orderDateTime") or order.get("createdAt"),
-        "total_order_price": order.get("amountTotal"), "shipping_price": order.get("shippingTotal"),
-        "sub_total_price": round(sum(float(i.get("totalPrice") or 0) for i in products), 2),
-        "discount_price": round(sum(abs(float(i.get("totalPrice") or 0)) for i in promotions), 2),
-        "discounts": [_discount(i) for i in promotions],
+        "total_order_price": order.get("amountTotal"), "shipping_price": shipping_gross(order, net),
+        "sub_total_price": round(sum(gross_total(i, net) for i in products), 2),
+        "discount_price": round(sum(abs(gross_total(i, net)) for i in promotions), 2),
+        "discounts": [discount(i, net) for i in promotions],
         "currency": (order.get("currency") or {}).get("isoCode"), "email_id": customer.get("email"),
         "external_customer_id": customer.get("customerNumber") if registered else None,
-        "address": _shipping_address(order), "products": [_product(i, i.get("quantity")) for i in products],
+        "address": _shipping_address(order), "products": [_product(i, i.get("quantity"), net) for i in products],
         "segments": segments + ([f"Shopware.sales_channel.{channel}"] if channel else []),
     })
 

@@ -14,7 +14,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["CriteriaError", "LimitError", "check_fields", "evaluate", "serialize", "json_api"]
+__all__ = ["CriteriaError", "LimitError", "check_fields", "check_filters", "evaluate", "serialize", "json_api"]
 
 Entity = dict[str, Any]
 
@@ -110,6 +110,17 @@ def _fields(filters: list[dict[str, Any]]) -> list[str]:
     return found
 
 
+def check_filters(filters: list[dict[str, Any]], pointer: str = "/filter") -> None:
+    """``QueryStringParser`` refuses an ``equalsAny`` without values (400; 'Parameter "value" for equalsAny
+    filter is missing.', since 6.7 '... does not contain any value.') before any row is read."""
+    for index, f in enumerate(filters):
+        if "queries" in f:
+            check_filters(f.get("queries") or [], f"{pointer}/{index}/queries")
+        elif f.get("type") == "equalsAny" and not f.get("value"):
+            raise CriteriaError(400, "FRAMEWORK__INVALID_FILTER_QUERY", 'Parameter "value" for equalsAny filter is missing.',
+                                {"pointer": f"{pointer}/{index}/value"})
+
+
 def check_fields(criteria: dict[str, Any], alias: str, known: set[str]) -> None:
     """The DAL resolves every filter and sort path against the definition: an unknown first part is a 400."""
     paths = _fields(criteria.get("filter") or []) + [str(s.get("field", "")) for s in criteria.get("sort") or []]
@@ -135,6 +146,7 @@ def _sorted(rows: list[Entity], sort: list[dict[str, Any]]) -> list[Entity]:
 
 def evaluate(rows: list[Entity], criteria: dict[str, Any], max_limit: int | None) -> tuple[list[Entity], int]:
     """The page of root rows the criteria select, and the ``total`` Shopware would report."""
+    check_filters(criteria.get("filter") or [])
     if criteria.get("ids"):
         wanted = criteria["ids"] if isinstance(criteria["ids"], list) else str(criteria["ids"]).split("|")
         selected = [r for r in rows if r.get("id") in wanted]
@@ -174,10 +186,22 @@ def serialize(entity: Entity, associations: dict[str, Any], includes: dict[str, 
             else:
                 out[key] = serialize(value, sub.get("associations") or {}, includes)
         else:
-            out[key] = value
+            out[key] = _struct(value, includes)
     if alias in includes:
         out = {k: v for k, v in out.items() if k in includes[alias] or k == "apiAlias"}
     return out
+
+
+def _struct(value: Any, includes: dict[str, list[str]]) -> Any:
+    """A struct field (a price, its taxes) is filtered by its own ``apiAlias`` as well, as
+    ``JsonEntityEncoder`` does; plain JSON (a payload, ``translated``) has none and stays whole."""
+    if isinstance(value, list):
+        return [_struct(v, includes) for v in value]
+    if not isinstance(value, dict) or "apiAlias" not in value:
+        return value
+    out = {k: _struct(v, includes) for k, v in value.items()}
+    alias = value["apiAlias"]
+    return {k: v for k, v in out.items() if k in includes[alias] or k == "apiAlias"} if alias in includes else out
 
 
 def json_api(rows: list[Entity], total: int) -> dict[str, Any]:

@@ -15,6 +15,8 @@
 - State: rows get ``updatedAt: null`` on insert; ``add_tracking_code`` and delivery state changes bump
   only the delivery's ``updatedAt``. ``before_search`` runs between page requests (concurrent writes),
   ``fail`` scripts 5xx/429/dropped connections. The ``Date`` header follows the shop's clock.
+- ``redirect_to``: requests under ``redirect_from`` get a 301 to that origin, as a web server moving
+  http to https or a bare domain to www does. An empty ``equalsAny`` is 400 FRAMEWORK__INVALID_FILTER_QUERY.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class FakeShopware:
         self.requests: list[dict[str, Any]] = []
         self.failures: list[tuple[str, Any]] = []
         self.before_search: Callable[[FakeShopware], None] | None = None
+        self.redirect_to: str | None = None  # e.g. "https://www.shop.example": answer 301 to there
+        self.redirect_from = "/"  # only paths starting with this are redirected
         self.lock = threading.RLock()
         self._auto_increment = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -247,6 +251,15 @@ def _handler(fake: FakeShopware) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
+        def _moved(self, location: str) -> None:
+            raw = b"<html><head><title>301 Moved Permanently</title></head></html>"
+            self.send_response(301)
+            self.send_header("Location", location)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
         def _body(self) -> tuple[bytes, dict[str, Any] | None]:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
@@ -266,6 +279,9 @@ def _handler(fake: FakeShopware) -> type[BaseHTTPRequestHandler]:
             with fake.lock:
                 fake.requests.append({"method": method, "path": path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                       "body": body})
+            if fake.redirect_to and path.startswith(fake.redirect_from):
+                self._moved(fake.redirect_to + self.path)
+                return
             action = fake._scripted(path)
             if action == "drop":
                 self.close_connection = True

@@ -147,6 +147,27 @@ def test_secrets_stay_out_of_repr_and_logs(shop: FakeShopware, clock: Clock, mak
     assert CLIENT_ID in repr(adapter)
 
 
+@pytest.mark.parametrize("where", ["/", "/api/search"])
+def test_a_redirecting_base_url_is_named_with_the_url_to_use(where: str, shop: FakeShopware, make_adapter: MakeAdapter) -> None:
+    """A web server moving http to https or shop.example to www.shop.example answers every call with a 301.
+    Was: "credentials refused ... check client_id and client_secret" (token), "did not answer JSON (301)" (data)."""
+    shop.redirect_to, shop.redirect_from = "https://www.shop.example", where
+    with pytest.raises(ConfigError) as caught:
+        make_adapter().check()
+    assert "base_url redirects to https://www.shop.example (301); use that" in str(caught.value)
+    assert len(shop.requests) == (1 if where == "/" else 3)  # token; token, version, probe: no retries, not followed
+
+
+def test_plain_http_is_refused_except_on_loopback() -> None:
+    """The client secret goes out in the token request's body: never in cleartext over a network."""
+    good = {"type": "shopware", "client_id": CLIENT_ID, "client_secret": SECRET}
+    for url in ("http://127.0.0.1:8080", "http://localhost", "http://[::1]:8000/api"):
+        assert ShopwareConfig.model_validate(good | {"base_url": url}).base_url == url.removesuffix("/api")
+    for url in ("http://shop.example.com", "http://127.0.0.1.nip.io", "http://localhost.shop.example", "ftp://shop.example.com"):
+        with pytest.raises(ValidationError, match=r"must start with https:// \(http:// only for 127.0.0.1"):
+            ShopwareConfig.model_validate(good | {"base_url": url})
+
+
 def test_settings_are_validated() -> None:
     good = {"type": "shopware", "base_url": "https://shop.example.com/api/", "client_id": CLIENT_ID, "client_secret": SECRET}
     assert ShopwareConfig.model_validate(good).base_url == "https://shop.example.com"

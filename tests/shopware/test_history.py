@@ -200,3 +200,27 @@ def test_the_fake_history_search_refuses_unknown_fields(shop: FakeShopware, cloc
         found = http.post(HISTORY, json={"filter": [{"type": "equals", "field": "toStateMachineState.technicalName", "value": "shipped"}],
                                          "includes": {"state_machine_history": ["referencedId", "createdAt"]}}).json()["data"]
     assert found == [{"referencedId": entry["referencedId"], "createdAt": entry["createdAt"], "apiAlias": "state_machine_history"}]
+
+
+def test_no_delivery_states_means_no_history_search(shop: FakeShopware, clock: Clock, make_adapter: MakeAdapter) -> None:
+    """An empty ``equalsAny`` is a 400 in Shopware (and in the fake): ``check`` and the sync skip the search."""
+    order = shop.insert(parcel_order("1"), at=clock.now - timedelta(days=1))
+    shop.set_delivery_state(order["deliveries"][0]["id"], f.state("shipped"), at=clock.now - timedelta(hours=1))
+    adapter = make_adapter(delivery_states=[])
+    facts = adapter.check()  # was: FatalError "refused /search/state-machine-history: 400 FRAMEWORK__INVALID_FILTER_QUERY"
+    assert "delivery_states is empty" in facts[2]
+    (record,) = records(list(adapter.read("orders", None))).values()
+    assert record.trackings == [] and history_searches(shop) == []
+
+
+def test_the_fake_refuses_an_empty_equals_any(shop: FakeShopware, clock: Clock) -> None:
+    token = httpx.post(f"{shop.url}/api/oauth/token", json={"grant_type": "client_credentials", "client_id": CLIENT_ID,
+                                                           "client_secret": SECRET}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    empty = {"type": "equalsAny", "field": "toStateMachineState.technicalName", "value": []}
+    with httpx.Client(base_url=shop.url, headers=headers) as http:
+        for path in (HISTORY, "/api/search/order"):  # refused before any row is read, nested too
+            refused = http.post(path, json={"filter": [{"type": "multi", "operator": "OR", "queries": [empty]}]})
+            assert refused.status_code == 400
+            (error,) = refused.json()["errors"]
+            assert error["code"] == "FRAMEWORK__INVALID_FILTER_QUERY" and 'equalsAny' in error["detail"]
