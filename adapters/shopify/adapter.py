@@ -32,7 +32,7 @@ from adapters.shopify.bulk import BulkRunner, BulkUnavailable
 from adapters.shopify.client import ShopifyClient
 from adapters.shopify.config import ShopifyConfig
 from adapters.shopify.cursor import CursorState, GroupTracker, Position, iso, node_position
-from adapters.shopify.mapping import MappingOptions, map_order, withheld
+from adapters.shopify.mapping import MappingOptions, map_order, skip_reason, withheld
 from adapters.shopify.queries import CHECK, CHECK_COST, SCOPES, SCOPES_COST, window_search
 from adapters.shopify.reader import OrderReader
 from adapters.shopify.recheck import changed_orders
@@ -60,8 +60,9 @@ class ShopifyAdapter:
         self.client = ShopifyClient(config, log=self.log, transport=transport, sleep=sleep, monotonic=monotonic, abort=context.stop)
         self.reader = OrderReader(self.client, config.page_size, log=self.log, on_errors=self._partial_data)
         self.bulk = BulkRunner(self.client, sleep=sleep, poll_seconds=config.bulk_poll_seconds,
-                               timeout_seconds=config.bulk_timeout_seconds, api_version=config.api_version, log=self.log)
-        self.options = MappingOptions(config.carriers, config.tags_as_segments, config.segment_prefix)
+                               timeout_seconds=config.bulk_timeout_seconds, log=self.log)
+        self.options = MappingOptions(config.carriers, config.tags_as_segments, config.segment_prefix,
+                                      config.skip_test_orders, config.skip_cancelled)
         self._warned: set[str] = set()
         self._history_checked = False
 
@@ -179,13 +180,14 @@ class ShopifyAdapter:
         """Pages of the bulk result; an empty page per status poll while Shopify works, so the engine
         can stop between them (``AdapterContext`` carries no stop signal; the engine checks after each page)."""
         for nodes in self.bulk.batches(search, BULK_PAGE):
-            self.reader.fill_fulfillment_line_items(nodes)
+            nodes = self._kept(nodes)  # no parcel items fetched for orders that are not sent
+            nodes = self.reader.fill_fulfillment_line_items(nodes)
             yield self._page(nodes, None, ordered=False)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _page(self, nodes: list[Node], cursor: str | None, *, ordered: bool) -> Page:
         page = Page(cursor=cursor)
-        for node in nodes:
+        for node in self._kept(nodes):
             result = map_order(node, self.options, cursor=node.get("updatedAt") if ordered else None)
             (page.records if isinstance(result, Record) else page.rejected).append(result)  # type: ignore[arg-type]
             if withheld(node):
@@ -193,6 +195,20 @@ class ShopifyAdapter:
                                 "the app needs protected customer data access (Level 2: name, address, e-mail, phone)",
                                 node.get("name"))
         return page
+
+    def _kept(self, nodes: list[Node]) -> list[Node]:
+        """The orders to send: test and cancelled ones are left out (settings ``skip_*``), with a debug line.
+
+        Only what is sent changes: the cursor and the late-tracking watch still see every order.
+        """
+        kept = []
+        for node in nodes:
+            reason = skip_reason(node, self.options)
+            if reason:
+                self.log.debug("Shopify order %s not sent: %s", node.get("name"), reason)
+            else:
+                kept.append(node)
+        return kept
 
     def _partial_data(self, errors: list[dict[str, Any]]) -> None:
         fields = sorted({str((e.get("path") or ["?"])[-1]) for e in errors})

@@ -7,6 +7,8 @@ Nested connections come as their own JSONL lines with ``__parentId``; orders are
 streaming, one at a time, which works only if each child line comes right after its order ("grouped").
 2025-01 and 2025-04 always group; 2025-07 added ``groupObjects`` and 2026-01 made it default to false, so
 the mutation asks for grouping wherever the version knows the argument (``queries.bulk_run_document``).
+That is the version Shopify *answers* with, not the configured one: a pin that is no longer supported
+falls forward to a version that does not group unless asked.
 A broken promise would send orders without line items, so the result is first downloaded into a
 compressed temporary file while a cheap pass checks that every child follows its order; no order is
 handed out before the whole file passed. An ungrouped file therefore fails before the first page, and
@@ -15,7 +17,8 @@ the paging fallback reads every order once, complete.
 While Shopify works, ``batches`` yields an empty batch per status poll. The caller turns it into an empty
 page, and the engine checks for a shutdown between pages, so a stop no longer waits for the operation
 (up to ``bulk_timeout_seconds``); the operation is then cancelled, as after a timeout, so that it does
-not block the next full sync.
+not block the next full sync. The cancel is one short request sent even after the daemon's abort, which
+makes every ordinary request refuse to start.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = ["BulkRunner", "BulkUnavailable", "assemble", "chunks", "grouped"]
 
 _ENDED = {"FAILED", "CANCELED", "CANCELING", "EXPIRED"}
 _SETTLED = {"COMPLETED", *_ENDED}
+CANCEL_TIMEOUT = 5.0  # a shutdown waits at most this long for the cancel to reach Shopify
 T = TypeVar("T")
 
 
@@ -50,11 +54,10 @@ class BulkUnavailable(Exception):
 class BulkRunner:
     def __init__(
         self, client: ShopifyClient, *, sleep: Callable[[float], None], poll_seconds: float, timeout_seconds: float,
-        api_version: str = "2025-01", log: Any = None,
+        log: Any = None,
     ) -> None:
         self.client, self.sleep, self.poll_seconds = client, sleep, poll_seconds
         self.max_polls = max(1, math.ceil(timeout_seconds / poll_seconds))
-        self.run_document = bulk_run_document(api_version)
         self.log = log or logging.getLogger(__name__)
 
     def __repr__(self) -> str:
@@ -83,7 +86,8 @@ class BulkRunner:
             yield from chunks(self._download(url), size)
 
     def _start(self, query: str) -> str:
-        payload = self.client.data(self.run_document, {"query": query}, cost=MUTATION_COST)["bulkOperationRunQuery"]
+        document = bulk_run_document(self.client.served_version())
+        payload = self.client.data(document, {"query": query}, cost=MUTATION_COST)["bulkOperationRunQuery"]
         errors = payload.get("userErrors") or []
         if errors:
             raise BulkUnavailable("; ".join(f"{e.get('code') or 'ERROR'}: {e.get('message')}" for e in errors))
@@ -105,9 +109,13 @@ class BulkRunner:
         raise BulkUnavailable(f"bulk operation {operation} did not finish in {self.max_polls * self.poll_seconds:.0f}s")
 
     def _cancel(self, operation: str) -> None:
-        """A forgotten operation would block tomorrow's: cancel it, but never fail because of that."""
+        """A forgotten operation would block tomorrow's: cancel it, but never fail because of that.
+
+        Often called because the daemon is stopping, when ordinary requests are refused: one attempt, sent anyway.
+        """
         try:
-            self.client.data(BULK_CANCEL, {"id": operation}, cost=MUTATION_COST)
+            self.client.send_once(BULK_CANCEL, {"id": operation}, timeout=CANCEL_TIMEOUT)
+            self.log.info("Shopify bulk operation %s cancelled", operation)
         except Exception as exc:  # noqa: BLE001 - best effort, the caller already falls back
             self.log.warning("could not cancel bulk operation %s: %s", operation, exc)
 

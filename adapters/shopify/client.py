@@ -26,6 +26,7 @@ import httpx
 
 from adapters.shopify.auth import TOKEN_HEADER, TokenSource, redact
 from adapters.shopify.config import ShopifyConfig
+from adapters.shopify.queries import SCOPES, SCOPES_COST
 from adapters.shopify.throttle import CostBucket
 from connector.errors import ConfigError, FatalError, RetryableError
 from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
@@ -107,6 +108,22 @@ class ShopifyClient:
     def data(self, document: str, variables: dict[str, Any] | None = None, *, cost: float | None = None) -> dict[str, Any]:
         return self.query(document, variables, cost=cost).data
 
+    def served_version(self) -> str:
+        """The version Shopify really executes: an unsupported pin "falls forward" to the oldest supported
+        one, whose defaults (e.g. bulk ``groupObjects``) differ. Asks once, cheaply, if nothing answered yet."""
+        if self.answered_version is None:
+            self.data(SCOPES, cost=SCOPES_COST)
+        return self.answered_version or self.config.api_version
+
+    def send_once(self, document: str, variables: dict[str, Any], *, timeout: float) -> GraphQLResult:
+        """One attempt with a short timeout: no retry, no pacing wait, and sent even once ``abort`` is set.
+
+        For clean-up that a shutdown itself triggers (cancelling a bulk operation): ``query`` refuses to
+        start anything after ``abort``, which would leave the operation running and block the next one.
+        """
+        response = self._post(document, variables, self.tokens.token(), timeout=timeout)
+        return self._interpret(response, (document, None, 0))
+
     def _attempt(self, document: str, variables: dict[str, Any], key: Hashable, cost: float | None) -> GraphQLResult:
         self._pace(key, cost)
         response = self._post(document, variables, self.tokens.token())
@@ -124,14 +141,17 @@ class ShopifyClient:
             self.log.debug("Shopify cost bucket low: waiting %.2fs for %.0f points", wait, expected)
             self.sleep(wait)
 
-    def _post(self, document: str, variables: dict[str, Any], token: str) -> httpx.Response:
+    def _post(self, document: str, variables: dict[str, Any], token: str, *, timeout: float | None = None) -> httpx.Response:
         self.requests += 1
         headers = {TOKEN_HEADER: token}
         self.log.debug(
             "POST %s %s variables=%s headers=%s",
             self.config.graphql_path, operation_name(document), _short(variables), redact(headers),
         )
-        return self.http.post(self.config.graphql_path, json={"query": document, "variables": variables}, headers=headers)
+        body = {"query": document, "variables": variables}
+        if timeout is None:
+            return self.http.post(self.config.graphql_path, json=body, headers=headers)
+        return self.http.post(self.config.graphql_path, json=body, headers=headers, timeout=timeout)
 
     def _interpret(self, response: httpx.Response, key: Hashable) -> GraphQLResult:
         self._check_version(response.headers.get("X-Shopify-API-Version"))

@@ -19,7 +19,10 @@ _VERSION = re.compile(r"\d{4}-(01|04|07|10)|unstable")
 class ShopifyConfig(SourceConfig):
     type: Literal["shopify"] = Field("shopify", description="Selects this adapter")
     shop_domain: str = Field(description="The shop's permanent domain, your-shop.myshopify.com")
-    api_version: str = Field("2025-01", description="Pinned Admin API version; a different answered version is logged")
+    api_version: str = Field(
+        "2026-04", description="Pinned Admin API version; an unsupported one falls forward (logged, and the answered "
+        "version decides version-dependent requests)"
+    )
     access_token: SecretStr | None = Field(
         None, description="Admin API access token (better: env KARLA_CONNECTOR_SOURCES__<NAME>__ACCESS_TOKEN)"
     )
@@ -38,6 +41,10 @@ class ShopifyConfig(SourceConfig):
         14.0, ge=0, description="Re-read not (fully) shipped orders of the last N days each poll to catch late trackings (0: off)"
     )
     carriers: CarrierOverrides = Field(default_factory=dict, description="Tracking company -> Karla carrier, overriding built-ins")
+    skip_test_orders: bool = Field(True, description="Do not send test orders (Order.test, e.g. the Bogus Gateway)")
+    skip_cancelled: bool = Field(
+        True, description="Do not send cancelled orders; one sent before it was cancelled is then no longer updated"
+    )
     tags_as_segments: bool = Field(True, description="Send the order's tags as Karla segments")
     segment_prefix: str = Field("", description="Prefix for segments made from tags, e.g. 'shopify:'")
     use_bulk_for_full_sync: bool = Field(True, description="Full sync through a bulk operation (falls back to paging)")
@@ -59,7 +66,7 @@ class ShopifyConfig(SourceConfig):
     @classmethod
     def _version(cls, value: str) -> str:
         if not _VERSION.fullmatch(value):
-            raise ValueError("must be a quarterly version such as 2025-01")
+            raise ValueError("must be a quarterly version such as 2026-04")
         return value
 
     @model_validator(mode="after")

@@ -9,6 +9,9 @@
   quantity shipped in it); cancelled and failed fulfillments are not sent.
 - Protected customer data that Shopify withholds comes back null: the order is sent without it. Without
   a zip code Karla cannot create the order, so such an order becomes a ``Rejected`` saying why.
+- Test orders and cancelled orders are skipped by default (``skip_reason``): Karla would treat them as
+  live and run placed-order campaigns for them. Karla's order has no cancelled state to send instead, so
+  an order sent before its cancellation simply stops being updated.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from adapters.shopify.cursor import gid_number
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking, explain
 
-__all__ = ["MappingOptions", "map_order", "live_fulfillments", "order_number", "withheld", "awaits_tracking"]
+__all__ = ["MappingOptions", "map_order", "live_fulfillments", "order_number", "skip_reason", "withheld", "awaits_tracking"]
 
 _NOT_SHIPPED = {"CANCELLED", "ERROR", "FAILURE"}
 _DIGITS = re.compile(r"\d+")
@@ -36,6 +39,18 @@ class MappingOptions:
     carriers: Mapping[str, str] = field(default_factory=dict)
     tags_as_segments: bool = True
     segment_prefix: str = ""
+    skip_test_orders: bool = True
+    skip_cancelled: bool = True
+
+
+def skip_reason(node: dict[str, Any], options: MappingOptions) -> str | None:
+    """Why this order is not sent at all (None: send it). A Karla order is always live: there is no test flag
+    or cancelled state to send, and Karla's own Shopware plugin leaves cancelled orders out by default."""
+    if options.skip_test_orders and node.get("test"):
+        return "a test order"
+    if options.skip_cancelled and node.get("cancelledAt"):
+        return "cancelled"
+    return None
 
 
 def order_number(node: dict[str, Any]) -> str:

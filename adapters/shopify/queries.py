@@ -39,7 +39,7 @@ DISCOUNT = (  # cost 2
 FULFILLMENT_HEAD = "id legacyResourceId status createdAt requiresShipping trackingInfo { number company url }"  # cost 2
 
 _ORDER_HEAD = """
-    id legacyResourceId name email createdAt processedAt updatedAt cancelledAt closedAt currencyCode tags
+    id legacyResourceId name email createdAt processedAt updatedAt cancelledAt closedAt currencyCode tags test
     statusPageUrl requiresShipping displayFulfillmentStatus
     currentTotalPriceSet { shopMoney { amount } }
     currentSubtotalPriceSet { shopMoney { amount } }

@@ -6,6 +6,9 @@ request is repeated. Line items and discount applications beyond the nested firs
 order (fulfillment line items per fulfillment), so no order or parcel is ever sent with a truncated
 product or discount list, and a poll sends exactly what the bulk full sync (which reads every nested
 node) sends for the same order. Otherwise the two would disagree and re-send the order each time.
+
+An order (or fulfillment) deleted between its page and a follow-up query comes back null there: the
+order is dropped from the page. It is gone; sending it half-complete would be wrong.
 """
 
 from __future__ import annotations
@@ -54,8 +57,7 @@ class OrderReader:
         seen: set[str] = set()
         while True:
             connection = self._orders(search, after)
-            page = connection["nodes"]
-            self.complete(page)
+            page = self.complete(connection["nodes"])
             has_next = bool(connection["pageInfo"]["hasNextPage"])
             yield page, has_next
             if not has_next:
@@ -90,9 +92,7 @@ class OrderReader:
                 self._shrink(exc)
                 continue
             start += len(chunk)
-            page = [node for node in found if node]
-            self.complete(page)
-            yield page
+            yield self.complete([node for node in found if node])
 
     def probe_ids(self, gids: list[str]) -> Iterator[Node | None]:
         """The parcel state of these orders (None for an id Shopify no longer knows)."""
@@ -117,26 +117,41 @@ class OrderReader:
         return result.data
 
     # -- completing nested lists -------------------------------------------------------------------
-    def complete(self, nodes: list[Node]) -> None:
-        """Fetch what the nested first pages left out, in place: line items, discounts, parcel items."""
-        for node in nodes:
-            self._more(node, "lineItems")
-            self._more(node, "discountApplications")
-            for fulfillment in node.get("fulfillments") or []:
-                self._more(fulfillment, "fulfillmentLineItems")
+    def complete(self, nodes: list[Node]) -> list[Node]:
+        """Fetch what the nested first pages left out, in place: line items, discounts, parcel items.
 
-    def _more(self, owner: Node, field: str) -> None:
-        """Follow ``owner[field]``'s cursor to its end, appending each page's nodes to the nested page."""
+        Returns the orders still there: one deleted meanwhile is left out.
+        """
+        return [node for node in nodes if self._complete(node)]
+
+    def _complete(self, node: Node) -> bool:
+        found = self._more(node, "lineItems") and self._more(node, "discountApplications")
+        found = found and all(self._more(f, "fulfillmentLineItems") for f in node.get("fulfillments") or [])
+        if not found:
+            self.log.debug("Shopify order %s (%s) vanished while being read: left out", node.get("name"), node.get("id"))
+        return found
+
+    def _more(self, owner: Node, field: str) -> bool:
+        """Follow ``owner[field]``'s cursor to its end, appending each page's nodes to the nested page.
+
+        False: Shopify no longer knows ``owner`` (deleted since it was read; the query's root is null).
+        """
         document, cost, root = _MORE[field]
         connection = owner.get(field)
         while connection and (connection.get("pageInfo") or {}).get("hasNextPage"):
             variables = {"id": owner["id"], "after": connection["pageInfo"]["endCursor"]}
-            more = self._data(document, variables, cost)[root][field]
+            found = self._data(document, variables, cost)[root]
+            if found is None:
+                return False
+            more = found[field]
             connection["nodes"] = list(connection.get("nodes") or []) + list(more.get("nodes") or [])
             connection["pageInfo"] = more["pageInfo"]
+        return True
 
-    def fill_fulfillment_line_items(self, nodes: list[Node]) -> None:
-        """Bulk results carry fulfillments without their line items: fetch them for parcels we send."""
+    def fill_fulfillment_line_items(self, nodes: list[Node]) -> list[Node]:
+        """Bulk results carry fulfillments without their line items: fetch them for parcels we send.
+
+        Returns the orders still there (see ``complete``)."""
         wanted = {
             f["id"]: f for node in nodes for f in live_fulfillments(node)
             if "fulfillmentLineItems" not in f and any(t.get("number") for t in f.get("trackingInfo") or [])
@@ -147,6 +162,12 @@ class OrderReader:
             for found in self._data(FULFILLMENT_LINE_ITEMS, {"ids": chunk}, len(chunk) * FULFILLMENT_NODE_COST)["nodes"]:
                 if found and found.get("id") in wanted:
                     wanted[found["id"]]["fulfillmentLineItems"] = found["fulfillmentLineItems"]
+        gone: set[str] = set()
         for fulfillment in wanted.values():
             fulfillment.setdefault("fulfillmentLineItems", {"nodes": []})
-            self._more(fulfillment, "fulfillmentLineItems")
+            if not self._more(fulfillment, "fulfillmentLineItems"):
+                gone.add(fulfillment["id"])
+        kept = [node for node in nodes if not any(f.get("id") in gone for f in node.get("fulfillments") or [])]
+        if len(kept) < len(nodes):
+            self.log.debug("Shopify: %d orders vanished while being read: left out", len(nodes) - len(kept))
+        return kept

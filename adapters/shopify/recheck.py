@@ -1,7 +1,8 @@
 """Each poll, find the orders whose parcels changed although their ``updatedAt`` did not.
 
 1. Probe the watched orders by id, and search not (fully) shipped orders of the recheck window (finds
-   orders the watch does not know, e.g. after a fulfillment was cancelled).
+   orders the watch does not know, e.g. after a fulfillment was cancelled). Beyond ``WATCH_LIMIT``, orders
+   older than the stored watch are the overflow: ignored, as the full sync covers them.
 2. An order whose parcel fingerprint differs from the remembered one, or that the watch did not know,
    is read in full and yielded; the engine's change detection sends only what really changed.
 3. Orders Shopify no longer returns leave the watch; probed orders that no longer await parcels too.
@@ -35,7 +36,9 @@ def changed_orders(reader: OrderReader, watch: Watch, emitted: set[str]) -> Iter
     since = iso(watch.since)
     for status in ("unshipped", "partial"):
         for node in reader.probe_search(unshipped_search(since, status)):
-            probes[gid_number(node["id"])] = node
+            number = gid_number(node["id"])
+            if not watch.overflow(number):
+                probes[number] = node
     unprobed = [_gid(n) for n in remembered if n not in probes]
     for node in reader.probe_ids(unprobed):
         if node:

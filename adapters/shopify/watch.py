@@ -47,6 +47,8 @@ class Watch:
     def __init__(self, entries: Mapping[int, int | None], *, since: datetime, enabled: bool = True, log: Any = None) -> None:
         self._entries: dict[int, int | None] = dict(entries) if enabled else {}
         self.since, self.enabled = since, enabled
+        # A full stored watch kept only the newest orders: older ones are the overflow, left to the full sync.
+        self.floor: int | None = min(self._entries) if len(self._entries) >= WATCH_LIMIT else None
         self.log = log or logging.getLogger(__name__)
         self._warned = False
 
@@ -55,6 +57,11 @@ class Watch:
 
     def __contains__(self, number: object) -> bool:
         return number in self._entries
+
+    def overflow(self, number: int) -> bool:
+        """An order older than every order a full watch keeps: reading it each poll would only have it
+        dropped again when the watch is stored, so it waits for the full sync like the warning says."""
+        return self.floor is not None and number < self.floor
 
     def known(self) -> dict[int, int | None]:
         return dict(self._entries)

@@ -34,7 +34,7 @@ def order(n: int, *, updated: str | None = None, items: int = 2, **overrides: An
     ]
     data: dict[str, Any] = {
         "id": gid, "legacyResourceId": str(5_000_000 + n), "name": f"#{1000 + n}", "email": f"kunde{n}@example.com",
-        "cancelledAt": None, "closedAt": None, "currencyCode": "EUR", "tags": ["vip"],
+        "cancelledAt": None, "closedAt": None, "currencyCode": "EUR", "tags": ["vip"], "test": False,
         "statusPageUrl": f"https://karla-test.myshopify.com/123/orders/abc{n}/authenticate?key=k{n}", "requiresShipping": True,
         "currentTotalPriceSet": money("59.90"), "currentSubtotalPriceSet": money("55.00"),
         "currentShippingPriceSet": money("4.90"), "currentTotalDiscountsSet": money("0.00"),

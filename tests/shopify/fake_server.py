@@ -7,8 +7,9 @@ bucket on an injected clock (``extensions.cost`` on every answer, ``THROTTLED`` 
 ``MAX_COST_EXCEEDED`` above the per-query ceiling), scripted HTTP failures, the
 ``X-Shopify-Access-Token`` header with expiring tokens, the client-credentials grant, bulk operations
 with a JSONL download (grouped or not, as ``groupObjects`` and the requested version say), and the
-``X-Shopify-API-Version`` header. Documents are checked against the requested version's schema (see
-``schema.py`` for how far later versions are modelled).
+``X-Shopify-API-Version`` header. Documents are checked and executed against the *served* version
+(``served_version``, else the requested one), as Shopify does when an unsupported version falls forward
+(see ``schema.py`` for how far later versions are modelled).
 
     with FakeShopify(clock) as shop:
         shop.add_order(make_order(1))
@@ -77,7 +78,7 @@ class FakeShopify:
         self.token_lifetime = 86399.0
         self.scopes = ["read_orders", "read_all_orders", "read_fulfillments"]
         self.shop_name, self.domain, self.plan = "Karla Testladen", "karla-test.myshopify.com", "Basic"
-        self.served_version: str | None = None  # None: answer with the requested version
+        self.served_version: str | None = None  # None: serve the requested version; else fall forward to this one
         self.redact_customer_data = False
         self.max_query_cost = 1000
         self.script: list[Scripted] = []
@@ -157,7 +158,9 @@ class FakeShopify:
             record.update(operation=match.group(1) if match else "anonymous", variables=variables)
             if self.on_request:
                 self.on_request(record)
-            return 200, answer_headers, self._execute(document, variables, record, version)
+            # Shopify executes the version it answers with: a falling-forward request gets that version's
+            # schema and defaults (groupObjects!), whatever the URL asked for.
+            return 200, answer_headers, self._execute(document, variables, record, self.served_version or version)
 
     def _token_valid(self, token: str | None) -> bool:
         if not token or token not in self.tokens:

@@ -6,7 +6,9 @@ checks a query's shape.
 
 Later versions are modelled only where the adapter depends on a difference: 2025-07 added
 ``bulkOperationRunQuery(groupObjects: Boolean! = true)``, and 2026-01 changed that default to ``false``
-(shopify.dev changelog "Bulk operations group objects default changed to false").
+(shopify.dev changelog "Bulk operations group objects default changed to false"). Otherwise a later
+version is validated as 2025-01: a field *removed* after 2025-01 would pass here, so the adapter sticks to
+long-standing fields and a newer default ``api_version`` is checked against Shopify's changelog by hand.
 """
 
 from __future__ import annotations

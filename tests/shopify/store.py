@@ -73,6 +73,7 @@ class FakeStore:
                 order["updatedAt"] = self._stamp(updated)
             order.setdefault("createdAt", order["updatedAt"])
             order.setdefault("processedAt", order["createdAt"])
+            order.setdefault("test", False)
             for fulfillment in order["fulfillments"]:
                 fulfillment.setdefault("createdAt", order["updatedAt"])
                 fulfillment.setdefault("updatedAt", fulfillment["createdAt"])

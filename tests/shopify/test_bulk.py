@@ -123,6 +123,30 @@ def test_grouped_output_is_asked_for_where_the_version_can(
     assert {r["version"] for r in history.requests} == {version}
 
 
+def test_a_pin_that_falls_forward_still_gets_grouped_output(history: FakeShopify, make_adapter: MakeAdapter) -> None:
+    """2025-01 is no longer supported: Shopify answers 2026-04, where ``groupObjects`` defaults to false.
+
+    Chosen from the configured version, the mutation left the argument out, the file came ungrouped, was
+    rejected after the whole download, and the full sync paged instead.
+    """
+    history.served_version = "2026-04"
+    adapter = make_adapter(full_sync=True, api_version="2025-01")
+    pages, _ = read(adapter)
+    assert history.bulk.group_objects == [True], "asked for grouping, as the served version needs"
+    assert len(records(pages)) == 40 and not history.graphql_requests("Orders"), "the bulk result was used"
+    assert adapter.client.answered_version == "2026-04"
+
+
+def test_the_fake_executes_the_served_version(history: FakeShopify, make_adapter: MakeAdapter) -> None:
+    """Falling forward changes defaults: a 2025-01 request served as 2026-04 groups only when asked."""
+    history.served_version = "2026-04"
+    client = make_adapter(api_version="2025-01").client
+    client.data(queries.BULK_RUN, {"query": queries.bulk_orders_query(queries.window_search("2026-01-01T00:00:00Z",
+                                                                                             "2026-12-01T00:00:00Z"))})
+    assert history.bulk.group_objects == [False]
+    assert {r["version"] for r in history.requests} == {"2025-01"}
+
+
 def test_the_fake_serves_2026_01_ungrouped_unless_asked(history: FakeShopify, make_adapter: MakeAdapter) -> None:
     """Why the adapter asks: without the argument, 2026-01 puts every child line after all orders."""
     client = make_adapter(api_version="2026-01").client
@@ -195,3 +219,4 @@ def test_a_stop_during_a_bulk_full_sync_ends_it_without_a_fallback_or_its_warnin
         read(made[0])
     assert not any("page by page" in r.getMessage() for r in caplog.records)
     assert not history.graphql_requests("Orders")
+    assert [op.status for op in history.bulk.ops.values()] == ["CANCELED"], "cancelled although the stop refuses requests"

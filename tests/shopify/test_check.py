@@ -17,7 +17,7 @@ def test_check_reports_shop_version_and_scopes(make_adapter: MakeAdapter) -> Non
     facts = make_adapter().check()
     assert facts == [
         "shop Karla Testladen (karla-test.myshopify.com, plan Basic)",
-        "Admin API 2025-01",
+        "Admin API 2026-04",
         "scopes: read_all_orders, read_fulfillments, read_orders",
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,24 @@ def test_engine_enqueues_a_late_tracking_and_nothing_else(shop: FakeShopify, clo
 
 
 def test_a_shutdown_during_the_nightly_bulk_wait_stops_within_one_poll(shop: FakeShopify, clock: FakeClock, db: StateDB) -> None:
-    """The engine checks for a stop between pages; the empty page per status poll gives it that chance."""
+    """The engine checks for a stop between pages; the empty page per status poll gives it that chance.
+
+    The daemon's shutdown also sets ``abort`` (lent to the adapter as ``context.stop``), which makes every
+    ordinary request refuse to start: the cancel must go out anyway, or the operation keeps running.
+    """
     for n in range(5):
         shop.add_order(order(n, updated=f"2026-11-20T10:{n:02d}:00Z"))
     shop.bulk.polls_to_finish = 10_000  # Shopify would keep us waiting for bulk_timeout_seconds (4 h)
+    abort = threading.Event()
     answers = iter([False, False, True])  # SIGTERM arrives during the third status poll
-    counts = sync_source(db, _runtime(shop, clock, bulk_poll_seconds=10), clock=clock.now, full=True, stop=lambda: next(answers))
+
+    def stop() -> bool:  # the daemon's signal handler: stopping.set(), then connector.abort()
+        stopping = next(answers)
+        if stopping:
+            abort.set()
+        return stopping
+
+    counts = sync_source(db, _runtime(shop, clock, bulk_poll_seconds=10), clock=clock.now, full=True, stop=stop, abort=abort)
     assert counts.read == 0 and sum(clock.slept) == 20
     assert [op.status for op in shop.bulk.ops.values()] == ["CANCELED"], "tomorrow's operation is not blocked"
     with db.read() as conn:

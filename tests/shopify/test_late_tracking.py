@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from adapters.shopify import ShopifyAdapter
+import pytest
+
+from adapters.shopify import ShopifyAdapter, watch
 from tests.shopify.conftest import MakeAdapter, read, records
 from tests.shopify.factories import fulfillment, order, order_gid
 from tests.shopify.fake_server import FakeShopify
@@ -97,3 +99,25 @@ def test_unshipped_orders_unknown_to_the_watch_are_found_by_search(shop: FakeSho
     pages, cursor = read(make(make_adapter), cursor)
     assert _trackings(pages) == {"1001": ["PARTIAL-1"]}
     assert "5000001" in json.loads(cursor or "{}")["watch"]
+
+
+def test_the_overflow_beyond_the_watch_limit_is_left_to_the_full_sync(
+    shop: FakeShopify, make_adapter: MakeAdapter, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More orders await parcels than the watch keeps: the older ones are not read in full on every poll
+    (they were, found by the unshipped search and dropped again when the watch was stored)."""
+    monkeypatch.setattr(watch, "WATCH_LIMIT", 3)
+    for n in range(8):
+        shop.add_order(order(n, updated=f"2026-11-20T10:00:0{n}Z"))
+    _, cursor = read(make(make_adapter))
+    assert sorted(json.loads(cursor or "{}")["watch"]) == ["5000005", "5000006", "5000007"]
+    newest = shop.store.order(order_gid(7))
+    for poll in range(2):
+        clock.advance(60)
+        shop.requests.clear()
+        pages, cursor = read(make(make_adapter), cursor)
+        assert not records(pages) and not shop.graphql_requests("OrdersById"), f"poll {poll} re-read the overflow"
+    shop.store.add_fulfillment(newest["id"], fulfillment(newest, 77, ["LATE-7"]), touch=False)
+    clock.advance(60)
+    pages, _ = read(make(make_adapter), cursor)
+    assert _trackings(pages) == {"1007": ["LATE-7"]}, "watched orders are still rechecked"

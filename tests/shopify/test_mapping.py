@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
+from pydantic import ValidationError
 
-from adapters.shopify import queries
+from adapters.shopify import ShopifyConfig, queries
 from adapters.shopify.mapping import MappingOptions, map_order, order_number
 from connector.karla.models import dump
-from tests.shopify.conftest import MakeAdapter, read, records
+from tests.shopify.conftest import MakeAdapter, keys, read, records
 from tests.shopify.factories import fulfillment, money, order
 from tests.shopify.fake_server import FakeShopify
 
@@ -99,11 +101,11 @@ def test_long_orders_are_completed_beyond_the_nested_page(shop: FakeShopify, mak
 
 def test_digital_orders_are_rejected_with_a_reason_and_neighbours_go_on(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
     shop.add_order(order(1, updated="2026-11-20T10:00:00Z", shippingAddress=None, requiresShipping=False))
-    shop.add_order(order(2, updated="2026-11-20T10:00:01Z", cancelledAt="2026-11-20T10:00:01Z"))
+    shop.add_order(order(2, updated="2026-11-20T10:00:01Z"))
     pages, _ = read(make_adapter(recheck_unfulfilled_days=0))
     (rejected,) = [r for p in pages for r in p.rejected]
     assert rejected.key == "1001" and "nothing to ship" in rejected.reason and "zip code" in rejected.reason
-    assert [r.key for r in records(pages)] == ["1002"]  # cancelled orders are read too
+    assert [r.key for r in records(pages)] == ["1002"]
 
 
 def test_withheld_customer_data_warns_once_and_still_sends_what_it_can(
@@ -172,3 +174,27 @@ def test_line_items_without_current_quantity_fall_back_to_the_ordered_quantity()
     node["lineItems"] = {"nodes": node["lineItems"]}  # the fake stores connections as lists; Shopify answers nodes
     record = map_order(node, MappingOptions())
     assert record.order is not None and [(p.sku, p.quantity) for p in record.order.products] == [("SKU-44-0", 1), ("SKU-44-1", 2)]
+
+
+@pytest.mark.parametrize("full_sync", [False, True])
+def test_test_and_cancelled_orders_are_not_sent_unless_asked(
+    shop: FakeShopify, make_adapter: MakeAdapter, full_sync: bool
+) -> None:
+    """Karla treats every order as live and runs placed-order campaigns for it: a checkout tested with the
+    Bogus Gateway or a cancelled order would reach real customers' campaigns. Closed orders are sent."""
+    shop.add_order(order(1, updated="2026-11-20T10:00:00Z", closedAt="2026-11-20T10:00:00Z"))
+    shop.add_order(order(2, updated="2026-11-20T10:00:01Z", cancelledAt="2026-11-20T10:00:01Z"))
+    shop.add_order(order(3, updated="2026-11-20T10:00:02Z", test=True))
+    pages, cursor = read(make_adapter(recheck_unfulfilled_days=0, full_sync=full_sync))
+    assert keys(pages) == ["1001"]
+    assert full_sync or json.loads(cursor or "{}")["updated_at"] == "2026-11-20T10:00:02Z", "skipped, not lost"
+    pages, _ = read(make_adapter(recheck_unfulfilled_days=0, full_sync=full_sync, skip_test_orders=False, skip_cancelled=False))
+    assert sorted(keys(pages)) == ["1001", "1002", "1003"]
+
+
+def test_the_skip_settings_are_validated() -> None:
+    base = {"type": "shopify", "shop_domain": "karla-test.myshopify.com", "access_token": "t"}
+    config = ShopifyConfig(**base)
+    assert (config.skip_test_orders, config.skip_cancelled) == (True, True)
+    with pytest.raises(ValidationError):
+        ShopifyConfig(**base, skip_cancelled="sometimes")
