@@ -8,17 +8,19 @@ table, and paginators that refuse to loop forever.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from connector.errors import Action, ConfigError, RetryableError, action_for_status
 from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
 
-__all__ = ["PaginationLoop", "SourceHttp", "cursor_pages", "link_header_pages", "page_numbers"]
+__all__ = ["PaginationLoop", "SourceHttp", "cursor_pages", "link_header_pages", "page_numbers", "safe_scheme"]
 
 
 class PaginationLoop(RuntimeError):
@@ -116,3 +118,20 @@ def link_header_pages(http: SourceHttp, url: str, **kwargs: Any) -> Iterator[htt
             raise PaginationLoop(f"next link {following!r} repeated")
         seen.add(following)
         response = http.request("GET", following)
+
+
+def safe_scheme(url: str) -> bool:
+    """Whether credentials may be sent to ``url``: https, or plain http to a loopback host (a local test
+    server, a TLS-terminating tunnel on this machine), where nothing crosses a network. For a Config's
+    validator: an ``http://`` URL elsewhere would carry a token or secret in clear text."""
+    parts = urlsplit(url.strip())
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http" or parts.hostname is None:
+        return False
+    if parts.hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from adapters.base import SourceConfig
+from adapters.http import safe_scheme
 from connector.karla.carriers import CarrierOverrides
 
 __all__ = ["ShopifyConfig"]
@@ -28,7 +29,7 @@ class ShopifyConfig(SourceConfig):
     )
     client_id: str | None = Field(None, description="App client id for the client-credentials grant (with client_secret)")
     client_secret: SecretStr | None = Field(None, description="App client secret for the client-credentials grant")
-    api_base_url: str | None = Field(None, description="Override https://{shop_domain}, e.g. http://127.0.0.1:8080 (tests, proxies)")
+    api_base_url: str | None = Field(None, description="Override https://{shop_domain}, e.g. a proxy; http:// only on loopback (tests)")
     page_size: int = Field(
         100, ge=1, le=250, description="Most orders per request; lowered so one request stays under Shopify's 1000-point cost cap"
     )
@@ -61,6 +62,14 @@ class ShopifyConfig(SourceConfig):
         if not _DOMAIN.fullmatch(value):
             raise ValueError("must be the shop's permanent domain, like your-shop.myshopify.com")
         return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        """The token goes with every request: never in clear text across a network."""
+        if value is None or safe_scheme(value):
+            return value
+        raise ValueError("must start with https:// (http:// only for 127.0.0.1, ::1 or localhost)")
 
     @field_validator("api_version")
     @classmethod

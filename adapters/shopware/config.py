@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import date
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
 from adapters.base import SourceConfig
+from adapters.http import safe_scheme
 from connector.karla.carriers import CarrierOverrides
 
 __all__ = ["ShopwareConfig"]
@@ -56,7 +55,7 @@ class ShopwareConfig(SourceConfig):
         """https only: the client secret is sent in the token request's body. Plain http is allowed for a
         loopback host (a local test shop, a TLS-terminating tunnel on this machine), where nothing crosses a network."""
         value = value.strip().rstrip("/").removesuffix("/api")
-        if value.startswith("https://") or (value.startswith("http://") and _loopback(urlsplit(value).hostname)):
+        if safe_scheme(value):
             return value
         raise ValueError("must start with https:// (http:// only for 127.0.0.1, ::1 or localhost): the shop's URL, "
                          "without /api")
@@ -65,14 +64,3 @@ class ShopwareConfig(SourceConfig):
     @classmethod
     def _states(cls, value: list[str]) -> list[str]:
         return [state.strip().lower() for state in value if state.strip()]
-
-
-def _loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

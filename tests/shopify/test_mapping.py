@@ -198,3 +198,12 @@ def test_the_skip_settings_are_validated() -> None:
     assert (config.skip_test_orders, config.skip_cancelled) == (True, True)
     with pytest.raises(ValidationError):
         ShopifyConfig(**base, skip_cancelled="sometimes")
+
+
+def test_a_plain_http_api_base_url_is_refused_except_on_loopback() -> None:
+    """The access token goes with every request: an http:// proxy across a network would carry it in clear."""
+    base = {"type": "shopify", "shop_domain": "karla-test.myshopify.com", "access_token": "t"}
+    assert ShopifyConfig(**base, api_base_url="http://127.0.0.1:8080").base_url == "http://127.0.0.1:8080"
+    assert ShopifyConfig(**base, api_base_url="https://proxy.example").base_url == "https://proxy.example"
+    with pytest.raises(ValidationError, match=r"http:// only for 127.0.0.1"):
+        ShopifyConfig(**base, api_base_url="http://proxy.example:8080")
