@@ -24,7 +24,8 @@ from connector.items import pending_groups
 from connector.karla.client import KarlaClient
 from connector.registry import AdapterLoadError, validate_source
 from connector.settings import Settings
-from state import Cursors, DeadLetters, Outbox, Runs, StateDB, open_state
+from connector.status import state_status
+from state import StateDB, open_state
 
 __all__ = ["Connector", "SyncReport", "ExitCode"]
 
@@ -186,7 +187,7 @@ class Connector:
         and ends that source's run; the other sources are still read and what they queued is delivered.
         """
         report = SyncReport()
-        report.failures.update({n: e for n, e in self.broken.items() if not names or n in names})
+        report.fatal.update({n: e for n, e in self.broken.items() if not names or n in names})  # exit 2, as `check`
         wanted = [n for n in names if n not in self.broken] if names else None
         # Not while a full sync reads: it replays older versions of orders (older files first), which a
         # delivery process would send before the newest version, the one Karla usually has, replaced them.
@@ -258,26 +259,8 @@ class Connector:
         return self._db
 
     def status(self) -> dict[str, Any]:
-        with self.existing_db().read() as conn:
-            pending = Outbox(conn).pending_by_source()
-            dead = DeadLetters(conn).count_by_source()
-            sources = {
-                name: {
-                    "type": rt.config.type,
-                    "shop_slug": rt.slug,
-                    "enabled": rt.config.enabled,
-                    "cursors": Cursors(conn).all(name),
-                    "pending": pending.get(name, 0),
-                    "dead": dead.get(name, 0),
-                    "last_run": _run_view(Runs(conn).last(name)),
-                }
-                for name, rt in self.sources.items()
-            }
-            count, first = Outbox(conn).waiting()
-            waiting = {"count": count, "next": [{"shop": slug, "order": key, "next_try": _iso(at), "why": why}
-                                                for slug, key, at, why in first]}
-            return {"pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "waiting": waiting,
-                    "sources": sources}
+        """What `status` shows; see ``connector.status`` (it needs no validated source, nor the API key)."""
+        return state_status(self.settings, self.existing_db())
 
 
 def _also(on_page: Callable[[RunCounts], None] | None, early: EarlyDelivery | None) -> Callable[[RunCounts], None] | None:
@@ -290,17 +273,3 @@ def _also(on_page: Callable[[RunCounts], None] | None, early: EarlyDelivery | No
             on_page(counts)
 
     return both
-
-
-def _iso(t: float | None) -> str | None:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds") if t else None
-
-
-def _run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not run:
-        return None
-    return {
-        "kind": run["kind"], "status": run["status"], "started_at": _iso(run["started_at"]),
-        "finished_at": _iso(run["finished_at"]), "read": run["read"], "enqueued": run["enqueued"],
-        "unchanged": run["unchanged"], "rejected": run["rejected"], "error": run["error"],
-    }

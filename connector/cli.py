@@ -2,7 +2,8 @@
 
 Exit codes: 0 all delivered; 1 finished but records were dead-lettered in this run; 2 configuration or
 usage error; 3 could not finish (a source or Karla unavailable after retries; what is pending stays pending);
-4 internal error (a bug: one line on stderr, the traceback with ``--debug``; what is pending stays pending).
+4 internal error (a bug: one line on stderr, the traceback with ``--debug``; what is pending stays pending);
+75 the state file is in use by another process (the daemon, another sync): try again later.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from rich.console import Console
 
 from connector import cli_render as render
 from connector.errors import ConfigError, ConnectorError, FatalError
-from connector.logs import configure_logging, redact, register_secrets
+from connector.logs import configure_logging, named_secrets, redact, redact_data, register_secrets
 from connector.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued), 4 internal error (a bug; --debug shows the traceback).")
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued), 4 internal error (a bug; --debug shows the traceback), 75 state file in use by another process (try again later). Options such as --config go before the command.")
 dlq_app = typer.Typer(no_args_is_help=True, help="Inspect, retry or drop dead letters.")
 app.add_typer(dlq_app, name="dlq")
 out = Console(soft_wrap=True)
@@ -45,23 +46,19 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings(log_stream: object = None) -> Settings:
-    settings = load_settings(_State.config)
-    register_secrets([settings.karla.api_key.get_secret_value(), *_source_secrets(settings.sources)])
+def _code(exc: BaseException) -> int:
+    """2 for a configuration error; a held state lock has its own code (75, ``state.lock.StateInUse``)."""
+    return int(getattr(exc, "exit_code", 2))
+
+
+def _settings(log_stream: object = None, *, need_api_key: bool = True) -> Settings:
+    """Settings, with their secrets registered for masking. Each source's validated ``SecretStr`` values
+    are registered when its ``Config`` is validated (``connector.registry``); the raw tables' secret-named
+    keys are registered here first, so a table that fails validation is masked too."""
+    settings = load_settings(_State.config, need_api_key=need_api_key)
+    register_secrets([settings.karla.api_key.get_secret_value(), *named_secrets(settings.sources)])
     configure_logging(settings.log.format, settings.log.level, stream=log_stream)
     return settings
-
-
-def _source_secrets(value: object) -> list[str]:
-    """Every string under a key that looks secret, in any source table (ours or a plugin's)."""
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str) and any(w in key.lower() for w in ("key", "token", "secret", "password", "passphrase")):
-                found.append(item)
-            else:
-                found.extend(_source_secrets(item))
-    return found
 
 
 def _version(wanted: bool) -> None:
@@ -96,7 +93,7 @@ def sync(
         settings = _settings()
         code = run_dry(settings, source, full, out) if dry_run else run_sync(settings, source, full, out, err)
     except FatalError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), _code(exc)) from None
     raise typer.Exit(code)
 
 
@@ -105,7 +102,7 @@ def run() -> None:
     """The long-running daemon: polls each source, runs nightly full syncs, drains the outbox.
 
     Logs JSON lines to stdout; /healthz, /readyz and /metrics on [daemon].health_port; speaks sd_notify
-    when started by systemd. SIGTERM finishes the page or batch in flight and exits 0.
+    when started by systemd. SIGTERM (or SIGINT, SIGHUP) finishes the page or batch in flight and exits 0.
     """
     from connector.app import Connector
     from connector.daemon import Daemon
@@ -114,18 +111,26 @@ def run() -> None:
         connector = Connector(_settings(sys.stdout))
         code = Daemon(connector).run()
     except FatalError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), _code(exc)) from None
     raise typer.Exit(code)
 
 
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
-    """Per source: cursor, pending, dead letters, last run."""
-    from connector.app import Connector
+    """Per source: cursor, pending, dead letters, last run. Needs no secret (neither Karla's API key nor a
+    source's); works beside `run`."""
+    from connector.registry import register_source_secrets
+    from connector.status import state_status
+    from state import open_state
 
     try:
-        connector = Connector(_settings())
-        data = connector.status()
+        settings = _settings(need_api_key=False)
+        register_source_secrets(settings.sources)
+        db = open_state(settings.state.path, create=False)  # a wrong path is an error, not "nothing pending"
+        try:
+            data = redact_data(state_status(settings, db))  # errors stored by older versions may hold a secret
+        finally:
+            db.close()
     except ConnectorError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -145,7 +150,7 @@ def check() -> None:
     try:
         code = run_check(_settings(), out)
     except FatalError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), _code(exc)) from None
     raise typer.Exit(code)
 
 
@@ -174,8 +179,8 @@ def sandbox(
     from connector.sandbox import serve
 
     def ready(url: str) -> None:
-        err.print(f"Karla sandbox on {url} (user {user!r}, key {api_key!r}); Ctrl-C stops it")
-        err.print(f"  [karla]\n  base_url = \"{url}\"\n  username = \"{user}\"", highlight=False)
+        err.print(f"Karla sandbox on {url} (user {user!r}, key {api_key!r}); Ctrl-C stops it", highlight=False, markup=False)
+        err.print(f"  [karla]\n  base_url = \"{url}\"\n  username = \"{user}\"", highlight=False, markup=False)
 
     serve(host=host, port=port, credentials={user: api_key}, bulk_max_items=bulk_max_orders,
           bulk_max_bytes=bulk_max_bytes, ready=ready)
@@ -201,11 +206,11 @@ def demo(
 
 @dlq_app.command("list")
 def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
-    """Show dead letters with the reason and where the record came from."""
+    """Show dead letters with the reason and where the record came from. Works beside `run`."""
     from connector.commands import dead_letters
 
     try:
-        rows = dead_letters(_settings())
+        rows = redact_data(dead_letters(_settings(need_api_key=False)))
     except ConnectorError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -229,17 +234,17 @@ def dlq_retry(
     try:
         code = retry_dead_letters(_settings(), None if all_ else ids, out)
     except FatalError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), _code(exc)) from None
     raise typer.Exit(code)
 
 
 @dlq_app.command("drop")
 def dlq_drop(ids: Annotated[list[int], typer.Argument(metavar="ID", help="Dead-letter ids (see dlq list)")]) -> None:
-    """Delete dead letters for good. Exit 2 when an id names no dead letter."""
+    """Delete dead letters for good. Exit 2 when an id names no dead letter. Works beside `run`."""
     from connector.commands import drop_dead_letters
 
     try:
-        dropped = drop_dead_letters(_settings(), ids)
+        dropped = drop_dead_letters(_settings(need_api_key=False), ids)
     except ConnectorError as exc:
         raise _fail(str(exc)) from None
     out.print(f"dropped {dropped} dead letter(s)")
@@ -263,9 +268,15 @@ def main() -> None:
     _tune_gc()
     try:
         app()
+    except SystemExit as exc:
+        if exc.code == 2:  # click's usage error: "No such option: --config" after the command says too little
+            hint = render.misplaced_option_hint(sys.argv[1:])
+            if hint:
+                err.print(hint, highlight=False, markup=False)
+        raise
     except ConfigError as exc:  # raised before a command could report it
         err.print(f"error: {exc}", highlight=False, markup=False)
-        sys.exit(2)
+        sys.exit(_code(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must not look like "records were dead-lettered" (exit 1)
         sys.exit(_internal_error(exc))
 

@@ -1,5 +1,8 @@
 """Rich rendering of command results: tables for people, nothing secret, no customer PII beyond what
-the merchant's own dead letters need (order number and location)."""
+the merchant's own dead letters need (order number and location).
+
+Messages shown here come from adapters, Karla and the state file, past the log filter that masks
+secrets, so each is masked here as well (``redact``)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-__all__ = ["adapters", "check_line", "dead_letter_view", "dead_letters", "status", "sync_report"]
+from connector.logs import redact
+
+__all__ = ["adapters", "check_line", "dead_letter_view", "dead_letters", "misplaced_option_hint", "status", "sync_report"]
 
 
 def sync_report(out: Console, report: Any) -> None:
@@ -19,9 +25,9 @@ def sync_report(out: Console, report: Any) -> None:
     for name, counts in report.sources.items():
         table.add_row(name, str(counts.read), str(counts.enqueued), str(counts.unchanged), str(counts.rejected))
     for name, error in report.failures.items():
-        table.add_row(name, "-", "-", "-", f"failed: {error}")
+        table.add_row(name, "-", "-", "-", Text(f"failed: {redact(error)}"))
     for name, error in report.fatal.items():
-        table.add_row(name, "-", "-", "-", f"stopped (fix the configuration): {error}")
+        table.add_row(name, "-", "-", "-", Text(f"stopped (fix the configuration): {redact(error)}"))
     if report.sources or report.failures or report.fatal:
         out.print(table)
     d = report.delivery
@@ -33,9 +39,9 @@ def sync_report(out: Console, report: Any) -> None:
         highlight=False,
     )
     for reason in d.dead_letters[:20]:
-        out.print(f"  dead letter: {reason}", highlight=False, markup=False)
+        out.print(f"  dead letter: {redact(reason)}", highlight=False, markup=False)
     if report.karla_error:
-        out.print(f"Karla unavailable: {report.karla_error} — pending items stay queued", style="red", markup=False)
+        out.print(f"Karla unavailable: {redact(report.karla_error)} — pending items stay queued", style="red", markup=False)
 
 
 def status(out: Console, data: dict[str, Any]) -> None:
@@ -44,7 +50,7 @@ def status(out: Console, data: dict[str, Any]) -> None:
     if waiting["count"]:
         out.print(f"{waiting['count']} of them wait after a failed delivery; next to be tried again:", highlight=False)
         for w in waiting["next"]:
-            out.print(f"  order {w['order']} ({w['shop']}) at {w['next_try'] or 'the next drain'}: {w['why']}",
+            out.print(f"  order {w['order']} ({w['shop']}) at {w['next_try'] or 'the next drain'}: {redact(str(w['why']))}",
                       highlight=False, markup=False)
     table = Table(show_edge=False)
     for column in ("source", "type", "shop", "pending", "dead", "last run", "cursor"):
@@ -61,7 +67,7 @@ def check_line(out: Console, what: str, ok: bool, facts: list[str]) -> None:
     mark = "[green]ok[/]" if ok else "[red]FAILED[/]"
     out.print(f"{mark} {what}")
     for fact in facts:
-        out.print(f"    {fact}", highlight=False, markup=False)
+        out.print(f"    {redact(str(fact))}", highlight=False, markup=False)
 
 
 def adapters(out: Console, rows: list[dict[str, Any]]) -> None:
@@ -95,5 +101,18 @@ def dead_letters(out: Console, rows: list[dict[str, Any]]) -> None:
     for column in ("id", "source", "stage", "order", "location", "reason"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), r["source"], r["stage"], r["order"] or "-", r["location"] or "-", r["reason"])
+        table.add_row(str(r["id"]), r["source"], r["stage"], r["order"] or "-", r["location"] or "-", Text(redact(r["reason"])))
     out.print(table)
+
+
+_ROOT_OPTIONS = ("--config", "-c", "--debug", "--version")
+
+
+def misplaced_option_hint(args: list[str]) -> str | None:
+    """``karla-connector status --config x.toml``: the program's options go before the command; click only
+    says "No such option"."""
+    commands = [i for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] not in ("--config", "-c"))]
+    late = [a for a in args[commands[0] + 1:] if a.split("=")[0] in _ROOT_OPTIONS] if commands else []
+    if not late:
+        return None
+    return f"hint: {late[0].split('=')[0]} goes before the command, e.g. karla-connector --config PATH {args[commands[0]]} ..."

@@ -18,6 +18,7 @@ from connector.app import Connector, ExitCode
 from connector.dlq import retry_dead_letters
 from connector.items import Item, pending_groups
 from connector.errors import ConnectorError, FatalError
+from connector.logs import redact_data
 from connector.registry import available, load_adapter
 from connector.settings import Settings
 from state import DeadLetters, open_state
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 
+NO_SOURCES = "no [sources.NAME] table is configured: nothing would be read (see config.example.toml)"
+
+
 def _progress(console: Console) -> Any:
     if not console.is_terminal:
         return nullcontext(None)
@@ -42,6 +46,10 @@ def _progress(console: Console) -> Any:
 
 def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: Console, err: Console) -> int:
     connector = Connector(settings)
+    if not connector.sources and not connector.broken:  # as `check`: a config without sources is a mistake
+        connector.close()
+        err.print(f"error: {NO_SOURCES}", style="bold red", highlight=False, markup=False)
+        return ExitCode.CONFIG
     try:
         with StateLock(settings.state.path, "sync"), _progress(err) as progress:
             task = progress.add_task("reading sources", total=None) if progress else None
@@ -91,7 +99,7 @@ def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Co
                 letters = [{"location": r.location, "reason": r.reason} for r in DeadLetters(conn).list() if r.created_at >= started]
         finally:
             connector.close()
-    failures = {**report.failures, **report.fatal}
+    failures = redact_data({**report.failures, **report.fatal})
     out.print_json(json.dumps({"would_send": items, "would_dead_letter": letters, "failures": failures}, ensure_ascii=False))
     return ExitCode.CONFIG if report.fatal else ExitCode.UNFINISHED if report.failures else \
         ExitCode.DEAD_LETTERS if letters else ExitCode.OK
@@ -109,7 +117,7 @@ def run_check(settings: Settings, out: Console) -> int:
     if not state_ok:
         code = ExitCode.CONFIG
     if not connector.sources and not connector.broken:
-        render.check_line(out, "sources", False, ["no [sources.NAME] table is configured: nothing would be read"])
+        render.check_line(out, "sources", False, [NO_SOURCES])
         code = ExitCode.CONFIG
     for name, error in connector.broken.items():
         code = ExitCode.CONFIG

@@ -2,9 +2,9 @@
 
 APScheduler 3.x runs one incremental job per source on its ``poll_interval``, an optional nightly full
 sync per source on ``full_sync_cron``, and a delivery job draining the outbox. The main thread only waits,
-pings the systemd watchdog and handles signals: SIGTERM/SIGINT stop scheduling and let the page or batch
-in flight finish (bounded by ``shutdown_grace_seconds``); a second signal exits at once, which still loses
-nothing because every committed page is in the outbox.
+pings the systemd watchdog and handles signals: SIGTERM/SIGINT/SIGHUP stop scheduling and let the page or
+batch in flight finish (bounded by ``shutdown_grace_seconds``); a second signal exits at once, which still
+loses nothing because every committed page is in the outbox.
 """
 
 from __future__ import annotations
@@ -12,19 +12,22 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 
 from connector.app import Connector
+from connector.apscheduler_fixes import OncePerWallClock, QuietOverlap
 from connector.delivery import DeliveryResult
 from connector.engine import RunCounts, SourceRuntime
-from connector.errors import ConfigError, FatalError, Unavailable
+from connector.errors import ConfigError, ConnectorError, FatalError, Unavailable
 from connector.health import HealthServer
+from connector.logs import redact
 from connector.metrics import Metrics
 from connector.readiness import Readiness
 from connector.sdnotify import Notifier, watchdog_interval
@@ -37,13 +40,13 @@ __all__ = ["Daemon", "cron_trigger"]
 log = logging.getLogger("connector.daemon")
 
 
-def cron_trigger(expression: str, timezone: str) -> CronTrigger:
+def cron_trigger(expression: str, timezone: str) -> BaseTrigger:
     """Five fields as in crontab; six fields put seconds first (handy for tests and short cycles).
 
     The parser lives in ``connector.settings`` so ``SourceConfig`` validates with the very same code.
     """
     try:
-        return _parse_cron(expression, timezone)
+        return OncePerWallClock(_parse_cron(expression, timezone))
     except ValueError as exc:
         raise ConfigError(f"full_sync_cron {exc}") from None
 
@@ -85,14 +88,20 @@ class Daemon:
                     rt, full=full, on_page=self._page_counter(rt.name), stop=self.stopping.is_set
                 )
             except FatalError as exc:  # may pass (an unmounted share): the allowance applies, as for any failure
-                self.readiness.failed(rt.name, str(exc))
+                self.readiness.failed(rt.name, redact(str(exc)))  # /readyz shows it
                 self.metrics.runs.labels(source=rt.name, status="fatal").inc()
                 log.error("source %s stopped: %s", rt.name, exc, extra={"source": rt.name})
                 return
-            except Exception as exc:  # noqa: BLE001 - one failing source must not stop the others
-                self.readiness.failed(rt.name, str(exc))
+            except (ConnectorError, OSError) as exc:  # an outage: its message says it all
+                self.readiness.failed(rt.name, redact(str(exc)))
                 self.metrics.runs.labels(source=rt.name, status="failed").inc()
-                log.error("source %s failed: %s", rt.name, exc, extra={"source": rt.name})
+                log.error("source %s could not finish: %s", rt.name, exc, extra={"source": rt.name})
+                return
+            except Exception as exc:  # noqa: BLE001 - a bug in an adapter: one failing source must not stop the others
+                self.readiness.failed(rt.name, redact(f"{type(exc).__name__}: {exc}"))
+                self.metrics.runs.labels(source=rt.name, status="failed").inc()
+                # as `sync` does: the type and the traceback are what a plugin's author needs
+                log.error("source %s failed: %r", rt.name, exc, exc_info=True, extra={"source": rt.name})
                 return
             finally:
                 self._reading.discard(rt.name)
@@ -121,13 +130,13 @@ class Daemon:
                 result = self.connector.deliver(stop=self.stopping.is_set, skip_sources=self._reading)
             except Unavailable as exc:
                 result = getattr(exc, "result", None)
-                self.readiness.failed("karla", str(exc))  # not ready once it lasts ready_max_failure_seconds
+                self.readiness.failed("karla", redact(str(exc)))  # not ready once it lasts ready_max_failure_seconds
                 pause = min(exc.retry_after or 0.0, 3600.0)  # Karla's Retry-After; a proxy may ask for a day
                 self._karla_not_before = self.connector.now() + pause
                 log.warning("delivery paused%s: %s", f" for {pause:.0f} s, as Karla asked" if pause else "", exc)
             except FatalError as exc:  # bad credentials, shop gone: no retry fixes it, so not ready at once
                 result = getattr(exc, "result", None)  # batches Karla answered before it said so still count
-                self.readiness.fatal("karla", str(exc))
+                self.readiness.fatal("karla", redact(str(exc)))
                 log.error("delivery stopped: %s", exc)
             else:
                 # Only an answer from Karla clears a failure: a drain that sent nothing (nothing due, or all of
@@ -156,11 +165,16 @@ class Daemon:
                 self.scheduler.add_job(self._sync_job, trigger, args=(rt, True), id=f"full:{rt.name}", name=f"full sync {rt.name}")
         self.scheduler.add_job(self._deliver_job, "interval", seconds=self.settings.daemon.delivery_interval,
                                id="deliver", name="deliver")
-        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        scheduler_log = logging.getLogger("apscheduler.scheduler")
+        if not any(isinstance(f, QuietOverlap) for f in scheduler_log.filters):
+            scheduler_log.addFilter(QuietOverlap())
 
-    def _on_job_event(self, event: JobExecutionEvent) -> None:
-        if event.exception is not None:
-            log.error("job %s raised %r", event.job_id, event.exception)
+    def _on_job_event(self, event: JobEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            log.debug("job %s is still running; this turn is skipped", event.job_id)
+        elif getattr(event, "exception", None) is not None:
+            log.error("job %s raised %r", event.job_id, event.exception)  # type: ignore[attr-defined]
         else:
             log.warning("job %s missed its run time", event.job_id)
 
@@ -182,19 +196,21 @@ class Daemon:
                 self._refresh_gauges()
             self.notifier.stopping()
             log.info("shutting down: letting work in flight finish (up to %ss)", self.settings.daemon.shutdown_grace_seconds)
-            self._shutdown()
+            finished = self._shutdown()
             if health:
                 health.stop()
+            if not finished:
+                _exit_holding_lock()
             self.connector.close()
         log.info("daemon stopped")
         return 0
 
-    def _shutdown(self) -> None:
+    def _shutdown(self) -> bool:
+        """Stop the scheduler, waiting for the jobs in flight up to the grace period; True if they ended."""
         self.scheduler.pause()
         done = threading.Event()
         threading.Thread(target=lambda: (self.scheduler.shutdown(wait=True), done.set()), daemon=True).start()
-        if not done.wait(self.settings.daemon.shutdown_grace_seconds):
-            log.warning("work still in flight after the grace period; exiting (pending items stay queued)")
+        return done.wait(self.settings.daemon.shutdown_grace_seconds)
 
     def _start_health(self) -> HealthServer | None:
         d = self.settings.daemon
@@ -239,8 +255,27 @@ class Daemon:
             self.stopping.set()
             self.connector.abort()  # a retry waiting out a Karla outage must not outlast the grace period
 
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        # SIGHUP too (a closed terminal, `kill -HUP`): the configuration is read only at start, so there is
+        # nothing to reload; dying of it uncleanly would skip the grace period, and systemd does not restart
+        # a service killed by SIGHUP either. Restart the service to apply a changed configuration.
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, handler)
+
+
+def _exit_holding_lock() -> NoReturn:
+    """The grace period is over and a job still works (a source read that does not return). Python would
+    wait for that thread at exit, after the state lock was released, so it kept committing while another
+    process could take the lock. End the process here instead: the kernel drops the lock as it ends, and
+    nothing is lost (each committed page is in the outbox; a page half written is rolled back by SQLite).
+    """
+    log.warning("work still in flight after the grace period; exiting now (what it had not committed is read "
+                "again on the next run, pending items stay queued)")
+    log.info("daemon stopped")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _now_tz(daemon: Daemon) -> Any:

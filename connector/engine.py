@@ -18,6 +18,7 @@ from typing import Any
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, SourceConfig
 from connector.errors import Aborted, ConnectorError
 from connector.karla.models import merge_trackings, serialise
+from connector.logs import redact
 from state import Cursors, DeadLetters, Files, Outbox, Part, Runs, StateDB, origin
 
 __all__ = ["RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
@@ -182,10 +183,10 @@ def sync_source(
         _finish(db, run_id, "stopped", total, now())
         return total
     except (ConnectorError, OSError) as exc:
-        _finish(db, run_id, "failed", total, now(), error=str(exc))
+        _finish(db, run_id, "failed", total, now(), error=redact(str(exc)))  # `status` shows it: no secret
         raise
     except BaseException as exc:  # KeyboardInterrupt, bugs: record the run as failed, then propagate
-        _finish(db, run_id, "failed", total, now(), error=repr(exc))
+        _finish(db, run_id, "failed", total, now(), error=redact(repr(exc)))
         raise
     finally:
         close = getattr(adapter, "close", None) if adapter is not None else None

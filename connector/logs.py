@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-__all__ = ["configure_logging", "register_secrets", "redact"]
+from pydantic import BaseModel, SecretBytes, SecretStr
+
+__all__ = ["configure_logging", "named_secrets", "register_secrets", "redact", "redact_data", "secret_values"]
 
 _SECRETS: set[str] = set()
 _MASK = "***"
@@ -28,6 +32,56 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, _MASK)
     return text
+
+
+def redact_data(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings) with every registered secret masked in its strings; for
+    output built from stored text (a run's error, a failure's message) that no log filter sees."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_data(item) for item in value]
+    return value
+
+
+def secret_values(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every ``SecretStr`` value in a validated config, nested models and containers included.
+
+    What a field holds, not what it is called, makes it secret: a plugin's ``auth: SecretStr`` is masked,
+    a ``private_key_file`` path is not.
+    """
+    if depth > 20:
+        return
+    if isinstance(value, (SecretStr, SecretBytes)):
+        secret = value.get_secret_value()
+        yield secret.decode(errors="replace") if isinstance(secret, bytes) else secret
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from secret_values(getattr(value, name, None), depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from secret_values(item, depth + 1)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from secret_values(item, depth + 1)
+
+
+_SECRET_WORDS = frozenset({"key", "token", "secret", "password", "passphrase"})
+
+
+def named_secrets(value: object) -> list[str]:
+    """Every string under a key whose last word names a secret (``api_key``, ``sftp.password``), in any
+    source table: ``private_key_file`` (a path) and ``host_key_fingerprint`` (public) are not secrets."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str) and re.split(r"[_\-.]", str(key).lower())[-1] in _SECRET_WORDS:
+                found.append(item)
+            else:
+                found.extend(named_secrets(item))
+    return found
 
 
 class _RedactFilter(logging.Filter):

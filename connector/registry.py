@@ -15,8 +15,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from adapters.base import Adapter, SourceConfig
 from connector.errors import ConfigError
+from connector.logs import register_secrets, secret_values
 
-__all__ = ["GROUP", "AdapterInfo", "AdapterLoadError", "available", "load_adapter", "validate_source"]
+__all__ = ["GROUP", "AdapterInfo", "AdapterLoadError", "available", "load_adapter", "register_source_secrets", "validate_source"]
 
 GROUP = "karla_connector.adapters"
 log = logging.getLogger(__name__)
@@ -34,8 +35,24 @@ class AdapterInfo:
     version: str | None
 
 
+_WARNED: set[str] = set()
+
+
 def _entry_points() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    """By name; two installed packages declaring one name are warned about (once), the last one wins."""
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=GROUP):
+        other = found.get(ep.name)
+        if other is not None and other.value != ep.value and ep.name not in _WARNED:
+            _WARNED.add(ep.name)
+            log.warning("two installed adapters are named %r: %s (%s) and %s (%s); %s is used. Uninstall one of them",
+                        ep.name, other.value, _dist(other), ep.value, _dist(ep), ep.value)
+        found[ep.name] = ep
+    return found
+
+
+def _dist(ep: EntryPoint) -> str:
+    return ep.dist.name if ep.dist else "unknown package"
 
 
 def available() -> list[AdapterInfo]:
@@ -101,4 +118,16 @@ def validate_source(name: str, raw: dict[str, Any]) -> tuple[type[Adapter], Sour
         from connector.settings import describe_validation_error
 
         raise ConfigError(describe_validation_error(exc, None, prefix=f"sources.{name}", model=cls.Config)) from None
+    register_secrets(secret_values(config))  # masked in every log line and in what commands print or store
     return cls, config
+
+
+def register_source_secrets(sources: dict[str, dict[str, Any]]) -> None:
+    """Register each source's ``SecretStr`` values for masking, for commands that otherwise need no validated
+    source (``status``): one that fails to validate (its secret is the service's credential, not readable
+    in this shell) is skipped; ``check`` reports what is wrong with it."""
+    for name, raw in sources.items():
+        try:
+            validate_source(name, raw)
+        except Exception:  # noqa: BLE001 - only masking is at stake here
+            continue

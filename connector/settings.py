@@ -158,9 +158,24 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, EnvSource(settings_cls), CredentialsSource(settings_cls)]
         if _TOML_PATH is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_TOML_PATH))
+        if not _NEED_API_KEY:
+            sources.append(_NoApiKey(settings_cls))
         return tuple(sources)
 
 
+class _NoApiKey(PydanticBaseSettingsSource):
+    """Lowest precedence: an empty API key for commands that never call Karla (``status``, ``dlq list``,
+    ``dlq drop``). Under systemd the key is a ``LoadCredential=`` file only the service can read; an
+    operator's shell beside it has none, and these commands must still work there."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {"karla": {"api_key": ""}}
+
+
+_NEED_API_KEY = True
 _TOML_PATH: Path | None = None
 _LOADED_FROM: Path | None = None  # the file of the last load_settings, for errors found later (source tables)
 
@@ -175,12 +190,16 @@ def config_path(explicit: Path | None) -> tuple[Path, bool]:
     return DEFAULT_CONFIG, False
 
 
-def load_settings(explicit: Path | None = None) -> Settings:
-    """Load and validate; any problem becomes a ``ConfigError`` naming the key and the file."""
-    global _TOML_PATH, _LOADED_FROM
+def load_settings(explicit: Path | None = None, *, need_api_key: bool = True) -> Settings:
+    """Load and validate; any problem becomes a ``ConfigError`` naming the key and the file.
+
+    ``need_api_key=False`` for commands that never call Karla: a missing ``karla.api_key`` is then empty.
+    """
+    global _TOML_PATH, _LOADED_FROM, _NEED_API_KEY
     path, named = config_path(explicit)
     found = _readable(path, named)
     _TOML_PATH = _LOADED_FROM = path if found else None
+    _NEED_API_KEY = need_api_key
     try:
         return Settings()
     except ValidationError as exc:
@@ -194,7 +213,7 @@ def load_settings(explicit: Path | None = None) -> Settings:
     except (ValueError, OSError) as exc:  # TOML syntax errors, a file that vanished or changed meanwhile
         raise ConfigError(f"cannot read config file {path}: {_reason(exc)}") from None
     finally:
-        _TOML_PATH = None
+        _TOML_PATH, _NEED_API_KEY = None, True
 
 
 def _not_found(path: Path) -> str:
@@ -252,10 +271,20 @@ def describe_validation_error(
     for err in exc.errors():
         parts = [*(prefix.split(".") if prefix else []), *(str(p) for p in err["loc"])]
         key = ".".join(parts)
-        env = ENV_PREFIX + key.upper().replace(".", "__")
+        env = ", ".join(ENV_PREFIX + k.upper().replace(".", "__") for k in _required_keys(key, err, model))
         message = _unknown_key(err["loc"], model) if err["type"] == "extra_forbidden" and model else err["msg"]
         lines.append(f"config key {key}: {message} ({where}; env {env})")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _required_keys(key: str, err: Any, model: type[BaseModel] | None) -> list[str]:
+    """A missing table (no [karla] at all) is set from the environment key by key: name those keys, not
+    ``KARLA_CONNECTOR_KARLA``, which sets nothing."""
+    field = model.model_fields.get(str(err["loc"][0])) if model and err["type"] == "missing" and len(err["loc"]) == 1 else None
+    inner = field.annotation if field else None
+    if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+        return [key]
+    return [f"{key}.{name}" for name, f in inner.model_fields.items() if f.is_required()] or [key]
 
 
 def _unknown_key(loc: tuple[Any, ...], model: type[BaseModel]) -> str:

@@ -15,7 +15,17 @@ from types import TracebackType
 
 from connector.errors import ConfigError
 
-__all__ = ["StateLock"]
+__all__ = ["EX_TEMPFAIL", "StateInUse", "StateLock"]
+
+EX_TEMPFAIL = 75  # sysexits.h: "try again later"
+
+
+class StateInUse(ConfigError):
+    """Another process holds the state file: not a configuration error, so its own exit code (75). With 2,
+    systemd's RestartPreventExitStatus=2 would leave the service down for good after a restart that met a
+    manual `sync --full` still holding the lock; 75 is restarted like any passing failure."""
+
+    exit_code = EX_TEMPFAIL
 
 
 # An OSError that blames the configured path (a folder, no rights, a read-only mount), not a passing fault such
@@ -45,8 +55,9 @@ class StateLock:
         except BlockingIOError:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise ConfigError(
+            raise StateInUse(
                 f"state file {str(self.path)[:-5]} is in use by {_describe(holder)}; only one karla-connector may use it at a time"
+                + _hint(holder)
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} ({self.purpose})".encode())
@@ -73,6 +84,14 @@ def _describe(holder: str) -> str:
         return holder
     return (f"{holder}, which is not running here: it has ended and a process it started holds the lock until it ends "
             "(a sync's delivery process finishing the request it has on the wire), or it runs in another container")
+
+
+def _hint(holder: str) -> str:
+    """What to do when the daemon holds the lock: `sync` and `dlq retry` send to Karla, which only one process may."""
+    if "(run)" not in holder:
+        return ""
+    return ("; stop the service first (e.g. `systemctl stop karla-connector`, or stop its container), run this, "
+            "then start it again (status, dlq list and dlq drop work beside it)")
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,53 @@
+"""APScheduler 3 behaviour the daemon must not inherit: a nightly job run twice when the clocks go back,
+and a warning on every interval while a long run is still going."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+
+__all__ = ["OncePerWallClock", "QuietOverlap"]
+
+
+class OncePerWallClock(BaseTrigger):
+    """A cron trigger that fires once per local time, as cron does.
+
+    On the night the clocks go back, APScheduler 3 fires "30 2 * * *" at 02:30 summer time and again an
+    hour later at 02:30 winter time (its issue #1021): two nightly full syncs. A fire at the same wall-clock
+    time as the previous one is skipped.
+    """
+
+    def __init__(self, cron: CronTrigger) -> None:
+        self.cron = cron
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        fire = self.cron.get_next_fire_time(previous_fire_time, now)
+        if fire is not None and previous_fire_time is not None and _wall(fire) == _wall(previous_fire_time):
+            fire = self.cron.get_next_fire_time(fire, fire.astimezone(timezone.utc) + timedelta(seconds=1))
+        return fire
+
+    def __getattr__(self, name: str) -> object:
+        """The cron's own attributes (``fields``, ``timezone``) as if this were the cron trigger itself."""
+        if name == "cron":
+            raise AttributeError(name)
+        return getattr(self.cron, name)
+
+    def __str__(self) -> str:
+        return str(self.cron)
+
+
+def _wall(moment: datetime) -> datetime:
+    """The local time as a clock on the wall shows it (naive comparison ignores the UTC offset and fold)."""
+    return moment.replace(tzinfo=None)
+
+
+class QuietOverlap(logging.Filter):
+    """APScheduler warns each time an interval comes round while the previous run still works (a long full
+    sync or drain): normal here, and a warning every poll_interval buries real ones. ``_on_job_event`` logs
+    it at DEBUG instead; every other APScheduler message passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in str(record.msg)
