@@ -77,8 +77,10 @@ class KarlaSettings(_Section):
         value = value.rstrip("/")
         if value.endswith("/v1"):
             value = value[:-3]
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with https:// (or http:// for a local sandbox)")
+        from adapters.http import safe_scheme  # here: adapters.http imports the engine's retry, which needs settings
+
+        if not safe_scheme(value):  # the API key goes with every request: never in clear text across a network
+            raise ValueError("must start with https:// (http:// only for a sandbox on 127.0.0.1, ::1 or localhost)")
         return value
 
     @property

@@ -241,3 +241,14 @@ def test_source_names_that_differ_only_in_case_are_refused(tmp_path: Path, monke
     monkeypatch.setenv("KARLA_CONNECTOR_SOURCES__WAREHOUSE__ENCODING", "cp1252")
     with pytest.raises(ConfigError, match=r"differ only in case .*name the table \[sources.warehouse\]"):
         load_settings(config)
+
+
+def test_karla_base_url_is_https_or_a_loopback_sandbox(tmp_path: Path) -> None:
+    """The API key goes with every request: plain http only where nothing crosses a network."""
+    config = tmp_path / "k.toml"
+    for url in ("http://127.0.0.1:8080", "http://localhost:8080/v1", "https://api.gokarla.io"):
+        config.write_text(f'[karla]\nshop_slug = "s"\napi_key = "k"\nbase_url = "{url}"\n')
+        assert load_settings(config).karla.base_url == url.removesuffix("/v1")
+    config.write_text('[karla]\nshop_slug = "s"\napi_key = "k"\nbase_url = "http://karla-proxy.internal"\n')
+    with pytest.raises(ConfigError, match=r"karla.base_url: .*http:// only for a sandbox on 127.0.0.1"):
+        load_settings(config)
