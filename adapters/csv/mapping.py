@@ -19,7 +19,7 @@ from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, Columns
 from adapters.csv.reader import Row
 from adapters.normalise import money, parse_datetime
 from connector.karla.carriers import carrier_fields
-from connector.karla.models import OrderPlacement, Tracking, explain
+from connector.karla.models import OrderPlacement, Tracking
 
 __all__ = ["Fields", "map_fulfillments", "map_order", "order_conflicts"]
 
@@ -27,6 +27,13 @@ _MONEY = ("total_order_price", "shipping_price", "sub_total_price", "discount_pr
 _ORDER_LEVEL = tuple(f for f in ORDER_FIELDS if f not in ("sku", "product_title", "quantity", "price", "image_url"))
 _WHOLE = re.compile(r"\s*([+-]?\d+)(?:[.,]0{1,2})?\s*")  # 3, 3.0, 3,00: exact, not through a float (1e20)
 _MAX_QUANTITY = 1_000_000  # more of one product in one order is a broken cell, not an order
+# Karla's name of a value (the ``loc`` of a validation error) -> the field it was read from, where they differ
+_ADDRESS = ("zip_code", "name", "company", "address_line_1", "address_line_2", "city", "province_code", "country_code", "phone")
+_ORDER_SOURCE = {"email_id": "email", "address.street": "shipping_address_line_1",
+                 **{f"address.{a}": f"shipping_{a}" for a in _ADDRESS}}
+_PARCEL_SOURCE = {"tracking_placed_at": "shipped_at", "carrier_reference": "carrier", "tracking_company": "carrier",
+                  "": "carrier"}  # a parcel refused as a whole: its carrier is not one Karla knows
+_PRODUCT_SOURCE = {"title": "product_title", "images": "image_url"}
 
 
 class Fields:
@@ -136,6 +143,35 @@ def _rejected(file: str, key: str, bad: Row, reason: str, fields: Fields, what: 
     return [Rejected(f"{file}:{bad.line}", f"{reason}{suffix}", key or None, fields.raw(bad))]
 
 
+def _invalid(file: str, key: str, exc: ValidationError, rows: list[Row], items: list[Row], fields: Fields,
+             sources: Mapping[str, str], label: str, what: str | None = None) -> list[Rejected]:
+    """A letter per row that holds a value Karla's model refused, at that row's line and naming its column:
+    the order's first row would send the merchant to a line with nothing wrong on it."""
+    found: dict[int, tuple[Row, list[str]]] = {}
+    for error in exc.errors():
+        path = ".".join(str(p) for p in error["loc"])
+        row, field = _origin(error["loc"], path, rows, items, fields, sources)
+        empty = error["type"] == "string_too_short" and error.get("input") in ("", None)
+        message = "must not be empty" if empty else error["msg"]  # as ``explain`` words it
+        told = f"{fields.header[field]} {fields.get(row, field)!r} ({path or 'record'})" if field else (path or "record")
+        found.setdefault(row.line, (row, []))[1].append(f"{told}: {message}")
+    return [r for row, parts in found.values() for r in _rejected(file, key, row, f"{label}: {'; '.join(parts)}", fields, what)]
+
+
+def _origin(loc: tuple[int | str, ...], path: str, rows: list[Row], items: list[Row], fields: Fields,
+            sources: Mapping[str, str]) -> tuple[Row, str | None]:
+    """The row and field a refused value came from: ``products.N`` is the N-th product row (``items``); any
+    other value the row it was merged from (the first non-empty one), or the first row if none has it."""
+    if len(loc) > 1 and loc[0] == "products" and isinstance(loc[1], int) and loc[1] < len(items):
+        name = str(loc[2]) if len(loc) > 2 else ""
+        field = _PRODUCT_SOURCE.get(name, name)
+        return items[loc[1]], field if fields.index.get(field) is not None else None
+    field = sources.get(path, path)
+    if fields.index.get(field) is None:
+        return rows[0], None
+    return next((row for row in rows if fields.get(row, field)), rows[0]), field
+
+
 def _problem(row: Row, fields: Fields, required: tuple[str, ...]) -> str | None:
     """Why a row cannot be used at all (broken, or a required value missing), or None."""
     missing = [fields.header[f] for f in required if not fields.get(row, f)]
@@ -159,7 +195,7 @@ def map_order(file: str, key: str, rows: list[Row], fields: Fields, default_curr
     except _Bad as exc:
         return _rejected(file, key, exc.row, str(exc), fields)
     except ValidationError as exc:
-        return _rejected(file, key, rows[0], f"order {key}: {explain(exc)}", fields)
+        return _invalid(file, key, exc, rows, _product_rows(rows, fields), fields, _ORDER_SOURCE, f"order {key}")
     return Record(key=key, order=order, location=f"{file}:{rows[0].line}")
 
 
@@ -186,7 +222,7 @@ def _order_data(rows: list[Row], fields: Fields, default_currency: str | None) -
         "order_number": fields.get(rows[0], "order_number"), "external_id": v("external_id") or "",
         "order_name": v("order_name"), "email_id": v("email"), "currency": v("currency") or default_currency,
         "address": {k: x for k, x in address.items() if x is not None},
-        "products": [_product(r, fields) for r in rows if fields.get(r, "sku") or fields.get(r, "product_title")],
+        "products": [_product(r, fields) for r in _product_rows(rows, fields)],
     }
     if "order_placed_at" in m:
         data["order_placed_at"] = _date(fields, "order_placed_at", *m["order_placed_at"])
@@ -196,6 +232,10 @@ def _order_data(rows: list[Row], fields: Fields, default_currency: str | None) -
     if "expected_number_of_shipments" in m:
         data["expected_number_of_shipments"] = _count(fields, "expected_number_of_shipments", *m["expected_number_of_shipments"])
     return {k: x for k, x in data.items() if x is not None}
+
+
+def _product_rows(rows: list[Row], fields: Fields) -> list[Row]:
+    return [r for r in rows if fields.get(r, "sku") or fields.get(r, "product_title")]
 
 
 def _product(row: Row, fields: Fields) -> dict[str, Any]:
@@ -232,7 +272,8 @@ def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carri
         except _Bad as exc:
             out += _rejected(file, key, exc.row, str(exc), fields, what)
         except ValidationError as exc:
-            out += _rejected(file, key, parcel[0], f"{what}: {explain(exc)}", fields, what)
+            items = [r for r in parcel if fields.get(r, "sku")]
+            out += _invalid(file, key, exc, parcel, items, fields, _PARCEL_SOURCE, what, what)
     if trackings:
         out.insert(0, Record(key=key, trackings=trackings, location=f"{file}:{rows[0].line}"))
     return out

@@ -4,16 +4,31 @@ Decoding line by line means one byte that is not valid in the configured encodin
 that contains it: that row is reported with its line number and the rest of the file goes on. The same
 holds for what the ``csv`` module refuses (a field over its size limit, usually an unbalanced quote
 that swallowed the lines after it): that stretch of lines becomes one problem row, reading goes on.
+An unbalanced quote that swallows fewer lines is caught by what it leaves: a row with the wrong number
+of fields, a quoted field holding whole rows, or a quoted field still open at the end of the file.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import functools
+import re
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
+from connector.errors import ConfigError
+
 __all__ = ["Row", "detect_delimiter", "read_keys", "read_rows"]
+
+# A physical line this long is no CSV row (a lost line end, a binary file): it becomes a dead letter, read
+# past a block at a time, so one huge line costs no more memory than this.
+_MAX_LINE = 1 << 20
+_CHUNK = 1 << 16  # bytes per read (see ``_Lines``)
+# What the csv module is handed for such a line: it refuses it ("new-line character seen in unquoted field"),
+# so both passes (``read_keys``, ``read_rows``) turn it into the same problem row as any unreadable stretch.
+_REFUSED = "\r\x00\n"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class Row(NamedTuple):
@@ -30,53 +45,104 @@ def detect_delimiter(header: str) -> str:
     return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
 
 
+def _codec(encoding: str) -> str:
+    """The codec each line is decoded with. Lines are split on the byte ``\\n``, so an encoding that writes
+    a line end (or a delimiter or quote) otherwise, UTF-16 and UTF-32 above all, would read as garbage
+    row after row: it is refused at the first file, naming the setting to change."""
+    name = codecs.lookup(encoding).name
+    codec = "utf-8" if name == "utf-8-sig" else name  # the BOM is handled once, on the first line
+    probe = "\r\n,;\t\""
+    try:
+        ascii_based = probe.encode(codec) == probe.encode("ascii")
+    except UnicodeError:
+        ascii_based = False
+    if not ascii_based:
+        raise ConfigError(f"encoding = {encoding!r}: files in this encoding cannot be read (a line end is not the "
+                          "byte \\n in it); export the files as UTF-8 and set encoding = \"utf-8-sig\"")
+    return codec
+
+
 class _Lines:
     """Decodes physical lines and remembers which ones were not valid in the encoding.
 
-    A binary file splits on ``\\n`` only, so a CR-only file (old Excel for Mac) would arrive as one huge
-    "line" that the ``csv`` module rejects. A line holding a ``\\r`` anywhere but in its closing ``\\r\\n``
-    is split on every line break instead; the check is one C-level ``find`` per line.
+    The stream is read in blocks of ``_CHUNK`` bytes split on every line break (``\\n``, ``\\r\\n``, and a
+    lone ``\\r`` as old Excel for Mac writes them, as an editor shows the lines): one C-level split per
+    block, faster than a ``readline`` per line, and memory stays at about a block whatever the line ends.
+    An unfinished last line, or a CR that may be half of a CRLF, is carried into the next block; a line
+    that grows to ``_MAX_LINE`` is refused and read past.
     """
 
     def __init__(self, stream: BinaryIO, encoding: str) -> None:
-        self.stream, self.encoding = stream, encoding
+        self.read = functools.partial(stream.read, _CHUNK)
+        self.encoding = encoding
+        self.codec = _codec(encoding)
+        self.utf8 = self.codec == "utf-8"
         self.number = 0
         self.bad: dict[int, str] = {}
-        self.strip_bom = encoding.replace("_", "-").lower() in ("utf-8-sig", "utf8-sig")
-        self.codec = encoding.replace("-sig", "") if "sig" in encoding else encoding
-        self.utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+        self.refused: set[int] = set()  # lines over _MAX_LINE (also in ``bad``)
+        self.ended = False  # set once the stream is exhausted: a record completed then ran into the file's end
 
     def __iter__(self) -> Iterator[str]:
-        codec = self.codec
-        first = True
-        for raw in self.stream:
-            if first:
-                first = False
-                if self.strip_bom:
-                    raw = raw.removeprefix(codecs.BOM_UTF8)
-            cr = raw.find(b"\r")
-            if cr == -1 or (cr == len(raw) - 2 and raw[-1] == 10):  # LF or CRLF: the common case
+        block = self.read()
+        if block.startswith(codecs.BOM_UTF8):  # the BOM says UTF-8 whatever the setting, as browsers read it
+            if not self.utf8:
+                self.encoding = "utf-8 (the file starts with a UTF-8 byte order mark)"
+            block, self.codec, self.utf8 = block[len(codecs.BOM_UTF8):], "utf-8", True
+        codec, tail = self.codec, b""
+        while block:
+            pieces = (tail + block).splitlines(keepends=True) if tail else block.splitlines(keepends=True)
+            tail = b"" if pieces[-1][-1] == 10 else pieces.pop()  # bytes split on \r, \n and \r\n only
+            for raw in pieces:
                 self.number += 1
                 try:
                     yield raw.decode(codec)
                 except UnicodeDecodeError as exc:
                     yield self._bad(raw, exc)
+            if len(tail) >= _MAX_LINE:
+                after_cr, tail = tail[-1] == 13, b""
+                yield self._refuse()
+                block = self._rest(after_cr) or self.read()
             else:
-                yield from self._split(raw)
+                block = self.read()
+        if tail:
+            yield self._decode(tail)
+        self.ended = True
 
-    def _split(self, raw: bytes) -> Iterator[str]:
-        """A line with a lone ``\\r`` inside: one line per CR, LF or CRLF, as an editor shows them."""
-        for part in raw.splitlines(keepends=True):
-            self.number += 1
-            try:
-                yield part.decode(self.codec)
-            except UnicodeDecodeError as exc:
-                yield self._bad(part, exc)
+    def _decode(self, raw: bytes) -> str:
+        self.number += 1
+        try:
+            return raw.decode(self.codec)
+        except UnicodeDecodeError as exc:
+            return self._bad(raw, exc)
+
+    def _refuse(self) -> str:
+        self.number += 1
+        self.refused.add(self.number)
+        self.bad[self.number] = f"longer than {_MAX_LINE >> 20} MB, not read (a missing line end, or not a CSV file?)"
+        return _REFUSED
+
+    def _rest(self, after_cr: bool) -> bytes:
+        """What follows the end of an over-long line, reading past it a block at a time (``after_cr``: the line
+        ended in a CR, so a LF right after it is the same line end)."""
+        block = b"\r" if after_cr else b""
+        while (cut := _first_break(block)) == -1:
+            if not (block := self.read()):
+                return b""
+        rest = block[cut + 1:]
+        if block[cut] == 13:
+            rest = rest or self.read()
+            rest = rest[1:] if rest[:1] == b"\n" else rest
+        return rest
 
     def _bad(self, raw: bytes, exc: UnicodeDecodeError) -> str:
         reason = f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1} is not valid {self.encoding}"
         self.bad[self.number] = reason + (_CP1252_HINT if self.utf8 and _is_cp1252(raw) else "")
         return raw.decode(self.codec, errors="replace")
+
+
+def _first_break(block: bytes) -> int:
+    found = [i for i in (block.find(b"\r"), block.find(b"\n")) if i != -1]
+    return min(found) if found else -1
 
 
 # The usual cause is an export from a Windows ERP, not a damaged row: then no row needs fixing, the setting does.
@@ -95,7 +161,7 @@ def _is_cp1252(raw: bytes) -> bool:
 def _open(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[_Lines, Iterator[str], str, list[str]]:
     lines = _Lines(stream, encoding)
     iterator = iter(lines)
-    first = next(iterator, "")
+    first = next(iterator, "").removeprefix("\ufeff")  # a BOM left by a codec that keeps it
     sep = delimiter or detect_delimiter(first)
     try:
         header = next(csv.reader([first], delimiter=sep), [])
@@ -119,6 +185,27 @@ def _lines(start: int, end: int) -> str:
 _JOINED = " (an unbalanced quote may have joined these lines)"
 
 
+def _holds_rows(values: list[str], sep: str, width: int) -> bool:
+    """Whether a quoted field holds a line with as many delimiters as a whole row: the lines after a quote
+    that was never closed, not an address or note with line breaks (those have few delimiters)."""
+    need = width - 1
+    return need > 0 and any(part.count(sep) >= need for value in values if "\n" in value or "\r" in value
+                            for part in _LINE_BREAK.split(value)[1:])
+
+
+def _shape(values: list[str], start: int, end: int, width: int, sep: str, at_end: bool) -> str | None:
+    """Why a row's fields cannot be trusted, or None: only called for rows that are not one plain line."""
+    where, joined = _lines(start, end), _JOINED if end > start else ""
+    if len(values) != width:
+        problem = f"has {len(values)} fields, the header has {width}"
+        return f"{where}: {problem}{joined}" if joined else problem
+    if at_end:  # the reader ran out of lines inside a quoted field: a quote was never closed
+        return f"{where}: a quoted field is not closed before the end of the file{joined}"
+    if joined and _holds_rows(values, sep, width):
+        return f"{where}: a quoted field holds lines that look like rows of their own{joined}"
+    return None
+
+
 def read_keys(stream: BinaryIO, encoding: str, delimiter: str | None, index: int | None) -> Iterator[str]:
     """Just the value of column ``index`` per row, decoded and skipped exactly as ``read_rows`` does.
 
@@ -140,6 +227,7 @@ def read_keys(stream: BinaryIO, encoding: str, delimiter: str | None, index: int
 def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[list[str], Iterator[Row]]:
     """The header (as found) and an iterator of rows keyed by header name."""
     lines, iterator, sep, header = _open(stream, encoding, delimiter)
+    width = len(header)
 
     def rows() -> Iterator[Row]:
         reader = csv.reader(iterator, delimiter=sep)
@@ -152,15 +240,16 @@ def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[l
                     if _blank(values):
                         continue
                     problem = _bad_line(lines.bad, start, end) if lines.bad else None
-                    if problem is None and len(values) != len(header):
-                        problem = f"has {len(values)} fields, the header has {len(header)}"
-                        if end > start:
-                            problem = f"{_lines(start, end)}: {problem}{_JOINED}"
+                    if problem is None and (end > start or len(values) != width or lines.ended):
+                        problem = _shape(values, start, end, width, sep, lines.ended)
                     yield Row(start, [v.strip() for v in values], problem)
                 return
             except csv.Error as exc:  # the reader drops the rest of this line and starts afresh on the next
                 start, end = previous + 1, lines.number
                 previous = end
-                yield Row(start, [], f"{_lines(start, end)}: not readable as CSV ({exc}){_JOINED if end > start else ''}")
+                if end in lines.refused:
+                    yield Row(start, [], f"{_lines(start, end)}: {lines.bad[end]}")
+                else:
+                    yield Row(start, [], f"{_lines(start, end)}: not readable as CSV ({exc}){_JOINED if end > start else ''}")
 
     return header, rows()
