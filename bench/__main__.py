@@ -109,7 +109,7 @@ def config(folder: Path, state: Path, url: str, in_flight: int = 1) -> Path:
     path.write_text(
         f'[karla]\nbase_url = "{url}"\nshop_slug = "{SLUG}"\napi_key = "{KEY}"\nbulk_max_orders = {MAX_ITEMS}\nmax_in_flight = {in_flight}\n'
         f'bulk_max_bytes = {MAX_BYTES}\n[state]\npath = "{state}"\n[log]\nformat = "json"\nlevel = "WARNING"\n'
-        f'[sources.bench]\ntype = "csv"\nurl = "file://{folder}"\n'
+        f'[sources.bench]\ntype = "csv"\nurl = "file://{folder}"\nsettle_seconds = 0\n'  # generated just before the run
     )
     return path
 

@@ -57,6 +57,7 @@ level = "WARNING"
 [sources.warehouse]
 type = "csv"
 url = "file://{files}"
+settle_seconds = 0  # the demo writes its files just before it reads them; keep the default wait for a real ERP
 """
 
 

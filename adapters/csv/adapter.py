@@ -9,24 +9,19 @@ connection harmless: nothing of a half-downloaded file is ever parsed.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
-import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
 from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
-from adapters.csv.files import FileSource, RemoteFile
+from adapters.csv.files import FileSource, RemoteFile, open_source, public_url, settling, spooled
 from adapters.csv.grouping import group, is_grouped
-from adapters.csv.local import LocalFolder
 from adapters.csv.mapping import Fields, map_fulfillments, map_order, order_conflicts
 from adapters.csv.reader import read_keys, read_rows
-from connector.errors import ConfigError
 
 __all__ = ["CsvAdapter"]
 
@@ -45,12 +40,12 @@ class CsvAdapter:
         self._files = files
 
     def __repr__(self) -> str:
-        return f"CsvAdapter(name={self.name!r}, url={_public_url(self.config.url)!r})"
+        return f"CsvAdapter(name={self.name!r}, url={public_url(self.config.url)!r})"
 
     @property
     def files(self) -> FileSource:
         if self._files is None:
-            self._files = _open_source(self.config, self.context)
+            self._files = open_source(self.config, self.context.log)
         return self._files
 
     def close(self) -> None:
@@ -98,8 +93,7 @@ class CsvAdapter:
             if self.config.done_suffix and remote.name + self.config.done_suffix not in names:
                 self.context.log.debug("%s: waiting for its done marker", remote.name)
                 continue
-            if self.config.settle_seconds and now - remote.mtime < self.config.settle_seconds:
-                self.context.log.info("%s: changed %.0fs ago, waiting for it to settle", remote.name, now - remote.mtime)
+            if settling(remote, now, self.config.settle_seconds, self.context.log):
                 continue
             chosen.append(remote)
         return chosen
@@ -108,22 +102,38 @@ class CsvAdapter:
     def _read_file(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
         if self._read_before(remote, resume):
             return
-        with self._spooled(remote) as (local, sha256):
+        try:
+            done = yield from self._read_whole(stream, remote, resume)
+        except FileNotFoundError:
+            # Taken away between the listing and the download (by the ERP's own clean-up, another
+            # consumer): nothing of it was used, and the other files are still read. A local file that is
+            # open is never cut short, so this comes before its first page, never after.
+            self.context.log.info("%s vanished before it could be read", remote.name)
+            return
+        if done is None or self._after(remote, done.rejected) or not done.current or self.context.full_sync:
+            return
+        if not resume.get("move_failed") or resume.get("sha256") != done.sha256:
+            # The stored cursor says the move failed: it is retried by the next full sync, not downloaded
+            # again on every poll (see _read_before).
+            yield Page(cursor=_cursor(remote.name, done.sha256, done.rejected or 0, move_failed=True))
+
+    def _read_whole(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
+        """The file's pages; returns what ``_after`` needs, or None when the file is left alone for now."""
+        with spooled(self.files, remote, self.context.log) as (local, sha256):
             if local is None:
-                return
+                return None
             mark = FileMark(remote.name, remote.size, remote.mtime, sha256)
+            same = resume.get("file") == remote.name and resume.get("sha256") == sha256
             if (seen := self.context.is_seen(mark)) and not self.context.full_sync:
                 # Read to its end before, and still here: a stop came between commit and move, or the move
                 # failed. The count stored with it says where it goes now.
-                self._after(remote, seen.rejected if isinstance(seen, FileMark) else None)
-                return
-            same = resume.get("file") == remote.name and resume.get("sha256") == sha256
+                return _Done(seen.rejected if isinstance(seen, FileMark) else None, sha256, current=same)
             if same and resume.get("complete") and not self.context.full_sync:
-                return
+                return None
             start = _Start(resume.get("bucket", 0), resume.get("done", 0), resume.get("layout"), resume.get("rejected", 0)) \
                 if same else _Start()
             rejected = yield from self._pages(stream, remote, local, sha256, start)
-        self._after(remote, rejected)
+        return _Done(rejected, sha256, current=True)
 
     def _read_before(self, remote: RemoteFile, resume: dict) -> bool:
         """Read to its end before, judged by name, size and mtime alone: such a file is not opened again.
@@ -132,39 +142,18 @@ class CsvAdapter:
         five minutes). A new version with the same size and mtime is the blind spot; a full sync
         (``full_sync_cron``, ``sync --full``) reads everything regardless. A file still to be moved is
         opened and hashed first (only a hash that matches the version read may send it to the archive):
-        the stored cursor's file at once (a stop between commit and move), any other (a move that failed)
-        on the next full sync, so a move that keeps failing costs no download per poll.
+        the stored cursor's file at once (a stop between commit and move), a file whose move failed (the
+        cursor says so, or it is not the cursor's file) on the next full sync, so a move that keeps failing
+        costs no download per poll.
         """
         if self.context.full_sync:
             return False
         before = self.context.was_read(remote.name, remote.size, remote.mtime)
         if not before:
             return False
-        return resume.get("file") != remote.name or self._stays(before.rejected if isinstance(before, FileMark) else None)
-
-    @contextmanager
-    def _spooled(self, remote: RemoteFile) -> Iterator[tuple[Path | None, str]]:
-        """A complete local copy (or the local file itself) and its SHA-256."""
-        digest = hashlib.sha256()
-        local_root = getattr(self.files, "root", None)
-        if isinstance(self.files, LocalFolder) and local_root is not None:
-            with self.files.open(remote.name) as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-            yield Path(local_root) / remote.name, digest.hexdigest()
-            return
-        with tempfile.NamedTemporaryFile(prefix="karla-spool-") as spool:
-            with self.files.open(remote.name) as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-                    spool.write(chunk)
-            spool.flush()
-            now = self.files.stat(remote.name)
-            if now is None or (now.size, now.mtime) != (remote.size, remote.mtime):
-                self.context.log.info("%s changed while downloading; it is read on a later run", remote.name)
-                yield None, ""
-                return
-            yield Path(spool.name), digest.hexdigest()
+        if resume.get("file") != remote.name or resume.get("move_failed"):
+            return True
+        return self._stays(before.rejected if isinstance(before, FileMark) else None)
 
     def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: _Start) -> Iterator[Page]:
         c = self.config
@@ -179,7 +168,7 @@ class CsvAdapter:
                 return 0
             if problem := self._header_problem(stream, fields):
                 # The file's fingerprint goes with the letter: `dlq retry` clears it only by this version.
-                yield _whole_file(remote, sha256, [Rejected(f"{remote.name}:1", problem, raw={"file": remote.name, "sha256": sha256})])
+                yield _whole_file(remote, sha256, [self._advised(Rejected(f"{remote.name}:1", problem, raw={"file": remote.name, "sha256": sha256}))])
                 return 1
             if stream == "orders" and fields.index.get("currency") is None and not c.default_currency:
                 # Karla takes an order without a currency as EUR: say so once per file, not per order
@@ -204,7 +193,7 @@ class CsvAdapter:
                             if isinstance(result, Record):
                                 page.records.append(result)
                             else:
-                                page.rejected.append(result)
+                                page.rejected.append(self._advised(result))
                                 rejected += 1
                         if len(page.records) + len(page.rejected) >= c.page_size:
                             page.cursor = _cursor(remote.name, sha256, rejected, index, done, layout)
@@ -226,6 +215,15 @@ class CsvAdapter:
             return f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear"
         return None
 
+    def _advised(self, letter: Rejected) -> Rejected:
+        """A letter that advises ``dlq retry`` (a setting to fix, reader.py) also says where its file goes
+        when ``error_folder`` takes it: the retry reads the file where the source reads it."""
+        folder = self.config.error_folder
+        if not folder or "dlq retry" not in letter.reason:
+            return letter
+        return replace(letter, reason=f"{letter.reason}; its file is moved to the error folder {folder!r}: move it back "
+                                      "into the source folder before dlq retry")
+
     def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields) -> list[Record | Rejected]:
         """An order's record or its letters; an order's parcels, each on its own (a record and letters)."""
         c = self.config
@@ -237,18 +235,18 @@ class CsvAdapter:
         return map_fulfillments(file, key, rows, fields, c.carriers)
 
     def _stays(self, rejected: int | None) -> bool:
-        """Whether a file read to its end stays where it is: ``keep`` without dead letters for an error
-        folder, and ``delete`` of a file with dead letters and no error folder. A letter holds only its bad
-        row; the order's other rows, and ``dlq retry``, need the file (unless the ERP still has it)."""
-        c = self.config
+        """Whether a file read to its end stays where it is: with ``keep``, and any file with dead letters
+        unless an ``error_folder`` takes it. A letter holds only its bad row: the order's other rows, and
+        ``dlq retry`` after a fixed setting, need the file where the source reads it."""
         if self.context.dry_run:
             return True
-        if rejected and c.error_folder:
-            return False
-        return c.after_processing == "keep" or (c.after_processing == "delete" and bool(rejected))
+        if rejected:
+            return not self.config.error_folder
+        return self.config.after_processing == "keep"
 
-    def _after(self, remote: RemoteFile, rejected: int | None) -> None:
-        """Archive, delete or move to the error folder once the file's last page is committed.
+    def _after(self, remote: RemoteFile, rejected: int | None) -> bool:
+        """Archive, delete or move to the error folder once the file's last page is committed; False when
+        that failed (a warning: the data is safe, the next full sync tries again).
 
         ``rejected`` None means unknown (a file read on an earlier run): it is left in place, as moving it
         could put a file with dead letters into the archive. A file that changed since it was listed is
@@ -256,30 +254,45 @@ class CsvAdapter:
         """
         c, name, log = self.config, remote.name, self.context.log
         if self._stays(rejected):
-            return
+            if rejected and c.after_processing != "keep":
+                log.info("%s: %d dead letter(s); left in place for dlq retry (set error_folder to move such files "
+                         "aside)", name, rejected)
+            return True
         if rejected is None:  # (with "keep" the file stays anyway, so only archive/delete get here)
             log.info("%s: read on an earlier run, left in place (whether it had dead letters is not known here)", name)
-            return
+            return True
         try:
             now = self.files.stat(name)
             if now is None:
-                return
+                return True
             if (now.size, now.mtime) != (remote.size, remote.mtime):
                 log.info("%s: changed while being read, left in place; it is read again as a new version", name)
-                return
+                return True
             if rejected and c.error_folder:
-                self.files.move(name, c.error_folder)
+                moved = self.files.move(name, c.error_folder)
+                log.info("%s: %d dead letter(s); moved to %s. To read it again, fix it (or the setting its letters "
+                         "name), move it back into the source folder, then run dlq retry", name, rejected, moved)
             elif c.after_processing == "archive":
                 self.files.move(name, c.archive_folder)
             elif c.after_processing == "delete":
                 self.files.delete(name)
             else:
-                return
+                return True
             if c.done_suffix:
                 self.files.delete(name + c.done_suffix)
-        except Exception as exc:  # noqa: BLE001 - the data is safe; the move is retried on the next run
-            self.context.log.warning("%s: read, but could not be moved/deleted (%s); tried again by the next full sync",
-                                     name, exc)
+        except Exception as exc:  # noqa: BLE001 - the data is safe; the move is retried by the next full sync
+            log.warning("%s: read, but could not be moved/deleted (%s); tried again by the next full sync", name, exc)
+            return False
+        return True
+
+
+class _Done(NamedTuple):
+    """A file read to its end (now or before): its dead letters (None: unknown), its hash, and whether
+    the stored cursor names it (then a failed move is written into the cursor)."""
+
+    rejected: int | None
+    sha256: str
+    current: bool
 
 
 class _Start(NamedTuple):
@@ -291,11 +304,14 @@ class _Start(NamedTuple):
     rejected: int = 0
 
 
-def _cursor(name: str, sha256: str, rejected: int, bucket: int | None = None, done: int = 0, layout: str = "") -> str:
+def _cursor(name: str, sha256: str, rejected: int, bucket: int | None = None, done: int = 0, layout: str = "",
+            move_failed: bool = False) -> str:
     """A resume point inside one file (``bucket`` None: the file is complete); ``layout`` says how its groups
-    were ordered when it was written, ``rejected`` how many dead letters it had so far (for the error folder)."""
+    were ordered when it was written, ``rejected`` how many dead letters it had so far (for the error folder),
+    ``move_failed`` that archiving or deleting it failed (retried by the next full sync, not the next poll)."""
     if bucket is None:
-        return json.dumps({"file": name, "sha256": sha256, "complete": True, "rejected": rejected})
+        whole = {"file": name, "sha256": sha256, "complete": True, "rejected": rejected}
+        return json.dumps({**whole, "move_failed": True} if move_failed else whole)
     return json.dumps({"file": name, "sha256": sha256, "bucket": bucket, "done": done, "layout": layout, "rejected": rejected})
 
 
@@ -303,19 +319,3 @@ def _whole_file(remote: RemoteFile, sha256: str, rejected: list[Rejected]) -> Pa
     """The one page of a file read as a whole: empty, or one letter for all of it."""
     mark = FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=len(rejected))
     return Page(rejected=rejected, cursor=_cursor(remote.name, sha256, rejected=len(rejected)), done_files=[mark])
-
-
-def _public_url(url: str) -> str:
-    parts = urlsplit(url)
-    return url if not parts.password else url.replace(f":{parts.password}@", ":***@")
-
-
-def _open_source(config: CsvConfig, context: AdapterContext) -> FileSource:
-    parts = urlsplit(config.url)
-    if parts.scheme in ("", "file"):
-        return LocalFolder(unquote(parts.path) if parts.scheme else config.url)
-    if parts.scheme == "sftp":
-        from adapters.csv.sftp import SftpFolder, SftpSettings
-
-        return SftpFolder.from_url(config.url, config.sftp or SftpSettings(), log=context.log)
-    raise ConfigError(f"url {_public_url(config.url)!r}: use file:///folder or sftp://user@host/folder")

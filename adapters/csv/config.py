@@ -7,12 +7,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapters.base import SourceConfig
 from connector.karla.carriers import CarrierOverrides
 
-__all__ = ["Columns", "CsvConfig", "ORDER_FIELDS", "FULFILLMENT_FIELDS"]
+__all__ = ["Columns", "CsvConfig", "ORDER_FIELDS", "FULFILLMENT_FIELDS", "SETTLE_SECONDS"]
 
 ORDER_FIELDS = (
     "order_number", "external_id", "order_name", "order_placed_at", "email", "currency", "total_order_price",
@@ -22,6 +22,9 @@ ORDER_FIELDS = (
     "sku", "product_title", "quantity", "price", "image_url",
 )
 FULFILLMENT_FIELDS = ("order_number", "tracking_number", "carrier", "tracking_url", "shipped_at", "sku", "quantity")
+# An ERP may pause mid-file (a flush per batch, a slow query): a file read then is read in part, and with
+# archive or delete moved away while the ERP still writes to it. A minute of quiet rules that out in practice.
+SETTLE_SECONDS = 60.0
 
 
 class Columns(BaseModel):
@@ -42,7 +45,8 @@ class CsvConfig(SourceConfig):
     fulfillments_glob: str = Field("fulfillments*.csv", description="File names with one row per parcel (or parcel and product)")
     encoding: str = Field("utf-8-sig", description="Text encoding of the files, e.g. cp1252")
     delimiter: str | None = Field(None, description="Field delimiter; default: detected from the header (, or ;)")
-    settle_seconds: float = Field(0.0, ge=0, description="Read a file only when it has not changed for this long")
+    settle_seconds: float = Field(SETTLE_SECONDS, ge=0, description="Read a file only when it has not changed for this long "
+                                  "(default 60; 0 when done_suffix is set: the marker says the file is complete)")
     done_suffix: str | None = Field(None, description='Read NAME only when NAME + this suffix (e.g. ".done") exists')
     after_processing: Literal["keep", "archive", "delete"] = Field("keep", description="What to do with a file once read")
     archive_folder: str = Field("archive", description="Folder (inside the source folder) for after_processing = archive")
@@ -56,6 +60,14 @@ class CsvConfig(SourceConfig):
     bucket_bytes: int = Field(2_000_000, ge=10_000, description="A file whose rows are not grouped by order and larger than this is grouped on disk, bounding memory")
     page_size: int = Field(500, ge=1, le=5000, description="Orders per committed page")
     sftp: Any = Field(None, description="[sources.NAME.sftp] connection settings for sftp:// URLs")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_wait_with_markers(cls, values: Any) -> Any:
+        """With ``done_suffix`` the marker says when a file is complete: unless set, no settle wait on top."""
+        if isinstance(values, dict) and values.get("done_suffix") and values.get("settle_seconds") is None:
+            return {**values, "settle_seconds": 0.0}
+        return values
 
     @field_validator("columns", mode="before")
     @classmethod

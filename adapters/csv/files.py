@@ -6,12 +6,22 @@ implement it, and tests can supply an in-memory one.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from urllib.parse import unquote, urlsplit
 
-__all__ = ["FileSource", "RemoteFile", "iter_chunks", "safe_folder", "safe_name"]
+from connector.errors import ConfigError
+
+if TYPE_CHECKING:
+    from adapters.csv.config import CsvConfig
+
+__all__ = ["FileSource", "RemoteFile", "iter_chunks", "open_source", "public_url", "safe_folder", "safe_name", "settling", "spooled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +75,67 @@ def safe_folder(folder: str) -> str:
     """A configured sub-folder must stay inside the source folder."""
     parts = [p for p in folder.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts or folder.startswith("/") or ".." in parts:
-        from connector.errors import ConfigError
-
         raise ConfigError(f"folder {folder!r} must be a relative path inside the source folder (no '..', not absolute)")
     return "/".join(parts)
+
+
+def settling(remote: RemoteFile, now: float, wait: float, log: Any) -> bool:
+    """Whether the file changed within ``wait`` seconds (``settle_seconds``): its writer may only have paused.
+
+    Said at info level on every poll, with the time from which it is read, so a file that "is not picked
+    up" explains itself. A modification time ahead of this clock (a server's clock running fast) waits
+    too: the quiet is counted from that time.
+    """
+    age = now - remote.mtime
+    if not wait or age >= wait:
+        return False
+    ready = datetime.fromtimestamp(remote.mtime + wait, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    changed = f"changed {age:.0f}s ago" if age >= 0 else f"modification time is {-age:.0f}s ahead of this clock"
+    log.info("%s: %s; it is read once it has not changed for %.0fs (settle_seconds): at the first poll from %s",
+             remote.name, changed, wait, ready)
+    return True
+
+
+@contextmanager
+def spooled(files: FileSource, remote: RemoteFile, log: Any) -> Iterator[tuple[Path | None, str]]:
+    """A complete local copy (or the local file itself) and its SHA-256; (None, "") when the file changed
+    while it was downloaded. Nothing of a half-downloaded file is ever parsed."""
+    from adapters.csv.local import LocalFolder
+
+    digest = hashlib.sha256()
+    if isinstance(files, LocalFolder):
+        with files.open(remote.name) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        yield files.root / remote.name, digest.hexdigest()
+        return
+    with tempfile.NamedTemporaryFile(prefix="karla-spool-") as spool:
+        with files.open(remote.name) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+                spool.write(chunk)
+        spool.flush()
+        now = files.stat(remote.name)
+        if now is None or (now.size, now.mtime) != (remote.size, remote.mtime):
+            log.info("%s changed while downloading; it is read on a later run", remote.name)
+            yield None, ""
+            return
+        yield Path(spool.name), digest.hexdigest()
+
+
+def public_url(url: str) -> str:
+    parts = urlsplit(url)
+    return url if not parts.password else url.replace(f":{parts.password}@", ":***@")
+
+
+def open_source(config: CsvConfig, log: Any) -> FileSource:
+    from adapters.csv.local import LocalFolder
+
+    parts = urlsplit(config.url)
+    if parts.scheme in ("", "file"):
+        return LocalFolder(unquote(parts.path) if parts.scheme else config.url)
+    if parts.scheme == "sftp":
+        from adapters.csv.sftp import SftpFolder, SftpSettings
+
+        return SftpFolder.from_url(config.url, config.sftp or SftpSettings(), log=log)
+    raise ConfigError(f"url {public_url(config.url)!r}: use file:///folder or sftp://user@host/folder")

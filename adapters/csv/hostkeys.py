@@ -1,4 +1,4 @@
-"""Host-key verification for SFTP that cannot be skipped by accident.
+"""SSH keys for SFTP: host-key verification that cannot be skipped by accident, and the client's key.
 
 The server's key must match a ``known_hosts`` entry or a pinned ``SHA256:`` fingerprint; an unknown or
 changed key refuses the connection and the error shows the fingerprint to pin. The only way around it is
@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import socket
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paramiko
 
 from connector.errors import ConfigError, RetryableError
 
-__all__ = ["HostKeys", "NETWORK_ERRORS", "fingerprint", "pinned_fingerprint"]
+__all__ = ["HostKeys", "KnownHosts", "NETWORK_ERRORS", "fingerprint", "load_known_hosts", "pinned_fingerprint", "private_key"]
 
 NETWORK_ERRORS = (OSError, EOFError, paramiko.SSHException, socket.timeout)
 # Host-key algorithms that prove each key type (as ``PKey.get_name()`` and known_hosts name them), in
@@ -122,21 +124,24 @@ class HostKeys:
 
     def _known_host(self) -> paramiko.Transport:
         """A transport whose host key is in known_hosts, asked for in the types known_hosts has for it."""
-        entry = self._known_hosts().lookup(self.host if self.port == 22 else f"[{self.host}]:{self.port}") or {}
+        known = self._known_hosts()
+        entry = known.keys.lookup(self.host if self.port == 22 else f"[{self.host}]:{self.port}") or {}
         known_types = tuple(a for t, algorithms in _HOST_KEY_ALGORITHMS.items() if t in entry for a in algorithms)
         try:
             transport = self._handshake(known_types or None)
         except paramiko.IncompatiblePeer:  # the server offers none of them: show what it does offer
             transport = self._handshake()
         try:
-            self._check_known(transport.get_remote_server_key(), entry)
+            self._check_known(transport.get_remote_server_key(), entry, known)
         except BaseException:
             transport.close()
             raise
         return transport
 
-    def _check_known(self, key: paramiko.PKey, entry: Any) -> None:
+    def _check_known(self, key: paramiko.PKey, entry: Any, known: KnownHosts) -> None:
         seen = fingerprint(key)
+        if key.asbytes() in known.revoked:
+            raise ConfigError(f"SFTP {self.where}: host key {seen} is marked @revoked in {known.path}; refusing to connect")
         pin = f"pin it with host_key_fingerprint = \"{seen}\" after checking it with the server's admin"
         expected = entry.get(key.get_name())
         if expected is None:
@@ -144,11 +149,116 @@ class HostKeys:
         if expected.asbytes() != key.asbytes():
             raise ConfigError(f"SFTP {self.where}: host key CHANGED to {seen} (known_hosts has {fingerprint(expected)}); refusing to connect")
 
-    def _known_hosts(self) -> paramiko.HostKeys:
+    def _known_hosts(self) -> KnownHosts:
         path = Path(self.settings.known_hosts or "~/.ssh/known_hosts").expanduser()
-        keys = paramiko.HostKeys()
         if path.is_file():
-            keys.load(str(path))
-        elif self.settings.known_hosts:
+            return load_known_hosts(path, self.log)
+        if self.settings.known_hosts:
             raise ConfigError(f"known_hosts file {path} does not exist")
-        return keys
+        return KnownHosts(path, paramiko.HostKeys(), frozenset())
+
+
+class KnownHosts(NamedTuple):
+    """A known_hosts file: the keys it accepts per host, and the key blobs it marks ``@revoked``."""
+
+    path: Path
+    keys: paramiko.HostKeys
+    revoked: frozenset[bytes]
+
+
+def load_known_hosts(path: Path, log: Any) -> KnownHosts:
+    """known_hosts as OpenSSH writes it, read line by line.
+
+    paramiko's own loader fails on the first marker line (paramiko issue #771), so a file that also holds
+    an ``@cert-authority`` line broke every connect. Certificates are not checked here: such lines are
+    skipped (a host that shows only a certificate stays unknown and is refused). A key under ``@revoked``
+    is refused for every host. A line that cannot be read is a ``ConfigError`` naming it: skipping it
+    could skip the very key that matters, or a revocation.
+    """
+    keys, revoked = paramiko.HostKeys(), set()
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ConfigError(f"known_hosts file {path} cannot be read: {exc.strerror or exc}") from None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        marker, rest = (line.split(None, 1) + [""])[:2] if line.startswith("@") else ("", line)
+        if marker == "@cert-authority":
+            log.debug("known_hosts %s line %d: @cert-authority skipped (host certificates are not checked)", path, number)
+            continue
+        if marker not in ("", "@revoked"):
+            raise ConfigError(f"known_hosts file {path} line {number}: unknown marker {marker!r} "
+                              "(OpenSSH knows @cert-authority and @revoked)")
+        entry = _entry(rest.strip(), path, number, log)
+        if entry is None:
+            continue
+        if marker == "@revoked":
+            revoked.add(entry.key.asbytes())
+        else:
+            for name in entry.hostnames:
+                keys.add(name, entry.key.get_name(), entry.key)
+    return KnownHosts(path, keys, frozenset(revoked))
+
+
+def _entry(line: str, path: Path, number: int, log: Any) -> paramiko.hostkeys.HostKeyEntry | None:
+    """One ``hosts keytype base64 [comment]`` line; None for a key type this client cannot use."""
+    fields = line.split()
+    if len(fields) < 3:
+        raise ConfigError(f"known_hosts file {path} line {number}: expected \"HOSTS KEYTYPE KEY\", found {len(fields)} field(s)")
+    try:
+        entry = paramiko.hostkeys.HostKeyEntry.from_line(" ".join(fields[:3]), number)
+    except (paramiko.hostkeys.InvalidHostKey, paramiko.SSHException, ValueError, TypeError, IndexError) as exc:
+        raise ConfigError(f"known_hosts file {path} line {number}: the {fields[1]} key cannot be read "
+                          f"({type(exc).__name__}); copy the line again from ssh-keyscan") from None
+    if entry is None:
+        log.debug("known_hosts %s line %d: key type %s is not used by this client, skipped", path, number, fields[1])
+    return entry
+
+def private_key(settings: Any, where: str) -> paramiko.PKey:
+    """The client's key (``private_key_file`` or ``private_key``); a ``ConfigError`` that names the file and
+    says what to do when it cannot be loaded."""
+    s = settings
+    passphrase = s.passphrase.get_secret_value().encode() if s.passphrase else None
+    what = f"private_key_file {s.private_key_file}" if s.private_key_file else "private_key"
+    try:
+        if s.private_key_file:
+            return paramiko.PKey.from_path(s.private_key_file, password=passphrase)
+        with tempfile.TemporaryDirectory() as folder:  # from_path detects the key type for us
+            path = Path(folder) / "key"
+            path.write_text(s.private_key.get_secret_value().strip() + "\n")
+            os.chmod(path, 0o600)
+            return paramiko.PKey.from_path(str(path), password=passphrase)
+    except FileNotFoundError:
+        raise ConfigError(f"SFTP {where}: {what} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"SFTP {where}: {what} is not readable by this user (check its owner and mode)") from None
+    except (paramiko.SSHException, ValueError, TypeError, OSError) as exc:
+        problem = _key_problem(_key_text(s), exc, passphrase is not None)
+        raise ConfigError(f"SFTP {where}: cannot load the private key from {what}: {problem}") from None
+
+
+def _key_text(s: Any) -> str:
+    """The key's first bytes, to tell a PuTTY key or a public key from a wrong passphrase."""
+    if not s.private_key_file:
+        return s.private_key.get_secret_value()[:200] if s.private_key else ""
+    try:
+        with open(s.private_key_file, "rb") as f:
+            return f.read(200).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _key_problem(text: str, exc: BaseException, passphrase: bool) -> str:
+    """Why a key did not load, in words that say what to do (the library's own words mislead here: a
+    wrong passphrase reads as "no BEGIN/END delimiters")."""
+    if text.startswith("PuTTY-User-Key-File"):
+        return "it is a PuTTY .ppk key; convert it with: puttygen KEY.ppk -O private-openssh -o KEY"
+    if text.lstrip().startswith(("ssh-", "ecdsa-")):
+        return "it is a public key; name the private key file instead"
+    if isinstance(exc, (TypeError, paramiko.PasswordRequiredException)):
+        return "it is encrypted; set its passphrase (..._SFTP__PASSPHRASE)"
+    if passphrase:
+        return "wrong passphrase, or not a private key in OpenSSH or PEM format"
+    return f"not a private key in OpenSSH or PEM format ({type(exc).__name__})"

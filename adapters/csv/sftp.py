@@ -6,15 +6,13 @@ credentials and host-key problems are ``ConfigError``.
 
 from __future__ import annotations
 
+import errno
 import logging
-import os
 import posixpath
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
@@ -22,7 +20,7 @@ import paramiko
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from adapters.csv.files import RemoteFile, safe_folder, safe_name
-from adapters.csv.hostkeys import NETWORK_ERRORS, HostKeys, fingerprint, pinned_fingerprint
+from adapters.csv.hostkeys import NETWORK_ERRORS, HostKeys, fingerprint, pinned_fingerprint, private_key
 from connector.errors import ConfigError, RetryableError
 
 __all__ = ["SftpFolder", "SftpSettings", "fingerprint"]
@@ -169,27 +167,13 @@ class SftpFolder:
         s = self.settings
         try:
             if s.private_key or s.private_key_file:
-                transport.auth_publickey(self.user, self._key())
+                transport.auth_publickey(self.user, private_key(self.settings, self.where))
             elif s.password:
                 transport.auth_password(self.user, s.password.get_secret_value())
             else:
                 raise ConfigError(f"SFTP {self.where}: set a password or a private key in [sources.NAME.sftp]")
         except paramiko.AuthenticationException:
             raise ConfigError(f"SFTP {self.where}: authentication failed for user {self.user!r} (check the password or key)") from None
-
-    def _key(self) -> paramiko.PKey:
-        s = self.settings
-        passphrase = s.passphrase.get_secret_value().encode() if s.passphrase else None
-        try:
-            if s.private_key_file:
-                return paramiko.PKey.from_path(s.private_key_file, password=passphrase)
-            with tempfile.TemporaryDirectory() as folder:  # from_path detects the key type for us
-                path = Path(folder) / "key"
-                path.write_text(s.private_key.get_secret_value().strip() + "\n")  # type: ignore[union-attr]
-                os.chmod(path, 0o600)
-                return paramiko.PKey.from_path(str(path), password=passphrase)
-        except (paramiko.SSHException, ValueError, OSError) as exc:
-            raise ConfigError(f"SFTP {self.where}: cannot load the private key ({type(exc).__name__}; wrong passphrase?)") from None
 
     def _drop(self) -> None:
         if self._transport is not None:
@@ -201,11 +185,19 @@ class SftpFolder:
         client = self._client()
         try:
             yield client
-        except FileNotFoundError:
-            raise
+        except (FileNotFoundError, PermissionError):
+            raise  # the server's answer on a working connection: dropping it would only cost a reconnect
         except NETWORK_ERRORS as exc:
             self._drop()
             raise RetryableError(f"SFTP {self.where}: {what} failed: {exc}") from None
+
+    @contextmanager
+    def _denied(self, what: str) -> Iterator[None]:
+        """paramiko's "Permission denied" names neither the action nor the account: this does."""
+        try:
+            yield
+        except PermissionError:
+            raise PermissionError(errno.EACCES, f"permission denied {what} as user {self.user!r} in {self.root}") from None
 
     def _path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
@@ -217,6 +209,10 @@ class SftpFolder:
                 entries = sftp.listdir_attr(self.root)
             except FileNotFoundError:
                 raise ConfigError(f"SFTP {self.where}: folder {self.root} does not exist") from None
+            except PermissionError:
+                # Retrying cannot help: the server's account lacks the right, so it is a setting to fix.
+                raise ConfigError(f"SFTP {self.where}: permission denied listing folder {self.root} as user "
+                                  f"{self.user!r}; ask the server's admin for read access, or check the URL's path") from None
         files = []
         for entry in entries:
             name = entry.filename
@@ -227,8 +223,11 @@ class SftpFolder:
 
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
-        with self._call(f"opening {name}") as sftp:
-            handle = sftp.open(self._path(safe_name(name)), "rb")
+        with self._call(f"opening {name}") as sftp, self._denied(f"reading {name}"):
+            try:
+                handle = sftp.open(self._path(safe_name(name)), "rb")
+            except FileNotFoundError:  # paramiko's error names no file
+                raise FileNotFoundError(errno.ENOENT, f"SFTP {self.where}: {name} no longer exists", name) from None
             size = handle.stat().st_size or 0  # a file that grows meanwhile is caught by the caller's re-stat
         try:
             yield _Reader(handle, self, name, size)  # type: ignore[misc]
@@ -248,7 +247,7 @@ class SftpFolder:
 
     def move(self, name: str, folder: str) -> str:
         folder = safe_folder(folder)
-        with self._call(f"moving {name}") as sftp:
+        with self._call(f"moving {name}") as sftp, self._denied(f"moving {name} into {folder}"):
             current = self.root
             for part in folder.split("/"):
                 current = posixpath.join(current, part)
@@ -267,7 +266,7 @@ class SftpFolder:
         return posixpath.relpath(target, self.root)
 
     def delete(self, name: str) -> None:
-        with self._call(f"deleting {name}") as sftp:
+        with self._call(f"deleting {name}") as sftp, self._denied(f"deleting {name}"):
             try:
                 sftp.remove(self._path(safe_name(name)))
             except FileNotFoundError:

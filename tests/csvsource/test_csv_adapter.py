@@ -30,7 +30,7 @@ def adapter(folder: Path, seen: dict | None = None, clock=lambda: NOW, full: boo
     seen = seen if seen is not None else {}
     context = AdapterContext(source="t", clock=clock, is_seen=lambda m: seen.get((m.path, m.sha256)), full_sync=full,
                              was_read=lambda path, size, mtime: next((m for m in seen.values() if (m.path, m.size, m.mtime) == (path, size, mtime)), None))
-    return CsvAdapter("t", CsvConfig(url=f"file://{folder}", **config), context)
+    return CsvAdapter("t", CsvConfig(url=f"file://{folder}", **{"settle_seconds": 0, **config}), context)  # files written just now
 
 
 def records(pages: list[Page]) -> dict[str, Record]:

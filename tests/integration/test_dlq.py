@@ -108,7 +108,8 @@ def test_retry_keeps_the_letter_when_its_file_is_gone(tmp_path: Path, sandbox) -
     connector.sync()
     (old,) = letters(connector)
     connector.close()
-    assert not (tmp_path / "files" / "orders_001.csv").exists()  # archived after reading
+    assert (tmp_path / "files" / "orders_001.csv").exists()  # a file with dead letters stays for dlq retry
+    (tmp_path / "files" / "orders_001.csv").unlink()  # ... unless someone takes it away
     code, said = retry(config)
     assert code == ExitCode.OK and "kept 1 letter(s)" in said, said
     connector = Connector(load_settings(config))

@@ -32,7 +32,7 @@ class _Unbuildable(CsvAdapter):
 
 def two_sources(tmp_path: Path, url: str) -> Connector:
     second = tmp_path / "second"
-    config = write_config(tmp_path, url, extra=f'[sources.second]\ntype = "csv"\nurl = "file://{second}"\n')
+    config = write_config(tmp_path, url, extra=f'[sources.second]\ntype = "csv"\nurl = "file://{second}"\nsettle_seconds = 0\n')
     second.mkdir()
     write_orders(tmp_path / "files", "orders_001.csv", [1])
     write_orders(second, "orders_001.csv", [2])

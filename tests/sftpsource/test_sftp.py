@@ -152,7 +152,7 @@ if what == "raw":
         for chunk in iter(lambda: reader.read(1 << 16), b""):
             total += len(chunk)
 else:
-    adapter = CsvAdapter("w", CsvConfig(url=url, sftp=settings, bucket_bytes=150_000, page_size=500, orders_glob=what),
+    adapter = CsvAdapter("w", CsvConfig(url=url, sftp=settings, settle_seconds=0, bucket_bytes=150_000, page_size=500, orders_glob=what),
                          AdapterContext(source="w"))
     tracemalloc.start()
     sum(len(page.records) for page in adapter.read("orders", None))  # warm-up: imports, connection
@@ -214,7 +214,7 @@ def _csv_adapter(server: SftpServer, tmp_path: Path, **config: object) -> CsvAda
     known = tmp_path / "known_hosts"
     known.write_text(server.known_hosts_line())
     cfg = CsvConfig(url=f"sftp://{server.user}@127.0.0.1:{server.port}/exports",
-                    sftp={"password": server.password, "known_hosts": str(known)}, **config)
+                    sftp={"password": server.password, "known_hosts": str(known)}, **{"settle_seconds": 0, **config})
     return CsvAdapter("w", cfg, AdapterContext(source="w"))
 
 
