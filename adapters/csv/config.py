@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapters.base import SourceConfig
+from adapters.csv.reader import line_codec
+from connector.errors import ConfigError
 from connector.karla.carriers import CarrierOverrides
 
 __all__ = ["Columns", "CsvConfig", "ORDER_FIELDS", "FULFILLMENT_FIELDS", "SETTLE_SECONDS"]
@@ -110,6 +112,10 @@ class CsvConfig(SourceConfig):
             raise ValueError(f"unknown encoding {value!r}; use e.g. utf-8-sig, utf-8, cp1252 or latin-1") from None
         if not getattr(info, "_is_text_encoding", True):  # base64, rot13, zip: codecs, but not for text files
             raise ValueError(f"{value!r} is not a text encoding; use e.g. utf-8-sig, utf-8, cp1252 or latin-1")
+        try:
+            line_codec(value)  # UTF-16/32: refused at start-up, not at the first file
+        except ConfigError as exc:
+            raise ValueError(f"{value!r}: " + str(exc).removeprefix(f"encoding = {value!r}: ")) from None
         return value
 
     @field_validator("delimiter")

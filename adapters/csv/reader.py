@@ -45,7 +45,7 @@ def detect_delimiter(header: str) -> str:
     return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
 
 
-def _codec(encoding: str) -> str:
+def line_codec(encoding: str) -> str:
     """The codec each line is decoded with. Lines are split on the byte ``\\n``, so an encoding that writes
     a line end (or a delimiter or quote) otherwise, UTF-16 and UTF-32 above all, would read as garbage
     row after row: it is refused at the first file, naming the setting to change."""
@@ -75,7 +75,7 @@ class _Lines:
     def __init__(self, stream: BinaryIO, encoding: str) -> None:
         self.read = functools.partial(stream.read, _CHUNK)
         self.encoding = encoding
-        self.codec = _codec(encoding)
+        self.codec = line_codec(encoding)
         self.utf8 = self.codec == "utf-8"
         self.number = 0
         self.bad: dict[int, str] = {}

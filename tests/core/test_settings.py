@@ -148,7 +148,7 @@ def test_log_level_is_checked_and_case_insensitive(tmp_path: Path) -> None:
         load_settings(_config(tmp_path, '[log]\nlevel = "verbose"'))
 
 
-@pytest.mark.parametrize("encoding", ["nonexistent-enc", "base64"])
+@pytest.mark.parametrize("encoding", ["nonexistent-enc", "base64", "utf-16"])
 def test_bad_csv_encoding_stops_start_up_naming_the_key(tmp_path: Path, encoding: str) -> None:
     settings = load_settings(_config(tmp_path, source=f'encoding = "{encoding}"'))
     with pytest.raises(ConfigError, match=rf"sources\.w\.encoding: .*{encoding}"):

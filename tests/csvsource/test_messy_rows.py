@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from adapters.base import AdapterContext, Page
 from adapters.csv import CsvAdapter, CsvConfig
@@ -111,9 +112,12 @@ def test_a_utf8_byte_order_mark_is_no_part_of_the_header_whatever_the_encoding(t
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-16-le", "cp037"])
 def test_an_encoding_whose_line_end_is_not_the_byte_newline_is_refused_naming_the_setting(tmp_path: Path, encoding: str) -> None:
-    (tmp_path / "orders_1.csv").write_bytes(f"{ORDERS}\n1,10119,S1,1,Shirt\n".encode(encoding))
-    with pytest.raises(ConfigError, match=f"encoding = '{encoding}'"):
-        read(tmp_path, encoding=encoding)
+    with pytest.raises(ValidationError, match="cannot be read"):  # at start-up, as the setting it is
+        CsvConfig(url=f"file://{tmp_path}", encoding=encoding)
+    path = tmp_path / "orders_1.csv"
+    path.write_bytes(f"{ORDERS}\n1,10119,S1,1,Shirt\n".encode(encoding))
+    with pytest.raises(ConfigError, match=f"encoding = '{encoding}'"), path.open("rb") as f:  # the reader, too
+        read_rows(f, encoding, None)
 
 
 # -- huge lines and CR-only files in bounded memory --------------------------------------------------------
