@@ -89,12 +89,13 @@ class Sender:
 
     def attempt(self, slug: str, items: list[Item]) -> Outcome:
         """The request alone, safe on the sender thread: it touches neither the state nor the counters."""
+        alone = len(items) == 1 and suspects.is_suspect(items[0])  # tried again on its own backoff: no retries here
         try:
-            self.client.bulk_upsert_raw(slug, b"[" + b",".join(i.body for i in items) + b"]", abort=self.cut)
+            self.client.bulk_upsert_raw(slug, b"[" + b",".join(i.body for i in items) + b"]", abort=self.cut, once=alone)
         except (BatchTooLarge, RecordRejected, ShopRefused) as exc:
             return exc  # ShopRefused: that shop's orders wait, the other shops' go on (``refused_shops``)
         except Unavailable as exc:
-            if len(items) == 1 and suspects.is_suspect(items[0]) and suspects.server_failed(exc):
+            if alone and suspects.server_failed(exc):
                 return exc  # one order alone: settle() decides whether it or Karla is the trouble
             if not isinstance(exc, Aborted) and self.down is None:
                 self.down, self.gave_up = exc, items  # a benign race: any batch that gave up explains the stop

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
+import tenacity
 
 from connector.errors import (
     AUTH_KEYS,
@@ -133,9 +134,10 @@ class KarlaClient:
         body = [dump(i) if isinstance(i, OrderFulfillment) else i for i in items]
         return self._send("PUT", f"/shops/{slug}/orders/bulk", _encode(body), "bulk")
 
-    def bulk_upsert_raw(self, slug: str, body: bytes, *, abort: threading.Event | None = None) -> Any:
-        """``abort``: this call's own stop event (delivery sets it when the first batch gives up)."""
-        return self._send("PUT", f"/shops/{slug}/orders/bulk", body, "bulk", abort=abort)
+    def bulk_upsert_raw(self, slug: str, body: bytes, *, abort: threading.Event | None = None, once: bool = False) -> Any:
+        """``abort``: this call's own stop event (delivery sets it when the first batch gives up). ``once``: one
+        attempt, no retries (an order already being retried on its own schedule, see ``connector.suspects``)."""
+        return self._send("PUT", f"/shops/{slug}/orders/bulk", body, "bulk", abort=abort, once=once)
 
     def search_orders(self, slug: str, **params: Any) -> Any:
         return self._send("GET", f"/shops/{slug}/orders", None, "search", params=params)
@@ -147,7 +149,7 @@ class KarlaClient:
     # -- plumbing ------------------------------------------------------------------------------------
     def _send(
         self, method: str, path: str, body: bytes | None, endpoint: str, params: dict | None = None,
-        abort: threading.Event | None = None,
+        abort: threading.Event | None = None, once: bool = False,
     ) -> Any:
         def attempt() -> Any:
             response = self._http.request(method, path, content=body, params=params)
@@ -157,7 +159,8 @@ class KarlaClient:
             return self._interpret(response, endpoint)
 
         event = self._abort if abort is None or self._abort.is_set() else abort
-        return call_with_retries(self._retrying, attempt, "Karla API", abort=event)
+        retrying = self._retrying.copy(stop=tenacity.stop_after_attempt(1)) if once else self._retrying
+        return call_with_retries(retrying, attempt, "Karla API", abort=event)
 
     def _interpret(self, response: httpx.Response, endpoint: str) -> Any:
         status = response.status_code
