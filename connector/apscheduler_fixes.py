@@ -4,20 +4,22 @@ and a warning on every interval while a long run is still going."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-__all__ = ["OncePerWallClock", "QuietOverlap"]
+__all__ = ["OncePerWallClock", "Overlaps", "QuietOverlap"]
 
 
 class OncePerWallClock(BaseTrigger):
     """A cron trigger that fires once per local time, as cron does.
 
     On the night the clocks go back, APScheduler 3 fires "30 2 * * *" at 02:30 summer time and again an
-    hour later at 02:30 winter time (its issue #1021): two nightly full syncs. A fire at the same wall-clock
-    time as the previous one is skipped.
+    hour later at 02:30 winter time (its issue #1021): two nightly full syncs. A fire whose wall-clock time
+    is not after the previous fire's is skipped (so "0,30 2 * * *" runs twice that night, not four times).
+    A daemon restarted within the repeated hour has no previous fire to compare with.
     """
 
     def __init__(self, cron: CronTrigger) -> None:
@@ -25,7 +27,7 @@ class OncePerWallClock(BaseTrigger):
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         fire = self.cron.get_next_fire_time(previous_fire_time, now)
-        if fire is not None and previous_fire_time is not None and _wall(fire) == _wall(previous_fire_time):
+        while fire is not None and previous_fire_time is not None and _wall(fire) <= _wall(previous_fire_time):
             fire = self.cron.get_next_fire_time(fire, fire.astimezone(timezone.utc) + timedelta(seconds=1))
         return fire
 
@@ -51,3 +53,27 @@ class QuietOverlap(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "maximum number of running instances reached" not in str(record.msg)
+
+
+class Overlaps:
+    """Turns of a job skipped because its previous run still works: normal for a while (a long full sync, a
+    big drain), a sign of a request that never returns once it lasts. With the overlap warnings quiet, this
+    says so once per episode: ``skipped`` returns since when the job has been overrunning, once, after
+    ``limit`` seconds; ``ended`` starts over when the job has finished."""
+
+    def __init__(self, limit: float, clock: Callable[[], float]) -> None:
+        self.limit, self.clock = limit, clock
+        self._since: dict[str, float] = {}
+        self._told: set[str] = set()
+
+    def skipped(self, job_id: str) -> float | None:
+        now = self.clock()
+        since = self._since.setdefault(job_id, now)
+        if now - since < self.limit or job_id in self._told:
+            return None
+        self._told.add(job_id)
+        return since
+
+    def ended(self, job_id: str) -> None:
+        self._since.pop(job_id, None)
+        self._told.discard(job_id)

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from connector import cli_render as render
 from connector.errors import ConfigError, ConnectorError, FatalError
-from connector.logs import configure_logging, named_secrets, redact, redact_data, register_secrets
+from connector.logs import configure_logging, redact, redact_data, register_secrets
 from connector.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
@@ -52,13 +52,22 @@ def _code(exc: BaseException) -> int:
 
 
 def _settings(log_stream: object = None, *, need_api_key: bool = True) -> Settings:
-    """Settings, with their secrets registered for masking. Each source's validated ``SecretStr`` values
-    are registered when its ``Config`` is validated (``connector.registry``); the raw tables' secret-named
-    keys are registered here first, so a table that fails validation is masked too."""
+    """Settings, with their secrets registered for masking, for every command (``dlq list`` shows stored text
+    too): each source's validated ``SecretStr`` values, or, for a table that fails validation, its values
+    under secret-named keys (``connector.registry.register_source_secrets``)."""
+    from connector.registry import register_source_secrets
+
     settings = load_settings(_State.config, need_api_key=need_api_key)
-    register_secrets([settings.karla.api_key.get_secret_value(), *named_secrets(settings.sources)])
+    register_secrets([settings.karla.api_key.get_secret_value()])
+    register_source_secrets(settings.sources)
     configure_logging(settings.log.format, settings.log.level, stream=log_stream)
     return settings
+
+
+def connect_url(url: str) -> str:
+    """The sandbox's URL to put in ``base_url``: a wildcard address (``--host 0.0.0.0``) is no address to connect
+    to, and ``base_url`` takes plain http only on loopback."""
+    return url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
 
 
 def _version(wanted: bool) -> None:
@@ -119,13 +128,11 @@ def run() -> None:
 def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
     """Per source: cursor, pending, dead letters, last run. Needs no secret (neither Karla's API key nor a
     source's); works beside `run`."""
-    from connector.registry import register_source_secrets
     from connector.status import state_status
     from state import open_state
 
     try:
         settings = _settings(need_api_key=False)
-        register_source_secrets(settings.sources)
         db = open_state(settings.state.path, create=False)  # a wrong path is an error, not "nothing pending"
         try:
             data = redact_data(state_status(settings, db))  # errors stored by older versions may hold a secret
@@ -180,7 +187,7 @@ def sandbox(
 
     def ready(url: str) -> None:
         err.print(f"Karla sandbox on {url} (user {user!r}, key {api_key!r}); Ctrl-C stops it", highlight=False, markup=False)
-        err.print(f"  [karla]\n  base_url = \"{url}\"\n  username = \"{user}\"", highlight=False, markup=False)
+        err.print(f"  [karla]\n  base_url = \"{connect_url(url)}\"\n  username = \"{user}\"", highlight=False, markup=False)
 
     serve(host=host, port=port, credentials={user: api_key}, bulk_max_items=bulk_max_orders,
           bulk_max_bytes=bulk_max_bytes, ready=ready)

@@ -17,12 +17,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from connector.app import Connector
-from connector.apscheduler_fixes import OncePerWallClock, QuietOverlap
+from connector.apscheduler_fixes import OncePerWallClock, Overlaps, QuietOverlap
 from connector.delivery import DeliveryResult
 from connector.engine import RunCounts, SourceRuntime
 from connector.errors import ConfigError, ConnectorError, FatalError, Unavailable
@@ -38,6 +38,7 @@ from state.lock import StateLock
 __all__ = ["Daemon", "cron_trigger"]
 
 log = logging.getLogger("connector.daemon")
+OVERRUN_WARNING_SECONDS = 1800.0  # a job still running this long after its next turn came round is worth a warning
 
 
 def cron_trigger(expression: str, timezone: str) -> BaseTrigger:
@@ -66,6 +67,7 @@ class Daemon:
         self._reading: set[str] = set()
         self._retries_seen = 0
         self._deliver_lock = threading.Lock()  # one drain at a time (the timer's and a sync's)
+        self._overlaps = Overlaps(OVERRUN_WARNING_SECONDS, connector.now)
         self._karla_not_before = 0.0  # connector.now() before which no drain starts (Karla's Retry-After)
         self.started = connector.now()  # lag of a source that has not succeeded yet counts from here
         self.scheduler = BackgroundScheduler(
@@ -79,8 +81,8 @@ class Daemon:
     # -- jobs ----------------------------------------------------------------------------------------
     def _sync_job(self, rt: SourceRuntime, full: bool) -> None:
         """Incremental and full syncs of one source share a lock: they never overlap."""
-        if self.stopping.is_set():
-            return
+        if self.stopping.is_set() or (not full and self._source_locks[rt.name].locked()):
+            return  # a poll while the source's full sync reads: that covers it (a full sync waits for a poll)
         with self._source_locks[rt.name]:
             self._reading.add(rt.name)
             try:
@@ -165,15 +167,25 @@ class Daemon:
                 self.scheduler.add_job(self._sync_job, trigger, args=(rt, True), id=f"full:{rt.name}", name=f"full sync {rt.name}")
         self.scheduler.add_job(self._deliver_job, "interval", seconds=self.settings.daemon.delivery_interval,
                                id="deliver", name="deliver")
-        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        events = EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_EXECUTED
+        self.scheduler.add_listener(self._on_job_event, events)
         scheduler_log = logging.getLogger("apscheduler.scheduler")
         if not any(isinstance(f, QuietOverlap) for f in scheduler_log.filters):
             scheduler_log.addFilter(QuietOverlap())
 
     def _on_job_event(self, event: JobEvent) -> None:
         if event.code == EVENT_JOB_MAX_INSTANCES:
-            log.debug("job %s is still running; this turn is skipped", event.job_id)
-        elif getattr(event, "exception", None) is not None:
+            since = self._overlaps.skipped(event.job_id)
+            if since is None:
+                log.debug("job %s is still running; this turn is skipped", event.job_id)
+            else:
+                log.warning("job %s has been running for %.0f minutes, its turns skipped meanwhile; if it never ends, a "
+                            "request may hang (see the source's timeout settings)", event.job_id, (self._overlaps.clock() - since) / 60)
+            return
+        self._overlaps.ended(event.job_id)
+        if event.code == EVENT_JOB_EXECUTED:
+            return
+        if getattr(event, "exception", None) is not None:
             log.error("job %s raised %r", event.job_id, event.exception)  # type: ignore[attr-defined]
         else:
             log.warning("job %s missed its run time", event.job_id)
@@ -258,7 +270,9 @@ class Daemon:
         # SIGHUP too (a closed terminal, `kill -HUP`): the configuration is read only at start, so there is
         # nothing to reload; dying of it uncleanly would skip the grace period, and systemd does not restart
         # a service killed by SIGHUP either. Restart the service to apply a changed configuration.
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        # Not when SIGHUP is ignored already (`nohup karla-connector run &`): it must outlive the session.
+        hup = [signal.SIGHUP] if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN else []
+        for signum in (signal.SIGTERM, signal.SIGINT, *hup):
             signal.signal(signum, handler)
 
 

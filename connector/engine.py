@@ -77,7 +77,7 @@ def _dead_rows(page: Page, source: str, stream: str, slug: str, now: float) -> l
     return [
         {
             "created_at": now, "stage": "source", "source": source, "stream": stream, "slug": slug,
-            "order_key": r.key, "location": r.location, "reason": r.reason,
+            "order_key": r.key, "location": r.location, "reason": redact(r.reason),  # `dlq list` shows it
             "payload": dict(r.raw) if r.raw is not None else None,
         }
         for r in page.rejected

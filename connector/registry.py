@@ -15,7 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from adapters.base import Adapter, SourceConfig
 from connector.errors import ConfigError
-from connector.logs import register_secrets, secret_values
+from connector.logs import named_secrets, register_secrets, secret_values
 
 __all__ = ["GROUP", "AdapterInfo", "AdapterLoadError", "available", "load_adapter", "register_source_secrets", "validate_source"]
 
@@ -123,11 +123,12 @@ def validate_source(name: str, raw: dict[str, Any]) -> tuple[type[Adapter], Sour
 
 
 def register_source_secrets(sources: dict[str, dict[str, Any]]) -> None:
-    """Register each source's ``SecretStr`` values for masking, for commands that otherwise need no validated
-    source (``status``): one that fails to validate (its secret is the service's credential, not readable
-    in this shell) is skipped; ``check`` reports what is wrong with it."""
+    """Register each source's ``SecretStr`` values for masking, for every command. A table that fails to
+    validate (its secret is the service's credential, not readable in this shell; a typo ``check``
+    reports) has its values under secret-named keys masked instead: only there is a name the best guess,
+    elsewhere it would mask a plain ``sort_key`` value everywhere."""
     for name, raw in sources.items():
         try:
             validate_source(name, raw)
         except Exception:  # noqa: BLE001 - only masking is at stake here
-            continue
+            register_secrets(named_secrets(raw))

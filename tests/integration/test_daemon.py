@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,7 +36,7 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> Non
 
 
 class Daemon:
-    def __init__(self, config: Path, tmp_path: Path) -> None:
+    def __init__(self, config: Path, tmp_path: Path, **popen: Any) -> None:
         self.notify_path = tmp_path / "notify.sock"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.notify_path))
@@ -45,6 +46,7 @@ class Daemon:
         self.log = self.log_path.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "connector", "--config", str(config), "run"], stdout=self.log, stderr=subprocess.STDOUT, env=env,
+            **popen,
         )
         self.messages: list[str] = []
         self.arrived = threading.Condition()

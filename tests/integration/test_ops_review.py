@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, SecretStr
 
-from adapters.base import SourceConfig, StreamSpec
+from adapters.base import Page, Rejected, SourceConfig, StreamSpec
 from connector.errors import ConfigError
 
 
@@ -42,6 +42,7 @@ class LeakyConfig(SourceConfig):
     auth: SecretStr          # a secret whose key names no secret
     login: Login             # and one nested in a table
     fail: str = "bug"
+    sort_key: str = "updated_at"  # a plain setting whose name ends in "key"
 
 
 class Leaky:
@@ -66,6 +67,10 @@ class Leaky:
     def read(self, stream, cursor):
         if self.config.fail == "config":
             raise ConfigError(self._message())
+        if self.config.fail == "reject":  # a record refused with the library's message
+            reason = f"{self._message()} (sorted by {self.config.sort_key})"
+            yield Page(rejected=[Rejected(location="erp:/orders/7", reason=reason, key="7")], cursor="done")
+            return
         raise RuntimeError(self._message())
         yield
 
@@ -195,6 +200,29 @@ def test_secret_fields_are_masked_in_logs_tables_status_check_and_the_state_file
             assert secret not in run.stdout + run.stderr, (run.args, run.stdout, run.stderr)
 
 
+def test_a_dead_letter_holding_a_plugin_secret_is_masked_when_stored_and_listed(tmp_path: Path, sandbox, plugin_env: dict[str, str]) -> None:
+    tables = (f'[sources.rej]\ntype = "leaky"\nauth = "{AUTH}"\nfail = "reject"\nsort_key = "placed_desc"\n'
+              f'[sources.rej.login]\ncode = "{CODE}"\n')
+    config = write_config(tmp_path, sandbox.url, extra=tables)
+    env = {**plugin_env, "COLUMNS": "400"}
+    assert cli(config, "sync", env=env).returncode == 1  # finished, with a dead letter
+    listed = [cli(config, "dlq", "list", env=env), cli(config, "dlq", "list", "--json", env=env)]
+    assert "ERP refused GET /orders?auth=***" in listed[1].stdout, listed[1].stdout
+    assert "(sorted by placed_desc)" in listed[1].stdout  # a validated table: its plain *_key setting is no secret
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+    for secret in (AUTH, CODE):
+        assert secret.encode() not in stored
+        assert all(secret not in r.stdout + r.stderr for r in listed)
+
+
+def test_a_table_that_does_not_validate_has_its_secret_named_values_masked() -> None:
+    from connector.logs import redact
+    from connector.registry import register_source_secrets
+
+    register_source_secrets({"bad": {"type": "csv", "unknown": 1, "api_token": "tok-998877"}})
+    assert redact("token tok-998877") == "token ***"
+
+
 def test_status_needs_neither_the_api_key_nor_a_source_secret(tmp_path: Path, sandbox, plugin_env: dict[str, str]) -> None:
     """Under systemd both are LoadCredential= files only the service reads; `status` in a shell beside it works."""
     config = _leaky_config(tmp_path, sandbox.url)
@@ -257,6 +285,75 @@ def test_sighup_stops_the_daemon_cleanly(tmp_path: Path, sandbox) -> None:
     assert "received SIGHUP" in logs and "daemon stopped" in logs
 
 
+def test_under_nohup_sighup_leaves_the_daemon_running(tmp_path: Path, sandbox) -> None:
+    # `nohup karla-connector run &` ignores SIGHUP so that logging out does not end it: our handler must not
+    # replace that ignore.
+    config = _daemon_config(tmp_path, sandbox.url, "")
+    daemon = Daemon(config, tmp_path, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        daemon.wait_message("READY=1")
+        daemon.proc.send_signal(signal.SIGHUP)
+        with daemon.arrived:
+            seen = len(daemon.messages)  # the watchdog pings go on: the process lives and loops
+            assert daemon.arrived.wait_for(lambda: daemon.messages[seen:].count("WATCHDOG=1") >= 2, timeout=30)
+        assert daemon.proc.poll() is None
+    finally:
+        code = daemon.stop()
+    assert code == 0 and "received SIGHUP" not in daemon.log_path.read_text()
+
+
+def test_a_job_overrunning_for_half_an_hour_is_warned_about_once(tmp_path: Path, sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    # Overlapping turns are quiet (DEBUG), so a request that never returns went unnoticed: after 30 minutes
+    # of skipped turns one warning says so; the job's end starts over.
+    from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, JobEvent, JobExecutionEvent
+
+    from connector.app import Connector
+    from connector.daemon import Daemon as InProcess
+    from connector.settings import load_settings
+
+    now = [datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)]
+    connector = Connector(load_settings(write_config(tmp_path, sandbox.url)), clock=lambda: now[0])
+    daemon = InProcess(connector)
+    skipped = lambda: daemon._on_job_event(JobEvent(EVENT_JOB_MAX_INSTANCES, "sync:warehouse", "default"))  # noqa: E731
+    try:
+        with caplog.at_level(logging.DEBUG, logger="connector.daemon"):
+            for minutes in (0, 10, 29, 31, 45, 90):
+                now[0] = datetime(2026, 12, 7, 8, minutes % 60, tzinfo=timezone.utc) + timedelta(hours=minutes // 60)
+                skipped()
+            daemon._on_job_event(JobExecutionEvent(EVENT_JOB_EXECUTED, "sync:warehouse", "default", now[0]))
+            skipped()
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "sync:warehouse has been running for 31 minutes" in warnings[0], warnings
+    finally:
+        connector.close()
+
+
+def test_a_poll_while_the_full_sync_reads_returns_at_once(tmp_path: Path, sandbox) -> None:
+    # It used to wait on the source's lock for the whole full sync (hours for a big shop), a worker thread
+    # held and every turn skipped; the full sync covers it, so the poll returns. A full sync still waits.
+    import threading
+
+    from connector.app import Connector
+    from connector.daemon import Daemon as InProcess
+    from connector.settings import load_settings
+
+    connector = Connector(load_settings(write_config(tmp_path, sandbox.url)))
+    daemon = InProcess(connector)
+    rt = connector.sources["warehouse"]
+    write_orders(tmp_path / "files", "orders_001.csv", [1])
+    try:
+        with daemon._source_locks[rt.name]:  # the full sync is reading
+            poll = threading.Thread(target=daemon._sync_job, args=(rt, False), daemon=True)
+            poll.start()
+            poll.join(timeout=30)
+            assert not poll.is_alive()
+        assert sandbox.orders("test-shop") == {}  # it read nothing
+        daemon._sync_job(rt, False)
+        assert set(sandbox.orders("test-shop")) == {"1"}
+    finally:
+        connector.close()
+
+
 def test_help_names_exit_code_75() -> None:
     result = subprocess.run([sys.executable, "-m", "connector", "--help"], capture_output=True, text=True, timeout=60)
     assert "75 state file in use" in " ".join(result.stdout.split())
@@ -299,6 +396,13 @@ def test_nightly_cron_fires_once_on_the_autumn_dst_night() -> None:
             now = (previous.astimezone(timezone.utc) + timedelta(seconds=5)).astimezone(berlin)
         days = [f.astimezone(berlin).day for f in fires]
         assert days == [25, 26, 27], (expression, fires)
+    twice = cron_trigger("0,30 2 * * *", "Europe/Berlin")  # two times in the repeated hour: each once
+    now, previous, fires = datetime(2026, 10, 24, 12, tzinfo=berlin), None, []
+    for _ in range(6):
+        previous = twice.get_next_fire_time(previous, now)
+        fires.append(previous.astimezone(berlin).strftime("%d %H:%M"))
+        now = (previous.astimezone(timezone.utc) + timedelta(seconds=5)).astimezone(berlin)
+    assert fires == ["25 02:00", "25 02:30", "26 02:00", "26 02:30", "27 02:00", "27 02:30"], fires
     spring = cron_trigger("30 2 * * *", "Europe/Berlin")  # 02:30 does not exist that night: still one run
     first = spring.get_next_fire_time(None, datetime(2026, 3, 28, 12, tzinfo=berlin))
     second = spring.get_next_fire_time(first, first + timedelta(seconds=5))
@@ -346,6 +450,16 @@ def test_sandbox_prints_its_karla_snippet_verbatim(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=30)
     assert lines[1].strip() == "[karla]" and lines[2].strip().startswith('base_url = "http://127.0.0.1:'), lines
+
+
+def test_the_sandbox_snippet_names_a_loopback_url_when_it_listens_on_every_address() -> None:
+    from connector.cli import connect_url
+    from connector.settings import KarlaSettings
+
+    for bound, shown in (("http://0.0.0.0:8080", "http://127.0.0.1:8080"), ("http://[::]:8080", "http://[::1]:8080"),
+                         ("http://127.0.0.1:8080", "http://127.0.0.1:8080")):
+        assert connect_url(bound) == shown
+        assert KarlaSettings(base_url=connect_url(bound), shop_slug="s", api_key="k").base_url == shown  # type: ignore[arg-type]
 
 
 def test_duplicate_adapter_names_are_warned_about(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
