@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rich.console import Console
@@ -23,7 +23,7 @@ from rich.console import Console
 from adapters.base import Record
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
-from connector.engine import record_parts
+from connector.engine import SourceRuntime, record_parts
 from connector.errors import ConnectorError
 from connector.karla.models import OrderPlacement, Tracking
 from connector.settings import Settings
@@ -96,7 +96,7 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
     since = connector.now()
     for source in sorted({s for s, _ in plan.reread.values()}):
         try:
-            report.sources[source] = connector.sync_one(connector.sources[source])
+            report.sources[source] = connector.sync_one(_at_once(connector.sources[source]))
         except (ConnectorError, OSError, KeyError) as exc:
             out.print(f"[yellow]source {source} could not be read again ({exc}); its letters are kept[/]")
             report.failures[source] = str(exc)
@@ -106,6 +106,14 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
             by_id = {row.id: row for row in DeadLetters(conn).list(mine)}
             done += [i for i in mine if _read_again(conn, by_id.get(i), since)]
     return done
+
+
+def _at_once(rt: SourceRuntime) -> SourceRuntime:
+    """The source without its settle wait: the user has just put the fixed file back (a move, complete at
+    once) and asked for it; waiting a minute made this command report the file as gone."""
+    if "settle_seconds" not in type(rt.config).model_fields:
+        return rt
+    return replace(rt, config=rt.config.model_copy(update={"settle_seconds": 0.0}))
 
 
 def _read_again(conn: Any, row: DeadLetterRow | None, since: float) -> bool:

@@ -125,7 +125,7 @@ class HostKeys:
     def _known_host(self) -> paramiko.Transport:
         """A transport whose host key is in known_hosts, asked for in the types known_hosts has for it."""
         known = self._known_hosts()
-        entry = known.keys.lookup(self.host if self.port == 22 else f"[{self.host}]:{self.port}") or {}
+        entry = known.lookup(self.host if self.port == 22 else f"[{self.host}]:{self.port}")
         known_types = tuple(a for t, algorithms in _HOST_KEY_ALGORITHMS.items() if t in entry for a in algorithms)
         try:
             transport = self._handshake(known_types or None)
@@ -143,11 +143,12 @@ class HostKeys:
         if key.asbytes() in known.revoked:
             raise ConfigError(f"SFTP {self.where}: host key {seen} is marked @revoked in {known.path}; refusing to connect")
         pin = f"pin it with host_key_fingerprint = \"{seen}\" after checking it with the server's admin"
-        expected = entry.get(key.get_name())
-        if expected is None:
+        expected = entry.get(key.get_name(), [])
+        if not expected:
             raise ConfigError(f"SFTP {self.where}: unknown host key {seen} ({key.get_name()}); add it to known_hosts or {pin}")
-        if expected.asbytes() != key.asbytes():
-            raise ConfigError(f"SFTP {self.where}: host key CHANGED to {seen} (known_hosts has {fingerprint(expected)}); refusing to connect")
+        if key.asbytes() not in {k.asbytes() for k in expected}:  # any listed key will do, as for OpenSSH
+            listed = ", ".join(fingerprint(k) for k in expected)
+            raise ConfigError(f"SFTP {self.where}: host key CHANGED to {seen} (known_hosts has {listed}); refusing to connect")
 
     def _known_hosts(self) -> KnownHosts:
         path = Path(self.settings.known_hosts or "~/.ssh/known_hosts").expanduser()
@@ -155,15 +156,34 @@ class HostKeys:
             return load_known_hosts(path, self.log)
         if self.settings.known_hosts:
             raise ConfigError(f"known_hosts file {path} does not exist")
-        return KnownHosts(path, paramiko.HostKeys(), frozenset())
+        return KnownHosts(path, [], frozenset())
 
 
 class KnownHosts(NamedTuple):
-    """A known_hosts file: the keys it accepts per host, and the key blobs it marks ``@revoked``."""
+    """A known_hosts file: the keys it accepts per host, and the key blobs it marks ``@revoked``.
+
+    ``layers``: paramiko's ``HostKeys`` holds one key per host and type (a second line replaces the first),
+    while OpenSSH accepts any listed key (a rotation, load-balanced servers with keys of their own): a
+    second key of a host and type goes into the next layer."""
 
     path: Path
-    keys: paramiko.HostKeys
+    layers: list[paramiko.HostKeys]
     revoked: frozenset[bytes]
+
+    def lookup(self, host: str) -> dict[str, list[paramiko.PKey]]:
+        found: dict[str, list[paramiko.PKey]] = {}
+        for layer in self.layers:
+            for kind, key in (layer.lookup(host) or {}).items():
+                found.setdefault(kind, []).append(key)
+        return found
+
+    def add(self, name: str, key: paramiko.PKey) -> None:
+        for layer in self.layers:
+            if key.get_name() not in (layer.lookup(name) or {}):
+                layer.add(name, key.get_name(), key)
+                return
+        self.layers.append(paramiko.HostKeys())
+        self.layers[-1].add(name, key.get_name(), key)
 
 
 def load_known_hosts(path: Path, log: Any) -> KnownHosts:
@@ -175,7 +195,7 @@ def load_known_hosts(path: Path, log: Any) -> KnownHosts:
     is refused for every host. A line that cannot be read is a ``ConfigError`` naming it: skipping it
     could skip the very key that matters, or a revocation.
     """
-    keys, revoked = paramiko.HostKeys(), set()
+    known, revoked = KnownHosts(path, [], frozenset()), set()
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -198,8 +218,8 @@ def load_known_hosts(path: Path, log: Any) -> KnownHosts:
             revoked.add(entry.key.asbytes())
         else:
             for name in entry.hostnames:
-                keys.add(name, entry.key.get_name(), entry.key)
-    return KnownHosts(path, keys, frozenset(revoked))
+                known.add(name, entry.key)
+    return known._replace(revoked=frozenset(revoked))
 
 
 def _entry(line: str, path: Path, number: int, log: Any) -> paramiko.hostkeys.HostKeyEntry | None:
@@ -234,7 +254,7 @@ def private_key(settings: Any, where: str) -> paramiko.PKey:
         raise ConfigError(f"SFTP {where}: {what} does not exist") from None
     except PermissionError:
         raise ConfigError(f"SFTP {where}: {what} is not readable by this user (check its owner and mode)") from None
-    except (paramiko.SSHException, ValueError, TypeError, OSError) as exc:
+    except (paramiko.SSHException, ValueError, TypeError, OSError, paramiko.pkey.UnknownKeyType) as exc:
         problem = _key_problem(_key_text(s), exc, passphrase is not None)
         raise ConfigError(f"SFTP {where}: cannot load the private key from {what}: {problem}") from None
 
@@ -257,6 +277,8 @@ def _key_problem(text: str, exc: BaseException, passphrase: bool) -> str:
         return "it is a PuTTY .ppk key; convert it with: puttygen KEY.ppk -O private-openssh -o KEY"
     if text.lstrip().startswith(("ssh-", "ecdsa-")):
         return "it is a public key; name the private key file instead"
+    if isinstance(exc, paramiko.pkey.UnknownKeyType):
+        return "its key type is not supported (DSA keys no longer are); use an ed25519, ECDSA or RSA key"
     if isinstance(exc, (TypeError, paramiko.PasswordRequiredException)):
         return "it is encrypted; set its passphrase (..._SFTP__PASSPHRASE)"
     if passphrase:

@@ -136,7 +136,8 @@ class _Lines:
 
     def _bad(self, raw: bytes, exc: UnicodeDecodeError) -> str:
         reason = f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1} is not valid {self.encoding}"
-        self.bad[self.number] = reason + (_CP1252_HINT if self.utf8 and _is_cp1252(raw) else "")
+        hint = _CP1252_HINT if not self.encoding.endswith("mark)") else _BOM_HINT  # the setting cannot help there
+        self.bad[self.number] = reason + (hint if self.utf8 and _is_cp1252(raw) else "")
         return raw.decode(self.codec, errors="replace")
 
 
@@ -147,6 +148,8 @@ def _first_break(block: bytes) -> int:
 
 # The usual cause is an export from a Windows ERP, not a damaged row: then no row needs fixing, the setting does.
 _CP1252_HINT = ' (this looks like Windows-1252: set encoding = "cp1252" for this source, then run dlq retry)'
+_BOM_HINT = (" (this looks like Windows-1252 behind a UTF-8 byte order mark, which makes any file read as UTF-8: "
+             "export the file as UTF-8, or without the mark, and put it back)")
 
 
 def _is_cp1252(raw: bytes) -> bool:
@@ -183,14 +186,18 @@ def _lines(start: int, end: int) -> str:
 
 
 _JOINED = " (an unbalanced quote may have joined these lines)"
+_WIDE = 6  # columns from which one line inside a quoted field with a row's delimiters is taken for a row
 
 
 def _holds_rows(values: list[str], sep: str, width: int) -> bool:
     """Whether a quoted field holds a line with as many delimiters as a whole row: the lines after a quote
     that was never closed, not an address or note with line breaks (those have few delimiters)."""
     need = width - 1
-    return need > 0 and any(part.count(sep) >= need for value in values if "\n" in value or "\r" in value
-                            for part in _LINE_BREAK.split(value)[1:])
+    rows = sum(part.count(sep) >= need for value in values if "\n" in value or "\r" in value
+               for part in _LINE_BREAK.split(value)[1:])
+    # In a narrow file one address line may hold as many commas as a row ("c/o Meyer, Hinterhaus, 2. OG"):
+    # there, only two such lines are taken for swallowed rows.
+    return need > 0 and rows >= (1 if width >= _WIDE else 2)
 
 
 def _shape(values: list[str], start: int, end: int, width: int, sep: str, at_end: bool) -> str | None:

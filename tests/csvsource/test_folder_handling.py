@@ -133,3 +133,21 @@ def test_with_an_error_folder_the_letter_says_to_put_the_file_back(tmp_path: Pat
     moved.rename(path)  # as the letter says
     _fix_encoding_and_retry(config, sandbox)
     assert (path.parent / "archive" / path.name).exists()
+
+
+def test_dlq_retry_reads_a_file_put_back_fixed_at_once(tmp_path: Path, sandbox) -> None:
+    # The README's steps with the default settle wait: the file edited and moved back has a fresh mtime, and
+    # the re-read skipped it as still settling, then reported its file as gone.
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url, source={"settle_seconds": 60, "after_processing": "archive",
+                                                          "error_folder": "error"})
+    path = write_orders(files, "orders_001.csv", [1, 2], zip_code="")  # no zip code: both are letters
+    old = datetime.now(timezone.utc).timestamp() - 3600
+    os.utime(path, (old, old))  # written an hour ago: settled
+    assert len(_sync(config)) == 2
+    moved = files / "error" / path.name
+    moved.write_text(moved.read_text().replace(",,Berlin,DE,", ",10119,Berlin,DE,"))  # fixed by hand: a fresh mtime
+    moved.rename(path)
+    code, said = retry(config)
+    assert code == ExitCode.OK and "gone" not in said, said
+    assert set(sandbox.orders(SLUG)) == {"1", "2"}

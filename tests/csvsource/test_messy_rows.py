@@ -77,6 +77,19 @@ def test_quoted_line_breaks_in_addresses_and_titles_still_read(tmp_path: Path) -
     assert by_key["3"].products[0].title == "last row,\nno line end"  # type: ignore[union-attr]
 
 
+def test_a_narrow_file_keeps_an_address_line_with_a_rows_worth_of_commas(tmp_path: Path) -> None:
+    # Four columns: one address line with three commas has as many delimiters as a row. Taken for a
+    # swallowed row, the order was not sent; two such lines still are (an unclosed quote).
+    header = "order_number,shipping_zip_code,shipping_address_line_1,sku"
+    (tmp_path / "orders_1.csv").write_text(f'{header}\n1,10119,"Musterstr. 1\nc/o Meyer, Hinterhaus, 2. OG, links",S1\n'
+                                           f'2,10119,Weg 2,S2\n')
+    pages = read(tmp_path, default_currency="EUR")
+    assert sent(pages) == {"1", "2"} and not letters(pages)
+    (tmp_path / "orders_1.csv").write_text(f'{header}\n1,10119,"Weg 1,S1\n2,10119,Weg 2,S2\n3,10119,Weg 3,S3\n'
+                                           f'4,10119,"Weg 4",S4\n')
+    assert "unbalanced quote" in letters(read(tmp_path, default_currency="EUR"))["orders_1.csv:2"]
+
+
 # -- a value Karla's model refuses: the letter names its row -----------------------------------------------
 def test_a_refused_value_is_a_letter_at_its_own_row_naming_its_column(tmp_path: Path) -> None:
     (tmp_path / "orders_1.csv").write_text("order_number,shipping_zip_code,shipping_country_code,sku,quantity,price\n"
@@ -108,6 +121,13 @@ def test_a_utf8_byte_order_mark_is_no_part_of_the_header_whatever_the_encoding(t
     assert not letters(pages) and sent(pages) == {"1"}
     # the mark says the file is UTF-8: read as such, not as cp1252 mojibake ("GrÃ¶ÃŸe")
     assert pages[-1].records[0].order.products[0].title == "Größe M"  # type: ignore[union-attr]
+
+
+def test_windows_1252_behind_a_byte_order_mark_gets_advice_that_can_help(tmp_path: Path) -> None:
+    # The mark makes the file read as UTF-8 whatever the setting: "set encoding = cp1252" could not help.
+    (tmp_path / "orders_1.csv").write_bytes(b"\xef\xbb\xbf" + f"{ORDERS}\n1,10119,S1,1,Größe M\n".encode("cp1252"))
+    (why,) = letters(read(tmp_path, encoding="cp1252", default_currency="EUR")).values()
+    assert "behind a UTF-8 byte order mark" in why and 'set encoding = "cp1252"' not in why
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-16-le", "cp037"])

@@ -68,6 +68,25 @@ def test_a_known_hosts_key_of_a_type_this_client_cannot_use_is_skipped(server: S
     assert folder(server, tmp_path).list() == []
 
 
+@pytest.mark.parametrize("server_first", [True, False])
+def test_any_listed_key_of_a_host_is_accepted_as_by_openssh(server: SftpServer, tmp_path: Path, server_first: bool) -> None:
+    # Two ed25519 keys for one host (a rotation, load-balanced nodes): paramiko keeps one per host and type,
+    # so one order of the lines was refused as "host key CHANGED".
+    line = server.known_hosts_line()
+    host, kind = line.split()[:2]
+    other = asyncssh.generate_private_key(kind).export_public_key("openssh").decode().split()[1]
+    lines = [line.strip(), f"{host} {kind} {other}"]
+    (tmp_path / "known_hosts").write_text("\n".join(lines if server_first else lines[::-1]) + "\n")
+    assert folder(server, tmp_path).list() == []
+
+
+def test_a_dsa_key_is_named_unsupported_not_a_bug(server: SftpServer, tmp_path: Path) -> None:
+    dsa = tmp_path / "id_dsa"
+    dsa.write_bytes(asyncssh.generate_private_key("ssh-dss").export_private_key("openssh"))
+    with pytest.raises(ConfigError, match=f"{dsa}: its key type is not supported"):
+        folder(server, tmp_path, password=None, private_key_file=str(dsa)).list()
+
+
 # -- files that vanish; permissions -----------------------------------------------------------------
 
 def test_a_file_that_vanishes_after_the_listing_is_skipped_by_name(server: SftpServer, sftp_root: Path, tmp_path: Path,
