@@ -143,8 +143,9 @@ class Daemon:
             else:
                 # Only an answer from Karla clears a failure: a drain that sent nothing (nothing due, or all of
                 # it from a source being read) says nothing about Karla, and must not restart the failure clock.
-                # A postponed suspect does: it waits only once Karla has answered in this drain.
-                if result.requests or result.postponed:
+                # Nor does a drain that only postponed suspects: a search answered, but no write was accepted
+                # (Karla's write path may be what fails); new orders accepted clear it.
+                if result.requests:
                     self.readiness.succeeded("karla")
         if result is not None:
             self._count_delivery(result)

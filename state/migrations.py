@@ -62,9 +62,15 @@ def _v6_on_wire(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[models.OnWire.__table__])  # type: ignore[attr-defined]
 
 
+def _v7_karla_letters_by_order(conn: Connection) -> None:
+    # Each delivered batch looks for Karla's letters of its orders (a fixed order clears its letter): without
+    # this index that scanned every letter per batch once any letter of Karla's existed.
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_dead_letter_order ON dead_letter (stage, slug, order_key)")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat, _v5_refused_withdrawn,
-    _v6_on_wire,
+    _v6_on_wire, _v7_karla_letters_by_order,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

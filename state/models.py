@@ -61,7 +61,7 @@ class DeadLetter(SQLModel, table=True):
     """A record that could not be used or that Karla refused, with the reason a merchant can act on."""
 
     __tablename__ = "dead_letter"
-    __table_args__ = (Index("ix_dead_letter_source", "source"),)
+    __table_args__ = (Index("ix_dead_letter_source", "source"), Index("ix_dead_letter_order", "stage", "slug", "order_key"))
     id: int | None = Field(default=None, primary_key=True)
     created_at: float
     stage: str  # "source" (bad input) or "karla" (rejected by Karla)

@@ -280,3 +280,13 @@ def test_a_full_disk_or_io_error_is_not_a_config_error(tmp_path: Path, monkeypat
     with pytest.raises(OSError) as caught:
         StateLock(tmp_path / "state.db", "run").acquire()
     assert not isinstance(caught.value, ConfigError) and caught.value.errno == 28
+
+
+def test_karla_letters_of_a_batch_are_found_by_index(tmp_path: Path) -> None:
+    """Every delivered batch looks up Karla's letters of its orders: that must not scan the whole store."""
+    db = open_state(tmp_path / "s.db")
+    with db.read() as conn:
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT id FROM dead_letter WHERE stage = 'karla' AND slug = 's' AND order_key IN ('1', '2')"
+        ).all()
+    assert any("ix_dead_letter_order" in str(row) for row in plan), plan

@@ -161,15 +161,20 @@ def test_the_nightly_full_sync_of_files_that_repeat_orders_sends_nothing(setup, 
     assert sandbox.requests == [] and daemon.connector.status()["pending"] == 0
 
 
-def test_karla_answering_while_one_order_keeps_failing_clears_the_failure(setup, sandbox, tmp_path: Path) -> None:
-    # The order's batch gave up on a 500 (an outage, as far as one could tell); later drains find Karla up and
-    # postpone the order alone. Those drains accepted nothing, yet Karla answered: /readyz must not go unready.
+def test_karla_failing_every_write_while_searches_answer_makes_the_daemon_unready(setup, sandbox, tmp_path: Path) -> None:
+    # Suspects tried alone get a 500 while a search answers: each is postponed. Taking that for "Karla is up"
+    # kept /readyz green for hours while Karla accepted no order at all (found by review).
     daemon, clock, rt = setup
-    write_orders(tmp_path / "files", "orders_001.csv", [1])
-    sandbox.refuse_order("1", 500, "unexpected", "An unexpected error occurred")
-    daemon._sync_job(rt, False)  # the first drain ends as an outage
-    clock.t += 601
-    assert daemon.readiness.check()[0] is False
-    daemon._deliver_job()  # order 1 alone fails again; a search answers: the order waits, Karla is up
-    assert daemon.readiness.check() == (True, {"problems": {}})
-    assert daemon.connector.status()["waiting"]["count"] == 1
+    write_orders(tmp_path / "files", "orders_001.csv", [1, 2])
+    sandbox.faults.error_rate, sandbox.faults.error_statuses = 1.0, (500,)  # writes fail, reads answer
+    daemon._sync_job(rt, False)  # the batch gives up on a 500: an outage, as far as one can tell
+    for _ in range(4):
+        clock.t += 200
+        daemon._deliver_job()  # suspects alone: 500; a search answers; postponed
+    ready, body = daemon.readiness.check()
+    assert ready is False and "500" in body["problems"]["karla"], body
+    assert daemon.connector.status()["waiting"]["count"] == 2
+    sandbox.faults.error_rate = 0.0
+    write_orders(tmp_path / "files", "orders_002.csv", [3])
+    daemon._sync_job(rt, False)  # a new order accepted: Karla is up again
+    assert daemon.readiness.check()[0] is True
