@@ -64,6 +64,12 @@ class SourceConfig(BaseModel):
             cron_trigger(value)  # ValueError names what is wrong
         return value
 
+    def shop_slugs(self) -> set[str]:
+        """The Karla shops this source's records name beyond the source's own (``Record.shop_slug``): an
+        adapter that routes records to other shops returns them here. A shop Karla refuses that no source
+        names any more (a typo since corrected) has its waiting orders dead-lettered instead of waiting."""
+        return {self.shop_slug} if self.shop_slug else set()
+
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:

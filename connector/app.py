@@ -19,7 +19,7 @@ import httpx
 from connector.delivery import DeliveryResult, drain_outbox
 from connector.early import EarlyDelivery, Gone
 from connector.engine import RunCounts, SourceRuntime, sync_source
-from connector.errors import ConfigError, ConnectorError, FatalError, RetryableError, Unavailable
+from connector.errors import ConfigError, ConnectorError, FatalError, RetryableError, ShopRefused, Unavailable
 from connector.items import pending_groups
 from connector.karla.client import KarlaClient
 from connector.registry import AdapterLoadError, validate_source
@@ -46,6 +46,7 @@ class SyncReport:
     fatal: dict[str, str] = field(default_factory=dict)  # stopped by a configuration error: a human must act
     delivery: DeliveryResult = field(default_factory=DeliveryResult)
     karla_error: str | None = None
+    shop_refused: str | None = None  # Karla refuses a shop (connector.errors.ShopRefused): its orders wait
     requests: int = 0
     bytes_sent: int = 0
 
@@ -55,7 +56,7 @@ class SyncReport:
 
     @property
     def exit_code(self) -> int:
-        if self.fatal:
+        if self.fatal or self.shop_refused:
             return ExitCode.CONFIG
         if self.failures or self.karla_error:
             return ExitCode.UNFINISHED
@@ -167,8 +168,9 @@ class Connector:
         if skip_sources is not None:
             groups = (rows for rows in pending_groups(self.db) if not any(r.source in skip_sources for r in rows))
         # The only drain on the wire: the CLI's delivery process has ended by now, and the daemon drains one at a time.
+        shops = {self.settings.karla.shop_slug} | {s for rt in self.sources.values() for s in rt.config.shop_slugs()}
         return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop,
-                            groups=groups, drop_acknowledged=True)
+                            groups=groups, drop_acknowledged=True, shops=shops)
 
     def sync(
         self,
@@ -237,6 +239,9 @@ class Connector:
         except Unavailable as exc:
             report.delivery = getattr(exc, "result", report.delivery)
             report.karla_error = str(exc)
+        except ShopRefused as exc:  # the other shops' orders went: the summary shows them, then exit 2
+            report.delivery = getattr(exc, "result", report.delivery)
+            report.shop_refused = str(exc)
         requests, sent = early.stats if early else (0, 0)  # the delivery process's, if one ran
         report.requests = requests + (self._client.stats.requests if self._client else 0)
         report.bytes_sent = sent + (self._client.stats.bytes_sent if self._client else 0)

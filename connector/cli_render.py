@@ -42,6 +42,8 @@ def sync_report(out: Console, report: Any) -> None:
         out.print(f"  dead letter: {redact(reason)}", highlight=False, markup=False)
     if report.karla_error:
         out.print(f"Karla unavailable: {redact(report.karla_error)} — pending items stay queued", style="red", markup=False)
+    if getattr(report, "shop_refused", None):
+        out.print(f"{redact(report.shop_refused)} — that shop's orders stay queued", style="red", markup=False)
 
 
 def status(out: Console, data: dict[str, Any]) -> None:

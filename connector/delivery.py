@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from connector import suspects
@@ -48,6 +48,7 @@ def drain_outbox(
     full_batches_only: bool = False,
     lend_settle: Callable[[Callable[[], None]], None] | None = None,
     drop_acknowledged: bool = False,
+    shops: Collection[str] | None = None,
 ) -> DeliveryResult:
     """Send everything that is due (or the given ``groups``). Raises ``Unavailable`` (nothing lost) or ``FatalError`` (stop),
     either carrying the ``DeliveryResult`` so far as ``exc.result``.
@@ -62,13 +63,15 @@ def drain_outbox(
     time overlaps our own work and nothing is read twice. Batches never share an order, so requests
     in flight together never depend on each other.
 
+    ``shops``: the shops some source still sends to; a shop Karla refuses that is not among them has its
+    orders dead-lettered rather than waiting for a fix that was made (None: every refused shop waits).
     ``drop_acknowledged``: first remove queued versions equal to what Karla acknowledged; only for a
     caller that knows no other batch is on the wire. ``full_batches_only`` leaves the last, partly filled batch pending (delivery while a sync still
     reads: the next drain fills it, so the number of requests stays at its minimum). ``lend_settle``
     receives a function that records every answer still outstanding: ``groups`` that may block for a
     long time (waiting for the reader) call it first, so no answer waits unrecorded meanwhile.
     """
-    sender = Sender(db, client, settings, now)
+    sender = Sender(db, client, settings, now, shops)
     try:
         result = _drain(sender, db, client, settings, now, on_batch, stop, groups, full_batches_only, lend_settle,
                         drop_acknowledged)

@@ -37,6 +37,11 @@ log = logging.getLogger("connector.delivery")
 _ERRORS: dict[str, type[Exception]] = {"unavailable": Unavailable, "config": ConfigError, "fatal": FatalError}
 
 
+def _refused_slug(kind: str) -> str | None:
+    """``shop:SLUG``: the delivery process ended with ``ShopRefused`` (the reader reports it as its own drain would)."""
+    return kind.removeprefix("shop:") if kind.startswith("shop:") else None
+
+
 class EarlyDelivery:
     """The reading side: tells the delivery process what may go, then collects its result."""
 
@@ -123,7 +128,7 @@ class EarlyDelivery:
                 _, result, error, self.stats = message
                 if error is not None:
                     kind, text = error
-                    exc = _ERRORS.get(kind, RuntimeError)(text)
+                    exc = ShopRefused(text, slug=slug) if (slug := _refused_slug(kind)) else _ERRORS.get(kind, RuntimeError)(text)
                     exc.result = result  # type: ignore[attr-defined]
                     raise exc
                 return result
@@ -245,7 +250,7 @@ def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: C
         if refused is not None:
             raise refused
     except ShopRefused as exc:  # its result is counted already
-        error = ("config", str(exc))
+        error = (f"shop:{exc.slug}", str(exc))
     except (Unavailable, FatalError) as exc:
         _add(total, getattr(exc, "result", DeliveryResult()))
         kind = "unavailable" if isinstance(exc, Unavailable) else "config" if isinstance(exc, ConfigError) else "fatal"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,8 +40,11 @@ class DeliveryResult:
 
 
 class Sender:
-    def __init__(self, db: StateDB, client: KarlaClient, settings: KarlaSettings, now: Callable[[], float]) -> None:
-        self.db, self.client, self.settings, self.now = db, client, settings, now
+    def __init__(
+        self, db: StateDB, client: KarlaClient, settings: KarlaSettings, now: Callable[[], float],
+        shops: Collection[str] | None = None,
+    ) -> None:
+        self.db, self.client, self.settings, self.now, self.shops = db, client, settings, now, shops
         self.result = DeliveryResult()
         self.cut = threading.Event()  # set: no batch of this drain retries or starts any more
         self.down: Unavailable | None = None  # the first batch that gave up: why the drain ends
@@ -117,9 +120,7 @@ class Sender:
             return []
         self.result.requests += 1
         if isinstance(outcome, ShopRefused):
-            if outcome.slug not in self.refused_shops:
-                log.error("orders of shop %r wait: %s", outcome.slug, outcome)
-            self.refused_shops.setdefault(outcome.slug, outcome)
+            self._shop_refused(items, outcome)
             return []
         if outcome is None:
             self._delivered(items)
@@ -130,6 +131,19 @@ class Sender:
         else:
             return _halves(items)
         return []
+
+    def _shop_refused(self, items: list[Item], exc: ShopRefused) -> None:
+        """The shop's orders wait for its fix, unless no source sends to it any more: the slug was corrected
+        since they were read, and waiting would fail every run for good."""
+        if self.shops is not None and exc.slug not in self.shops:
+            for item in items:
+                self._dead(item, f"Karla refuses shop {exc.slug!r} and no source sends to it any more (a shop_slug "
+                                 "corrected since this order was read): `sync --full` reads it again for the shop now "
+                                 "configured; then drop this letter", {"status": None, "key": None, "message": str(exc), "errors": []})
+            return
+        if exc.slug not in self.refused_shops:
+            log.error("orders of shop %r wait: %s", exc.slug, exc)
+        self.refused_shops.setdefault(exc.slug, exc)
 
     def _rejected(self, items: list[Item], exc: RecordRejected) -> list[list[Item]]:
         details = exc.details or {}

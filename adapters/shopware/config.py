@@ -60,6 +60,9 @@ class ShopwareConfig(SourceConfig):
         raise ValueError("must start with https:// (http:// only for 127.0.0.1, ::1 or localhost): the shop's URL, "
                          "without /api")
 
+    def shop_slugs(self) -> set[str]:
+        return super().shop_slugs() | set(self.sales_channels.values())
+
     @field_validator("order_states", "delivery_states")
     @classmethod
     def _states(cls, value: list[str]) -> list[str]:

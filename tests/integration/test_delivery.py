@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from connector.app import Connector, ExitCode
-from connector.errors import FatalError, ShopRefused
+from connector.errors import FatalError
 from connector.sandbox.faults import Faults
 from connector.settings import load_settings
 from tests.conftest import SLUG, cli, order_rows, write_config, write_fulfillments, write_orders
@@ -475,8 +476,18 @@ def test_a_shop_karla_does_not_know_holds_back_no_other_shop(tmp_path: Path, san
     connector = Connector(load_settings(config), sleep=lambda _: None)
     write_orders(tmp_path / "files", "orders_001.csv", [1, 2])
     write_orders(second, "orders_001.csv", [3])  # "a-typo" sorts before SLUG: its batch goes first
-    with pytest.raises(ShopRefused, match="shop 'a-typo'.*shop_slug") as refused:
-        connector.sync()
-    assert set(sandbox.orders(SLUG)) == {"1", "2"} and refused.value.result.orders == 2  # type: ignore[attr-defined]
+    report = connector.sync()
+    assert report.exit_code == ExitCode.CONFIG and re.search("shop 'a-typo'.*shop_slug", report.shop_refused or "")
+    assert set(sandbox.orders(SLUG)) == {"1", "2"} and report.delivery.orders == 2  # the summary still says so
     assert connector.status()["pending"] == 1
+    assert connector.sync().exit_code == ExitCode.CONFIG and connector.status()["pending"] == 1  # it waits for a fix
+    connector.close()
+    # The typo is corrected: no source sends to "a-typo" any more, so its waiting order is a letter saying what to
+    # do, not an error every run for good; `sync --full` reads the order again for the right shop.
+    config.write_text(config.read_text().replace('shop_slug = "a-typo"\n', ""))
+    connector = Connector(load_settings(config), sleep=lambda _: None)
+    report = connector.sync()
+    assert report.exit_code == ExitCode.DEAD_LETTERS and "sync --full" in report.delivery.dead_letters[0]
+    assert connector.sync(full=True).exit_code == ExitCode.OK and "3" in sandbox.orders(SLUG)
+    assert connector.status()["pending"] == 0
     connector.close()

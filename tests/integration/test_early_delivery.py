@@ -271,5 +271,6 @@ def test_a_shop_refused_while_reading_holds_back_no_other_shops_last_batch(tmp_p
     write_orders(second, "orders_001.csv", range(100, 105))  # one full batch for the shop Karla does not know
     write_orders(tmp_path / "files", "orders_001.csv", range(1, 13))  # two full batches and a partial one
     result = cli(config, "sync")
-    assert result.returncode == 2 and "'a-typo'" in result.stderr, result.stderr
+    assert result.returncode == 2 and "'a-typo'" in result.stdout, result.stdout + result.stderr
+    assert "delivered 12 orders" in result.stdout  # the summary, as without the delivery process
     assert len(sandbox.orders(SLUG)) == 12

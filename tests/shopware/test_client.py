@@ -178,3 +178,9 @@ def test_settings_are_validated() -> None:
     assert all(fields[name].description for name in fields), "every setting documents itself"
     assert fields["order_states"].default == ["in_progress", "completed"]
     assert fields["delivery_states"].default == ["shipped", "shipped_partially"]
+
+
+def test_the_shops_a_shopware_source_sends_to_include_its_sales_channels() -> None:
+    config = ShopwareConfig.model_validate({"type": "shopware", "base_url": "https://shop.example.com", "client_id": CLIENT_ID,
+                                            "client_secret": SECRET, "shop_slug": "main", "sales_channels": {"abc": "at-shop"}})
+    assert config.shop_slugs() == {"main", "at-shop"}
