@@ -144,7 +144,8 @@ def run_check(settings: Settings, out: Console) -> int:
             close = getattr(adapter, "close", None)
             if callable(close):
                 close()
-    slugs = sorted({rt.slug for rt in connector.sources.values()} | {settings.karla.shop_slug})
+    slugs = sorted({rt.slug for rt in connector.sources.values()} | {settings.karla.shop_slug}
+                   | {s for rt in connector.sources.values() for s in rt.config.shop_slugs()})  # Shopware's sales_channels too
     try:
         for slug in slugs:
             connector.client.check(slug)

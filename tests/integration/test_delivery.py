@@ -491,3 +491,10 @@ def test_a_shop_karla_does_not_know_holds_back_no_other_shop(tmp_path: Path, san
     assert connector.sync(full=True).exit_code == ExitCode.OK and "3" in sandbox.orders(SLUG)
     assert connector.status()["pending"] == 0
     connector.close()
+
+
+def test_check_names_a_shop_karla_does_not_know(tmp_path: Path, sandbox) -> None:
+    sandbox.shops = {SLUG}
+    config = write_config(tmp_path, sandbox.url, source={"shop_slug": "a-typo"})
+    result = cli(config, "check")
+    assert result.returncode == 2 and "shop 'a-typo'" in result.stdout + result.stderr, result.stdout + result.stderr
