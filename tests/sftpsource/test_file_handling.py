@@ -12,9 +12,9 @@ import pytest
 from adapters.base import AdapterContext
 from adapters.csv import CsvAdapter, CsvConfig
 from connector.errors import ConfigError
-from tests.conftest import SLUG, cli, write_config
+from tests.conftest import SLUG, cli
 from tests.sftpsource.server import SftpServer
-from tests.sftpsource.test_sftp import HEADER, folder
+from tests.sftpsource.test_sftp import HEADER, folder, sftp_config
 
 CA_LINE = "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
 
@@ -133,13 +133,7 @@ def test_a_failing_move_costs_no_download_per_poll(server: SftpServer, sftp_root
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     _deny(monkeypatch, "mkdir", "rename")
     exports = sftp_root / "exports"
-    known = tmp_path / "known_hosts"
-    known.write_text(server.known_hosts_line())
-    config = write_config(tmp_path, sandbox.url, source={"after_processing": "archive"},
-                          extra=f'[sources.warehouse.sftp]\nknown_hosts = "{known}"\n')
-    config.write_text(config.read_text().replace(f'url = "file://{tmp_path / "files"}"',
-                                                 f'url = "sftp://{server.user}@127.0.0.1:{server.port}/exports"'))
-    env = {"KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__PASSWORD": server.password}
+    config, env = sftp_config(server, tmp_path, sandbox.url, after_processing="archive")
     for n in (1, 2):
         (exports / f"orders_{n}.csv").write_text(f"{HEADER}\n{n},10119,A,S,1,1\n")
     first = cli(config, "sync", env=env)

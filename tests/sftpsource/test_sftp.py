@@ -248,15 +248,20 @@ def test_growing_file_waits_to_settle_and_done_marker_mode(server: SftpServer, s
     assert len(list(adapter(modified, done_suffix=".done").read("orders", None))) == 1
 
 
-def test_end_to_end_over_sftp_with_reupload_and_error_folder(server: SftpServer, sftp_root: Path, tmp_path: Path, sandbox) -> None:
-    exports = sftp_root / "exports"
+def sftp_config(server: SftpServer, tmp_path: Path, url: str, **source: object) -> tuple[Path, dict[str, str]]:
+    """A CLI config whose CSV source reads ``/exports`` over SFTP (host key in known_hosts), and the env
+    with its password."""
     known = tmp_path / "known_hosts"
     known.write_text(server.known_hosts_line())
-    config = write_config(tmp_path, sandbox.url, source={"error_folder": "error"},
-                          extra=f'[sources.warehouse.sftp]\nknown_hosts = "{known}"\n')
+    config = write_config(tmp_path, url, source=source, extra=f'[sources.warehouse.sftp]\nknown_hosts = "{known}"\n')
     config.write_text(config.read_text().replace(f'url = "file://{tmp_path / "files"}"',
                                                  f'url = "sftp://{server.user}@127.0.0.1:{server.port}/exports"'))
-    env = {"KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__PASSWORD": server.password}
+    return config, {"KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__PASSWORD": server.password}
+
+
+def test_end_to_end_over_sftp_with_reupload_and_error_folder(server: SftpServer, sftp_root: Path, tmp_path: Path, sandbox) -> None:
+    exports = sftp_root / "exports"
+    config, env = sftp_config(server, tmp_path, sandbox.url, error_folder="error")
     (exports / "orders_1.csv").write_text(f"{HEADER}\n1,10119,A,S,1,1\n2,,B,S,1,1\n")
     first = cli(config, "sync", env=env)
     assert first.returncode == 1, first.stderr
