@@ -11,12 +11,12 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
+from adapters.csv.after import advised, after_reading, stays
 from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
 from adapters.csv.files import FileSource, RemoteFile, open_source, public_url, settling, spooled
 from adapters.csv.grouping import group, is_grouped
@@ -110,7 +110,7 @@ class CsvAdapter:
             # open is never cut short, so this comes before its first page, never after.
             self.context.log.info("%s vanished before it could be read", remote.name)
             return
-        if done is None or self._after(remote, done.rejected) or not done.current or self.context.full_sync:
+        if done is None or after_reading(self.config, self.files, self.context, remote, done.rejected) or not done.current or self.context.full_sync:
             return
         if not resume.get("move_failed") or resume.get("sha256") != done.sha256:
             # The stored cursor says the move failed: it is retried by the next full sync, not downloaded
@@ -153,7 +153,7 @@ class CsvAdapter:
             return False
         if resume.get("file") != remote.name or resume.get("move_failed"):
             return True
-        return self._stays(before.rejected if isinstance(before, FileMark) else None)
+        return stays(self.config, self.context, before.rejected if isinstance(before, FileMark) else None)
 
     def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: _Start) -> Iterator[Page]:
         c = self.config
@@ -168,7 +168,7 @@ class CsvAdapter:
                 return 0
             if problem := self._header_problem(stream, fields):
                 # The file's fingerprint goes with the letter: `dlq retry` clears it only by this version.
-                yield _whole_file(remote, sha256, [self._advised(Rejected(f"{remote.name}:1", problem, raw={"file": remote.name, "sha256": sha256}))])
+                yield _whole_file(remote, sha256, [advised(self.config, Rejected(f"{remote.name}:1", problem, raw={"file": remote.name, "sha256": sha256}))])
                 return 1
             if stream == "orders" and fields.index.get("currency") is None and not c.default_currency:
                 # Karla takes an order without a currency as EUR: say so once per file, not per order
@@ -193,7 +193,7 @@ class CsvAdapter:
                             if isinstance(result, Record):
                                 page.records.append(result)
                             else:
-                                page.rejected.append(self._advised(result))
+                                page.rejected.append(advised(self.config, result))
                                 rejected += 1
                         if len(page.records) + len(page.rejected) >= c.page_size:
                             page.cursor = _cursor(remote.name, sha256, rejected, index, done, layout)
@@ -215,15 +215,6 @@ class CsvAdapter:
             return f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear"
         return None
 
-    def _advised(self, letter: Rejected) -> Rejected:
-        """A letter that advises ``dlq retry`` (a setting to fix, reader.py) also says where its file goes
-        when ``error_folder`` takes it: the retry reads the file where the source reads it."""
-        folder = self.config.error_folder
-        if not folder or "dlq retry" not in letter.reason:
-            return letter
-        return replace(letter, reason=f"{letter.reason}; its file is moved to the error folder {folder!r}: move it back "
-                                      "into the source folder before dlq retry")
-
     def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields) -> list[Record | Rejected]:
         """An order's record or its letters; an order's parcels, each on its own (a record and letters)."""
         c = self.config
@@ -233,58 +224,6 @@ class CsvAdapter:
                 self.context.log.warning("%s", conflict)
             return [result] if isinstance(result, Record) else list(result)
         return map_fulfillments(file, key, rows, fields, c.carriers)
-
-    def _stays(self, rejected: int | None) -> bool:
-        """Whether a file read to its end stays where it is: with ``keep``, and any file with dead letters
-        unless an ``error_folder`` takes it. A letter holds only its bad row: the order's other rows, and
-        ``dlq retry`` after a fixed setting, need the file where the source reads it."""
-        if self.context.dry_run:
-            return True
-        if rejected:
-            return not self.config.error_folder
-        return self.config.after_processing == "keep"
-
-    def _after(self, remote: RemoteFile, rejected: int | None) -> bool:
-        """Archive, delete or move to the error folder once the file's last page is committed; False when
-        that failed (a warning: the data is safe, the next full sync tries again).
-
-        ``rejected`` None means unknown (a file read on an earlier run): it is left in place, as moving it
-        could put a file with dead letters into the archive. A file that changed since it was listed is
-        left too: what was read is not what would be moved, and the new version is read on a later run.
-        """
-        c, name, log = self.config, remote.name, self.context.log
-        if self._stays(rejected):
-            if rejected and c.after_processing != "keep":
-                log.info("%s: %d dead letter(s); left in place for dlq retry (set error_folder to move such files "
-                         "aside)", name, rejected)
-            return True
-        if rejected is None:  # (with "keep" the file stays anyway, so only archive/delete get here)
-            log.info("%s: read on an earlier run, left in place (whether it had dead letters is not known here)", name)
-            return True
-        try:
-            now = self.files.stat(name)
-            if now is None:
-                return True
-            if (now.size, now.mtime) != (remote.size, remote.mtime):
-                log.info("%s: changed while being read, left in place; it is read again as a new version", name)
-                return True
-            if rejected and c.error_folder:
-                moved = self.files.move(name, c.error_folder)
-                log.info("%s: %d dead letter(s); moved to %s. To read it again, fix it (or the setting its letters "
-                         "name), move it back into the source folder, then run dlq retry", name, rejected, moved)
-            elif c.after_processing == "archive":
-                self.files.move(name, c.archive_folder)
-            elif c.after_processing == "delete":
-                self.files.delete(name)
-            else:
-                return True
-            if c.done_suffix:
-                self.files.delete(name + c.done_suffix)
-        except Exception as exc:  # noqa: BLE001 - the data is safe; the move is retried by the next full sync
-            log.warning("%s: read, but could not be moved/deleted (%s); tried again by the next full sync", name, exc)
-            return False
-        return True
-
 
 class _Done(NamedTuple):
     """A file read to its end (now or before): its dead letters (None: unknown), its hash, and whether

@@ -162,10 +162,11 @@ def test_an_archiving_source_that_ignores_dry_run_fails_the_kit() -> None:
 
 
 class CsvArchivingInDryRun(CsvAdapter):
-    """The CSV source with its dry-run guard removed: it archives what a dry run read."""
+    """The CSV source with its dry-run guard removed (see the test): it archives what a dry run read."""
 
-    def _stays(self, rejected: int | None) -> bool:
-        return not rejected and self.config.after_processing == "keep"
+
+def _no_dry_run_guard(config, context, rejected):  # type: ignore[no-untyped-def]
+    return not rejected and config.after_processing == "keep"
 
 
 def csv_kit(folder: Path, cls: type[CsvAdapter]) -> AdapterContract:
@@ -192,7 +193,8 @@ def test_the_csv_source_archiving_after_a_read_passes_the_dry_run(tmp_path: Path
     assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["orders_1.csv", "orders_2.csv"]
 
 
-def test_a_csv_source_archiving_in_a_dry_run_fails_the_kit(tmp_path: Path) -> None:
+def test_a_csv_source_archiving_in_a_dry_run_fails_the_kit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("adapters.csv.after.stays", _no_dry_run_guard)
     with pytest.raises(AssertionError, match=r"dry run changed the source: a run after it no longer reads 8 record\(s\)"):
         csv_kit(tmp_path, CsvArchivingInDryRun).test_a_dry_run_changes_nothing_at_the_source()
     assert sorted(p.name for p in (tmp_path / "archive").glob("*.csv")) == ["orders_1.csv", "orders_2.csv"]
