@@ -54,6 +54,10 @@ def status(out: Console, data: dict[str, Any]) -> None:
         for w in waiting["next"]:
             out.print(f"  order {w['order']} ({w['shop']}) at {w['next_try'] or 'the next drain'}: {redact(str(w['why']))}",
                       highlight=False, markup=False)
+    if data.get("held"):
+        out.print(f"{data['held']} of them were queued by a full sync that did not finish: they go once a full sync of "
+                  "their source finishes (`karla-connector sync --full`), which replaces older versions it replayed",
+                  highlight=False)
     table = Table(show_edge=False)
     for column in ("source", "type", "shop", "pending", "dead", "last run", "cursor"):
         table.add_column(column)

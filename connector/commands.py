@@ -69,8 +69,10 @@ def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: C
         render.sync_report(out, report)
         return report.exit_code
     except KeyboardInterrupt:  # every committed page is kept: say so, rather than vanish with exit 130
-        err.print("interrupted: what was read so far is queued and kept; the next sync resumes from there "
-                  "(karla-connector status shows what is pending)", highlight=False)
+        said = ("interrupted: what this full sync queued is kept but held (it may hold older versions it replayed) "
+                "until a full sync finishes: run sync --full again" if full else
+                "interrupted: what was read so far is queued and kept; the next sync resumes from there")
+        err.print(f"{said} (karla-connector status shows what is pending)", highlight=False)
         return 130
     finally:
         connector.close()

@@ -95,7 +95,7 @@ def commit_page(
     counts = RunCounts(read=len(page.records), rejected=len(page.rejected))
     parts = [p for record in page.records for p in record_parts(record, rt.name, stream, rt.slug)]
     with db.transaction() as conn:
-        enq = Outbox(conn).enqueue(parts, now)
+        enq = Outbox(conn).enqueue(parts, now, held=full)  # a full sync's versions go once it has read everything
         letters = DeadLetters(conn)
         if resolve:
             letters.resolve(rt.name, stream, [_vouches(r) for r in page.records], before=now)
@@ -192,6 +192,9 @@ def sync_source(
         close = getattr(adapter, "close", None) if adapter is not None else None
         if callable(close):
             close()
+    if full and not dry_run:
+        with db.transaction() as conn:
+            Outbox(conn).release_held(rt.name)
     _finish(db, run_id, "ok", total, now())
     log.info(
         "source %s: read %d records (orders or their parcels), %d parts queued, %d unchanged, %d rejected",

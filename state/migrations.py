@@ -68,9 +68,17 @@ def _v7_karla_letters_by_order(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_dead_letter_order ON dead_letter (stage, slug, order_key)")
 
 
+def _v8_held_by_a_full_sync(conn: Connection) -> None:
+    # A full sync replays older versions (older files first) before the newest replaces them; cut short, it
+    # left them queued, and the next drain sent Karla older data. Its rows are held until one finishes.
+    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(outbox)")}
+    if "held" not in columns:  # (a file created at step 1 by this release has it already)
+        conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN held BOOLEAN NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat, _v5_refused_withdrawn,
-    _v6_on_wire, _v7_karla_letters_by_order,
+    _v6_on_wire, _v7_karla_letters_by_order, _v8_held_by_a_full_sync,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

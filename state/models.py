@@ -43,6 +43,7 @@ class OutboxItem(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: float = 0.0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    held: bool = False  # queued by a full sync still reading (or cut short): not sent until one finishes
 
 
 class Delivered(SQLModel, table=True):

@@ -78,7 +78,7 @@ class Outbox:
         self.conn = conn
         self.raw: Any = conn.connection.driver_connection  # sqlite3.Connection, same transaction
 
-    def _by_order(self, columns: str, table: str, orders: Iterable[tuple[str, str]]) -> Iterator[tuple]:
+    def _by_order(self, columns: str, table: str, orders: Iterable[tuple[str, str]], where: str = "") -> Iterator[tuple]:
         """Rows of ``table`` for these (slug, order_key) pairs: one ``IN`` list per shop and chunk of keys."""
         by_slug: dict[str, set[str]] = {}
         for slug, key in orders:
@@ -86,14 +86,18 @@ class Outbox:
         for slug, keys in by_slug.items():
             for chunk in chunks(sorted(keys), KEYS_PER_LOOKUP):
                 marks = ",".join(["?"] * len(chunk))
-                yield from self.raw.execute(f"SELECT {columns} FROM {table} WHERE slug = ? AND order_key IN ({marks})", (slug, *chunk))
+                yield from self.raw.execute(f"SELECT {columns} FROM {table} WHERE slug = ? AND order_key IN ({marks}){where}", (slug, *chunk))
 
     def _known(self, table: str, parts: Sequence[Part]) -> dict[tuple[str, str, str], str]:
         rows = self._by_order("slug, order_key, part, hash", table, ((p.slug, p.order_key) for p in parts))
         return {(slug, key, part): digest for slug, key, part, digest in rows}
 
-    def enqueue(self, parts: Sequence[Part], now: float) -> EnqueueCounts:
-        """Write new or changed parts; a part equal to what Karla has, or to what is pending, is skipped."""
+    def enqueue(self, parts: Sequence[Part], now: float, held: bool = False) -> EnqueueCounts:
+        """Write new or changed parts; a part equal to what Karla has, or to what is pending, is skipped.
+
+        ``held``: queued by a full sync, which replays older versions before the newest: not sent until a
+        full sync of its source finishes (``release_held``). A later incremental version replaces it, unheld.
+        """
         counts = EnqueueCounts()
         if not parts:
             return counts
@@ -105,15 +109,16 @@ class Outbox:
             if pending.get(ident, delivered.get(ident)) == p.hash:
                 counts.unchanged += 1
                 continue
-            rows.append((*p, now, now))  # Part's fields are the first nine columns, in order
+            rows.append((*p, now, now, held))  # Part's fields are the first nine columns, in order
             pending[ident] = p.hash
         if rows:
             self.raw.executemany(
                 "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
-                " first_enqueued_at, enqueued_at, attempts, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,0)"
+                " first_enqueued_at, enqueued_at, held, attempts, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0,0)"
                 " ON CONFLICT(slug, order_key, part) DO UPDATE SET payload=excluded.payload, hash=excluded.hash,"
                 " id_type=excluded.id_type, location=excluded.location, enqueued_at=excluded.enqueued_at,"
-                " source=excluded.source, stream=excluded.stream, attempts=0, next_attempt_at=0, last_error=NULL",
+                " source=excluded.source, stream=excluded.stream, held=excluded.held, attempts=0, next_attempt_at=0,"
+                " last_error=NULL",
                 rows,
             )
             counts.enqueued = len(rows)
@@ -122,11 +127,11 @@ class Outbox:
     def scan(self, after: tuple[str, str] | None, limit: int) -> list[PendingRow]:
         """Pending rows in (slug, order_key, part) order, strictly after the group ``after``."""
         if after is None:
-            sql = f"SELECT {_PENDING_COLUMNS} FROM outbox ORDER BY slug, order_key, part LIMIT ?"
+            sql = f"SELECT {_PENDING_COLUMNS} FROM outbox WHERE NOT held ORDER BY slug, order_key, part LIMIT ?"
             params: tuple = (limit,)
         else:
             sql = (
-                f"SELECT {_PENDING_COLUMNS} FROM outbox WHERE slug > ? OR (slug = ? AND order_key > ?)"
+                f"SELECT {_PENDING_COLUMNS} FROM outbox WHERE (slug > ? OR (slug = ? AND order_key > ?)) AND NOT held"
                 " ORDER BY slug, order_key, part LIMIT ?"
             )
             params = (after[0], after[0], after[1], limit)
@@ -144,7 +149,7 @@ class Outbox:
         """All pending rows of these orders, one list per order (parts in name order, as ``scan`` gives
         them), in the order the keys were given."""
         found: dict[tuple[str, str], list[PendingRow]] = {k: [] for k in keys}
-        for row in sorted(map(PendingRow._make, self._by_order(_PENDING_COLUMNS, "outbox", found)), key=lambda r: r.part):
+        for row in sorted(map(PendingRow._make, self._by_order(_PENDING_COLUMNS, "outbox", found, " AND NOT held")), key=lambda r: r.part):
             found[(row.slug, row.order_key)].append(row)
         return [rows for rows in found.values() if rows]
 
@@ -210,6 +215,14 @@ class Outbox:
                 [tuple(part) for (parts,) in notes for part in json.loads(parts)],
             )
             self.raw.execute("DELETE FROM on_wire")
+
+    def release_held(self, source: str) -> int:
+        """A full sync of ``source`` has read everything: what it queued (the newest versions now) may go."""
+        return int(self.conn.exec_driver_sql("UPDATE outbox SET held = 0 WHERE source = ? AND held", (source,)).rowcount or 0)
+
+    def held_count(self) -> int:
+        sql = "SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE held"
+        return int(self.conn.exec_driver_sql(sql).scalar() or 0)
 
     def forget_acknowledged(self, rows: Iterable[PendingRow]) -> None:
         """The parts of these rows have no trusted acknowledged version any more (a request for them ended

@@ -498,3 +498,25 @@ def test_check_names_a_shop_karla_does_not_know(tmp_path: Path, sandbox) -> None
     config = write_config(tmp_path, sandbox.url, source={"shop_slug": "a-typo"})
     result = cli(config, "check")
     assert result.returncode == 2 and "shop 'a-typo'" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_a_full_sync_cut_short_sends_no_older_version(tmp_path: Path, sandbox) -> None:
+    # A full sync reads older files first; the newest version then replaces what they queued. Cut short
+    # between the two (killed, stopped), it left the older versions queued, and the next drain sent Karla
+    # older data (found by a crash test). What a full sync queues now waits until one finishes.
+    connector, transport, files = make(tmp_path, sandbox)
+    write_orders(files, "orders_001.csv", [1, 2, 3], zip_code="11111")
+    write_orders(files, "orders_002.csv", [1, 2, 3], zip_code="22222")
+    assert connector.sync().exit_code == ExitCode.OK
+    rt = connector.sources["warehouse"]
+    connector.sync_one(rt, full=True, stop=lambda: True)  # stopped after its first page: orders_001.csv
+    assert connector.status()["pending"] == 3 and connector.status()["held"] == 3
+    transport.sent.clear()
+    assert connector.sync().exit_code == ExitCode.OK and transport.items() == []  # nothing older goes
+    assert {o["address"]["zip_code"] for o in sandbox.orders(SLUG).values()} == {"22222"}
+    assert connector.sync(full=True).exit_code == ExitCode.OK and transport.items() == []  # the newest is what Karla has
+    assert connector.status()["pending"] == 0 and connector.status()["held"] == 0
+    write_orders(files, "orders_003.csv", [2], zip_code="33333")
+    connector.sync_one(rt, full=True, stop=lambda: True)  # cut short again, before the change ...
+    assert connector.sync().exit_code == ExitCode.OK  # ... which a plain sync reads: it goes at once
+    assert sandbox.orders(SLUG)["2"]["address"]["zip_code"] == "33333"
