@@ -110,8 +110,9 @@ def sync(
 def run() -> None:
     """The long-running daemon: polls each source, runs nightly full syncs, drains the outbox.
 
-    Logs JSON lines to stdout; /healthz, /readyz and /metrics on [daemon].health_port; speaks sd_notify
-    when started by systemd. SIGTERM (or SIGINT, SIGHUP) finishes the page or batch in flight and exits 0.
+    Logs to stdout ([log].format: readable text on a terminal, JSON lines otherwise); /healthz, /readyz and
+    /metrics on [daemon].health_port; speaks sd_notify when started by systemd. SIGTERM (or SIGINT, SIGHUP)
+    finishes the page or batch in flight and exits 0.
     """
     from connector.app import Connector
     from connector.daemon import Daemon

@@ -11,6 +11,7 @@ holds its marker file ``.karla-demo``. A missing or empty folder is used; anythi
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -130,7 +131,8 @@ def run_demo(workdir: Path, out: Console) -> int:
         out.rule("second sync (nothing changed)")
         second = _sync(settings, out)
         out.print(f"second sync sent {second.requests} requests: unchanged orders are never sent twice", highlight=False)
-        out.print(f"\nfiles, config and state are in {workdir}/ — try: karla-connector --config {config} status", highlight=False)
+        command = Path(sys.argv[0]) if Path(sys.argv[0]).name == "karla-connector" else Path(sys.executable).parent / "karla-connector"
+        out.print(f"\nfiles, config and state are in {workdir}/ — try: {command} --config {config} status", highlight=False)
     return 0 if first.delivery.orders and second.requests == 0 else 1
 
 

@@ -8,7 +8,6 @@ Source sections stay raw dicts here and are validated by their adapter's ``Confi
 
 from __future__ import annotations
 
-import difflib
 import os
 import stat
 from pathlib import Path
@@ -22,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from connector.config_errors import describe
 from connector.envsources import ENV_PREFIX, CredentialsSource, EnvSource, reason as _reason
 from connector.errors import ConfigError
 from connector.schedule import check_timezone, cron_trigger
@@ -89,7 +89,9 @@ class KarlaSettings(_Section):
 
 
 class StateSettings(_Section):
-    path: Path = Field(Path("karla-connector.db"), description="SQLite state file (cursors, outbox, dead letters)")
+    path: Path = Field(
+        Path("karla-connector.db"), description="SQLite state file (cursors, outbox, dead letters); relative: next to the config file"
+    )
 
 
 class DaemonSettings(_Section):
@@ -97,7 +99,9 @@ class DaemonSettings(_Section):
     health_port: int = Field(9308, ge=0, le=65535, description="Port of the health server; 0 disables it")
     timezone: str = Field("UTC", description="Time zone of full_sync_cron expressions, e.g. Europe/Berlin")
     delivery_interval: float = Field(30.0, gt=0, description="Seconds between outbox drains in `run`")
-    shutdown_grace_seconds: float = Field(30.0, ge=0, description="How long SIGTERM waits for in-flight work")
+    shutdown_grace_seconds: float = Field(
+        40.0, ge=0, description="How long SIGTERM waits for in-flight work (above the 30 s request timeouts)"
+    )
     ready_max_failure_seconds: float = Field(
         3600.0, gt=0, description="/readyz fails when a source has been failing for longer than this"
     )
@@ -203,7 +207,8 @@ def load_settings(explicit: Path | None = None, *, need_api_key: bool = True) ->
     _TOML_PATH = _LOADED_FROM = path if found else None
     _NEED_API_KEY = need_api_key
     try:
-        return Settings()
+        settings = Settings()
+        return _anchored(settings, path) if found else settings
     except ValidationError as exc:
         if found:
             raise ConfigError(describe_validation_error(exc, path, model=Settings)) from None
@@ -216,6 +221,23 @@ def load_settings(explicit: Path | None = None, *, need_api_key: bool = True) ->
         raise ConfigError(f"cannot read config file {path}: {_reason(exc)}") from None
     finally:
         _TOML_PATH, _NEED_API_KEY = None, True
+
+
+def _anchored(settings: Settings, config: Path) -> Settings:
+    """A relative ``[state].path`` is next to the config file, not in whatever folder a command runs from: a
+    cron job or a colleague's shell elsewhere started over from an empty state and sent everything again.
+    A state file of that name in the current folder only (where earlier versions put it) is refused."""
+    state = settings.state.path
+    if state.is_absolute():
+        return settings
+    anchored, here = (config.parent / state).absolute(), Path.cwd() / state
+    if not anchored.exists() and here.exists() and here.resolve() != anchored.resolve():
+        raise ConfigError(
+            f"[state].path {state} is relative, so it is read next to the config file, as {anchored}, which does not "
+            f"exist; but {here} does (earlier versions read it in the folder they ran from): move it there (with its "
+            "-wal, -shm and .lock files), or set an absolute [state].path"
+        )
+    return settings.model_copy(update={"state": settings.state.model_copy(update={"path": anchored})})
 
 
 def _not_found(path: Path) -> str:
@@ -265,37 +287,5 @@ def _readable(path: Path, named: bool) -> bool:
 def describe_validation_error(
     exc: ValidationError, path: Path | None, prefix: str = "", where: str | None = None, model: type[BaseModel] | None = None
 ) -> str:
-    """One line per problem: dotted key, what is wrong, and where the value came from. A misspelt key
-    (``model`` given) is named as unknown, with the nearest known key as a suggestion."""
-    path = path or _LOADED_FROM  # a source's table is checked after loading: still name its file
-    where = where or (f"in {path} or the environment" if path else "in the config file or the environment")
-    lines = []
-    for err in exc.errors():
-        parts = [*(prefix.split(".") if prefix else []), *(str(p) for p in err["loc"])]
-        key = ".".join(parts)
-        env = ", ".join(ENV_PREFIX + k.upper().replace(".", "__") for k in _required_keys(key, err, model))
-        message = _unknown_key(err["loc"], model) if err["type"] == "extra_forbidden" and model else err["msg"]
-        lines.append(f"config key {key}: {message} ({where}; env {env})")
-    return "invalid configuration:\n  " + "\n  ".join(lines)
-
-
-def _required_keys(key: str, err: Any, model: type[BaseModel] | None) -> list[str]:
-    """A missing table (no [karla] at all) is set from the environment key by key: name those keys, not
-    ``KARLA_CONNECTOR_KARLA``, which sets nothing."""
-    field = model.model_fields.get(str(err["loc"][0])) if model and err["type"] == "missing" and len(err["loc"]) == 1 else None
-    inner = field.annotation if field else None
-    if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
-        return [key]
-    return [f"{key}.{name}" for name, f in inner.model_fields.items() if f.is_required()] or [key]
-
-
-def _unknown_key(loc: tuple[Any, ...], model: type[BaseModel]) -> str:
-    """"unknown key; did you mean after_processing?" for a key no field of its table has."""
-    for step in loc[:-1]:
-        field = model.model_fields.get(str(step))
-        inner = field.annotation if field else None
-        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
-            return "unknown key"
-        model = inner
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
-    return f"unknown key; did you mean {close[0]}?" if close else f"unknown key (known: {', '.join(model.model_fields)})"
+    """See ``connector.config_errors.describe``; a source's table is checked after loading: still name its file."""
+    return describe(exc, path or _LOADED_FROM, prefix, where, model)

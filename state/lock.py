@@ -46,10 +46,7 @@ class StateLock:
         except OSError as exc:  # a read-only or foreign folder: the setting is wrong, not the program
             if exc.errno not in PATH_ERRNOS:
                 raise  # a full disk, too many open files: may pass, exit 4 lets systemd restart
-            raise ConfigError(
-                f"cannot create {self.path} ({exc.strerror or exc}): the folder of [state].path "
-                "(KARLA_CONNECTOR_STATE__PATH) must be writable by this user"
-            ) from None
+            raise ConfigError(f"cannot create {self.path} ({exc.strerror or exc}): {_whose(self.path)}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -84,6 +81,25 @@ def _describe(holder: str) -> str:
         return holder
     return (f"{holder}, which is not running here: it has ended and a process it started holds the lock until it ends "
             "(a sync's delivery process finishing the request it has on the wire), or it runs in another container")
+
+
+def _whose(path: Path) -> str:
+    """What to fix: a lock file left by a run as another user (a `sync` as root beside the service) is not the
+    folder's fault."""
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        return "the folder of [state].path (KARLA_CONNECTOR_STATE__PATH) must be writable by this user"
+    if owner == os.geteuid():
+        return "this user may not open it (check its mode and the folder's)"
+    try:
+        import pwd
+
+        name = pwd.getpwuid(owner).pw_name
+    except (KeyError, ImportError):
+        name = f"uid {owner}"
+    return (f"it belongs to {name}, not to this user (uid {os.geteuid()}): a run as another user left it; give it "
+            "(and the state file) back to the user the service runs as, e.g. with chown")
 
 
 def _hint(holder: str) -> str:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -56,9 +58,15 @@ class CsvAdapter:
     def check(self) -> list[str]:
         facts = list(getattr(self.files, "check", lambda: [])())
         listing = self.files.list()
+        now, quiet = self.context.clock().timestamp(), SimpleNamespace(info=lambda *args: None)
         for stream, pattern in self._globs().items():
             matching = [f for f in listing if self._matches(f.name, pattern)]
             facts.append(f"{len(matching)} file(s) match {pattern!r} ({stream})")
+            waiting = [f for f in matching if settling(f, now, self.config.settle_seconds, quiet)]
+            if waiting:  # a file "not picked up" explains itself here too, not only in an INFO line
+                last = max(f.mtime for f in waiting) + self.config.settle_seconds
+                facts.append(f"{len(waiting)} of them changed within settle_seconds ({self.config.settle_seconds:.0f}s): "
+                             f"read from {datetime.fromtimestamp(last, timezone.utc):%H:%M:%S} UTC on")
         return facts
 
     def streams(self) -> Sequence[StreamSpec]:

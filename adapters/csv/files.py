@@ -91,8 +91,8 @@ def settling(remote: RemoteFile, now: float, wait: float, log: Any) -> bool:
         return False
     ready = datetime.fromtimestamp(remote.mtime + wait, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     changed = f"changed {age:.0f}s ago" if age >= 0 else f"modification time is {-age:.0f}s ahead of this clock"
-    log.info("%s: %s; it is read once it has not changed for %.0fs (settle_seconds): at the first poll from %s",
-             remote.name, changed, wait, ready)
+    log.info("%s: %s; it is read once it has not changed for %.0fs (settle_seconds): by the first sync or poll "
+             "from %s", remote.name, changed, wait, ready)
     return True
 
 

@@ -102,7 +102,7 @@ class ShopifyClient:
         """
         variables = variables or {}
         key = (document, variables.get("first"), len(variables.get("ids") or ()))
-        what = f"Shopify {self.config.shop_domain} ({operation_name(document)})"
+        what = f"Shopify {self.config.base_url} ({operation_name(document)})"  # the URL tried (api_base_url too)
         return call_with_retries(self.retrying, lambda: self._attempt(document, variables, key, cost), what, abort=self.abort)  # type: ignore[return-value]
 
     def data(self, document: str, variables: dict[str, Any] | None = None, *, cost: float | None = None) -> dict[str, Any]:

@@ -252,3 +252,19 @@ def test_karla_base_url_is_https_or_a_loopback_sandbox(tmp_path: Path) -> None:
     config.write_text('[karla]\nshop_slug = "s"\napi_key = "k"\nbase_url = "http://karla-proxy.internal"\n')
     with pytest.raises(ConfigError, match=r"karla.base_url: .*http:// only for a sandbox on 127.0.0.1"):
         load_settings(config)
+
+
+def test_a_relative_state_path_is_next_to_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Read from the folder a command ran in, a cron job or a shell elsewhere started over from an empty state
+    # and sent everything again.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    config = tmp_path / "etc" / "k.toml"
+    config.write_text('[karla]\nshop_slug = "s"\napi_key = "k"\n[state]\npath = "state/k.db"\n')
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert load_settings(config).state.path == tmp_path / "etc" / "state" / "k.db"
+    # A state file an earlier version created in the current folder is not silently left behind.
+    (tmp_path / "elsewhere" / "state").mkdir()
+    (tmp_path / "elsewhere" / "state" / "k.db").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"next to the config file.*does not exist.*move it there"):
+        load_settings(config)

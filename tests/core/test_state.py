@@ -290,3 +290,42 @@ def test_karla_letters_of_a_batch_are_found_by_index(tmp_path: Path) -> None:
             "EXPLAIN QUERY PLAN SELECT id FROM dead_letter WHERE stage = 'karla' AND slug = 's' AND order_key IN ('1', '2')"
         ).all()
     assert any("ix_dead_letter_order" in str(row) for row in plan), plan
+
+
+def test_upgrade_to_step_8_keeps_pending_rows_unheld(tmp_path: Path) -> None:
+    """An outbox from before step 8 has no ``held`` column: its rows are not held (they go as before)."""
+    path = tmp_path / "v7.db"
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        for step in MIGRATIONS[:7]:
+            step(conn)
+        conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN held")  # the table as releases before step 8 had it
+        conn.exec_driver_sql(
+            "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
+            " first_enqueued_at, enqueued_at, attempts, next_attempt_at) VALUES"
+            " ('shop', '1', 'order_number', 'order', '{}', 'h', 'src', 'orders', NULL, 1, 1, 0, 0)"
+        )
+        conn.exec_driver_sql("PRAGMA user_version = 7")
+    engine.dispose()
+    with open_state(path).read() as conn:
+        assert [r.order_key for r in Outbox(conn).scan(None, 10)] == ["1"] and Outbox(conn).held_count() == 0
+
+
+def test_a_lock_file_left_by_another_user_is_named_with_its_owner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A `sync` run as root beside the service left a root-owned lock: the message blamed the folder, which was
+    # writable. (As root here, the refusal is simulated: os.open raises what the kernel would.)
+    import errno
+    import os
+
+    from state import lock
+    from state.lock import StateLock
+
+    (tmp_path / "s.db.lock").write_text("")
+    if os.geteuid() != 0:
+        pytest.skip("giving the file to another user needs root")
+    os.chown(tmp_path / "s.db.lock", 65534, 65534)
+    monkeypatch.setattr(lock.os, "open", lambda *a, **k: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")))
+    with pytest.raises(ConfigError, match=r"it belongs to (nobody|uid 65534), not to this user.*chown"):
+        StateLock(tmp_path / "s.db", "sync").acquire()

@@ -45,8 +45,10 @@ def test_by_default_a_file_is_read_only_after_a_minute_without_change(tmp_path: 
     with caplog.at_level(logging.INFO, logger=LOG):
         assert list(_adapter(tmp_path, MODIFIED + timedelta(seconds=20), after_processing="archive").read("orders", None)) == []
     assert (tmp_path / "orders_1.csv").exists() and not (tmp_path / "archive").exists()
-    assert "orders_1.csv: changed 20s ago; it is read once it has not changed for 60s (settle_seconds): at the first " \
-           "poll from 2026-11-23 12:01:00 UTC" in caplog.text
+    assert "orders_1.csv: changed 20s ago; it is read once it has not changed for 60s (settle_seconds): by the first " \
+           "sync or poll from 2026-11-23 12:01:00 UTC" in caplog.text
+    facts = _adapter(tmp_path, MODIFIED + timedelta(seconds=20)).check()  # `check` says so too
+    assert "1 of them changed within settle_seconds (60s): read from 12:01:00 UTC on" in facts, facts
     pages = list(_adapter(tmp_path, MODIFIED + timedelta(seconds=60), after_processing="archive").read("orders", None))
     assert _keys(pages) == ["1", "2"] and (tmp_path / "archive" / "orders_1.csv").exists()
 

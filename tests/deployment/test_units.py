@@ -174,3 +174,63 @@ def test_the_healthcheck_follows_the_health_port_set_in_the_environment() -> Non
         assert subprocess.run([sys.executable, "-c", command[2]], env=env, timeout=30).returncode == 0
     finally:
         server.shutdown()
+
+
+def _directives(unit: str) -> dict[str, list[str]]:
+    """Uncommented Key=value lines of a unit file (every value of a repeated key)."""
+    found: dict[str, list[str]] = {}
+    for line in (DEPLOY / unit).read_text().splitlines():
+        match = re.match(r"^([A-Za-z]+)=(.*)$", line)
+        if match:
+            found.setdefault(match.group(1), []).append(match.group(2))
+    return found
+
+
+def test_sync_unit_tries_a_held_state_file_again_but_not_a_config_error() -> None:
+    """The timer's oneshot met exit 75 (the daemon or a manual sync holds the state file) and just failed.
+    A oneshot may not use RestartForceExitStatus= (systemd refuses the unit), so: Restart=on-failure with
+    exit 2 excluded, spaced out and bounded by the start limit."""
+    unit = _directives("karla-connector-sync.service")
+    assert unit["Type"] == ["oneshot"]
+    assert unit["Restart"] == ["on-failure"]
+    assert unit["RestartPreventExitStatus"] == ["2"]  # a configuration error waits for a fix
+    assert "75" not in " ".join(unit.get("RestartPreventExitStatus", []) + unit.get("SuccessExitStatus", []))
+    assert unit["SuccessExitStatus"] == ["1"]  # dead letters are no failure of the unit
+    assert "RestartForceExitStatus" not in unit
+    assert unit["RestartSec"] and unit["StartLimitBurst"] and unit["StartLimitIntervalSec"]
+    comments = " ".join(line for line in (DEPLOY / "karla-connector-sync.service").read_text().splitlines() if line.startswith("#"))
+    assert re.search(r"\b75 the state file is in use\b", comments), "exit code 75 is documented"
+
+
+def test_the_units_share_one_user_state_and_key() -> None:
+    """A manual sync through the oneshot unit must leave nothing the daemon cannot open."""
+    daemon, sync = _directives("karla-connector.service"), _directives("karla-connector-sync.service")
+    for key in ("DynamicUser", "User", "StateDirectory", "LoadCredential"):
+        assert daemon[key] == sync[key], key
+    assert daemon["User"] == ["karla-connector"]
+    state = [e for e in daemon["Environment"] if e.startswith("KARLA_CONNECTOR_STATE__PATH=")]
+    assert state and state == [e for e in sync["Environment"] if e.startswith("KARLA_CONNECTOR_STATE__PATH=")]
+    assert daemon["ExecStart"][0].rsplit(" ", 1)[0] == sync["ExecStart"][0].rsplit(" ", 1)[0]
+
+
+def test_install_recipe_installs_from_the_checkout() -> None:
+    """karla-connector is not on a package index: `pip install karla-connector` fails."""
+    text = (DEPLOY / "karla-connector.service").read_text()
+    pip = [line for line in text.splitlines() if line.startswith("#") and "pip install" in line]
+    assert pip and all(not re.search(r"pip install karla-connector\b", line) for line in pip), pip
+    assert re.search(r"/opt/karla-connector/bin/pip install \.(\s|$)", pip[0]), pip
+
+
+def test_readme_manual_run_matches_the_units() -> None:
+    """The README's systemd-run recipe runs as the units do: same user, state, key, binary and config."""
+    readme = (DEPLOY.parent / "README.md").read_text()
+    (command,) = [block for block in re.findall(r"```sh\n(.*?)```", readme, re.S) if "systemd-run" in block]
+    command = command.replace("\\\n", " ")
+    props = dict(re.findall(r"-p (\w+)=(\S+)", command))
+    env = dict(re.findall(r"-E (\w+)=(\S+)", command))
+    unit = _directives("karla-connector.service")
+    assert props["DynamicUser"] == "yes" and [props["User"]] == unit["User"]
+    assert [props["StateDirectory"]] == unit["StateDirectory"] and [props["LoadCredential"]] == unit["LoadCredential"]
+    (state,) = [e.split("=", 1)[1] for e in unit["Environment"] if e.startswith("KARLA_CONNECTOR_STATE__PATH=")]
+    assert env["KARLA_CONNECTOR_STATE__PATH"] == state.replace("%S", "/var/lib")
+    assert unit["ExecStart"][0].rsplit(" ", 1)[0] in command  # binary and --config
