@@ -127,6 +127,8 @@ class Daemon:
             return  # Karla asked to be left alone until then (a Retry-After beyond one drain's retries)
         result: DeliveryResult | None
         with self._deliver_lock:
+            if self.stopping.is_set():  # waited for the lock while another drain stopped: nothing to say
+                return
             try:
                 # the live set: a source whose read starts during a long drain is left alone from then on
                 result = self.connector.deliver(stop=self.stopping.is_set, skip_sources=self._reading)

@@ -149,7 +149,7 @@ def _drain(
             if down is None:  # cut short by a stop request, not by Karla: a normal end, nothing lost
                 log.info("delivery stopped on request; %d orders delivered, the rest stays pending", sender.result.orders)
                 return sender.result
-            log.warning("Karla unavailable; %d orders delivered before, the rest stays pending", sender.result.orders)
+            log.info("Karla unavailable; %d orders delivered before, the rest stays pending", sender.result.orders)  # the caller warns
             down.result = sender.result  # type: ignore[attr-defined]
             if down is exc:
                 raise

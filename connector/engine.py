@@ -23,6 +23,8 @@ from state import Cursors, DeadLetters, Files, Outbox, Part, Runs, StateDB, orig
 
 __all__ = ["RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
 
+_NAMED = 3  # dead letters named per page in the log
+
 log = logging.getLogger("connector.sync")
 
 
@@ -105,7 +107,18 @@ def commit_page(
         if page.cursor is not None and not full:
             Cursors(conn).set(rt.name, stream, page.cursor, now)
     counts.enqueued, counts.unchanged = enq.enqueued, enq.unchanged
+    if counts.new_letters:
+        _warn_letters(rt.name, page.rejected, counts.new_letters)
     return counts
+
+
+def _warn_letters(source: str, rejected: list, new: int) -> None:
+    """Bad input is the merchant's most common problem: say where, at WARNING (alerts, a quiet log level),
+    not only in `dlq list`. The first few of a page are named; a whole bad file is one letter anyway."""
+    named = "; ".join(f"{r.location}: {redact(r.reason)}" for r in rejected[:_NAMED])
+    more = f" (and {len(rejected) - _NAMED} more)" if len(rejected) > _NAMED else ""
+    log.warning("source %s: %d new dead letter(s): %s%s; `karla-connector dlq list` shows them", source, new, named, more,
+                extra={"source": source})
 
 
 def _vouches(record: Record) -> tuple[str, str | None, frozenset[str] | None]:

@@ -93,7 +93,8 @@ class _RetryAfterBeyondBudget(tenacity.stop.stop_base):
 def _log_retry(retry_state: tenacity.RetryCallState) -> None:
     exc = retry_state.outcome.exception() if retry_state.outcome else None
     pause = retry_state.next_action.sleep if retry_state.next_action else 0.0
-    log.warning("retrying after %s (attempt %d, waiting %.1fs)", exc, retry_state.attempt_number, pause)
+    # INFO: most retries succeed, and a warning each would bury real ones; giving up is a WARNING where it ends
+    log.info("retrying after %s (attempt %d, waiting %.1fs)", exc, retry_state.attempt_number, pause)
 
 
 def make_retrying(

@@ -7,6 +7,7 @@ implement it, and tests can supply an in-memory one.
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -89,8 +90,8 @@ def settling(remote: RemoteFile, now: float, wait: float, log: Any) -> bool:
     age = now - remote.mtime
     if not wait or age >= wait:
         return False
-    ready = datetime.fromtimestamp(remote.mtime + wait, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    changed = f"changed {age:.0f}s ago" if age >= 0 else f"modification time is {-age:.0f}s ahead of this clock"
+    ready = datetime.fromtimestamp(math.ceil(remote.mtime + wait), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    changed = f"changed {math.floor(age)}s ago" if age >= 0 else f"modification time is {math.ceil(-age)}s ahead of this clock"
     log.info("%s: %s; it is read once it has not changed for %.0fs (settle_seconds): by the first sync or poll "
              "from %s", remote.name, changed, wait, ready)
     return True

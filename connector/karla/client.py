@@ -170,7 +170,7 @@ class KarlaClient:
             return _json_or_none(response)  # otherwise a 2xx is an acknowledgement whatever its body
         info = error_body(response)
         action = action_for(status, info["key"], names_item=any(item_index(e) is not None for e in info["errors"]))
-        summary = f"{status} {info['key'] or ''} {info['message']}".strip()
+        summary = " ".join(str(v) for v in (status, info["key"], info["message"]) if v)
         if action is Action.RETRY:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise RetryableError(f"Karla {endpoint}: {summary}", retry_after=retry_after, status=status)

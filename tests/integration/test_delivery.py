@@ -520,3 +520,23 @@ def test_a_full_sync_cut_short_sends_no_older_version(tmp_path: Path, sandbox) -
     connector.sync_one(rt, full=True, stop=lambda: True)  # cut short again, before the change ...
     assert connector.sync().exit_code == ExitCode.OK  # ... which a plain sync reads: it goes at once
     assert sandbox.orders(SLUG)["2"]["address"]["zip_code"] == "33333"
+
+
+def test_warnings_name_new_bad_rows_and_not_retries_that_succeed(tmp_path: Path, sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    # A soak's log: a bad row left two INFO lines naming neither row nor field, while every retry that then
+    # succeeded was a WARNING. Alerts on WARNING saw the noise and missed the merchant's problem.
+    import logging
+
+    connector, _, files = make(tmp_path, sandbox)
+    write_orders(files, "orders_001.csv", [1, 2])
+    write_orders(files, "orders_002.csv", [3], zip_code="")
+    sandbox.fail_next(503, count=1)  # retried once, then accepted
+    with caplog.at_level(logging.INFO):
+        assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "1 new dead letter(s): orders_002.csv:2: order 3: shipping_zip_code" in warnings[0], warnings
+    assert any("retrying after" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert connector.sync(full=True).exit_code == ExitCode.DEAD_LETTERS  # the same bad row again: no new letter
+    assert not [r for r in caplog.records if "new dead letter" in r.getMessage()]

@@ -178,3 +178,33 @@ def test_karla_failing_every_write_while_searches_answer_makes_the_daemon_unread
     write_orders(tmp_path / "files", "orders_002.csv", [3])
     daemon._sync_job(rt, False)  # a new order accepted: Karla is up again
     assert daemon.readiness.check()[0] is True
+
+
+def test_a_drain_that_waited_for_the_lock_while_stopping_does_not_start(setup, sandbox, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    # At shutdown a second drain waited for the first; then it started with an aborted client and logged
+    # "0 orders delivered", right after the first had delivered 50.
+    import logging
+    import threading
+
+    daemon, _, rt = setup
+    write_orders(tmp_path / "files", "orders_001.csv", [1])
+    daemon.connector.sync_one(rt)  # queued, not delivered
+
+    class StopsWhileWaited:
+        """The lock, taken after a SIGTERM arrived while this drain waited for it."""
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def __enter__(self) -> None:
+            self.lock.acquire()
+            daemon.stopping.set()
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+    daemon._deliver_lock = StopsWhileWaited()
+    with caplog.at_level(logging.INFO):
+        daemon._deliver_job()
+    assert sandbox.requests == [] and "delivery stopped on request" not in caplog.text
+    assert daemon.connector.status()["pending"] == 1  # it goes with the next start
