@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 # Major.minor. A change that breaks existing adapters bumps the major (see docs/adapters.md).
-CONTRACT_VERSION = (1, 1)
+CONTRACT_VERSION = (1, 2)
 
 
 class SourceConfig(BaseModel):
