@@ -55,9 +55,10 @@ def status(out: Console, data: dict[str, Any]) -> None:
             out.print(f"  order {w['order']} ({w['shop']}) at {w['next_try'] or 'the next drain'}: {redact(str(w['why']))}",
                       highlight=False, markup=False)
     if data.get("held"):
-        out.print(f"{data['held']} of them were queued by a full sync that did not finish: they go once a full sync of "
-                  "their source finishes (`karla-connector sync --full`), which replaces older versions it replayed",
-                  highlight=False)
+        by = ", ".join(f"{n} from {source}" for source, n in sorted(data.get("held_by_source", {}).items()))
+        out.print(f"{data['held']} of them ({by}) were read by a full sync that is running or did not finish, and may be "
+                  "older than what Karla has: they go once a full sync of their source finishes (the nightly one, or "
+                  "`sync --full`), or as soon as a plain sync reads them again", highlight=False, markup=False)
     table = Table(show_edge=False)
     for column in ("source", "type", "shop", "pending", "dead", "last run", "cursor"):
         table.add_column(column)

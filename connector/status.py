@@ -38,7 +38,7 @@ def state_status(settings: Settings, db: StateDB) -> dict[str, Any]:
         waiting = {"count": count, "next": [{"shop": slug, "order": key, "next_try": _iso(at), "why": why}
                                             for slug, key, at, why in first]}
         return {"pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "waiting": waiting,
-                "held": Outbox(conn).held_count(), "sources": sources}
+                "held": Outbox(conn).held_count(), "held_by_source": Outbox(conn).held_by_source(), "sources": sources}
 
 
 def _enabled(raw: dict[str, Any]) -> bool:

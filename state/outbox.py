@@ -95,22 +95,31 @@ class Outbox:
     def enqueue(self, parts: Sequence[Part], now: float, held: bool = False) -> EnqueueCounts:
         """Write new or changed parts; a part equal to what Karla has, or to what is pending, is skipped.
 
-        ``held``: queued by a full sync, which replays older versions before the newest: not sent until a
-        full sync of its source finishes (``release_held``). A later incremental version replaces it, unheld.
+        ``held``: read by a full sync, which replays older versions before the newest. A changed version of a
+        part Karla has is held until a full sync of its source finishes (``release_held``): it may be older
+        than Karla's. A part Karla has never had cannot set Karla back, and goes as usual. A plain read
+        (``held`` False) is current data: its version goes, and a held pending row equal to it is let go.
         """
         counts = EnqueueCounts()
         if not parts:
             return counts
         delivered = self._known("delivered", parts)
-        pending = self._known("outbox", parts)
-        rows = []
+        pending = self._pending(parts)
+        rows, touched = [], []
         for p in parts:
             ident = (p.slug, p.order_key, p.part)
-            if pending.get(ident, delivered.get(ident)) == p.hash:
+            hash_, was_held = pending.get(ident, (delivered.get(ident), False))
+            if hash_ == p.hash:
                 counts.unchanged += 1
+                if was_held:  # a plain read lets it go; a full sync's takes it over (a renamed source)
+                    touched.append((held, p.source, p.stream, *ident))
                 continue
-            rows.append((*p, now, now, held))  # Part's fields are the first nine columns, in order
-            pending[ident] = p.hash
+            rows.append((*p, now, now, held and ident in delivered))  # Part's fields are the first nine columns
+            pending[ident] = (p.hash, False)
+        if touched:
+            self.raw.executemany(
+                "UPDATE outbox SET held = ?, source = ?, stream = ? WHERE slug = ? AND order_key = ? AND part = ?", touched
+            )
         if rows:
             self.raw.executemany(
                 "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
@@ -123,6 +132,10 @@ class Outbox:
             )
             counts.enqueued = len(rows)
         return counts
+
+    def _pending(self, parts: Sequence[Part]) -> dict[tuple[str, str, str], tuple[str, bool]]:
+        rows = self._by_order("slug, order_key, part, hash, held", "outbox", ((p.slug, p.order_key) for p in parts))
+        return {(slug, key, part): (digest, bool(held)) for slug, key, part, digest, held in rows}
 
     def scan(self, after: tuple[str, str] | None, limit: int) -> list[PendingRow]:
         """Pending rows in (slug, order_key, part) order, strictly after the group ``after``."""
@@ -220,9 +233,13 @@ class Outbox:
         """A full sync of ``source`` has read everything: what it queued (the newest versions now) may go."""
         return int(self.conn.exec_driver_sql("UPDATE outbox SET held = 0 WHERE source = ? AND held", (source,)).rowcount or 0)
 
-    def held_count(self) -> int:
-        sql = "SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE held"
-        return int(self.conn.exec_driver_sql(sql).scalar() or 0)
+    def held_count(self, source: str | None = None) -> int:
+        sql = "SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE held" + (" AND source = ?" if source else "")
+        return int(self.conn.exec_driver_sql(sql, (source,) if source else ()).scalar() or 0)
+
+    def held_by_source(self) -> dict[str, int]:
+        sql = "SELECT source, COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE held GROUP BY source"
+        return {source: int(n) for source, n in self.conn.exec_driver_sql(sql)}
 
     def forget_acknowledged(self, rows: Iterable[PendingRow]) -> None:
         """The parts of these rows have no trusted acknowledged version any more (a request for them ended

@@ -20,7 +20,8 @@ class LocalFolder:
 
     def _check(self) -> None:
         if not self.root.is_dir():
-            raise ConfigError(f"folder {self.root} does not exist or is not a directory")
+            relative = "" if self.root.is_absolute() else f" (a relative url is read from the current folder: {self.root.absolute()}; use an absolute path)"
+            raise ConfigError(f"folder {self.root} does not exist or is not a directory{relative}")
 
     def list(self) -> list[RemoteFile]:
         self._check()

@@ -329,3 +329,21 @@ def test_a_lock_file_left_by_another_user_is_named_with_its_owner(tmp_path: Path
     monkeypatch.setattr(lock.os, "open", lambda *a, **k: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")))
     with pytest.raises(ConfigError, match=r"it belongs to (nobody|uid 65534), not to this user.*chown"):
         StateLock(tmp_path / "s.db", "sync").acquire()
+
+
+def test_a_held_row_is_let_go_by_a_plain_read_and_taken_over_by_a_full_sync_of_another_source(tmp_path: Path) -> None:
+    """Held: read by a full sync that did not finish. A plain read of the same version is current data (it
+    goes); a full sync under another source name (the source renamed) takes it over, so its end releases it."""
+    db = open_state(tmp_path / "s.db")
+    with db.transaction() as conn:
+        box = Outbox(conn)
+        box.enqueue([part("1"), part("2")], now=1)
+        box.mark_delivered(box.scan(None, 10), now=2)  # Karla has version a=1 of both
+        changed = [part("1", payload='{"a":2}'), part("2", payload='{"a":2}')]
+        assert box.enqueue(changed, now=3, held=True).enqueued == 2 and box.held_count() == 2 and box.scan(None, 10) == []
+        assert box.enqueue([changed[0]], now=4).unchanged == 1  # a plain read of the same version ...
+        assert [r.order_key for r in box.scan(None, 10)] == ["1"]  # ... lets it go
+        renamed = changed[1]._replace(source="renamed")
+        assert box.enqueue([renamed], now=5, held=True).unchanged == 1
+        assert box.release_held("renamed") == 1 and [r.order_key for r in box.scan(None, 10)] == ["1", "2"]
+        assert box.enqueue([part("3")], now=6, held=True).enqueued == 1 and box.held_count() == 0  # new: not held

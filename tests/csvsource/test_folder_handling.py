@@ -153,3 +153,12 @@ def test_dlq_retry_reads_a_file_put_back_fixed_at_once(tmp_path: Path, sandbox) 
     code, said = retry(config)
     assert code == ExitCode.OK and "gone" not in said, said
     assert set(sandbox.orders(SLUG)) == {"1", "2"}
+
+
+def test_a_relative_folder_that_is_not_there_says_where_it_was_looked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    adapter = CsvAdapter("w", CsvConfig(url="exports"), AdapterContext(source="w"))
+    with pytest.raises(ConfigError, match=rf"read from the current folder: {tmp_path}/exports; use an absolute path"):
+        adapter.check()

@@ -540,3 +540,27 @@ def test_warnings_name_new_bad_rows_and_not_retries_that_succeed(tmp_path: Path,
     with caplog.at_level(logging.WARNING):
         assert connector.sync(full=True).exit_code == ExitCode.DEAD_LETTERS  # the same bad row again: no new letter
     assert not [r for r in caplog.records if "new dead letter" in r.getMessage()]
+
+
+def test_a_full_sync_cut_short_holds_only_changes_karla_may_have_newer(tmp_path: Path, sandbox) -> None:
+    # Holding everything a cut-short full sync read kept a new order (read only by it: its file is marked
+    # seen) out of Karla until a full sync succeeded, a day or never (found by review). An order Karla never
+    # had cannot be set back: it goes.
+    connector, transport, files = make(tmp_path, sandbox)
+    write_orders(files, "orders_001.csv", [1, 2])
+    assert connector.sync().exit_code == ExitCode.OK
+    write_orders(files, "orders_002.csv", [2, 4], zip_code="22222")  # order 2 changed, order 4 new
+    pages = iter([False, True])  # the full sync stops after its second page (orders_002.csv), before it ends
+    connector.sync_one(connector.sources["warehouse"], full=True, stop=lambda: next(pages))
+    assert connector.status()["held"] == 1  # order 2: a change of an order Karla has
+    assert connector.sync().exit_code == ExitCode.OK
+    assert set(sandbox.orders(SLUG)) == {"1", "2", "4"} and sandbox.orders(SLUG)["2"]["address"]["zip_code"] == "10119"
+    assert connector.sync(full=True).exit_code == ExitCode.OK  # a full sync that finishes lets order 2 go
+    assert sandbox.orders(SLUG)["2"]["address"]["zip_code"] == "22222" and connector.status()["pending"] == 0
+
+
+def test_a_full_dry_run_previews_what_the_full_sync_would_send(tmp_path: Path, sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    write_orders(tmp_path / "files", "orders_001.csv", [1, 2])
+    result = cli(config, "sync", "--full", "--dry-run")
+    assert result.returncode == 0 and [i["id"] for i in json.loads(result.stdout)["would_send"]] == ["1", "2"], result.stdout
