@@ -93,7 +93,7 @@ def _root(
 def sync(
     source: Annotated[Optional[list[str]], typer.Option("--source", "-s", metavar="NAME", help="Only this source (repeatable)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the payloads that would be sent and the records that would be dead-lettered (exit 1 if any); change nothing")] = False,
-    full: Annotated[bool, typer.Option("--full", help="Re-read everything since full_sync_since (only differences are sent)")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything since full_sync_since; only differences are sent, once it has read everything (cut short, its changes of orders Karla has wait for the next full sync)")] = False,
 ) -> None:
     """One pass over the sources and delivery of what they queued, then exit (a big sync delivers while it still reads)."""
     from connector.commands import run_dry, run_sync

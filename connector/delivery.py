@@ -96,7 +96,7 @@ def _drain(
             Outbox(conn).drop_acknowledged()
     max_bytes = settings.bulk_max_bytes
     oversized: list[Item] = []
-    held: list[Item] = []  # suspects: sent alone, after every other batch
+    suspected: list[Item] = []  # suspects: sent alone, after every other batch
 
     def due_items() -> Iterator[Item]:
         current = now()
@@ -107,13 +107,13 @@ def _drain(
             if len(item.body) + 2 > max_bytes:
                 oversized.append(item)
             elif suspects.is_suspect(item):
-                held.append(item)
+                suspected.append(item)
             else:
                 yield item
 
     def alone() -> Iterator[tuple[str, list[Item]]]:
-        while held and not full_batches_only:
-            item = held.pop(0)
+        while suspected and not full_batches_only:
+            item = suspected.pop(0)
             if item.slug not in sender.refused_shops:
                 yield item.slug, [item]
 

@@ -166,6 +166,7 @@ def sync_source(
     """
     total = RunCounts()
     now = lambda: clock().timestamp()  # noqa: E731
+    held_by = rt.name if full else None  # what a full sync queues is held until it has read everything
     with db.transaction() as conn:
         run_id = Runs(conn).start(rt.name, "full" if full else "sync", now())
         resolve = DeadLetters(conn).has_source_letters(rt.name)
@@ -190,25 +191,22 @@ def sync_source(
                 if on_page:
                     on_page(counts)
                 if stop and stop():
-                    _finish(db, run_id, "stopped", total, now(), held_by=rt.name if full else None)
+                    _finish(db, run_id, "stopped", total, now(), held_by=held_by)
                     return total
     except Aborted:  # asked to stop while the source was being retried: nothing of that page was committed
-        _finish(db, run_id, "stopped", total, now(), held_by=rt.name if full else None)
+        _finish(db, run_id, "stopped", total, now(), held_by=held_by)
         return total
     except (ConnectorError, OSError) as exc:
-        _finish(db, run_id, "failed", total, now(), error=redact(str(exc)), held_by=rt.name if full else None)  # `status` shows it: no secret
+        _finish(db, run_id, "failed", total, now(), error=redact(str(exc)), held_by=held_by)  # `status` shows it: no secret
         raise
     except BaseException as exc:  # KeyboardInterrupt, bugs: record the run as failed, then propagate
-        _finish(db, run_id, "failed", total, now(), error=redact(repr(exc)), held_by=rt.name if full else None)
+        _finish(db, run_id, "failed", total, now(), error=redact(repr(exc)), held_by=held_by)
         raise
     finally:
         close = getattr(adapter, "close", None) if adapter is not None else None
         if callable(close):
             close()
-    if full:  # (a dry run's state is a throw-away copy: released there too, so its preview shows them)
-        with db.transaction() as conn:
-            Outbox(conn).release_held(rt.name)
-    _finish(db, run_id, "ok", total, now())
+    _finish(db, run_id, "ok", total, now(), held_by=held_by)
     log.info(
         "source %s: read %d records (orders or their parcels), %d parts queued, %d unchanged, %d rejected",
         rt.name, total.read, total.enqueued, total.unchanged, total.rejected, extra={"source": rt.name},
@@ -224,10 +222,14 @@ def _add(total: RunCounts, counts: RunCounts) -> None:
 def _finish(
     db: StateDB, run_id: int, status: str, counts: RunCounts, now: float, error: str | None = None, held_by: str | None = None,
 ) -> None:
-    """Record the run's end; a full sync of ``held_by`` that did not finish says what it leaves held."""
+    """Record the run's end. A full sync of ``held_by`` lets go what it held once it has read everything (a dry
+    run's state is a throw-away copy: released there too, so its preview shows them); one that did not
+    finish says what it leaves held."""
     with db.transaction() as conn:
         Runs(conn).finish(run_id, status, counts.as_dict(), now, error)
-        held = Outbox(conn).held_count(held_by) if held_by else 0
+        if held_by and status == "ok":
+            Outbox(conn).release_held(held_by)
+        held = Outbox(conn).held_count(held_by) if held_by and status != "ok" else 0
     if held:
         log.warning("full sync of %s did not finish (%s): %d changed order(s) it read wait until one does, as they "
                     "may be older versions than Karla's; `status` lists them", held_by, status, held, extra={"source": held_by})

@@ -139,7 +139,7 @@ class Sender:
             for item in items:
                 self._dead(item, f"Karla refuses shop {exc.slug!r} and no source sends to it any more (a shop_slug "
                                  "corrected since this order was read): `sync --full` reads it again for the shop now "
-                                 "configured; then drop this letter", {"status": None, "key": None, "message": str(exc), "errors": []})
+                                 "configured; then drop this letter", _answer(None, None, str(exc)))
             return
         if exc.slug not in self.refused_shops:
             log.error("orders of shop %r wait: %s", exc.slug, exc)
@@ -169,7 +169,7 @@ class Sender:
             return
         said = " ".join(str(v) for v in (details.get("status"), details.get("key")) if v)
         reason = "; ".join(_describe(e) for e in entries) or f"{said}: {details.get('message') or 'no message'}"
-        info = {"status": details.get("status"), "key": details.get("key"), "message": details.get("message"), "errors": entries}
+        info = _answer(details.get("status"), details.get("key"), details.get("message"), entries)
         self._dead(item, f"Karla rejected order {item.key}: {reason}", info)
 
     def _defer(self, item: Item) -> None:
@@ -235,7 +235,7 @@ class Sender:
             self.up = True
         if (hours := self._hours_queued(item)) > self.settings.failing_order_max_age_hours:  # not forever: a letter is where people look
             self._dead(item, f"Karla kept failing on order {item.key} alone for {hours:.0f} hours ({exc}); `dlq retry` "
-                             "sends it again", {"status": 500, "key": None, "message": str(exc), "errors": []})
+                             "sends it again", _answer(500, None, str(exc)))
             return
         pause = suspects.postpone(self.db, item, exc, self.now())
         self.result.postponed += 1
@@ -250,6 +250,11 @@ class Sender:
 
 
 Outcome = BatchTooLarge | RecordRejected | ShopRefused | Unavailable | None
+
+
+def _answer(status: int | None, key: str | None, message: str | None, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A Karla letter's ``details``: what Karla answered, in one shape for `dlq list`."""
+    return {"status": status, "key": key, "message": message, "errors": errors or []}
 
 
 def _halves(items: list[Item]) -> list[list[Item]]:

@@ -223,10 +223,7 @@ class Outbox:
         """Requests of a process that ended before their answers: Karla may have stored them."""
         notes = self.raw.execute("SELECT parts FROM on_wire").fetchall()
         if notes:
-            self.raw.executemany(
-                "DELETE FROM delivered WHERE slug = ? AND order_key = ? AND part = ?",
-                [tuple(part) for (parts,) in notes for part in json.loads(parts)],
-            )
+            self._forget(tuple(part) for (parts,) in notes for part in json.loads(parts))
             self.raw.execute("DELETE FROM on_wire")
 
     def release_held(self, source: str) -> int:
@@ -244,10 +241,11 @@ class Outbox:
     def forget_acknowledged(self, rows: Iterable[PendingRow]) -> None:
         """The parts of these rows have no trusted acknowledged version any more (a request for them ended
         without an answer): ``drop_acknowledged`` and change detection must not rely on the old one."""
-        self.conn.exec_driver_sql(
-            "DELETE FROM delivered WHERE slug = ? AND order_key = ? AND part = ?",
-            [(r.slug, r.order_key, r.part) for r in rows],
-        )
+        self._forget((r.slug, r.order_key, r.part) for r in rows)
+
+    def _forget(self, parts: Iterable[tuple[str, str, str]]) -> None:
+        """Drop what Karla acknowledged for these (slug, order_key, part): the part looks never sent."""
+        self.raw.executemany("DELETE FROM delivered WHERE slug = ? AND order_key = ? AND part = ?", parts)
 
     def postpone(self, rows: Iterable[PendingRow], until: float, error: str) -> None:
         self.conn.exec_driver_sql(
@@ -279,9 +277,7 @@ class Outbox:
 
     def forget_delivered(self, slug: str, order_key: str, part: str) -> None:
         """Make a part look never-sent (used when a dead letter is retried)."""
-        self.conn.exec_driver_sql(
-            "DELETE FROM delivered WHERE slug = ? AND order_key = ? AND part = ?", (slug, order_key, part)
-        )
+        self._forget([(slug, order_key, part)])
 
     def pending_count(self) -> int:
         return int(self.conn.exec_driver_sql("SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox").scalar() or 0)
