@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 # Major.minor. A change that breaks existing adapters bumps the major (see docs/adapters.md).
-CONTRACT_VERSION = (1, 2)
+CONTRACT_VERSION = (1, 3)
 
 
 class SourceConfig(BaseModel):
@@ -89,6 +89,11 @@ class Record:
     ``order`` is the full order (None when the source only knows trackings), ``trackings`` the parcels the
     source knows for it. ``key`` is the order reference sent as ``id`` (with ``id_type``); ``location``
     names where it came from (``orders_001.csv:12``, ``gid://shopify/Order/1``) for error messages.
+
+    ``version`` (optional) says how this read of the order sorts against another read of it from the same
+    stream: a CSV file's name, as files are read in name order. A re-read (a full sync, ``dlq retry``)
+    never queues a version that sorts before the one Karla has or that waits to go. Without it a full
+    sync's changed versions wait until it has read everything (they may be older than Karla's).
     """
 
     key: str
@@ -98,14 +103,26 @@ class Record:
     cursor: str | None = None
     location: str | None = None
     shop_slug: str | None = None
+    version: str | None = None
 
     def __post_init__(self) -> None:
         # Checked here, where an adapter author sees it, not later as a request Karla cannot parse.
+        object.__setattr__(self, "key", _key(self.key, "Record.key"))
         if self.id_type not in _ID_TYPES:
             raise ValueError(f"Record {self.key!r}: id_type {self.id_type!r} is not one of {', '.join(_ID_TYPES)} (use keyword arguments)")
 
 
 _ID_TYPES = get_args(IdType)
+
+
+def _key(value: Any, rule: str) -> Any:
+    """An order key as text: the state database stores keys as text, so an ``int`` id (what REST APIs
+    return) would never equal its stored self and every read would count as changed."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{rule} must be a str (or int), not {type(value).__name__}: {value!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +133,12 @@ class Rejected:
     reason: str
     key: str | None = None
     raw: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        # Compared with Record keys when a clean read clears the letter. Any value is made text: a rejection
+        # is often built from a raw row in an ``except`` branch, where refusing it would stop the source.
+        if self.key is not None and not isinstance(self.key, str):
+            object.__setattr__(self, "key", str(self.key))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,10 @@ the files finished so far. What was committed plus what the resumed run reads mu
 every rejection (by location and key) an uninterrupted run reads: a rejection the adapter holds back for
 a later page is a dead letter the engine never stores. Cursors are opaque: the kit never compares them.
 
-It also runs a full sync (``context.full_sync``, cursor None) after an incremental run, which must read
-every record again, and a dry run (``context.dry_run``), after which the source must read as before.
+A second run from the committed cursors must read nothing new, and fewer records than the first (an
+adapter that ignores its cursor re-reads everything at every poll). It also runs a full sync
+(``context.full_sync``, cursor None) after an incremental run, which must read every record again, and a
+dry run (``context.dry_run``), after which the source must read as before.
 
 Pass ``context`` on to your adapter, and use a small page size in ``make_adapter``: the test data must
 yield at least two pages, or resuming would not be tested.
@@ -29,8 +31,9 @@ yield at least two pages, or resuming would not be tested.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -72,6 +75,21 @@ def _items(committed: list[tuple[str, Page]], *, rejections: bool = True) -> set
     if rejections:
         found |= {_rejection_item(stream, r) for stream, page in committed for r in page.rejected}
     return found
+
+
+def _record_counts(committed: list[tuple[str, Page]]) -> Counter[str]:
+    return Counter(stream for stream, page in committed for _ in page.records)
+
+
+def _check_raw(rejected: Rejected) -> None:
+    """The dead-letter store keeps ``raw`` as JSON (values it cannot encode as their ``str()``)."""
+    if rejected.raw is None:
+        return
+    assert isinstance(rejected.raw, Mapping), f"{rejected.location}: Rejected.raw must be a Mapping, not {type(rejected.raw).__name__}"
+    try:
+        json.dumps(dict(rejected.raw), sort_keys=True, default=str)
+    except (TypeError, ValueError) as exc:
+        raise AssertionError(f"{rejected.location}: Rejected.raw must be JSON-like (str keys): {exc}") from None
 
 
 def _describe(items: set[Item]) -> str:
@@ -191,7 +209,8 @@ class AdapterContract:
 
     def test_check_succeeds_on_good_config(self) -> None:
         facts = self.make_adapter(self._context()).check()
-        assert isinstance(facts, list) and all(isinstance(f, str) for f in facts)
+        assert isinstance(facts, list) and all(isinstance(f, str) for f in facts), (
+            f"check() must return a list of str, not {facts!r} (a str prints one letter a line)")
 
     def test_check_fails_on_bad_credentials(self) -> None:
         bad = self.make_bad_adapter(self._context())
@@ -217,12 +236,15 @@ class AdapterContract:
             for record in page.records:
                 total += 1
                 assert isinstance(record, Record) and record.key, record
+                assert isinstance(record.key, str), f"record {record.key!r}: Record.key must be a str (or int, made a str)"
                 assert record.order is None or isinstance(record.order, OrderPlacement)
                 assert all(isinstance(t, Tracking) for t in record.trackings)
                 assert record.order is not None or record.trackings, f"record {record.key} carries nothing"
             for rejected in page.rejected:
                 assert isinstance(rejected, Rejected), f"stream {stream}: page.rejected holds {rejected!r}"
                 assert rejected.location and rejected.reason, "a rejection must say where and why"
+                assert rejected.key is None or isinstance(rejected.key, str), f"{rejected.location}: Rejected.key must be a str"
+                _check_raw(rejected)
         assert total, "the test data should yield at least one record"
 
     def test_streams_record_progress(self) -> None:
@@ -239,10 +261,19 @@ class AdapterContract:
                 )
 
     def test_rereading_from_the_cursor_yields_nothing_new(self) -> None:
+        """A second run from what the first committed reads nothing new, and fewer records per stream (of
+        two or more): an adapter that ignores its cursor re-reads the whole source at every poll."""
         state = _Committed()
-        first = _items(self._sync(state))
-        new = _items(self._sync(state)) - first
+        first_run, second_run = self._sync(state), self._sync(state)
+        new = _items(second_run) - _items(first_run)
         assert not new, f"a second run from the committed cursors produced new {_describe(new)}"
+        first, second = _record_counts(first_run), _record_counts(second_run)
+        for stream, count in first.items():
+            assert count < 2 or second.get(stream, 0) < count, (
+                f"stream {stream}: a run from the committed cursors and files read all {count} records again, as if "
+                "read() ignored its cursor (or is_seen). Read only what comes after it. An inclusive timestamp cursor "
+                "re-emits only the records of the cursor's instant: give the test data more than one timestamp."
+            )
 
     def test_resuming_after_a_crash_at_every_page_loses_nothing(self) -> None:
         baseline = self._sync(_Committed())

@@ -152,10 +152,11 @@ class Connector:
         stop: Callable[[], bool] | None = None,
         dry_run: bool = False,
         on_stream: Callable[[str, bool], None] | None = None,
+        replay: bool = False,
     ) -> RunCounts:
         return sync_source(
             self.db, rt, clock=self.clock, full=full, on_page=on_page, stop=stop, dry_run=dry_run, abort=self._stop,
-            on_stream=on_stream,
+            on_stream=on_stream, replay=replay,
         )
 
     def deliver(
@@ -168,9 +169,12 @@ class Connector:
         if skip_sources is not None:
             groups = (rows for rows in pending_groups(self.db) if not any(r.source in skip_sources for r in rows))
         # The only drain on the wire: the CLI's delivery process has ended by now, and the daemon drains one at a time.
-        shops = {self.settings.karla.shop_slug} | {s for rt in self.sources.values() for s in rt.config.shop_slugs()}
         return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop,
-                            groups=groups, drop_acknowledged=True, shops=shops)
+                            groups=groups, drop_acknowledged=True, shops=self._shops())
+
+    def _shops(self) -> set[str]:
+        """The shops some configured source sends to (a refused shop outside them has its orders dead-lettered)."""
+        return {self.settings.karla.shop_slug} | {s for rt in self.sources.values() for s in rt.config.shop_slugs()}
 
     def sync(
         self,
@@ -226,7 +230,7 @@ class Connector:
 
     def _early_delivery(self, wanted: bool) -> EarlyDelivery | None:
         if wanted and self._can_fork_delivery and self.settings.karla.deliver_while_reading_after:
-            return EarlyDelivery(self.settings, self.db)
+            return EarlyDelivery(self.settings, self.db, self._shops())
         return None
 
     def deliver_into(

@@ -96,7 +96,8 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
     since = connector.now()
     for source in sorted({s for s, _ in plan.reread.values()}):
         try:
-            report.sources[source] = connector.sync_one(_at_once(connector.sources[source]))
+            # a replay: the file's other orders may have newer versions since, which must stay
+            report.sources[source] = connector.sync_one(_at_once(connector.sources[source]), replay=True)
         except (ConnectorError, OSError, KeyError) as exc:
             out.print(f"[yellow]source {source} could not be read again ({exc}); its letters are kept[/]")
             report.failures[source] = str(exc)

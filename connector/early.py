@@ -19,7 +19,7 @@ import logging
 import multiprocessing
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import fields
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -45,8 +45,8 @@ def _refused_slug(kind: str) -> str | None:
 class EarlyDelivery:
     """The reading side: tells the delivery process what may go, then collects its result."""
 
-    def __init__(self, settings: Settings, db: StateDB) -> None:
-        self.settings, self.db = settings, db
+    def __init__(self, settings: Settings, db: StateDB, shops: Collection[str] | None = None) -> None:
+        self.settings, self.db, self.shops = settings, db, shops
         self.start_after = settings.karla.deliver_while_reading_after
         self.queued = 0
         self.final: list[tuple[str, str]] = []
@@ -141,7 +141,7 @@ class EarlyDelivery:
         self.db.engine.dispose()  # no open SQLite connection may cross a fork (SQLite's own rule): reopened lazily
         ctx = multiprocessing.get_context("fork")
         self._pipe, theirs = ctx.Pipe()
-        args = (self.settings.state.path, self.settings.karla, self.final, theirs, self._pipe)
+        args = (self.settings.state.path, self.settings.karla, self.final, theirs, self._pipe, self.shops)
         self._proc = ctx.Process(target=_run, args=args, name="karla-delivery")
         self._proc.start()
         theirs.close()
@@ -223,7 +223,8 @@ class _Follow:
             return outbox.groups_of(keys)
 
 
-def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: Connection, readers_end: Connection) -> None:
+def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: Connection, readers_end: Connection,
+         shops: Collection[str] | None = None) -> None:
     """The delivery process: early full batches while the reader reads, then the ordinary drain."""
     readers_end.close()  # the copy fork gave us: with it open, the reader's death would never reach ``pipe``
     # The reader decides when to stop and says so (or its end of the pipe closes when it dies): a Ctrl-C
@@ -241,7 +242,7 @@ def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: C
             groups = follow.groups() if full_only else None
             try:
                 _add(total, drain_outbox(db, client, karla, now=time.time, on_batch=on_batch, stop=follow.poll,
-                                         groups=groups, full_batches_only=full_only, lend_settle=follow.lend))
+                                         groups=groups, full_batches_only=full_only, lend_settle=follow.lend, shops=shops))
             except ShopRefused as exc:  # that shop's orders wait; the other shops' last batches still go
                 _add(total, getattr(exc, "result", DeliveryResult()))
                 refused = refused or exc

@@ -12,14 +12,15 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, SourceConfig
 from connector.errors import Aborted, ConnectorError
 from connector.karla.models import merge_trackings, serialise
-from connector.logs import redact
+from connector.logs import redact, redact_data
 from state import Cursors, DeadLetters, Files, Outbox, Part, Runs, StateDB, origin
+from state.outbox import VERSION_SEP
 
 __all__ = ["RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
 
@@ -37,6 +38,7 @@ class RunCounts:
     delivered: int = 0
     dead: int = 0
     new_letters: int = 0  # rejected records not already letters (a re-read refreshes its letter in place)
+    older: int = 0  # parts a re-read found older than the version Karla has or that waits: not queued
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
@@ -64,13 +66,14 @@ def digest(payload: str) -> str:
 def record_parts(record: Record, source: str, stream: str, slug: str) -> list[Part]:
     """Split a record into its order part and one part per tracking number (trackings sharing one merged)."""
     slug = record.shop_slug or slug
+    version = None if record.version is None else VERSION_SEP.join((source, stream, str(record.version)))
     pieces: dict[str, str] = {}
     if record.order is not None:
         pieces["order"] = serialise(record.order)
     for tracking in merge_trackings(record.trackings):
         pieces[f"tracking:{tracking.tracking_number}"] = serialise(tracking)
     return [
-        Part(slug, record.key, record.id_type, name, payload, digest(payload), source, stream, record.location)
+        Part(slug, record.key, record.id_type, name, payload, digest(payload), source, stream, record.location, version)
         for name, payload in pieces.items()
     ]
 
@@ -80,24 +83,30 @@ def _dead_rows(page: Page, source: str, stream: str, slug: str, now: float) -> l
         {
             "created_at": now, "stage": "source", "source": source, "stream": stream, "slug": slug,
             "order_key": r.key, "location": r.location, "reason": redact(r.reason),  # `dlq list` shows it
-            "payload": dict(r.raw) if r.raw is not None else None,
+            "payload": redact_data(dict(r.raw)) if r.raw is not None else None,  # an adapter's raw row may hold a secret
         }
         for r in page.rejected
     ]
 
 
 def commit_page(
-    db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float, resolve: bool = False
+    db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float, resolve: bool = False,
+    replay: bool = False,
 ) -> RunCounts:
     """One transaction: outbox parts, dead letters, finished files and the cursor.
 
     With ``resolve`` (the source has letters of its own), a record that now reads cleanly from the same
     file (or shop order) clears its earlier letter: the dead-letter store lists what is still wrong.
+    A full sync, and a ``replay`` (a dead letter's file read again), may read older versions than Karla's:
+    those are skipped or held (``Outbox.enqueue``).
     """
+    if page.cursor is not None and not isinstance(page.cursor, str):
+        raise TypeError(f"source {rt.name}: the adapter's Page.cursor must be a str (json.dumps a structure), "
+                        f"not {type(page.cursor).__name__}")
     counts = RunCounts(read=len(page.records), rejected=len(page.rejected))
     parts = [p for record in page.records for p in record_parts(record, rt.name, stream, rt.slug)]
     with db.transaction() as conn:
-        enq = Outbox(conn).enqueue(parts, now, held=full)  # a full sync's versions go once it has read everything
+        enq = Outbox(conn).enqueue(parts, now, held=full or replay)
         letters = DeadLetters(conn)
         if resolve:
             letters.resolve(rt.name, stream, [_vouches(r) for r in page.records], before=now)
@@ -106,7 +115,7 @@ def commit_page(
             Files(conn).mark_seen(rt.name, page.done_files, now)
         if page.cursor is not None and not full:
             Cursors(conn).set(rt.name, stream, page.cursor, now)
-    counts.enqueued, counts.unchanged = enq.enqueued, enq.unchanged
+    counts.enqueued, counts.unchanged, counts.older = enq.enqueued, enq.unchanged, enq.older
     if counts.new_letters:
         _warn_letters(rt.name, page.rejected, counts.new_letters)
     return counts
@@ -130,8 +139,8 @@ def _vouches(record: Record) -> tuple[str, str | None, frozenset[str] | None]:
 def _is_seen(db: StateDB, source: str) -> Callable[[FileMark], FileMark | None]:
     def is_seen(mark: FileMark) -> FileMark | None:
         with db.read() as conn:
-            rejected = Files(conn).is_seen(source, mark.path, mark.size, mark.mtime, mark.sha256)
-        return None if rejected is None else replace(mark, rejected=rejected)
+            found = Files(conn).is_seen(source, mark.path, mark.sha256)
+        return None if found is None else FileMark(mark.path, found[0], found[1], mark.sha256, found[2])
 
     return is_seen
 
@@ -156,6 +165,7 @@ def sync_source(
     dry_run: bool = False,
     abort: threading.Event | None = None,
     on_stream: Callable[[str, bool], None] | None = None,
+    replay: bool = False,
 ) -> RunCounts:
     """Read every stream of one source into the outbox; returns the counts of this run.
 
@@ -163,6 +173,7 @@ def sync_source(
     the run cleanly (status ``stopped``) with the cursor at that page. ``abort`` is lent to the adapter
     (``AdapterContext.stop``) so a retry pause inside a page ends at once; that page is not committed.
     ``on_stream(name, last)`` is told before each stream is read (early delivery needs the last one).
+    ``replay``: a read of what was read before (``dlq retry``), which must not send older versions.
     """
     total = RunCounts()
     now = lambda: clock().timestamp()  # noqa: E731
@@ -186,7 +197,7 @@ def sync_source(
             with db.read() as conn:
                 cursor = None if full else Cursors(conn).get(rt.name, spec.name)
             for page in adapter.read(spec.name, cursor):
-                counts = commit_page(db, rt, spec.name, page, full=full, now=now(), resolve=resolve)
+                counts = commit_page(db, rt, spec.name, page, full=full, now=now(), resolve=resolve, replay=replay)
                 _add(total, counts)
                 if on_page:
                     on_page(counts)
@@ -207,9 +218,10 @@ def sync_source(
         if callable(close):
             close()
     _finish(db, run_id, "ok", total, now(), held_by=held_by)
+    older = f", {total.older} older than the version Karla has or that waits (not queued)" if total.older else ""
     log.info(
-        "source %s: read %d records (orders or their parcels), %d parts queued, %d unchanged, %d rejected",
-        rt.name, total.read, total.enqueued, total.unchanged, total.rejected, extra={"source": rt.name},
+        "source %s: read %d records (orders or their parcels), %d parts queued, %d unchanged, %d rejected%s",
+        rt.name, total.read, total.enqueued, total.unchanged, total.rejected, older, extra={"source": rt.name},
     )
     return total
 

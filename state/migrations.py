@@ -76,9 +76,18 @@ def _v8_held_by_a_full_sync(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN held BOOLEAN NOT NULL DEFAULT 0")
 
 
+def _v9_versions(conn: Connection) -> None:
+    # A re-read of an older file (a full sync, `dlq retry`, a file left in place for its letters) queued its
+    # older versions as if current. Each part now carries the version it was read at (a file's name).
+    for table in ("outbox", "delivered"):
+        columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table})")}
+        if "version" not in columns:  # (step 1 of this release creates `outbox` with it already)
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN version VARCHAR")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat, _v5_refused_withdrawn,
-    _v6_on_wire, _v7_karla_letters_by_order, _v8_held_by_a_full_sync,
+    _v6_on_wire, _v7_karla_letters_by_order, _v8_held_by_a_full_sync, _v9_versions,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

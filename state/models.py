@@ -44,6 +44,7 @@ class OutboxItem(SQLModel, table=True):
     next_attempt_at: float = 0.0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     held: bool = False  # queued by a full sync still reading (or cut short): not sent until one finishes
+    version: str | None = None  # source, stream and Record.version: a re-read never queues an older one
 
 
 class Delivered(SQLModel, table=True):
@@ -56,6 +57,7 @@ class Delivered(SQLModel, table=True):
     part: str = Field(primary_key=True)
     hash: str
     delivered_at: float
+    version: str | None = None  # of what Karla acknowledged (``OutboxItem.version``)
 
 
 class DeadLetter(SQLModel, table=True):

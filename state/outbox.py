@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 __all__ = ["EnqueueCounts", "Part", "PendingRow", "Outbox"]
 
 KEYS_PER_LOOKUP = 900  # order keys per IN-list query (change detection; dead letters read cleanly again)
-_ROWS_PER_STATEMENT = 1000  # five parameters per row, within SQLite's default limit of 32766
+_ROWS_PER_STATEMENT = 1000  # six parameters per row, within SQLite's default limit of 32766
 
 
 class Part(NamedTuple):
@@ -33,12 +33,14 @@ class Part(NamedTuple):
     source: str
     stream: str
     location: str | None
+    version: str | None = None  # source, stream and the record's version (``Record.version``); None: unknown
 
 
 @dataclass(slots=True)
 class EnqueueCounts:
     enqueued: int = 0
     unchanged: int = 0
+    older: int = 0  # a re-read's versions older than the one Karla has or that waits: not queued
 
 
 class PendingRow(NamedTuple):
@@ -58,12 +60,23 @@ class PendingRow(NamedTuple):
     attempts: int
     next_attempt_at: float
     error: str | None = None  # why the last attempt failed (``postpone``, ``suspect``)
+    version: str | None = None
 
 
 _PENDING_COLUMNS = (
     "id, slug, order_key, id_type, part, payload, hash, source, stream, location, first_enqueued_at, attempts,"
-    " next_attempt_at, last_error"
+    " next_attempt_at, last_error, version"
 )
+VERSION_SEP = "\x1f"  # between source, stream and the record's version in ``Part.version``
+
+
+def comparable(version: str | None, other: str | None) -> bool:
+    """Only versions read from the same source and stream say which is newer."""
+    return version is not None and other is not None and version.rpartition(VERSION_SEP)[0] == other.rpartition(VERSION_SEP)[0]
+
+
+def older(version: str | None, than: str | None) -> bool:
+    return comparable(version, than) and version < than  # type: ignore[operator]
 
 
 def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -88,44 +101,52 @@ class Outbox:
                 marks = ",".join(["?"] * len(chunk))
                 yield from self.raw.execute(f"SELECT {columns} FROM {table} WHERE slug = ? AND order_key IN ({marks}){where}", (slug, *chunk))
 
-    def _known(self, table: str, parts: Sequence[Part]) -> dict[tuple[str, str, str], str]:
-        rows = self._by_order("slug, order_key, part, hash", table, ((p.slug, p.order_key) for p in parts))
-        return {(slug, key, part): digest for slug, key, part, digest in rows}
+    def _known(self, parts: Sequence[Part]) -> dict[tuple[str, str, str], tuple[str, str | None]]:
+        """What Karla acknowledged for these parts: (hash, version)."""
+        rows = self._by_order("slug, order_key, part, hash, version", "delivered", ((p.slug, p.order_key) for p in parts))
+        return {(slug, key, part): (digest, version) for slug, key, part, digest, version in rows}
 
     def enqueue(self, parts: Sequence[Part], now: float, held: bool = False) -> EnqueueCounts:
         """Write new or changed parts; a part equal to what Karla has, or to what is pending, is skipped.
 
-        ``held``: read by a full sync, which replays older versions before the newest. A changed version of a
-        part Karla has is held until a full sync of its source finishes (``release_held``): it may be older
-        than Karla's. A part Karla has never had cannot set Karla back, and goes as usual. A plain read
-        (``held`` False) is current data: its version goes, and a held pending row equal to it is let go.
+        ``held``: a re-read (a full sync, a dead letter's file read again), which replays older versions. A
+        version older than the one Karla has or that waits (``Part.version``: same source and stream) is
+        skipped. A changed version of a part Karla has that cannot be compared so is held until a full sync
+        of its source finishes (``release_held``): it may be older than Karla's. A part Karla has never had
+        cannot set Karla back, and goes as usual. A plain read (``held`` False) is current data: its version
+        goes, and a held pending row equal to it is let go.
         """
         counts = EnqueueCounts()
         if not parts:
             return counts
-        delivered = self._known("delivered", parts)
+        delivered = self._known(parts)
         pending = self._pending(parts)
         rows, touched = [], []
         for p in parts:
             ident = (p.slug, p.order_key, p.part)
-            hash_, was_held = pending.get(ident, (delivered.get(ident), False))
+            acknowledged, karla_version = delivered.get(ident, (None, None))
+            hash_, was_held, version = pending.get(ident, (acknowledged, False, karla_version))
             if hash_ == p.hash:
                 counts.unchanged += 1
                 if was_held:  # a plain read lets it go; a full sync's takes it over (a renamed source)
                     touched.append((held, p.source, p.stream, *ident))
                 continue
-            rows.append((*p, now, now, held and ident in delivered))  # Part's fields are the first nine columns
-            pending[ident] = (p.hash, False)
+            if held and (older(p.version, version) or older(p.version, karla_version)):
+                counts.older += 1
+                continue
+            hold = held and ident in delivered and not comparable(p.version, karla_version)  # else: the newest read
+            rows.append((*p, now, now, hold))  # Part's fields are the first ten columns
+            pending[ident] = (p.hash, False, p.version)
         if touched:
             self.raw.executemany(
                 "UPDATE outbox SET held = ?, source = ?, stream = ? WHERE slug = ? AND order_key = ? AND part = ?", touched
             )
         if rows:
             self.raw.executemany(
-                "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
-                " first_enqueued_at, enqueued_at, held, attempts, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0,0)"
+                "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location, version,"
+                " first_enqueued_at, enqueued_at, held, attempts, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,0,0)"
                 " ON CONFLICT(slug, order_key, part) DO UPDATE SET payload=excluded.payload, hash=excluded.hash,"
-                " id_type=excluded.id_type, location=excluded.location, enqueued_at=excluded.enqueued_at,"
+                " id_type=excluded.id_type, location=excluded.location, version=excluded.version, enqueued_at=excluded.enqueued_at,"
                 " source=excluded.source, stream=excluded.stream, held=excluded.held, attempts=0, next_attempt_at=0,"
                 " last_error=NULL",
                 rows,
@@ -133,9 +154,9 @@ class Outbox:
             counts.enqueued = len(rows)
         return counts
 
-    def _pending(self, parts: Sequence[Part]) -> dict[tuple[str, str, str], tuple[str, bool]]:
-        rows = self._by_order("slug, order_key, part, hash, held", "outbox", ((p.slug, p.order_key) for p in parts))
-        return {(slug, key, part): (digest, bool(held)) for slug, key, part, digest, held in rows}
+    def _pending(self, parts: Sequence[Part]) -> dict[tuple[str, str, str], tuple[str, bool, str | None]]:
+        rows = self._by_order("slug, order_key, part, hash, held, version", "outbox", ((p.slug, p.order_key) for p in parts))
+        return {(slug, key, part): (digest, bool(held), version) for slug, key, part, digest, held, version in rows}
 
     def scan(self, after: tuple[str, str] | None, limit: int) -> list[PendingRow]:
         """Pending rows in (slug, order_key, part) order, strictly after the group ``after``."""
@@ -176,11 +197,12 @@ class Outbox:
         for chunk in chunks(rows, _ROWS_PER_STATEMENT):
             # One statement per chunk rather than executemany: SQLite runs it in one call, so the GIL is
             # released and re-taken once, not per row, while the sender thread is busy with HTTP.
-            values = ",".join(["(?,?,?,?,?)"] * len(chunk))
+            values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
             self.raw.execute(
-                f"INSERT INTO delivered (slug, order_key, part, hash, delivered_at) VALUES {values}"
-                " ON CONFLICT(slug, order_key, part) DO UPDATE SET hash=excluded.hash, delivered_at=excluded.delivered_at",
-                [v for r in chunk for v in (r.slug, r.order_key, r.part, r.hash, now)],
+                f"INSERT INTO delivered (slug, order_key, part, hash, version, delivered_at) VALUES {values}"
+                " ON CONFLICT(slug, order_key, part) DO UPDATE SET hash=excluded.hash, version=excluded.version,"
+                " delivered_at=excluded.delivered_at",
+                [v for r in chunk for v in (r.slug, r.order_key, r.part, r.hash, r.version, now)],
             )
             sent = ",".join(["(?,?)"] * len(chunk))
             self.raw.execute(
@@ -267,10 +289,10 @@ class Outbox:
         """Whether a newer version of this part than a dead letter's (written at ``since``) exists: one
         delivered since, or any one pending. The letter's own version left the outbox when it became a
         letter, so a pending one is newer, even if queued before ``since`` (while the refused one was on the
-        wire)."""
+        wire). A held row is not: a full sync cut short queued it, and it may be older."""
         sql = (
             "SELECT 1 FROM delivered WHERE slug = ? AND order_key = ? AND part = ? AND delivered_at > ?"
-            " UNION ALL SELECT 1 FROM outbox WHERE slug = ? AND order_key = ? AND part = ?"
+            " UNION ALL SELECT 1 FROM outbox WHERE slug = ? AND order_key = ? AND part = ? AND NOT held"
         )
         ident = (part.slug, part.order_key, part.part)
         return self.raw.execute(sql, (*ident, since, *ident)).fetchone() is not None

@@ -38,11 +38,14 @@ class Files:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def is_seen(self, source: str, path: str, size: int, mtime: float, sha256: str) -> int | None:
-        """How many dead letters this version of ``path`` had when it was read to its end; None if it was not."""
-        sql = "SELECT rejected FROM seen_file WHERE source=? AND path=? AND size=? AND mtime=? AND sha256=?"
-        row = self.conn.exec_driver_sql(sql, (source, path, size, mtime, sha256)).first()
-        return None if row is None else int(row[0] or 0)
+    def is_seen(self, source: str, path: str, sha256: str) -> tuple[int, float, int] | None:
+        """``(size, mtime, dead letters)`` of this content of ``path`` when it was read to its end, or None.
+
+        The content decides, not the modification time: the same file touched (copied without keeping
+        times, restored from a backup) read again would send its older versions once more."""
+        sql = "SELECT size, mtime, rejected FROM seen_file WHERE source=? AND path=? AND sha256=? ORDER BY seen_at DESC"
+        row = self.conn.exec_driver_sql(sql, (source, path, sha256)).first()
+        return None if row is None else (int(row[0]), float(row[1]), int(row[2] or 0))
 
     def was_read(self, source: str, path: str, size: int, mtime: float) -> tuple[str, int] | None:
         """``(sha256, dead letters)`` of a version of ``path`` with this size and mtime read to its end, or None."""
@@ -210,9 +213,14 @@ def origin(location: str | None) -> str | None:
 
 
 def _json(value: Any) -> str | None:
+    """``default=str``: an adapter's raw row may hold what a driver returns (datetime, Decimal, UUID); a
+    payload that cannot be stored would fail the page's transaction and stop the source for good."""
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    except (TypeError, ValueError):  # keys of mixed types or not text, a cycle: keep the letter, as text
+        return json.dumps(str(value), ensure_ascii=False)
 
 
 def _values(payload: str | None) -> set[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -133,8 +134,11 @@ class CsvAdapter:
             mark = FileMark(remote.name, remote.size, remote.mtime, sha256)
             same = resume.get("file") == remote.name and resume.get("sha256") == sha256
             if (seen := self.context.is_seen(mark)) and not self.context.full_sync:
-                # Read to its end before, and still here: a stop came between commit and move, or the move
-                # failed. The count stored with it says where it goes now.
+                # Read to its end before, and still here: a stop came between commit and move, the move
+                # failed, or the same content came back with a new mtime (remembered, so it is not opened
+                # again). The count stored with it says where it goes now.
+                if isinstance(seen, FileMark) and (seen.size, seen.mtime) != (mark.size, mark.mtime):
+                    yield Page(done_files=[replace(mark, rejected=seen.rejected)])
                 return _Done(seen.rejected if isinstance(seen, FileMark) else None, sha256, current=same)
             if same and resume.get("complete") and not self.context.full_sync:
                 return None

@@ -196,7 +196,7 @@ def map_order(file: str, key: str, rows: list[Row], fields: Fields, default_curr
         return _rejected(file, key, exc.row, str(exc), fields)
     except ValidationError as exc:
         return _invalid(file, key, exc, rows, _product_rows(rows, fields), fields, _ORDER_SOURCE, f"order {key}")
-    return Record(key=key, order=order, location=f"{file}:{rows[0].line}")
+    return Record(key=key, order=order, location=f"{file}:{rows[0].line}", version=file)
 
 
 def order_conflicts(file: str, key: str, rows: list[Row], fields: Fields) -> str | None:
@@ -275,7 +275,7 @@ def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carri
             items = [r for r in parcel if fields.get(r, "sku")]
             out += _invalid(file, key, exc, parcel, items, fields, _PARCEL_SOURCE, what, what)
     if trackings:
-        out.insert(0, Record(key=key, trackings=trackings, location=f"{file}:{rows[0].line}"))
+        out.insert(0, Record(key=key, trackings=trackings, location=f"{file}:{rows[0].line}", version=file))
     return out
 
 

@@ -347,3 +347,65 @@ def test_a_held_row_is_let_go_by_a_plain_read_and_taken_over_by_a_full_sync_of_a
         assert box.enqueue([renamed], now=5, held=True).unchanged == 1
         assert box.release_held("renamed") == 1 and [r.order_key for r in box.scan(None, 10)] == ["1", "2"]
         assert box.enqueue([part("3")], now=6, held=True).enqueued == 1 and box.held_count() == 0  # new: not held
+
+
+def _versioned(key: str, version: str, payload: str, source: str = "src") -> Part:
+    from state.outbox import VERSION_SEP
+
+    return part(key, payload=payload)._replace(source=source, version=VERSION_SEP.join((source, "orders", version)))
+
+
+def test_a_re_read_skips_versions_older_than_karlas_or_the_waiting_one(tmp_path: Path) -> None:
+    """Versions of one source and stream compare (a CSV file's name): a re-read never queues an older one,
+    and one newer than Karla's goes at once (nothing to hold). Another source's versions do not compare:
+    a changed one is held, as without versions."""
+    db = open_state(tmp_path / "s.db")
+    with db.transaction() as conn:
+        box = Outbox(conn)
+        box.enqueue([_versioned("1", "b.csv", '{"a":2}')], now=1)
+        box.mark_delivered(box.scan(None, 10), now=2)  # Karla has b.csv's version
+        counts = box.enqueue([_versioned("1", "a.csv", '{"a":1}')], now=3, held=True)
+        assert (counts.older, counts.enqueued) == (1, 0) and box.scan(None, 10) == []
+        assert box.enqueue([_versioned("1", "a.csv", '{"a":1}')], now=3).enqueued == 1  # a plain read is current data
+        box.remove(box.scan(None, 10))
+        assert box.enqueue([_versioned("1", "c.csv", '{"a":3}')], now=4, held=True).enqueued == 1
+        assert box.held_count() == 0 and [r.version.endswith("c.csv") for r in box.scan(None, 10)] == [True]
+        assert box.enqueue([_versioned("1", "b.csv", '{"a":2}')], now=5, held=True).older == 1  # older than the waiting c.csv
+        other = _versioned("1", "a.csv", '{"a":9}', source="erp")
+        assert box.enqueue([other], now=6, held=True).enqueued == 1 and box.held_count() == 1
+
+
+def test_a_held_row_does_not_supersede_a_dead_letter(tmp_path: Path) -> None:
+    """A row a cut-short full sync holds may be older than a letter's version: retrying the letter sends it."""
+    db = open_state(tmp_path / "s.db")
+    with db.transaction() as conn:
+        box = Outbox(conn)
+        box.enqueue([part("1")], now=1)
+        box.mark_delivered(box.scan(None, 10), now=2)
+        box.enqueue([part("1", payload='{"a":0}')], now=3, held=True)
+        assert box.held_count() == 1 and not box.changed_since(part("1", payload='{"a":5}'), since=2.5)
+        box.enqueue([part("1", payload='{"a":0}')], now=4)  # let go: now it waits to be sent, and is newer
+        assert box.changed_since(part("1", payload='{"a":5}'), since=2.5)
+
+
+def test_upgrade_to_step_9_adds_versions_and_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v8.db"
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        for step in MIGRATIONS[:8]:
+            step(conn)
+        conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN version")  # the table as releases before step 9 had it
+        conn.exec_driver_sql(
+            "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
+            " first_enqueued_at, enqueued_at, attempts, next_attempt_at, held) VALUES"
+            " ('shop', '1', 'order_number', 'order', '{}', 'h', 'src', 'orders', NULL, 1, 1, 0, 0, 0)"
+        )
+        conn.exec_driver_sql("INSERT INTO delivered (slug, order_key, part, hash, delivered_at) VALUES ('shop', '2', 'order', 'h', 1)")
+        conn.exec_driver_sql("PRAGMA user_version = 8")
+    engine.dispose()
+    with open_state(path).transaction() as conn:
+        box = Outbox(conn)
+        (row,) = box.scan(None, 10)
+        assert row.version is None and box.enqueue([_versioned("2", "a.csv", '{"a":1}')], now=2, held=True).enqueued == 1

@@ -274,3 +274,20 @@ def test_a_shop_refused_while_reading_holds_back_no_other_shops_last_batch(tmp_p
     assert result.returncode == 2 and "'a-typo'" in result.stdout, result.stdout + result.stderr
     assert "delivered 12 orders" in result.stdout  # the summary, as without the delivery process
     assert len(sandbox.orders(SLUG)) == 12
+
+
+def test_the_delivery_process_dead_letters_orders_for_a_shop_no_source_sends_to(tmp_path: Path, sandbox) -> None:
+    # An order waiting for a shop slug corrected since is a letter saying what to do, not an error (exit 2) on
+    # every big sync; the delivery process is told the configured shops, as the reader's own drain is.
+    sandbox.shops = {SLUG}
+    second = tmp_path / "second"
+    second.mkdir()
+    extra = f'[sources.second]\ntype = "csv"\nurl = "file://{second}"\nshop_slug = "a-typo"\nsettle_seconds = 0\n'
+    config = write_config(tmp_path, sandbox.url, karla={"deliver_while_reading_after": 1, "bulk_max_orders": 5}, extra=extra)
+    write_orders(second, "orders_001.csv", [100])
+    assert cli(config, "sync").returncode == 2  # Karla knows no shop "a-typo": the order waits
+    config.write_text(config.read_text().replace('shop_slug = "a-typo"\n', ""))
+    write_orders(tmp_path / "files", "orders_001.csv", range(1, 13))  # a big sync: the delivery process drains
+    result = cli(config, "sync")
+    assert result.returncode == 1 and "sync --full" in result.stdout, result.stdout + result.stderr
+    assert len(sandbox.orders(SLUG)) == 12
