@@ -21,6 +21,7 @@ poll gives the engine its chance to stop the run (see ``bulk.py``).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -32,7 +33,7 @@ from adapters.shopify.bulk import BulkRunner, BulkUnavailable
 from adapters.shopify.client import ShopifyClient
 from adapters.shopify.config import ShopifyConfig
 from adapters.shopify.cursor import CursorState, GroupTracker, Position, iso, node_position
-from adapters.shopify.mapping import MappingOptions, map_order, skip_reason, withheld
+from adapters.shopify.mapping import MappingOptions, delivery_methods, map_order, skip_reason, withheld
 from adapters.shopify.queries import CHECK, CHECK_COST, SCOPES, SCOPES_COST, window_search
 from adapters.shopify.reader import OrderReader
 from adapters.shopify.recheck import changed_orders
@@ -45,6 +46,11 @@ Node = dict[str, Any]
 VISIBLE_DAYS = 60  # without read_all_orders Shopify shows only this much history
 RESTART_AFTER = 10_000  # Shopify stops cursor pagination at 25,000 objects: restart the search well before
 BULK_PAGE = 250
+FULFILLMENT_ORDER_SCOPES = {f"{rw}_{kind}_fulfillment_orders" for rw in ("read", "write")
+                            for kind in ("merchant_managed", "assigned", "third_party")}
+_ADDRESS_HINT = "the app needs protected customer data access (Level 2: name, address, e-mail, phone)"
+_PICKUP_HINT = ("the app lacks protected customer data access (Level 2), or they are local pickups, which the connector "
+                "recognises only with the read_merchant_managed_fulfillment_orders scope")
 
 
 class ShopifyAdapter:
@@ -64,6 +70,7 @@ class ShopifyAdapter:
         self.options = MappingOptions(config.carriers, config.tags_as_segments, config.segment_prefix,
                                       config.skip_test_orders, config.skip_cancelled)
         self._warned: set[str] = set()
+        self.skipped: Counter[str] = Counter()
         self._history_checked = False
 
     def __repr__(self) -> str:
@@ -89,6 +96,9 @@ class ShopifyAdapter:
             facts.append(f"warning: no read_all_orders scope: only the last {VISIBLE_DAYS} days of orders are visible")
         if not scopes & {"read_fulfillments", "write_fulfillments"}:
             facts.append("warning: no read_fulfillments scope: fulfillments and tracking numbers may be missing")
+        if not scopes & FULFILLMENT_ORDER_SCOPES:
+            facts.append("warning: no read_merchant_managed_fulfillment_orders scope: local pickups cannot be told from "
+                         "orders whose address Shopify withheld (both are rejected instead of pickups being skipped)")
         for fact in facts[3:]:
             self.log.warning("Shopify %s: %s", self.config.shop_domain, fact.removeprefix("warning: "))
         return facts
@@ -191,20 +201,22 @@ class ShopifyAdapter:
             result = map_order(node, self.options, cursor=node.get("updatedAt") if ordered else None)
             (page.records if isinstance(result, Record) else page.rejected).append(result)  # type: ignore[arg-type]
             if withheld(node):
-                self._warn_once("address", "Shopify returned orders to ship without a shipping address (e.g. %s): "
-                                "the app needs protected customer data access (Level 2: name, address, e-mail, phone)",
-                                node.get("name"))
+                self._warn_once("address", "Shopify returned orders to ship without a shipping address (e.g. %s): %s",
+                                node.get("name"), _ADDRESS_HINT if delivery_methods(node) else _PICKUP_HINT)
         return page
 
     def _kept(self, nodes: list[Node]) -> list[Node]:
-        """The orders to send: test and cancelled ones are left out (settings ``skip_*``), with a debug line.
+        """The orders to send: test and cancelled ones (settings ``skip_*``), pickups and in-store sales are left
+        out, with a debug line, counted in ``skipped`` by reason.
 
         Only what is sent changes: the cursor and the late-tracking watch still see every order.
         """
+        self.reader.fill_delivery_methods(nodes)  # whether an order without an address is a pickup
         kept = []
         for node in nodes:
             reason = skip_reason(node, self.options)
             if reason:
+                self.skipped[reason] += 1
                 self.log.debug("Shopify order %s not sent: %s", node.get("name"), reason)
             else:
                 kept.append(node)

@@ -19,6 +19,10 @@ page, and the engine checks for a shutdown between pages, so a stop no longer wa
 (up to ``bulk_timeout_seconds``); the operation is then cancelled, as after a timeout, so that it does
 not block the next full sync. The cancel is one short request sent even after the daemon's abort, which
 makes every ordinary request refuse to start.
+
+A status poll that fails even after the client's retries (a 5xx episode) counts as "not finished yet": the
+operation may have run for hours and goes on regardless, so abandoning it would waste that and could leave it
+running. Only a timeout (``max_polls``) or a stop cancels it. The result download is retried likewise.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from adapters.shopify.client import ShopifyClient
 from adapters.shopify.queries import (
     BULK_CANCEL, BULK_STATUS, BULK_STATUS_COST, MUTATION_COST, bulk_orders_query, bulk_run_document,
 )
-from connector.errors import RetryableError
+from connector.errors import Aborted, RetryableError, Unavailable
+from connector.retry import call_with_retries
 
 __all__ = ["BulkRunner", "BulkUnavailable", "assemble", "chunks", "grouped"]
 
@@ -73,13 +78,14 @@ class BulkRunner:
         status: dict[str, Any] = {}
         try:
             for _ in range(self.max_polls):
-                status = self._status(operation)
+                polled = self._status(operation)
+                status = status if polled is None else polled
                 if status.get("status") in _SETTLED:
                     break
                 yield []
                 self.sleep(self.poll_seconds)
         finally:
-            if status.get("status") not in _SETTLED:  # timed out, could not poll, or the caller stopped
+            if status.get("status") not in _SETTLED:  # timed out, stopped, or a poll failed for good (not a 5xx)
                 self._cancel(operation)
         url = self._result(operation, status)
         if url:
@@ -95,8 +101,16 @@ class BulkRunner:
         self.log.info("Shopify bulk operation %s started", operation)
         return str(operation)
 
-    def _status(self, operation: str) -> dict[str, Any]:
-        return self.client.data(BULK_STATUS, {"id": operation}, cost=BULK_STATUS_COST)["node"] or {}
+    def _status(self, operation: str) -> dict[str, Any] | None:
+        """The operation's status; None when Shopify stayed unavailable through the retries (poll again later)."""
+        try:
+            return self.client.data(BULK_STATUS, {"id": operation}, cost=BULK_STATUS_COST)["node"] or {}
+        except Aborted:
+            raise
+        except Unavailable as exc:
+            self.log.warning("Shopify bulk operation %s: status poll failed (%s); polling again in %.0fs",
+                             operation, exc, self.poll_seconds)
+            return None
 
     def _result(self, operation: str, status: dict[str, Any]) -> str | None:
         """The result's URL (None: nothing matched), or why there is none."""
@@ -112,9 +126,13 @@ class BulkRunner:
         """A forgotten operation would block tomorrow's: cancel it, but never fail because of that.
 
         Often called because the daemon is stopping, when ordinary requests are refused: one attempt, sent anyway.
+        After a timeout (perhaps during an outage) it is retried like any request.
         """
         try:
-            self.client.send_once(BULK_CANCEL, {"id": operation}, timeout=CANCEL_TIMEOUT)
+            if self.client.abort is not None and self.client.abort.is_set():
+                self.client.send_once(BULK_CANCEL, {"id": operation}, timeout=CANCEL_TIMEOUT)
+            else:
+                self.client.data(BULK_CANCEL, {"id": operation}, cost=MUTATION_COST)
             self.log.info("Shopify bulk operation %s cancelled", operation)
         except Exception as exc:  # noqa: BLE001 - best effort, the caller already falls back
             self.log.warning("could not cancel bulk operation %s: %s", operation, exc)
@@ -123,7 +141,10 @@ class BulkRunner:
         """Orders of the result file, once all of it is on disk and known to be grouped."""
         with tempfile.TemporaryFile(prefix="karla-shopify-bulk-") as spool:
             try:
-                self._spool(url, spool)
+                call_with_retries(self.client.retrying, lambda: self._spool(url, spool), "Shopify bulk result download",
+                                  abort=self.client.abort)
+            except Aborted:
+                raise
             except (httpx.HTTPError, RetryableError, OSError, ValueError) as exc:
                 raise BulkUnavailable(f"bulk result could not be read: {exc}") from exc
             spool.seek(0)
@@ -131,7 +152,11 @@ class BulkRunner:
                 yield from assemble(lines)
 
     def _spool(self, url: str, spool: IO[bytes]) -> None:
-        """Download into ``spool`` (gzip level 1: JSON shrinks several times for little CPU), checking grouping."""
+        """Download into ``spool`` (gzip level 1: JSON shrinks several times for little CPU), checking grouping.
+
+        Starts from an empty file, so that a retried download does not append to a broken one."""
+        spool.seek(0)
+        spool.truncate()
         with gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=1) as packed:
             for line in grouped(self.client.stream_lines(url)):
                 packed.write(line.encode("utf-8"))

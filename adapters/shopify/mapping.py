@@ -9,6 +9,12 @@
   quantity shipped in it); cancelled and failed fulfillments are not sent.
 - Protected customer data that Shopify withholds comes back null: the order is sent without it. Without
   a zip code Karla cannot create the order, so such an order becomes a ``Rejected`` saying why.
+- Local pickups and in-store (POS) sales have no shipping address although ``requiresShipping`` is true
+  (it only means "has shipping lines or items that need shipping"): they are skipped like test orders,
+  not rejected, as there is no parcel for Karla to follow. Told apart by ``sourceName`` ``pos`` or the
+  fulfillment orders' ``deliveryMethod.methodType`` (fetched only for orders without an address).
+- ``sub_total_price`` is Karla's "items before shipping and discounts": the sum of the line items'
+  ``originalUnitPriceSet`` × ``currentQuantity``, not Shopify's ``currentSubtotalPriceSet`` (after discounts).
 - Test orders and cancelled orders are skipped by default (``skip_reason``): Karla would treat them as
   live and run placed-order campaigns for them. Karla's order has no cancelled state to send instead, so
   an order sent before its cancellation simply stops being updated.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +35,14 @@ from adapters.shopify.cursor import gid_number
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking, explain
 
-__all__ = ["MappingOptions", "map_order", "live_fulfillments", "order_number", "skip_reason", "withheld", "awaits_tracking"]
+__all__ = [
+    "MappingOptions", "map_order", "live_fulfillments", "order_number", "skip_reason", "withheld", "awaits_tracking",
+    "collected", "delivery_unknown",
+]
 
 _NOT_SHIPPED = {"CANCELLED", "ERROR", "FAILURE"}
 _DIGITS = re.compile(r"\d+")
+_NO_ADDRESS_NEEDED = {"PICK_UP", "RETAIL", "NONE"}  # DeliveryMethodType values without a parcel to a customer
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +61,8 @@ def skip_reason(node: dict[str, Any], options: MappingOptions) -> str | None:
         return "a test order"
     if options.skip_cancelled and node.get("cancelledAt"):
         return "cancelled"
+    if collected(node):
+        return "picked up or sold in store (no shipping address, no parcel)"
     return None
 
 
@@ -82,14 +95,54 @@ def awaits_tracking(node: dict[str, Any]) -> bool:
     )
 
 
-def withheld(node: dict[str, Any]) -> bool:
-    """An order to ship without an address: Shopify withheld protected customer data (or lost it)."""
+def _addressless(node: dict[str, Any]) -> bool:
     return node.get("requiresShipping") is not False and not node.get("shippingAddress")
 
 
-def _amount(value: Any) -> float | None:
+def delivery_methods(node: dict[str, Any]) -> set[str]:
+    """The fulfillment orders' ``methodType``s; empty when not fetched or not visible (no fulfillment-order scope)."""
+    return {str((fo.get("deliveryMethod") or {}).get("methodType") or "") for fo in nodes(node.get("fulfillmentOrders"))} - {""}
+
+
+def collected(node: dict[str, Any]) -> bool:
+    """Picked up or bought in a store: no address because none is needed. With an address it maps as usual."""
+    if not _addressless(node):
+        return False
+    if str(node.get("sourceName") or "").lower() == "pos":
+        return True
+    methods = delivery_methods(node)
+    return bool(methods) and methods <= _NO_ADDRESS_NEEDED
+
+
+def delivery_unknown(node: dict[str, Any]) -> bool:
+    """An order without an address whose delivery method has not been asked for yet (see ``DELIVERY_METHODS``)."""
+    return _addressless(node) and "fulfillmentOrders" not in node and str(node.get("sourceName") or "").lower() != "pos"
+
+
+def withheld(node: dict[str, Any]) -> bool:
+    """An order to ship without an address that is no pickup: Shopify withheld protected customer data (or lost it)."""
+    return _addressless(node) and not collected(node)
+
+
+def _decimal(value: Any) -> Decimal | None:
     amount = ((value or {}).get("shopMoney") or {}).get("amount")
-    return float(amount) if amount not in (None, "") else None
+    try:
+        return Decimal(str(amount)) if amount not in (None, "") else None
+    except InvalidOperation:
+        return None
+
+
+def _amount(value: Any) -> float | None:
+    amount = _decimal(value)
+    return float(amount) if amount is not None else None
+
+
+def _subtotal(node: dict[str, Any]) -> float | None:
+    """Items before shipping and discounts (Karla's definition), summed exactly: ``currentSubtotalPriceSet`` is
+    after discounts. Current quantities, like the products sent; None when no line item has a price."""
+    prices = [(_decimal(item.get("originalUnitPriceSet")), _current_quantity(item)) for item in nodes(node.get("lineItems"))]
+    priced = [(price, int(qty or 0)) for price, qty in prices if price is not None]
+    return float(sum((price * qty for price, qty in priced), Decimal(0))) if priced else None
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +178,16 @@ def _product(item: dict[str, Any]) -> dict[str, Any]:
     return _clean({
         "title": item.get("title"), "sku": item.get("sku"), "quantity": _current_quantity(item),
         "price": _amount(item.get("originalUnitPriceSet")), "images": images,
+        # numeric ids, as Karla's product catalog keys Shopify products (003: ``external_product_id``, the
+        # recommendations' ``"id": 7234567890``) and as ``external_id`` is sent; a gid would never match them
+        "product_id": _numeric_id(item.get("product")), "variant_id": _numeric_id(item.get("variant")),
     })
+
+
+def _numeric_id(owner: dict[str, Any] | None) -> str | None:
+    """``{"id": "gid://shopify/Product/7234567890"}`` -> ``"7234567890"``; None for a deleted or custom item."""
+    number = gid_number((owner or {}).get("id"))
+    return str(number) if number >= 0 else None
 
 
 def _discounts(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -150,7 +212,7 @@ def _order(node: dict[str, Any], number: str, options: MappingOptions) -> OrderP
         "order_placed_at": node.get("processedAt") or node.get("createdAt"), "email_id": node.get("email"),
         "currency": node.get("currencyCode"), "total_order_price": _amount(node.get("currentTotalPriceSet")),
         "shipping_price": _amount(node.get("currentShippingPriceSet")),
-        "sub_total_price": _amount(node.get("currentSubtotalPriceSet")),
+        "sub_total_price": _subtotal(node),
         "discount_price": _amount(node.get("currentTotalDiscountsSet")), "discounts": _discounts(node),
         "products": _products(node), "address": _address(node),
         "segments": tags, "external_customer_id": str(gid_number(customer["id"])) if customer.get("id") else None,
@@ -193,10 +255,14 @@ def map_order(node: dict[str, Any], options: MappingOptions, *, cursor: str | No
 def _reason(node: dict[str, Any], detail: str) -> str:
     if "zip_code" not in detail:
         return f"order {node.get('name')}: {detail}"
-    if not node.get("shippingAddress") and node.get("requiresShipping") is not False:
+    if withheld(node) and delivery_methods(node):
         why = "Shopify withheld the shipping address (the app lacks protected customer data access, Level 2)"
+    elif withheld(node):
+        why = ("Shopify sent no shipping address: it withheld it (protected customer data access, Level 2), or this "
+               "is a local pickup the connector cannot recognise without a read_*_fulfillment_orders scope")
     elif node.get("requiresShipping") is False:
         why = "nothing to ship (digital goods or a pickup), so there is no shipping address"
-    else:
-        why = "the shipping address has no zip code"
+    else:  # countries without postal codes (HK, AE, QA...): Karla cannot take them
+        country = (node.get("shippingAddress") or {}).get("countryCodeV2")
+        why = f"the shipping address{f' ({country})' if country else ''} has no zip code"
     return f"order {node.get('name')}: {why}; Karla needs a zip code to create the order"

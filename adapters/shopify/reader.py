@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from adapters.shopify.client import QueryCostExceeded, ShopifyClient
-from adapters.shopify.mapping import live_fulfillments
+from adapters.shopify.mapping import delivery_unknown, live_fulfillments
 from adapters.shopify.queries import (
-    FULFILLMENT_LINE_ITEMS, FULFILLMENT_NODE_COST, MORE_DISCOUNTS, MORE_DISCOUNTS_COST, MORE_FULFILLMENT_LINE_ITEMS,
+    DELIVERY_METHODS, DELIVERY_NODE_COST, FULFILLMENT_LINE_ITEMS, FULFILLMENT_NODE_COST, MORE_DISCOUNTS, MORE_DISCOUNTS_COST, MORE_FULFILLMENT_LINE_ITEMS,
     MORE_FULFILLMENT_LINE_ITEMS_COST, MORE_LINE_ITEMS, MORE_LINE_ITEMS_COST, ORDER_NODE_COST, ORDERS, ORDERS_BY_ID,
     PROBE_BY_ID, PROBE_NODE_COST, PROBE_SEARCH,
 )
@@ -32,6 +32,7 @@ __all__ = ["OrderReader"]
 Node = dict[str, Any]
 _FULFILLMENTS_PER_REQUEST = max(1, int(MAX_QUERY_COST // FULFILLMENT_NODE_COST) - 3)
 _PROBES_PER_REQUEST = 250  # 3 points each; Shopify takes at most 250 ids or items per request
+_DELIVERIES_PER_REQUEST = int(MAX_QUERY_COST // DELIVERY_NODE_COST)
 # nested connection -> (its follow-up query, that query's cost, the root field the query reads it from)
 _MORE = {"lineItems": (MORE_LINE_ITEMS, MORE_LINE_ITEMS_COST, "order"),
          "discountApplications": (MORE_DISCOUNTS, MORE_DISCOUNTS_COST, "order"),
@@ -147,6 +148,19 @@ class OrderReader:
             connection["nodes"] = list(connection.get("nodes") or []) + list(more.get("nodes") or [])
             connection["pageInfo"] = more["pageInfo"]
         return True
+
+    def fill_delivery_methods(self, nodes: list[Node]) -> None:
+        """Orders without a shipping address get their fulfillment orders' delivery methods, in place: a pickup
+        needs no address (it is skipped), any other such order lacks one (rejected). Asked once per order."""
+        wanted = {node["id"]: node for node in nodes if delivery_unknown(node)}
+        ids = list(wanted)
+        for start in range(0, len(ids), _DELIVERIES_PER_REQUEST):
+            chunk = ids[start : start + _DELIVERIES_PER_REQUEST]
+            for found in self._data(DELIVERY_METHODS, {"ids": chunk}, len(chunk) * DELIVERY_NODE_COST)["nodes"]:
+                if found and found.get("id") in wanted:
+                    wanted[found["id"]]["fulfillmentOrders"] = found.get("fulfillmentOrders")
+        for node in wanted.values():
+            node.setdefault("fulfillmentOrders", None)  # deleted meanwhile: not asked again
 
     def fill_fulfillment_line_items(self, nodes: list[Node]) -> list[Node]:
         """Bulk results carry fulfillments without their line items: fetch them for parcels we send.

@@ -65,6 +65,8 @@ class FakeBulk:
         self.busy = False  # another operation of this app runs (started elsewhere)
         self.fail_with: str | None = None  # e.g. "INTERNAL_SERVER_ERROR": the next operation fails
         self.polls_to_finish = 2
+        self.failing_downloads = 0  # the next this many result downloads answer 503
+        self.downloads = 0
         # "grouped": as asked for. "children-last": every child line after all parents, whatever was asked.
         # "late-child": grouped except one child line, moved after the next order near the end of the file.
         self.layout = "grouped"
@@ -127,6 +129,15 @@ class FakeBulk:
         lines = arrange(lines, self.layout if self.layout != "grouped" or op.grouped else "children-last")
         op.lines, op.object_count, op.status = lines, len(lines), "COMPLETED"
         op.url = f"{self.fake.url}/bulk/{op.id.rsplit('/', 1)[-1]}.jsonl" if lines else None
+
+    def download_failure(self) -> bool:
+        """Count a result download; True if it is to fail (``failing_downloads``)."""
+        with self.fake.lock:
+            self.downloads += 1
+            if self.failing_downloads > 0:
+                self.failing_downloads -= 1
+                return True
+            return False
 
     def file(self, name: str) -> str | None:
         for op in self.ops.values():

@@ -3,14 +3,15 @@
 Orders carry only Shopify's "current" amounts (``current*Set``): a query still asking for the amounts
 before edits and refunds (``totalPriceSet``...) then fails on the fake, as a null in a non-null field.
 Line items carry ``quantity`` (as ordered) and ``currentQuantity`` (what is left after order edits and
-refunds, equal by default).
+refunds, equal by default) and the ids of their product and variant. ``deliveryMethod`` is the method type
+of the order's fulfillment orders (``SHIPPING``; ``pickup`` and ``pos`` make orders without an address).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["fulfillment", "money", "order", "order_gid"]
+__all__ = ["fulfillment", "money", "order", "order_gid", "pickup", "pos"]
 
 
 def money(amount: str, currency: str = "EUR") -> dict[str, Any]:
@@ -29,12 +30,15 @@ def order(n: int, *, updated: str | None = None, items: int = 2, **overrides: An
             "id": f"gid://shopify/LineItem/{(5_000_000 + n) * 100 + i}", "sku": f"SKU-{n}-{i}", "title": f"Artikel {i} „Größe M“",
             "quantity": i + 1, "currentQuantity": i + 1, "originalUnitPriceSet": money(f"{10 + i}.50"),
             "image": {"url": f"https://cdn.shopify.com/s/files/{n}-{i}.jpg", "altText": None} if i % 2 == 0 else None,
+            "product": {"id": f"gid://shopify/Product/{8_000_000 + i}"},
+            "variant": {"id": f"gid://shopify/ProductVariant/{9_000_000 + i}"},
         }
         for i in range(items)
     ]
     data: dict[str, Any] = {
         "id": gid, "legacyResourceId": str(5_000_000 + n), "name": f"#{1000 + n}", "email": f"kunde{n}@example.com",
-        "cancelledAt": None, "closedAt": None, "currencyCode": "EUR", "tags": ["vip"], "test": False,
+        "cancelledAt": None, "closedAt": None, "currencyCode": "EUR", "tags": ["vip"], "test": False, "sourceName": "web",
+        "deliveryMethod": "SHIPPING",
         "statusPageUrl": f"https://karla-test.myshopify.com/123/orders/abc{n}/authenticate?key=k{n}", "requiresShipping": True,
         "currentTotalPriceSet": money("59.90"), "currentSubtotalPriceSet": money("55.00"),
         "currentShippingPriceSet": money("4.90"), "currentTotalDiscountsSet": money("0.00"),
@@ -49,6 +53,17 @@ def order(n: int, *, updated: str | None = None, items: int = 2, **overrides: An
         data["updatedAt"] = updated
     data.update(overrides)
     return data
+
+
+def pickup(n: int, **overrides: Any) -> dict[str, Any]:
+    """Local pickup: Shopify keeps no shipping address, but the pickup shipping line makes requiresShipping true."""
+    return order(n, **{"shippingAddress": None, "requiresShipping": True, "deliveryMethod": "PICK_UP", **overrides})
+
+
+def pos(n: int, **overrides: Any) -> dict[str, Any]:
+    """Sold in a shop through Shopify POS: no address, no shipping line, yet physical items require shipping."""
+    return order(n, **{"shippingAddress": None, "requiresShipping": True, "deliveryMethod": "RETAIL",
+                       "sourceName": "pos", **overrides})
 
 
 def fulfillment(

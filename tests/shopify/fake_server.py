@@ -4,7 +4,8 @@ published 2025-01 schema (graphql-core), so a query real Shopify would refuse fa
 It models what the adapter depends on: ``orders`` with ``sortKey: UPDATED_AT``, the search syntax and
 keyset cursors (an order updated while paging moves, like on Shopify), cost accounting with a leaky
 bucket on an injected clock (``extensions.cost`` on every answer, ``THROTTLED`` when over budget,
-``MAX_COST_EXCEEDED`` above the per-query ceiling), scripted HTTP failures, the
+``MAX_COST_EXCEEDED`` above the per-query ceiling), scripted HTTP failures (``outage`` for several in a row,
+``bulk.failing_downloads`` for result files), fulfillment orders' delivery methods (pickup, POS), the
 ``X-Shopify-Access-Token`` header with expiring tokens, the client-credentials grant, bulk operations
 with a JSONL download (grouped or not, as ``groupObjects`` and the requested version say), and the
 ``X-Shopify-API-Version`` header. Documents are checked and executed against the *served* version
@@ -76,7 +77,7 @@ class FakeShopify:
         self.tokens: dict[str, float | None] = {self.token: None}  # token -> expiry (monotonic) or never
         self.clients: dict[str, str] = {}
         self.token_lifetime = 86399.0
-        self.scopes = ["read_orders", "read_all_orders", "read_fulfillments"]
+        self.scopes = ["read_orders", "read_all_orders", "read_fulfillments", "read_merchant_managed_fulfillment_orders"]
         self.shop_name, self.domain, self.plan = "Karla Testladen", "karla-test.myshopify.com", "Basic"
         self.served_version: str | None = None  # None: serve the requested version; else fall forward to this one
         self.redact_customer_data = False
@@ -116,6 +117,11 @@ class FakeShopify:
     # -- test API ----------------------------------------------------------------------------------
     def add_order(self, order: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return self.store.add(order, **kwargs)
+
+    def outage(self, requests: int, status: int = 503) -> None:
+        """The next ``requests`` GraphQL requests fail with ``status``: a sustained Shopify incident."""
+        with self.lock:
+            self.script.extend(Scripted(status, {"errors": "Service Unavailable"}) for _ in range(requests))
 
     def add_client(self, client_id: str, secret: str, *, lifetime: float = 86399.0) -> None:
         self.clients[client_id], self.token_lifetime = secret, lifetime
@@ -218,6 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {}, {"errors": "Not Found"})
 
     def do_GET(self) -> None:  # noqa: N802
+        if self.path.startswith("/bulk/") and self.fake.bulk.download_failure():
+            self._send(503, {}, {"errors": "Service Unavailable"})
+            return
         content = self.fake.bulk.file(self.path.rsplit("/", 1)[-1]) if self.path.startswith("/bulk/") else None
         if content is None:
             self._send(404, {}, {"errors": "Not Found"})

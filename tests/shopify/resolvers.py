@@ -119,7 +119,7 @@ class Resolvers:
         return None
 
     def order_view(self, order: dict[str, Any], bulk: bool) -> dict[str, Any]:
-        view = {k: v for k, v in order.items() if k not in ("lineItems", "fulfillments", "discountApplications")}
+        view = {k: v for k, v in order.items() if k not in ("lineItems", "fulfillments", "discountApplications", "deliveryMethod")}
         view["__typename"] = "Order"
         view["displayFulfillmentStatus"] = fulfillment_status(order)
         if self.fake.redact_customer_data:
@@ -130,6 +130,8 @@ class Resolvers:
         discounts = order.get("discountApplications") or []
         view["discountApplications"] = lambda info, first=None, after=None, **_: connection(
             discounts, lambda i, x: i, first=first, after=after, bulk=bulk)
+        view["fulfillmentOrders"] = lambda info, first=None, after=None, **_: connection(
+            self._fulfillment_orders(order), lambda i, x: i, first=first, after=after, bulk=bulk)
         view["fulfillments"] = lambda info, first=None: [
             self.fulfillment_view(order, f, bulk) for f in order["fulfillments"][: first if first is not None else None]]
         return view
@@ -145,6 +147,14 @@ class Resolvers:
         view["fulfillmentLineItems"] = lambda info, first=None, after=None, **_: connection(
             rows, lambda i, x: i, first=first, after=after, bulk=bulk)
         return view
+
+    def _fulfillment_orders(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        """One per order, with the order's ``deliveryMethod``; none without a fulfillment-order scope, as on Shopify."""
+        if not any(s.endswith("_fulfillment_orders") for s in self.fake.scopes):
+            return []
+        number = order["id"].rsplit("/", 1)[-1]
+        method = {"id": f"gid://shopify/DeliveryMethod/{number}", "methodType": order.get("deliveryMethod", "SHIPPING")}
+        return [{"__typename": "FulfillmentOrder", "id": f"gid://shopify/FulfillmentOrder/{number}", "deliveryMethod": method}]
 
     @staticmethod
     def _denied(what: str) -> Callable[..., Any]:

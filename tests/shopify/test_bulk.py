@@ -220,3 +220,49 @@ def test_a_stop_during_a_bulk_full_sync_ends_it_without_a_fallback_or_its_warnin
     assert not any("page by page" in r.getMessage() for r in caplog.records)
     assert not history.graphql_requests("Orders")
     assert [op.status for op in history.bulk.ops.values()] == ["CANCELED"], "cancelled although the stop refuses requests"
+
+
+def test_a_sustained_outage_during_status_polls_keeps_the_operation(
+    history: FakeShopify, make_adapter: MakeAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Eight 503s in a row outlast one poll's retries: the poll counts as "not finished yet", not as the end of
+    an operation that may have run for hours (it was cancelled, failing too, and paging started over)."""
+    history.bulk.polls_to_finish = 4
+    polls = {"n": 0}
+
+    def incident(record: dict) -> None:
+        if record["operation"] == "BulkStatus":
+            polls["n"] += 1
+            if polls["n"] == 2:
+                history.outage(8)
+
+    history.on_request = incident
+    caplog.set_level(logging.WARNING)
+    pages, _ = read(make_adapter(full_sync=True, bulk_poll_seconds=60))
+    assert len(records(pages)) == 40 and not history.graphql_requests("Orders"), "the bulk result, not paging"
+    assert [op.status for op in history.bulk.ops.values()] == ["COMPLETED"] and not history.graphql_requests("BulkCancel")
+    assert sum(r["status"] == 503 for r in history.requests) == 8
+    assert any("status poll failed" in r.getMessage() for r in caplog.records)
+
+
+def test_an_outage_until_the_timeout_still_cancels_and_pages(history: FakeShopify, make_adapter: MakeAdapter) -> None:
+    """A failed poll uses up one of ``max_polls``; at the timeout the cancel is retried through the outage."""
+    history.bulk.polls_to_finish = 10_000
+    outages = iter([6, 3])  # poll 2 fails for good; the cancel after poll 3 meets three more 503s
+
+    def incident(record: dict) -> None:
+        if record["operation"] == "BulkStatus":
+            history.outage(next(outages, 0))
+
+    history.on_request = incident
+    pages, _ = read(make_adapter(full_sync=True, bulk_poll_seconds=10, bulk_timeout_seconds=30))
+    assert len(records(pages)) == 40 and history.graphql_requests("Orders")
+    assert len(history.graphql_requests("BulkStatus")) == 2 and sum(r["status"] == 503 for r in history.requests) == 9
+    assert [op.status for op in history.bulk.ops.values()] == ["CANCELED"]
+
+
+def test_a_failing_result_download_is_retried(history: FakeShopify, make_adapter: MakeAdapter) -> None:
+    history.bulk.failing_downloads = 2
+    pages, _ = read(make_adapter(full_sync=True))
+    assert len(records(pages)) == 40 and not history.graphql_requests("Orders")
+    assert history.bulk.downloads == 3

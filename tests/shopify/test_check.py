@@ -18,7 +18,7 @@ def test_check_reports_shop_version_and_scopes(make_adapter: MakeAdapter) -> Non
     assert facts == [
         "shop Karla Testladen (karla-test.myshopify.com, plan Basic)",
         "Admin API 2026-04",
-        "scopes: read_all_orders, read_fulfillments, read_orders",
+        "scopes: read_all_orders, read_fulfillments, read_merchant_managed_fulfillment_orders, read_orders",
     ]
 
 
@@ -29,7 +29,8 @@ def test_check_warns_about_missing_history_and_fulfillment_scopes(
     facts = make_adapter().check()
     assert any("read_all_orders" in f and "60 days" in f for f in facts)
     assert any("read_fulfillments" in f for f in facts)
-    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2
+    assert any("read_merchant_managed_fulfillment_orders" in f and "pickups" in f for f in facts)
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 3
 
 
 def test_check_refuses_an_app_without_read_orders(shop: FakeShopify, make_adapter: MakeAdapter) -> None:

@@ -107,8 +107,8 @@ def test_page_size_shrinks_when_shopify_prices_a_query_higher(shop: FakeShopify,
     shop.max_query_cost = 500
     pages, _ = read(make_adapter(recheck_unfulfilled_days=0))
     assert len(keys(pages)) == 12
-    assert {r["variables"]["first"] for r in shop.graphql_requests("Orders")} == {11, 5}
-    assert any("asking for 5 orders per request" in r.getMessage() for r in caplog.records)
+    assert {r["variables"]["first"] for r in shop.graphql_requests("Orders")} == {9, 4}
+    assert any("asking for 4 orders per request" in r.getMessage() for r in caplog.records)
 
 
 def test_a_bucket_smaller_than_a_page_shrinks_the_page(clock: FakeClock, make_adapter: MakeAdapter) -> None:

@@ -19,9 +19,9 @@ from tests.shopify.fake_server import FakeShopify
 def _realistic() -> dict:
     data = order(42, updated="2026-11-20T10:00:00Z", items=3, name="#1042", email="zoë.müller@example.com",
                  createdAt="2026-11-19T08:30:00Z", processedAt="2026-11-19T08:29:55Z", tags=["vip", "Großkunde"],
-                 currentTotalPriceSet=money("61.40"), currentSubtotalPriceSet=money("62.50"),
+                 currentTotalPriceSet=money("69.90"), currentSubtotalPriceSet=money("65.00"),
                  currentShippingPriceSet=money("4.90"), currentTotalDiscountsSet=money("6.00"))
-    data["lineItems"][1]["sku"] = None
+    data["lineItems"][1].update(sku=None, product=None, variant=None)  # a custom item: no product behind it
     data["shippingAddress"].update(name="Zoë Müller-Łukasiewicz", company="Ärzte GmbH", address2="Hinterhaus, 3. OG",
                                    phone="+49 30 1234567")
     data["discountApplications"] = [
@@ -46,14 +46,14 @@ def test_realistic_order_field_by_field(shop: FakeShopify, make_adapter: MakeAda
     assert (record.key, record.id_type, record.cursor) == ("1042", "order_number", "2026-11-20T10:00:00Z")
     assert dump(record.order) == {
         "order_number": "1042", "order_name": "#1042", "external_id": "5000042", "order_placed_at": "2026-11-19T08:29:55Z",
-        "email_id": "zoë.müller@example.com", "currency": "EUR", "total_order_price": 61.4, "shipping_price": 4.9,
-        "sub_total_price": 62.5, "discount_price": 6.0,
+        "email_id": "zoë.müller@example.com", "currency": "EUR", "total_order_price": 69.9, "shipping_price": 4.9,
+        "sub_total_price": 71.0, "discount_price": 6.0,  # 1 × 10.50 + 2 × 11.50 + 3 × 12.50, before the 6.00 off
         "products": [
             {"title": "Artikel 0 „Größe M“", "sku": "SKU-42-0", "quantity": 1, "price": 10.5,
-             "images": [{"src": "https://cdn.shopify.com/s/files/42-0.jpg"}]},
+             "images": [{"src": "https://cdn.shopify.com/s/files/42-0.jpg"}], "product_id": "8000000", "variant_id": "9000000"},
             {"title": "Artikel 1 „Größe M“", "quantity": 2, "price": 11.5, "images": []},
             {"title": "Artikel 2 „Größe M“", "sku": "SKU-42-2", "quantity": 3, "price": 12.5,
-             "images": [{"src": "https://cdn.shopify.com/s/files/42-2.jpg"}]},
+             "images": [{"src": "https://cdn.shopify.com/s/files/42-2.jpg"}], "product_id": "8000002", "variant_id": "9000002"},
         ],
         "discounts": [{"code": "SOMMER10", "amount": "10.0", "type": "percentage"},
                       {"code": "VIP5", "amount": "5.0", "type": "fixed_amount"}],

@@ -52,6 +52,8 @@ def test_cost_constants_match_the_published_rules() -> None:
     assert requested_cost(queries.FULFILLMENT_LINE_ITEMS, {"ids": ["a"] * 7}) == 7 * queries.FULFILLMENT_NODE_COST
     assert requested_cost(queries.PROBE_BY_ID, {"ids": ["a"] * 250}) == 250 * queries.PROBE_NODE_COST
     assert requested_cost(queries.PROBE_SEARCH, {"first": 250}) <= 1000
+    assert requested_cost(queries.DELIVERY_METHODS, {"ids": ["a"] * 7}) == 7 * queries.DELIVERY_NODE_COST
+    assert (queries.ORDER_NODE_COST, queries.MORE_LINE_ITEMS_COST) == (107, 603)  # product and variant ids: 2 per line
     follow_ups = [(queries.MORE_LINE_ITEMS, queries.MORE_LINE_ITEMS_COST), (queries.MORE_DISCOUNTS, queries.MORE_DISCOUNTS_COST),
                   (queries.MORE_FULFILLMENT_LINE_ITEMS, queries.MORE_FULFILLMENT_LINE_ITEMS_COST)]
     assert [requested_cost(d, {"id": "x", "after": None}) for d, _ in follow_ups] == [cost for _, cost in follow_ups]
@@ -85,6 +87,8 @@ def test_the_adapters_cost_estimates_are_what_shopify_charges(
             data["discountApplications"] = [{"__typename": "DiscountCodeApplication", "code": f"C{i}", "value": {
                 "__typename": "PricingPercentageValue", "percentage": 1.0}} for i in range(queries.DISCOUNTS_FIRST + 2)]
         data["fulfillments"] = [fulfillment(data, 500 + n, [] if n % 2 else [f"T{n}"])]
+        if n == 5:  # a local pickup: its delivery method is asked for
+            data.update(shippingAddress=None, deliveryMethod="PICK_UP")
         shop.add_order(data)
     sent: list[tuple[str, dict, float | None]] = []
     original = ShopifyClient.query
@@ -105,7 +109,7 @@ def test_the_adapters_cost_estimates_are_what_shopify_charges(
     assert len(estimated) == len(sent), "every request carries an estimate"
     assert {queries_name(d) for d, _, _ in estimated} >= {
         "Check", "Scopes", "Orders", "OrdersById", "ProbeOrders", "AwaitingOrders", "MoreLineItems", "MoreDiscounts", "BulkRun",
-        "BulkStatus", "FulfillmentLineItems"}
+        "BulkStatus", "FulfillmentLineItems", "DeliveryMethods"}
     for document, variables, cost in estimated:
         assert cost == requested_cost(document, variables), queries_name(document)
     assert [r["operation"] for r in shop.requests if r.get("throttled")] == []
