@@ -70,6 +70,7 @@ class ShopwareClient:
         self.http = httpx.Client(base_url=f"{config.base_url}/api", headers=HEADERS, timeout=config.timeout_seconds,
                                  verify=config.verify_tls, transport=transport)
         self.retrying = make_retrying(RetryPolicy(), sleep=sleep)
+        self.once = make_retrying(RetryPolicy(attempts=1), sleep=sleep)  # probes: a failure is an answer, not a blip
         self._token: str | None = None
         self._renew_at = 0.0
         self.clock_offset: float | None = None  # shop clock minus local clock, seconds
@@ -83,12 +84,18 @@ class ShopwareClient:
         return f"Shopware {self.config.base_url} (integration {self.config.client_id})"
 
     # -- public calls --------------------------------------------------------------------------------
-    def search(self, entity: str, criteria: dict[str, Any]) -> dict[str, Any]:
-        return self.call("POST", f"/search/{entity}", criteria)
+    def search(self, entity: str, criteria: dict[str, Any], *, once: bool = False) -> dict[str, Any]:
+        return self.call("POST", f"/search/{entity}", criteria, once=once)
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One API call with retries; raises ConfigError/FatalError/LimitExceeded, or Unavailable at the end."""
-        return call_with_retries(self.retrying, lambda: self._send(method, path, body), self.who, abort=self.abort)  # type: ignore[return-value]
+    def search_ids(self, entity: str, criteria: dict[str, Any], *, once: bool = False) -> list[str]:
+        """The ids ``criteria`` select, without loading the entities (nothing a loaded row trips over runs)."""
+        return [str(i) for i in self.call("POST", f"/search-ids/{entity}", criteria, once=once).get("data") or []]
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *, once: bool = False) -> dict[str, Any]:
+        """One API call with retries (``once``: a single attempt); raises ConfigError/FatalError/LimitExceeded,
+        or Unavailable at the end."""
+        retrying = self.once if once else self.retrying
+        return call_with_retries(retrying, lambda: self._send(method, path, body), self.who, abort=self.abort)  # type: ignore[return-value]
 
     def ensure_token(self) -> None:
         call_with_retries(self.retrying, self.token, self.who, abort=self.abort)
@@ -163,7 +170,8 @@ class ShopwareClient:
             raise LimitExceeded(_max_limit(response))
         if status in (408, 425, 429) or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RetryableError(f"{self.who} answered {status} on {path}", retry_after=retry_after, status=status)
+            raise RetryableError(f"{self.who} answered {status} on {path}: {_errors(response)}", retry_after=retry_after,
+                                 status=status)
         if status == 400 and (field := _unmapped(response)):
             raise UnknownField(f"{self.who} has no field {field!r} ({path}): {_errors(response)}", field)
         if status == 403:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from adapters.base import SourceConfig
 from adapters.http import safe_scheme
 from connector.karla.carriers import CarrierOverrides
 
-__all__ = ["ShopwareConfig"]
+__all__ = ["ShopwareConfig", "channel_key"]
+
+
+def channel_key(value: object) -> str:
+    """A sales channel id as Shopware's API writes it (lower-case hex, no dashes), so an id copied from the
+    Administration's URL or a database tool (upper-case, a dashed UUID) matches too."""
+    return str(value or "").strip().lower().replace("-", "")
 
 
 class ShopwareConfig(SourceConfig):
@@ -40,6 +46,9 @@ class ShopwareConfig(SourceConfig):
     sales_channels: dict[str, str] = Field(
         default_factory=dict, description="Sales channel id -> Karla shop slug (unlisted channels use shop_slug)"
     )
+    exclude_sales_channels: list[str] = Field(
+        default_factory=list, description="Sales channel ids whose orders are not sent (skipped, not dead letters)"
+    )
     carriers: CarrierOverrides = Field(
         default_factory=dict, description="Shipping method name -> Karla carrier (e.g. 'Paket Express' = 'dhlexp')"
     )
@@ -59,6 +68,23 @@ class ShopwareConfig(SourceConfig):
             return value
         raise ValueError("must start with https:// (http:// only for 127.0.0.1, ::1 or localhost): the shop's URL, "
                          "without /api")
+
+    @field_validator("sales_channels")
+    @classmethod
+    def _channel_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        return {channel_key(k): v for k, v in value.items()}
+
+    @field_validator("exclude_sales_channels")
+    @classmethod
+    def _excluded(cls, value: list[str]) -> list[str]:
+        return [channel_key(v) for v in value if v.strip()]
+
+    @model_validator(mode="after")
+    def _routed_or_excluded(self) -> ShopwareConfig:
+        both = sorted(set(self.sales_channels) & set(self.exclude_sales_channels))
+        if both:
+            raise ValueError(f"sales channels both routed and excluded: {', '.join(both)}")
+        return self
 
     def shop_slugs(self) -> set[str]:
         return super().shop_slugs() | set(self.sales_channels.values())

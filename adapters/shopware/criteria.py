@@ -13,12 +13,13 @@ no ``referencedId``; ``HISTORY_ID_FIELDS`` lists them in the order the adapter t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["ASSOCIATIONS", "HISTORY_ID_FIELDS", "INCLUDES", "Window", "history_criteria", "probe_criteria", "storage_time",
-           "window_criteria"]
+__all__ = ["ASSOCIATIONS", "HISTORY_ID_FIELDS", "INCLUDES", "Window", "channel_criteria", "history_criteria", "number_criteria", "probe_criteria",
+           "storage_time", "unloaded", "window_criteria"]
 
 TOTAL_COUNT_NONE = 0  # "total" is then just the rows on the page: stop when a page is short
 
@@ -85,13 +86,15 @@ def _span(field: str, window: Window) -> dict[str, Any]:
     return {"type": "range", "field": field, "parameters": {"gte": storage_time(window.start), "lte": storage_time(window.end)}}
 
 
-def window_criteria(window: Window, after: int, limit: int, order_states: list[str]) -> dict[str, Any]:
+def window_criteria(window: Window, after: int, limit: int, order_states: list[str],
+                    exclude: Sequence[str] = ()) -> dict[str, Any]:
     """Orders touched in ``window`` with ``autoIncrement > after``, oldest first.
 
     Touched: created, updated, or one of its deliveries created or updated (``updatedAt`` is NULL until a
     row's first update, and tracking codes written to a delivery do not bump the order). The order-state
     filter admits other states too when a delivery changed in the window, as Karla's plugin skips it for
-    ``order_delivery.written``; the mapping then sends only those deliveries.
+    ``order_delivery.written``; the mapping then sends only those deliveries. ``exclude``: ids of orders
+    Shopware cannot load, left out so the keyset can move past them.
     """
     delivery_changed = [_span("deliveries.createdAt", window), _span("deliveries.updatedAt", window)]
     states = [{"type": "equalsAny", "field": "stateMachineState.technicalName", "value": order_states}] if order_states else []
@@ -103,11 +106,29 @@ def window_criteria(window: Window, after: int, limit: int, order_states: list[s
              "queries": [_span("createdAt", window), _span("updatedAt", window), *delivery_changed]},
             {"type": "multi", "operator": "OR", "queries": [*states, *delivery_changed]},
             {"type": "range", "field": "autoIncrement", "parameters": {"gt": after}},
+            *([{"type": "not", "operator": "and", "queries": [{"type": "equalsAny", "field": "id", "value": list(exclude)}]}]
+              if exclude else []),
         ],
         "sort": [{"field": "autoIncrement", "order": "ASC"}],
         "associations": ASSOCIATIONS,
         "includes": INCLUDES,
     }
+
+
+def unloaded(criteria: dict[str, Any]) -> dict[str, Any]:
+    """``criteria`` for ``search-ids``: the same rows, nothing loaded."""
+    return {k: v for k, v in criteria.items() if k not in ("associations", "includes")}
+
+
+def number_criteria(order_id: str) -> dict[str, Any]:
+    """One order's number without associations: what can still be read of an order that fails to load."""
+    return {"ids": [order_id], "total-count-mode": TOTAL_COUNT_NONE, "includes": {"order": ["id", "orderNumber"]}}
+
+
+def channel_criteria(ids: list[str]) -> dict[str, Any]:
+    """These sales channels' names (``check``; the order search already needs ``sales_channel:read``)."""
+    return {"limit": len(ids), "total-count-mode": TOTAL_COUNT_NONE, "filter": [{"type": "equalsAny", "field": "id", "value": ids}],
+            "includes": {"sales_channel": ["id", "name", "translated"]}}
 
 
 def probe_criteria() -> dict[str, Any]:

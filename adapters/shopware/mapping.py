@@ -10,7 +10,7 @@ Deliberate differences from the plugin: the address is the delivery's shipping a
 the first order address, which may be the billing one), a parcel's products carry the *position*
 quantities (the plugin repeats the line item's), ``province_code`` drops the country prefix (``DE-BY`` -> ``BY``,
 as in Karla's examples and the other sources), and the shipping method gives ``tracking_url`` and the
-carrier; ``tracking_placed_at`` is when the delivery was first moved into one of ``delivery_states``, from
+carrier (its name, else its tracking URL's host: see ``carrier``); ``tracking_placed_at`` is when the delivery was first moved into one of ``delivery_states``, from
 the state machine history (``first_shipped``; the plugin sends the time of each event), else the delivery's
 ``createdAt`` (a delivery imported already shipped has no transition), else the order's time.
 Replays of old trackings (the plugin's KAR-2196) cannot happen here: a tracking's payload holds no edit time
@@ -32,10 +32,10 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from adapters.base import Record, Rejected
-from adapters.shopware.config import ShopwareConfig
+from adapters.shopware.carrier import carrier
+from adapters.shopware.config import ShopwareConfig, channel_key
 from adapters.shopware.prices import (discount, gross_total, gross_unit, is_delivery_promotion, is_net,
                                       is_shipping_discount, shipping_gross)
-from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking, explain
 
 __all__ = ["first_shipped", "map_order", "parse_time", "tracked_delivery_ids"]
@@ -99,8 +99,14 @@ def _shipping_address(order: Entity) -> dict[str, Any]:
     return _address((billing or addresses or [{}])[0])
 
 
+# "custom": the Administration's "Add custom item" (engraving, a service); "container": a bundle, whose price
+# holds its children's (they are nested lines, not counted again). Both are in amountTotal, so in the subtotal.
+PRODUCT_TYPES = ("product", "custom", "container")
+
+
 def _is_product(item: Entity, config: ShopwareConfig) -> bool:
-    return item.get("type") == "product" or (config.deposit_line_item_type is not None and item.get("type") == config.deposit_line_item_type)
+    kind = item.get("type")
+    return kind in PRODUCT_TYPES or (config.deposit_line_item_type is not None and kind == config.deposit_line_item_type)
 
 
 def _product(item: Entity, quantity: Any, net: bool) -> dict[str, Any]:
@@ -195,7 +201,7 @@ def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig, 
             found.append(_clean({
                 "tracking_number": code, "tracking_placed_at": placed, "products": products,
                 "tracking_url": template.replace("%s", quote(code, safe="")) if "%s" in template else None,
-                **carrier_fields(_get(method, "name"), config.carriers),
+                **carrier(_get(method, "name"), template, config.carriers),
             }))
     return found
 
@@ -204,7 +210,9 @@ def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
     """Prices as the customer pays them (gross, see ``prices``); a shipping voucher is in the shipping price."""
     net = is_net(order)
     products = [i for i in _top_level(order) if _is_product(i, config)]
-    promotions = [i for i in _top_level(order, "promotion") if not is_delivery_promotion(i)]
+    # A credit (the Administration's "Add credit", a negative amount) takes money off like a fixed promotion.
+    promotions = [i for i in _top_level(order) if i.get("type") == "credit"
+                  or (i.get("type") == "promotion" and not is_delivery_promotion(i))]
     customer = order.get("orderCustomer") or {}
     registered = (customer.get("customer") or {}).get("guest") is False
     channel = _get(order.get("salesChannel"), "name")
@@ -242,4 +250,4 @@ def map_order(order: Entity, config: ShopwareConfig, changed_since: datetime, cu
     except ValidationError as exc:
         return Rejected(location=location, reason=f"order {number}: {explain(exc)}", key=number or None)
     return Record(key=number, order=placed, trackings=trackings, location=location, cursor=cursor,
-                  shop_slug=config.sales_channels.get(str(order.get("salesChannelId") or "")))
+                  shop_slug=config.sales_channels.get(channel_key(order.get("salesChannelId"))))

@@ -74,7 +74,8 @@ def is_shipping_discount(delivery: Entity) -> bool:
 
 
 def discount(line: Entity, net: bool) -> dict[str, Any]:
-    """A promotion line as Karla's discount: a percentage as its rate, anything else as the money it took off.
+    """A promotion or credit line as Karla's discount: a percentage as its rate, anything else (a credit
+    too) as the money it took off.
 
     Karla's ``amount`` is positive and means what ``type`` says (``"10.0"`` with ``percentage`` is 10 %).
     The line's ``totalPrice`` is the money, negative; the payload's ``value`` is the rate of a percentage
@@ -82,7 +83,7 @@ def discount(line: Entity, net: bool) -> dict[str, Any]:
     sent as the money, like the other kinds (absolute, fixed price, fixed unit price).
     """
     payload = line.get("payload") or {}
-    code = payload.get("code") or line.get("label") or "promotion"
+    code = payload.get("code") or line.get("label") or line.get("type") or "promotion"
     capped = payload.get("maxValue") not in (None, "")
     if payload.get("discountType") == "percentage" and payload.get("value") not in (None, "") and not capped:
         return {"code": code, "amount": str(float(payload["value"])), "type": "percentage"}

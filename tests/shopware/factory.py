@@ -46,6 +46,10 @@ def shipping_method(name: str = "DHL Paket", url: str | None = DHL_URL) -> Entit
                    translated={"name": name, "trackingUrl": url, "description": None, "customFields": {}})
 
 
+def sales_channel(ident: str, name: str) -> Entity:
+    return _entity("sales_channel", id=ident, name=name, translated={"name": name}, typeId=uuid.uuid4().hex, active=True)
+
+
 def price(unit: float, quantity: int = 1, *, rate: float = 19.0, net: bool = False) -> Entity:
     """A ``calculated_price``: its tax is included in a gross price and added on top of a net one."""
     total = round(quantity * unit, 2)

@@ -14,7 +14,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["CriteriaError", "LimitError", "check_fields", "check_filters", "evaluate", "serialize", "json_api"]
+__all__ = ["CriteriaError", "LimitError", "check_fields", "check_filters", "evaluate", "serialize", "json_api", "unservable"]
 
 Entity = dict[str, Any]
 
@@ -167,6 +167,16 @@ def evaluate(rows: list[Entity], criteria: dict[str, Any], max_limit: int | None
     if mode in ("2", "next-pages") and limit:
         return page, min(len(selected) - offset, limit * 6 + 1)
     return page, len(page)
+
+
+def unservable(page: list[Entity], broken: dict[str, str], max_rows: int | None) -> None:
+    """A loaded order page Shopware answers with a 500: it holds an order it cannot load or encode
+    (``broken``: id -> message), or more rows than PHP's memory limit allows."""
+    for row in page:
+        if row.get("id") in broken:
+            raise CriteriaError(500, "0", broken[row["id"]])
+    if max_rows is not None and len(page) > max_rows:
+        raise CriteriaError(500, "0", "Allowed memory size of 536870912 bytes exhausted (tried to allocate 20480 bytes)")
 
 
 def serialize(entity: Entity, associations: dict[str, Any], includes: dict[str, list[str]]) -> Entity:

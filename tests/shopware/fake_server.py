@@ -15,25 +15,28 @@
 - State: rows get ``updatedAt: null`` on insert; ``add_tracking_code`` and delivery state changes bump
   only the delivery's ``updatedAt``. ``before_search`` runs between page requests (concurrent writes),
   ``fail`` scripts 5xx/429/dropped connections. The ``Date`` header follows the shop's clock.
+- ``unservable`` / ``max_rows``: an order page that loads such an order, or more rows, answers 500 (a row
+  ``json_encode`` chokes on or a plugin subscriber throwing; PHP's memory limit); ``search-ids`` is
+  unaffected. ``sales_channels`` answers ``POST /api/search/sales-channel`` (see ``fake_http``).
 - ``redirect_to``: requests under ``redirect_from`` get a 301 to that origin, as a web server moving
   http to https or a bare domain to www does. An empty ``equalsAny`` is 400 FRAMEWORK__INVALID_FILTER_QUERY.
 """
 
 from __future__ import annotations
 
-import email.utils
 import itertools
 import json
-import socket
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
 
-from tests.shopware.fake_criteria import CriteriaError, check_fields, evaluate, json_api, serialize
+from tests.shopware.factory import CHANNEL, sales_channel
+from tests.shopware.fake_criteria import check_fields, evaluate, serialize, unservable
+from tests.shopware.fake_http import errors as _errors
+from tests.shopware.fake_http import handler
 
 __all__ = ["FakeShopware", "shopware_time"]
 
@@ -49,13 +52,6 @@ def shopware_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _errors(status: int, code: str, title: str, detail: str | None, parameters: Any = None) -> dict[str, Any]:
-    error = {"status": str(status), "code": code, "title": title, "detail": detail}
-    if parameters is not None:
-        error["meta"] = {"parameters": parameters}
-    return {"errors": [error]}
-
-
 class FakeShopware:
     def __init__(self, clock: Callable[[], datetime], *, skew: timedelta = timedelta(0), version: str = "6.6.7.1") -> None:
         self.clock, self.skew, self.version = clock, skew, version
@@ -66,7 +62,10 @@ class FakeShopware:
         self.missing_privileges: list[str] = []  # non-empty: searches answer 403 FRAMEWORK__MISSING_PRIVILEGE_ERROR
         self.tokens: dict[str, datetime] = {}
         self.token_requests, self.searches = 0, 0
-        self.history_searches = 0
+        self.history_searches, self.id_searches = 0, 0
+        self.sales_channels: dict[str, Entity] = {CHANNEL: sales_channel(CHANNEL, "Storefront")}
+        self.unservable: dict[str, str] = {}  # order id -> the 500's message when a page loads it (bad row, plugin)
+        self.max_rows: int | None = None  # more orders per loaded page: 500, PHP's memory limit
         self.orders: dict[str, Entity] = {}
         self.history: list[Entity] = []
         self.history_readable = True
@@ -81,7 +80,7 @@ class FakeShopware:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> FakeShopware:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler(self))
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
@@ -198,26 +197,38 @@ class FakeShopware:
             expiry = self.tokens.get(header.removeprefix("Bearer ").strip())
             return self.accept_tokens and expiry is not None and self.now() < expiry
 
-    def _search(self, entity: str, criteria: dict[str, Any], ignore_body: bool) -> tuple[list[Entity], int, dict[str, Any]]:
+    def _search(self, entity: str, criteria: dict[str, Any], ignore_body: bool,
+                ids_only: bool = False) -> tuple[list[Any], int, dict[str, Any]]:
         """``entity`` as in the URL; ``before_search`` and ``searches`` concern order pages only (history
-        searches are counted in ``history_searches``)."""
+        searches are counted in ``history_searches``, ``search-ids`` ones in ``id_searches``)."""
         with self.lock:
-            if entity == "order":
-                self.searches += 1
-                if self.before_search:
-                    self.before_search(self)
-            else:
-                self.history_searches += 1
+            self._count(entity, ids_only)
             if ignore_body:  # the trap: criteria silently dropped
                 criteria = {"limit": self.max_limit} if self.max_limit else {}
             if entity == "order":
                 rows = sorted(self.orders.values(), key=lambda o: o["autoIncrement"])
+            elif entity == "sales-channel":
+                rows = list(self.sales_channels.values())
             else:
                 check_fields(criteria, "state_machine_history", self.history_fields())
                 rows = list(self.history)
             page, total = evaluate(rows, criteria, self.max_limit)
+            if ids_only:
+                return [row["id"] for row in page], total, criteria
+            if entity == "order" and criteria.get("associations"):
+                unservable(page, self.unservable, self.max_rows)
             data = [serialize(row, criteria.get("associations") or {}, criteria.get("includes") or {}) for row in page]
             return json.loads(json.dumps(data)), total, criteria
+
+    def _count(self, entity: str, ids_only: bool) -> None:
+        if ids_only:
+            self.id_searches += 1
+        elif entity == "order":
+            self.searches += 1
+            if self.before_search:
+                self.before_search(self)
+        elif entity == "state-machine-history":
+            self.history_searches += 1
 
 
 def _rows(order: Entity) -> list[Entity]:
@@ -225,114 +236,3 @@ def _rows(order: Entity) -> list[Entity]:
     for delivery in order.get("deliveries") or []:
         rows += [delivery, *(delivery.get("positions") or [])]
     return rows + ([order["orderCustomer"]] if order.get("orderCustomer") else [])
-
-
-def _handler(fake: FakeShopware) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body: no Nagle stall
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def date_time_string(self, timestamp: float | None = None) -> str:
-            return email.utils.format_datetime(fake.now().astimezone(timezone.utc), usegmt=True)
-
-        def _reply(self, status: int, body: Any, kind: str = "application/json", headers: dict[str, str] | None = None) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(raw)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _moved(self, location: str) -> None:
-            raw = b"<html><head><title>301 Moved Permanently</title></head></html>"
-            self.send_response(301)
-            self.send_header("Location", location)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _body(self) -> tuple[bytes, dict[str, Any] | None]:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                return raw, json.loads(raw or b"{}")
-            except ValueError:
-                return raw, None
-
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def _serve(self, method: str) -> None:
-            raw, body = self._body()
-            path = self.path.split("?")[0]
-            with fake.lock:
-                fake.requests.append({"method": method, "path": path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                      "body": body})
-            if fake.redirect_to and path.startswith(fake.redirect_from):
-                self._moved(fake.redirect_to + self.path)
-                return
-            action = fake._scripted(path)
-            if action == "drop":
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            if action is not None:
-                status, wait = action if isinstance(action, tuple) else (action, None)
-                self._reply(status, _errors(status, str(status), "Scripted failure", None),
-                            headers={"Retry-After": str(wait)} if wait is not None else None)
-                return
-            if path == "/api/oauth/token":
-                form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-                status, answer = fake._token(body if isinstance(body, dict) and body else form)
-                self._reply(status, answer)
-                return
-            accept = self.headers.get("Accept") or ""
-            if not accept:
-                self._reply(415, _errors(415, "0", "Unsupported Media Type", "All provided media types are unsupported."))
-                return
-            if not fake._authorised(self.headers.get("Authorization") or ""):
-                self._reply(401, _errors(401, "9", "The resource owner or authorization server denied the request.",
-                                         "Access token could not be verified"))
-                return
-            self._route(method, path, body, accept)
-
-        def _route(self, method: str, path: str, body: dict[str, Any] | None, accept: str) -> None:
-            if method == "GET" and path in ("/api/_info/version", "/api/v1/_info/version"):
-                self._reply(200, {"version": fake.version})
-                return
-            entity = path.removeprefix("/api/search/")
-            if method != "POST" or entity not in ("order", "state-machine-history"):
-                self._reply(404, _errors(404, "FRAMEWORK__ROUTE_NOT_FOUND", "Not Found", f"No route found for {path}"))
-                return
-            missing = fake.missing_privileges or ([] if fake.history_readable or entity == "order" else ["state_machine_history:read"])
-            if missing:
-                detail = json.dumps({"message": "Missing privilege", "missingPrivileges": missing})
-                self._reply(403, _errors(403, "FRAMEWORK__MISSING_PRIVILEGE_ERROR", "Forbidden", detail))
-                return
-            ignore = not (self.headers.get("Content-Type") or "").startswith("application/json")
-            try:
-                data, total, _ = fake._search(entity, body or {}, ignore)
-            except CriteriaError as exc:
-                named = fake.name_max_limit or exc.code != "FRAMEWORK__QUERY_LIMIT_EXCEEDED"
-                detail, parameters = (exc.detail, exc.parameters) if named else ("The limit is too high.", [])
-                self._reply(exc.status, _errors(exc.status, exc.code, "Bad Request", detail, parameters))
-                return
-            if "application/json" in accept:
-                self._reply(200, {"total": total, "data": data, "aggregations": []})
-            elif "*/*" in accept or "vnd.api+json" in accept:
-                self._reply(200, json_api(data, total), kind="application/vnd.api+json")
-            else:
-                self._reply(415, _errors(415, "0", "Unsupported Media Type", "All provided media types are unsupported."))
-
-    return Handler

@@ -56,10 +56,13 @@ def test_a_realistic_order_maps_field_by_field(shop: FakeShopware, clock: Clock,
     mug = {"sku": "SW10077", "title": "Enamel Mug", "price": 12.0, "product_id": order["lineItems"][1]["productId"],
            "variant_id": order["lineItems"][1]["productId"], "images": []}
     deposit = {"sku": "PFAND", "title": "Bottle deposit", "price": 0.25, "images": []}
+    gift = {"sku": "GIFT", "title": "Gift set", "price": 15.0, "quantity": 1, "images": []}
     assert dump(record.order) == {  # type: ignore[arg-type]
         "order_number": "10087", "external_id": order["id"], "order_placed_at": "2024-05-14T09:21:47.512000Z",
         "email_id": "jane.doe@example.com", "currency": "EUR", "total_order_price": 70.83, "shipping_price": 4.9,
-        "sub_total_price": 62.15, "discount_price": 11.22,
+        # the gift set (a container: its soap is inside its price) is a product and in the subtotal, so that
+        # 77.15 - 11.22 + 4.90 = 70.83 as in Shopware; it used to be left out (62.15, 15.00 unaccounted for)
+        "sub_total_price": 77.15, "discount_price": 11.22,
         # positive, and meaning what type says: 10 % was sent as "-6.22" percent
         "discounts": [{"code": "SUMMER5", "amount": "5.0", "type": "fixed_amount"},
                       {"code": "10% off everything", "amount": "10.0", "type": "percentage"}],
@@ -67,7 +70,7 @@ def test_a_realistic_order_maps_field_by_field(shop: FakeShopware, clock: Clock,
                     "address_line_2": "Hinterhaus", "street": "Leopoldstraße 7, Hinterhaus", "city": "München",
                     "province": "Bavaria", "province_code": "BY", "country": "Germany", "country_code": "DE",
                     "phone": "+49 89 1234567"},
-        "products": [{**shirt, "quantity": 2}, {**mug, "quantity": 1}, {**deposit, "quantity": 1}],
+        "products": [{**shirt, "quantity": 2}, {**mug, "quantity": 1}, {**deposit, "quantity": 1}, gift],
         "segments": ["Shopware.tag.VIP", "Shopware.sales_channel.Storefront"],
         "external_customer_id": "10042",
     }

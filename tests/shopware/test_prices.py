@@ -82,3 +82,19 @@ def test_a_gross_order_keeps_its_prices(shop: FakeShopware, clock: Clock, make_a
     placed = dump(record.order)  # type: ignore[arg-type]
     assert (placed["sub_total_price"], placed["shipping_price"], placed["total_order_price"]) == (49.9, 4.9, 54.8)
     assert [p["price"] for p in placed["products"]] == [24.95]
+
+
+def test_custom_items_are_products_and_credits_are_discounts(shop: FakeShopware, clock: Clock, make_adapter: MakeAdapter) -> None:
+    """The Administration's "Add custom item" and "Add credit". Was: the engraving missing from products and
+    subtotal, the credit from the discounts, so sub_total - discounts + shipping missed the total by 5.00."""
+    shirt = f.line_item("Shirt", "SKU-1", 1, 50.0)
+    engraving = f.line_item("Gravur", "custom-1", 1, 10.0, kind="custom", cover=None, payload={})
+    credit = f.line_item("Kulanz", "credit-1", 1, -5.0, kind="credit", cover=None, payload={})
+    shipped = f.delivery([(shirt, 1), (engraving, 1)], codes=["T1"], status="shipped", ship_to=f.address())
+    record = _read(shop, clock, make_adapter, f.order("1", items=[shirt, engraving, credit], deliveries=[shipped]))
+    placed = dump(record.order)  # type: ignore[arg-type]
+    assert [p["title"] for p in placed["products"]] == ["Shirt", "Gravur"]
+    assert placed["discounts"] == [{"code": "Kulanz", "amount": "5.0", "type": "fixed_amount"}]
+    assert (placed["sub_total_price"], placed["discount_price"], placed["shipping_price"]) == (60.0, 5.0, 4.9)
+    assert round(placed["sub_total_price"] - placed["discount_price"] + placed["shipping_price"], 2) == placed["total_order_price"]
+    assert [p["title"] for p in dump(record.trackings[0])["products"]] == ["Shirt", "Gravur"]
