@@ -24,7 +24,7 @@ How a poll reads without skipping or duplicating rows while the shop is being wr
    the older name once. Without the read privilege the creation time is sent instead, with a warning.
 6. A page Shopware cannot serve (a 5xx or timeout after the retries, while ``search-ids`` for it answers)
    is halved until it loads; an order that fails alone becomes a dead letter and the keyset moves past it
-   (``_orders``). An outage stays an outage: nothing is skipped unless the requests around it succeed.
+   (``_orders``, see ``unserved``). An outage stays an outage: nothing is skipped unless the requests around it succeed.
 
 The integration needs read access to: order, order_line_item, order_delivery, order_delivery_position,
 order_address, order_customer, customer, state_machine_state, shipping_method, currency, country,
@@ -36,7 +36,6 @@ and state_machine_history for the shipping times. ``check`` also names the confi
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -46,14 +45,16 @@ from typing import Any, ClassVar
 import httpx
 
 from adapters.base import AdapterContext, Page, Record, Rejected, StreamSpec
+from adapters.shopware.channels import channel_facts
 from adapters.shopware.client import LimitExceeded, MissingPrivilege, RouteNotFound, ShopwareClient, UnknownField
 from adapters.shopware.config import ShopwareConfig, channel_key
-from adapters.shopware.criteria import (HISTORY_ID_FIELDS, Window, channel_criteria, history_criteria, number_criteria,
-                                       probe_criteria, unloaded, window_criteria)
+from adapters.shopware.criteria import HISTORY_ID_FIELDS, Window, history_criteria, probe_criteria
 from adapters.shopware.mapping import first_shipped, map_order, tracked_delivery_ids
-from connector.errors import Aborted, ConnectorError, FatalError, RetryableError, Unavailable
+from adapters.shopware.unserved import MAX_UNSERVED, orders_page, unserved_answer, unserved_letter
+from connector.errors import FatalError
 
-__all__ = ["ShopwareAdapter"]
+# MAX_UNSERVED and unserved_answer (adapters.shopware.unserved) stay importable from here, as before.
+__all__ = ["MAX_UNSERVED", "ShopwareAdapter", "unserved_answer"]
 
 
 def _ms(moment: datetime) -> datetime:
@@ -109,7 +110,8 @@ class ShopwareAdapter:
         else:
             history = f"delivery history NOT readable, trackings carry the delivery's creation time: {self.history_refused}"
         return [f"Shopware {version} at {self.config.base_url}",
-                f"integration {self.config.client_id}: token issued, orders readable ({newest})", history, *self._channels()]
+                f"integration {self.config.client_id}: token issued, orders readable ({newest})", history,
+                *channel_facts(self.client, self.config, self.context.log)]
 
     def streams(self) -> Sequence[StreamSpec]:
         return [StreamSpec("orders", is_sorted=True, description="orders and their trackings, per closed time window")]
@@ -179,60 +181,14 @@ class ShopwareAdapter:
             yield page
 
     def _orders(self, window: Window, after: int) -> tuple[list[dict[str, Any]], int, list[Rejected]]:
-        """One keyset page, its limit, and the orders before it Shopware could not serve (dead letters).
-
-        A 5xx or timeout that outlasts the client's retries is an outage, or this page: an order Shopware
-        cannot load (bad bytes in a row, a plugin's subscriber throwing) or more orders than PHP's memory or
-        time limit allows. ``search-ids`` with the same criteria loads nothing: if it fails too, it is an
-        outage and raises, nothing skipped. Else the page is halved until it loads (kept for this poll); an
-        order that fails alone is named by ``search-ids`` with limit 1 and excluded, and rejected only once
-        the request after it succeeds. More than ``MAX_UNSERVED`` in a row is no bad order but a broken shop.
-        """
-        unserved: dict[str, str] = {}  # order id -> Shopware's message
-        size, probed = self.order_limit, False
-        while True:
-            def criteria(limit: int) -> dict[str, Any]:
-                return window_criteria(window, after, limit, self.config.order_states, list(unserved))
-
-            try:
-                rows, limit = self._search("order", criteria, size)
-            except Unavailable as exc:
-                if not unserved_answer(exc) or len(unserved) >= MAX_UNSERVED:
-                    raise
-                probed = probed or bool(self._first_id(criteria(size), exc, once=True))  # an outage raises here
-                if size > 1:
-                    self.context.log.warning("shopware: a page of %d orders failed (%s); trying %d", size, exc.__cause__, size // 2)
-                    size //= 2
-                    continue
-                unserved[self._first_id(criteria(1), exc)] = str(exc.__cause__)  # fails alone: the bad order
-                continue
-            if limit < size:  # the shop's cap (LimitExceeded): for good
-                self.page_size = min(self.page_size, limit)
-            self.order_limit = self.page_size if unserved else limit  # past a bad order: the configured size again
-            return rows, limit, [self._unserved(ident, message) for ident, message in unserved.items()]
-
-    def _first_id(self, criteria: dict[str, Any], failure: Unavailable, *, once: bool = False) -> str:
-        """The first id ``search-ids`` finds for failed ``criteria``: the shop is up and the page has rows (that
-        may be too many, or one bad). If it fails too or finds none, ``failure`` is raised: nothing is skipped."""
-        try:
-            ids = self.client.search_ids("order", unloaded(criteria), once=once)
-        except ConnectorError:
-            raise failure from None
-        if not ids:
-            raise failure
-        return ids[0]
-
-    def _unserved(self, ident: str, message: str) -> Rejected:
-        """A dead letter for an order Shopware could not serve, named by its number when a bare read works."""
-        try:
-            rows = self.client.search("order", number_criteria(ident), once=True).get("data") or []
-        except ConnectorError:
-            rows = []
-        number = str(rows[0].get("orderNumber") or "") or None if rows else None
-        self.context.log.warning("shopware: order %s (%s) skipped, Shopware cannot serve it: %s", number or "?", ident, message)
-        return Rejected(location=f"shopware order {number or '?'} ({ident})", key=number,
-                        reason=f"Shopware cannot serve this order, so it was skipped ({message}); once the cause (bad "
-                               "data in the order, a plugin) is fixed, it is read again when it next changes or by the next full sync")
+        """One keyset page, its limit, and the orders before it Shopware could not serve (dead letters): see
+        ``unserved.orders_page``. A page halved to load is kept for this poll (``order_limit``)."""
+        rows, limit, size, unserved = orders_page(self.client, self.config, self.context.log, self._search, window,
+                                                  after, self.order_limit)
+        if limit < size:  # the shop's cap (LimitExceeded): for good
+            self.page_size = min(self.page_size, limit)
+        self.order_limit = self.page_size if unserved else limit  # past a bad order: the configured size again
+        return rows, limit, [unserved_letter(self.client, self.context.log, ident, message) for ident, message in unserved.items()]
 
     def _search(self, entity: str, criteria: Callable[[int], dict[str, Any]], size: int) -> tuple[list[dict[str, Any]], int]:
         """One page of ``criteria(size)`` and the size it took: a 400 FRAMEWORK__QUERY_LIMIT_EXCEEDED lowers it
@@ -310,44 +266,10 @@ class ShopwareAdapter:
         self.skipped[reason] += 1
         self.context.log.debug("shopware order %s not sent: %s", number, reason)
 
-    def _channels(self) -> list[str]:
-        """``check``'s word on the configured sales channels: a typo'd id would silently route its orders to
-        ``shop_slug`` (or not exclude them), so ids Shopware does not have are warned about."""
-        routes = {**self.config.sales_channels, **{c: "" for c in self.config.exclude_sales_channels}}
-        if not routes:
-            return []
-        ids = [c for c in routes if _HEX_ID.fullmatch(c)]  # anything else cannot be an id (and is a 400 in a filter)
-        rows = self.client.search("sales-channel", channel_criteria(ids)).get("data") or [] if ids else []
-        names = {channel_key(r.get("id")): str(_name(r)) for r in rows}
-        known = [f"{names[c]} ({c}) {'-> ' + slug if slug else 'excluded'}" for c, slug in routes.items() if c in names]
-        facts = [f"sales channels: {'; '.join(known) or 'none found'}"]
-        for channel in (c for c in routes if c not in names):
-            facts.append(f"warning: sales channel {channel} is configured but does not exist in Shopware")
-            self.context.log.warning("shopware: sales channel %s is configured but does not exist in Shopware", channel)
-        return facts
-
 
 # Shopware 6.6's default cap; a page of 100 orders rarely has more transitions into or out of a shipped state.
 HISTORY_LIMIT = 500
 _NIL_ID = "0" * 32  # ``check`` probes the history search with an id no delivery has
-
-
-_HEX_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def _name(entity: dict[str, Any]) -> Any:
-    return (entity.get("translated") or {}).get("name") or entity.get("name")
-
-
-MAX_UNSERVED = 5  # orders in a row Shopware cannot load before it counts as broken, not as a few bad orders
-
-
-def unserved_answer(exc: Unavailable) -> bool:
-    """A 5xx or a timeout, as a page Shopware cannot load ends; not a 429, a refused connection or a stop."""
-    cause = exc.__cause__
-    if isinstance(exc, Aborted):
-        return False
-    return isinstance(cause, httpx.TimeoutException) or (isinstance(cause, RetryableError) and (cause.status or 0) >= 500)
 
 
 def _key(row: dict[str, Any]) -> int:
