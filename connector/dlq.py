@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +38,7 @@ class RetryPlan:
     queued: list[int] = field(default_factory=list)  # Karla letters back in the outbox
     superseded: list[int] = field(default_factory=list)  # a newer version went out (or waits) since
     reread: dict[int, tuple[str, str]] = field(default_factory=dict)  # letter id -> (source, file) to read again
+    about: dict[str, list[DeadLetterRow]] = field(default_factory=dict)  # source -> the letters it reads again for
     kept: list[DeadLetterRow] = field(default_factory=list)  # nothing this command can do
 
 
@@ -53,6 +54,7 @@ def _plan(conn: Any, rows: Sequence[DeadLetterRow], now: float) -> RetryPlan:
         if path and path != row.location:  # ``file:line``: a file the source can read again
             Files(conn).forget(row.source, path)
             plan.reread[row.id] = (row.source, path)
+            plan.about.setdefault(row.source, []).append(row)
             if row.stream:  # start the stream over: files already read are skipped by their fingerprint
                 Cursors(conn).set(row.source, row.stream, None, now)
         else:
@@ -68,7 +70,8 @@ def _parts(row: DeadLetterRow) -> list[Part]:
         order=OrderPlacement.model_validate(item["order"]) if item.get("order") else None,
         trackings=[Tracking.model_validate(t) for t in item.get("trackings", [])],
     )
-    return record_parts(record, row.source, row.stream or "", row.slug or "")
+    versions = row.versions if isinstance(row.versions, dict) else {}  # as read: a re-read then compares with them
+    return [p._replace(version=versions.get(p.part)) for p in record_parts(record, row.source, row.stream or "", row.slug or "")]
 
 
 def _requeue(conn: Any, row: DeadLetterRow, now: float) -> bool:
@@ -96,8 +99,9 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
     since = connector.now()
     for source in sorted({s for s, _ in plan.reread.values()}):
         try:
-            # a replay: the file's other orders may have newer versions since, which must stay
-            report.sources[source] = connector.sync_one(_at_once(connector.sources[source]), replay=True)
+            # a replay: only the letters' orders go; the file's others may have newer versions since
+            report.sources[source] = connector.sync_one(_at_once(connector.sources[source]),
+                                                        replay=_about(plan.about.get(source, [])))
         except (ConnectorError, OSError, KeyError) as exc:
             out.print(f"[yellow]source {source} could not be read again ({exc}); its letters are kept[/]")
             report.failures[source] = str(exc)
@@ -107,6 +111,15 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
             by_id = {row.id: row for row in DeadLetters(conn).list(mine)}
             done += [i for i in mine if _read_again(conn, by_id.get(i), since)]
     return done
+
+
+def _about(letters: Sequence[DeadLetterRow]) -> Callable[[Record], bool]:
+    """The records a re-read is for: a letter's order by its key; every record of a file with a letter
+    that names no order (a row without its order number: which order it belongs to is known once fixed),
+    where the versions still keep an older read from going."""
+    keys = {row.order_key for row in letters if row.order_key}
+    files = {origin(row.location) for row in letters if not row.order_key}
+    return lambda record: record.key in keys or origin(record.location) in files
 
 
 def _at_once(rt: SourceRuntime) -> SourceRuntime:

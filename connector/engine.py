@@ -38,7 +38,7 @@ class RunCounts:
     delivered: int = 0
     dead: int = 0
     new_letters: int = 0  # rejected records not already letters (a re-read refreshes its letter in place)
-    older: int = 0  # parts a re-read found older than the version Karla has or that waits: not queued
+    superseded: int = 0  # parts a re-read did not queue: Karla's version or the waiting one is newer (as far as known)
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
@@ -91,14 +91,14 @@ def _dead_rows(page: Page, source: str, stream: str, slug: str, now: float) -> l
 
 def commit_page(
     db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float, resolve: bool = False,
-    replay: bool = False,
+    replay: Callable[[Record], bool] | None = None,
 ) -> RunCounts:
     """One transaction: outbox parts, dead letters, finished files and the cursor.
 
     With ``resolve`` (the source has letters of its own), a record that now reads cleanly from the same
     file (or shop order) clears its earlier letter: the dead-letter store lists what is still wrong.
-    A full sync, and a ``replay`` (a dead letter's file read again), may read older versions than Karla's:
-    those are skipped or held (``Outbox.enqueue``).
+    A full sync, and a ``replay`` (a dead letter's file read again; it names the records the letters are
+    about), may read older versions than Karla's: those are skipped or held (``Outbox.enqueue``).
     """
     if page.cursor is not None and not isinstance(page.cursor, str):
         raise TypeError(f"source {rt.name}: the adapter's Page.cursor must be a str (json.dumps a structure), "
@@ -106,7 +106,8 @@ def commit_page(
     counts = RunCounts(read=len(page.records), rejected=len(page.rejected))
     parts = [p for record in page.records for p in record_parts(record, rt.name, stream, rt.slug)]
     with db.transaction() as conn:
-        enq = Outbox(conn).enqueue(parts, now, held=full or replay)
+        wanted = None if replay is None else {(r.shop_slug or rt.slug, r.key) for r in page.records if replay(r)}
+        enq = Outbox(conn).enqueue(parts, now, held=full, replay=wanted)
         letters = DeadLetters(conn)
         if resolve:
             letters.resolve(rt.name, stream, [_vouches(r) for r in page.records], before=now)
@@ -115,7 +116,7 @@ def commit_page(
             Files(conn).mark_seen(rt.name, page.done_files, now)
         if page.cursor is not None and not full:
             Cursors(conn).set(rt.name, stream, page.cursor, now)
-    counts.enqueued, counts.unchanged, counts.older = enq.enqueued, enq.unchanged, enq.older
+    counts.enqueued, counts.unchanged, counts.superseded = enq.enqueued, enq.unchanged, enq.superseded
     if counts.new_letters:
         _warn_letters(rt.name, page.rejected, counts.new_letters)
     return counts
@@ -165,7 +166,7 @@ def sync_source(
     dry_run: bool = False,
     abort: threading.Event | None = None,
     on_stream: Callable[[str, bool], None] | None = None,
-    replay: bool = False,
+    replay: Callable[[Record], bool] | None = None,
 ) -> RunCounts:
     """Read every stream of one source into the outbox; returns the counts of this run.
 
@@ -173,7 +174,8 @@ def sync_source(
     the run cleanly (status ``stopped``) with the cursor at that page. ``abort`` is lent to the adapter
     (``AdapterContext.stop``) so a retry pause inside a page ends at once; that page is not committed.
     ``on_stream(name, last)`` is told before each stream is read (early delivery needs the last one).
-    ``replay``: a read of what was read before (``dlq retry``), which must not send older versions.
+    ``replay``: a read of what was read before (``dlq retry``), which sends only the records it names
+    (their letters' orders) and must not send older versions.
     """
     total = RunCounts()
     now = lambda: clock().timestamp()  # noqa: E731
@@ -218,7 +220,7 @@ def sync_source(
         if callable(close):
             close()
     _finish(db, run_id, "ok", total, now(), held_by=held_by)
-    older = f", {total.older} older than the version Karla has or that waits (not queued)" if total.older else ""
+    older = f", {total.superseded} superseded by the version Karla has or that waits (not queued)" if total.superseded else ""
     log.info(
         "source %s: read %d records (orders or their parcels), %d parts queued, %d unchanged, %d rejected%s",
         rt.name, total.read, total.enqueued, total.unchanged, total.rejected, older, extra={"source": rt.name},

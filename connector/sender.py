@@ -197,6 +197,7 @@ class Sender:
             "slug": item.slug, "order_key": item.key, "id_type": rows[0].id_type,
             "location": ", ".join(sorted({r.location for r in rows if r.location})) or None,
             "reason": reason, "details": details, "payload": json.loads(item.body),
+            "versions": {r.part: r.version for r in rows if r.version is not None} or None,  # `dlq retry` queues them so
         }
         with self.db.transaction() as conn:
             new = DeadLetters(conn).add([letter])  # 0: the same refusal as before, its letter refreshed

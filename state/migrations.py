@@ -78,11 +78,12 @@ def _v8_held_by_a_full_sync(conn: Connection) -> None:
 
 def _v9_versions(conn: Connection) -> None:
     # A re-read of an older file (a full sync, `dlq retry`, a file left in place for its letters) queued its
-    # older versions as if current. Each part now carries the version it was read at (a file's name).
-    for table in ("outbox", "delivered"):
+    # older versions as if current. Each part now carries the version it was read at (a file's name), and a
+    # letter Karla refused keeps its parts' versions for `dlq retry`.
+    for table, column, kind in (("outbox", "version", "VARCHAR"), ("delivered", "version", "VARCHAR"), ("dead_letter", "versions", "TEXT")):
         columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table})")}
-        if "version" not in columns:  # (step 1 of this release creates `outbox` with it already)
-            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN version VARCHAR")
+        if column not in columns:  # (step 1 of this release creates `outbox` and `dead_letter` with it already)
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [

@@ -77,6 +77,7 @@ class DeadLetter(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     details: str | None = Field(default=None, sa_column=Column(Text))
     payload: str | None = Field(default=None, sa_column=Column(Text))
+    versions: str | None = Field(default=None, sa_column=Column(Text))  # a Karla letter's parts' versions (JSON)
 
 
 class SeenFile(SQLModel, table=True):

@@ -9,7 +9,7 @@ result processing was a quarter of delivery time in the 100k benchmark.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -40,7 +40,7 @@ class Part(NamedTuple):
 class EnqueueCounts:
     enqueued: int = 0
     unchanged: int = 0
-    older: int = 0  # a re-read's versions older than the one Karla has or that waits: not queued
+    superseded: int = 0  # a re-read's versions not queued: the one Karla has or that waits is newer (as far as known)
 
 
 class PendingRow(NamedTuple):
@@ -106,15 +106,22 @@ class Outbox:
         rows = self._by_order("slug, order_key, part, hash, version", "delivered", ((p.slug, p.order_key) for p in parts))
         return {(slug, key, part): (digest, version) for slug, key, part, digest, version in rows}
 
-    def enqueue(self, parts: Sequence[Part], now: float, held: bool = False) -> EnqueueCounts:
+    def enqueue(
+        self, parts: Sequence[Part], now: float, held: bool = False, replay: Collection[tuple[str, str]] | None = None,
+    ) -> EnqueueCounts:
         """Write new or changed parts; a part equal to what Karla has, or to what is pending, is skipped.
 
-        ``held``: a re-read (a full sync, a dead letter's file read again), which replays older versions. A
-        version older than the one Karla has or that waits (``Part.version``: same source and stream) is
-        skipped. A changed version of a part Karla has that cannot be compared so is held until a full sync
-        of its source finishes (``release_held``): it may be older than Karla's. A part Karla has never had
-        cannot set Karla back, and goes as usual. A plain read (``held`` False) is current data: its version
-        goes, and a held pending row equal to it is let go.
+        A plain read is current data: its version goes, and a held pending row equal to it is let go. A
+        re-read may replay older versions, so it skips (``superseded``) a version older than the one Karla
+        has or that waits (``Part.version``: same source and stream), and one of known version where a plain
+        read's of unknown version waits:
+
+        - ``held``, a full sync: a changed version of a part Karla has that cannot be compared is held until
+          a full sync of its source finishes (``release_held``), as it may be older than Karla's.
+        - ``replay``, a dead letter's file read again: only the letters' orders (``(slug, order_key)``) go
+          as changed; the file's other orders are queued only if Karla never had them and none waits.
+
+        A part Karla has never had cannot set Karla back, and goes as usual.
         """
         counts = EnqueueCounts()
         if not parts:
@@ -131,8 +138,9 @@ class Outbox:
                 if was_held:  # a plain read lets it go; a full sync's takes it over (a renamed source)
                     touched.append((held, p.source, p.stream, *ident))
                 continue
-            if held and (older(p.version, version) or older(p.version, karla_version)):
-                counts.older += 1
+            if (held or replay is not None) and self._superseded(p, ident in pending and not was_held, version, karla_version) \
+                    or replay is not None and (p.slug, p.order_key) not in replay and (ident in delivered or ident in pending):
+                counts.superseded += 1
                 continue
             hold = held and ident in delivered and not comparable(p.version, karla_version)  # else: the newest read
             rows.append((*p, now, now, hold))  # Part's fields are the first ten columns
@@ -153,6 +161,13 @@ class Outbox:
             )
             counts.enqueued = len(rows)
         return counts
+
+    @staticmethod
+    def _superseded(part: Part, waits: bool, version: str | None, karla_version: str | None) -> bool:
+        """Whether a re-read's ``part`` is older than what waits (``waits``: a plain read's row) or Karla has;
+        a plain read's waiting row of unknown version (from before versions, a letter) counts as newer."""
+        return older(part.version, version) or older(part.version, karla_version) \
+            or (waits and part.version is not None and version is None)
 
     def _pending(self, parts: Sequence[Part]) -> dict[tuple[str, str, str], tuple[str, bool, str | None]]:
         rows = self._by_order("slug, order_key, part, hash, held, version", "outbox", ((p.slug, p.order_key) for p in parts))

@@ -39,13 +39,15 @@ class Files:
         self.conn = conn
 
     def is_seen(self, source: str, path: str, sha256: str) -> tuple[int, float, int] | None:
-        """``(size, mtime, dead letters)`` of this content of ``path`` when it was read to its end, or None.
+        """``(size, mtime, dead letters)`` of ``path`` when it was last read to its end, if that was this
+        content; else None.
 
         The content decides, not the modification time: the same file touched (copied without keeping
-        times, restored from a backup) read again would send its older versions once more."""
-        sql = "SELECT size, mtime, rejected FROM seen_file WHERE source=? AND path=? AND sha256=? ORDER BY seen_at DESC"
-        row = self.conn.exec_driver_sql(sql, (source, path, sha256)).first()
-        return None if row is None else (int(row[0]), float(row[1]), int(row[2] or 0))
+        times, restored from a backup) read again would send its older versions once more. Only the last
+        version read counts: a file whose content went back to an earlier one is a change."""
+        sql = "SELECT size, mtime, rejected, sha256 FROM seen_file WHERE source=? AND path=? ORDER BY seen_at DESC, rowid DESC LIMIT 1"
+        row = self.conn.exec_driver_sql(sql, (source, path)).first()
+        return None if row is None or row[3] != sha256 else (int(row[0]), float(row[1]), int(row[2] or 0))
 
     def was_read(self, source: str, path: str, size: int, mtime: float) -> tuple[str, int] | None:
         """``(sha256, dead letters)`` of a version of ``path`` with this size and mtime read to its end, or None."""
@@ -91,9 +93,19 @@ class DeadLetterRow:
     reason: str
     details: Any
     payload: Any
+    versions: Any = None  # a Karla letter's part -> version (``Part.version``), for ``dlq retry`` to queue it with
 
 
-_DLQ_COLUMNS = "id, created_at, stage, source, stream, slug, order_key, id_type, location, reason, details, payload"
+_SQLITE_INT = (-(2**63), 2**63 - 1)
+
+
+def _storable(ids: Sequence[int]) -> list[int]:
+    """The ids SQLite can hold: a mistyped `dlq drop 99999999999999999999` names no letter, and binding it
+    would fail with OverflowError (exit 4, "internal error") instead of "no dead letter with id"."""
+    return [i for i in ids if _SQLITE_INT[0] <= i <= _SQLITE_INT[1]]
+
+
+_DLQ_COLUMNS = "id, created_at, stage, source, stream, slug, order_key, id_type, location, reason, details, payload, versions"
 
 
 class DeadLetters:
@@ -115,6 +127,7 @@ class DeadLetters:
                 (
                     r["created_at"], r["stage"], r["source"], r.get("stream"), r.get("slug"), r.get("order_key"),
                     r.get("id_type"), r.get("location"), r["reason"], _json(r.get("details")), _json(r.get("payload")),
+                    _json(r.get("versions")),
                 )
                 for r in rows
             ],
@@ -123,10 +136,10 @@ class DeadLetters:
 
     def _refreshed(self, r: dict[str, Any]) -> bool:
         sql = (
-            "UPDATE dead_letter SET created_at = ?, reason = ?, details = ? WHERE stage = ? AND source = ?"
+            "UPDATE dead_letter SET created_at = ?, reason = ?, details = ?, versions = ? WHERE stage = ? AND source = ?"
             " AND stream IS ? AND order_key IS ? AND location IS ? AND payload IS ?"
         )
-        params = (r["created_at"], r["reason"], _json(r.get("details")), r["stage"], r["source"], r.get("stream"),
+        params = (r["created_at"], r["reason"], _json(r.get("details")), _json(r.get("versions")), r["stage"], r["source"], r.get("stream"),
                   r.get("order_key"), r.get("location"), _json(r.get("payload")))
         return bool(self.conn.exec_driver_sql(sql, params).rowcount)
 

@@ -32,11 +32,19 @@ Search = Callable[[str, Callable[[int], dict[str, Any]], int], tuple[list[dict[s
 
 
 def unserved_answer(exc: Unavailable) -> bool:
-    """A 5xx or a timeout, as a page Shopware cannot load ends; not a 429, a refused connection or a stop."""
+    """A 500 or a timeout, as a page Shopware cannot load ends: worth trying a smaller page. Not a 502, 503
+    or 504 (a proxy's word for an overloaded or absent shop: an outage), a 429, a refused connection or a stop."""
     cause = exc.__cause__
     if isinstance(exc, Aborted):
         return False
-    return isinstance(cause, httpx.TimeoutException) or (isinstance(cause, RetryableError) and (cause.status or 0) >= 500)
+    return isinstance(cause, httpx.TimeoutException) or _bad_order(exc)
+
+
+def _bad_order(exc: Unavailable) -> bool:
+    """Only Shopware's own 500 names an order it cannot load; a timeout alone may be a slow shop, and an
+    order skipped for it would be lost to Karla until it changes."""
+    cause = exc.__cause__
+    return isinstance(cause, RetryableError) and cause.status == 500
 
 
 def orders_page(client: ShopwareClient, config: ShopwareConfig, log: Log, search: Search, window: Window, after: int,
@@ -65,6 +73,8 @@ def orders_page(client: ShopwareClient, config: ShopwareConfig, log: Log, search
                 log.warning("shopware: a page of %d orders failed (%s); trying %d", size, exc.__cause__, size // 2)
                 size //= 2
                 continue
+            if not _bad_order(exc):
+                raise
             unserved[first_id(client, criteria(1), exc)] = str(exc.__cause__)  # fails alone: the bad order
             continue
         return rows, limit, size, unserved

@@ -365,12 +365,12 @@ def test_a_re_read_skips_versions_older_than_karlas_or_the_waiting_one(tmp_path:
         box.enqueue([_versioned("1", "b.csv", '{"a":2}')], now=1)
         box.mark_delivered(box.scan(None, 10), now=2)  # Karla has b.csv's version
         counts = box.enqueue([_versioned("1", "a.csv", '{"a":1}')], now=3, held=True)
-        assert (counts.older, counts.enqueued) == (1, 0) and box.scan(None, 10) == []
+        assert (counts.superseded, counts.enqueued) == (1, 0) and box.scan(None, 10) == []
         assert box.enqueue([_versioned("1", "a.csv", '{"a":1}')], now=3).enqueued == 1  # a plain read is current data
         box.remove(box.scan(None, 10))
         assert box.enqueue([_versioned("1", "c.csv", '{"a":3}')], now=4, held=True).enqueued == 1
         assert box.held_count() == 0 and [r.version.endswith("c.csv") for r in box.scan(None, 10)] == [True]
-        assert box.enqueue([_versioned("1", "b.csv", '{"a":2}')], now=5, held=True).older == 1  # older than the waiting c.csv
+        assert box.enqueue([_versioned("1", "b.csv", '{"a":2}')], now=5, held=True).superseded == 1  # older than the waiting c.csv
         other = _versioned("1", "a.csv", '{"a":9}', source="erp")
         assert box.enqueue([other], now=6, held=True).enqueued == 1 and box.held_count() == 1
 

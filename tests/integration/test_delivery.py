@@ -510,7 +510,7 @@ def test_a_full_sync_cut_short_sends_no_older_version(tmp_path: Path, sandbox) -
     assert connector.sync().exit_code == ExitCode.OK
     rt = connector.sources["warehouse"]
     counts = connector.sync_one(rt, full=True, stop=lambda: True)  # stopped after its first page: orders_001.csv
-    assert counts.older == 3 and connector.status()["pending"] == 0 and connector.status()["held"] == 0
+    assert counts.superseded == 3 and connector.status()["pending"] == 0 and connector.status()["held"] == 0
     transport.sent.clear()
     assert connector.sync().exit_code == ExitCode.OK and transport.items() == []  # nothing older goes
     assert {o["address"]["zip_code"] for o in sandbox.orders(SLUG).values()} == {"22222"}

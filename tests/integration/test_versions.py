@@ -7,7 +7,9 @@ and its older versions reached Karla over newer ones, with no error and no lette
 from __future__ import annotations
 
 import io
+import json
 import os
+import sqlite3
 from pathlib import Path
 
 from rich.console import Console
@@ -61,7 +63,7 @@ def test_a_full_sync_skips_a_file_left_in_place_whose_orders_changed_since(tmp_p
     write_orders(files, "orders_002.csv", [1], zip_code="20095")
     assert connector.sync().exit_code == ExitCode.OK and not (files / "orders_002.csv").exists()
     report = connector.sync(full=True)
-    assert report.sources["warehouse"].older == 1 and _zip(sandbox) == "20095"
+    assert report.sources["warehouse"].superseded == 1 and _zip(sandbox) == "20095"
 
 
 def test_a_cut_short_full_sync_does_not_replace_a_newer_waiting_version(tmp_path: Path, sandbox) -> None:
@@ -91,3 +93,105 @@ def test_the_same_content_with_a_new_mtime_is_not_read_again(tmp_path: Path, san
     assert report.sources["warehouse"].read == 0 and _zip(sandbox) == "20095"
     with connector.db.read() as conn:  # its new fingerprint is remembered: the next poll does not open it
         assert Files(conn).was_read("warehouse", "orders_001.csv", path.stat().st_size, path.stat().st_mtime)
+
+
+# -- after review of the above: letters keep their versions, a replay sends only its letters' orders ----------
+def _bad(path: Path, n: int) -> None:
+    path.write_text(path.read_text().replace(f"{n},#{n},2026-11-20T09:15:00+01:00", f"{n},#{n},yesterday"))
+
+
+def _fix(path: Path, n: int) -> None:
+    path.write_text(path.read_text().replace(f"{n},#{n},yesterday", f"{n},#{n},2026-11-20T09:15:00+01:00"))
+
+
+def _as_before_versions(tmp_path: Path) -> None:
+    """What migration 9 leaves for parts delivered before it: no version."""
+    con = sqlite3.connect(tmp_path / "state.db")
+    con.execute("UPDATE delivered SET version = NULL")
+    con.commit()
+    con.close()
+
+
+def _retry(config: Path, ids: list[int] | None = None) -> int:
+    return retry_dead_letters(load_settings(config), ids, Console(file=io.StringIO()))
+
+
+def test_dlq_retry_sends_the_fixed_order_though_karlas_version_is_unknown(tmp_path: Path, sandbox) -> None:
+    # Delivered before versions (or by a plugin without them): the re-read held the fixed order until a full
+    # sync, which the default configuration never runs.
+    files, config = tmp_path / "files", write_config(tmp_path, sandbox.url)
+    write_orders(files, "orders_001.csv", [3], zip_code="11111")
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.OK
+    path = write_orders(files, "orders_002.csv", [3], zip_code="22222")
+    _bad(path, 3)
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    (letter,) = _letters(connector)
+    connector.close()
+    _as_before_versions(tmp_path)
+    _fix(path, 3)
+    assert _retry(config, [letter.id]) == ExitCode.OK and _zip(sandbox, "3") == "22222"
+
+
+def test_dlq_retry_leaves_the_files_other_orders_alone_when_versions_are_unknown(tmp_path: Path, sandbox) -> None:
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url, source={"after_processing": "archive", "archive_folder": "archive"})
+    path = _with_bad_row(files, "orders_001.csv", "10115")
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    write_orders(files, "orders_002.csv", [1], zip_code="20095")
+    assert connector.sync().exit_code == ExitCode.OK
+    (letter,) = _letters(connector)
+    connector.close()
+    _as_before_versions(tmp_path)
+    _fix(path, 3)
+    assert _retry(config, [letter.id]) == ExitCode.OK and _zip(sandbox, "3") == "10115"
+    connector = Connector(load_settings(config))
+    assert connector.status()["held"] == 0 and connector.sync(full=True).exit_code == ExitCode.OK
+    assert _zip(sandbox) == "20095"
+
+
+def test_an_unversioned_plugins_fixed_order_goes_on_dlq_retry(tmp_path: Path, sandbox) -> None:
+    path = tmp_path / "orders.jsonl"
+    first = {"number": "A", "updated": "2026-11-20T10:00:00Z", "zip": "11111"}
+    path.write_text(json.dumps(first) + "\n")
+    config = write_config(tmp_path, sandbox.url)
+    config.write_text(config.read_text().split("[sources.warehouse]")[0] + f'[sources.toy]\ntype = "jsonl"\npath = "{path}"\n')
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.OK
+    path.write_text(json.dumps(first) + "\n" + json.dumps({**first, "updated": "yesterday", "zip": "22222"}) + "\n")
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    connector.close()
+    path.write_text(json.dumps(first) + "\n" + json.dumps({**first, "updated": "2026-11-21T10:00:00Z", "zip": "22222"}) + "\n")
+    assert _retry(config) == ExitCode.OK and _zip(sandbox, "A") == "22222"
+
+
+def test_a_file_whose_content_goes_back_to_an_earlier_version_is_read(tmp_path: Path, sandbox) -> None:
+    files, config = tmp_path / "files", write_config(tmp_path, sandbox.url)
+    connector = Connector(load_settings(config))
+    stamp = 1_790_000_000.0
+    for zip_code in ("10115", "20095", "10115"):  # the ERP corrects it back
+        write_orders(files, "orders.csv", [1], zip_code=zip_code)
+        stamp += 60
+        os.utime(files / "orders.csv", (stamp, stamp))
+        assert connector.sync().exit_code == ExitCode.OK and _zip(sandbox) == zip_code
+
+
+def test_a_retried_karla_letter_keeps_its_version(tmp_path: Path, sandbox) -> None:
+    # Queued again without its version, the letter's newest order lost to an older file's: replayed by
+    # `dlq retry --all` over it, or by the nightly full sync once delivered.
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url, source={"after_processing": "archive", "archive_folder": "archive"})
+    path = _with_bad_row(files, "orders_001.csv", "10115")  # stays in place for its letter
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    sandbox.refuse_order("1", 422, "invalid_payload")
+    write_orders(files, "orders_002.csv", [1], zip_code="20095")  # order 1's newer version, refused by Karla
+    connector.sync()
+    sandbox.heal()
+    assert {letter.stage for letter in _letters(connector)} == {"source", "karla"}
+    connector.close()
+    _fix(path, 3)
+    assert _retry(config) == ExitCode.OK and _zip(sandbox) == "20095"  # dlq retry --all
+    connector = Connector(load_settings(config))
+    assert connector.sync(full=True).exit_code == ExitCode.OK and _zip(sandbox) == "20095"

@@ -64,7 +64,7 @@ def test_an_outage_stays_an_outage_and_skips_nothing(shop: FakeShopware, clock: 
     with pytest.raises(Unavailable, match="answered 503 on /search/order"):
         pages.extend(adapter.read("orders", None))
     probes = [r for r in shop.requests if r["path"] == "/api/search-ids/order"]
-    assert not pages and limits(shop) == [10] * 6 and len(probes) == 1  # the client's retries, one probe, no halving
+    assert not pages and limits(shop) == [10] * 6 and not probes  # the client's retries; a 503: no probe, no halving
 
 
 def test_a_shop_that_fails_every_order_is_broken_not_full_of_bad_orders(shop: FakeShopware, clock: Clock,
@@ -89,5 +89,30 @@ def test_only_server_errors_and_timeouts_count_as_a_page_shopware_cannot_serve()
     assert unserved_answer(after(RetryableError("500", status=500)))
     assert unserved_answer(after(httpx.ReadTimeout("slow", request=request)))
     assert not unserved_answer(after(RetryableError("429", status=429)))
+    assert not unserved_answer(after(RetryableError("503", status=503)))  # a proxy's word for an overloaded shop
     assert not unserved_answer(after(httpx.ConnectError("refused", request=request)))
     assert not unserved_answer(after(RetryableError("500", status=500), Aborted))
+
+
+def test_a_burst_of_503s_is_an_outage_and_skips_no_order(shop: FakeShopware, clock: Clock, make_adapter: MakeAdapter) -> None:
+    """A proxy's 503 while search-ids still answers (an overloaded shop: the light query loads, the heavy one
+    does not) dead-lettered a good order, which later polls then skipped (found by review)."""
+    fill(shop, clock, 10)
+    adapter = make_adapter(page_size=10)
+    adapter.client.ensure_token()
+    shop.fail("/api/search/order", *[503] * 6)  # as long as the client retries
+    with pytest.raises(Unavailable, match="503"):
+        list(adapter.read("orders", None))
+    clock.advance(minutes=5)
+    pages = list(make_adapter(page_size=10).read("orders", None))
+    assert set(records(pages)) == {str(n) for n in range(1, 11)} and not [r for p in pages for r in p.rejected]
+
+
+def test_a_single_order_that_only_times_out_is_not_skipped() -> None:
+    from adapters.shopware.unserved import _bad_order
+
+    request = httpx.Request("POST", "https://shop.example/api/search/order")
+    try:
+        raise Unavailable("unavailable after retries") from httpx.ReadTimeout("slow", request=request)
+    except Unavailable as exc:
+        assert unserved_answer(exc) and not _bad_order(exc)  # a smaller page is worth a try; a skip is not
