@@ -23,7 +23,7 @@ from connector.engine import RunCounts, SourceRuntime, sync_source
 from connector.errors import ConfigError, ConnectorError, FatalError, RetryableError, ShopRefused, Unavailable
 from connector.items import pending_groups
 from connector.karla.client import KarlaClient
-from connector.registry import AdapterLoadError, validate_source
+from connector.registry import validate_sources
 from connector.settings import Settings
 from connector.status import state_status
 from state import StateDB, open_state
@@ -81,6 +81,7 @@ class Connector:
         self.settings = settings
         self.clock = clock
         self.broken: dict[str, str] = {}
+        self.disabled: dict[str, str] = {}  # enabled = false and failing validation: skipped, not an error
         self.sources = self._validate_sources()
         self._transport, self._sleep, self._on_request = transport, sleep, on_request
         # A second delivery process can use neither an injected transport nor an injected clock or sleep.
@@ -91,16 +92,12 @@ class Connector:
         self._stop = threading.Event()  # set by abort(): adapters' and Karla's retry waits end at once
 
     def _validate_sources(self) -> dict[str, SourceRuntime]:
-        runtimes = {}
-        for name, raw in self.settings.sources.items():
-            try:
-                cls, config = validate_source(name, raw)
-            except AdapterLoadError as exc:  # a broken plugin: report it, keep the other sources running
-                log.error("source %s skipped: %s", name, exc, extra={"source": name})
-                self.broken[name] = str(exc)
-                continue
-            runtimes[name] = SourceRuntime(name, cls, config, self.settings.karla.shop_slug)
-        return runtimes
+        """Every table at once (one error lists them all); a broken plugin or a disabled table that fails
+        validation is skipped and reported (``connector.registry.validate_sources``), the others run."""
+        checked = validate_sources(self.settings.sources)
+        self.broken, self.disabled = checked.broken, checked.disabled
+        slug = self.settings.karla.shop_slug
+        return {name: SourceRuntime(name, cls, config, slug) for name, (cls, config) in checked.valid.items()}
 
     @property
     def db(self) -> StateDB:
@@ -134,6 +131,9 @@ class Connector:
             self._db.close()
 
     def selected(self, names: Sequence[str] | None) -> list[SourceRuntime]:
+        invalid = [n for n in names or () if n in self.disabled]
+        if invalid:
+            raise ConfigError(f"source {invalid[0]!r} has enabled = false and is not valid: {self.disabled[invalid[0]]}")
         unknown = [n for n in names or () if n not in self.sources]
         if unknown:
             raise ConfigError(f"unknown source {unknown[0]!r}; configured: {', '.join(self.sources) or 'none'}")

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from connector import cli_render as render
+from connector.cli_dlq import dlq_app
 from connector.errors import ConfigError, ConnectorError, FatalError
 from connector.logs import configure_logging, redact, redact_data, register_secrets
 from connector.settings import Settings, load_settings
@@ -27,7 +28,6 @@ from connector.settings import Settings, load_settings
 __all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued), 4 internal error (a bug; --debug shows the traceback), 75 state file in use by another process (try again later). Options such as --config go before the command.")
-dlq_app = typer.Typer(no_args_is_help=True, help="Inspect, retry or drop dead letters.")
 app.add_typer(dlq_app, name="dlq")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -210,54 +210,6 @@ def demo(
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     raise typer.Exit(code)
-
-
-@dlq_app.command("list")
-def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
-    """Show dead letters with the reason and where the record came from. Works beside `run`."""
-    from connector.commands import dead_letters
-
-    try:
-        rows = redact_data(dead_letters(_settings(need_api_key=False)))
-    except ConnectorError as exc:
-        raise _fail(str(exc)) from None
-    if as_json:
-        out.print_json(json.dumps(rows, default=str))
-    else:
-        render.dead_letters(out, rows)
-
-
-@dlq_app.command("retry")
-def dlq_retry(
-    ids: Annotated[Optional[list[int]], typer.Argument(metavar="ID", help="Dead-letter ids (see dlq list)")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Retry every dead letter")] = False,
-) -> None:
-    """Give dead letters another chance: Karla rejections are re-sent now (unless a newer version went out
-    since: then they are dropped); a bad source row's file is read again, and its letter is kept when the
-    file is gone. Exit 1 when a record is dead-lettered again, 2 for ids that do not exist."""
-    from connector.commands import retry_dead_letters
-
-    if not ids and not all_:
-        raise _fail("name dead-letter ids or pass --all")
-    try:
-        code = retry_dead_letters(_settings(), None if all_ else ids, out)
-    except FatalError as exc:
-        raise _fail(str(exc), _code(exc)) from None
-    raise typer.Exit(code)
-
-
-@dlq_app.command("drop")
-def dlq_drop(ids: Annotated[list[int], typer.Argument(metavar="ID", help="Dead-letter ids (see dlq list)")]) -> None:
-    """Delete dead letters for good. Exit 2 when an id names no dead letter. Works beside `run`."""
-    from connector.commands import drop_dead_letters
-
-    try:
-        dropped = drop_dead_letters(_settings(need_api_key=False), ids)
-    except ConnectorError as exc:
-        raise _fail(str(exc)) from None
-    out.print(f"dropped {dropped} dead letter(s)")
-    if dropped < len(set(ids)):  # as for `dlq retry`: an id that does not exist is a mistake worth an exit code
-        raise _fail(f"{len(set(ids)) - dropped} of the ids named no dead letter (see `dlq list`)")
 
 
 def _tune_gc() -> None:

@@ -47,7 +47,8 @@ def sync_report(out: Console, report: Any) -> None:
 
 
 def status(out: Console, data: dict[str, Any]) -> None:
-    out.print(f"pending orders: {data['pending']}   dead letters: {data['dead']}", highlight=False)
+    where = f"   state file: {data['state_path']}" if data.get("state_path") else ""
+    out.print(f"pending orders: {data['pending']}   dead letters: {data['dead']}{where}", highlight=False, markup=False)
     waiting = data["waiting"]
     if waiting["count"]:
         out.print(f"{waiting['count']} of them wait after a failed delivery; next to be tried again:", highlight=False)

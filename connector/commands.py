@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import tempfile
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -21,13 +22,14 @@ from connector.errors import ConnectorError, FatalError
 from connector.logs import redact_data
 from connector.registry import available, load_adapter
 from connector.settings import Settings
-from state import DeadLetters, open_state
-from state.lock import StateLock
+from state import SCHEMA_VERSION, DeadLetters, open_state
+from state.lock import StateLock, _whose
 
 __all__ = [
     "adapter_table",
     "dead_letters",
     "drop_dead_letters",
+    "lacks_sources",
     "retry_dead_letters",
     "run_check",
     "run_dry",
@@ -38,6 +40,12 @@ __all__ = [
 NO_SOURCES = "no [sources.NAME] table is configured: nothing would be read (see config.example.toml)"
 
 
+def lacks_sources(connector: Connector) -> bool:
+    """No ``[sources.NAME]`` table at all: `sync`, `check` and `run` refuse it (exit 2), since a daemon that
+    starts, reports ready and idles hides the mistake until someone misses the orders."""
+    return not connector.sources and not connector.broken
+
+
 def _progress(console: Console) -> Any:
     if not console.is_terminal:
         return nullcontext(None)
@@ -46,7 +54,7 @@ def _progress(console: Console) -> Any:
 
 def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: Console, err: Console) -> int:
     connector = Connector(settings)
-    if not connector.sources and not connector.broken:  # as `check`: a config without sources is a mistake
+    if lacks_sources(connector):  # as `check` and `run`: a config without sources is a mistake
         connector.close()
         err.print(f"error: {NO_SOURCES}", style="bold red", highlight=False, markup=False)
         return ExitCode.CONFIG
@@ -85,8 +93,6 @@ def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Co
         if settings.state.path.exists():
             source = open_state(settings.state.path)
             with source.engine.raw_connection() as raw:  # type: ignore[attr-defined]
-                import sqlite3
-
                 target = sqlite3.connect(copy)
                 raw.driver_connection.backup(target)
                 target.close()
@@ -118,12 +124,15 @@ def run_check(settings: Settings, out: Console) -> int:
     render.check_line(out, f"state file {settings.state.path}", state_ok, [state_fact])
     if not state_ok:
         code = ExitCode.CONFIG
-    if not connector.sources and not connector.broken:
+    if lacks_sources(connector):
         render.check_line(out, "sources", False, [NO_SOURCES])
         code = ExitCode.CONFIG
     for name, error in connector.broken.items():
         code = ExitCode.CONFIG
         render.check_line(out, f"source {name}", False, [error])
+    for name, error in connector.disabled.items():
+        out.print(f"[dim]disabled[/] source {name}: enabled = false, not checked; not valid either:", highlight=False)
+        out.print(f"    {error}", markup=False, highlight=False)
     for rt in connector.sources.values():
         what = f"source {rt.name} ({rt.config.type})"
         if not rt.config.enabled:
@@ -163,17 +172,72 @@ def run_check(settings: Settings, out: Console) -> int:
 
 
 def _state_writable(path: Path) -> tuple[bool, str]:
-    """Whether a sync could open the state file and its lock, judged without creating either."""
+    """Whether a sync could open the state file and its lock, judged without creating or changing either:
+    `check` must not say "ok" for a file `sync` then refuses (a lock a root run left, a newer schema, a file
+    that is not SQLite, a folder below a regular file), so it runs the same tests read-only."""
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         return False, "[state].path names a folder: it must name a file (created if missing)"
     if not folder.is_dir():
-        return os.access(_existing(folder), os.W_OK), f"folder {folder} does not exist yet; it is created on the first sync"
+        return _missing_folder(folder)
     if not os.access(folder, os.W_OK | os.X_OK):
         return False, f"folder {folder} is not writable by this user ([state].path, KARLA_CONNECTOR_STATE__PATH)"
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         return False, f"{path} is not readable and writable by this user"
+    problem = _lock_problem(Path(f"{path}.lock")) or (_schema_problem(path) if path.exists() else None)
+    if problem:
+        return False, problem
     return True, "exists, writable" if path.exists() else "not created yet; the folder is writable"
+
+
+def _missing_folder(folder: Path) -> tuple[bool, str]:
+    """A missing folder is created by the first sync, unless what exists of its path ends in a regular file."""
+    existing = _existing(folder)
+    if not existing.is_dir():
+        return False, (f"cannot create folder {folder}: {existing} is a file, not a folder; [state].path "
+                       "(KARLA_CONNECTOR_STATE__PATH) must name a file in a folder")
+    return os.access(existing, os.W_OK), f"folder {folder} does not exist yet; it is created on the first sync"
+
+
+def _lock_problem(lock: Path) -> str | None:
+    """A lock file left by a run as another user (README's root `sync` beside the service) stops every sync:
+    open it as the lock does, without creating it, and word the refusal as ``StateLock`` does."""
+    if not lock.exists():
+        return None
+    try:
+        os.close(os.open(lock, os.O_RDWR))
+    except OSError as exc:
+        return f"cannot create {lock} ({exc.strerror or exc}): {_whose(lock)}"
+    return None
+
+
+def _schema_problem(path: Path) -> str | None:
+    """What ``open_state`` would refuse: not SQLite, or a schema newer than this release's. Read-only and
+    creating nothing: a file in use (its -wal and -shm exist) is read through them, any other as immutable,
+    since a plain read-only open of a WAL file leaves new -wal and -shm files behind."""
+    live = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+    uri = f"{path.resolve().as_uri()}?{'mode=ro' if live else 'immutable=1'}"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):  # a writer holds it this instant: nothing wrong with the file
+            return None
+        return _not_sqlite(path, exc)
+    except sqlite3.DatabaseError as exc:
+        return _not_sqlite(path, exc)
+    if version > SCHEMA_VERSION:
+        return (f"state file {path} has schema version {version}, newer than this release understands "
+                f"({SCHEMA_VERSION}); upgrade karla-connector or point [state].path elsewhere")
+    return None
+
+
+def _not_sqlite(path: Path, exc: Exception) -> str:
+    return (f"cannot open the state file {path}: {exc}; [state].path (KARLA_CONNECTOR_STATE__PATH) must name a "
+            "SQLite file (created if missing) in a writable folder")
 
 
 def _existing(folder: Path) -> Path:
@@ -209,10 +273,12 @@ def dead_letters(settings: Settings) -> list[dict[str, Any]]:
         db.close()
 
 
-def drop_dead_letters(settings: Settings, ids: Sequence[int]) -> int:
+def drop_dead_letters(settings: Settings, ids: Sequence[int]) -> tuple[int, list[int]]:
+    """How many letters went, and the ids that named none: those are named back, as `dlq retry` does."""
     db = open_state(settings.state.path, create=False)
     try:
         with db.transaction() as conn:
-            return DeadLetters(conn).delete(ids)
+            found = {row.id for row in DeadLetters(conn).list(ids)}
+            return DeadLetters(conn).delete(sorted(found)), sorted(set(ids) - found)
     finally:
         db.close()

@@ -4,6 +4,7 @@ environment variable that sets it; a misspelt key is named unknown, with the nea
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,10 @@ def describe(
     for err in exc.errors():
         parts = [*(prefix.split(".") if prefix else []), *(str(p) for p in err["loc"])]
         key = ".".join(parts)
-        env = ", ".join(ENV_PREFIX + k.upper().replace(".", "__") for k in _required_keys(key, err, model))
+        keys = _named_keys(key, err, model) if not err["loc"] and model else _required_keys(key, err, model)
+        env = ", ".join(ENV_PREFIX + k.upper().replace(".", "__") for k in keys)
         message = _unknown_key(err["loc"], model) if err["type"] == "extra_forbidden" and model else err["msg"]
-        lines.append(f"config key {key}: {message} ({where}; env {env})")
+        lines.append(f"config {'key' if err['loc'] else 'table'} {key}: {message} ({where}; env {env})")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
@@ -38,6 +40,14 @@ def _required_keys(key: str, err: Any, model: type[BaseModel] | None) -> list[st
     if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
         return [key]
     return [f"{key}.{name}" for name, f in inner.model_fields.items() if f.is_required()] or [key]
+
+
+def _named_keys(key: str, err: Any, model: type[BaseModel]) -> list[str]:
+    """A whole table's error ("set access_token, or client_id and client_secret") has no key of its own, and
+    ``KARLA_CONNECTOR_SOURCES__SHOP`` sets nothing: name the variables of the keys its message mentions."""
+    words = set(re.findall(r"\w+", str(err["msg"])))
+    named = [f"{key}.{name}" for name in model.model_fields if name in words]
+    return named or [f"{key}.<key>"]
 
 
 def _unknown_key(loc: tuple[Any, ...], model: type[BaseModel]) -> str:

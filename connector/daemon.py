@@ -23,15 +23,15 @@ from apscheduler.triggers.base import BaseTrigger
 
 from connector.app import Connector
 from connector.apscheduler_fixes import OncePerWallClock, Overlaps, QuietOverlap
+from connector.commands import NO_SOURCES, lacks_sources
 from connector.delivery import DeliveryResult
 from connector.engine import RunCounts, SourceRuntime
 from connector.errors import ConfigError, ConnectorError, FatalError, Unavailable
-from connector.health import HealthServer
+from connector.health import HealthServer, listen_error
 from connector.logs import redact
 from connector.metrics import Metrics
 from connector.readiness import Readiness
 from connector.sdnotify import Notifier, watchdog_interval
-from connector.settings import ENV_PREFIX
 from connector.schedule import cron_trigger as _parse_cron
 from state.lock import StateLock
 
@@ -195,6 +195,8 @@ class Daemon:
 
     # -- main loop -----------------------------------------------------------------------------------
     def run(self) -> int:
+        if lacks_sources(self.connector):  # as `sync` and `check`: idling "ready" would hide the mistake
+            raise ConfigError(NO_SOURCES)
         with StateLock(self.settings.state.path, "run"):
             self.started = self.connector.now()
             self.connector.db  # open (and migrate) the state file before reporting ready
@@ -234,12 +236,7 @@ class Daemon:
         try:
             server = HealthServer(d.health_host, d.health_port, self.readiness.check, self._metrics_text)
         except OSError as exc:  # port in use, address not on this host, name that does not resolve
-            reason = exc.strerror or str(exc)
-            raise ConfigError(
-                f"[daemon].health_host:health_port {d.health_host}:{d.health_port}: cannot listen for /healthz and "
-                f"/metrics: {reason} (is another karla-connector or program using the port?); choose another with "
-                f"health_port or {ENV_PREFIX}DAEMON__HEALTH_PORT, or 0 to turn the health server off"
-            ) from None
+            raise listen_error(d.health_host, d.health_port, exc) from None
         return server.start()
 
     def _metrics_text(self) -> bytes:

@@ -17,7 +17,10 @@ from adapters.base import Adapter, SourceConfig
 from connector.errors import ConfigError
 from connector.logs import named_secrets, register_secrets, secret_values
 
-__all__ = ["GROUP", "AdapterInfo", "AdapterLoadError", "available", "load_adapter", "register_source_secrets", "validate_source"]
+__all__ = [
+    "GROUP", "AdapterInfo", "AdapterLoadError", "CheckedSources", "available", "is_enabled", "load_adapter",
+    "register_source_secrets", "validate_source", "validate_sources",
+]
 
 GROUP = "karla_connector.adapters"
 log = logging.getLogger(__name__)
@@ -132,3 +135,65 @@ def register_source_secrets(sources: dict[str, dict[str, Any]]) -> None:
             validate_source(name, raw)
         except Exception:  # noqa: BLE001 - only masking is at stake here
             register_secrets(named_secrets(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedSources:
+    """Every ``[sources.*]`` table, sorted by what happens to it.
+
+    ``valid``: name -> (adapter class, config). ``broken``: an enabled source whose adapter failed to load
+    (skipped and reported, the others run). ``disabled``: an ``enabled = false`` table that fails validation
+    (skipped with a warning: config.example.toml ships Shopware disabled without its secret, and a table
+    nobody runs must not stop the ones that do)."""
+
+    valid: dict[str, tuple[type[Adapter], SourceConfig]]
+    broken: dict[str, str]
+    disabled: dict[str, str]
+
+
+def validate_sources(sources: dict[str, dict[str, Any]]) -> CheckedSources:
+    """All tables at once; one ``ConfigError`` lists the problems of every enabled table, not the first."""
+    checked, problems = _sorted(sources)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    for name, error in checked.disabled.items():
+        log.warning("source %s (enabled = false) skipped: %s", name, error, extra={"source": name})
+    for name, error in checked.broken.items():
+        log.error("source %s skipped: %s", name, error, extra={"source": name})
+    return checked
+
+
+def source_problems(sources: dict[str, dict[str, Any]]) -> list[str]:
+    """The lines ``validate_sources`` would refuse, for an error that already lists the core tables' problems."""
+    return _sorted(sources)[1]
+
+
+def _sorted(sources: dict[str, dict[str, Any]]) -> tuple[CheckedSources, list[str]]:
+    """Each table validated and sorted; the problem lines of enabled tables that fail (no logging here)."""
+    checked, problems = CheckedSources({}, {}, {}), []
+    for name, raw in sources.items():
+        try:
+            checked.valid[name] = validate_source(name, raw)
+        except ConfigError as exc:
+            if not is_enabled(raw):
+                checked.disabled[name] = "; ".join(problem_lines(str(exc)))
+                register_secrets(named_secrets(raw))  # masked as register_source_secrets does
+            elif isinstance(exc, AdapterLoadError):  # a broken plugin: reported, the other sources run
+                checked.broken[name] = str(exc)
+            else:
+                problems += problem_lines(str(exc))
+    return checked, problems
+
+
+def problem_lines(message: str) -> list[str]:
+    """A ``ConfigError``'s problems one per line, without the "invalid configuration:" heading."""
+    return message.removeprefix("invalid configuration:\n  ").split("\n  ")
+
+
+def is_enabled(raw: dict[str, Any]) -> bool:
+    """As the source's ``Config`` reads ``enabled`` (``"false"`` from the environment is false); a value that is
+    no boolean counts as enabled, so its table is checked strictly and the mistake reported."""
+    try:
+        return bool(TypeAdapter(bool).validate_python(raw.get("enabled", True)))
+    except ValidationError:
+        return True

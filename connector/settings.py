@@ -211,16 +211,37 @@ def load_settings(explicit: Path | None = None, *, need_api_key: bool = True) ->
         return _anchored(settings, path) if found else settings
     except ValidationError as exc:
         if found:
-            raise ConfigError(describe_validation_error(exc, path, model=Settings)) from None
+            raise ConfigError(describe_validation_error(exc, path, model=Settings) + _sources_too()) from None
         # Without a file every key must come from the environment: say first that the file was not found.
         raise ConfigError(
             f"{_not_found(path)}; without one, every required key must come from the environment\n"
-            + describe_validation_error(exc, None, where="in the environment", model=Settings)
+            + describe_validation_error(exc, None, where="in the environment", model=Settings) + _sources_too()
         ) from None
     except (ValueError, OSError) as exc:  # TOML syntax errors, a file that vanished or changed meanwhile
         raise ConfigError(f"cannot read config file {path}: {_reason(exc)}") from None
     finally:
         _TOML_PATH, _NEED_API_KEY = None, True
+
+
+class _RawSources(Settings):
+    """Only the source tables, for an error in the core tables that should list theirs too."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+    karla: Any = None
+    state: Any = None
+    daemon: Any = None
+    log: Any = None
+
+
+def _sources_too() -> str:
+    """The source tables' problems, appended to the core tables': all mistakes in one round, not one a run."""
+    from connector.registry import source_problems  # here: the registry imports adapters, which import settings
+
+    try:
+        lines = source_problems(_RawSources().sources)
+    except Exception:  # noqa: BLE001 - the core tables' error is the one to raise; this only adds to it
+        return ""
+    return "".join(f"\n  {line}" for line in lines)
 
 
 def _anchored(settings: Settings, config: Path) -> Settings:

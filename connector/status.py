@@ -7,6 +7,7 @@ only the service can read) are missing, and showing cursors and counts needs non
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,6 +20,8 @@ __all__ = ["state_status"]
 
 
 def state_status(settings: Settings, db: StateDB) -> dict[str, Any]:
+    """The counts, and the absolute path of the file they come from: a relative ``[state].path`` is read next
+    to the config file, and "nothing pending" from the wrong file is the mistake to rule out first."""
     with db.read() as conn:
         pending = Outbox(conn).pending_by_source()
         dead = DeadLetters(conn).count_by_source()
@@ -37,7 +40,7 @@ def state_status(settings: Settings, db: StateDB) -> dict[str, Any]:
         count, first = Outbox(conn).waiting()
         waiting = {"count": count, "next": [{"shop": slug, "order": key, "next_try": _iso(at), "why": why}
                                             for slug, key, at, why in first]}
-        return {"pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "waiting": waiting,
+        return {"state_path": os.path.abspath(db.path), "pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "waiting": waiting,
                 "held": Outbox(conn).held_count(), "held_by_source": Outbox(conn).held_by_source(), "sources": sources}
 
 

@@ -122,7 +122,7 @@ class DeadLetters:
         if not rows:
             return 0
         self.conn.exec_driver_sql(
-            f"INSERT INTO dead_letter ({_DLQ_COLUMNS[4:]}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO dead_letter ({_DLQ_COLUMNS[4:]}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     r["created_at"], r["stage"], r["source"], r.get("stream"), r.get("slug"), r.get("order_key"),
@@ -147,6 +147,9 @@ class DeadLetters:
         sql = f"SELECT {_DLQ_COLUMNS} FROM dead_letter"
         params: tuple = ()
         if ids:
+            ids = _storable(ids)
+            if not ids:  # ids were named, none can exist: not "no filter", which would list every letter
+                return []
             sql += f" WHERE id IN ({','.join('?' * len(ids))})"
             params = tuple(ids)
         sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
@@ -157,6 +160,7 @@ class DeadLetters:
         return [_row(r) for r in self.conn.exec_driver_sql(sql, (stage, slug, order_key))]
 
     def delete(self, ids: Sequence[int]) -> int:
+        ids = _storable(ids)
         if not ids:
             return 0
         sql = f"DELETE FROM dead_letter WHERE id IN ({','.join('?' * len(ids))})"
@@ -259,7 +263,7 @@ def _item_parts(payload: str | None) -> set[str]:
 
 def _row(raw: Sequence[Any]) -> DeadLetterRow:
     values = list(raw)
-    for index in (10, 11):
+    for index in (10, 11, 12):
         if values[index]:
             try:
                 values[index] = json.loads(values[index])

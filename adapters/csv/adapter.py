@@ -66,8 +66,11 @@ class CsvAdapter:
             waiting = [f for f in matching if settling(f, now, self.config.settle_seconds, quiet)]
             if waiting:  # a file "not picked up" explains itself here too, not only in an INFO line
                 last = max(f.mtime for f in waiting) + self.config.settle_seconds
+                names = sorted(f.name for f in waiting)  # which file "was not picked up" is what the operator asks
+                listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
                 facts.append(f"{len(waiting)} of them changed within settle_seconds ({self.config.settle_seconds:.0f}s): "
                              f"read from {datetime.fromtimestamp(last, timezone.utc):%H:%M:%S} UTC on")
+                facts.append(f"still settling: {listed}")
         return facts
 
     def streams(self) -> Sequence[StreamSpec]:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapters.base import SourceConfig
+from adapters.csv.files import safe_folder
 from adapters.csv.reader import line_codec
 from connector.errors import ConfigError
 from connector.karla.carriers import CarrierOverrides
@@ -117,6 +118,29 @@ class CsvConfig(SourceConfig):
         except ConfigError as exc:
             raise ValueError(f"{value!r}: " + str(exc).removeprefix(f"encoding = {value!r}: ")) from None
         return value
+
+    @field_validator("archive_folder", "error_folder")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        """Checked by the rule moving files uses (``files.safe_folder``): refused at start, not at every file."""
+        if value is None:
+            return None
+        try:
+            safe_folder(value)
+        except ConfigError:
+            raise ValueError("must be a relative path inside the source folder (no '..', not absolute)") from None
+        return value
+
+    @field_validator("default_currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        """Karla takes a three-letter ISO 4217 code: "euro" made every order a dead letter blaming its row."""
+        if value is None:
+            return None
+        code = value.strip().upper()
+        if len(code) != 3 or not (code.isascii() and code.isalpha()):
+            raise ValueError(f"{value!r} is not a three-letter currency code such as EUR, CHF or USD")
+        return code
 
     @field_validator("delimiter")
     @classmethod
