@@ -20,7 +20,7 @@ from connector.errors import Aborted, ConnectorError
 from connector.karla.models import merge_trackings, serialise
 from connector.logs import redact, redact_data
 from state import Cursors, DeadLetters, Files, Outbox, Part, Runs, StateDB, origin
-from state.outbox import VERSION_SEP
+from state.parts import VERSION_SEP
 
 __all__ = ["RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
 

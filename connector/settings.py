@@ -9,7 +9,6 @@ Source sections stay raw dicts here and are validated by their adapter's ``Confi
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from pydantic_settings import (
 )
 
 from connector.config_errors import describe
+from connector.config_file import not_found, readable
 from connector.envsources import ENV_PREFIX, CredentialsSource, EnvSource, reason as _reason
 from connector.errors import ConfigError
 from connector.schedule import check_timezone, cron_trigger
@@ -203,7 +203,7 @@ def load_settings(explicit: Path | None = None, *, need_api_key: bool = True) ->
     """
     global _TOML_PATH, _LOADED_FROM, _NEED_API_KEY
     path, named = config_path(explicit)
-    found = _readable(path, named)
+    found = readable(path, named)
     _TOML_PATH = _LOADED_FROM = path if found else None
     _NEED_API_KEY = need_api_key
     try:
@@ -214,7 +214,7 @@ def load_settings(explicit: Path | None = None, *, need_api_key: bool = True) ->
             raise ConfigError(describe_validation_error(exc, path, model=Settings) + _sources_too()) from None
         # Without a file every key must come from the environment: say first that the file was not found.
         raise ConfigError(
-            f"{_not_found(path)}; without one, every required key must come from the environment\n"
+            f"{not_found(path)}; without one, every required key must come from the environment\n"
             + describe_validation_error(exc, None, where="in the environment", model=Settings) + _sources_too()
         ) from None
     except (ValueError, OSError) as exc:  # TOML syntax errors, a file that vanished or changed meanwhile
@@ -259,50 +259,6 @@ def _anchored(settings: Settings, config: Path) -> Settings:
             "-wal, -shm and .lock files), or set an absolute [state].path"
         )
     return settings.model_copy(update={"state": settings.state.model_copy(update={"path": anchored})})
-
-
-def _not_found(path: Path) -> str:
-    return f"config file {_shown(path)} not found: name one with --config PATH or {ENV_PREFIX}CONFIG=PATH"
-
-
-def _shown(path: Path) -> str:
-    """A relative path with the folder it is relative to: a service's working directory is rarely obvious."""
-    if path.is_absolute():
-        return str(path)
-    try:
-        return f"{path} (in {Path.cwd()})"
-    except OSError:  # the working directory was removed
-        return str(path)
-
-
-def _readable(path: Path, named: bool) -> bool:
-    """Whether ``path`` is a config file to read; ``ConfigError`` naming the file when it cannot be read.
-
-    A missing default file is fine (every key may come from the environment); a file the user named
-    must exist. Unreadable files and folders (a service user who may not enter /etc/karla-connector, a
-    bind mount that left a directory in the file's place) are configuration errors, not crashes.
-    """
-    try:
-        mode = path.stat().st_mode
-        if stat.S_ISDIR(mode):
-            raise ConfigError(f"config file {path} is a directory, not a TOML file"
-                              " (Docker leaves an empty directory where a mounted file was missing on the host)")
-        if not stat.S_ISREG(mode):
-            raise ConfigError(f"config file {path} is not a regular file")
-        with path.open("rb"):
-            return True
-    except FileNotFoundError:
-        if named:
-            raise ConfigError(f"config file {_shown(path)} does not exist") from None
-        return False
-    except PermissionError as exc:
-        raise ConfigError(
-            f"cannot read config file {path}: {_reason(exc)} for user id {os.getuid()}; the file must be readable "
-            "by the user the connector runs as, and its folders enterable (e.g. folder 0755, file 0644; under "
-            "systemd DynamicUser= keep secrets out of it and pass them with LoadCredential=)"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {_reason(exc)}") from None
 
 
 def describe_validation_error(

@@ -10,79 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Connection
 
-__all__ = ["EnqueueCounts", "Part", "PendingRow", "Outbox"]
-
-KEYS_PER_LOOKUP = 900  # order keys per IN-list query (change detection; dead letters read cleanly again)
-_ROWS_PER_STATEMENT = 1000  # six parameters per row, within SQLite's default limit of 32766
-
-
-class Part(NamedTuple):
-    """One deliverable piece of an order, serialised once (``payload`` is JSON text)."""
-
-    slug: str
-    order_key: str
-    id_type: str
-    part: str
-    payload: str
-    hash: str
-    source: str
-    stream: str
-    location: str | None
-    version: str | None = None  # source, stream and the record's version (``Record.version``); None: unknown
-
-
-@dataclass(slots=True)
-class EnqueueCounts:
-    enqueued: int = 0
-    unchanged: int = 0
-    superseded: int = 0  # a re-read's versions not queued: the one Karla has or that waits is newer (as far as known)
-
-
-class PendingRow(NamedTuple):
-    """A row of the outbox as delivery needs it (a tuple: built by the thousand per batch)."""
-
-    id: int
-    slug: str
-    order_key: str
-    id_type: str
-    part: str
-    payload: str
-    hash: str
-    source: str
-    stream: str
-    location: str | None
-    first_enqueued_at: float
-    attempts: int
-    next_attempt_at: float
-    error: str | None = None  # why the last attempt failed (``postpone``, ``suspect``)
-    version: str | None = None
-
-
-_PENDING_COLUMNS = (
-    "id, slug, order_key, id_type, part, payload, hash, source, stream, location, first_enqueued_at, attempts,"
-    " next_attempt_at, last_error, version"
+from state.parts import (
+    KEYS_PER_LOOKUP, PENDING_COLUMNS, ROWS_PER_STATEMENT, EnqueueCounts, Part, PendingRow, chunks, comparable, older,
 )
-VERSION_SEP = "\x1f"  # between source, stream and the record's version in ``Part.version``
 
-
-def comparable(version: str | None, other: str | None) -> bool:
-    """Only versions read from the same source and stream say which is newer."""
-    return version is not None and other is not None and version.rpartition(VERSION_SEP)[0] == other.rpartition(VERSION_SEP)[0]
-
-
-def older(version: str | None, than: str | None) -> bool:
-    return comparable(version, than) and version < than  # type: ignore[operator]
-
-
-def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
+__all__ = ["EnqueueCounts", "Part", "PendingRow", "Outbox"]
 
 class Outbox:
     """Operations on ``outbox`` and ``delivered``; every method runs inside the caller's transaction."""
@@ -176,11 +112,11 @@ class Outbox:
     def scan(self, after: tuple[str, str] | None, limit: int) -> list[PendingRow]:
         """Pending rows in (slug, order_key, part) order, strictly after the group ``after``."""
         if after is None:
-            sql = f"SELECT {_PENDING_COLUMNS} FROM outbox WHERE NOT held ORDER BY slug, order_key, part LIMIT ?"
+            sql = f"SELECT {PENDING_COLUMNS} FROM outbox WHERE NOT held ORDER BY slug, order_key, part LIMIT ?"
             params: tuple = (limit,)
         else:
             sql = (
-                f"SELECT {_PENDING_COLUMNS} FROM outbox WHERE (slug > ? OR (slug = ? AND order_key > ?)) AND NOT held"
+                f"SELECT {PENDING_COLUMNS} FROM outbox WHERE (slug > ? OR (slug = ? AND order_key > ?)) AND NOT held"
                 " ORDER BY slug, order_key, part LIMIT ?"
             )
             params = (after[0], after[0], after[1], limit)
@@ -198,7 +134,7 @@ class Outbox:
         """All pending rows of these orders, one list per order (parts in name order, as ``scan`` gives
         them), in the order the keys were given."""
         found: dict[tuple[str, str], list[PendingRow]] = {k: [] for k in keys}
-        for row in sorted(map(PendingRow._make, self._by_order(_PENDING_COLUMNS, "outbox", found, " AND NOT held")), key=lambda r: r.part):
+        for row in sorted(map(PendingRow._make, self._by_order(PENDING_COLUMNS, "outbox", found, " AND NOT held")), key=lambda r: r.part):
             found[(row.slug, row.order_key)].append(row)
         return [rows for rows in found.values() if rows]
 
@@ -209,7 +145,7 @@ class Outbox:
         (the DELETE matches on the hash that was sent).
         """
         rows = list(rows)
-        for chunk in chunks(rows, _ROWS_PER_STATEMENT):
+        for chunk in chunks(rows, ROWS_PER_STATEMENT):
             # One statement per chunk rather than executemany: SQLite runs it in one call, so the GIL is
             # released and re-taken once, not per row, while the sender thread is busy with HTTP.
             values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))

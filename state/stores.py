@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from state.outbox import KEYS_PER_LOOKUP, chunks
+from state.parts import KEYS_PER_LOOKUP, chunks
 
 __all__ = ["Cursors", "DeadLetters", "DeadLetterRow", "Files", "Runs", "origin"]
 

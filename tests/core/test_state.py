@@ -350,7 +350,7 @@ def test_a_held_row_is_let_go_by_a_plain_read_and_taken_over_by_a_full_sync_of_a
 
 
 def _versioned(key: str, version: str, payload: str, source: str = "src") -> Part:
-    from state.outbox import VERSION_SEP
+    from state.parts import VERSION_SEP
 
     return part(key, payload=payload)._replace(source=source, version=VERSION_SEP.join((source, "orders", version)))
 
