@@ -64,6 +64,7 @@ class Outbox:
             return counts
         delivered = self._known(parts)
         pending = self._pending(parts)
+        refused = self._refused(parts) if held or replay is not None else {}
         rows, touched = [], []
         for p in parts:
             ident = (p.slug, p.order_key, p.part)
@@ -74,7 +75,8 @@ class Outbox:
                 if was_held:  # a plain read lets it go; a full sync's takes it over (a renamed source)
                     touched.append((held, p.source, p.stream, *ident))
                 continue
-            if (held or replay is not None) and self._superseded(p, ident in pending and not was_held, version, karla_version) \
+            if (held or replay is not None) and (self._superseded(p, ident in pending and not was_held, version, karla_version)
+                                                 or older(p.version, refused.get(ident))) \
                     or replay is not None and (p.slug, p.order_key) not in replay and (ident in delivered or ident in pending):
                 counts.superseded += 1
                 continue
@@ -97,6 +99,18 @@ class Outbox:
             )
             counts.enqueued = len(rows)
         return counts
+
+    def _refused(self, parts: Sequence[Part]) -> dict[tuple[str, str, str], str]:
+        """The versions of these parts that Karla refused (its letters): a re-read's older one must not go in
+        their place, where Karla's acceptance of it would clear the letter of the newer one."""
+        found: dict[tuple[str, str, str], str] = {}
+        rows = self._by_order("slug, order_key, versions", "dead_letter", ((p.slug, p.order_key) for p in parts),
+                              " AND stage = 'karla' AND versions IS NOT NULL")
+        for slug, key, versions in rows:
+            for part, version in json.loads(versions).items():
+                if not older(version, found.get((slug, key, part))):
+                    found[(slug, key, part)] = version
+        return found
 
     @staticmethod
     def _superseded(part: Part, waits: bool, version: str | None, karla_version: str | None) -> bool:

@@ -195,3 +195,18 @@ def test_a_retried_karla_letter_keeps_its_version(tmp_path: Path, sandbox) -> No
     assert _retry(config) == ExitCode.OK and _zip(sandbox) == "20095"  # dlq retry --all
     connector = Connector(load_settings(config))
     assert connector.sync(full=True).exit_code == ExitCode.OK and _zip(sandbox) == "20095"
+
+
+def test_a_cut_short_full_sync_does_not_send_an_older_version_over_a_refused_newer_one(tmp_path: Path, sandbox) -> None:
+    # Karla never had order 1 and refused its newest version: the full sync's older one went, Karla took it,
+    # and that cleared the newer one's letter (found by review).
+    files, config = tmp_path / "files", write_config(tmp_path, sandbox.url)
+    write_orders(files, "orders_000.csv", [1], zip_code="10115")
+    write_orders(files, "orders_001.csv", [1], zip_code="20095")
+    connector = Connector(load_settings(config))
+    sandbox.refuse_order("1", 422, "invalid_payload")
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS  # the newest version (20095) refused: a letter
+    sandbox.heal()
+    counts = connector.sync_one(connector.sources["warehouse"], full=True, stop=lambda: True)  # orders_000.csv only
+    assert counts.superseded == 1 and connector.sync().exit_code == ExitCode.OK
+    assert "1" not in sandbox.orders(SLUG) and len(_letters(connector)) == 1
