@@ -75,11 +75,18 @@ class SourceConfig(BaseModel):
 class StreamSpec:
     """One kind of data a source offers. ``is_sorted`` is information for people reading ``adapters``
     output (the source yields in cursor order); the engine does not rely on it, nor on ``Record.cursor``:
-    only a page's ``cursor`` is stored."""
+    only a page's ``cursor`` is stored.
+
+    ``complete_trackings`` (since 1.3): a record of this stream that carries its order lists every live
+    parcel of it (an API's present state, as Shopify's and Shopware's). A parcel Karla has that such a
+    record no longer lists was withdrawn at the source (a cancelled fulfilment, a corrected number): the
+    engine drops it if it still waits and warns about it once if Karla has it. Leave it False where
+    parcels come apart from their order (CSV files)."""
 
     name: str
     is_sorted: bool = False
     description: str = ""
+    complete_trackings: bool = False
 
 
 @dataclass(frozen=True, slots=True)

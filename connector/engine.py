@@ -39,6 +39,7 @@ class RunCounts:
     dead: int = 0
     new_letters: int = 0  # rejected records not already letters (a re-read refreshes its letter in place)
     superseded: int = 0  # parts a re-read did not queue: Karla's version or the waiting one is newer (as far as known)
+    withdrawn: int = 0  # parcels Karla has that the source no longer lists (``StreamSpec.complete_trackings``)
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
@@ -91,7 +92,7 @@ def _dead_rows(page: Page, source: str, stream: str, slug: str, now: float) -> l
 
 def commit_page(
     db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float, resolve: bool = False,
-    replay: Callable[[Record], bool] | None = None,
+    replay: Callable[[Record], bool] | None = None, complete: bool = False,
 ) -> RunCounts:
     """One transaction: outbox parts, dead letters, finished files and the cursor.
 
@@ -108,6 +109,7 @@ def commit_page(
     with db.transaction() as conn:
         wanted = None if replay is None else {(r.shop_slug or rt.slug, r.key) for r in page.records if replay(r)}
         enq = Outbox(conn).enqueue(parts, now, held=full, replay=wanted)
+        withdrawn = Outbox(conn).withdraw(_listed(page.records, rt.slug)) if complete else []
         letters = DeadLetters(conn)
         if resolve:
             letters.resolve(rt.name, stream, [_vouches(r) for r in page.records], before=now)
@@ -119,7 +121,22 @@ def commit_page(
     counts.enqueued, counts.unchanged, counts.superseded = enq.enqueued, enq.unchanged, enq.superseded
     if counts.new_letters:
         _warn_letters(rt.name, page.rejected, counts.new_letters)
+    counts.withdrawn = len(withdrawn)
+    for slug, key, part in withdrawn:
+        log.warning("source %s: order %s: parcel %s is in Karla (shop %s) but the source no longer lists it (a fulfilment "
+                    "cancelled or a tracking number corrected); Karla keeps it as sent: remove it there if it is wrong",
+                    rt.name, key, part.removeprefix("tracking:"), slug, extra={"source": rt.name})
     return counts
+
+
+def _listed(records: Iterable[Record], slug: str) -> dict[tuple[str, str], set[str]]:
+    """The tracking parts each record carrying its order lists: all its order's live parcels."""
+    listed: dict[tuple[str, str], set[str]] = {}
+    for record in records:
+        if record.order is not None:
+            parts = listed.setdefault((record.shop_slug or slug, record.key), set())
+            parts |= {f"tracking:{t.tracking_number}" for t in record.trackings}
+    return listed
 
 
 def _warn_letters(source: str, rejected: list, new: int) -> None:
@@ -199,7 +216,8 @@ def sync_source(
             with db.read() as conn:
                 cursor = None if full else Cursors(conn).get(rt.name, spec.name)
             for page in adapter.read(spec.name, cursor):
-                counts = commit_page(db, rt, spec.name, page, full=full, now=now(), resolve=resolve, replay=replay)
+                counts = commit_page(db, rt, spec.name, page, full=full, now=now(), resolve=resolve, replay=replay,
+                                     complete=spec.complete_trackings)
                 _add(total, counts)
                 if on_page:
                     on_page(counts)

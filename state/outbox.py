@@ -213,6 +213,18 @@ class Outbox:
             self._forget(tuple(part) for (parts,) in notes for part in json.loads(parts))
             self.raw.execute("DELETE FROM on_wire")
 
+    def withdraw(self, listed: dict[tuple[str, str], set[str]]) -> list[tuple[str, str, str]]:
+        """Tracking parts of these orders that their source no longer lists (``listed``: (slug, order_key) ->
+        the parts it does): a waiting one is dropped, and one Karla has is forgotten and returned, so that it
+        is reported once (and sent again should it come back)."""
+        gone: list[tuple[str, str, str]] = []
+        for table in ("outbox", "delivered"):
+            rows = self._by_order("slug, order_key, part", table, listed, " AND part LIKE 'tracking:%'")
+            found = [(slug, key, part) for slug, key, part in rows if part not in listed[(slug, key)]]
+            self.raw.executemany(f"DELETE FROM {table} WHERE slug = ? AND order_key = ? AND part = ?", found)
+            gone = found
+        return gone
+
     def release_held(self, source: str) -> int:
         """A full sync of ``source`` has read everything: what it queued (the newest versions now) may go."""
         return int(self.conn.exec_driver_sql("UPDATE outbox SET held = 0 WHERE source = ? AND held", (source,)).rowcount or 0)

@@ -104,7 +104,7 @@ class ShopifyAdapter:
         return facts
 
     def streams(self) -> Sequence[StreamSpec]:
-        return [StreamSpec("orders", is_sorted=True, description="orders with their parcels, by updatedAt")]
+        return [StreamSpec("orders", is_sorted=True, description="orders with their parcels, by updatedAt", complete_trackings=True)]
 
     def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
         if stream != "orders":

@@ -114,7 +114,8 @@ class ShopwareAdapter:
                 *channel_facts(self.client, self.config, self.context.log)]
 
     def streams(self) -> Sequence[StreamSpec]:
-        return [StreamSpec("orders", is_sorted=True, description="orders and their trackings, per closed time window")]
+        return [StreamSpec("orders", is_sorted=True, description="orders and their trackings, per closed time window",
+                           complete_trackings=True)]
 
     def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
         if stream != "orders":

@@ -163,3 +163,22 @@ def test_a_delivery_state_change_does_not_resend_its_trackings() -> None:
     delivery["stateMachineState"] = f.state("shipped")
     delivery["updatedAt"] = "2031-01-02T10:00:00.000+00:00"  # a state transition bumps only the delivery's updatedAt
     assert _tracking_hashes(order) == before == {"tracking:T1": before["tracking:T1"]}
+
+
+def test_records_list_every_live_parcel_so_a_withdrawn_code_is_noticed(shop: FakeShopware, clock: Clock,
+                                                                       make_adapter: MakeAdapter) -> None:
+    """``complete_trackings``: the engine reports a parcel Karla has that such a record no longer lists."""
+    items = [f.line_item("Shirt", "SKU-1", 1, 20.0)]
+    placed = shop.insert(f.order("1", items=items, deliveries=[f.delivery([(items[0], 1)], codes=[], ship_to=f.address())]),
+                         at=clock.now - timedelta(hours=3))
+    delivery = placed["deliveries"][0]["id"]
+    shop.set_delivery_state(delivery, f.state("shipped"), at=clock.now - timedelta(hours=2))
+    shop.add_tracking_code(delivery, "00340434161094042557", at=clock.now - timedelta(hours=2))
+    adapter = make_adapter()
+    assert adapter.streams()[0].complete_trackings
+    pages = list(adapter.read("orders", None))
+    assert [t.tracking_number for t in records(pages)["1"].trackings] == ["00340434161094042557"]
+    shop.set_delivery_state(delivery, f.state("cancelled"))
+    clock.advance(minutes=5)
+    (record,) = records(list(make_adapter().read("orders", pages[-1].cursor))).values()
+    assert record.order is not None and not record.trackings
