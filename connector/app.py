@@ -16,10 +16,9 @@ from typing import Any
 
 import httpx
 
-from adapters.base import Record
 from connector.delivery import DeliveryResult, drain_outbox
 from connector.early import EarlyDelivery, Gone
-from connector.engine import RunCounts, SourceRuntime, sync_source
+from connector.engine import Replay, RunCounts, SourceRuntime, sync_source
 from connector.errors import ConfigError, ConnectorError, FatalError, RetryableError, ShopRefused, Unavailable
 from connector.items import pending_groups
 from connector.karla.client import KarlaClient
@@ -153,7 +152,7 @@ class Connector:
         stop: Callable[[], bool] | None = None,
         dry_run: bool = False,
         on_stream: Callable[[str, bool], None] | None = None,
-        replay: Callable[[Record], bool] | None = None,
+        replay: Replay | None = None,
     ) -> RunCounts:
         return sync_source(
             self.db, rt, clock=self.clock, full=full, on_page=on_page, stop=stop, dry_run=dry_run, abort=self._stop,

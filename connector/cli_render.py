@@ -20,14 +20,19 @@ __all__ = ["adapters", "check_line", "dead_letter_view", "dead_letters", "mispla
 
 def sync_report(out: Console, report: Any) -> None:
     table = Table(show_edge=False)
-    for column in ("source", "records read", "parts queued", "unchanged", "rejected"):
+    # parts a re-read did not queue, as Karla's version or the waiting one is newer: shown when there are any
+    older = any(getattr(counts, "superseded", 0) for counts in report.sources.values())
+    columns = ("source", "records read", "parts queued", "unchanged", *(("older, not sent",) if older else ()), "rejected")
+    for column in columns:
         table.add_column(column, justify="right" if column != "source" else "left")
     for name, counts in report.sources.items():
-        table.add_row(name, str(counts.read), str(counts.enqueued), str(counts.unchanged), str(counts.rejected))
+        superseded = (str(counts.superseded),) if older else ()
+        table.add_row(name, str(counts.read), str(counts.enqueued), str(counts.unchanged), *superseded, str(counts.rejected))
+    dashes = ("-",) * (len(columns) - 2)
     for name, error in report.failures.items():
-        table.add_row(name, "-", "-", "-", Text(f"failed: {redact(error)}"))
+        table.add_row(name, *dashes, Text(f"failed: {redact(error)}"))
     for name, error in report.fatal.items():
-        table.add_row(name, "-", "-", "-", Text(f"stopped (fix the configuration): {redact(error)}"))
+        table.add_row(name, *dashes, Text(f"stopped (fix the configuration): {redact(error)}"))
     if report.sources or report.failures or report.fatal:
         out.print(table)
     d = report.delivery

@@ -43,7 +43,7 @@ NO_SOURCES = "no [sources.NAME] table is configured: nothing would be read (see 
 def lacks_sources(connector: Connector) -> bool:
     """No ``[sources.NAME]`` table at all: `sync`, `check` and `run` refuse it (exit 2), since a daemon that
     starts, reports ready and idles hides the mistake until someone misses the orders."""
-    return not connector.sources and not connector.broken
+    return not connector.sources and not connector.broken and not connector.disabled
 
 
 def _progress(console: Console) -> Any:

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,7 +23,7 @@ from rich.console import Console
 from adapters.base import Record
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
-from connector.engine import SourceRuntime, record_parts
+from connector.engine import Replay, SourceRuntime, record_parts
 from connector.errors import ConnectorError
 from connector.karla.models import OrderPlacement, Tracking
 from connector.settings import Settings
@@ -39,27 +39,40 @@ class RetryPlan:
     superseded: list[int] = field(default_factory=list)  # a newer version went out (or waits) since
     reread: dict[int, tuple[str, str]] = field(default_factory=dict)  # letter id -> (source, file) to read again
     about: dict[str, list[DeadLetterRow]] = field(default_factory=dict)  # source -> the letters it reads again for
+    karla: list[DeadLetterRow] = field(default_factory=list)  # Karla's letters, queued after the re-reads
     kept: list[DeadLetterRow] = field(default_factory=list)  # nothing this command can do
+    undo: dict[str, tuple[list[tuple], dict[str, str | None]]] = field(default_factory=dict)  # source -> seen rows, cursors
 
 
 def _plan(conn: Any, rows: Sequence[DeadLetterRow], now: float) -> RetryPlan:
-    """Newest letters first: once a part is queued from the newest, an older letter of the same part
-    counts as superseded (``changed_since``) instead of being queued over it."""
+    """Karla's letters wait for ``_requeue_karla``; a source letter's file is forgotten and its stream started
+    over (what it undoes is kept in ``undo``, for a re-read that fails)."""
     plan = RetryPlan()
-    for row in sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True):
+    for row in rows:
         if row.stage == "karla":
-            (plan.queued if _requeue(conn, row, now) else plan.superseded).append(row.id)
+            plan.karla.append(row)
             continue
         path = origin(row.location)
         if path and path != row.location:  # ``file:line``: a file the source can read again
-            Files(conn).forget(row.source, path)
+            seen, cursors = plan.undo.setdefault(row.source, ([], {}))
+            seen += Files(conn).forget(row.source, path)
             plan.reread[row.id] = (row.source, path)
             plan.about.setdefault(row.source, []).append(row)
             if row.stream:  # start the stream over: files already read are skipped by their fingerprint
+                cursors.setdefault(row.stream, Cursors(conn).get(row.source, row.stream))
                 Cursors(conn).set(row.source, row.stream, None, now)
         else:
             plan.kept.append(row)
     return plan
+
+
+def _requeue_karla(conn: Any, plan: RetryPlan, now: float) -> None:
+    """Newest letters first: once a part is queued from the newest, an older letter of the same part counts
+    as superseded (``changed_since``) instead of being queued over it. After the re-reads, so that a source
+    letter's fixed, newer version read by them supersedes an older letter of Karla's, not the other way."""
+    for row in sorted(plan.karla, key=lambda r: (r.created_at, r.id), reverse=True):
+        (plan.queued if _requeue(conn, row, now) else plan.superseded).append(row.id)
+    DeadLetters(conn).delete(plan.queued + plan.superseded)
 
 
 def _parts(row: DeadLetterRow) -> list[Part]:
@@ -105,6 +118,7 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
         except (ConnectorError, OSError, KeyError) as exc:
             out.print(f"[yellow]source {source} could not be read again ({exc}); its letters are kept[/]")
             report.failures[source] = str(exc)
+            _undo(connector, source, plan)
             continue
         with connector.db.transaction() as conn:
             mine = [i for i, (name, _) in plan.reread.items() if name == source]
@@ -113,13 +127,22 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
     return done
 
 
-def _about(letters: Sequence[DeadLetterRow]) -> Callable[[Record], bool]:
-    """The records a re-read is for: a letter's order by its key; every record of a file with a letter
-    that names no order (a row without its order number: which order it belongs to is known once fixed),
-    where the versions still keep an older read from going."""
-    keys = {row.order_key for row in letters if row.order_key}
-    files = {origin(row.location) for row in letters if not row.order_key}
-    return lambda record: record.key in keys or origin(record.location) in files
+def _undo(connector: Connector, source: str, plan: RetryPlan) -> None:
+    """A re-read that failed: its files count as read again and its streams' cursors are back, or the next
+    poll would read the forgotten files as current data and send their older versions."""
+    seen, cursors = plan.undo.get(source, ([], {}))
+    with connector.db.transaction() as conn:
+        Files(conn).restore(seen)
+        for stream, value in cursors.items():
+            Cursors(conn).set(source, stream, value, connector.now())
+
+
+def _about(letters: Sequence[DeadLetterRow]) -> Replay:
+    """The records a re-read is for: a letter's order by its key, in the letter's file; every record of a
+    file with a letter that names no order (a row without its order number: which order it belongs to is
+    known once fixed), where the versions still keep an older read from going."""
+    return Replay(orders=frozenset((origin(row.location), row.order_key) for row in letters if row.order_key),
+                  whole=frozenset(origin(row.location) for row in letters if not row.order_key))
 
 
 def _at_once(rt: SourceRuntime) -> SourceRuntime:
@@ -141,6 +164,10 @@ def _read_again(conn: Any, row: DeadLetterRow | None, since: float) -> bool:
     if whole.get("sha256") and Files(conn).has_version(row.source, str(whole.get("file")), str(whole["sha256"])):
         DeadLetters(conn).delete([row.id])
         return True
+    path = origin(row.location)
+    if row.order_key is None and not whole.get("sha256") and path and Files(conn).read_since(row.source, path, since):
+        DeadLetters(conn).delete([row.id])  # a row without its order number, read to the end without a letter: fixed
+        return True
     return False
 
 
@@ -154,11 +181,12 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
             with connector.db.transaction() as conn:
                 rows = DeadLetters(conn).list(ids)
                 plan = _plan(conn, rows, connector.now())
-                DeadLetters(conn).delete(plan.queued + plan.superseded)
             unknown = sorted(set(ids or ()) - {row.id for row in rows})
             if unknown:
                 out.print(f"[yellow]no dead letter with id {', '.join(map(str, unknown))}[/] (see `dlq list`)")
             reread = _reread(connector, plan, report, out) if plan.reread else []
+            with connector.db.transaction() as conn:
+                _requeue_karla(conn, plan, connector.now())
             _summary(out, plan, reread)
             if plan.queued or plan.superseded or reread:  # a superseding version may still wait: it goes now
                 connector.deliver_into(report)

@@ -12,17 +12,17 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, SourceConfig
 from connector.errors import Aborted, ConnectorError
 from connector.karla.models import merge_trackings, serialise
 from connector.logs import redact, redact_data
-from state import Cursors, DeadLetters, Files, Outbox, Part, Runs, StateDB, origin
+from state import Cursors, DeadLetters, EnqueueCounts, Files, Outbox, Part, Runs, StateDB, origin
 from state.parts import VERSION_SEP
 
-__all__ = ["RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
+__all__ = ["Replay", "RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
 
 _NAMED = 3  # dead letters named per page in the log
 
@@ -90,25 +90,45 @@ def _dead_rows(page: Page, source: str, stream: str, slug: str, now: float) -> l
     ]
 
 
+@dataclass(frozen=True)
+class Replay:
+    """What ``dlq retry`` reads again: these files, for the orders their letters name (``(file, key)``), or
+    every order of a file with a letter that names none (a row without its order number). Records of other
+    files (new ones, arrived meanwhile) are a plain read."""
+
+    orders: frozenset[tuple[str | None, str]]
+    whole: frozenset[str | None]
+
+    def replays(self, record: Record) -> bool:
+        return origin(record.location) in {file for file, _ in self.orders} | self.whole
+
+    def wants(self, record: Record) -> bool:
+        return (origin(record.location), record.key) in self.orders or origin(record.location) in self.whole
+
+
 def commit_page(
     db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float, resolve: bool = False,
-    replay: Callable[[Record], bool] | None = None, complete: bool = False,
+    replay: Replay | None = None, complete: bool = False,
 ) -> RunCounts:
     """One transaction: outbox parts, dead letters, finished files and the cursor.
 
     With ``resolve`` (the source has letters of its own), a record that now reads cleanly from the same
     file (or shop order) clears its earlier letter: the dead-letter store lists what is still wrong.
-    A full sync, and a ``replay`` (a dead letter's file read again; it names the records the letters are
-    about), may read older versions than Karla's: those are skipped or held (``Outbox.enqueue``).
+    A full sync, and a ``replay`` (dead letters' files read again, ``Replay``), may read older versions than
+    Karla's: those are skipped or held (``Outbox.enqueue``).
     """
     if page.cursor is not None and not isinstance(page.cursor, str):
         raise TypeError(f"source {rt.name}: the adapter's Page.cursor must be a str (json.dumps a structure), "
                         f"not {type(page.cursor).__name__}")
     counts = RunCounts(read=len(page.records), rejected=len(page.rejected))
-    parts = [p for record in page.records for p in record_parts(record, rt.name, stream, rt.slug)]
+    replayed = [r for r in page.records if replay is not None and replay.replays(r)]
+    read = [r for r in page.records if not (replay is not None and replay.replays(r))]
     with db.transaction() as conn:
-        wanted = None if replay is None else {(r.shop_slug or rt.slug, r.key) for r in page.records if replay(r)}
-        enq = Outbox(conn).enqueue(parts, now, held=full, replay=wanted)
+        enq = Outbox(conn).enqueue(list(iter_parts(read, rt.name, stream, rt.slug)), now, held=full)
+        if replayed:
+            wanted = {(r.shop_slug or rt.slug, r.key) for r in replayed if replay is not None and replay.wants(r)}
+            again = Outbox(conn).enqueue(list(iter_parts(replayed, rt.name, stream, rt.slug)), now, held=full, replay=wanted)
+            enq = EnqueueCounts(*(a + b for a, b in zip(astuple(enq), astuple(again))))
         withdrawn = Outbox(conn).withdraw(_listed(page.records, rt.slug)) if complete else []
         letters = DeadLetters(conn)
         if resolve:
@@ -183,7 +203,7 @@ def sync_source(
     dry_run: bool = False,
     abort: threading.Event | None = None,
     on_stream: Callable[[str, bool], None] | None = None,
-    replay: Callable[[Record], bool] | None = None,
+    replay: Replay | None = None,
 ) -> RunCounts:
     """Read every stream of one source into the outbox; returns the counts of this run.
 

@@ -210,3 +210,73 @@ def test_a_cut_short_full_sync_does_not_send_an_older_version_over_a_refused_new
     counts = connector.sync_one(connector.sources["warehouse"], full=True, stop=lambda: True)  # orders_000.csv only
     assert counts.superseded == 1 and connector.sync().exit_code == ExitCode.OK
     assert "1" not in sandbox.orders(SLUG) and len(_letters(connector)) == 1
+
+
+# -- after a second review: what the retry reads besides its letters' files, and when its read fails --------
+def test_dlq_retry_sends_a_new_file_that_arrived_meanwhile_as_a_plain_read(tmp_path: Path, sandbox) -> None:
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url, source={"after_processing": "archive", "archive_folder": "archive"})
+    path = _with_bad_row(files, "orders_001.csv", "10115")
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    (letter,) = _letters(connector)
+    connector.close()
+    write_orders(files, "orders_002.csv", [1, 5], zip_code="20095")  # before the retry; not polled yet
+    _fix(path, 3)
+    assert _retry(config, [letter.id]) == ExitCode.OK
+    assert (_zip(sandbox), _zip(sandbox, "3"), _zip(sandbox, "5")) == ("20095", "10115", "20095")
+
+
+def test_a_retry_whose_read_fails_leaves_the_file_read(tmp_path: Path, sandbox) -> None:
+    # The file was forgotten before the read that failed: the next poll read it as current data.
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url, source={"after_processing": "archive", "archive_folder": "archive"})
+    _with_bad_row(files, "orders_001.csv", "10115")
+    connector = Connector(load_settings(config))
+    connector.sync()
+    write_orders(files, "orders_002.csv", [1], zip_code="20095")
+    assert connector.sync().exit_code == ExitCode.OK and _zip(sandbox) == "20095"
+    connector.close()
+    files.rename(tmp_path / "away")  # the share is gone while the retry reads
+    assert _retry(config) == ExitCode.UNFINISHED
+    (tmp_path / "away").rename(files)
+    connector = Connector(load_settings(config))
+    assert connector.sync().sources["warehouse"].read == 0 and _zip(sandbox) == "20095"
+    assert len(_letters(connector)) == 1
+
+
+def test_dlq_retry_all_sends_a_fixed_row_over_an_older_karla_letter_without_versions(tmp_path: Path, sandbox) -> None:
+    # A Karla letter from before versions, queued first, made the fixed newer row of the same order look older.
+    files, config = tmp_path / "files", write_config(tmp_path, sandbox.url)
+    write_orders(files, "orders_001.csv", [1], zip_code="11111")
+    connector = Connector(load_settings(config))
+    sandbox.refuse_order("1", 422, "invalid_payload")
+    connector.sync()
+    sandbox.heal()
+    path = write_orders(files, "orders_002.csv", [1], zip_code="22222")
+    _bad(path, 1)
+    connector.sync()
+    assert {letter.stage for letter in _letters(connector)} == {"karla", "source"}
+    connector.close()
+    con = sqlite3.connect(tmp_path / "state.db")
+    con.execute("UPDATE dead_letter SET versions = NULL")
+    con.commit()
+    con.close()
+    _fix(path, 1)
+    assert _retry(config) == ExitCode.OK and _zip(sandbox) == "22222"
+    assert _letters(Connector(load_settings(config))) == []
+
+
+def test_a_letter_without_an_order_number_clears_once_its_file_reads_cleanly(tmp_path: Path, sandbox) -> None:
+    files, config = tmp_path / "files", write_config(tmp_path, sandbox.url)
+    path = write_orders(files, "orders_001.csv", [1, 2], zip_code="11111")
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join([*rows, rows[1].replace("1,#1,", ",#9,", 1)]) + "\n")  # a row without its number
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    write_orders(files, "orders_002.csv", [1], zip_code="22222")
+    assert connector.sync().exit_code == ExitCode.OK
+    connector.close()
+    path.write_text("\n".join([*rows, rows[1].replace("1,#1,", "9,#9,", 1)]) + "\n")  # the number filled in
+    assert _retry(config) == ExitCode.OK
+    assert (_zip(sandbox), _zip(sandbox, "9")) == ("22222", "11111") and _letters(Connector(load_settings(config))) == []
