@@ -168,10 +168,12 @@ def _warn_letters(source: str, rejected: list, new: int) -> None:
                 extra={"source": source})
 
 
-def _vouches(record: Record) -> tuple[str, str | None, frozenset[str] | None]:
-    """What a record read cleanly clears letters for: its whole order, or only the parcels it carries."""
+def _vouches(record: Record) -> tuple[str, str | None, frozenset[str] | None, bool]:
+    """What a record read cleanly clears letters for: its whole order, or only the parcels it carries; and
+    whether its version is its file's name (then an earlier-named file's letter of the order is older)."""
     parcels = None if record.order is not None else frozenset(t.tracking_number for t in record.trackings)
-    return record.key, origin(record.location), parcels
+    where = origin(record.location)
+    return record.key, where, parcels, record.version is not None and record.version == where
 
 
 def _is_seen(db: StateDB, source: str) -> Callable[[FileMark], FileMark | None]:

@@ -185,17 +185,21 @@ class DeadLetters:
         sql = "SELECT 1 FROM dead_letter WHERE source = ? AND stage = 'source' LIMIT 1"
         return self.conn.exec_driver_sql(sql, (source,)).first() is not None
 
-    def resolve(self, source: str, stream: str, read: Iterable[tuple[str, str | None, frozenset[str] | None]], before: float) -> int:
+    def resolve(self, source: str, stream: str, read: Iterable[tuple[str, str | None, frozenset[str] | None, bool]],
+                before: float) -> int:
         """Drop the source's letters for records that have now been read cleanly from the same origin.
 
-        ``read`` holds (order key, origin, parcels) triples; an origin is a file name (``orders_001.csv``)
-        or, for sources without files, the whole location. Matching the origin keeps a letter for rows of a
-        file that was never fixed when the same order number reads cleanly from another file. A record
-        with an order vouches for the whole order (``parcels`` None); one with only trackings vouches for
-        those tracking numbers alone: its letter is cleared only if the letter's raw record names one of
-        them. Daily exports reuse a file name, and tomorrow's clean parcel must not clear today's bad one.
+        ``read`` holds (order key, origin, parcels, by name) tuples; an origin is a file name
+        (``orders_001.csv``) or, for sources without files, the whole location. Matching the origin keeps a
+        letter for rows of a file that was never fixed when the same order number reads cleanly from another
+        file, unless that file sorts after the letter's and the source versions records by file name (``by
+        name``): then the later file's order is the newer one (an order is one snapshot per file), and the
+        letter of the older is obsolete. A record with an order vouches for the whole order (``parcels``
+        None); one with only trackings vouches for those tracking numbers alone: its letter is cleared only
+        if the letter's raw record names one of them. Daily exports reuse a file name, and tomorrow's clean
+        parcel must not clear today's bad one.
         """
-        wanted = {key: (where, parcels) for key, where, parcels in read}
+        wanted = {key: (where, parcels, by_name) for key, where, parcels, by_name in read}
         if not wanted:
             return 0
         found = []
@@ -205,8 +209,9 @@ class DeadLetters:
                 f" AND stream = ? AND created_at < ? AND order_key IN ({','.join('?' * len(chunk))})"
             )
             for letter, key, location, payload in self.conn.exec_driver_sql(sql, (source, stream, before, *chunk)):
-                where, parcels = wanted[key]
-                if origin(location) == where and (parcels is None or parcels & _values(payload)):
+                where, parcels, by_name = wanted[key]
+                older = by_name and parcels is None and where is not None and (origin(location) or "") < where
+                if older or origin(location) == where and (parcels is None or parcels & _values(payload)):
                     found.append(letter)
         return self.delete(found)
 

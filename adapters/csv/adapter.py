@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -71,6 +72,7 @@ class CsvAdapter:
                 facts.append(f"{len(waiting)} of them changed within settle_seconds ({self.config.settle_seconds:.0f}s): "
                              f"read from {datetime.fromtimestamp(last, timezone.utc):%H:%M:%S} UTC on")
                 facts.append(f"still settling: {listed}")
+            facts += _name_order_warning([f.name for f in matching])
         return facts
 
     def streams(self) -> Sequence[StreamSpec]:
@@ -239,6 +241,22 @@ class CsvAdapter:
                 self.context.log.warning("%s", conflict)
             return [result] if isinstance(result, Record) else list(result)
         return map_fulfillments(file, key, rows, fields, c.carriers)
+
+# A date with the year last (20.11.2026, 11-20-2026): such names do not sort by time.
+_YEAR_LAST = re.compile(r"(?<!\d)\d{1,2}[._-]\d{1,2}[._-](?:19|20)\d\d(?!\d)")
+
+
+def _name_order_warning(names: list[str]) -> list[str]:
+    """Files are read in name order, which is taken as time order: a re-read never sends a file's version
+    of an order over one from a file sorting after it. Names with day-first dates break that silently."""
+    odd = sorted(n for n in names if _YEAR_LAST.search(n))
+    if not odd:
+        return []
+    more = f" and {len(odd) - 1} more" if len(odd) > 1 else ""
+    return [f"warning: {odd[0]}{more}: a date with the year last does not sort by time, but files are read in name "
+            "order as time order; a full sync would send older versions of the orders such files share (README: "
+            "CSV files): have the ERP write year-first dates, or use after_processing = \"archive\""]
+
 
 class _Done(NamedTuple):
     """A file read to its end (now or before): its dead letters (None: unknown), its hash, and whether

@@ -162,3 +162,15 @@ def test_a_relative_folder_that_is_not_there_says_where_it_was_looked_for(tmp_pa
     adapter = CsvAdapter("w", CsvConfig(url="exports"), AdapterContext(source="w"))
     with pytest.raises(ConfigError, match=rf"read from the current folder: {tmp_path}/exports; use an absolute path"):
         adapter.check()
+
+
+def test_check_warns_about_file_names_with_day_first_dates(tmp_path: Path) -> None:
+    """Name order is taken as time order: orders_05.12.2026.csv sorts before orders_20.11.2026.csv, and a full
+    sync would then send the November version of an order over the December one (found by review)."""
+    for name in ("orders_20.11.2026.csv", "orders_05.12.2026.csv", "orders_2026-12-06.csv"):
+        _write(tmp_path / name, f"{HEADER}\n1,10119,A,S,1,12.50\n")
+    (warning,) = [f for f in _adapter(tmp_path, MODIFIED + timedelta(hours=1)).check() if f.startswith("warning:")]
+    assert warning.startswith("warning: orders_05.12.2026.csv and 1 more: a date with the year last does not sort by time")
+    (tmp_path / "orders_20.11.2026.csv").unlink()
+    (tmp_path / "orders_05.12.2026.csv").unlink()
+    assert not [f for f in _adapter(tmp_path, MODIFIED + timedelta(hours=1)).check() if f.startswith("warning:")]

@@ -280,3 +280,21 @@ def test_a_letter_without_an_order_number_clears_once_its_file_reads_cleanly(tmp
     path.write_text("\n".join([*rows, rows[1].replace("1,#1,", "9,#9,", 1)]) + "\n")  # the number filled in
     assert _retry(config) == ExitCode.OK
     assert (_zip(sandbox), _zip(sandbox, "9")) == ("22222", "11111") and _letters(Connector(load_settings(config))) == []
+
+
+def test_an_order_fixed_in_the_next_export_clears_the_earlier_files_letter(tmp_path: Path, sandbox) -> None:
+    # The ERP's correction comes in the next export, not in the old file: the letter said "not sent" for
+    # good, and dlq retry re-read the old row and refreshed it (found by a newcomer's walkthrough).
+    files, config = tmp_path / "files", write_config(tmp_path, sandbox.url)
+    _with_bad_row(files, "orders_2026-12-07T1400.csv", "10115")
+    connector = Connector(load_settings(config))
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    write_orders(files, "orders_2026-12-07T1500.csv", [3], zip_code="20095")
+    assert connector.sync().exit_code == ExitCode.OK and _zip(sandbox, "3") == "20095"
+    assert _letters(connector) == []
+    _with_bad_row(files, "orders_2026-12-07T1600.csv", "40000")  # order 3 bad again, in a later export
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    write_orders(files, "orders_2026-12-07T1200.csv", [3], zip_code="50000")  # a late file sorting before: no say
+    assert connector.sync().exit_code == ExitCode.OK
+    (letter,) = _letters(connector)
+    assert letter.location == "orders_2026-12-07T1600.csv:4"
