@@ -53,7 +53,9 @@ class ShopifyConfig(SourceConfig):
     bulk_timeout_seconds: float = Field(
         4 * 3600.0, gt=0, description="Give up on (and cancel) a bulk operation after this long, then page instead"
     )
-    timeout_seconds: float = Field(60.0, gt=0, description="Per-request HTTP timeout")
+    # 30, like Karla's and Shopware's: below the daemon's 40 s shutdown grace, so a request on the wire at
+    # SIGTERM ends (answered or timed out) before the process does. GraphQL answers in well under a second.
+    timeout_seconds: float = Field(30.0, gt=0, description="Per-request HTTP timeout")
 
     @field_validator("shop_domain")
     @classmethod
