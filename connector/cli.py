@@ -8,6 +8,7 @@ usage error; 3 could not finish (a source or Karla unavailable after retries; wh
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import logging
@@ -91,7 +92,7 @@ def _root(
 
 @app.command()
 def sync(
-    source: Annotated[Optional[list[str]], typer.Option("--source", "-s", metavar="NAME", help="Only this source (repeatable)")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", "-s", metavar="NAME", help="Only this source (repeatable); a source with enabled = false is read too when named (a log line says so)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the payloads that would be sent and the records that would be dead-lettered (exit 1 if any); change nothing")] = False,
     full: Annotated[bool, typer.Option("--full", help="Re-read everything since full_sync_since; only differences are sent, once it has read everything (cut short, its changes of orders Karla has wait for the next full sync)")] = False,
 ) -> None:
@@ -186,12 +187,23 @@ def sandbox(
     """Run a local Karla sandbox (Upsert, Bulk, Search Orders) to try the connector without credentials."""
     from connector.sandbox import serve
 
+    listening = False
+
     def ready(url: str) -> None:
+        nonlocal listening
+        listening = True
         err.print(f"Karla sandbox on {url} (user {user!r}, key {api_key!r}); Ctrl-C stops it", highlight=False, markup=False)
         err.print(f"  [karla]\n  base_url = \"{connect_url(url)}\"\n  username = \"{user}\"", highlight=False, markup=False)
 
-    serve(host=host, port=port, credentials={user: api_key}, bulk_max_items=bulk_max_orders,
-          bulk_max_bytes=bulk_max_bytes, ready=ready)
+    try:
+        serve(host=host, port=port, credentials={user: api_key}, bulk_max_items=bulk_max_orders,
+              bulk_max_bytes=bulk_max_bytes, ready=ready)
+    except OSError as exc:
+        if listening:  # failed while serving, not while binding: an internal error like any other
+            raise
+        if exc.errno == errno.EADDRINUSE:
+            raise _fail(f"port {port} is in use: pass --port 0 (any free port) or another port") from None
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @app.command()

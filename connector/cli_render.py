@@ -72,7 +72,8 @@ def status(out: Console, data: dict[str, Any]) -> None:
         run = s["last_run"]
         last = f"{run['status']} {run['finished_at'] or run['started_at']}" if run else "never"
         cursor = "; ".join(f"{k}={v}" for k, v in s["cursors"].items()) or "-"
-        table.add_row(name, s["type"], s["shop_slug"], str(s["pending"]), str(s["dead"]), last, cursor[:80])
+        shown = name if s.get("enabled", True) else f"{name} (disabled)"  # `sync` and `run` leave it unread
+        table.add_row(shown, s["type"], s["shop_slug"], str(s["pending"]), str(s["dead"]), last, cursor[:80])
     out.print(table)
 
 
