@@ -18,7 +18,8 @@ import httpx
 
 from connector.delivery import DeliveryResult, drain_outbox
 from connector.early import EarlyDelivery, Gone
-from connector.engine import Replay, RunCounts, SourceRuntime, sync_source
+from connector.engine import RunCounts, SourceRuntime, sync_source
+from connector.replay import Replay
 from connector.errors import ConfigError, ConnectorError, FatalError, RetryableError, ShopRefused, Unavailable
 from connector.items import pending_groups
 from connector.karla.client import KarlaClient

@@ -23,7 +23,8 @@ from rich.console import Console
 from adapters.base import Record
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
-from connector.engine import Replay, SourceRuntime, record_parts
+from connector.engine import SourceRuntime, record_parts
+from connector.replay import Replay
 from connector.errors import ConnectorError
 from connector.karla.models import OrderPlacement, Tracking
 from connector.settings import Settings

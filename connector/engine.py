@@ -20,9 +20,10 @@ from connector.errors import Aborted, ConnectorError
 from connector.karla.models import merge_trackings, serialise
 from connector.logs import redact, redact_data
 from state import Cursors, DeadLetters, EnqueueCounts, Files, Outbox, Part, Runs, StateDB, origin
+from connector.replay import Replay
 from state.parts import VERSION_SEP
 
-__all__ = ["Replay", "RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
+__all__ = ["RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
 
 _NAMED = 3  # dead letters named per page in the log
 
@@ -90,22 +91,6 @@ def _dead_rows(page: Page, source: str, stream: str, slug: str, now: float) -> l
     ]
 
 
-@dataclass(frozen=True)
-class Replay:
-    """What ``dlq retry`` reads again: these files, for the orders their letters name (``(file, key)``), or
-    every order of a file with a letter that names none (a row without its order number). Records of other
-    files (new ones, arrived meanwhile) are a plain read."""
-
-    orders: frozenset[tuple[str | None, str]]
-    whole: frozenset[str | None]
-
-    def replays(self, record: Record) -> bool:
-        return origin(record.location) in {file for file, _ in self.orders} | self.whole
-
-    def wants(self, record: Record) -> bool:
-        return (origin(record.location), record.key) in self.orders or origin(record.location) in self.whole
-
-
 def commit_page(
     db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float, resolve: bool = False,
     replay: Replay | None = None, complete: bool = False,
@@ -121,14 +106,8 @@ def commit_page(
         raise TypeError(f"source {rt.name}: the adapter's Page.cursor must be a str (json.dumps a structure), "
                         f"not {type(page.cursor).__name__}")
     counts = RunCounts(read=len(page.records), rejected=len(page.rejected))
-    replayed = [r for r in page.records if replay is not None and replay.replays(r)]
-    read = [r for r in page.records if not (replay is not None and replay.replays(r))]
     with db.transaction() as conn:
-        enq = Outbox(conn).enqueue(list(iter_parts(read, rt.name, stream, rt.slug)), now, held=full)
-        if replayed:
-            wanted = {(r.shop_slug or rt.slug, r.key) for r in replayed if replay is not None and replay.wants(r)}
-            again = Outbox(conn).enqueue(list(iter_parts(replayed, rt.name, stream, rt.slug)), now, held=full, replay=wanted)
-            enq = EnqueueCounts(*(a + b for a, b in zip(astuple(enq), astuple(again))))
+        enq = _enqueue(Outbox(conn), rt, stream, page.records, now, full, replay)
         withdrawn = Outbox(conn).withdraw(_listed(page.records, rt.slug)) if complete else []
         letters = DeadLetters(conn)
         if resolve:
@@ -142,11 +121,29 @@ def commit_page(
     if counts.new_letters:
         _warn_letters(rt.name, page.rejected, counts.new_letters)
     counts.withdrawn = len(withdrawn)
+    _warn_withdrawn(rt.name, withdrawn)
+    return counts
+
+
+def _enqueue(outbox: Outbox, rt: SourceRuntime, stream: str, records: list[Record], now: float, full: bool,
+             replay: Replay | None) -> EnqueueCounts:
+    """The page's parts into the outbox: a replay's records of its letters' files as a re-read, the rest
+    (all of them, but for ``dlq retry``) as read."""
+    replayed = [r for r in records if replay is not None and replay.replays(r)]
+    read = [r for r in records if not (replay is not None and replay.replays(r))] if replayed else records
+    counts = outbox.enqueue(list(iter_parts(read, rt.name, stream, rt.slug)), now, held=full)
+    if replayed and replay is not None:
+        wanted = {(r.shop_slug or rt.slug, r.key) for r in replayed if replay.wants(r)}
+        again = outbox.enqueue(list(iter_parts(replayed, rt.name, stream, rt.slug)), now, held=full, replay=wanted)
+        counts = EnqueueCounts(*(a + b for a, b in zip(astuple(counts), astuple(again))))
+    return counts
+
+
+def _warn_withdrawn(source: str, withdrawn: list[tuple[str, str, str]]) -> None:
     for slug, key, part in withdrawn:
         log.warning("source %s: order %s: parcel %s is in Karla (shop %s) but the source no longer lists it (a fulfilment "
                     "cancelled or a tracking number corrected); Karla keeps it as sent: remove it there if it is wrong",
-                    rt.name, key, part.removeprefix("tracking:"), slug, extra={"source": rt.name})
-    return counts
+                    source, key, part.removeprefix("tracking:"), slug, extra={"source": source})
 
 
 def _listed(records: Iterable[Record], slug: str) -> dict[tuple[str, str], set[str]]:

@@ -75,9 +75,11 @@ class Outbox:
                 if was_held:  # a plain read lets it go; a full sync's takes it over (a renamed source)
                     touched.append((held, p.source, p.stream, *ident))
                 continue
-            if (held or replay is not None) and (self._superseded(p, ident in pending and not was_held, version, karla_version)
-                                                 or older(p.version, refused.get(ident))) \
-                    or replay is not None and (p.slug, p.order_key) not in replay and (ident in delivered or ident in pending):
+            rereading = held or replay is not None
+            older_than_known = rereading and (self._superseded(p, ident in pending and not was_held, version, karla_version)
+                                              or older(p.version, refused.get(ident)))
+            not_asked_for = replay is not None and (p.slug, p.order_key) not in replay and (ident in delivered or ident in pending)
+            if older_than_known or not_asked_for:
                 counts.superseded += 1
                 continue
             hold = held and ident in delivered and not comparable(p.version, karla_version)  # else: the newest read
