@@ -4,7 +4,6 @@ errors of every table at once, Shopify's credential variables."""
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,11 +20,7 @@ SUNDAY_NOON = datetime(2026, 12, 6, 12, 0, tzinfo=ZoneInfo("UTC"))  # a Sunday: 
 SHOPWARE_SECRET = "sw-secret-7c1d"
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KARLA_CONNECTOR_") or name == "CREDENTIALS_DIRECTORY":
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def _config(tmp_path: Path, extra: str = "") -> Path:
@@ -76,7 +71,7 @@ def test_day_of_month_and_weekday_both_set_are_refused_at_start(tmp_path: Path) 
     with pytest.raises(ValueError, match="both set"):
         cron_trigger("0 2 1 * 1")
     settings = load_settings(_config(tmp_path, 'full_sync_cron = "0 2 1-7 * mon"'))
-    with pytest.raises(ConfigError, match=r"sources\.w\.full_sync_cron.*both set: crontab runs on either") as info:
+    with pytest.raises(ConfigError, match=r"sources\.w\.full_sync_cron.*both set: crontab runs on either"):
         Connector(settings)
     assert _days("0 2 1 * *", 1) == ["Fri"] and _days("0 2 * * */1", 1) == ["Mon"]  # one of them *: fine
 

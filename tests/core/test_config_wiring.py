@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,7 @@ from connector.settings import load_settings
 SHOPWARE = '[sources.shopware]\ntype = "shopware"\nenabled = false\nbase_url = "https://shop.example"\nclient_id = "SWIAX"\n'
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KARLA_CONNECTOR_") or name == "CREDENTIALS_DIRECTORY":
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def _config(tmp_path: Path, extra: str) -> Path:

@@ -13,13 +13,7 @@ from connector.settings import load_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("KARLA_CONNECTOR_") or name == "CREDENTIALS_DIRECTORY":
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def test_example_config_loads_and_every_source_validates() -> None:
