@@ -28,7 +28,7 @@ from connector.replay import Replay
 from connector.errors import ConnectorError
 from connector.karla.models import OrderPlacement, Tracking
 from connector.settings import Settings
-from state import Cursors, DeadLetterRow, DeadLetters, Files, Outbox, Part, origin
+from state import DeadLetterRow, DeadLetters, Files, Outbox, Part, origin
 from state.lock import StateLock
 
 __all__ = ["RetryPlan", "retry_dead_letters"]
@@ -42,26 +42,19 @@ class RetryPlan:
     about: dict[str, list[DeadLetterRow]] = field(default_factory=dict)  # source -> the letters it reads again for
     karla: list[DeadLetterRow] = field(default_factory=list)  # Karla's letters, queued after the re-reads
     kept: list[DeadLetterRow] = field(default_factory=list)  # nothing this command can do
-    undo: dict[str, tuple[list[tuple], dict[str, str | None]]] = field(default_factory=dict)  # source -> seen rows, cursors
 
 
-def _plan(conn: Any, rows: Sequence[DeadLetterRow], now: float) -> RetryPlan:
-    """Karla's letters wait for ``_requeue_karla``; a source letter's file is forgotten and its stream started
-    over (what it undoes is kept in ``undo``, for a re-read that fails)."""
+def _plan(rows: Sequence[DeadLetterRow]) -> RetryPlan:
+    """Karla's letters wait for ``_requeue_karla``; a source letter's file is read again (``Replay``: its
+    stream from the start, the file though read before; nothing is forgotten in the state file)."""
     plan = RetryPlan()
     for row in rows:
+        path = origin(row.location)
         if row.stage == "karla":
             plan.karla.append(row)
-            continue
-        path = origin(row.location)
-        if path and path != row.location:  # ``file:line``: a file the source can read again
-            seen, cursors = plan.undo.setdefault(row.source, ([], {}))
-            seen += Files(conn).forget(row.source, path)
+        elif path and path != row.location:  # ``file:line``: a file the source can read again
             plan.reread[row.id] = (row.source, path)
             plan.about.setdefault(row.source, []).append(row)
-            if row.stream:  # start the stream over: files already read are skipped by their fingerprint
-                cursors.setdefault(row.stream, Cursors(conn).get(row.source, row.stream))
-                Cursors(conn).set(row.source, row.stream, None, now)
         else:
             plan.kept.append(row)
     return plan
@@ -119,7 +112,6 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
         except (ConnectorError, OSError, KeyError) as exc:
             out.print(f"[yellow]source {source} could not be read again ({exc}); its letters are kept[/]")
             report.failures[source] = str(exc)
-            _undo(connector, source, plan)
             continue
         with connector.db.transaction() as conn:
             mine = [i for i, (name, _) in plan.reread.items() if name == source]
@@ -128,22 +120,13 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
     return done
 
 
-def _undo(connector: Connector, source: str, plan: RetryPlan) -> None:
-    """A re-read that failed: its files count as read again and its streams' cursors are back, or the next
-    poll would read the forgotten files as current data and send their older versions."""
-    seen, cursors = plan.undo.get(source, ([], {}))
-    with connector.db.transaction() as conn:
-        Files(conn).restore(seen)
-        for stream, value in cursors.items():
-            Cursors(conn).set(source, stream, value, connector.now())
-
-
 def _about(letters: Sequence[DeadLetterRow]) -> Replay:
     """The records a re-read is for: a letter's order by its key, in the letter's file; every record of a
     file with a letter that names no order (a row without its order number: which order it belongs to is
     known once fixed), where the versions still keep an older read from going."""
     return Replay(orders=frozenset((origin(row.location), row.order_key) for row in letters if row.order_key),
-                  whole=frozenset(origin(row.location) for row in letters if not row.order_key))
+                  whole=frozenset(origin(row.location) for row in letters if not row.order_key),
+                  streams=frozenset(row.stream for row in letters if row.stream))
 
 
 def _at_once(rt: SourceRuntime) -> SourceRuntime:
@@ -179,9 +162,9 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
     try:
         connector.existing_db()  # a wrong path is an error, not an empty store
         with StateLock(settings.state.path, "dlq retry"):
-            with connector.db.transaction() as conn:
+            with connector.db.read() as conn:
                 rows = DeadLetters(conn).list(ids)
-                plan = _plan(conn, rows, connector.now())
+            plan = _plan(rows)
             unknown = sorted(set(ids or ()) - {row.id for row in rows})
             if unknown:
                 out.print(f"[yellow]no dead letter with id {', '.join(map(str, unknown))}[/] (see `dlq list`)")

@@ -107,7 +107,7 @@ def commit_page(
                         f"not {type(page.cursor).__name__}")
     counts = RunCounts(read=len(page.records), rejected=len(page.rejected))
     with db.transaction() as conn:
-        enq = _enqueue(Outbox(conn), rt, stream, page.records, now, full, replay)
+        enq = _enqueue(conn, rt, stream, page.records, now, full, replay)
         withdrawn = Outbox(conn).withdraw(_listed(page.records, rt.slug)) if complete else []
         letters = DeadLetters(conn)
         if resolve:
@@ -125,18 +125,33 @@ def commit_page(
     return counts
 
 
-def _enqueue(outbox: Outbox, rt: SourceRuntime, stream: str, records: list[Record], now: float, full: bool,
+def _enqueue(conn: Any, rt: SourceRuntime, stream: str, records: list[Record], now: float, full: bool,
              replay: Replay | None) -> EnqueueCounts:
-    """The page's parts into the outbox: a replay's records of its letters' files as a re-read, the rest
-    (all of them, but for ``dlq retry``) as read."""
-    replayed = [r for r in records if replay is not None and replay.replays(r)]
-    read = [r for r in records if not (replay is not None and replay.replays(r))] if replayed else records
-    counts = outbox.enqueue(list(iter_parts(read, rt.name, stream, rt.slug)), now, held=full)
-    if replayed and replay is not None:
-        wanted = {(r.shop_slug or rt.slug, r.key) for r in replayed if replay.wants(r)}
-        again = outbox.enqueue(list(iter_parts(replayed, rt.name, stream, rt.slug)), now, held=full, replay=wanted)
-        counts = EnqueueCounts(*(a + b for a, b in zip(astuple(counts), astuple(again))))
+    """The page's parts into the outbox: a replay's records of its letters' files as a re-read for them;
+    records of a file read to its end before (a file rewritten, say to fix a row) as a re-read, which sends
+    no version older than Karla's; the rest (all of them, mostly) as read."""
+    outbox, groups = Outbox(conn), _by_reading(conn, rt.name, records, replay)
+    counts = EnqueueCounts()
+    for (kind, group) in groups.items():
+        if group:
+            wanted = {(r.shop_slug or rt.slug, r.key) for r in group if replay.wants(r)} if kind == "replay" and replay else None
+            more = outbox.enqueue(list(iter_parts(group, rt.name, stream, rt.slug)), now, held=full, replay=wanted,
+                                  reread=kind == "rewritten")
+            counts = EnqueueCounts(*(a + b for a, b in zip(astuple(counts), astuple(more))))
     return counts
+
+
+def _by_reading(conn: Any, source: str, records: list[Record], replay: Replay | None) -> dict[str, list[Record]]:
+    """Records by how they are read: ``replay`` (``dlq retry``'s), ``rewritten`` (from a file of that name
+    read to its end before; only where the source versions records by file name) or ``read``."""
+    groups: dict[str, list[Record]] = {"read": [], "rewritten": [], "replay": []}
+    named = {where for r in records if r.version is not None and r.version == (where := origin(r.location))}
+    before = {where for where in named if where is not None and Files(conn).has(source, where)}
+    for record in records:
+        where = origin(record.location)
+        kind = "replay" if replay is not None and replay.replays(record) else "rewritten" if where in before else "read"
+        groups[kind].append(record)
+    return groups
 
 
 def _warn_withdrawn(source: str, withdrawn: list[tuple[str, str, str]]) -> None:
@@ -173,8 +188,10 @@ def _vouches(record: Record) -> tuple[str, str | None, frozenset[str] | None, bo
     return record.key, where, parcels, record.version is not None and record.version == where
 
 
-def _is_seen(db: StateDB, source: str) -> Callable[[FileMark], FileMark | None]:
+def _is_seen(db: StateDB, source: str, again: frozenset[str | None] = frozenset()) -> Callable[[FileMark], FileMark | None]:
     def is_seen(mark: FileMark) -> FileMark | None:
+        if mark.path in again:  # a replay's file: read again
+            return None
         with db.read() as conn:
             found = Files(conn).is_seen(source, mark.path, mark.sha256)
         return None if found is None else FileMark(mark.path, found[0], found[1], mark.sha256, found[2])
@@ -182,8 +199,10 @@ def _is_seen(db: StateDB, source: str) -> Callable[[FileMark], FileMark | None]:
     return is_seen
 
 
-def _was_read(db: StateDB, source: str) -> Callable[[str, int, float], FileMark | None]:
+def _was_read(db: StateDB, source: str, again: frozenset[str | None] = frozenset()) -> Callable[[str, int, float], FileMark | None]:
     def was_read(path: str, size: int, mtime: float) -> FileMark | None:
+        if path in again:
+            return None
         with db.read() as conn:
             found = Files(conn).was_read(source, path, size, mtime)
         return None if found is None else FileMark(path, size, mtime, *found)
@@ -219,9 +238,10 @@ def sync_source(
     with db.transaction() as conn:
         run_id = Runs(conn).start(rt.name, "full" if full else "sync", now())
         resolve = DeadLetters(conn).has_source_letters(rt.name)
+    again = replay.files if replay is not None else frozenset()
     source_log = logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
     context = AdapterContext(
-        source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name), was_read=_was_read(db, rt.name),
+        source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name, again), was_read=_was_read(db, rt.name, again),
         full_sync=full, dry_run=dry_run,
         stop=abort or threading.Event(),
     )
@@ -233,7 +253,8 @@ def sync_source(
             if on_stream:
                 on_stream(spec.name, number == len(specs))
             with db.read() as conn:
-                cursor = None if full else Cursors(conn).get(rt.name, spec.name)
+                restart = full or (replay is not None and spec.name in replay.streams)
+                cursor = None if restart else Cursors(conn).get(rt.name, spec.name)
             for page in adapter.read(spec.name, cursor):
                 counts = commit_page(db, rt, spec.name, page, full=full, now=now(), resolve=resolve, replay=replay,
                                      complete=spec.complete_trackings)

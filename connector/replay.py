@@ -22,9 +22,16 @@ class Replay:
 
     orders: frozenset[tuple[str | None, str]]
     whole: frozenset[str | None]
+    streams: frozenset[str] = frozenset()  # read from their start (their files read before are skipped)
+
+    @property
+    def files(self) -> frozenset[str | None]:
+        """Read again though read before: the engine tells the adapter so (``AdapterContext.is_seen``),
+        nothing is forgotten in the state file, so a retry killed halfway leaves nothing to undo."""
+        return frozenset(file for file, _ in self.orders) | self.whole
 
     def replays(self, record: Record) -> bool:
-        return origin(record.location) in {file for file, _ in self.orders} | self.whole
+        return origin(record.location) in self.files
 
     def wants(self, record: Record) -> bool:
         return (origin(record.location), record.key) in self.orders or origin(record.location) in self.whole

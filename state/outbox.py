@@ -44,6 +44,7 @@ class Outbox:
 
     def enqueue(
         self, parts: Sequence[Part], now: float, held: bool = False, replay: Collection[tuple[str, str]] | None = None,
+        reread: bool = False,
     ) -> EnqueueCounts:
         """Write new or changed parts; a part equal to what Karla has, or to what is pending, is skipped.
 
@@ -56,6 +57,7 @@ class Outbox:
           a full sync of its source finishes (``release_held``), as it may be older than Karla's.
         - ``replay``, a dead letter's file read again: only the letters' orders (``(slug, order_key)``) go
           as changed; the file's other orders are queued only if Karla never had them and none waits.
+        - ``reread``, a file read before and read again (rewritten): nothing more than the skipping.
 
         A part Karla has never had cannot set Karla back, and goes as usual.
         """
@@ -64,7 +66,8 @@ class Outbox:
             return counts
         delivered = self._known(parts)
         pending = self._pending(parts)
-        refused = self._refused(parts) if held or replay is not None else {}
+        rereading = held or replay is not None or reread
+        refused = self._refused(parts) if rereading else {}
         rows, touched = [], []
         for p in parts:
             ident = (p.slug, p.order_key, p.part)
@@ -75,7 +78,6 @@ class Outbox:
                 if was_held:  # a plain read lets it go; a full sync's takes it over (a renamed source)
                     touched.append((held, p.source, p.stream, *ident))
                 continue
-            rereading = held or replay is not None
             older_than_known = rereading and (self._superseded(p, ident in pending and not was_held, version, karla_version)
                                               or older(p.version, refused.get(ident)))
             not_asked_for = replay is not None and (p.slug, p.order_key) not in replay and (ident in delivered or ident in pending)
@@ -209,10 +211,14 @@ class Outbox:
             self.raw.execute(f"DELETE FROM on_wire WHERE id IN ({','.join(['?'] * len(chunk))})", tuple(chunk))
 
     def _recover_on_wire(self) -> None:
-        """Requests of a process that ended before their answers: Karla may have stored them."""
+        """Requests of a process that ended before their answers: Karla may have stored them. Only parts
+        that still wait matter: one no longer waiting was recorded since (a later drain's answer, the very
+        answer of a process killed before it dropped its note), and what was recorded stands."""
         notes = self.raw.execute("SELECT parts FROM on_wire").fetchall()
         if notes:
-            self._forget(tuple(part) for (parts,) in notes for part in json.loads(parts))
+            parts = {tuple(part) for (parts,) in notes for part in json.loads(parts)}
+            waiting = self._by_order("slug, order_key, part", "outbox", {(slug, key) for slug, key, _ in parts})
+            self._forget(ident for ident in map(tuple, waiting) if ident in parts)
             self.raw.execute("DELETE FROM on_wire")
 
     def withdraw(self, listed: dict[tuple[str, str], set[str]]) -> list[tuple[str, str, str]]:
@@ -245,8 +251,10 @@ class Outbox:
         self._forget((r.slug, r.order_key, r.part) for r in rows)
 
     def _forget(self, parts: Iterable[tuple[str, str, str]]) -> None:
-        """Drop what Karla acknowledged for these (slug, order_key, part): the part looks never sent."""
-        self.raw.executemany("DELETE FROM delivered WHERE slug = ? AND order_key = ? AND part = ?", parts)
+        """Forget which version Karla acknowledged for these (slug, order_key, part): the part looks changed
+        and goes again. Its ``version`` stays: Karla holds that one or a newer, never an older, so a re-read
+        must still not send an older one (deleting the row made the part look never sent at all)."""
+        self.raw.executemany("UPDATE delivered SET hash = '' WHERE slug = ? AND order_key = ? AND part = ?", parts)
 
     def postpone(self, rows: Iterable[PendingRow], until: float, error: str) -> None:
         self.conn.exec_driver_sql(

@@ -66,17 +66,6 @@ class Files:
         sql = "SELECT 1 FROM seen_file WHERE source = ? AND path = ? AND sha256 = ?"
         return self.conn.exec_driver_sql(sql, (source, path, sha256)).first() is not None
 
-    def forget(self, source: str, path: str) -> list[tuple]:
-        """Forget that ``path`` was read; returns its rows, for ``restore`` should the read again fail."""
-        sql = "SELECT source, path, size, mtime, sha256, rejected, seen_at FROM seen_file WHERE source = ? AND path = ?"
-        rows = [tuple(r) for r in self.conn.exec_driver_sql(sql + " ORDER BY seen_at, rowid", (source, path))]
-        self.conn.exec_driver_sql("DELETE FROM seen_file WHERE source = ? AND path = ?", (source, path))
-        return rows
-
-    def restore(self, rows: Sequence[tuple]) -> None:
-        self.conn.exec_driver_sql("INSERT OR REPLACE INTO seen_file (source, path, size, mtime, sha256, rejected, seen_at)"
-                                  " VALUES (?,?,?,?,?,?,?)", list(rows))
-
     def read_since(self, source: str, path: str, since: float) -> bool:
         """Whether ``path`` was read to its end at ``since`` or later."""
         sql = "SELECT 1 FROM seen_file WHERE source = ? AND path = ? AND seen_at >= ?"
