@@ -10,7 +10,10 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-__all__ = ["OncePerWallClock", "Overlaps", "QuietOverlap"]
+from connector.errors import ConfigError
+from connector.schedule import cron_trigger as _parse_cron
+
+__all__ = ["OncePerWallClock", "Overlaps", "QuietOverlap", "cron_trigger"]
 
 
 class OncePerWallClock(BaseTrigger):
@@ -77,3 +80,12 @@ class Overlaps:
     def ended(self, job_id: str) -> None:
         self._since.pop(job_id, None)
         self._told.discard(job_id)
+
+
+def cron_trigger(expression: str, timezone: str) -> BaseTrigger:
+    """The daemon's trigger for a ``full_sync_cron``: crontab's fields (``connector.schedule``, which
+    ``SourceConfig`` validates with too), run once per wall-clock time across DST (``OncePerWallClock``)."""
+    try:
+        return OncePerWallClock(_parse_cron(expression, timezone))
+    except ValueError as exc:
+        raise ConfigError(f"full_sync_cron {exc}") from None

@@ -19,10 +19,9 @@ from typing import Any, NoReturn
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
 
 from connector.app import Connector
-from connector.apscheduler_fixes import OncePerWallClock, Overlaps, QuietOverlap
+from connector.apscheduler_fixes import Overlaps, QuietOverlap, cron_trigger
 from connector.commands import NO_SOURCES, lacks_sources
 from connector.delivery import DeliveryResult
 from connector.engine import RunCounts, SourceRuntime
@@ -32,24 +31,12 @@ from connector.logs import redact
 from connector.metrics import Metrics
 from connector.readiness import Readiness
 from connector.sdnotify import Notifier, watchdog_interval
-from connector.schedule import cron_trigger as _parse_cron
 from state.lock import StateLock
 
 __all__ = ["Daemon", "cron_trigger"]
 
 log = logging.getLogger("connector.daemon")
 OVERRUN_WARNING_SECONDS = 1800.0  # a job still running this long after its next turn came round is worth a warning
-
-
-def cron_trigger(expression: str, timezone: str) -> BaseTrigger:
-    """Five fields as in crontab; six fields put seconds first (handy for tests and short cycles).
-
-    The parser lives in ``connector.settings`` so ``SourceConfig`` validates with the very same code.
-    """
-    try:
-        return OncePerWallClock(_parse_cron(expression, timezone))
-    except ValueError as exc:
-        raise ConfigError(f"full_sync_cron {exc}") from None
 
 
 class Daemon:
@@ -69,6 +56,7 @@ class Daemon:
         self._deliver_lock = threading.Lock()  # one drain at a time (the timer's and a sync's)
         self._overlaps = Overlaps(OVERRUN_WARNING_SECONDS, connector.now)
         self._karla_not_before = 0.0  # connector.now() before which no drain starts (Karla's Retry-After)
+        self._paused = False  # a drain ended with Karla unavailable, and none has been answered since
         self.started = connector.now()  # lag of a source that has not succeeded yet counts from here
         self.scheduler = BackgroundScheduler(
             timezone=self.settings.daemon.timezone,
@@ -137,7 +125,10 @@ class Daemon:
                 self.readiness.failed("karla", redact(str(exc)))  # not ready once it lasts ready_max_failure_seconds
                 pause = min(exc.retry_after or 0.0, 3600.0)  # Karla's Retry-After; a proxy may ask for a day
                 self._karla_not_before = self.connector.now() + pause
-                log.warning("delivery paused%s: %s", f" for {pause:.0f} s, as Karla asked" if pause else "", exc)
+                # said once per outage at WARNING (each drain tried again said it again; /readyz tells the rest)
+                log.log(logging.INFO if self._paused else logging.WARNING, "delivery paused%s: %s",
+                        f" for {pause:.0f} s, as Karla asked" if pause else "", exc)
+                self._paused = True
             except FatalError as exc:  # bad credentials, shop gone: no retry fixes it, so not ready at once
                 result = getattr(exc, "result", None)  # batches Karla answered before it said so still count
                 self.readiness.fatal("karla", redact(str(exc)))
@@ -149,6 +140,9 @@ class Daemon:
                 # (Karla's write path may be what fails); new orders accepted clear it.
                 if result.requests:
                     self.readiness.succeeded("karla")
+                    if self._paused:
+                        log.info("delivery resumed: Karla answers again")
+                    self._paused = False
         if result is not None:
             self._count_delivery(result)
         retries = self.connector.client.stats.retries

@@ -27,7 +27,7 @@ import httpx
 from adapters.shopify.auth import TOKEN_HEADER, TokenSource, redact
 from adapters.shopify.config import ShopifyConfig
 from adapters.shopify.queries import SCOPES, SCOPES_COST
-from adapters.shopify.throttle import CostBucket
+from adapters.shopify.throttle import shared_bucket
 from connector.errors import ConfigError, FatalError, RetryableError
 from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
 
@@ -82,7 +82,7 @@ class ShopifyClient:
         headers = {"User-Agent": "karla-connector"}
         self.http = httpx.Client(base_url=config.base_url, timeout=config.timeout_seconds, transport=transport, headers=headers)
         self.tokens = TokenSource(config, self.http, monotonic=monotonic, log=self.log)
-        self.bucket = CostBucket(monotonic)
+        self.bucket = shared_bucket(config.base_url, monotonic)
         self.retrying = make_retrying(policy, sleep=sleep)
         self.answered_version: str | None = None
         self.requests = 0

@@ -247,8 +247,10 @@ def map_order(node: dict[str, Any], options: MappingOptions, *, cursor: str | No
         order = _order(node, number, options)
         trackings = _trackings(node, options)
     except ValidationError as exc:
+        # Not its updatedAt: the store refreshes a letter whose record is the same, and every edit of the
+        # order in Shopify (a tag, a note) made one bad order another letter and another warning.
         return Rejected(location=location, reason=_reason(node, explain(exc)), key=number,
-                        raw={k: node.get(k) for k in ("id", "name", "updatedAt")})
+                        raw={k: node.get(k) for k in ("id", "name")})
     return Record(key=number, order=order, trackings=trackings, cursor=cursor, location=location)
 
 

@@ -9,11 +9,12 @@ rules) is used, and without one Shopify's per-query ceiling, so no request is se
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CostBucket", "MAX_QUERY_COST"]
+__all__ = ["CostBucket", "MAX_QUERY_COST", "shared_bucket"]
 
 MAX_QUERY_COST = 1000.0  # Shopify refuses a single query above this (MAX_COST_EXCEEDED)
 _MARGIN = 1.0  # Shopify rounds what it reports; one point keeps float error from costing a THROTTLED
@@ -28,6 +29,8 @@ class _State:
 
 
 class CostBucket:
+    """One shop's bucket as last seen (Shopify keeps one per app and shop)."""
+
     def __init__(self, monotonic: Callable[[], float]) -> None:
         self.monotonic = monotonic
         self._state: _State | None = None
@@ -72,3 +75,15 @@ class CostBucket:
         if needed <= 0:
             return 0.0
         return needed / state.rate if state.rate > 0 else 1.0
+
+
+_BUCKETS: dict[tuple[str, Callable[[], float]], CostBucket] = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+def shared_bucket(shop: str, monotonic: Callable[[], float]) -> CostBucket:
+    """The bucket of ``shop`` for every client of this process: the daemon builds a new adapter for each
+    poll, and one starting blind sent its first query into a bucket the previous poll had left low
+    (THROTTLED). Keyed by the clock too, so that clocks never mix (tests inject their own)."""
+    with _BUCKETS_LOCK:
+        return _BUCKETS.setdefault((shop, monotonic), CostBucket(monotonic))

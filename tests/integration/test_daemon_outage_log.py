@@ -1,0 +1,33 @@
+"""The daemon's log during a Karla outage: one WARNING when delivery pauses, not one per drain (found by a soak:
+81 identical lines in 150 s of outage, while /readyz already said so)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from connector.app import Connector
+from connector.daemon import Daemon
+from connector.sandbox import Faults
+from connector.settings import load_settings
+from tests.conftest import write_config, write_orders
+
+
+def test_delivery_paused_is_a_warning_once_per_outage(tmp_path: Path, sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    config = write_config(tmp_path, sandbox.url, karla={"retry_attempts": 1})
+    connector = Connector(load_settings(config), sleep=lambda _: None)
+    write_orders(tmp_path / "files", "orders_001.csv", [1])
+    connector.sync_one(connector.sources["warehouse"])
+    daemon = Daemon(connector)
+    sandbox.faults = Faults(down=True)
+    with caplog.at_level(logging.INFO, logger="connector.daemon"):
+        for _ in range(3):
+            daemon._deliver_job()
+        sandbox.faults = Faults()
+        daemon._deliver_job()
+    said = [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records if r.name == "connector.daemon"]
+    assert said == [("WARNING", "delivery paused"), ("INFO", "delivery paused"), ("INFO", "delivery paused"),
+                    ("INFO", "delivery resumed")]
+    connector.close()
