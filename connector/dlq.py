@@ -100,8 +100,8 @@ def _in_newer_letters(conn: Any, row: DeadLetterRow) -> set[str]:
 
 
 def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Console) -> list[int]:
-    """Sync each source whose files were forgotten (its counts go into ``report``: a row still bad is a
-    new letter and makes the exit code 1); returns the letters whose row was read again."""
+    """Sync each source with letters' files to read again (its counts go into ``report``: a row still bad is
+    a new letter and makes the exit code 1); returns the letters whose row was read again."""
     done: list[int] = []
     since = connector.now()
     for source in sorted({s for s, _ in plan.reread.values()}):

@@ -46,8 +46,9 @@ Node = dict[str, Any]
 VISIBLE_DAYS = 60  # without read_all_orders Shopify shows only this much history
 RESTART_AFTER = 10_000  # Shopify stops cursor pagination at 25,000 objects: restart the search well before
 BULK_PAGE = 250
-FULFILLMENT_ORDER_SCOPES = {f"{rw}_{kind}_fulfillment_orders" for rw in ("read", "write")
-                            for kind in ("merchant_managed", "assigned", "third_party")}
+# Only these show the fulfillment orders of the shop's own locations, where local pickups are (the assigned and
+# third-party scopes show those of fulfillment services and apps).
+FULFILLMENT_ORDER_SCOPES = {"read_merchant_managed_fulfillment_orders", "write_merchant_managed_fulfillment_orders"}
 _ADDRESS_HINT = "the app needs protected customer data access (Level 2: name, address, e-mail, phone)"
 _PICKUP_HINT = ("the app lacks protected customer data access (Level 2), or they are local pickups, which the connector "
                 "recognises only with the read_merchant_managed_fulfillment_orders scope")

@@ -150,7 +150,7 @@ class Resolvers:
 
     def _fulfillment_orders(self, order: dict[str, Any]) -> list[dict[str, Any]]:
         """One per order, with the order's ``deliveryMethod``; none without a fulfillment-order scope, as on Shopify."""
-        if not any(s.endswith("_fulfillment_orders") for s in self.fake.scopes):
+        if not any(s.endswith("_merchant_managed_fulfillment_orders") for s in self.fake.scopes):  # the shop's own locations
             return []
         number = order["id"].rsplit("/", 1)[-1]
         method = {"id": f"gid://shopify/DeliveryMethod/{number}", "methodType": order.get("deliveryMethod", "SHIPPING")}

@@ -33,6 +33,12 @@ def test_check_warns_about_missing_history_and_fulfillment_scopes(
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 3
 
 
+def test_only_the_merchant_managed_scope_shows_local_pickups(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
+    # The assigned and third-party scopes show fulfillment services' orders, not the shop's own locations'.
+    shop.scopes = ["read_orders", "read_all_orders", "read_fulfillments", "read_third_party_fulfillment_orders"]
+    assert any("read_merchant_managed_fulfillment_orders" in f for f in make_adapter().check())
+
+
 def test_check_refuses_an_app_without_read_orders(shop: FakeShopify, make_adapter: MakeAdapter) -> None:
     shop.scopes = ["read_products"]
     with pytest.raises(ConfigError, match="read_orders"):
