@@ -213,6 +213,12 @@ class SftpFolder:
                 # Retrying cannot help: the server's account lacks the right, so it is a setting to fix.
                 raise ConfigError(f"SFTP {self.where}: permission denied listing folder {self.root} as user "
                                   f"{self.user!r}; ask the server's admin for read access, or check the URL's path") from None
+            except UnicodeDecodeError as exc:
+                # paramiko decodes every name as UTF-8, strictly: one file named by a Windows program in cp1252
+                # (Lieferschein_M\xe4rz.pdf) fails the whole listing, with a message naming nothing.
+                raise ConfigError(f"SFTP {self.where}: a file name in folder {self.root} is not UTF-8 (bytes "
+                                  f"{exc.object[max(0, exc.start - 20):exc.end + 20]!r}), so the folder cannot be listed; "
+                                  "rename that file (or move it out of the folder)") from None
         files = []
         for entry in entries:
             name = entry.filename

@@ -325,3 +325,18 @@ def test_memory_does_not_grow_with_the_file_over_sftp(server: SftpServer, sftp_r
     assert (small[0], large[0]) == (12_500, 50_000)
     assert large[1] < small[1] * 1.3, f"peak {large[1]} reading 100k rows vs {small[1]} reading 25k"
 
+
+
+def test_a_file_name_that_is_not_utf8_is_named_as_the_reason(server, sftp_root, tmp_path, sandbox) -> None:
+    # paramiko decodes names strictly: one cp1252-named file failed every listing with "'utf-8' codec can't
+    # decode byte 0xe4", a traceback that named neither the file nor the folder (found by review).
+    import os
+
+    exports = sftp_root / "exports"
+    config, env = sftp_config(server, tmp_path, sandbox.url)
+    (exports / "orders_1.csv").write_text(f"{HEADER}\n1,10119,A,S,1,1\n")
+    with open(os.path.join(os.fsencode(exports), b"Lieferschein_M\xe4rz.pdf"), "wb") as pdf:
+        pdf.write(b"%PDF")
+    result = cli(config, "sync", env=env)
+    assert result.returncode == 2 and "is not UTF-8" in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert "M\\xe4rz" in result.stdout + result.stderr
