@@ -155,7 +155,9 @@ def test_the_first_batch_that_gives_up_cuts_the_retries_of_the_others(tmp_path: 
     sandbox.fail_next(429, count=2, retry_after=30)
     sandbox.faults = Faults(error_rate=1.0, error_statuses=(503,))
     started = time.monotonic()
-    with pytest.raises(Unavailable, match="unavailable after retries: Karla bulk: 503") as caught:
+    # Which call gets which scripted answer depends on the order they reach the sandbox, so which one's
+    # failure is reported first does too (a clean-clone run got the 429's): either is Karla's outage.
+    with pytest.raises(Unavailable, match="unavailable after retries: Karla bulk: (503|429)") as caught:
         connector.deliver()
     assert time.monotonic() - started < 10
     assert not isinstance(caught.value, Aborted)  # the reason given is Karla's outage, not the cut
