@@ -23,7 +23,7 @@ from connector.logs import redact_data
 from connector.registry import available, load_adapter
 from connector.settings import Settings
 from state import SCHEMA_VERSION, DeadLetters, open_state
-from state.lock import StateLock, _whose
+from state.lock import StateLock, refusal
 
 __all__ = [
     "adapter_table",
@@ -207,7 +207,7 @@ def _lock_problem(lock: Path) -> str | None:
     try:
         os.close(os.open(lock, os.O_RDWR))
     except OSError as exc:
-        return f"cannot create {lock} ({exc.strerror or exc}): {_whose(lock)}"
+        return refusal(lock, exc)
     return None
 
 

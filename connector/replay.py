@@ -7,6 +7,7 @@ applies it (``commit_page``) without knowing about dead letters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from adapters.base import Record
 from state import origin
@@ -24,7 +25,7 @@ class Replay:
     whole: frozenset[str | None]
     streams: frozenset[str] = frozenset()  # read from their start (their files read before are skipped)
 
-    @property
+    @cached_property
     def files(self) -> frozenset[str | None]:
         """Read again though read before: the engine tells the adapter so (``AdapterContext.is_seen``),
         nothing is forgotten in the state file, so a retry killed halfway leaves nothing to undo."""

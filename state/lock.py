@@ -15,7 +15,7 @@ from types import TracebackType
 
 from connector.errors import ConfigError
 
-__all__ = ["EX_TEMPFAIL", "StateInUse", "StateLock"]
+__all__ = ["EX_TEMPFAIL", "StateInUse", "StateLock", "refusal"]
 
 EX_TEMPFAIL = 75  # sysexits.h: "try again later"
 
@@ -46,7 +46,7 @@ class StateLock:
         except OSError as exc:  # a read-only or foreign folder: the setting is wrong, not the program
             if exc.errno not in PATH_ERRNOS:
                 raise  # a full disk, too many open files: may pass, exit 4 lets systemd restart
-            raise ConfigError(f"cannot create {self.path} ({exc.strerror or exc}): {_whose(self.path)}") from None
+            raise ConfigError(refusal(self.path, exc)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -81,6 +81,11 @@ def _describe(holder: str) -> str:
         return holder
     return (f"{holder}, which is not running here: it has ended and a process it started holds the lock until it ends "
             "(a sync's delivery process finishing the request it has on the wire), or it runs in another container")
+
+
+def refusal(path: Path, exc: OSError) -> str:
+    """Why the lock file cannot be opened, and what to fix: said alike by ``StateLock`` and by ``check``."""
+    return f"cannot create {path} ({exc.strerror or exc}): {_whose(path)}"
 
 
 def _whose(path: Path) -> str:

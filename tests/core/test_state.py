@@ -292,23 +292,31 @@ def test_karla_letters_of_a_batch_are_found_by_index(tmp_path: Path) -> None:
     assert any("ix_dead_letter_order" in str(row) for row in plan), plan
 
 
-def test_upgrade_to_step_8_keeps_pending_rows_unheld(tmp_path: Path) -> None:
-    """An outbox from before step 8 has no ``held`` column: its rows are not held (they go as before)."""
-    path = tmp_path / "v7.db"
+def _written_by(path: Path, step: int, *changes: str) -> Path:
+    """A state file as the release with schema ``step`` left it (``changes`` undo what later steps add), with
+    one pending row of order 1."""
     from sqlalchemy import create_engine
 
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
-        for step in MIGRATIONS[:7]:
-            step(conn)
-        conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN held")  # the table as releases before step 8 had it
+        for migrate in MIGRATIONS[:step]:
+            migrate(conn)
+        for sql in changes:
+            conn.exec_driver_sql(sql)
+        held = ("", "") if step < 8 else (", held", ", 0")  # step 8 added it (NOT NULL)
         conn.exec_driver_sql(
             "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
-            " first_enqueued_at, enqueued_at, attempts, next_attempt_at) VALUES"
-            " ('shop', '1', 'order_number', 'order', '{}', 'h', 'src', 'orders', NULL, 1, 1, 0, 0)"
+            f" first_enqueued_at, enqueued_at, attempts, next_attempt_at{held[0]}) VALUES"
+            f" ('shop', '1', 'order_number', 'order', '{{}}', 'h', 'src', 'orders', NULL, 1, 1, 0, 0{held[1]})"
         )
-        conn.exec_driver_sql("PRAGMA user_version = 7")
+        conn.exec_driver_sql(f"PRAGMA user_version = {step}")
     engine.dispose()
+    return path
+
+
+def test_upgrade_to_step_8_keeps_pending_rows_unheld(tmp_path: Path) -> None:
+    """An outbox from before step 8 has no ``held`` column: its rows are not held (they go as before)."""
+    path = _written_by(tmp_path / "v7.db", 7, "ALTER TABLE outbox DROP COLUMN held")  # the table as releases before step 8 had it
     with open_state(path).read() as conn:
         assert [r.order_key for r in Outbox(conn).scan(None, 10)] == ["1"] and Outbox(conn).held_count() == 0
 
@@ -389,22 +397,8 @@ def test_a_held_row_does_not_supersede_a_dead_letter(tmp_path: Path) -> None:
 
 
 def test_upgrade_to_step_9_adds_versions_and_keeps_rows(tmp_path: Path) -> None:
-    path = tmp_path / "v8.db"
-    from sqlalchemy import create_engine
-
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        for step in MIGRATIONS[:8]:
-            step(conn)
-        conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN version")  # the table as releases before step 9 had it
-        conn.exec_driver_sql(
-            "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
-            " first_enqueued_at, enqueued_at, attempts, next_attempt_at, held) VALUES"
-            " ('shop', '1', 'order_number', 'order', '{}', 'h', 'src', 'orders', NULL, 1, 1, 0, 0, 0)"
-        )
-        conn.exec_driver_sql("INSERT INTO delivered (slug, order_key, part, hash, delivered_at) VALUES ('shop', '2', 'order', 'h', 1)")
-        conn.exec_driver_sql("PRAGMA user_version = 8")
-    engine.dispose()
+    path = _written_by(tmp_path / "v8.db", 8, "ALTER TABLE outbox DROP COLUMN version",  # as before step 9
+                       "INSERT INTO delivered (slug, order_key, part, hash, delivered_at) VALUES ('shop', '2', 'order', 'h', 1)")
     with open_state(path).transaction() as conn:
         box = Outbox(conn)
         (row,) = box.scan(None, 10)
