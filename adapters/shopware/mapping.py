@@ -4,7 +4,9 @@ Filters: an order is sent when its state is one of ``order_states``; its deliver
 their state is one of ``delivery_states``, they have tracking codes and they changed on or after
 ``historical_cutoff``. Karla's plugin skips the order-state filter for ``order_delivery.written``; a poll
 has no events, so a delivery counts as *written* when it was created or updated in the window being read
-(``changed_since``). An order in another state is then sent with only those deliveries' trackings.
+(``changed_since``). An order in another state is then sent, with all its eligible deliveries' trackings:
+the stream lists every live parcel of an order (``complete_trackings``), so one left out would count as
+withdrawn; the engine sends only the parcels that changed.
 
 Deliberate differences from the plugin: the address is the delivery's shipping address (the plugin takes
 the first order address, which may be the billing one), a parcel's products carry the *position*
@@ -231,6 +233,11 @@ def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
     })
 
 
+def _written(delivery: Entity, since: datetime) -> bool:
+    """Whether the delivery was created or updated in the window read (the plugin's ``order_delivery.written``)."""
+    return (parse_time(delivery.get("updatedAt") or delivery.get("createdAt")) or since) >= since
+
+
 def map_order(order: Entity, config: ShopwareConfig, changed_since: datetime, cursor: str | None = None,
               shipped: Mapping[str, str] | None = None) -> Record | Rejected | None:
     """A record, a rejection naming the field, or None when the filters keep this order from Karla.
@@ -239,10 +246,8 @@ def map_order(order: Entity, config: ShopwareConfig, changed_since: datetime, cu
     """
     number = str(order.get("orderNumber") or "")
     deliveries = [d for d in order.get("deliveries") or [] if _eligible(d, config)]
-    if _state(order) not in config.order_states:
-        deliveries = [d for d in deliveries if (parse_time(d.get("updatedAt") or d.get("createdAt")) or changed_since) >= changed_since]
-        if not deliveries:
-            return None
+    if _state(order) not in config.order_states and not any(_written(d, changed_since) for d in deliveries):
+        return None
     location = f"shopware order {number or '?'} ({order.get('id')})"
     try:
         placed = OrderPlacement.model_validate(_placement(order, config))

@@ -222,3 +222,49 @@ def test_an_unreadable_cursor_starts_from_the_initial_window(cursor: str, shop: 
     shop.insert(shipped_order(1), at=clock.now - timedelta(days=2))
     assert set(records(list(make_adapter().read("orders", cursor)))) == {"1"}
     assert "unreadable cursor" in caplog.text
+
+
+def _open_order(shop: FakeShopware, clock: Clock, age: timedelta) -> list[str]:
+    """Order 7, left ``open`` (outside ``order_states``), with two deliveries not shipped yet: their ids."""
+    items = [f.line_item("Shirt", "SKU-1", 1, 20.0), f.line_item("Mug", "SKU-2", 1, 10.0)]
+    deliveries = [f.delivery([(item, 1)], codes=[], ship_to=f.address()) for item in items]
+    return [d["id"] for d in shop.insert(f.order("7", items=items, status="open", deliveries=deliveries), at=clock.now - age)["deliveries"]]
+
+
+def _ship(shop: FakeShopware, delivery: str, code: str, at: datetime) -> None:
+    shop.add_tracking_code(delivery, code, at=at)
+    shop.set_delivery_state(delivery, f.state("shipped"), at=at)
+
+
+def test_an_order_outside_order_states_lists_all_its_parcels_once_one_ships(shop: FakeShopware, clock: Clock,
+                                                                            make_adapter: MakeAdapter) -> None:
+    """The stream lists every live parcel of an order (``complete_trackings``): a parcel shipped in an
+    earlier poll, left out of the record, would be taken as withdrawn (dropped if waiting, else reported)."""
+    one, two = _open_order(shop, clock, timedelta(hours=3))
+    _ship(shop, one, "ONE", clock.now - timedelta(hours=2))
+    first = list(make_adapter().read("orders", None))
+    assert [t.tracking_number for t in records(first)["7"].trackings] == ["ONE"]
+    clock.advance(minutes=30)
+    _ship(shop, two, "TWO", clock.now - timedelta(minutes=5))
+    clock.advance(minutes=5)
+    later = records(list(make_adapter().read("orders", first[-1].cursor)))
+    assert sorted(t.tracking_number for t in later["7"].trackings) == ["ONE", "TWO"]
+
+
+def test_a_backlog_read_in_windows_keeps_every_parcel_of_an_open_order(shop: FakeShopware, clock: Clock, tmp_path) -> None:
+    """The first parcel shipped in an earlier window than the second: the later window's record must not
+    drop it from the outbox (found by a review: it never reached Karla, not even by a full sync)."""
+    from adapters.shopware import ShopwareAdapter, ShopwareConfig
+    from connector.engine import SourceRuntime, sync_source
+    from state import open_state
+
+    one, two = _open_order(shop, clock, timedelta(days=60))
+    _ship(shop, one, "ONE", clock.now - timedelta(days=45))
+    _ship(shop, two, "TWO", clock.now - timedelta(days=10))
+    config = ShopwareConfig.model_validate({"type": "shopware", "base_url": shop.url, "client_id": CLIENT_ID,
+                                            "client_secret": SECRET, "full_sync_since": (clock.now - timedelta(days=100)).date().isoformat()})
+    db = open_state(tmp_path / "state.db")
+    counts = sync_source(db, SourceRuntime("sw", ShopwareAdapter, config, "shop"), clock=clock)
+    with db.read() as conn:
+        parts = sorted(p for (p,) in conn.exec_driver_sql("SELECT part FROM outbox"))
+    assert parts == ["order", "tracking:ONE", "tracking:TWO"] and counts.withdrawn == 0
