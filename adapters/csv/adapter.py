@@ -112,6 +112,20 @@ class CsvAdapter:
             chosen.append(remote)
         return chosen
 
+    def _warn_missing(self, stream: str, name: str, fields: Fields) -> None:
+        """Columns whose absence Karla fills in silently: said once per file, not per order."""
+        c, log = self.config, self.context.log
+        if stream == "orders" and fields.index.get("currency") is None and not c.default_currency:
+            log.warning("%s has no %s column and default_currency is not set: Karla takes its amounts as EUR",
+                        name, c.columns.header("currency"))
+        # Karla stamps a missing date with the time it receives the record: on a backfill that is weeks late,
+        # and its delivery estimates (and delay messages) start from it.
+        date = {"orders": "order_placed_at", "fulfillments": "shipped_at"}.get(stream)
+        if date and fields.index.get(date) is None:
+            what = "orders" if stream == "orders" else "parcels"
+            log.warning("%s has no %s column: Karla dates its %s when it receives them, not when they were %s", name,
+                        c.columns.header(date), what, "placed" if stream == "orders" else "shipped")
+
     # -- one file ------------------------------------------------------------------------------------
     def _read_file(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
         if self._read_before(remote, resume):
@@ -187,10 +201,7 @@ class CsvAdapter:
                 # The file's fingerprint goes with the letter: `dlq retry` clears it only by this version.
                 yield _whole_file(remote, sha256, [advised(self.config, Rejected(f"{remote.name}:1", problem, raw={"file": remote.name, "sha256": sha256}))])
                 return 1
-            if stream == "orders" and fields.index.get("currency") is None and not c.default_currency:
-                # Karla takes an order without a currency as EUR: say so once per file, not per order
-                self.context.log.warning("%s has no %s column and default_currency is not set: Karla takes its amounts "
-                                         "as EUR", remote.name, c.columns.header("currency"))
+            self._warn_missing(stream, remote.name, fields)
             key_index = fields.index["order_number"]
             key = lambda r: r.values[key_index] if key_index is not None and key_index < len(r.values) else ""  # noqa: E731
             with local.open("rb") as again:

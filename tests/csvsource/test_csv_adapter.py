@@ -485,7 +485,25 @@ def test_a_file_without_currency_and_no_default_is_named_once_as_taken_for_eur(t
         assert caplog.text.count("orders_1.csv has no currency column and default_currency is not set") == 1
         caplog.clear()
         pages = list(CsvAdapter("t", CsvConfig(url=f"file://{tmp_path}", default_currency="GBP"), context).read("orders", None))
-    assert "currency" not in caplog.text and records(pages)["1"].order.currency == "GBP"  # type: ignore[union-attr]
+    assert "currency column" not in caplog.text and records(pages)["1"].order.currency == "GBP"  # type: ignore[union-attr]
+
+
+def test_files_without_a_date_column_are_named_once_as_dated_by_karla(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Karla dates an order or a parcel without one when it receives it: a backfill's parcels weeks late,
+    # and the delivery estimates with them. A blank value in a file that has the column is not warned about.
+    write(tmp_path / "orders_1.csv", f"{HEADER}\n1,#1,a@x.de,A,10119,DE,S,T,1,29.99\n2,#2,b@x.de,B,10119,DE,S,T,1,5\n")
+    write(tmp_path / "fulfillments_1.csv", "order_number,tracking_number\n1,T1\n2,T2\n")
+    write(tmp_path / "orders_2.csv", f"{HEADER},order_placed_at\n3,#3,c@x.de,C,10119,DE,S,T,1,5,\n")
+    write(tmp_path / "fulfillments_2.csv", "order_number,tracking_number,shipped_at\n3,T3,2026-11-20T10:00:00Z\n")
+    context = AdapterContext(source="t", clock=lambda: NOW, log=logging.getLogger("csv-dates"))
+    with caplog.at_level(logging.WARNING, logger="csv-dates"):
+        adapter = CsvAdapter("t", CsvConfig(url=f"file://{tmp_path}", default_currency="EUR"), context)
+        for stream in ("fulfillments", "orders"):
+            list(adapter.read(stream, None))
+    assert [r.getMessage() for r in caplog.records] == [
+        "fulfillments_1.csv has no shipped_at column: Karla dates its parcels when it receives them, not when they were shipped",
+        "orders_1.csv has no order_placed_at column: Karla dates its orders when it receives them, not when they were placed",
+    ]
 
 
 # -- review findings -------------------------------------------------------------------------------------
@@ -571,7 +589,7 @@ def test_rows_of_one_order_that_disagree_on_order_values_are_named_once(tmp_path
     with caplog.at_level(logging.WARNING, logger="csv-conflicts"):
         got = records(list(CsvAdapter("t", CsvConfig(url=f"file://{tmp_path}", default_currency="EUR"), context).read("orders", None)))
     assert got.keys() == {"2005", "2006", "2007"} and got["2005"].order.email_id == "a@x.de"  # type: ignore[union-attr]
-    (warning,) = [r.getMessage() for r in caplog.records]  # not 2006 (repeated values), not 2007 (blanks)
+    (warning,) = [r.getMessage() for r in caplog.records if "column" not in r.getMessage()]  # not 2006 (repeated values), not 2007 (blanks)
     assert warning == ("orders_d.csv: the rows of order 2005 differ in email (lines 2, 4), total_order_price (lines 2, 4), "
                        "shipping_zip_code (lines 2, 4); the first non-empty value of each is sent")  # no values: personal data
 
