@@ -100,6 +100,16 @@ class OrderPlacement(_Model):
     order_status_url: str | None = None
     expected_number_of_shipments: int | None = Field(default=None, ge=1, le=100)
 
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str | None) -> str | None:
+        # ISO 4217 (karla-docs 003): "eur" was sent as written, and "E1$" too, for Karla to refuse or misread.
+        if value is None:
+            return None
+        if not (value.isascii() and value.isalpha()):
+            raise ValueError(f"{value!r} is not a three-letter currency code such as EUR, CHF or USD")
+        return value.upper()
+
     @model_validator(mode="after")
     def _default_external_id(self) -> OrderPlacement:
         # Karla requires external_id; it defaults to the order number (karla-docs 002, best practices).
@@ -195,6 +205,9 @@ def explain(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "record"
-        message = "must not be empty" if err["type"] == "string_too_short" and err.get("input") in ("", None) else err["msg"]
+        if err["type"] == "string_too_short" and err.get("input") in ("", None):
+            message = "must not be empty"
+        else:  # a validator's own words, without pydantic's "Value error, " before them
+            message = str(err["ctx"]["error"]) if err["type"] == "value_error" and "error" in err.get("ctx", {}) else err["msg"]
         parts.append(f"{field}: {message}")
     return "; ".join(parts)

@@ -11,7 +11,7 @@ from adapters.base import Record
 from connector.items import Item, batches
 from connector.engine import record_parts
 from connector.karla.carriers import carrier_fields
-from connector.karla.models import OrderPlacement, Tracking, dump
+from connector.karla.models import OrderPlacement, Tracking, dump, explain
 from state import PendingRow
 
 
@@ -48,6 +48,18 @@ def test_order_requires_zip_and_defaults_external_id() -> None:
     assert order().external_id == "1001"
     with pytest.raises(ValidationError, match="zip_code"):
         OrderPlacement.model_validate({"order_number": "1", "address": {"zip_code": ""}})
+
+
+@pytest.mark.parametrize(("given", "reason"), [
+    ("E1$", "currency: 'E1$' is not a three-letter currency code such as EUR, CHF or USD"),
+    ("euro", "currency: String should have at most 3 characters"),
+])
+def test_currency_is_an_upper_case_iso_code(given: str, reason: str) -> None:
+    # Karla takes ISO 4217 codes (karla-docs 003): "eur" was sent as written and "E1$" was sent at all.
+    assert order(currency=" eur ").currency == "EUR"
+    with pytest.raises(ValidationError) as exc:
+        order(currency=given)
+    assert explain(exc.value) == reason
 
 
 def test_record_splits_into_order_and_tracking_parts() -> None:
