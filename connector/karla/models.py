@@ -144,7 +144,8 @@ def merge_trackings(trackings: Sequence[Tracking]) -> list[Tracking]:
     Karla keeps one parcel per number, so two trackings with the same number (items fulfilled apart but
     packed in one box with one label) are one parcel: its products are both lists (a product listed in
     both counts once, quantities added), its time the earlier one, other fields from the first that has
-    them. Sending them apart would let the last overwrite the first and its products go missing.
+    them. Sent apart, Karla would ignore the repeated number (karla-docs 002: a tracking number must be unique
+    among the shipments given, "it will be ignored otherwise") and the second's products would go missing.
     """
     if len({t.tracking_number for t in trackings}) == len(trackings):
         return list(trackings)

@@ -43,8 +43,11 @@ class OrderStore:
             order.update({k: v for k, v in data.items() if k != "trackings"})
             orders[order["order_number"]] = order
         assert order is not None
+        given: set[str] = set()
         for tracking in item.get("trackings", []):
-            self._upsert_tracking(order, tracking)
+            if tracking["tracking_number"] not in given:  # a number repeated in one item "will be ignored" (karla-docs 002)
+                given.add(tracking["tracking_number"])
+                self._upsert_tracking(order, tracking)
         return {"uuid": order["uuid"], "order_number": order.get("order_number"), "trackings": len(order["trackings"])}
 
     @staticmethod

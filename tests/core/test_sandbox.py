@@ -44,6 +44,13 @@ def test_upsert_creates_updates_and_upserts_trackings_by_number(sb: Sandbox, htt
     assert len(found) == 1 and found[0]["uuid"]
 
 
+def test_a_tracking_number_repeated_in_one_item_is_ignored(sb: Sandbox, http: httpx.Client) -> None:
+    # karla-docs 002: the number must be unique among the shipments given, "it will be ignored otherwise"
+    body = order("1", trackings=[{"tracking_number": "T1", "tracking_url": "first"}, {"tracking_number": "T1", "tracking_url": "second"}])
+    assert http.put("/orders", json=body).status_code == 200
+    assert [(t["tracking_number"], t["tracking_url"]) for t in sb.orders("shop")["1"]["trackings"]] == [("T1", "first")]
+
+
 def test_trackings_only_for_unknown_order_is_404(http: httpx.Client) -> None:
     response = http.put("/orders", json={"id": "404", "trackings": [{"tracking_number": "X"}]})
     assert (response.status_code, response.json()["key"]) == (404, "order_not_found")
