@@ -160,7 +160,8 @@ def run_check(settings: Settings, out: Console) -> int:
     try:
         for slug in slugs:
             connector.client.check(slug)
-        render.check_line(out, f"Karla {settings.karla.base_url}", True, [f"authenticated for shop {s}" for s in slugs])
+        tls = [f"WARNING: {w}" for w in [connector.client.tls_warning] if w]  # verify_tls = false: logged, and said here
+        render.check_line(out, f"Karla {settings.karla.base_url}", True, [f"authenticated for shop {s}" for s in slugs] + tls)
     except FatalError:
         raise
     except ConnectorError as exc:

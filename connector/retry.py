@@ -4,6 +4,10 @@ Used by the Karla client and by every adapter's HTTP client, so a merchant tunes
 no code path can hot-loop against a struggling server. ``sleep`` is injectable so tests never wait.
 An ``abort`` event ends a retry loop at once: checked before every attempt and by the stop condition,
 and the pause between attempts is ``abort.wait`` so setting it wakes a sleeping loop.
+
+A failed certificate check is the one transport error that is never retried: waiting cannot fix a wrong
+CA or host name (nor a man-in-the-middle), so it ends as a ``ConfigError`` (see ``untrusted``). The TLS
+options every HTTP client shares (``verify_tls``, ``ca_file``) are turned into httpx's ``verify`` here too.
 """
 
 from __future__ import annotations
@@ -11,18 +15,23 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 import tenacity
 
-from connector.errors import Aborted, RetryableError, Unavailable
+from connector.errors import Aborted, ConfigError, RetryableError, Unavailable
 
-__all__ = ["RetryPolicy", "make_retrying", "parse_retry_after", "call_with_retries"]
+__all__ = [
+    "RetryPolicy", "ca_context", "call_with_retries", "certificate_error", "make_retrying", "parse_retry_after",
+    "tls_verify", "untrusted",
+]
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +121,7 @@ def make_retrying(
             on_retry(state.outcome.exception() if state.outcome else None)
 
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type((RetryableError, httpx.TransportError)),
+        retry=tenacity.retry_if_exception(_retryable),
         wait=_Wait(policy, rng or random.Random()),
         stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.max_seconds)
         | _RetryAfterBeyondBudget(policy),
@@ -123,9 +132,12 @@ def make_retrying(
 
 
 def call_with_retries(
-    retrying: tenacity.Retrying, fn: Callable[[], object], what: str, *, abort: threading.Event | None = None
+    retrying: tenacity.Retrying, fn: Callable[[], object], what: str, *, abort: threading.Event | None = None,
+    ca_option: str | None = None,
 ) -> object:
     """Run ``fn`` under ``retrying``; when the budget is spent raise ``Unavailable`` naming ``what``.
+
+    A refused certificate is at once a ``ConfigError`` naming ``ca_option`` (the option that trusts a private CA).
 
     Once ``abort`` is set no further attempt starts (not even the first) and no pause is slept out:
     ``Aborted`` (an ``Unavailable``, so the work stays pending) is raised instead.
@@ -139,6 +151,8 @@ def call_with_retries(
     except (RetryableError, httpx.TransportError, _Stop) as exc:
         if isinstance(exc, Unavailable):
             raise
+        if certificate_error(exc) is not None:  # never retried (``_retryable``): it arrives after one attempt
+            raise untrusted(exc, what, ca_option) from exc
         if abort is not None and abort.is_set():
             last = guarded.last if guarded is not None else None
             if last is None:
@@ -170,6 +184,71 @@ class _Guarded:
 def _pause(sleep: Callable[[float], None], abort: threading.Event) -> Callable[[float], object]:
     """Real time becomes ``abort.wait`` (setting the event ends the pause); an injected test clock is kept."""
     return abort.wait if sleep is time.sleep else sleep
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, RetryableError):
+        return True
+    return isinstance(exc, httpx.TransportError) and certificate_error(exc) is None
+
+
+# -- TLS ---------------------------------------------------------------------------------------------
+def certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The failed certificate check behind ``exc`` (httpx wraps it in a ``ConnectError``), else None.
+
+    An unknown CA, an expired certificate and a host name mismatch all end up here."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def untrusted(exc: BaseException, what: str, ca_option: str | None = None) -> ConfigError:
+    """The fatal error for a refused certificate: names the host and ``ca_option``, never a secret.
+
+    Not "unavailable": retrying cannot fix a wrong CA or name, and a man-in-the-middle must not be retried into."""
+    cert = certificate_error(exc)
+    reason = (cert.verify_message or cert.reason or str(cert)) if cert is not None else str(exc)
+    host = _host(exc)
+    fix = (f"if your network or server uses its own CA, set {ca_option} to that CA's PEM file" if ca_option
+           else "check the certificate the server presents")
+    return ConfigError(
+        f"{what}: the TLS certificate of {host} was refused ({reason}); retrying cannot fix this. It is not "
+        f"signed by a CA this machine trusts or not issued for {host}, or something between here and {host} "
+        f"intercepts the connection (a TLS-inspecting proxy, or an attacker): {fix}"
+    )
+
+
+def _host(exc: BaseException) -> str:
+    try:
+        return exc.request.url.host if isinstance(exc, httpx.RequestError) else "the server"
+    except RuntimeError:  # httpx sets ``request`` on errors raised while sending; not on one made by hand
+        return "the server"
+
+
+def ca_context(path: Path) -> ssl.SSLContext:
+    """A verifying context that trusts the CAs in ``path`` (PEM). Raises ValueError saying why it cannot."""
+    try:
+        return ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist") from None
+    except PermissionError:
+        raise ValueError(f"{path} is not readable by this user") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a folder; name a PEM file of CA certificates") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"{path} is not a PEM file of CA certificates ({exc.__class__.__name__}: {exc})") from None
+
+
+def tls_verify(verify_tls: bool, ca_file: Path | None) -> ssl.SSLContext | bool:
+    """httpx's ``verify``: off, the CAs of ``ca_file`` (verification stays on), or certifi's bundle."""
+    if not verify_tls:
+        return False
+    return ca_context(ca_file) if ca_file is not None else True
 
 
 def utcnow() -> datetime:

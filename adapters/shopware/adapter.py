@@ -111,7 +111,8 @@ class ShopwareAdapter:
             history = f"delivery history NOT readable, trackings carry the delivery's creation time: {self.history_refused}"
         return [f"Shopware {version} at {self.config.base_url}",
                 f"integration {self.config.client_id}: token issued, orders readable ({newest})", history,
-                *channel_facts(self.client, self.config, self.context.log)]
+                *channel_facts(self.client, self.config, self.context.log),
+                *(f"WARNING: {w}" for w in [self.client.tls_warning] if w)]  # verify_tls = false: logged, and said here
 
     def streams(self) -> Sequence[StreamSpec]:
         return [StreamSpec("orders", is_sorted=True, description="orders and their trackings, per closed time window",

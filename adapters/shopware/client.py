@@ -29,13 +29,14 @@ import httpx
 
 from adapters.shopware.config import ShopwareConfig
 from connector.errors import ConfigError, FatalError, RetryableError
-from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
+from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after, tls_verify
 
 __all__ = ["LimitExceeded", "MissingPrivilege", "RouteNotFound", "ShopwareClient", "UnknownField"]
 
 HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 _MAX_LIMIT = re.compile(r"MAX_LIMIT\s*\(?=?\s*(\d+)")
 _UNMAPPED = re.compile(r'Field "([^"]+)" in entity "[^"]*" was not found')
+_CA_OPTION = "this source's ca_file"
 
 
 class LimitExceeded(Exception):
@@ -68,7 +69,9 @@ class ShopwareClient:
                  monotonic: Callable[[], float] = time.monotonic, abort: threading.Event | None = None) -> None:
         self.config, self.clock, self.log, self.monotonic, self.abort = config, clock, log, monotonic, abort
         self.http = httpx.Client(base_url=f"{config.base_url}/api", headers=HEADERS, timeout=config.timeout_seconds,
-                                 verify=config.verify_tls, transport=transport)
+                                 verify=tls_verify(config.verify_tls, config.ca_file), transport=transport)
+        if self.tls_warning:
+            self.log.warning("%s", self.tls_warning)
         self.retrying = make_retrying(RetryPolicy(), sleep=sleep)
         self.once = make_retrying(RetryPolicy(attempts=1), sleep=sleep)  # probes: a failure is an answer, not a blip
         self._token: str | None = None
@@ -83,6 +86,16 @@ class ShopwareClient:
     def who(self) -> str:
         return f"Shopware {self.config.base_url} (integration {self.config.client_id})"
 
+    @property
+    def tls_warning(self) -> str | None:
+        """Said once per client, and by `check`: an unverified connection hands the client secret to whoever answers."""
+        if self.config.verify_tls:
+            return None
+        host = httpx.URL(self.config.base_url).host
+        return (f"Shopware: TLS certificate of {host} NOT verified (this source's verify_tls = false): anyone between "
+                f"here and {host} can read the client secret and the orders; to trust a private or self-signed "
+                "certificate, set the source's ca_file instead")
+
     # -- public calls --------------------------------------------------------------------------------
     def search(self, entity: str, criteria: dict[str, Any], *, once: bool = False) -> dict[str, Any]:
         return self.call("POST", f"/search/{entity}", criteria, once=once)
@@ -95,10 +108,11 @@ class ShopwareClient:
         """One API call with retries (``once``: a single attempt); raises ConfigError/FatalError/LimitExceeded,
         or Unavailable at the end."""
         retrying = self.once if once else self.retrying
-        return call_with_retries(retrying, lambda: self._send(method, path, body), self.who, abort=self.abort)  # type: ignore[return-value]
+        return call_with_retries(retrying, lambda: self._send(method, path, body), self.who, abort=self.abort,  # type: ignore[return-value]
+                                 ca_option=_CA_OPTION)
 
     def ensure_token(self) -> None:
-        call_with_retries(self.retrying, self.token, self.who, abort=self.abort)
+        call_with_retries(self.retrying, self.token, self.who, abort=self.abort, ca_option=_CA_OPTION)
 
     def shop_now(self) -> datetime:
         """The earlier of the local and the shop's clock.

@@ -36,7 +36,7 @@ from connector.errors import (
     item_index,
 )
 from connector.karla.models import OrderFulfillment, dump
-from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
+from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after, tls_verify
 from connector import __version__
 from connector.settings import KarlaSettings
 
@@ -94,10 +94,12 @@ class KarlaClient:
             base_url=f"{settings.base_url}/v1",
             auth=httpx.BasicAuth(settings.user, settings.api_key.get_secret_value()),
             timeout=settings.timeout_seconds,
-            verify=settings.verify_tls,
+            verify=tls_verify(settings.verify_tls, settings.ca_file),
             transport=transport,
             headers={"User-Agent": f"karla-connector/{__version__}", "Content-Type": "application/json"},
         )
+        if self.tls_warning:
+            log.warning("%s", self.tls_warning)
         policy = RetryPolicy(attempts=settings.retry_attempts, max_seconds=settings.retry_max_seconds)
         self._retrying = make_retrying(policy, sleep=sleep, on_retry=self._count_retry)
 
@@ -111,6 +113,15 @@ class KarlaClient:
         For a shutdown; it is final for this client. A request already on the wire still gets its answer
         (bounded by ``timeout_seconds``)."""
         self._abort.set()
+
+    @property
+    def tls_warning(self) -> str | None:
+        """Said once per client, and by `check`: an unverified connection carries the API key to whoever answers."""
+        if self.settings.verify_tls:
+            return None
+        host = httpx.URL(self.settings.base_url).host
+        return (f"TLS certificate of {host} NOT verified ([karla].verify_tls = false): anyone between here and "
+                f"{host} can read the API key and the orders; to trust a private CA, set [karla].ca_file instead")
 
     @property
     def aborted(self) -> bool:
@@ -160,7 +171,7 @@ class KarlaClient:
 
         event = self._abort if abort is None or self._abort.is_set() else abort
         retrying = self._retrying.copy(stop=tenacity.stop_after_attempt(1)) if once else self._retrying
-        return call_with_retries(retrying, attempt, "Karla API", abort=event)
+        return call_with_retries(retrying, attempt, "Karla API", abort=event, ca_option="[karla].ca_file")
 
     def _interpret(self, response: httpx.Response, endpoint: str) -> Any:
         status = response.status_code
