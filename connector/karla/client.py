@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import httpx
 import tenacity
@@ -139,19 +139,19 @@ class KarlaClient:
     # -- endpoints -----------------------------------------------------------------------------------
     def upsert_order(self, slug: str, item: OrderFulfillment | dict[str, Any]) -> Any:
         body = dump(item) if isinstance(item, OrderFulfillment) else item
-        return self._send("PUT", f"/shops/{slug}/orders", _encode(body), "upsert")
+        return self._send("PUT", f"/shops/{_path(slug)}/orders", _encode(body), "upsert")
 
     def bulk_upsert(self, slug: str, items: Sequence[OrderFulfillment | dict[str, Any]]) -> Any:
         body = [dump(i) if isinstance(i, OrderFulfillment) else i for i in items]
-        return self._send("PUT", f"/shops/{slug}/orders/bulk", _encode(body), "bulk")
+        return self._send("PUT", f"/shops/{_path(slug)}/orders/bulk", _encode(body), "bulk")
 
     def bulk_upsert_raw(self, slug: str, body: bytes, *, abort: threading.Event | None = None, once: bool = False) -> Any:
         """``abort``: this call's own stop event (delivery sets it when the first batch gives up). ``once``: one
         attempt, no retries (an order already being retried on its own schedule, see ``connector.suspects``)."""
-        return self._send("PUT", f"/shops/{slug}/orders/bulk", body, "bulk", abort=abort, once=once)
+        return self._send("PUT", f"/shops/{_path(slug)}/orders/bulk", body, "bulk", abort=abort, once=once)
 
     def search_orders(self, slug: str, **params: Any) -> Any:
-        return self._send("GET", f"/shops/{slug}/orders", None, "search", params=params)
+        return self._send("GET", f"/shops/{_path(slug)}/orders", None, "search", params=params)
 
     def check(self, slug: str) -> None:
         """Prove the credentials work for ``slug`` without writing anything (Search Orders, one result)."""
@@ -245,6 +245,11 @@ class KarlaClient:
             f"Karla answered {said} to {where}, which names no record and is not a documented answer the "
             "connector can act on: delivery stops, every order stays pending, nothing was dead-lettered"
         )
+
+
+def _path(slug: str) -> str:
+    """The slug as one path segment: a slash, ``?`` or ``#`` in it sent the request to another route."""
+    return quote(slug, safe="")
 
 
 def _shop_of(path: str) -> str | None:

@@ -8,7 +8,7 @@ import json
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from connector.sandbox.faults import RequestLog, Scripted
 from connector.sandbox.faults import error as _error
@@ -80,9 +80,9 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path).path.strip("/").split("/")
             if len(parts) >= 4 and parts[:2] == ["v1", "shops"] and parts[3] == "orders":
                 if len(parts) == 4:
-                    return parts[2], "orders"
+                    return unquote(parts[2]), "orders"
                 if len(parts) == 5 and parts[4] == "bulk":
-                    return parts[2], "bulk"
+                    return unquote(parts[2]), "bulk"
             return None, ""
 
         def do_GET(self) -> None:  # noqa: N802

@@ -194,3 +194,14 @@ def test_client_abort_wakes_a_waiting_retry_and_refuses_further_calls(tmp_path: 
         client.bulk_upsert_raw(SLUG, b"[]", abort=threading.Event())  # a call's own event cannot undo it
     assert len(sandbox.requests) == 1
     client.close()
+
+
+def test_a_slug_is_one_path_segment_whatever_it_holds(tmp_path: Path, sandbox) -> None:
+    """A slash, '?' or '#' in a slug sent the request to another route (/v1/shops/a/b/orders/bulk, or
+    /v1/shops/a with the rest as a query): it is percent-encoded into its own segment."""
+    slug = "my/shop?#1"
+    config = write_config(tmp_path, sandbox.url, source={"shop_slug": slug})
+    write_orders(tmp_path / "files", "orders_001.csv", [1, 2])
+    assert Connector(load_settings(config)).sync().exit_code == ExitCode.OK
+    assert set(sandbox.orders(slug)) == {"1", "2"}
+    assert {r.path for r in sandbox.requests if r.method == "PUT"} == {"/v1/shops/my%2Fshop%3F%231/orders/bulk"}
