@@ -2,7 +2,8 @@
 the merchant's own dead letters need (order number and location).
 
 Messages shown here come from adapters, Karla and the state file, past the log filter that masks
-secrets, so each is masked here as well (``redact``)."""
+secrets, so each is masked here as well, and shown with its control characters escaped (``_safe``): a
+file name or CSV value may hold terminal escape sequences."""
 
 from __future__ import annotations
 
@@ -13,9 +14,20 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from connector.logs import redact
+from connector.logs import printable, redact
 
-__all__ = ["adapters", "check_line", "dead_letter_view", "dead_letters", "misplaced_option_hint", "status", "sync_report"]
+__all__ = ["adapters", "check_line", "check_warning", "dead_letter_view", "dead_letters", "misplaced_option_hint", "status",
+           "sync_report"]
+
+
+def _safe(value: object) -> str:
+    """Text from a source, Karla or the state file as it may be shown on a terminal: masked, controls escaped."""
+    return printable(redact(str(value)))
+
+
+def _cell(value: object) -> Text:
+    """A table cell of such text: a ``str`` cell would be read as rich markup (``[link=...]`` in a file name)."""
+    return Text(_safe(value))
 
 
 def sync_report(out: Console, report: Any) -> None:
@@ -27,12 +39,12 @@ def sync_report(out: Console, report: Any) -> None:
         table.add_column(column, justify="right" if column != "source" else "left")
     for name, counts in report.sources.items():
         superseded = (str(counts.superseded),) if older else ()
-        table.add_row(name, str(counts.read), str(counts.enqueued), str(counts.unchanged), *superseded, str(counts.rejected))
+        table.add_row(_cell(name), str(counts.read), str(counts.enqueued), str(counts.unchanged), *superseded, str(counts.rejected))
     dashes = ("-",) * (len(columns) - 2)
     for name, error in report.failures.items():
-        table.add_row(name, *dashes, Text(f"failed: {redact(error)}"))
+        table.add_row(_cell(name), *dashes, _cell(f"failed: {error}"))
     for name, error in report.fatal.items():
-        table.add_row(name, *dashes, Text(f"stopped (fix the configuration): {redact(error)}"))
+        table.add_row(_cell(name), *dashes, _cell(f"stopped (fix the configuration): {error}"))
     if report.sources or report.failures or report.fatal:
         out.print(table)
     d = report.delivery
@@ -44,24 +56,24 @@ def sync_report(out: Console, report: Any) -> None:
         highlight=False,
     )
     for reason in d.dead_letters[:20]:
-        out.print(f"  dead letter: {redact(reason)}", highlight=False, markup=False)
+        out.print(f"  dead letter: {_safe(reason)}", highlight=False, markup=False)
     if report.karla_error:
-        out.print(f"Karla unavailable: {redact(report.karla_error)} — pending items stay queued", style="red", markup=False)
+        out.print(f"Karla unavailable: {_safe(report.karla_error)} — pending items stay queued", style="red", markup=False)
     if getattr(report, "shop_refused", None):
-        out.print(f"{redact(report.shop_refused)} — that shop's orders stay queued", style="red", markup=False)
+        out.print(f"{_safe(report.shop_refused)} — that shop's orders stay queued", style="red", markup=False)
 
 
 def status(out: Console, data: dict[str, Any]) -> None:
     where = f"   state file: {data['state_path']}" if data.get("state_path") else ""
-    out.print(f"pending orders: {data['pending']}   dead letters: {data['dead']}{where}", highlight=False, markup=False)
+    out.print(f"pending orders: {data['pending']}   dead letters: {data['dead']}{_safe(where)}", highlight=False, markup=False)
     waiting = data["waiting"]
     if waiting["count"]:
         out.print(f"{waiting['count']} of them wait after a failed delivery; next to be tried again:", highlight=False)
         for w in waiting["next"]:
-            out.print(f"  order {w['order']} ({w['shop']}) at {w['next_try'] or 'the next drain'}: {redact(str(w['why']))}",
+            out.print(_safe(f"  order {w['order']} ({w['shop']}) at {w['next_try'] or 'the next drain'}: {w['why']}"),
                       highlight=False, markup=False)
     if data.get("held"):
-        by = ", ".join(f"{n} from {source}" for source, n in sorted(data.get("held_by_source", {}).items()))
+        by = _safe(", ".join(f"{n} from {source}" for source, n in sorted(data.get("held_by_source", {}).items())))
         out.print(f"{data['held']} of them ({by}) were read by a full sync that is running or did not finish, and may be "
                   "older than what Karla has: they go once a full sync of their source finishes (the nightly one, or "
                   "`sync --full`), or as soon as a plain sync reads them again", highlight=False, markup=False)
@@ -73,25 +85,31 @@ def status(out: Console, data: dict[str, Any]) -> None:
         last = f"{run['status']} {run['finished_at'] or run['started_at']}" if run else "never"
         cursor = "; ".join(f"{k}={v}" for k, v in s["cursors"].items()) or "-"
         shown = name if s.get("enabled", True) else f"{name} (disabled)"  # `sync` and `run` leave it unread
-        table.add_row(shown, s["type"], s["shop_slug"], str(s["pending"]), str(s["dead"]), last, cursor[:80])
+        table.add_row(*map(_cell, (shown, s["type"], s["shop_slug"], s["pending"], s["dead"], last, cursor[:80])))
     out.print(table)
 
 
 def check_line(out: Console, what: str, ok: bool, facts: list[str]) -> None:
-    mark = "[green]ok[/]" if ok else "[red]FAILED[/]"
-    out.print(f"{mark} {what}")
+    out.print(Text.assemble(("ok", "green") if ok else ("FAILED", "red"), " ", _safe(what)))
     for fact in facts:
-        out.print(f"    {redact(str(fact))}", highlight=False, markup=False)
+        out.print(f"    {_safe(fact)}", highlight=False, markup=False)
+
+
+def check_warning(out: Console, what: str, facts: list[str]) -> None:
+    """A finding that changes no exit code (a config file others may read), marked apart from ok and FAILED."""
+    out.print(Text.assemble(("warning", "yellow"), " ", _safe(what)))
+    for fact in facts:
+        out.print(f"    {_safe(fact)}", highlight=False, markup=False)
 
 
 def adapters(out: Console, rows: list[dict[str, Any]]) -> None:
     for row in rows:
-        head = f"{row['type']}  ({row['package']} {row['version']}, {row['entry_point']})"
+        head = _safe(f"{row['type']}  ({row['package']} {row['version']}, {row['entry_point']})")
         out.print(head, highlight=False, markup=False)
         if "error" in row:
-            out.print(f"    broken: {row['error']}", style="red", markup=False)
+            out.print(f"    broken: {_safe(row['error'])}", style="red", markup=False)
         for name, description in row.get("fields", {}).items():
-            out.print(f"    {name:<28} {description}", highlight=False, markup=False)
+            out.print(_safe(f"    {name:<28} {description}"), highlight=False, markup=False)
 
 
 def dead_letter_view(row: Any) -> dict[str, Any]:
@@ -115,7 +133,8 @@ def dead_letters(out: Console, rows: list[dict[str, Any]]) -> None:
     for column in ("id", "source", "stage", "order", "location", "reason"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), r["source"], r["stage"], r["order"] or "-", r["location"] or "-", Text(redact(r["reason"])))
+        cells = (r["id"], r["source"], r["stage"], r["order"] or "-", r["location"] or "-")
+        table.add_row(*map(_cell, (*cells, r["reason"])))
     out.print(table)
 
 

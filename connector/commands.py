@@ -117,9 +117,12 @@ def run_check(settings: Settings, out: Console) -> int:
     """Every source, then Karla; one failing source does not hide the others. Returns the exit code:
     0 all reachable, 2 a configuration problem (a source's credentials, a broken plugin), 3 unreachable."""
     from adapters.base import AdapterContext
+    from connector.config_file import exposure_found
 
     connector = Connector(settings)
     code = ExitCode.OK
+    for warning in exposure_found():  # logged at start too; a warning, the exit code stays
+        render.check_warning(out, "config file", [warning])
     state_ok, state_fact = _state_writable(Path(settings.state.path))
     render.check_line(out, f"state file {settings.state.path}", state_ok, [state_fact])
     if not state_ok:

@@ -94,6 +94,7 @@ def _write_sample(workdir: Path, url: str) -> Path:
     config = workdir / "karla-connector.toml"
     state = (workdir / "karla-connector.db").resolve()
     config.write_text(CONFIG.format(url=url, state=state, files=files.resolve()), encoding="utf-8")
+    config.chmod(0o600)  # it holds the sandbox's key: as README advises (a 0644 one is warned about at start)
     return config
 
 

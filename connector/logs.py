@@ -16,10 +16,23 @@ from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
-__all__ = ["configure_logging", "named_secrets", "register_secrets", "redact", "redact_data", "secret_values"]
+__all__ = [
+    "configure_logging",
+    "named_secrets",
+    "printable",
+    "register_secrets",
+    "redact",
+    "redact_data",
+    "secret_keys",
+    "secret_values",
+    "warn_once_configured",
+]
 
 _SECRETS: set[str] = set()
 _MASK = "***"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all C0 and C1 controls but tab and newline
+_HELD: list[tuple[str, str]] = []  # (logger, message) of warnings logged before configure_logging
+_CONFIGURED = False
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
@@ -44,6 +57,13 @@ def redact_data(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact_data(item) for item in value]
     return value
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters as visible escapes (ESC as ``\\x1b``): a file name or CSV value such as
+    ``orders_\\e]0;PWNED\\a.csv`` would otherwise set the terminal's title or colours when shown as text.
+    Tab and newline stay (multi-line messages, tracebacks)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def secret_values(value: Any, depth: int = 0) -> Iterator[str]:
@@ -71,17 +91,44 @@ def secret_values(value: Any, depth: int = 0) -> Iterator[str]:
 _SECRET_WORDS = frozenset({"key", "token", "secret", "password", "passphrase"})
 
 
+def _names_secret(key: object) -> bool:
+    return re.split(r"[_\-.]", str(key).lower())[-1] in _SECRET_WORDS
+
+
 def named_secrets(value: object) -> list[str]:
     """Every string under a key whose last word names a secret (``api_key``, ``sftp.password``), in any
     source table: ``private_key_file`` (a path) and ``host_key_fingerprint`` (public) are not secrets."""
     found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(item, str) and re.split(r"[_\-.]", str(key).lower())[-1] in _SECRET_WORDS:
+            if isinstance(item, str) and _names_secret(key):
                 found.append(item)
             else:
                 found.extend(named_secrets(item))
     return found
+
+
+def secret_keys(value: object, prefix: str = "") -> list[str]:
+    """The dotted names (``karla.api_key``) of the non-empty values ``named_secrets`` finds: to say which
+    secrets a file holds without showing one."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{prefix}{key}"
+            if isinstance(item, str) and _names_secret(key):
+                found += [name] if item else []
+            else:
+                found.extend(secret_keys(item, f"{name}."))
+    return found
+
+
+def warn_once_configured(logger: str, message: str) -> None:
+    """Log a warning found while reading the config that says how to log: held until ``configure_logging``,
+    so it comes in the configured format and stream (a bare line on stderr would break a JSON log)."""
+    if _CONFIGURED:
+        logging.getLogger(logger).warning(message)
+    elif (logger, message) not in _HELD:
+        _HELD.append((logger, message))
 
 
 class _RedactFilter(logging.Filter):
@@ -116,11 +163,14 @@ class TextFormatter(logging.Formatter):
         source = getattr(record, "source", None)
         prefix = f"[{source}] " if source else ""
         line = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname:<7} {prefix}{record.getMessage()}"
-        return f"{line}\n{record.exc_text}" if record.exc_text else line
+        # JSON escapes control characters itself; text goes to a terminal as it is
+        return printable(f"{line}\n{record.exc_text}" if record.exc_text else line)
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO", stream=None) -> None:
-    """Route all logging to one handler on ``stream`` (stderr by default: stdout is for data output)."""
+    """Route all logging to one handler on ``stream`` (stderr by default: stdout is for data output); then log
+    the warnings held by ``warn_once_configured``."""
+    global _CONFIGURED
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     handler = logging.StreamHandler(stream)
@@ -133,3 +183,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream=None) -> No
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "paramiko", "apscheduler", "asyncssh"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    _CONFIGURED = True
+    for logger, message in _HELD:
+        logging.getLogger(logger).warning(message)
+    _HELD.clear()

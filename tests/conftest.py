@@ -46,6 +46,7 @@ def write_config(
         f'[sources.warehouse]\ntype = "csv"\nurl = "file://{files}"\n{source_lines}\n{extra}',
         encoding="utf-8",
     )
+    config.chmod(0o600)  # it holds the API key: as README advises (a 0644 one is warned about at start)
     return config
 
 

@@ -16,6 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("clean_env")
 
 
+@pytest.fixture()
+def example_key(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """config.example.toml sets no secret (they belong in the environment): give it there the values it had."""
+    for name in ("KARLA__API_KEY", "SOURCES__SHOP__ACCESS_TOKEN", "SOURCES__SHOPWARE__CLIENT_SECRET"):
+        monkeypatch.setenv(f"KARLA_CONNECTOR_{name}", "replace-me")
+
+
+@pytest.mark.usefixtures("example_key")
 def test_example_config_loads_and_every_source_validates() -> None:
     settings = load_settings(ROOT / "config.example.toml")
     assert settings.karla.shop_slug == "my-shop"
@@ -35,6 +43,7 @@ def test_env_overrides_toml_with_nesting(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.sources["warehouse"]["url"] == "file:///srv/exports"  # the rest of the table survives
 
 
+@pytest.mark.usefixtures("example_key")
 def test_config_path_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KARLA_CONNECTOR_CONFIG", str(ROOT / "config.example.toml"))
     assert load_settings().karla.shop_slug == "my-shop"
@@ -48,6 +57,7 @@ def test_credentials_directory_is_read_like_env(tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.parametrize("secret", ["20481632", "null", '"quoted"', "true", "0123"])
+@pytest.mark.usefixtures("example_key")
 def test_a_source_secret_from_env_or_credential_stays_the_text_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret: str
 ) -> None:
@@ -63,6 +73,7 @@ def test_a_source_secret_from_env_or_credential_stays_the_text_given(
     assert config.sftp.password.get_secret_value() == secret  # type: ignore[union-attr]
 
 
+@pytest.mark.usefixtures("example_key")
 def test_a_number_in_a_source_table_from_env_is_converted_by_the_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__TIMEOUT_SECONDS", "12.5")
     monkeypatch.setenv("KARLA_CONNECTOR_SOURCES__WAREHOUSE__SFTP__INSECURE_SKIP_HOST_KEY_CHECK", "false")
@@ -114,6 +125,7 @@ def test_unknown_source_type_lists_installed_adapters(tmp_path: Path) -> None:
         Connector(load_settings(config))
 
 
+@pytest.mark.usefixtures("example_key")
 def test_secrets_are_masked_in_repr(tmp_path: Path) -> None:
     settings = load_settings(ROOT / "config.example.toml")
     assert "replace-me" not in repr(settings) and "replace-me" not in str(settings.karla.model_dump())
@@ -225,6 +237,7 @@ def test_unreadable_credential_names_the_file_not_the_secret(tmp_path: Path, mon
     assert "secret" not in message and "0xff" not in message
 
 
+@pytest.mark.usefixtures("example_key")
 def test_source_names_that_differ_only_in_case_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An override for [sources.MyShop] arrives as `myshop`: it must not become a second, half-set source."""
     config = tmp_path / "c.toml"
