@@ -23,7 +23,7 @@ from rich.console import Console
 from connector import cli_render as render
 from connector.cli_dlq import dlq_app
 from connector.errors import ConfigError, ConnectorError, FatalError
-from connector.logs import configure_logging, redact, redact_data, register_secrets
+from connector.logs import configure_logging, printable, redact, redact_data, register_secrets
 from connector.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
@@ -43,7 +43,7 @@ INTERNAL_ERROR = 4
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"error: {message}", style="bold red", highlight=False, markup=False)
+    err.print(printable(f"error: {message}"), style="bold red", highlight=False, markup=False)  # may name a file
     return typer.Exit(code)
 
 
@@ -247,7 +247,7 @@ def main() -> None:
                 err.print(hint, highlight=False, markup=False)
         raise
     except ConfigError as exc:  # raised before a command could report it
-        err.print(f"error: {exc}", highlight=False, markup=False)
+        err.print(printable(f"error: {exc}"), highlight=False, markup=False)
         sys.exit(_code(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must not look like "records were dead-lettered" (exit 1)
         sys.exit(_internal_error(exc))
@@ -257,12 +257,12 @@ def _internal_error(exc: BaseException) -> int:
     """One line naming the error (its message only, never local variables; known secrets masked); the
     traceback only with ``--debug``. Exit 4, which no outcome of a sync shares."""
     if _State.debug:
-        err.print(redact("".join(traceback.format_exception(exc))), highlight=False, markup=False, end="")
+        err.print(printable(redact("".join(traceback.format_exception(exc)))), highlight=False, markup=False, end="")
         hint = ""
     else:
         hint = " (run with --debug for the traceback)"
     message = redact(f"{type(exc).__name__}: {exc}".strip().replace("\n", " "))
-    err.print(f"internal error: {message}{hint}", highlight=False, markup=False)
+    err.print(printable(f"internal error: {message}{hint}"), highlight=False, markup=False)
     # With [log].level = DEBUG the traceback also reaches the log (redacted like every line there).
     logging.getLogger("connector").debug("internal error", exc_info=exc)
     return INTERNAL_ERROR

@@ -19,7 +19,7 @@ from connector.app import Connector, ExitCode
 from connector.dlq import retry_dead_letters
 from connector.items import Item, pending_groups
 from connector.errors import ConnectorError, FatalError
-from connector.logs import redact_data
+from connector.logs import printable, redact, redact_data
 from connector.registry import available, load_adapter
 from connector.settings import Settings
 from state import SCHEMA_VERSION, DeadLetters, open_state
@@ -135,7 +135,7 @@ def run_check(settings: Settings, out: Console) -> int:
         render.check_line(out, f"source {name}", False, [error])
     for name, error in connector.disabled.items():
         out.print(f"[dim]disabled[/] source {name}: enabled = false, not checked; not valid either:", highlight=False)
-        out.print(f"    {error}", markup=False, highlight=False)
+        out.print(f"    {printable(redact(error))}", markup=False, highlight=False)
     for rt in connector.sources.values():
         what = f"source {rt.name} ({rt.config.type})"
         if not rt.config.enabled:

@@ -27,6 +27,7 @@ from connector.engine import SourceRuntime, record_parts
 from connector.replay import Replay
 from connector.errors import ConnectorError
 from connector.karla.models import OrderPlacement, Tracking
+from connector.logs import printable, redact
 from connector.settings import Settings
 from state import DeadLetterRow, DeadLetters, Files, Outbox, Part, origin
 from state.lock import StateLock
@@ -110,7 +111,8 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
             report.sources[source] = connector.sync_one(_at_once(connector.sources[source]),
                                                         replay=_about(plan.about.get(source, [])))
         except (ConnectorError, OSError, KeyError) as exc:
-            out.print(f"[yellow]source {source} could not be read again ({exc}); its letters are kept[/]")
+            out.print(f"source {source} could not be read again ({printable(redact(str(exc)))}); its letters are kept",
+                      style="yellow", markup=False, highlight=False)
             report.failures[source] = str(exc)
             continue
         with connector.db.transaction() as conn:

@@ -53,3 +53,14 @@ def test_check_and_sync_lines_escape_controls_and_show_markup_as_text() -> None:
     assert "\x1b" not in text and "\x07" not in text, repr(text)
     assert f"ok source [bold]{SHOWN}" in text and f"waiting: {SHOWN}" in text
     assert f"{SHOWN} [link=http://x]" in text and f"failed: cannot read {SHOWN}" in text and f"{SHOWN}:2: bad" in text
+
+
+def test_an_error_naming_a_file_shows_its_escapes(tmp_path: Path) -> None:
+    """The one-line errors before and around a command (a config file that does not exist) escape too."""
+    import subprocess
+    import sys
+
+    missing = tmp_path / f"{NAME}.toml"
+    result = subprocess.run([sys.executable, "-m", "connector", "--config", str(missing), "status"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "\x1b" not in result.stderr and f"{SHOWN}.toml" in result.stderr, repr(result.stderr)
