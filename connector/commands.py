@@ -164,7 +164,7 @@ def run_check(settings: Settings, out: Console) -> int:
         for slug in slugs:
             connector.client.check(slug)
         tls = [f"WARNING: {w}" for w in [connector.client.tls_warning] if w]  # verify_tls = false: logged, and said here
-        render.check_line(out, f"Karla {settings.karla.base_url}", True, [f"authenticated for shop {s}" for s in slugs] + tls)
+        render.check_line(out, f"Karla {settings.karla.base_url}", True, [f"authenticated for shop {s} (by a read: sending needs an editor key, which check cannot tell from a viewer key)" for s in slugs] + tls)
     except FatalError:
         raise
     except ConnectorError as exc:
