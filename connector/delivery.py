@@ -4,8 +4,9 @@ Each order's pending parts travel as one item (its order object, if changed, plu
 an order always arrives with or before its fulfillments. Outcomes per batch (the table is
 ``connector.errors.action_for``):
 2xx → parts remembered as delivered; 413 → split; a rejection (422, or a record-level key such as
-``order_exists``) → the items Karla named become dead letters (or wait, for ``order_not_found``), the
-rest are sent again; when Karla names no item the batch is bisected; a shop Karla refuses (``ShopRefused``)
+``order_exists``) → the items Karla named become dead letters (or wait, for ``order_not_found``; or only
+the part a ``loc`` names, its order or one parcel: ``Sender._refused_parts``), the rest are sent again;
+when Karla names no item the batch is bisected; a shop Karla refuses (``ShopRefused``)
 has its orders wait while other shops' go on, the drain then raising it; any other fatal answer stops the drain with
 everything pending except the batches in flight, whose answers are still recorded (Karla may have
 accepted them); a retryable failure that outlasts its retries ends the drain, and cuts short the
@@ -129,7 +130,8 @@ def _drain(
         lend_settle(settle_all)
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="karla-send") as pool:
         try:
-            every = itertools.chain(batches(due_items(), settings.bulk_max_orders, max_bytes, partial=not full_batches_only), alone())
+            every = itertools.chain(batches(due_items(), settings.bulk_max_orders, max_bytes, partial=not full_batches_only,
+                                            cap=sender.cap), alone())
             for slug, batch in every:
                 note = sender.announce(batch)
                 queue.append((pool.submit(sender.attempt, slug, batch), slug, batch, note))

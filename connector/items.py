@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from state import Outbox, PendingRow, StateDB
 
-__all__ = ["FETCH", "Item", "batches", "pending_groups"]
+__all__ = ["FETCH", "BatchCap", "Item", "batches", "body_size", "pending_groups"]
 
 FETCH = 2000  # outbox rows per read
 
@@ -35,6 +36,70 @@ class Item:
         text += f',"order":{order}' if order is not None else ""
         text += f',"trackings":[{trackings}]}}'
         return cls(first.slug, first.order_key, rows, text.encode())
+
+    def named(self, loc: Any) -> list[PendingRow] | None:
+        """The rows an ``errors[].loc`` of this item names (``["body", i, "order", ...]``: its order part;
+        ``["body", i, "trackings", j, ...]``: the part sent as ``trackings[j]``, built in row order above);
+        None when it names the item as a whole (its ``id``) or a shape not understood."""
+        path = loc[2:] if isinstance(loc, list) else []
+        if path[:1] == ["order"]:
+            return [r for r in self.rows if r.part == "order"] or None
+        if path[:1] == ["trackings"] and len(path) > 1 and type(path[1]) is int:
+            trackings = [r for r in self.rows if r.part != "order"]
+            return [trackings[path[1]]] if 0 <= path[1] < len(trackings) else None
+        return None
+
+
+@dataclass(slots=True)
+class BatchCap:
+    """Karla's own batch limit, learnt from its 413 answers: once it refused a batch as too large, later
+    batches stay within the largest it accepted since, so that every drain is not refused and split again
+    (the settings may allow more than Karla does). Never raised above what Karla accepted: no probing."""
+
+    refused: tuple[int, int] | None = None  # the last batch refused as too large: (items, bytes)
+    items: int | None = None  # the largest batch accepted since: items ...
+    size: int | None = None  # ... and bytes
+    told: bool = False  # the merchant was told (once per process)
+
+    def too_large(self, items: int, size: int) -> None:
+        if items < 2:
+            return  # one order too large: its own dead letter, not a batch limit
+        if self.items is not None and self.size is not None and items <= self.items and size <= self.size:
+            self.items = self.size = None  # Karla's limit went down: learn it again
+        self.refused = (items, size)
+
+    def accepted(self, items: int, size: int) -> None:
+        if self.refused is not None:
+            self.items, self.size = max(self.items or 0, items), max(self.size or 0, size)
+
+    def news(self, bytes_floor: int = 0) -> str | None:
+        """Once per process, when the limit is known: the setting that spares the next process the refusals
+        (``bulk_max_bytes`` only if it may be set that low: ``bytes_floor``)."""
+        if self.told or self.refused is None or self.items is None:
+            return None
+        self.told = True
+        size = f" (or bulk_max_bytes = {self.size})" if (self.size or 0) >= bytes_floor else ""
+        return (f"Karla refused {self.refused[0]} orders ({self.refused[1]} bytes) in one request as too large (HTTP 413); "
+                f"this process now sends at most {self.items} orders / {self.size} bytes per request, the most Karla "
+                f"accepted since. Set [karla] bulk_max_orders = {self.items}{size} in the config, or every new "
+                "process is refused and splits again")
+
+    def cut(self, items: list[Item]) -> list[list[Item]]:
+        """A batch refused as too large: within what Karla accepted since (a batch in flight when that was
+        learnt), else in halves."""
+        parts = [b for _, b in batches(iter(items), *self.limits(len(items), body_size(items)))]
+        return parts if len(parts) > 1 else [items[: len(items) // 2], items[len(items) // 2 :]]
+
+    def limits(self, max_items: int, max_bytes: int) -> tuple[int, int]:
+        """The configured limits, within what Karla was seen to accept."""
+        if self.items is None or self.size is None:
+            return max_items, max_bytes
+        return min(max_items, self.items), min(max_bytes, self.size)
+
+
+def body_size(items: list[Item]) -> int:
+    """The bytes of a bulk request of these items (``[a,b]``), as ``batches`` counts them."""
+    return 2 + sum(len(i.body) for i in items) + max(len(items) - 1, 0)
 
 
 def pending_groups(db: StateDB) -> Iterator[list[PendingRow]]:
@@ -62,19 +127,25 @@ def pending_groups(db: StateDB) -> Iterator[list[PendingRow]]:
         limit = FETCH
 
 
-def batches(items: Iterator[Item], max_items: int, max_bytes: int, *, partial: bool = True) -> Iterator[tuple[str, list[Item]]]:
+def batches(
+    items: Iterator[Item], max_items: int, max_bytes: int, *, partial: bool = True, cap: BatchCap | None = None,
+) -> Iterator[tuple[str, list[Item]]]:
     """Items cut into batches of one shop each, within both limits; a batch goes when the next item of
     its shop would break a limit. Shops may interleave (early delivery takes orders in the order they
     were queued, and a Shopware source gives each sales channel its shop), so each shop has its own open
-    batch. ``partial=False`` keeps back each shop's last batch unless it is full (it stays pending)."""
+    batch. ``partial=False`` keeps back each shop's last batch unless it is full (it stays pending).
+    ``cap``: Karla's own limit, looked at per item, as a 413 answered meanwhile may lower it."""
+    configured = (max_items, max_bytes)
     open_batches: dict[str, tuple[list[Item], int]] = {}
     for item in items:
+        max_items, max_bytes = cap.limits(*configured) if cap else configured
         batch, size = open_batches.get(item.slug, ([], 2))
         if batch and (len(batch) >= max_items or size + 1 + len(item.body) > max_bytes):
             yield item.slug, batch
             batch, size = [], 2
         batch.append(item)
         open_batches[item.slug] = (batch, size + len(item.body) + (1 if len(batch) > 1 else 0))
+    max_items = cap.limits(*configured)[0] if cap else max_items
     for slug, (batch, _) in open_batches.items():
         if partial or len(batch) >= max_items:
             yield slug, batch

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector import suspects
 from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected, ShopRefused, Unavailable, item_index
-from connector.items import Item
+from connector.items import BatchCap, Item, body_size
 from connector.karla.client import KarlaClient
 from connector.settings import KarlaSettings
 from state import DeadLetters, Outbox, StateDB
@@ -25,6 +26,10 @@ __all__ = ["DeliveryResult", "Outcome", "Sender"]
 
 log = logging.getLogger("connector.delivery")
 _NOT_FOUND = "order_not_found"
+# Karla's batch limit as its 413 answers showed it, per client: one per process (the daemon's, a sync's,
+# the early delivery process's), so that it outlives a drain but no test's sandbox sees another's.
+_CAPS: weakref.WeakKeyDictionary[KarlaClient, BatchCap] = weakref.WeakKeyDictionary()
+_BYTES_FLOOR = next((m.ge for m in KarlaSettings.model_fields["bulk_max_bytes"].metadata if hasattr(m, "ge")), 0)
 
 
 @dataclass(slots=True)
@@ -46,6 +51,7 @@ class Sender:
     ) -> None:
         self.db, self.client, self.settings, self.now, self.shops = db, client, settings, now, shops
         self.result = DeliveryResult()
+        self.cap = _CAPS.setdefault(client, BatchCap())
         self.cut = threading.Event()  # set: no batch of this drain retries or starts any more
         self.down: Unavailable | None = None  # the first batch that gave up: why the drain ends
         self.gave_up: list[Item] = []  # ... and its items (they become suspects)
@@ -74,6 +80,8 @@ class Sender:
             with self.db.transaction() as conn:
                 Outbox(conn).answered(self._notes)
             self._notes, self._heard = [], []
+        if (news := self.cap.news(_BYTES_FLOOR)) is not None:
+            log.warning("%s", news)
 
     def _resend(self, slug: str, again: list[list[Item]]) -> None:
         """Send what an answer asked to send again (a split, the rest after a refusal), and what their
@@ -123,13 +131,15 @@ class Sender:
             self._shop_refused(items, outcome)
             return []
         if outcome is None:
+            self.cap.accepted(len(items), body_size(items))
             self._delivered(items)
         elif isinstance(outcome, RecordRejected):
             return self._rejected(items, outcome)
         elif len(items) == 1:
             self._dead(items[0], f"Karla refused the request as too large ({outcome})", None)
         else:
-            return _halves(items)
+            self.cap.too_large(len(items), body_size(items))
+            return self.cap.cut(items)
         return []
 
     def _shop_refused(self, items: list[Item], exc: ShopRefused) -> None:
@@ -153,16 +163,39 @@ class Sender:
             if index is not None and 0 <= index < len(items):
                 per_item.setdefault(index, []).append(entry)
         if per_item:
-            for index, entries in per_item.items():
-                self._refused(items[index], details, entries)
-            rest = [item for index, item in enumerate(items) if index not in per_item]
+            rest: list[Item] = []
+            for index, item in enumerate(items):
+                rest += self._refused_parts(item, details, per_item[index]) if index in per_item else [item]
             return [rest] if rest else []
         if len(items) == 1:
             self._refused(items[0], details, details.get("errors", []))
             return []
         return _halves(items)
 
-    def _refused(self, item: Item, details: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    def _refused_parts(self, item: Item, details: dict[str, Any], entries: list[dict[str, Any]]) -> list[Item]:
+        """Karla named fields of one item: only the parts they are in (its order, a parcel) become a letter;
+        returns what of the item goes again. A valid parcel must not share the letter of a bad one or of
+        its order: the letter would clear when they are fixed, and the parcel, never read again, be lost."""
+        named = [item.named(e.get("loc")) for e in entries]
+        if any(rows is None for rows in named):  # the item as a whole (its id), or a loc not understood
+            self._refused(item, details, entries)
+            return []
+        bad = {r.id for rows in named if rows for r in rows}
+        refused = Item.build([r for r in item.rows if r.id in bad])
+        left = [r for r in item.rows if r.id not in bad]
+        order_refused = any(r.part == "order" for r in refused.rows)
+        names = [r.part.removeprefix("tracking:") for r in refused.rows if r.part != "order"]
+        parcels = f"parcel{'s' if len(names) > 1 else ''} {', '.join(names)}"
+        self._refused(refused, details, entries, None if order_refused else parcels)
+        if order_refused and left:
+            with self.db.read() as conn:
+                known = Outbox(conn).was_delivered(item.slug, item.key, "order")
+            if not known:  # Karla would answer order_not_found: they wait for the fixed order, as for one not read yet
+                self._defer(Item.build(left), f"waiting for order {item.key}, which Karla refused (see `dlq list`)")
+                return []
+        return [Item.build(left)] if left else []
+
+    def _refused(self, item: Item, details: dict[str, Any], entries: list[dict[str, Any]], parcels: str | None = None) -> None:
         types = {e.get("type") for e in entries} | ({details.get("key")} if not entries else set())
         if types == {_NOT_FOUND}:
             self._defer(item)
@@ -170,10 +203,11 @@ class Sender:
         said = " ".join(str(v) for v in (details.get("status"), details.get("key")) if v)
         reason = "; ".join(_describe(e) for e in entries) or f"{said}: {details.get('message') or 'no message'}"
         info = _answer(details.get("status"), details.get("key"), details.get("message"), entries)
-        self._dead(item, f"Karla rejected order {item.key}: {reason}", info)
+        self._dead(item, f"Karla rejected {parcels + ' of ' if parcels else ''}order {item.key}: {reason}", info)
 
-    def _defer(self, item: Item) -> None:
-        """Karla does not know the order yet: wait for it, but not forever."""
+    def _defer(self, item: Item, note: str = f"{_NOT_FOUND}: waiting for the order") -> None:
+        """Karla does not know the order yet (or refused it): wait for it, but not forever. A fixed order,
+        queued due at once, takes the waiting parts of its order with it (``due_items``: the earliest row)."""
         now = self.now()
         if self._hours_queued(item) > self.settings.unknown_order_max_age_hours:
             reason = (
@@ -183,7 +217,7 @@ class Sender:
             self._dead(item, reason, {"key": _NOT_FOUND})
             return
         with self.db.transaction() as conn:
-            Outbox(conn).postpone(item.rows, now + suspects.backoff(item.rows), f"{_NOT_FOUND}: waiting for the order")
+            Outbox(conn).postpone(item.rows, now + suspects.backoff(item.rows), note)
         self.result.deferred += 1
 
     def _hours_queued(self, item: Item) -> float:

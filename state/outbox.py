@@ -284,6 +284,11 @@ class Outbox:
         ident = (part.slug, part.order_key, part.part)
         return self.raw.execute(sql, (*ident, since, *ident)).fetchone() is not None
 
+    def was_delivered(self, slug: str, order_key: str, part: str) -> bool:
+        """Whether Karla acknowledged some version of this part once (a forgotten one included: it keeps it)."""
+        sql = "SELECT 1 FROM delivered WHERE slug = ? AND order_key = ? AND part = ?"
+        return self.raw.execute(sql, (slug, order_key, part)).fetchone() is not None
+
     def forget_delivered(self, slug: str, order_key: str, part: str) -> None:
         """Make a part look never-sent (used when a dead letter is retried)."""
         self._forget([(slug, order_key, part)])

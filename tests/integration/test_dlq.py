@@ -318,14 +318,18 @@ def test_looking_at_a_state_file_that_is_not_there_does_not_create_it(tmp_path: 
 
 
 def test_a_letter_stays_until_every_part_it_holds_went_out_newer(tmp_path: Path, sandbox) -> None:
-    """Order 5 and its parcel were refused together (a bad zip). The fixed order goes out alone: the letter
-    still holds the only copy of the parcel, so it stays; ``dlq retry`` sends the parcel, not the old order."""
+    """Order 5 and its parcel were refused together (Karla named no field, so the whole item). The fixed
+    order goes out alone: the letter still holds the only copy of the parcel, so it stays; ``dlq retry``
+    sends the parcel, not the old order. (A refusal naming the order's field letters the order alone:
+    tests/integration/test_karla_refusals.py.)"""
     files = tmp_path / "files"
     config = write_config(tmp_path, sandbox.url)
-    write_orders(files, "orders_001.csv", [5], zip_code="ABCDE")
+    write_orders(files, "orders_001.csv", [5], zip_code="80331")
     write_fulfillments(files, "fulfillments_001.csv", ["5,T5,DHL,,,,"])
+    sandbox.refuse_order("5", 422, "zip_code_invalid")
     connector = Connector(load_settings(config))
     assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    sandbox.heal()
     write_orders(files, "orders_002.csv", [5])  # fixed at the source; the parcel file is not read again
     assert connector.sync().exit_code == ExitCode.OK
     (letter,) = letters(connector)
