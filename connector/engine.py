@@ -279,7 +279,9 @@ def sync_source(
             close()
     _finish(db, run_id, "ok", total, now(), held_by=held_by)
     older = f", {total.superseded} superseded by the version Karla has or that waits (not queued)" if total.superseded else ""
-    log.info(
+    quiet = not (total.read or total.rejected or total.withdrawn)  # an idle poll: not a line per poll, forever
+    log.log(
+        logging.DEBUG if quiet else logging.INFO,
         "source %s: read %d records (orders or their parcels), %d parts queued, %d unchanged, %d rejected%s",
         rt.name, total.read, total.enqueued, total.unchanged, total.rejected, older, extra={"source": rt.name},
     )

@@ -31,3 +31,21 @@ def test_delivery_paused_is_a_warning_once_per_outage(tmp_path: Path, sandbox, c
     assert said == [("WARNING", "delivery paused"), ("INFO", "delivery paused"), ("INFO", "delivery paused"),
                     ("INFO", "delivery resumed")]
     connector.close()
+
+
+def test_an_idle_poll_says_its_summary_at_debug_only(tmp_path: Path, sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    """A line per poll per source with nothing read (288 a day per source at the default interval, forever)
+    drowned what mattered; a poll that read something still says so at INFO."""
+    config = write_config(tmp_path, sandbox.url)
+    connector = Connector(load_settings(config), sleep=lambda _: None)
+    source = connector.sources["warehouse"]
+    with caplog.at_level(logging.DEBUG, logger="connector.sync"):
+        connector.sync_one(source)
+        write_orders(tmp_path / "files", "orders_001.csv", [1])
+        connector.sync_one(source)
+        connector.sync_one(source)
+    said = [(r.levelname, r.getMessage().split(",")[0]) for r in caplog.records if "parts queued" in r.getMessage()]
+    assert said == [("DEBUG", "source warehouse: read 0 records (orders or their parcels)"),
+                    ("INFO", "source warehouse: read 1 records (orders or their parcels)"),
+                    ("DEBUG", "source warehouse: read 0 records (orders or their parcels)")]
+    connector.close()
