@@ -199,15 +199,29 @@ def _is_seen(db: StateDB, source: str, again: frozenset[str | None] = frozenset(
     return is_seen
 
 
-def _was_read(db: StateDB, source: str, again: frozenset[str | None] = frozenset()) -> Callable[[str, int, float], FileMark | None]:
-    def was_read(path: str, size: int, mtime: float) -> FileMark | None:
-        if path in again:
+class _WasRead:
+    """``AdapterContext.was_read`` for one run. The source's files read before are loaded at the first question
+    (one query: asked per file, a poll over a folder of kept exports cost a query per file) and kept up to
+    date with the files this run marks (``noted``), so the answers are the state file's."""
+
+    def __init__(self, db: StateDB, source: str, again: frozenset[str | None] = frozenset()) -> None:
+        self.db, self.source, self.again = db, source, again  # ``again``: a replay's files, read again
+        self.known: dict[tuple[str, int, float], tuple[str, int]] | None = None
+
+    def __call__(self, path: str, size: int, mtime: float) -> FileMark | None:
+        if path in self.again:
             return None
-        with db.read() as conn:
-            found = Files(conn).was_read(source, path, size, mtime)
+        if self.known is None:
+            with self.db.read() as conn:
+                self.known = Files(conn).read_versions(self.source)
+        found = self.known.get((path, size, mtime))
         return None if found is None else FileMark(path, size, mtime, *found)
 
-    return was_read
+    def noted(self, marks: Iterable[FileMark]) -> None:
+        """Files a committed page marked read (``Files.mark_seen``): the latest read of their key now."""
+        if self.known is not None:
+            for m in marks:
+                self.known[(m.path, m.size, m.mtime)] = (m.sha256, int(m.rejected or 0))
 
 
 def sync_source(
@@ -236,12 +250,15 @@ def sync_source(
     now = lambda: clock().timestamp()  # noqa: E731
     held_by = rt.name if full else None  # what a full sync queues is held until it has read everything
     with db.transaction() as conn:
-        run_id = Runs(conn).start(rt.name, "full" if full else "sync", now())
+        runs = Runs(conn)
+        runs.prune(rt.name, now() - Runs.KEEP_SECONDS)  # a bounded batch of the oldest: a run a poll, kept 30 days
+        run_id = runs.start(rt.name, "full" if full else "sync", now())
         resolve = DeadLetters(conn).has_source_letters(rt.name)
     again = replay.files if replay is not None else frozenset()
     source_log = logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
+    was_read = _WasRead(db, rt.name, again)
     context = AdapterContext(
-        source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name, again), was_read=_was_read(db, rt.name, again),
+        source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name, again), was_read=was_read,
         full_sync=full, dry_run=dry_run,
         stop=abort or threading.Event(),
     )
@@ -258,6 +275,7 @@ def sync_source(
             for page in adapter.read(spec.name, cursor):
                 counts = commit_page(db, rt, spec.name, page, full=full, now=now(), resolve=resolve, replay=replay,
                                      complete=spec.complete_trackings)
+                was_read.noted(page.done_files)
                 _add(total, counts)
                 if on_page:
                     on_page(counts)

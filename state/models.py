@@ -97,7 +97,11 @@ class Run(SQLModel, table=True):
     """One sync or delivery pass with its counts, for ``status`` and the health endpoint."""
 
     __tablename__ = "run"
-    __table_args__ = (Index("ix_run_source", "source", "id"),)
+    __table_args__ = (
+        Index("ix_run_source", "source", "id"),
+        Index("ix_run_ok", "source", "status", "finished_at"),  # Runs.last_ok (migration 10)
+        Index("ix_run_kind", "source", "kind", "id"),  # each kind's latest run, which Runs.prune keeps
+    )
     id: int | None = Field(default=None, primary_key=True)
     source: str
     kind: str  # "sync", "full", "deliver"
