@@ -187,6 +187,19 @@ class Daemon:
         else:
             log.warning("job %s missed its run time", event.job_id)
 
+    def _warn_short_grace(self) -> None:
+        """A grace no longer than a request's timeout cuts a request on the wire short at every stop: its
+        answer goes unrecorded and its orders are sent again (0.1.0's example set 30 s, Karla's timeout)."""
+        grace = self.settings.daemon.shutdown_grace_seconds
+        timeouts = {"[karla] timeout_seconds": self.settings.karla.timeout_seconds}
+        for rt in self.connector.sources.values():
+            if isinstance(timeout := getattr(rt.config, "timeout_seconds", None), (int, float)):
+                timeouts[f"[sources.{rt.name}] timeout_seconds"] = timeout
+        longest = max(timeouts, key=timeouts.__getitem__)
+        if grace <= timeouts[longest]:
+            log.warning("[daemon] shutdown_grace_seconds = %s is not longer than %s = %s: a stop may cut a request short "
+                        "and its work is done again; set it above %s", grace, longest, timeouts[longest], timeouts[longest])
+
     # -- main loop -----------------------------------------------------------------------------------
     def run(self) -> int:
         if lacks_sources(self.connector):  # as `sync` and `check`: idling "ready" would hide the mistake
@@ -201,6 +214,7 @@ class Daemon:
             self.notifier.ready()
             enabled = sum(rt.config.enabled for rt in self.connector.sources.values())
             log.info("daemon started with %d enabled source(s) of %d", enabled, len(self.connector.sources))
+            self._warn_short_grace()
             interval = watchdog_interval() or 5.0
             while not self.stopping.wait(min(interval, 5.0)):
                 self.notifier.watchdog()

@@ -49,3 +49,17 @@ def test_an_idle_poll_says_its_summary_at_debug_only(tmp_path: Path, sandbox, ca
                     ("INFO", "source warehouse: read 1 records (orders or their parcels)"),
                     ("DEBUG", "source warehouse: read 0 records (orders or their parcels)")]
     connector.close()
+
+
+@pytest.mark.parametrize(("grace", "warned"), [(30, True), (31, False)])
+def test_a_grace_no_longer_than_a_request_timeout_is_warned_about(tmp_path: Path, sandbox, caplog: pytest.LogCaptureFixture,
+                                                                  grace: int, warned: bool) -> None:
+    """0.1.0's example config set 30 s, Karla's request timeout: a stop then cut a request on the wire short."""
+    config = write_config(tmp_path, sandbox.url, extra=f"[daemon]\nshutdown_grace_seconds = {grace}\n")
+    connector = Connector(load_settings(config))
+    with caplog.at_level(logging.WARNING, logger="connector.daemon"):
+        Daemon(connector)._warn_short_grace()
+    said = [r.getMessage() for r in caplog.records if "shutdown_grace_seconds" in r.getMessage()]
+    assert said == ([f"[daemon] shutdown_grace_seconds = {grace}.0 is not longer than [karla] timeout_seconds = 30.0: a stop "
+                     "may cut a request short and its work is done again; set it above 30.0"] if warned else [])
+    connector.close()
