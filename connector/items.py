@@ -52,49 +52,46 @@ class Item:
 
 @dataclass(slots=True)
 class BatchCap:
-    """Karla's own batch limit, learnt from its 413 answers: once it refused a batch as too large, later
-    batches stay within the largest it accepted since, so that every drain is not refused and split again
-    (the settings may allow more than Karla does). Never raised above what Karla accepted: no probing."""
+    """Karla's own batch limit in orders, learnt from its 413 answers: once it refused a batch as too large,
+    later batches stay within the most orders it accepted in one request since, so that every drain is not
+    refused and split again (the settings may allow more than Karla does). Never raised above what Karla
+    accepted: no probing. Bytes are not learnt: a byte cap learnt from small orders binds later, bigger
+    ones Karla takes by count, and a merchant told a ``bulk_max_bytes`` is still refused by a count limit."""
 
-    refused: tuple[int, int] | None = None  # the last batch refused as too large: (items, bytes)
-    items: int | None = None  # the largest batch accepted since: items ...
-    size: int | None = None  # ... and bytes
+    refused: int | None = None  # the fewest orders refused in one request as too large, since the cap was unlearnt
+    items: int | None = None  # the most orders accepted in one request since, always fewer than ``refused``
     told: bool = False  # the merchant was told (once per process)
 
-    def too_large(self, items: int, size: int) -> None:
-        if items < 2:
-            return  # one order too large: its own dead letter, not a batch limit
-        if self.items is not None and self.size is not None and items <= self.items and size <= self.size:
-            self.items = self.size = None  # Karla's limit went down: learn it again
-        self.refused = (items, size)
+    def too_large(self, items: int) -> None:
+        if items < 2:  # one order too large on its own: its letter. The refusals that split its batches down
+            self.refused = self.items = None  # to it said nothing of a batch limit: forget them
+            return
+        if self.items is not None and items <= self.items:
+            self.items = None  # Karla's limit went down: learn it again
+        self.refused = items if self.refused is None else min(self.refused, items)
 
-    def accepted(self, items: int, size: int) -> None:
-        if self.refused is not None:
-            self.items, self.size = max(self.items or 0, items), max(self.size or 0, size)
+    def accepted(self, items: int) -> None:
+        if self.refused is not None and items < self.refused:  # else a batch sent before the refusal
+            self.items = max(self.items or 0, items)
 
-    def news(self, bytes_floor: int = 0) -> str | None:
-        """Once per process, when the limit is known: the setting that spares the next process the refusals
-        (``bulk_max_bytes`` only if it may be set that low: ``bytes_floor``)."""
+    def news(self) -> str | None:
+        """Once per process, when the limit is known: the setting that spares the next process the refusals."""
         if self.told or self.refused is None or self.items is None:
             return None
         self.told = True
-        size = f" (or bulk_max_bytes = {self.size})" if (self.size or 0) >= bytes_floor else ""
-        return (f"Karla refused {self.refused[0]} orders ({self.refused[1]} bytes) in one request as too large (HTTP 413); "
-                f"this process now sends at most {self.items} orders / {self.size} bytes per request, the most Karla "
-                f"accepted since. Set [karla] bulk_max_orders = {self.items}{size} in the config, or every new "
-                "process is refused and splits again")
+        return (f"Karla refused {self.refused} orders in one request as too large (HTTP 413); this process now sends "
+                f"at most {self.items} orders per request, the most Karla accepted since. Set [karla] bulk_max_orders = "
+                f"{self.items} in the config, or every new process is refused and splits again")
 
     def cut(self, items: list[Item]) -> list[list[Item]]:
         """A batch refused as too large: within what Karla accepted since (a batch in flight when that was
         learnt), else in halves."""
-        parts = [b for _, b in batches(iter(items), *self.limits(len(items), body_size(items)))]
+        parts = [b for _, b in batches(iter(items), self.limit(len(items)), body_size(items))]
         return parts if len(parts) > 1 else [items[: len(items) // 2], items[len(items) // 2 :]]
 
-    def limits(self, max_items: int, max_bytes: int) -> tuple[int, int]:
-        """The configured limits, within what Karla was seen to accept."""
-        if self.items is None or self.size is None:
-            return max_items, max_bytes
-        return min(max_items, self.items), min(max_bytes, self.size)
+    def limit(self, max_items: int) -> int:
+        """The configured orders per request, within what Karla was seen to accept."""
+        return max_items if self.items is None else min(max_items, self.items)
 
 
 def body_size(items: list[Item]) -> int:
@@ -135,17 +132,17 @@ def batches(
     were queued, and a Shopware source gives each sales channel its shop), so each shop has its own open
     batch. ``partial=False`` keeps back each shop's last batch unless it is full (it stays pending).
     ``cap``: Karla's own limit, looked at per item, as a 413 answered meanwhile may lower it."""
-    configured = (max_items, max_bytes)
+    configured = max_items
     open_batches: dict[str, tuple[list[Item], int]] = {}
     for item in items:
-        max_items, max_bytes = cap.limits(*configured) if cap else configured
+        max_items = cap.limit(configured) if cap else configured
         batch, size = open_batches.get(item.slug, ([], 2))
         if batch and (len(batch) >= max_items or size + 1 + len(item.body) > max_bytes):
             yield item.slug, batch
             batch, size = [], 2
         batch.append(item)
         open_batches[item.slug] = (batch, size + len(item.body) + (1 if len(batch) > 1 else 0))
-    max_items = cap.limits(*configured)[0] if cap else max_items
+    max_items = cap.limit(configured) if cap else configured
     for slug, (batch, _) in open_batches.items():
         if partial or len(batch) >= max_items:
             yield slug, batch

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector import suspects
 from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected, ShopRefused, Unavailable, item_index
-from connector.items import BatchCap, Item, body_size
+from connector.items import BatchCap, Item
 from connector.karla.client import KarlaClient
 from connector.settings import KarlaSettings
 from state import DeadLetters, Outbox, StateDB
@@ -26,10 +25,9 @@ __all__ = ["DeliveryResult", "Outcome", "Sender"]
 
 log = logging.getLogger("connector.delivery")
 _NOT_FOUND = "order_not_found"
-# Karla's batch limit as its 413 answers showed it, per client: one per process (the daemon's, a sync's,
-# the early delivery process's), so that it outlives a drain but no test's sandbox sees another's.
-_CAPS: weakref.WeakKeyDictionary[KarlaClient, BatchCap] = weakref.WeakKeyDictionary()
-_BYTES_FLOOR = next((m.ge for m in KarlaSettings.model_fields["bulk_max_bytes"].metadata if hasattr(m, "ge")), 0)
+# Karla's batch limit as its 413 answers showed it, per Karla (its base URL): it outlives a drain and a
+# client, and the early delivery process a big sync forks starts from what its parent learnt.
+_CAPS: dict[str, BatchCap] = {}
 
 
 @dataclass(slots=True)
@@ -51,7 +49,7 @@ class Sender:
     ) -> None:
         self.db, self.client, self.settings, self.now, self.shops = db, client, settings, now, shops
         self.result = DeliveryResult()
-        self.cap = _CAPS.setdefault(client, BatchCap())
+        self.cap = _CAPS.setdefault(client.settings.base_url, BatchCap())
         self.cut = threading.Event()  # set: no batch of this drain retries or starts any more
         self.down: Unavailable | None = None  # the first batch that gave up: why the drain ends
         self.gave_up: list[Item] = []  # ... and its items (they become suspects)
@@ -80,7 +78,7 @@ class Sender:
             with self.db.transaction() as conn:
                 Outbox(conn).answered(self._notes)
             self._notes, self._heard = [], []
-        if (news := self.cap.news(_BYTES_FLOOR)) is not None:
+        if (news := self.cap.news()) is not None:
             log.warning("%s", news)
 
     def _resend(self, slug: str, again: list[list[Item]]) -> None:
@@ -131,15 +129,15 @@ class Sender:
             self._shop_refused(items, outcome)
             return []
         if outcome is None:
-            self.cap.accepted(len(items), body_size(items))
+            self.cap.accepted(len(items))
             self._delivered(items)
         elif isinstance(outcome, RecordRejected):
             return self._rejected(items, outcome)
-        elif len(items) == 1:
-            self._dead(items[0], f"Karla refused the request as too large ({outcome})", None)
         else:
-            self.cap.too_large(len(items), body_size(items))
-            return self.cap.cut(items)
+            self.cap.too_large(len(items))
+            if len(items) > 1:
+                return self.cap.cut(items)
+            self._dead(items[0], f"Karla refused the request as too large ({outcome})", None)
         return []
 
     def _shop_refused(self, items: list[Item], exc: ShopRefused) -> None:
@@ -191,7 +189,8 @@ class Sender:
             with self.db.read() as conn:
                 known = Outbox(conn).was_delivered(item.slug, item.key, "order")
             if not known:  # Karla would answer order_not_found: they wait for the fixed order, as for one not read yet
-                self._defer(Item.build(left), f"waiting for order {item.key}, which Karla refused (see `dlq list`)")
+                note = f"waiting for order {item.key}, which Karla refused (see `dlq list`)"
+                self._defer(Item.build(left), note, anew=True)
                 return []
         return [Item.build(left)] if left else []
 
@@ -205,20 +204,32 @@ class Sender:
         info = _answer(details.get("status"), details.get("key"), details.get("message"), entries)
         self._dead(item, f"Karla rejected {parcels + ' of ' if parcels else ''}order {item.key}: {reason}", info)
 
-    def _defer(self, item: Item, note: str = f"{_NOT_FOUND}: waiting for the order") -> None:
+    def _defer(self, item: Item, note: str = f"{_NOT_FOUND}: waiting for the order", anew: bool = False) -> None:
         """Karla does not know the order yet (or refused it): wait for it, but not forever. A fixed order,
-        queued due at once, takes the waiting parts of its order with it (``due_items``: the earliest row)."""
+        queued due at once, takes the waiting parts of its order with it (``due_items``: the earliest row).
+        ``anew``: the order was refused just now; the wait for its fix starts now, however long the parts
+        were queued before (Karla down for a day, a parcels file read a day before its orders file)."""
         now = self.now()
-        if self._hours_queued(item) > self.settings.unknown_order_max_age_hours:
-            reason = (
-                f"Karla does not know order {item.key} and no order data for it arrived within "
-                f"{self.settings.unknown_order_max_age_hours:g} hours; its trackings were not delivered"
-            )
-            self._dead(item, reason, {"key": _NOT_FOUND})
+        if not anew and self._hours_queued(item) > self.settings.unknown_order_max_age_hours:
+            self._dead(item, self._never_came(item), {"key": _NOT_FOUND})
             return
         with self.db.transaction() as conn:
+            if anew:
+                Outbox(conn).restart_wait(item.rows, now)
             Outbox(conn).postpone(item.rows, now + suspects.backoff(item.rows), note)
         self.result.deferred += 1
+
+    def _never_came(self, item: Item) -> str:
+        """Why trackings that waited for their order are given up: a refused order's letter is where to look."""
+        hours = f"{self.settings.unknown_order_max_age_hours:g} hours"
+        with self.db.read() as conn:
+            letters = DeadLetters(conn).of_order("karla", item.slug, item.key)
+        if any("order" in (letter.payload or {}) for letter in letters):
+            return (f"Karla does not know order {item.key}: its trackings waited more than {hours} for it after Karla "
+                    "refused it (see that order's letter in `dlq list`) and were not delivered: once the order is fixed "
+                    "at its source, `dlq retry` this letter")
+        return (f"Karla does not know order {item.key} and no order data for it arrived within {hours}; its trackings "
+                "were not delivered")
 
     def _hours_queued(self, item: Item) -> float:
         """How long the order has waited in the outbox: what "not forever" is measured by."""

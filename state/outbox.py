@@ -262,6 +262,13 @@ class Outbox:
             [(until, error, r.id, r.hash) for r in rows],
         )
 
+    def restart_wait(self, rows: Iterable[PendingRow], now: float) -> None:
+        """Count these rows' wait from ``now`` (what ``unknown_order_max_age_hours`` measures): they wait
+        afresh, for an order Karla refused just now, however long they were queued before."""
+        self.conn.exec_driver_sql(
+            "UPDATE outbox SET first_enqueued_at = ? WHERE id = ? AND hash = ?", [(now, r.id, r.hash) for r in rows]
+        )
+
     def suspect(self, rows: Iterable[PendingRow], error: str) -> None:
         """Note a failure without delaying the rows (``error`` says which kind; delivery reads it back)."""
         self.conn.exec_driver_sql(

@@ -1,23 +1,37 @@
 """Karla refusing one field of an item, or a batch as too large, against the real sandbox over HTTP: only the
 part Karla names becomes a dead letter (the order's other parts go, or wait for the fixed order), and a
-413 is remembered for the rest of the process instead of being refused and split again on every drain."""
+413 is remembered for the rest of the process (and the early delivery process it forks) instead of being refused
+and split again on every drain."""
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from connector.app import Connector, ExitCode
 from connector.dlq import retry_dead_letters
+from connector.early import EarlyDelivery
+from connector.sender import _CAPS
 from connector.settings import load_settings
 from state import DeadLetters
 from tests.conftest import SLUG, write_config, write_fulfillments, write_orders
+from tests.integration.test_early_delivery import _connector, _read
+
+
+@pytest.fixture(autouse=True)
+def _new_process() -> Iterator[None]:
+    """Each test a process of its own: what a 413 taught (per Karla URL) must not reach a later test's sandbox
+    that happens to get the same port."""
+    _CAPS.clear()
+    yield
+    _CAPS.clear()
 
 
 def letters(connector: Connector) -> list:
@@ -116,7 +130,30 @@ def test_parcels_of_a_refused_order_become_a_letter_after_the_max_age(tmp_path: 
     now[0] += timedelta(hours=25)  # never fixed
     assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
     assert connector.status()["pending"] == 0 and len(letters(connector)) == 2
-    assert "Karla does not know order 7" in letters(connector)[1].reason
+    assert letters(connector)[1].reason.startswith("Karla does not know order 7: its trackings waited more than 24 hours "
+                                                   "for it after Karla refused it (see that order's letter")
+
+
+def test_parcels_queued_long_before_their_order_was_refused_still_wait_for_its_fix(tmp_path: Path, sandbox) -> None:
+    now = [datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)]
+    config = write_config(tmp_path, sandbox.url, karla={"unknown_order_max_age_hours": 24})
+    connector = Connector(load_settings(config), clock=lambda: now[0], sleep=lambda _: None)
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", [7])
+    write_fulfillments(files, "fulfillments_001.csv", ["7,T7,DHL,https://t.example/7,2026-11-21T10:00:00Z,,"])
+    sandbox.fail_next(503, count=20)
+    assert connector.sync().exit_code == ExitCode.UNFINISHED  # Karla down: order 7 and T7 stay queued
+    sandbox.heal()
+    now[0] += timedelta(hours=25)  # Karla back a day later: it refuses the order, the parcel's wait starts now
+    refuse_field(sandbox, 0, "order", "address", "zip_code")
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    (letter,) = letters(connector)
+    assert "order" in letter.payload and connector.status()["pending"] == 1
+
+    write_orders(files, "orders_002.csv", [7], zip_code="10117")  # the merchant fixes the order
+    now[0] += timedelta(minutes=5)
+    assert connector.sync().exit_code == ExitCode.OK
+    assert parcels(sandbox, "7") == ["T7"] and letters(connector) == []
 
 
 def test_dlq_retry_sends_a_refused_order_part_with_its_waiting_parcel(tmp_path: Path, sandbox) -> None:
@@ -166,7 +203,69 @@ def test_a_413_caps_later_batches_of_the_process(tmp_path: Path, sandbox, caplog
     assert {status for status, _ in second} == {200} and max(n for _, n in second) <= accepted
     assert len(second) <= -(-100 // (accepted - 1))  # 8 or 9 requests, where splitting every batch took 14
     told = [r.getMessage() for r in caplog.records if "HTTP 413" in r.getMessage()]
-    assert len(told) == 1 and f"Set [karla] bulk_max_orders = {accepted}" in told[0]
-    suggested = re.search(r"bulk_max_bytes = (\d+)", told[0])
-    assert suggested is None or int(suggested[1]) >= 10_000  # never a value the config would refuse
+    assert len(told) == 1 and f"Set [karla] bulk_max_orders = {accepted}" in told[0] and "bulk_max_bytes" not in told[0]
+    connector.close()
+
+
+@pytest.mark.parametrize("small", [[8], list(range(10, 20))], ids=["one-sibling", "ten-siblings"])
+def test_one_order_too_large_on_its_own_teaches_no_batch_limit(tmp_path: Path, sandbox, caplog, small: list[int]) -> None:
+    sandbox.bulk_max_bytes = 20_000  # Karla's body limit; the connector's bulk_max_bytes stays 1_000_000
+    connector = Connector(load_settings(write_config(tmp_path, sandbox.url)), sleep=lambda _: None)
+    caplog.set_level(logging.WARNING, logger="connector.delivery")
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", small)
+    write_orders(files, "orders_002.csv", [99], lines=400)  # too large for Karla on its own: split down to it
+    assert connector.sync().exit_code == ExitCode.DEAD_LETTERS
+    assert [letter.order_key for letter in letters(connector)] == ["99"] and len(sandbox.orders(SLUG)) == len(small)
+    assert not [r for r in caplog.records if "bulk_max_orders" in r.getMessage()]
+    sandbox.reset_log()
+    write_orders(files, "orders_003.csv", list(range(1001, 1021)))
+    assert connector.sync().exit_code == ExitCode.OK
+    assert [(r.status, r.items) for r in sandbox.requests] == [(200, 20)]  # Karla takes them in one
+    connector.close()
+
+
+def test_a_limit_learnt_in_orders_leaves_bigger_orders_their_count(tmp_path: Path, sandbox, caplog) -> None:
+    sandbox.bulk_max_items = 20  # Karla limits orders per request, not bytes
+    connector = Connector(load_settings(write_config(tmp_path, sandbox.url)), sleep=lambda _: None)
+    caplog.set_level(logging.WARNING, logger="connector.delivery")
+    files = tmp_path / "files"
+    write_orders(files, "orders_001.csv", list(range(1001, 1041)))  # 413 on 40; 20 and 20 accepted
+    assert connector.sync().exit_code == ExitCode.OK
+    sandbox.reset_log()
+    write_orders(files, "orders_002.csv", list(range(2001, 2041)), lines=4)  # bigger orders: Karla takes 20 of them too
+    assert connector.sync().exit_code == ExitCode.OK
+    assert [(r.status, r.items) for r in sandbox.requests] == [(200, 20), (200, 20)]
+    connector.close()
+    (told,) = [r.getMessage() for r in caplog.records if "HTTP 413" in r.getMessage()]
+    setting = re.search(r"Set \[karla\] bulk_max_orders = (\d+) in the config", told)
+    assert setting is not None and "bulk_max_bytes" not in told
+
+    _CAPS.clear()  # a new process, configured as the warning says
+    sandbox.reset_log()
+    config = write_config(tmp_path, sandbox.url, karla={"bulk_max_orders": int(setting[1])})
+    connector = Connector(load_settings(config), sleep=lambda _: None)
+    write_fulfillments(files, "fulfillments_001.csv", [f"{n},T{n},DHL,https://t.example/{n},2026-11-21T10:00:00Z,,"
+                                                       for n in range(2001, 2041)])
+    assert connector.sync().exit_code == ExitCode.OK
+    assert [(r.status, r.items) for r in sandbox.requests] == [(200, 20), (200, 20)]
+    connector.close()
+
+
+def test_the_early_delivery_process_starts_from_what_its_parent_learnt(tmp_path: Path, sandbox) -> None:
+    sandbox.bulk_max_items = 20
+    connector = _connector(tmp_path, sandbox, deliver_while_reading_after=0)  # no early delivery in this sync
+    write_orders(tmp_path / "files", "orders_001.csv", list(range(5001, 5041)))
+    assert connector.sync().exit_code == ExitCode.OK  # the daemon's process learns Karla's limit: 413 on 40
+    assert [r.status for r in sandbox.requests] == [413, 200, 200]
+    connector.close()
+    sandbox.reset_log()
+    connector = _connector(tmp_path, sandbox)  # the same process's next, big sync forks its delivery process
+    early = EarlyDelivery(connector.settings, connector.db)
+    try:
+        _read(connector, early, range(1, 132))
+        early.finish()
+    finally:
+        early.close()
+    assert {r.status for r in sandbox.requests} == {200} and len(sandbox.orders(SLUG)) == 40 + 131
     connector.close()
