@@ -98,7 +98,8 @@ def commit_page(
     """One transaction: outbox parts, dead letters, finished files and the cursor.
 
     With ``resolve`` (the source has letters of its own), a record that now reads cleanly from the same
-    file (or shop order) clears its earlier letter: the dead-letter store lists what is still wrong.
+    file (or shop order) clears its earlier letter: the dead-letter store lists what is still wrong. So does an
+    order the source now leaves out on purpose (``Page.skipped``: cancelled, a pickup), as it never reads cleanly.
     A full sync, and a ``replay`` (dead letters' files read again, ``Replay``), may read older versions than
     Karla's: those are skipped or held (``Outbox.enqueue``).
     """
@@ -112,6 +113,7 @@ def commit_page(
         letters = DeadLetters(conn)
         if resolve:
             letters.resolve(rt.name, stream, [_vouches(r) for r in page.records], before=now)
+            letters.drop_skipped(rt.name, stream, [str(key) for key in page.skipped if key is not None], before=now)
         counts.new_letters = letters.add(_dead_rows(page, rt.name, stream, rt.slug, now))
         if page.done_files:
             Files(conn).mark_seen(rt.name, page.done_files, now)

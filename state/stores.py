@@ -211,6 +211,19 @@ class DeadLetters:
                     found.append(letter)
         return self.delete(found)
 
+    def drop_skipped(self, source: str, stream: str, keys: Iterable[str], before: float) -> int:
+        """Drop the source's letters for orders it now leaves out on purpose (``Page.skipped``): such an order
+        never reads cleanly again, so its letter would stay for ever. Only the source's own letters, whatever
+        their origin: what Karla refused was data Karla had, and stays until it is settled or dropped."""
+        dropped = 0
+        for chunk in chunks(sorted(set(keys)), KEYS_PER_LOOKUP):
+            sql = (
+                "DELETE FROM dead_letter WHERE stage = 'source' AND source = ? AND stream = ? AND created_at < ?"
+                f" AND order_key IN ({','.join('?' * len(chunk))})"
+            )
+            dropped += int(self.conn.exec_driver_sql(sql, (source, stream, before, *chunk)).rowcount or 0)
+        return dropped
+
     def has_karla_letters(self) -> bool:
         return self.conn.exec_driver_sql("SELECT 1 FROM dead_letter WHERE stage = 'karla' LIMIT 1").first() is not None
 

@@ -33,7 +33,7 @@ from adapters.shopify.bulk import BulkRunner, BulkUnavailable
 from adapters.shopify.client import ShopifyClient
 from adapters.shopify.config import ShopifyConfig
 from adapters.shopify.cursor import CursorState, GroupTracker, Position, iso, node_position
-from adapters.shopify.mapping import MappingOptions, delivery_methods, map_order, skip_reason, withheld
+from adapters.shopify.mapping import MappingOptions, delivery_methods, map_order, order_number, skip_reason, withheld
 from adapters.shopify.queries import CHECK, CHECK_COST, SCOPES, SCOPES_COST, window_search
 from adapters.shopify.reader import OrderReader
 from adapters.shopify.recheck import changed_orders
@@ -191,14 +191,16 @@ class ShopifyAdapter:
         """Pages of the bulk result; an empty page per status poll while Shopify works, so the engine
         can stop between them (``AdapterContext`` carries no stop signal; the engine checks after each page)."""
         for nodes in self.bulk.batches(search, BULK_PAGE):
-            nodes = self._kept(nodes)  # no parcel items fetched for orders that are not sent
-            nodes = self.reader.fill_fulfillment_line_items(nodes)
-            yield self._page(nodes, None, ordered=False)
+            nodes, skipped = self._kept(nodes)  # no parcel items fetched for orders that are not sent
+            page = self._page(self.reader.fill_fulfillment_line_items(nodes), None, ordered=False)
+            page.skipped += skipped
+            yield page
 
     # -- helpers -----------------------------------------------------------------------------------
     def _page(self, nodes: list[Node], cursor: str | None, *, ordered: bool) -> Page:
-        page = Page(cursor=cursor)
-        for node in self._kept(nodes):
+        kept, skipped = self._kept(nodes)
+        page = Page(cursor=cursor, skipped=skipped)
+        for node in kept:
             result = map_order(node, self.options, cursor=node.get("updatedAt") if ordered else None)
             (page.records if isinstance(result, Record) else page.rejected).append(result)  # type: ignore[arg-type]
             if withheld(node):
@@ -206,22 +208,24 @@ class ShopifyAdapter:
                                 node.get("name"), _ADDRESS_HINT if delivery_methods(node) else _PICKUP_HINT)
         return page
 
-    def _kept(self, nodes: list[Node]) -> list[Node]:
-        """The orders to send: test and cancelled ones (settings ``skip_*``), pickups and in-store sales are left
-        out, with a debug line, counted in ``skipped`` by reason.
+    def _kept(self, nodes: list[Node]) -> tuple[list[Node], list[str]]:
+        """The orders to send, and the numbers of those left out: test and cancelled ones (settings ``skip_*``),
+        pickups and in-store sales, with a debug line, counted in ``skipped`` by reason. Their numbers go on
+        the page (``Page.skipped``), which clears their dead letters (a pickup's "address withheld" of 0.1.0).
 
         Only what is sent changes: the cursor and the late-tracking watch still see every order.
         """
         self.reader.fill_delivery_methods(nodes)  # whether an order without an address is a pickup
-        kept = []
+        kept, left_out = [], []
         for node in nodes:
             reason = skip_reason(node, self.options)
             if reason:
                 self.skipped[reason] += 1
+                left_out.append(order_number(node))
                 self.log.debug("Shopify order %s not sent: %s", node.get("name"), reason)
             else:
                 kept.append(node)
-        return kept
+        return kept, left_out
 
     def _partial_data(self, errors: list[dict[str, Any]]) -> None:
         fields = sorted({str((e.get("path") or ["?"])[-1]) for e in errors})

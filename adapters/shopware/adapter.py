@@ -49,7 +49,7 @@ from adapters.shopware.channels import channel_facts
 from adapters.shopware.client import LimitExceeded, MissingPrivilege, RouteNotFound, ShopwareClient, UnknownField
 from adapters.shopware.config import ShopwareConfig, channel_key
 from adapters.shopware.criteria import HISTORY_ID_FIELDS, Window, history_criteria, probe_criteria
-from adapters.shopware.mapping import first_shipped, map_order, tracked_delivery_ids
+from adapters.shopware.mapping import first_shipped, left_out, map_order, tracked_delivery_ids
 from adapters.shopware.unserved import MAX_UNSERVED, orders_page, unserved_answer, unserved_letter
 from connector.errors import FatalError
 
@@ -172,8 +172,10 @@ class ShopwareAdapter:
                 result = self._map(row, window, f"{_iso(window.end)}/{after:015d}", shipped)
                 if isinstance(result, Record):
                     page.records.append(result)
-                elif result is not None:
+                elif isinstance(result, Rejected):
                     page.rejected.append(result)
+                elif result is not None:
+                    page.skipped.append(result)
             if len(rows) < limit:
                 page.cursor = json.dumps({"window_end": _iso(window.end)})
                 yield page
@@ -250,17 +252,21 @@ class ShopwareAdapter:
                                       self.history_field, HISTORY_ID_FIELDS[older])
                 self.history_field = HISTORY_ID_FIELDS[older]
 
-    def _map(self, row: dict[str, Any], window: Window, cursor: str, shipped: dict[str, str]) -> Record | Rejected | None:
+    def _map(self, row: dict[str, Any], window: Window, cursor: str, shipped: dict[str, str]) -> Record | Rejected | str | None:
+        """The order's record or rejection; else left out: its number if it is left out as it stands (an excluded
+        channel, ``mapping.left_out``), whose dead letters then go (``Page.skipped``), None if for this window only."""
         number = str(row.get("orderNumber") or "") or None
         if channel_key(row.get("salesChannelId")) in self.config.exclude_sales_channels:
             self._skip(number, "sales channel excluded")
-            return None
+            return number
         try:
             result = map_order(row, self.config, window.start, cursor, shipped)
+            for_good = result is None and left_out(row, self.config)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             return Rejected(location=f"shopware order {number} ({row.get('id')})", reason=f"unexpected data: {exc!r}", key=number)
         if result is None:
             self._skip(number, "order state not in order_states")
+            return number if for_good else None
         return result
 
     def _skip(self, number: str | None, reason: str) -> None:

@@ -40,7 +40,7 @@ from adapters.shopware.prices import (discount, gross_total, gross_unit, is_deli
                                       is_shipping_discount, shipping_gross)
 from connector.karla.models import OrderPlacement, Tracking, explain
 
-__all__ = ["first_shipped", "map_order", "parse_time", "tracked_delivery_ids"]
+__all__ = ["first_shipped", "left_out", "map_order", "parse_time", "tracked_delivery_ids"]
 
 Entity = dict[str, Any]
 
@@ -236,6 +236,14 @@ def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
 def _written(delivery: Entity, since: datetime) -> bool:
     """Whether the delivery was created or updated in the window read (the plugin's ``order_delivery.written``)."""
     return (parse_time(delivery.get("updatedAt") or delivery.get("createdAt")) or since) >= since
+
+
+def left_out(order: Entity, config: ShopwareConfig) -> bool:
+    """Whether the filters keep this order from Karla as it stands, not only in the window read: its state is
+    not one of ``order_states`` and no delivery would yield a parcel (one shipped later is a change, read
+    again). Only then may its dead letters go (``Page.skipped``): an order whose shipped delivery changed in
+    an earlier window is left out of later ones, though its letter holds what was never sent."""
+    return _state(order) not in config.order_states and not any(_eligible(d, config) for d in order.get("deliveries") or [])
 
 
 def map_order(order: Entity, config: ShopwareConfig, changed_since: datetime, cursor: str | None = None,
