@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
 from adapters.csv.after import advised, after_reading, stays
 from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
-from adapters.csv.files import FileSource, RemoteFile, open_source, public_url, settling, spooled
+from adapters.csv.files import FileSource, RemoteFile, Unreadable, open_source, public_url, settling, spooled
 from adapters.csv.grouping import group, is_grouped
 from adapters.csv.mapping import Fields, map_fulfillments, map_order, order_conflicts
 from adapters.csv.reader import read_keys, read_rows
@@ -138,6 +138,11 @@ class CsvAdapter:
             # open is never cut short, so this comes before its first page, never after.
             self.context.log.info("%s vanished before it could be read", remote.name)
             return
+        except Unreadable as exc:
+            # One file the account cannot open (no read right, locked by the ERP) must not hold back the
+            # files after it, nor the other stream: it is skipped, not marked read, and tried on the next poll.
+            self.context.log.warning("%s; the file is skipped and tried again on the next poll, the other files are read", exc)
+            return
         if done is None or after_reading(self.config, self.files, self.context, remote, done.rejected) or not done.current or self.context.full_sync:
             return
         if not resume.get("move_failed") or resume.get("sha256") != done.sha256:
@@ -147,7 +152,7 @@ class CsvAdapter:
 
     def _read_whole(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
         """The file's pages; returns what ``_after`` needs, or None when the file is left alone for now."""
-        with spooled(self.files, remote, self.context.log) as (local, sha256):
+        with spooled(self.files, remote, self.context.log, self.context.stop) as (local, sha256):
             if local is None:
                 return None
             mark = FileMark(remote.name, remote.size, remote.mtime, sha256)

@@ -10,19 +10,21 @@ import hashlib
 import math
 import tempfile
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
-from connector.errors import ConfigError
+from connector.errors import Aborted, ConfigError
 
 if TYPE_CHECKING:
+    import threading
+
     from adapters.csv.config import CsvConfig
 
-__all__ = ["FileSource", "RemoteFile", "iter_chunks", "open_source", "public_url", "safe_folder", "safe_name", "settling", "spooled"]
+__all__ = ["FileSource", "RemoteFile", "Unreadable", "iter_chunks", "open_source", "public_url", "safe_folder", "safe_name", "settling", "spooled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,12 @@ class RemoteFile:
     name: str
     size: int
     mtime: float
+
+
+class Unreadable(Exception):  # noqa: N818 - says what the file is, as FileNotFoundError does
+    """One file the account cannot open or read (no read permission; on Windows a file its writer still has
+    locked), on a working connection: only that file is skipped, and tried again on the next poll. The
+    message names the host, folder and file."""
 
 
 class FileSource(Protocol):
@@ -98,21 +106,26 @@ def settling(remote: RemoteFile, now: float, wait: float, log: Any) -> bool:
 
 
 @contextmanager
-def spooled(files: FileSource, remote: RemoteFile, log: Any) -> Iterator[tuple[Path | None, str]]:
+def spooled(files: FileSource, remote: RemoteFile, log: Any, stop: threading.Event | None = None) -> Iterator[tuple[Path | None, str]]:
     """A complete local copy (or the local file itself) and its SHA-256; (None, "") when the file changed
-    while it was downloaded. Nothing of a half-downloaded file is ever parsed."""
+    while it was downloaded. Nothing of a half-downloaded file is ever parsed.
+
+    ``stop`` (the connector shutting down) ends a download between chunks with ``Aborted`` and removes the
+    spool: a large file on a slow link would otherwise outlast the shutdown grace period."""
     from adapters.csv.local import LocalFolder
 
     digest = hashlib.sha256()
     if isinstance(files, LocalFolder):
-        with files.open(remote.name) as f:
+        with _local(files, remote.name) as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
         yield files.root / remote.name, digest.hexdigest()
         return
     with tempfile.NamedTemporaryFile(prefix="karla-spool-") as spool:
         with files.open(remote.name) as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
+            for chunk in iter(lambda: f.read(1 << 16), b""):  # small: on a slow link a stop is seen within seconds
+                if stop is not None and stop.is_set():
+                    raise Aborted(f"stopped while downloading {remote.name}; it is read on a later run")
                 digest.update(chunk)
                 spool.write(chunk)
         spool.flush()
@@ -122,6 +135,17 @@ def spooled(files: FileSource, remote: RemoteFile, log: Any) -> Iterator[tuple[P
             yield None, ""
             return
         yield Path(spool.name), digest.hexdigest()
+
+
+@contextmanager
+def _local(files: Any, name: str) -> Iterator[BinaryIO]:
+    """A local file, or ``Unreadable`` when this user may not read it (its writer's mode, another owner)."""
+    with ExitStack() as stack:
+        try:
+            f = stack.enter_context(files.open(name))
+        except PermissionError:
+            raise Unreadable(f"folder {files.root}: {name} is not readable by this user (check its owner and mode)") from None
+        yield f
 
 
 def public_url(url: str) -> str:

@@ -1,4 +1,4 @@
-"""SSH keys for SFTP: host-key verification that cannot be skipped by accident, and the client's key.
+"""SSH host keys for SFTP: verification that cannot be skipped by accident (the client's key: ``keys``).
 
 The server's key must match a ``known_hosts`` entry or a pinned ``SHA256:`` fingerprint; an unknown or
 changed key refuses the connection and the error shows the fingerprint to pin. The only way around it is
@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import socket
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,7 +18,7 @@ import paramiko
 
 from connector.errors import ConfigError, RetryableError
 
-__all__ = ["HostKeys", "KnownHosts", "NETWORK_ERRORS", "fingerprint", "load_known_hosts", "pinned_fingerprint", "private_key"]
+__all__ = ["HostKeys", "KnownHosts", "NETWORK_ERRORS", "fingerprint", "load_known_hosts", "pinned_fingerprint"]
 
 NETWORK_ERRORS = (OSError, EOFError, paramiko.SSHException, socket.timeout)
 # Host-key algorithms that prove each key type (as ``PKey.get_name()`` and known_hosts name them), in
@@ -33,6 +31,9 @@ _HOST_KEY_ALGORITHMS: dict[str, tuple[str, ...]] = {
     "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521",),
     "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256"),
 }
+# (host, port, pin) -> the pinned key's type, for the whole process: each poll makes a new ``HostKeys``, and
+# trying every type again would cost up to five connections per poll (which fail2ban may punish).
+_PINNED_TYPES: dict[tuple[str, int, str], str] = {}
 _SHA256_BODY = re.compile(r"[A-Za-z0-9+/]{43}")  # a SHA-256 digest in unpadded base64
 
 
@@ -57,7 +58,6 @@ class HostKeys:
 
     def __init__(self, host: str, port: int, where: str, settings: Any, log: Any) -> None:
         self.host, self.port, self.where, self.settings, self.log = host, port, where, settings, log
-        self._pinned_type: str | None = None  # key type of the pinned fingerprint, once a connect found it
 
     def transport(self) -> paramiko.Transport:
         """A connected transport whose host key has been verified (not yet authenticated)."""
@@ -75,6 +75,8 @@ class HostKeys:
         except NETWORK_ERRORS as exc:
             raise RetryableError(f"SFTP {self.where}: cannot connect: {exc}") from None
         transport = paramiko.Transport(sock)
+        # paramiko's own waits (15-30 s) would ignore the configured timeout
+        transport.banner_timeout = transport.handshake_timeout = transport.auth_timeout = s.timeout_seconds
         try:
             if key_types:
                 transport.get_security_options().key_types = key_types
@@ -83,8 +85,19 @@ class HostKeys:
             transport.close()
             if key_types and isinstance(exc, paramiko.IncompatiblePeer):
                 raise
-            raise RetryableError(f"SFTP {self.where}: cannot connect: {exc}") from None
+            if isinstance(exc.__context__, TimeoutError):  # paramiko's banner wait: "Error reading SSH protocol banner"
+                raise self._silent() from None
+            raise RetryableError(f"SFTP {self.where}: cannot connect: {exc or type(exc).__name__}") from None
+        if not transport.is_active() or not transport.initial_kex_done:
+            # start_client returns silently when its timeout passes: a server (or a firewall in between) that
+            # accepts the connection but never answers would otherwise fail later as "No existing session".
+            transport.close()
+            raise self._silent()
         return transport
+
+    def _silent(self) -> RetryableError:
+        return RetryableError(f"SFTP {self.where}: no SSH handshake within {self.settings.timeout_seconds:g}s "
+                              "(timeout_seconds): the port accepts connections but no SSH server answers on it")
 
     def _verified_transport(self) -> paramiko.Transport:
         s = self.settings
@@ -103,7 +116,7 @@ class HostKeys:
         A fingerprint does not tell its key type, so until one connect has found it, each type is asked
         for in turn (a server without that type ends the handshake at once); after that, only that type.
         """
-        first = self._pinned_type
+        first = _PINNED_TYPES.get((self.host, self.port, pin))
         order = [first, *(t for t in _HOST_KEY_ALGORITHMS if t != first)] if first else [None, *_HOST_KEY_ALGORITHMS]
         seen: dict[str, str] = {}
         for key_type in order:
@@ -115,12 +128,15 @@ class HostKeys:
                 continue
             key = transport.get_remote_server_key()
             if fingerprint(key) == pin:
-                self._pinned_type = key.get_name() if key.get_name() in _HOST_KEY_ALGORITHMS else None
+                if key.get_name() in _HOST_KEY_ALGORITHMS:
+                    _PINNED_TYPES[(self.host, self.port, pin)] = key.get_name()
                 return transport
             transport.close()
             seen[key.get_name()] = fingerprint(key)
         offered = ", ".join(f"{f} ({t})" for t, f in seen.items()) or "(none of a type this client reads)"
-        raise ConfigError(f"SFTP {self.where}: host key {offered} does not match the pinned {pin}; refusing to connect")
+        raise ConfigError(f"SFTP {self.where}: host key {offered} does not match the pinned {pin}; refusing to connect. "
+                          "If the server's admin confirms the key was replaced, set host_key_fingerprint to the new value; "
+                          "otherwise something may be intercepting the connection")
 
     def _known_host(self) -> paramiko.Transport:
         """A transport whose host key is in known_hosts, asked for in the types known_hosts has for it."""
@@ -148,7 +164,9 @@ class HostKeys:
             raise ConfigError(f"SFTP {self.where}: unknown host key {seen} ({key.get_name()}); add it to known_hosts or {pin}")
         if key.asbytes() not in {k.asbytes() for k in expected}:  # any listed key will do, as for OpenSSH
             listed = ", ".join(fingerprint(k) for k in expected)
-            raise ConfigError(f"SFTP {self.where}: host key CHANGED to {seen} (known_hosts has {listed}); refusing to connect")
+            raise ConfigError(f"SFTP {self.where}: host key CHANGED to {seen} (known_hosts {known.path} has {listed}{known.lines_of(expected)}); "
+                              "refusing to connect. Ask the server's admin whether the key was replaced; if so, remove that "
+                              f"line from {known.path} and add the new one (ssh-keyscan), or {pin}")
 
     def _known_hosts(self) -> KnownHosts:
         path = Path(self.settings.known_hosts or "~/.ssh/known_hosts").expanduser()
@@ -169,6 +187,11 @@ class KnownHosts(NamedTuple):
     path: Path
     layers: list[paramiko.HostKeys]
     revoked: frozenset[bytes]
+    lines: dict[bytes, list[int]] | None = None  # key blob -> its line numbers, to say which line to replace
+
+    def lines_of(self, keys: list[paramiko.PKey]) -> str:
+        found = sorted({n for k in keys for n in (self.lines or {}).get(k.asbytes(), [])})
+        return f" on line {', '.join(map(str, found))}" if found else ""
 
     def lookup(self, host: str) -> dict[str, list[paramiko.PKey]]:
         found: dict[str, list[paramiko.PKey]] = {}
@@ -195,7 +218,7 @@ def load_known_hosts(path: Path, log: Any) -> KnownHosts:
     is refused for every host. A line that cannot be read is a ``ConfigError`` naming it: skipping it
     could skip the very key that matters, or a revocation.
     """
-    known, revoked = KnownHosts(path, [], frozenset()), set()
+    known, revoked, lines = KnownHosts(path, [], frozenset()), set(), {}
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -217,9 +240,10 @@ def load_known_hosts(path: Path, log: Any) -> KnownHosts:
         if marker == "@revoked":
             revoked.add(entry.key.asbytes())
         else:
+            lines.setdefault(entry.key.asbytes(), []).append(number)
             for name in entry.hostnames:
                 known.add(name, entry.key)
-    return known._replace(revoked=frozenset(revoked))
+    return known._replace(revoked=frozenset(revoked), lines=lines)
 
 
 def _entry(line: str, path: Path, number: int, log: Any) -> paramiko.hostkeys.HostKeyEntry | None:
@@ -235,52 +259,3 @@ def _entry(line: str, path: Path, number: int, log: Any) -> paramiko.hostkeys.Ho
     if entry is None:
         log.debug("known_hosts %s line %d: key type %s is not used by this client, skipped", path, number, fields[1])
     return entry
-
-def private_key(settings: Any, where: str) -> paramiko.PKey:
-    """The client's key (``private_key_file`` or ``private_key``); a ``ConfigError`` that names the file and
-    says what to do when it cannot be loaded."""
-    s = settings
-    passphrase = s.passphrase.get_secret_value().encode() if s.passphrase else None
-    what = f"private_key_file {s.private_key_file}" if s.private_key_file else "private_key"
-    try:
-        if s.private_key_file:
-            return paramiko.PKey.from_path(s.private_key_file, password=passphrase)
-        with tempfile.TemporaryDirectory() as folder:  # from_path detects the key type for us
-            path = Path(folder) / "key"
-            path.write_text(s.private_key.get_secret_value().strip() + "\n")
-            os.chmod(path, 0o600)
-            return paramiko.PKey.from_path(str(path), password=passphrase)
-    except FileNotFoundError:
-        raise ConfigError(f"SFTP {where}: {what} does not exist") from None
-    except PermissionError:
-        raise ConfigError(f"SFTP {where}: {what} is not readable by this user (check its owner and mode)") from None
-    except (paramiko.SSHException, ValueError, TypeError, OSError, paramiko.pkey.UnknownKeyType) as exc:
-        problem = _key_problem(_key_text(s), exc, passphrase is not None)
-        raise ConfigError(f"SFTP {where}: cannot load the private key from {what}: {problem}") from None
-
-
-def _key_text(s: Any) -> str:
-    """The key's first bytes, to tell a PuTTY key or a public key from a wrong passphrase."""
-    if not s.private_key_file:
-        return s.private_key.get_secret_value()[:200] if s.private_key else ""
-    try:
-        with open(s.private_key_file, "rb") as f:
-            return f.read(200).decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def _key_problem(text: str, exc: BaseException, passphrase: bool) -> str:
-    """Why a key did not load, in words that say what to do (the library's own words mislead here: a
-    wrong passphrase reads as "no BEGIN/END delimiters")."""
-    if text.startswith("PuTTY-User-Key-File"):
-        return "it is a PuTTY .ppk key; convert it with: puttygen KEY.ppk -O private-openssh -o KEY"
-    if text.lstrip().startswith(("ssh-", "ecdsa-")):
-        return "it is a public key; name the private key file instead"
-    if isinstance(exc, paramiko.pkey.UnknownKeyType):
-        return "its key type is not supported (DSA keys no longer are); use an ed25519, ECDSA or RSA key"
-    if isinstance(exc, (TypeError, paramiko.PasswordRequiredException)):
-        return "it is encrypted; set its passphrase (..._SFTP__PASSPHRASE)"
-    if passphrase:
-        return "wrong passphrase, or not a private key in OpenSSH or PEM format"
-    return f"not a private key in OpenSSH or PEM format ({type(exc).__name__})"

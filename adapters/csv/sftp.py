@@ -19,8 +19,9 @@ from urllib.parse import unquote, urlsplit
 import paramiko
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from adapters.csv.files import RemoteFile, safe_folder, safe_name
-from adapters.csv.hostkeys import NETWORK_ERRORS, HostKeys, fingerprint, pinned_fingerprint, private_key
+from adapters.csv.files import RemoteFile, Unreadable, safe_folder, safe_name
+from adapters.csv.hostkeys import NETWORK_ERRORS, HostKeys, fingerprint, pinned_fingerprint
+from adapters.csv.keys import private_key
 from connector.errors import ConfigError, RetryableError
 
 __all__ = ["SftpFolder", "SftpSettings", "fingerprint"]
@@ -81,7 +82,7 @@ class _Reader:
     def __init__(self, handle: Any, owner: SftpFolder, name: str, size: int) -> None:
         self.handle, self.owner, self.name, self.size = handle, owner, name, size
         self.requested = 0
-        self.blocks: Iterator[bytes] = iter(())
+        self.blocks: Iterator[tuple[int, bytes]] = iter(())
         self.pending = bytearray()  # grows and shrinks in place: bytes would be copied whole on every block
 
     def read(self, size: int = -1) -> bytes:
@@ -89,15 +90,24 @@ class _Reader:
             if size < 0:
                 return b"".join(iter(lambda: self._read(1 << 16), b""))
             return self._read(size)
+        except OSError as exc:
+            if self.owner._refused(exc):
+                raise Unreadable(f"SFTP {self.owner.where}: the server refused to read {self.name} in folder {self.owner.root}: {exc}") from None
+            self.owner._drop()
+            raise RetryableError(f"SFTP {self.owner.where}: connection lost while reading {self.name}: {_reason(exc, self.owner.settings.timeout_seconds)}") from None
         except NETWORK_ERRORS as exc:
             self.owner._drop()
-            raise RetryableError(f"SFTP {self.owner.where}: connection lost while reading {self.name}: {exc}") from None
+            raise RetryableError(f"SFTP {self.owner.where}: connection lost while reading {self.name}: {_reason(exc, self.owner.settings.timeout_seconds)}") from None
 
     def _read(self, size: int) -> bytes:
         while len(self.pending) < size:
-            block = next(self.blocks, None)
+            asked, block = next(self.blocks, (0, None))
             if block is not None:
                 self.pending += block
+                if len(block) < asked:
+                    # The file ended early: rewritten smaller since it was opened. paramiko would wait for the
+                    # answers to the requests past its end until the timeout; the caller's re-stat sees the change.
+                    self.blocks, self.size = iter(()), self.requested
             elif self.requested < self.size:
                 self._ask_next_window()
             else:
@@ -109,7 +119,7 @@ class _Reader:
     def _ask_next_window(self) -> None:
         end = min(self.size, self.requested + self.WINDOW)
         chunks = [(start, min(self._BLOCK, end - start)) for start in range(self.requested, end, self._BLOCK)]
-        self.blocks = iter(self.handle.readv(chunks, max_concurrent_prefetch_requests=len(chunks)))
+        self.blocks = zip((n for _, n in chunks), self.handle.readv(chunks, max_concurrent_prefetch_requests=len(chunks)))
         self.requested = end
 
     def __iter__(self) -> Iterator[bytes]:
@@ -157,6 +167,9 @@ class SftpFolder:
             self._authenticate(transport)
             self._sftp = paramiko.SFTPClient.from_transport(transport)
             self._sftp.get_channel().settimeout(s.timeout_seconds)
+        except NETWORK_ERRORS as exc:
+            transport.close()
+            raise RetryableError(f"SFTP {self.where}: connection lost while logging in: {_reason(exc, s.timeout_seconds)}") from None
         except BaseException:
             transport.close()
             raise
@@ -172,7 +185,10 @@ class SftpFolder:
                 transport.auth_password(self.user, s.password.get_secret_value())
             else:
                 raise ConfigError(f"SFTP {self.where}: set a password or a private key in [sources.NAME.sftp]")
-        except paramiko.AuthenticationException:
+        except paramiko.AuthenticationException as exc:
+            if "timeout" in str(exc).lower():  # the server did not answer in time: no verdict on the credentials
+                raise RetryableError(f"SFTP {self.where}: the server did not answer the login of user {self.user!r} within "
+                                     f"{s.timeout_seconds:g}s (timeout_seconds); tried again on the next run") from None
             raise ConfigError(f"SFTP {self.where}: authentication failed for user {self.user!r} (check the password or key)") from None
 
     def _drop(self) -> None:
@@ -189,7 +205,16 @@ class SftpFolder:
             raise  # the server's answer on a working connection: dropping it would only cost a reconnect
         except NETWORK_ERRORS as exc:
             self._drop()
-            raise RetryableError(f"SFTP {self.where}: {what} failed: {exc}") from None
+            raise RetryableError(f"SFTP {self.where}: {what} failed: {_reason(exc, self.settings.timeout_seconds)}") from None
+
+    def _refused(self, exc: OSError) -> bool:
+        """Whether an error is the server's answer about one file (paramiko's status errors: an ``OSError``
+        without errno, or ``EACCES``) on a connection still up, not a broken connection: only that file is
+        skipped. paramiko's "Socket is closed" has no errno either, hence the check of the channel."""
+        if isinstance(exc, (TimeoutError, ConnectionError)) or exc.errno not in (None, errno.EACCES):
+            return False
+        channel = self._sftp.get_channel() if self._sftp is not None else None
+        return channel is not None and not channel.closed and self._transport is not None and self._transport.is_active()
 
     @contextmanager
     def _denied(self, what: str) -> Iterator[None]:
@@ -229,19 +254,32 @@ class SftpFolder:
 
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
-        with self._call(f"opening {name}") as sftp, self._denied(f"reading {name}"):
+        with self._call(f"opening {name}") as sftp:
             try:
                 handle = sftp.open(self._path(safe_name(name)), "rb")
+                size = handle.stat().st_size or 0  # a file that grows meanwhile is caught by the caller's re-stat
             except FileNotFoundError:  # paramiko's error names no file
                 raise FileNotFoundError(errno.ENOENT, f"SFTP {self.where}: {name} no longer exists", name) from None
-            size = handle.stat().st_size or 0  # a file that grows meanwhile is caught by the caller's re-stat
+            except PermissionError:
+                raise Unreadable(f"SFTP {self.where}: permission denied reading {name} in folder {self.root} as user "
+                                 f"{self.user!r}; ask the server's admin for read access to it") from None
+            except OSError as exc:
+                if not self._refused(exc):
+                    raise
+                # A Windows server answers so for a file its writer (the ERP) still has open.
+                raise Unreadable(f"SFTP {self.where}: the server refused to open {name} in folder {self.root}: {exc} "
+                                 "(a file its writer still has open, or no right to read it)") from None
         try:
             yield _Reader(handle, self, name, size)  # type: ignore[misc]
-        finally:
-            try:
-                handle.close()
-            except NETWORK_ERRORS:
-                pass
+        except BaseException:
+            # Left mid-file (a stop, a file refused halfway): closing the handle would first wait for the
+            # answers to the reads still in flight, up to a whole window on a slow link. Hang up instead.
+            self._drop()
+            raise
+        try:
+            handle.close()
+        except NETWORK_ERRORS:
+            pass
 
     def stat(self, name: str) -> RemoteFile | None:
         with self._call(f"stat {name}") as sftp:
@@ -285,6 +323,13 @@ class SftpFolder:
 
     def close(self) -> None:
         self._drop()
+
+
+def _reason(exc: BaseException, seconds: float) -> str:
+    """A timeout's text is empty (``socket.timeout()``): say what happened instead."""
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {seconds:g}s without an answer (timeout_seconds)"
+    return str(exc) or type(exc).__name__
 
 
 def _is_safe(name: str) -> bool:

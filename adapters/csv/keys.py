@@ -1,0 +1,71 @@
+"""The client's SSH key for SFTP: loaded from a file or from its text, with errors that say what to do."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from connector.errors import ConfigError
+
+__all__ = ["private_key"]
+
+
+def private_key(settings: Any, where: str) -> paramiko.PKey:
+    """The client's key (``private_key_file`` or ``private_key``); a ``ConfigError`` that names the file and
+    says what to do when it cannot be loaded."""
+    s = settings
+    passphrase = s.passphrase.get_secret_value().encode() if s.passphrase else None
+    what = f"private_key_file {s.private_key_file}" if s.private_key_file else "private_key"
+    try:
+        if s.private_key_file:
+            return paramiko.PKey.from_path(s.private_key_file, password=passphrase)
+        with tempfile.TemporaryDirectory() as folder:  # from_path detects the key type for us
+            path = Path(folder) / "key"
+            path.write_text(_key_lines(s.private_key.get_secret_value()) + "\n")
+            os.chmod(path, 0o600)
+            return paramiko.PKey.from_path(str(path), password=passphrase)
+    except FileNotFoundError:
+        raise ConfigError(f"SFTP {where}: {what} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"SFTP {where}: {what} is not readable by this user (check its owner and mode)") from None
+    except (paramiko.SSHException, ValueError, TypeError, OSError, paramiko.pkey.UnknownKeyType) as exc:
+        problem = _key_problem(_key_text(s), exc, passphrase is not None)
+        raise ConfigError(f"SFTP {where}: cannot load the private key from {what}: {problem}") from None
+
+
+def _key_lines(text: str) -> str:
+    """The key text with its line breaks: given through the environment (Docker --env-file, systemd
+    ``Environment=``) they often arrive as the two characters ``\\n``, which no key parser reads."""
+    text = text.strip()
+    return text.replace("\\n", "\n") if "\n" not in text and "\\n" in text else text
+
+
+def _key_text(s: Any) -> str:
+    """The key's first bytes, to tell a PuTTY key or a public key from a wrong passphrase."""
+    if not s.private_key_file:
+        return s.private_key.get_secret_value()[:200] if s.private_key else ""
+    try:
+        with open(s.private_key_file, "rb") as f:
+            return f.read(200).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _key_problem(text: str, exc: BaseException, passphrase: bool) -> str:
+    """Why a key did not load, in words that say what to do (the library's own words mislead here: a
+    wrong passphrase reads as "no BEGIN/END delimiters")."""
+    if text.startswith("PuTTY-User-Key-File"):
+        return "it is a PuTTY .ppk key; convert it with: puttygen KEY.ppk -O private-openssh -o KEY"
+    if text.lstrip().startswith(("ssh-", "ecdsa-")):
+        return "it is a public key; name the private key file instead"
+    if isinstance(exc, paramiko.pkey.UnknownKeyType):
+        return "its key type is not supported (DSA keys no longer are); use an ed25519, ECDSA or RSA key"
+    if isinstance(exc, (TypeError, paramiko.PasswordRequiredException)):
+        return "it is encrypted; set its passphrase (..._SFTP__PASSPHRASE)"
+    if passphrase:
+        return "wrong passphrase, or not a private key in OpenSSH or PEM format"
+    return f"not a private key in OpenSSH or PEM format ({type(exc).__name__})"
