@@ -141,7 +141,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         finally:
             db.close()
     except ConnectorError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), _code(exc)) from None  # beside an older release's daemon: 75, as a held lock
     if as_json:
         out.print_json(json.dumps(data))
     else:

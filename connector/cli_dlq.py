@@ -22,13 +22,13 @@ dlq_app = typer.Typer(no_args_is_help=True, help="Inspect, retry or drop dead le
 @dlq_app.command("list")
 def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
     """Show dead letters with the reason and where the record came from. Works beside `run`."""
-    from connector.cli import _fail, _settings, out
+    from connector.cli import _code, _fail, _settings, out
     from connector.commands import dead_letters
 
     try:
         rows = redact_data(dead_letters(_settings(need_api_key=False)))
-    except ConnectorError as exc:
-        raise _fail(str(exc)) from None
+    except ConnectorError as exc:  # 75 when an older release's daemon holds a file this one would upgrade
+        raise _fail(str(exc), _code(exc)) from None
     if as_json:
         out.print_json(json.dumps(rows, default=str))
     else:
@@ -58,13 +58,13 @@ def dlq_retry(
 @dlq_app.command("drop")
 def dlq_drop(ids: Annotated[list[int], typer.Argument(metavar="ID", help="Dead-letter ids (see dlq list)")]) -> None:
     """Delete dead letters for good. Exit 2 when an id names no dead letter. Works beside `run`."""
-    from connector.cli import _fail, _settings, out
+    from connector.cli import _code, _fail, _settings, out
     from connector.commands import drop_dead_letters
 
     try:
         dropped, unknown = drop_dead_letters(_settings(need_api_key=False), ids)
     except ConnectorError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), _code(exc)) from None
     out.print(f"dropped {dropped} dead letter(s)")
     if unknown:  # as for `dlq retry`: an id that does not exist is a mistake worth an exit code
         raise _fail(f"{len(unknown)} of the ids named no dead letter: no dead letter with id "

@@ -30,6 +30,7 @@ from connector.karla.models import OrderPlacement, Tracking
 from connector.logs import printable, redact
 from connector.settings import Settings
 from state import DeadLetterRow, DeadLetters, Files, Outbox, Part, origin
+from state.db import require_existing
 from state.lock import StateLock
 
 __all__ = ["RetryPlan", "retry_dead_letters"]
@@ -162,8 +163,9 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
     connector = Connector(settings)
     report = SyncReport()
     try:
-        connector.existing_db()  # a wrong path is an error, not an empty store
-        with StateLock(settings.state.path, "dlq retry"):
+        require_existing(settings.state.path)  # a wrong path is an error, not an empty store (nor a new lock file)
+        with StateLock(settings.state.path, "dlq retry"):  # before the file is opened: opening upgrades it, and
+            connector.existing_db()  # an older release's daemon holding it could not open it again
             with connector.db.read() as conn:
                 rows = DeadLetters(conn).list(ids)
             plan = _plan(rows)

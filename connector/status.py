@@ -15,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from connector.settings import Settings
 from state import Cursors, DeadLetters, Outbox, Runs, StateDB
+from state.lock import lock_holder
 
 __all__ = ["state_status"]
 
@@ -33,13 +34,16 @@ def state_status(settings: Settings, db: StateDB) -> dict[str, Any]:
                 "cursors": Cursors(conn).all(name),
                 "pending": pending.get(name, 0),
                 "dead": dead.get(name, 0),
-                "last_run": _run_view(Runs(conn).last(name)),
+                "last_run": Runs(conn).last(name),
             }
             for name, raw in settings.sources.items()
         }
         count, first = Outbox(conn).waiting()
         waiting = {"count": count, "next": [{"shop": slug, "order": key, "next_try": _iso(at), "why": why}
                                             for slug, key, at, why in first]}
+        gone = _gone(db, [s["last_run"] for s in sources.values()])
+        for view in sources.values():
+            view["last_run"] = _run_view(view["last_run"], gone)
         return {"state_path": os.path.abspath(db.path), "pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "waiting": waiting,
                 "held": Outbox(conn).held_count(), "held_by_source": Outbox(conn).held_by_source(), "sources": sources}
 
@@ -56,11 +60,28 @@ def _iso(t: float | None) -> str | None:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds") if t else None
 
 
-def _run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
+def _gone(db: StateDB, runs: list[dict[str, Any] | None]) -> set[int]:
+    """The runs recorded as running whose process is gone (killed, or an older release stopped before the
+    upgrade): nobody holds the state lock, which every run takes before it starts and keeps to its end. Read
+    again after the probe, so that a run that ended meanwhile shows how it ended."""
+    running = [run["id"] for run in runs if run and run["status"] == "running"]
+    if not running or lock_holder(db.path, here="this process") is not None:
+        return set()
+    marks = ",".join("?" * len(running))
+    with db.read() as conn:
+        rows = conn.exec_driver_sql(f"SELECT id FROM run WHERE status = 'running' AND id IN ({marks})", tuple(running))
+        return {int(run_id) for (run_id,) in rows}
+
+
+def _run_view(run: dict[str, Any] | None, gone: set[int]) -> dict[str, Any] | None:
+    """``running`` says whether a process is on the run; one recorded as running that none is on shows as
+    ``interrupted``: what it committed is kept, and the next run reads on (a full sync from the start)."""
     if not run:
         return None
+    interrupted = run["id"] in gone
     return {
-        "kind": run["kind"], "status": run["status"], "started_at": _iso(run["started_at"]),
+        "kind": run["kind"], "status": "interrupted" if interrupted else run["status"],
+        "running": run["status"] == "running" and not interrupted, "started_at": _iso(run["started_at"]),
         "finished_at": _iso(run["finished_at"]), "read": run["read"], "enqueued": run["enqueued"],
         "unchanged": run["unchanged"], "rejected": run["rejected"], "error": run["error"],
     }

@@ -8,7 +8,7 @@ only after Karla's 2xx, so a rollback means at worst an idempotent re-send, neve
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,10 +16,10 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DatabaseError
 
 from connector.errors import ConfigError
-from state.lock import PATH_ERRNOS
-from state.migrations import upgrade
+from state.lock import PATH_ERRNOS, StateInUse, lock_holder
+from state.migrations import SCHEMA_VERSION, upgrade
 
-__all__ = ["StateDB", "open_state"]
+__all__ = ["StateDB", "open_state", "require_existing"]
 
 
 class StateDB:
@@ -60,18 +60,26 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-def open_state(path: Path | str, *, create: bool = True) -> StateDB:
-    """The state file, migrated. ``create=False`` is for commands that only look (``status``, ``dlq``):
-    a missing file means a wrong path, and creating an empty one there would report "nothing pending"."""
-    path = Path(path)
-    if not create and not path.exists():
+def require_existing(path: Path | str) -> None:
+    """For commands that only look or fix (``status``, ``dlq``): a missing file means a wrong path, and
+    creating an empty one there would report "nothing pending"."""
+    if not Path(path).exists():
         raise ConfigError(
             f"state file {path} does not exist: nothing has run with this configuration yet, or [state].path "
             "(KARLA_CONNECTOR_STATE__PATH) points somewhere else than the service's"
         )
+
+
+def open_state(path: Path | str, *, create: bool = True) -> StateDB:
+    """The state file, migrated. ``create=False`` is for commands that only look (``status``, ``dlq``), which
+    run beside the daemon without its lock: they neither create the file nor upgrade one another process
+    uses (``_not_in_use``)."""
+    path = Path(path)
+    if not create:
+        require_existing(path)
     try:
         _create_private(path)
-        db = _open(path)
+        db = _open(path, None if create else _not_in_use(path))
     except (DatabaseError, OSError) as exc:
         reason = str(exc.orig) if isinstance(exc, DatabaseError) else exc.strerror or str(exc)
         if not _wrong_path(exc, reason):  # locked, disk full, I/O: may pass; exit 4 lets systemd restart
@@ -83,6 +91,21 @@ def open_state(path: Path | str, *, create: bool = True) -> StateDB:
     return db
 
 
+def _not_in_use(path: Path) -> Callable[[int], None]:
+    """Refuse to upgrade a file another process holds: an older release's daemon cannot open it afterwards
+    (it refuses a newer schema with exit 2, which systemd does not restart), nor can it write meanwhile."""
+
+    def guard(before: int) -> None:
+        holder = lock_holder(path)
+        if holder:
+            raise StateInUse(
+                f"the state file {path} is in use by {holder} of an older release (schema {before}, this release "
+                f"upgrades it to {SCHEMA_VERSION}): stop it, then run this command, which upgrades the file"
+            )
+
+    return guard
+
+
 def _wrong_path(exc: BaseException, reason: str) -> bool:
     """Whether the setting is to blame (a folder, a non-SQLite file, no rights): a configuration error, exit 2
     (systemd does not restart). A full disk or an I/O error is not: the same path works once it passes."""
@@ -91,7 +114,7 @@ def _wrong_path(exc: BaseException, reason: str) -> bool:
     return "unable to open database file" in reason or "file is not a database" in reason
 
 
-def _open(path: Path) -> StateDB:
+def _open(path: Path, guard: Callable[[int], None] | None = None) -> StateDB:
     # Each pooled connection is used by one thread at a time; the daemon runs jobs on worker threads.
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
 
@@ -110,5 +133,9 @@ def _open(path: Path) -> StateDB:
         # writers take the write lock at BEGIN (no deadlock-prone lock upgrade later); readers don't
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("karla_write") else "BEGIN")
 
-    upgrade(engine, path)
+    try:
+        upgrade(engine, path, guard)
+    except StateInUse:
+        engine.dispose()
+        raise
     return StateDB(engine, path)

@@ -15,7 +15,7 @@ from types import TracebackType
 
 from connector.errors import ConfigError
 
-__all__ = ["EX_TEMPFAIL", "StateInUse", "StateLock", "refusal"]
+__all__ = ["EX_TEMPFAIL", "StateInUse", "StateLock", "lock_holder", "refusal"]
 
 EX_TEMPFAIL = 75  # sysexits.h: "try again later"
 
@@ -31,6 +31,11 @@ class StateInUse(ConfigError):
 # An OSError that blames the configured path (a folder, no rights, a read-only mount), not a passing fault such
 # as a full disk: only these become a ConfigError (exit 2, which systemd does not restart).
 PATH_ERRNOS = frozenset({errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT})
+
+
+# The lock files this process holds: a probe (``lock_holder``) opens its own descriptor, which a lock held here would
+# refuse too; `dlq retry` opens the state file (and its schema guard probes) under its own lock.
+_HELD_HERE: set[str] = set()
 
 
 class StateLock:
@@ -59,10 +64,12 @@ class StateLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} ({self.purpose})".encode())
         self._fd = fd
+        _HELD_HERE.add(os.path.realpath(self.path))
         return self
 
     def release(self) -> None:
         if self._fd is not None:
+            _HELD_HERE.discard(os.path.realpath(self.path))
             os.close(self._fd)
             self._fd = None
 
@@ -71,6 +78,29 @@ class StateLock:
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
+
+
+def lock_holder(state_path: Path | str, here: str | None = None) -> str | None:
+    """Who holds the state file's lock ("pid N (run)"), None when nobody does, ``here`` when this process does
+    (by default None: no other process), "" when it cannot be told (the lock file is another user's). A
+    non-blocking probe for commands that work beside the daemon (``status``, ``dlq list``). The probe holds a shared lock for an instant: a process starting
+    right then is refused with exit 75, which systemd restarts."""
+    path = Path(f"{state_path}.lock")
+    if os.path.realpath(path) in _HELD_HERE:
+        return here
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _describe(os.read(fd, 200).decode(errors="replace").strip() or "another process")
+    finally:
+        os.close(fd)  # also lets go of the shared lock, if taken
+    return None
 
 
 def _describe(holder: str) -> str:

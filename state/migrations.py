@@ -94,9 +94,28 @@ def _v10_run_lookups(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_run_kind ON run (source, kind, id)")
 
 
+def _v11_hold_an_unfinished_full_sync(conn: Connection) -> None:
+    # Step 8 let go of every row: 0.1.0 held nothing. A full sync of 0.1.0 that never finished (stopped, killed,
+    # failed: its source's latest run) left the older versions it replayed queued, and the first drain after
+    # the upgrade sent them. Its rows are held as this release holds its own (``Outbox.enqueue``: a part Karla
+    # has, of no comparable version; this release's own rows carry one, or were held by it already), until
+    # that source's next full sync finishes (``Outbox.release_held``).
+    latest = conn.exec_driver_sql("SELECT MAX(id) FROM run WHERE kind != 'deliver' GROUP BY source").all()
+    for (run_id,) in latest:
+        sql = "SELECT source, started_at FROM run WHERE id = ? AND kind = 'full' AND status != 'ok'"
+        for source, started_at in conn.exec_driver_sql(sql, (run_id,)).all():
+            conn.exec_driver_sql(
+                "UPDATE outbox SET held = 1 WHERE source = ? AND enqueued_at >= ? AND NOT held AND version IS NULL"
+                " AND EXISTS (SELECT 1 FROM delivered AS d WHERE d.slug = outbox.slug AND d.order_key = outbox.order_key"
+                " AND d.part = outbox.part)",
+                (source, started_at),
+            )
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat, _v5_refused_withdrawn,
     _v6_on_wire, _v7_karla_letters_by_order, _v8_held_by_a_full_sync, _v9_versions, _v10_run_lookups,
+    _v11_hold_an_unfinished_full_sync,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -105,8 +124,9 @@ def schema_version(conn: Connection) -> int:
     return int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
 
 
-def upgrade(engine: Engine, path: Path) -> int:
-    """Bring the file to ``SCHEMA_VERSION``; returns the version it had before."""
+def upgrade(engine: Engine, path: Path, guard: Callable[[int], None] | None = None) -> int:
+    """Bring the file to ``SCHEMA_VERSION``; returns the version it had before. ``guard(before)`` is asked
+    before an older file is changed, and may refuse (raise): nothing is written then."""
     with engine.connect() as conn:
         conn.execution_options(karla_write=True)  # BEGIN IMMEDIATE: two processes opening an old file take turns
         with conn.begin():
@@ -116,6 +136,8 @@ def upgrade(engine: Engine, path: Path) -> int:
                     f"state file {path} has schema version {before}, newer than this release understands "
                     f"({SCHEMA_VERSION}); upgrade karla-connector or point [state].path elsewhere"
                 )
+            if guard is not None and before < SCHEMA_VERSION:
+                guard(before)
             for number in range(before + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[number - 1](conn)
                 conn.exec_driver_sql(f"PRAGMA user_version = {number}")
