@@ -193,8 +193,11 @@ class Daemon:
         grace = self.settings.daemon.shutdown_grace_seconds
         timeouts = {"[karla] timeout_seconds": self.settings.karla.timeout_seconds}
         for rt in self.connector.sources.values():
-            if isinstance(timeout := getattr(rt.config, "timeout_seconds", None), (int, float)):
-                timeouts[f"[sources.{rt.name}] timeout_seconds"] = timeout
+            if not rt.config.enabled:
+                continue
+            for table, config in ((f"sources.{rt.name}", rt.config), (f"sources.{rt.name}.sftp", getattr(rt.config, "sftp", None))):
+                if isinstance(timeout := getattr(config, "timeout_seconds", None), (int, float)):
+                    timeouts[f"[{table}] timeout_seconds"] = timeout
         longest = max(timeouts, key=timeouts.__getitem__)
         if grace <= timeouts[longest]:
             log.warning("[daemon] shutdown_grace_seconds = %s is not longer than %s = %s: a stop may cut a request short "

@@ -299,7 +299,9 @@ def sync_source(
             close()
     _finish(db, run_id, "ok", total, now(), held_by=held_by)
     older = f", {total.superseded} superseded by the version Karla has or that waits (not queued)" if total.superseded else ""
-    quiet = not (total.read or total.rejected or total.withdrawn)  # an idle poll: not a line per poll, forever
+    # an idle poll (nothing queued, refused or withdrawn; a shop's lookback re-reads unchanged orders): not a
+    # line per poll, forever
+    quiet = not (total.enqueued or total.rejected or total.withdrawn)
     log.log(
         logging.DEBUG if quiet else logging.INFO,
         "source %s: read %d records (orders or their parcels), %d parts queued, %d unchanged, %d rejected%s",

@@ -19,7 +19,7 @@ from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, Columns
 from adapters.csv.reader import Row
 from adapters.normalise import money, parse_datetime
 from connector.karla.carriers import carrier_fields
-from connector.karla.models import OrderPlacement, Tracking
+from connector.karla.models import OrderPlacement, Tracking, error_message
 
 __all__ = ["Fields", "map_fulfillments", "map_order", "order_conflicts"]
 
@@ -151,8 +151,7 @@ def _invalid(file: str, key: str, exc: ValidationError, rows: list[Row], items: 
     for error in exc.errors():
         path = ".".join(str(p) for p in error["loc"])
         row, field = _origin(error["loc"], path, rows, items, fields, sources)
-        empty = error["type"] == "string_too_short" and error.get("input") in ("", None)
-        message = "must not be empty" if empty else error["msg"]  # as ``explain`` words it
+        message = error_message(error)  # as ``explain`` words it
         told = f"{fields.header[field]} {fields.get(row, field)!r} ({path or 'record'})" if field else (path or "record")
         found.setdefault(row.line, (row, []))[1].append(f"{told}: {message}")
     return [r for row, parts in found.values() for r in _rejected(file, key, row, f"{label}: {'; '.join(parts)}", fields, what)]

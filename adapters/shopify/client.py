@@ -33,6 +33,7 @@ from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse
 
 __all__ = ["GraphQLResult", "QueryCostExceeded", "ShopifyClient", "Throttled"]
 
+_ANNOUNCED: set[tuple[str, str]] = set()  # (shop, API version) said at INFO by this process
 _OPERATION = re.compile(r"^\s*(?:query|mutation)\s+(\w+)")
 _STATUS_MEANING = {
     402: "Payment Required: the shop is frozen or its plan is unpaid",
@@ -207,7 +208,8 @@ class ShopifyClient:
                 "Shopify %s answers with API version %s, not the configured %s (unsupported versions fall forward): "
                 "update api_version", self.config.shop_domain, answered, self.config.api_version,
             )
-        elif first:
+        elif first and (self.config.shop_domain, answered) not in _ANNOUNCED:  # a client per poll: once a process
+            _ANNOUNCED.add((self.config.shop_domain, answered))
             self.log.info("Shopify %s: Admin API version %s", self.config.shop_domain, answered)
 
     # -- bulk results ----------------------------------------------------------------------------------

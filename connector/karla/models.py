@@ -26,6 +26,7 @@ __all__ = [
     "IdType",
     "dump",
     "serialise",
+    "error_message",
     "explain",
     "merge_trackings",
 ]
@@ -203,12 +204,12 @@ def dump(model: BaseModel) -> dict[str, Any]:
 
 def explain(exc: ValidationError) -> str:
     """A one-line reason a merchant can act on: ``address.zip_code: must not be empty``."""
-    parts = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "record"
-        if err["type"] == "string_too_short" and err.get("input") in ("", None):
-            message = "must not be empty"
-        else:  # a validator's own words, without pydantic's "Value error, " before them
-            message = str(err["ctx"]["error"]) if err["type"] == "value_error" and "error" in err.get("ctx", {}) else err["msg"]
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {error_message(err)}" for err in exc.errors())
+
+
+def error_message(err: Any) -> str:
+    """One validation error's words for a merchant: "must not be empty", or a validator's own message
+    without pydantic's "Value error, " before it."""
+    if err["type"] == "string_too_short" and err.get("input") in ("", None):
+        return "must not be empty"
+    return str(err["ctx"]["error"]) if err["type"] == "value_error" and "error" in err.get("ctx", {}) else str(err["msg"])

@@ -104,6 +104,14 @@ def test_a_refused_value_is_a_letter_at_its_own_row_naming_its_column(tmp_path: 
     assert got["orders_1.csv:6"][1]["shipping_country_code"] == "Deutschland"
 
 
+def test_a_currency_that_is_no_code_is_named_in_the_validators_own_words(tmp_path: Path) -> None:
+    (tmp_path / "orders_1.csv").write_text("order_number,shipping_zip_code,sku,currency\n1,10119,S1,E1$\n2,10119,S1,eur\n")
+    pages = read(tmp_path)
+    (reason,) = [r.reason for p in pages for r in p.rejected]
+    assert reason.startswith("order 1: currency 'E1$' (currency): 'E1$' is not a three-letter currency code such as EUR")
+    assert sent(pages) == {"2"}  # "eur" goes, as EUR
+
+
 def test_a_refused_parcel_value_is_a_letter_at_its_own_row(tmp_path: Path) -> None:
     (tmp_path / "fulfillments_1.csv").write_text("order_number,tracking_number,carrier,sku,quantity\n"
                                                  "1,T1,DHL,A,1\n1,T1,,B,-1\n1,T2,DHL,A,1\n")

@@ -63,3 +63,21 @@ def test_a_grace_no_longer_than_a_request_timeout_is_warned_about(tmp_path: Path
     assert said == ([f"[daemon] shutdown_grace_seconds = {grace}.0 is not longer than [karla] timeout_seconds = 30.0: a stop "
                      "may cut a request short and its work is done again; set it above 30.0"] if warned else [])
     connector.close()
+
+
+def test_an_sftp_timeout_longer_than_the_grace_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An SFTP source keeps its timeout in its sftp table (connect, login and each read)."""
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[karla]\nbase_url = "http://127.0.0.1:9"\nshop_slug = "s"\napi_key = "kkkkkkkk"\n'
+        f'[state]\npath = "{tmp_path / "state.db"}"\n[daemon]\nshutdown_grace_seconds = 40\n'
+        '[sources.ftp]\ntype = "csv"\nurl = "sftp://u@127.0.0.1:2222/out"\n'
+        '[sources.ftp.sftp]\npassword = "pppppppp"\ninsecure_skip_host_key_check = true\ntimeout_seconds = 120\n')
+    config.chmod(0o600)
+    connector = Connector(load_settings(config))
+    with caplog.at_level(logging.WARNING, logger="connector.daemon"):
+        Daemon(connector)._warn_short_grace()
+    said = [r.getMessage() for r in caplog.records if "shutdown_grace_seconds" in r.getMessage()]
+    connector.close()
+    assert said == ["[daemon] shutdown_grace_seconds = 40.0 is not longer than [sources.ftp.sftp] timeout_seconds = 120.0: "
+                    "a stop may cut a request short and its work is done again; set it above 120.0"]

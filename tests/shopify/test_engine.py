@@ -100,3 +100,26 @@ def test_an_order_with_many_discounts_is_not_resent_between_polls_and_the_full_s
     clock.advance(600)
     again = sync_source(db, rt, clock=clock.now)
     assert (again.read, again.enqueued) == (1, 0)
+
+
+def test_an_idle_poll_says_nothing_at_info(shop, clock, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A poll re-reads its lookback window, so the newest order is read on every poll: an idle poll is one that
+    queued nothing, not one that read nothing; and the API version is said once per process, not per poll."""
+    import logging
+
+    from adapters.shopify import client
+
+    client._ANNOUNCED.clear()
+    db = open_state(tmp_path / "state.db")
+    shop.add_order(order(1, updated="2026-11-20T10:00:00Z"))
+    rt = _runtime(shop, clock)
+    sync_source(db, rt, clock=clock.now)
+    clock.advance(3600)
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            sync_source(db, rt, clock=clock.now)
+            clock.advance(300)
+    db.close()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO and not r.name.startswith(("httpx", "httpcore"))]
+    assert said == []
+    assert any("read 1 records" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
