@@ -5,7 +5,7 @@ an order always arrives with or before its fulfillments. Outcomes per batch (the
 ``connector.errors.action_for``):
 2xx → parts remembered as delivered; 413 → split; a rejection (422, or a record-level key such as
 ``order_exists``) → the items Karla named become dead letters (or wait, for ``order_not_found``; or only
-the part a ``loc`` names, its order or one parcel: ``Sender._refused_parts``), the rest are sent again;
+the part a ``loc`` names, its order or one parcel: ``connector.refusals``), the rest are sent again;
 when Karla names no item the batch is bisected; a shop Karla refuses (``ShopRefused``)
 has its orders wait while other shops' go on, the drain then raising it; any other fatal answer stops the drain with
 everything pending except the batches in flight, whose answers are still recorded (Karla may have

@@ -3,47 +3,29 @@
 For each page an adapter yields, the page's records are split into parts (the order object, each
 tracking), compared with what Karla already acknowledged, and the new or changed parts are written to
 the outbox in the same transaction that stores the page's cursor, its dead letters and its finished
-files. A crash between pages therefore resumes from the last committed page and loses nothing.
+files. A crash between pages therefore resumes from the last committed page and loses nothing. That
+transaction, and what it makes of a page, is ``connector.pages``; this module reads the pages and records
+the run.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, SourceConfig
+from adapters.base import Adapter, AdapterContext, FileMark, SourceConfig
 from connector.errors import Aborted, ConnectorError
-from connector.karla.models import merge_trackings, serialise
-from connector.logs import redact, redact_data
-from state import Cursors, DeadLetters, EnqueueCounts, Files, Outbox, Part, Runs, StateDB, origin
+from connector.logs import redact
+from connector.pages import RunCounts, commit_page, digest, iter_parts, record_parts
 from connector.replay import Replay
-from state.parts import VERSION_SEP
+from state import Cursors, DeadLetters, Files, Outbox, Runs, StateDB
 
-__all__ = ["RunCounts", "SourceRuntime", "digest", "record_parts", "sync_source"]
-
-_NAMED = 3  # dead letters named per page in the log
+__all__ = ["RunCounts", "SourceRuntime", "digest", "iter_parts", "record_parts", "sync_source"]
 
 log = logging.getLogger("connector.sync")
-
-
-@dataclass(slots=True)
-class RunCounts:
-    read: int = 0
-    enqueued: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    delivered: int = 0
-    dead: int = 0
-    new_letters: int = 0  # rejected records not already letters (a re-read refreshes its letter in place)
-    superseded: int = 0  # parts a re-read did not queue: Karla's version or the waiting one is newer (as far as known)
-    withdrawn: int = 0  # parcels Karla has that the source no longer lists (``StreamSpec.complete_trackings``)
-
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -59,135 +41,6 @@ class SourceRuntime:
     @property
     def slug(self) -> str:
         return self.config.shop_slug or self.default_slug
-
-
-def digest(payload: str) -> str:
-    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
-
-
-def record_parts(record: Record, source: str, stream: str, slug: str) -> list[Part]:
-    """Split a record into its order part and one part per tracking number (trackings sharing one merged)."""
-    slug = record.shop_slug or slug
-    version = None if record.version is None else VERSION_SEP.join((source, stream, str(record.version)))
-    pieces: dict[str, str] = {}
-    if record.order is not None:
-        pieces["order"] = serialise(record.order)
-    for tracking in merge_trackings(record.trackings):
-        pieces[f"tracking:{tracking.tracking_number}"] = serialise(tracking)
-    return [
-        Part(slug, record.key, record.id_type, name, payload, digest(payload), source, stream, record.location, version)
-        for name, payload in pieces.items()
-    ]
-
-
-def _dead_rows(page: Page, source: str, stream: str, slug: str, now: float) -> list[dict[str, Any]]:
-    return [
-        {
-            "created_at": now, "stage": "source", "source": source, "stream": stream, "slug": slug,
-            "order_key": r.key, "location": r.location, "reason": redact(r.reason),  # `dlq list` shows it
-            "payload": redact_data(dict(r.raw)) if r.raw is not None else None,  # an adapter's raw row may hold a secret
-        }
-        for r in page.rejected
-    ]
-
-
-def commit_page(
-    db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float, resolve: bool = False,
-    replay: Replay | None = None, complete: bool = False,
-) -> RunCounts:
-    """One transaction: outbox parts, dead letters, finished files and the cursor.
-
-    With ``resolve`` (the source has letters of its own), a record that now reads cleanly from the same
-    file (or shop order) clears its earlier letter: the dead-letter store lists what is still wrong. So does an
-    order the source now leaves out on purpose (``Page.skipped``: cancelled, a pickup), as it never reads cleanly.
-    A full sync, and a ``replay`` (dead letters' files read again, ``Replay``), may read older versions than
-    Karla's: those are skipped or held (``Outbox.enqueue``).
-    """
-    if page.cursor is not None and not isinstance(page.cursor, str):
-        raise TypeError(f"source {rt.name}: the adapter's Page.cursor must be a str (json.dumps a structure), "
-                        f"not {type(page.cursor).__name__}")
-    counts = RunCounts(read=len(page.records), rejected=len(page.rejected))
-    with db.transaction() as conn:
-        enq = _enqueue(conn, rt, stream, page.records, now, full, replay)
-        withdrawn = Outbox(conn).withdraw(_listed(page.records, rt.slug)) if complete else []
-        letters = DeadLetters(conn)
-        if resolve:
-            letters.resolve(rt.name, stream, [_vouches(r) for r in page.records], before=now)
-            letters.drop_skipped(rt.name, stream, [str(key) for key in page.skipped if key is not None], before=now)
-        counts.new_letters = letters.add(_dead_rows(page, rt.name, stream, rt.slug, now))
-        if page.done_files:
-            Files(conn).mark_seen(rt.name, page.done_files, now)
-        if page.cursor is not None and not full:
-            Cursors(conn).set(rt.name, stream, page.cursor, now)
-    counts.enqueued, counts.unchanged, counts.superseded = enq.enqueued, enq.unchanged, enq.superseded
-    if counts.new_letters:
-        _warn_letters(rt.name, page.rejected, counts.new_letters)
-    counts.withdrawn = len(withdrawn)
-    _warn_withdrawn(rt.name, withdrawn)
-    return counts
-
-
-def _enqueue(conn: Any, rt: SourceRuntime, stream: str, records: list[Record], now: float, full: bool,
-             replay: Replay | None) -> EnqueueCounts:
-    """The page's parts into the outbox: a replay's records of its letters' files as a re-read for them;
-    records of a file read to its end before (a file rewritten, say to fix a row) as a re-read, which sends
-    no version older than Karla's; the rest (all of them, mostly) as read."""
-    outbox, groups = Outbox(conn), _by_reading(conn, rt.name, records, replay)
-    counts = EnqueueCounts()
-    for (kind, group) in groups.items():
-        if group:
-            wanted = {(r.shop_slug or rt.slug, r.key) for r in group if replay.wants(r)} if kind == "replay" and replay else None
-            more = outbox.enqueue(list(iter_parts(group, rt.name, stream, rt.slug)), now, held=full, replay=wanted,
-                                  reread=kind == "rewritten")
-            counts = EnqueueCounts(*(a + b for a, b in zip(astuple(counts), astuple(more))))
-    return counts
-
-
-def _by_reading(conn: Any, source: str, records: list[Record], replay: Replay | None) -> dict[str, list[Record]]:
-    """Records by how they are read: ``replay`` (``dlq retry``'s), ``rewritten`` (from a file of that name
-    read to its end before; only where the source versions records by file name) or ``read``."""
-    groups: dict[str, list[Record]] = {"read": [], "rewritten": [], "replay": []}
-    named = {where for r in records if r.version is not None and r.version == (where := origin(r.location))}
-    before = {where for where in named if where is not None and Files(conn).has(source, where)}
-    for record in records:
-        where = origin(record.location)
-        kind = "replay" if replay is not None and replay.replays(record) else "rewritten" if where in before else "read"
-        groups[kind].append(record)
-    return groups
-
-
-def _warn_withdrawn(source: str, withdrawn: list[tuple[str, str, str]]) -> None:
-    for slug, key, part in withdrawn:
-        log.warning("source %s: order %s: parcel %s is in Karla (shop %s) but the source no longer lists it (a fulfilment "
-                    "cancelled or a tracking number corrected); Karla keeps it as sent: remove it there if it is wrong",
-                    source, key, part.removeprefix("tracking:"), slug, extra={"source": source})
-
-
-def _listed(records: Iterable[Record], slug: str) -> dict[tuple[str, str], set[str]]:
-    """The tracking parts each record carrying its order lists: all its order's live parcels."""
-    listed: dict[tuple[str, str], set[str]] = {}
-    for record in records:
-        if record.order is not None:
-            parts = listed.setdefault((record.shop_slug or slug, record.key), set())
-            parts |= {f"tracking:{t.tracking_number}" for t in record.trackings}
-    return listed
-
-
-def _warn_letters(source: str, rejected: list, new: int) -> None:
-    """Bad input is the merchant's most common problem: say where, at WARNING (alerts, a quiet log level),
-    not only in `dlq list`. The first few of a page are named; a whole bad file is one letter anyway."""
-    named = "; ".join(f"{r.location}: {redact(r.reason)}" for r in rejected[:_NAMED])
-    more = f" (and {len(rejected) - _NAMED} more)" if len(rejected) > _NAMED else ""
-    log.warning("source %s: %d new dead letter(s): %s%s; `karla-connector dlq list` shows them", source, new, named, more,
-                extra={"source": source})
-
-
-def _vouches(record: Record) -> tuple[str, str | None, frozenset[str] | None, bool]:
-    """What a record read cleanly clears letters for: its whole order, or only the parcels it carries; and
-    whether its version is its file's name (then an earlier-named file's letter of the order is older)."""
-    parcels = None if record.order is not None else frozenset(t.tracking_number for t in record.trackings)
-    where = origin(record.location)
-    return record.key, where, parcels, record.version is not None and record.version == where
 
 
 def _is_seen(db: StateDB, source: str, again: frozenset[str | None] = frozenset()) -> Callable[[FileMark], FileMark | None]:
@@ -329,8 +182,3 @@ def _finish(
     if held:
         log.warning("full sync of %s did not finish (%s): %d changed order(s) it read wait until one does, as they "
                     "may be older versions than Karla's; `status` lists them", held_by, status, held, extra={"source": held_by})
-
-
-def iter_parts(records: Iterable[Record], source: str, stream: str, slug: str) -> Iterable[Part]:
-    for record in records:
-        yield from record_parts(record, source, stream, slug)

@@ -4,7 +4,8 @@ files seen and runs. Only the engine (``connector``) uses this package; adapters
 from state.db import StateDB, open_state
 from state.migrations import SCHEMA_VERSION
 from state.outbox import EnqueueCounts, Outbox, Part, PendingRow
-from state.stores import Cursors, DeadLetterRow, DeadLetters, Files, Runs, origin
+from state.runs import Runs
+from state.stores import Cursors, DeadLetterRow, DeadLetters, Files, origin
 
 __all__ = [
     "SCHEMA_VERSION",

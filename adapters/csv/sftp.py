@@ -1,4 +1,5 @@
-"""An SFTP folder as a ``FileSource`` (paramiko); host keys are verified by ``adapters.csv.hostkeys``.
+"""An SFTP folder as a ``FileSource`` (paramiko); host keys are verified by ``adapters.csv.hostkeys``, files
+are read by ``adapters.csv.sftp_reader``.
 
 Network failures are ``RetryableError`` (the file stays unprocessed and is read on a later run);
 credentials and host-key problems are ``ConfigError``.
@@ -22,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from adapters.csv.files import RemoteFile, Unreadable, safe_folder, safe_name
 from adapters.csv.hostkeys import NETWORK_ERRORS, HostKeys, fingerprint, pinned_fingerprint
 from adapters.csv.keys import private_key
+from adapters.csv.sftp_reader import SftpReader
+from adapters.csv.sftp_reader import reason as _reason
 from connector.errors import ConfigError, RetryableError
 
 __all__ = ["SftpFolder", "SftpSettings", "fingerprint"]
@@ -65,65 +68,6 @@ def _quiet_paramiko() -> None:
     logger = logging.getLogger("paramiko.transport")
     if _REPORTED_BY_US not in logger.filters:
         logger.addFilter(_REPORTED_BY_US)
-
-
-class _Reader:
-    """A streaming file with bounded read-ahead; network errors become ``RetryableError``.
-
-    paramiko's ``prefetch()`` bounds the requests in flight, not the answers waiting to be read: with a
-    consumer slower than the link it buffers the whole file (we saw 19 MB of a 20 MB file). So the file is
-    read in windows: each window's requests are pipelined, the next window is asked for only when this
-    one has been consumed. Memory stays near one window, throughput near the link's.
-    """
-
-    WINDOW = 1 << 20
-    _BLOCK = 32768  # paramiko's largest read request
-
-    def __init__(self, handle: Any, owner: SftpFolder, name: str, size: int) -> None:
-        self.handle, self.owner, self.name, self.size = handle, owner, name, size
-        self.requested = 0
-        self.blocks: Iterator[tuple[int, bytes]] = iter(())
-        self.pending = bytearray()  # grows and shrinks in place: bytes would be copied whole on every block
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            if size < 0:
-                return b"".join(iter(lambda: self._read(1 << 16), b""))
-            return self._read(size)
-        except OSError as exc:
-            if self.owner._refused(exc):
-                raise Unreadable(f"SFTP {self.owner.where}: the server refused to read {self.name} in folder {self.owner.root}: {exc}") from None
-            self.owner._drop()
-            raise RetryableError(f"SFTP {self.owner.where}: connection lost while reading {self.name}: {_reason(exc, self.owner.settings.timeout_seconds)}") from None
-        except NETWORK_ERRORS as exc:
-            self.owner._drop()
-            raise RetryableError(f"SFTP {self.owner.where}: connection lost while reading {self.name}: {_reason(exc, self.owner.settings.timeout_seconds)}") from None
-
-    def _read(self, size: int) -> bytes:
-        while len(self.pending) < size:
-            asked, block = next(self.blocks, (0, None))
-            if block is not None:
-                self.pending += block
-                if len(block) < asked:
-                    # The file ended early: rewritten smaller since it was opened. paramiko would wait for the
-                    # answers to the requests past its end until the timeout; the caller's re-stat sees the change.
-                    self.blocks, self.size = iter(()), self.requested
-            elif self.requested < self.size:
-                self._ask_next_window()
-            else:
-                break
-        data = bytes(self.pending[:size])
-        del self.pending[:size]
-        return data
-
-    def _ask_next_window(self) -> None:
-        end = min(self.size, self.requested + self.WINDOW)
-        chunks = [(start, min(self._BLOCK, end - start)) for start in range(self.requested, end, self._BLOCK)]
-        self.blocks = zip((n for _, n in chunks), self.handle.readv(chunks, max_concurrent_prefetch_requests=len(chunks)))
-        self.requested = end
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(lambda: self.read(1 << 16), b"")
 
 
 class SftpFolder:
@@ -270,7 +214,7 @@ class SftpFolder:
                 raise Unreadable(f"SFTP {self.where}: the server refused to open {name} in folder {self.root}: {exc} "
                                  "(a file its writer still has open, or no right to read it)") from None
         try:
-            yield _Reader(handle, self, name, size)  # type: ignore[misc]
+            yield SftpReader(handle, self, name, size)  # type: ignore[misc]
         except BaseException:
             # Left mid-file (a stop, a file refused halfway): closing the handle would first wait for the
             # answers to the reads still in flight, up to a whole window on a slow link. Hang up instead.
@@ -323,13 +267,6 @@ class SftpFolder:
 
     def close(self) -> None:
         self._drop()
-
-
-def _reason(exc: BaseException, seconds: float) -> str:
-    """A timeout's text is empty (``socket.timeout()``): say what happened instead."""
-    if isinstance(exc, TimeoutError):
-        return f"timed out after {seconds:g}s without an answer (timeout_seconds)"
-    return str(exc) or type(exc).__name__
 
 
 def _is_safe(name: str) -> bool:

@@ -1,0 +1,132 @@
+"""What a drain does with Karla's refusals of records: which items, or which parts of an item (its order, a
+parcel), become letters; what waits for its order (``order_not_found``), and for how long; what goes again.
+
+Apart from ``connector.sender`` because it is one decision with its own rules, and the Sender only needs
+its answer: the batches to send again. It runs on the draining thread, as the Sender's recording does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from connector import suspects
+from connector.errors import RecordRejected, item_index
+from connector.items import Item
+from connector.settings import KarlaSettings
+from state import DeadLetters, Outbox, StateDB
+
+if TYPE_CHECKING:
+    from connector.sender import DeliveryResult
+
+__all__ = ["Refusals", "answer", "hours_queued"]
+
+_NOT_FOUND = "order_not_found"
+Dead = Callable[[Item, str, dict[str, Any] | None], None]  # ``Sender._dead``: make an item a letter
+
+
+class Refusals:
+    def __init__(self, db: StateDB, settings: KarlaSettings, now: Callable[[], float], result: DeliveryResult,
+                 dead: Dead) -> None:
+        self.db, self.settings, self.now, self.result, self._dead = db, settings, now, result, dead
+
+    def rejected(self, items: list[Item], exc: RecordRejected) -> list[list[Item]]:
+        """Record Karla's refusal of records in ``items``; returns the batches to send again."""
+        details = exc.details or {}
+        per_item: dict[int, list[dict[str, Any]]] = {}
+        for entry in details.get("errors", []):
+            index = item_index(entry)
+            if index is not None and 0 <= index < len(items):
+                per_item.setdefault(index, []).append(entry)
+        if per_item:
+            rest: list[Item] = []
+            for index, item in enumerate(items):
+                rest += self._refused_parts(item, details, per_item[index]) if index in per_item else [item]
+            return [rest] if rest else []
+        if len(items) == 1:
+            self._refused(items[0], details, details.get("errors", []))
+            return []
+        return _halves(items)
+
+    def _refused_parts(self, item: Item, details: dict[str, Any], entries: list[dict[str, Any]]) -> list[Item]:
+        """Karla named fields of one item: only the parts they are in (its order, a parcel) become a letter;
+        returns what of the item goes again. A valid parcel must not share the letter of a bad one or of
+        its order: the letter would clear when they are fixed, and the parcel, never read again, be lost."""
+        named = [item.named(e.get("loc")) for e in entries]
+        if any(rows is None for rows in named):  # the item as a whole (its id), or a loc not understood
+            self._refused(item, details, entries)
+            return []
+        bad = {r.id for rows in named if rows for r in rows}
+        refused = Item.build([r for r in item.rows if r.id in bad])
+        left = [r for r in item.rows if r.id not in bad]
+        order_refused = any(r.part == "order" for r in refused.rows)
+        names = [r.part.removeprefix("tracking:") for r in refused.rows if r.part != "order"]
+        parcels = f"parcel{'s' if len(names) > 1 else ''} {', '.join(names)}"
+        self._refused(refused, details, entries, None if order_refused else parcels)
+        if order_refused and left:
+            with self.db.read() as conn:
+                known = Outbox(conn).was_delivered(item.slug, item.key, "order")
+            if not known:  # Karla would answer order_not_found: they wait for the fixed order, as for one not read yet
+                note = f"waiting for order {item.key}, which Karla refused (see `dlq list`)"
+                self._defer(Item.build(left), note, anew=True)
+                return []
+        return [Item.build(left)] if left else []
+
+    def _refused(self, item: Item, details: dict[str, Any], entries: list[dict[str, Any]], parcels: str | None = None) -> None:
+        types = {e.get("type") for e in entries} | ({details.get("key")} if not entries else set())
+        if types == {_NOT_FOUND}:
+            self._defer(item)
+            return
+        said = " ".join(str(v) for v in (details.get("status"), details.get("key")) if v)
+        reason = "; ".join(_describe(e) for e in entries) or f"{said}: {details.get('message') or 'no message'}"
+        info = answer(details.get("status"), details.get("key"), details.get("message"), entries)
+        self._dead(item, f"Karla rejected {parcels + ' of ' if parcels else ''}order {item.key}: {reason}", info)
+
+    def _defer(self, item: Item, note: str = f"{_NOT_FOUND}: waiting for the order", anew: bool = False) -> None:
+        """Karla does not know the order yet (or refused it): wait for it, but not forever. A fixed order,
+        queued due at once, takes the waiting parts of its order with it (``due_items``: the earliest row).
+        ``anew``: the order was refused just now; the wait for its fix starts now, however long the parts
+        were queued before (Karla down for a day, a parcels file read a day before its orders file)."""
+        now = self.now()
+        if not anew and hours_queued(item, self.now()) > self.settings.unknown_order_max_age_hours:
+            self._dead(item, self._never_came(item), {"key": _NOT_FOUND})
+            return
+        with self.db.transaction() as conn:
+            if anew:
+                Outbox(conn).restart_wait(item.rows, now)
+            Outbox(conn).postpone(item.rows, now + suspects.backoff(item.rows), note)
+        self.result.deferred += 1
+
+    def _never_came(self, item: Item) -> str:
+        """Why trackings that waited for their order are given up: a refused order's letter is where to look."""
+        hours = f"{self.settings.unknown_order_max_age_hours:g} hours"
+        with self.db.read() as conn:
+            letters = DeadLetters(conn).of_order("karla", item.slug, item.key)
+        if any("order" in (letter.payload or {}) for letter in letters):
+            return (f"Karla does not know order {item.key}: its trackings waited more than {hours} for it after Karla "
+                    "refused it (see that order's letter in `dlq list`) and were not delivered: once the order is fixed "
+                    "at its source, `dlq retry` this letter")
+        return (f"Karla does not know order {item.key} and no order data for it arrived within {hours}; its trackings "
+                "were not delivered")
+
+
+def hours_queued(item: Item, now: float) -> float:
+    """How long the order has waited in the outbox: what "not forever" is measured by."""
+    return (now - min(r.first_enqueued_at for r in item.rows)) / 3600
+
+
+def answer(status: int | None, key: str | None, message: str | None, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A Karla letter's ``details``: what Karla answered, in one shape for `dlq list`."""
+    return {"status": status, "key": key, "message": message, "errors": errors or []}
+
+
+def _halves(items: list[Item]) -> list[list[Item]]:
+    middle = len(items) // 2
+    return [items[:middle], items[middle:]]
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    loc = entry.get("loc") or []
+    path = ".".join(str(p) for p in loc[2:] if p != "body") if len(loc) > 2 else ".".join(str(p) for p in loc if p != "body")
+    kind = f" ({entry['type']})" if entry.get("type") else ""
+    return f"{path or 'item'}: {entry.get('msg', '')}{kind}"
