@@ -129,7 +129,7 @@ def sync_source(
                 cursor = None if restart else Cursors(conn).get(rt.name, spec.name)
             for page in adapter.read(spec.name, cursor):
                 counts = commit_page(db, rt, spec.name, page, full=full, now=now(), resolve=resolve, replay=replay,
-                                     complete=spec.complete_trackings)
+                                     complete=spec.complete_trackings, dry_run=dry_run)
                 was_read.noted(page.done_files)
                 _add(total, counts)
                 if on_page:
@@ -157,8 +157,9 @@ def sync_source(
     quiet = not (total.enqueued or total.rejected or total.withdrawn)
     log.log(
         logging.DEBUG if quiet else logging.INFO,
-        "source %s: read %d records (orders or their parcels), %d parts queued, %d unchanged, %d rejected%s",
-        rt.name, total.read, total.enqueued, total.unchanged, total.rejected, older, extra={"source": rt.name},
+        "source %s: read %d records (orders or their parcels), %d parts %s, %d unchanged, %d rejected%s",
+        rt.name, total.read, total.enqueued, "would be queued (dry run)" if dry_run else "queued", total.unchanged,
+        total.rejected, older, extra={"source": rt.name},
     )
     return total
 

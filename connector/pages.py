@@ -85,9 +85,10 @@ def _dead_rows(page: Page, source: str, stream: str, slug: str, now: float) -> l
 
 def commit_page(
     db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float, resolve: bool = False,
-    replay: Replay | None = None, complete: bool = False,
+    replay: Replay | None = None, complete: bool = False, dry_run: bool = False,
 ) -> RunCounts:
-    """One transaction: outbox parts, dead letters, finished files and the cursor.
+    """One transaction: outbox parts, dead letters, finished files and the cursor (``dry_run``: of a throw-away
+    copy of the state file, which the warnings say).
 
     With ``resolve`` (the source has letters of its own), a record that now reads cleanly from the same
     file (or shop order) clears its earlier letter: the dead-letter store lists what is still wrong. So does an
@@ -113,7 +114,7 @@ def commit_page(
             Cursors(conn).set(rt.name, stream, page.cursor, now)
     counts.enqueued, counts.unchanged, counts.superseded = enq.enqueued, enq.unchanged, enq.superseded
     if counts.new_letters:
-        _warn_letters(rt.name, page.rejected, counts.new_letters)
+        _warn_letters(rt.name, page.rejected, counts.new_letters, dry_run)
     counts.withdrawn = len(withdrawn)
     _warn_withdrawn(rt.name, withdrawn)
     return counts
@@ -165,11 +166,15 @@ def _listed(records: Iterable[Record], slug: str) -> dict[tuple[str, str], set[s
     return listed
 
 
-def _warn_letters(source: str, rejected: list, new: int) -> None:
+def _warn_letters(source: str, rejected: list, new: int, dry_run: bool = False) -> None:
     """Bad input is the merchant's most common problem: say where, at WARNING (alerts, a quiet log level),
     not only in `dlq list`. The first few of a page are named; a whole bad file is one letter anyway."""
     named = "; ".join(f"{r.location}: {redact(r.reason)}" for r in rejected[:_NAMED])
     more = f" (and {len(rejected) - _NAMED} more)" if len(rejected) > _NAMED else ""
+    if dry_run:  # nothing is stored: `dlq list` would not show them
+        log.warning("source %s (dry run): %d record(s) would be dead letters: %s%s; nothing was stored", source, new, named,
+                    more, extra={"source": source})
+        return
     log.warning("source %s: %d new dead letter(s): %s%s; `karla-connector dlq list` shows them", source, new, named, more,
                 extra={"source": source})
 

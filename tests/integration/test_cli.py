@@ -84,6 +84,10 @@ def test_dry_run_prints_payloads_and_changes_nothing(tmp_path: Path, sandbox) ->
     assert bad.returncode == 1 and [i["id"] for i in shown["would_send"]] == ["9"]
     (letter,) = shown["would_dead_letter"]
     assert letter["location"].startswith("orders_002.csv:") and "zip" in letter["reason"]
+    # the log says what would happen, not that letters were stored for `dlq list` (there is no state file)
+    logged = [json.loads(line)["msg"] for line in bad.stderr.splitlines()]
+    assert any("(dry run): 1 record(s) would be dead letters: orders_002.csv:" in m for m in logged), logged
+    assert any("parts would be queued (dry run)" in m for m in logged) and not any("dlq list" in m for m in logged), logged
 
 
 def test_sigkill_mid_sync_then_restart_delivers_everything(tmp_path: Path, sandbox) -> None:
