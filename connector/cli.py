@@ -12,6 +12,7 @@ import errno
 import gc
 import json
 import logging
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -194,6 +195,9 @@ def sandbox(
         listening = True
         err.print(f"Karla sandbox on {url} (user {user!r}, key {api_key!r}); Ctrl-C stops it", highlight=False, markup=False)
         err.print(f"  [karla]\n  base_url = \"{connect_url(url)}\"\n  username = \"{user}\"", highlight=False, markup=False)
+        # Not a real secret, but shown the way a real key is set: a newcomer who copies it keeps keys out of the file.
+        err.print(f"  export KARLA_CONNECTOR_KARLA__API_KEY={shlex.quote(api_key)}   # in the shell that runs the connector",
+                  highlight=False, markup=False)
 
     try:
         serve(host=host, port=port, credentials={user: api_key}, bulk_max_items=bulk_max_orders,

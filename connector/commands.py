@@ -160,12 +160,16 @@ def run_check(settings: Settings, out: Console) -> int:
                 close()
     slugs = sorted({rt.slug for rt in connector.sources.values()} | {settings.karla.shop_slug}
                    | {s for rt in connector.sources.values() for s in rt.config.shop_slugs()})  # Shopware's sales_channels too
+    authenticated: list[str] = []
     try:
         for slug in slugs:
             connector.client.check(slug)
+            authenticated.append(f"authenticated for shop {slug} (by a read: sending needs an editor key, "
+                                 "which check cannot tell from a viewer key)")
         tls = [f"WARNING: {w}" for w in [connector.client.tls_warning] if w]  # verify_tls = false: logged, and said here
-        render.check_line(out, f"Karla {settings.karla.base_url}", True, [f"authenticated for shop {s} (by a read: sending needs an editor key, which check cannot tell from a viewer key)" for s in slugs] + tls)
-    except FatalError:
+        render.check_line(out, f"Karla {settings.karla.base_url}", True, authenticated + tls)
+    except FatalError as exc:  # a refused key: in the report like a failing source, and on stderr as before (exit 2)
+        render.check_line(out, f"Karla {settings.karla.base_url}", False, [*authenticated, str(exc)])
         raise
     except ConnectorError as exc:
         code = _worse(code, ExitCode.UNFINISHED)

@@ -113,7 +113,7 @@ def validate_source(name: str, raw: dict[str, Any]) -> tuple[type[Adapter], Sour
     """Validate one ``[sources.NAME]`` table with its adapter's ``Config``; errors name the keys."""
     type_ = raw.get("type")
     if not type_:
-        raise ConfigError(f"config key sources.{name}.type is missing (e.g. type = \"csv\")")
+        raise ConfigError(_orphan_message(name, raw) or f"config key sources.{name}.type is missing (e.g. type = \"csv\")")
     cls = load_adapter(str(type_))
     try:
         config = cls.Config.model_validate(raw)
@@ -123,6 +123,16 @@ def validate_source(name: str, raw: dict[str, Any]) -> tuple[type[Adapter], Sour
         raise ConfigError(describe_validation_error(exc, None, prefix=f"sources.{name}", model=cls.Config)) from None
     register_secrets(secret_values(config))  # masked in every log line and in what commands print or store
     return cls, config
+
+
+def _orphan_message(name: str, raw: dict[str, Any]) -> str | None:
+    """A table of sub-tables only is what deleting a source's main table leaves behind (its
+    ``[sources.NAME.carriers]`` kept): asking for its ``type`` would point the wrong way."""
+    if not raw or not all(isinstance(value, dict) for value in raw.values()):
+        return None
+    subs = ", ".join(f"[sources.{name}.{sub}]" for sub in raw)
+    return (f"[sources.{name}] has no keys of its own, only {subs}: a leftover of a removed or renamed source? "
+            "Remove it, or move it under the source it belongs to")
 
 
 def register_source_secrets(sources: dict[str, dict[str, Any]]) -> None:
@@ -143,8 +153,8 @@ class CheckedSources:
 
     ``valid``: name -> (adapter class, config). ``broken``: an enabled source whose adapter failed to load
     (skipped and reported, the others run). ``disabled``: an ``enabled = false`` table that fails validation
-    (skipped with a warning: config.example.toml ships Shopware disabled without its secret, and a table
-    nobody runs must not stop the ones that do)."""
+    (skipped with a warning: a table nobody runs, such as a shop source disabled while its secret is not
+    set, must not stop the ones that do)."""
 
     valid: dict[str, tuple[type[Adapter], SourceConfig]]
     broken: dict[str, str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,18 +19,45 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 
 @pytest.fixture()
 def example_key(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """config.example.toml sets no secret (they belong in the environment): give it there the values it had."""
-    for name in ("KARLA__API_KEY", "SOURCES__SHOP__ACCESS_TOKEN", "SOURCES__SHOPWARE__CLIENT_SECRET"):
-        monkeypatch.setenv(f"KARLA_CONNECTOR_{name}", "replace-me")
+    """config.example.toml sets no secret (they belong in the environment): give it there the value it had.
+    Only the key: its shop sources are commented out, and a secret set for one would make a table of it."""
+    monkeypatch.setenv("KARLA_CONNECTOR_KARLA__API_KEY", "replace-me")
+
+
+COMMENTED_SOURCES = ("shop", "shopware")  # the example's shop sources, shipped commented out
+
+
+def uncommented_example(folder: Path) -> Path:
+    """config.example.toml with its commented-out shop sources in use, as its comments tell a user to do it:
+    one "# " off each line of each block, from its ``# [sources.NAME...]`` header to the next blank line."""
+    header = re.compile(rf"^# \[sources\.({'|'.join(COMMENTED_SOURCES)})[.\]]")
+    lines, inside, found = [], False, []
+    for line in (ROOT / "config.example.toml").read_text(encoding="utf-8").splitlines():
+        if header.match(line):
+            inside = True
+            found.append(line.split("]")[0].removeprefix("# ") + "]")
+        elif not line.startswith("# "):
+            inside = False
+        lines.append(line.removeprefix("# ") if inside else line)
+    assert found == ["[sources.shop]", "[sources.shop.carriers]", "[sources.shopware]", "[sources.shopware.carriers]",
+                     "[sources.shopware.sales_channels]"], found
+    config = folder / "uncommented.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
 
 
 @pytest.mark.usefixtures("example_key")
-def test_example_config_loads_and_every_source_validates() -> None:
-    settings = load_settings(ROOT / "config.example.toml")
+def test_example_config_loads_and_every_source_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KARLA_CONNECTOR_SOURCES__SHOP__ACCESS_TOKEN", "replace-me")
+    monkeypatch.setenv("KARLA_CONNECTOR_SOURCES__SHOPWARE__CLIENT_SECRET", "replace-me")
+    settings = load_settings(uncommented_example(tmp_path))
     assert settings.karla.shop_slug == "my-shop"
     assert settings.karla.bulk_max_orders == 50 and settings.karla.bulk_max_bytes == 1_000_000
     connector = Connector(settings)  # validates each [sources.*] with its adapter's Config
-    assert connector.sources["warehouse"].config.type == "csv"
+    assert {name: rt.config.type for name, rt in connector.sources.items()} == {
+        "warehouse": "csv", "shop": "shopify", "shopware": "shopware"}
+    assert connector.disabled == {} and connector.broken == {}
+    assert all(rt.config.enabled for rt in connector.sources.values())  # uncommented is in use
 
 
 def test_env_overrides_toml_with_nesting(monkeypatch: pytest.MonkeyPatch) -> None:

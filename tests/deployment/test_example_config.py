@@ -20,18 +20,19 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 
 
 def tables() -> dict[str, set[str]]:
-    """Keys per table header, commented-out headers and keys included; a sub-table counts as its parent's key."""
+    """Keys per table header, commented-out headers and keys included (twice, "# # ", in a commented-out
+    source); a sub-table counts as its parent's key."""
     keys: dict[str, set[str]] = {}
     current = ""
     for line in EXAMPLE.read_text().splitlines():
-        header = re.match(r"^#?\s*\[([\w.]+)\]", line)
+        header = re.match(r"^(?:#\s*)*\[([\w.]+)\]", line)
         if header:
             current = header.group(1)
             keys.setdefault(current, set())
             parent, _, child = current.rpartition(".")
             keys.setdefault(parent, set()).add(child)
             continue
-        key = re.match(r"^#?\s*([a-z_]+)\s*=", line)
+        key = re.match(r"^(?:#\s*)*([a-z_]+)\s*=", line)
         if key and current:
             keys[current].add(key.group(1))
     return keys
@@ -67,7 +68,7 @@ def test_carrier_examples_use_karla_codes_and_never_hrs_for_hermes_uk() -> None:
     """Karla's hrs is Hermes Germany; Evri / Hermes UK have no code and travel as tracking_company."""
     from connector.karla.carriers import CARRIERS
 
-    examples = re.findall(r'^#?\s*"([^"]+)"\s*=\s*"(\w+)"', EXAMPLE.read_text(), re.M)
+    examples = re.findall(r'^(?:#\s*)*"([^"]+)"\s*=\s*"(\w+)"', EXAMPLE.read_text(), re.M)
     carriers = [(name, code) for name, code in examples if not re.fullmatch(r"[0-9a-f]{32}", name)]  # not sales channels
     assert carriers
     for name, code in carriers:
