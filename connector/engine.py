@@ -107,7 +107,8 @@ def sync_source(
     with db.transaction() as conn:
         runs = Runs(conn)
         runs.prune(rt.name, now() - Runs.KEEP_SECONDS)  # a bounded batch of the oldest: a run a poll, kept 30 days
-        run_id = runs.start(rt.name, "full" if full else "sync", now())
+        started = now()
+        run_id = runs.start(rt.name, "full" if full else "sync", started)
         resolve = DeadLetters(conn).has_source_letters(rt.name)
     again = replay.files if replay is not None else frozenset()
     source_log = logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
@@ -131,6 +132,7 @@ def sync_source(
                 counts = commit_page(db, rt, spec.name, page, full=full, now=now(), resolve=resolve, replay=replay,
                                      complete=spec.complete_trackings, dry_run=dry_run)
                 was_read.noted(page.done_files)
+                resolve = resolve or counts.rejected > 0  # a later page (a newer export) may clear this run's letters
                 _add(total, counts)
                 if on_page:
                     on_page(counts)
@@ -150,6 +152,9 @@ def sync_source(
         close = getattr(adapter, "close", None) if adapter is not None else None
         if callable(close):
             close()
+    if total.rejected:  # rejections a newer export read later in this run made obsolete: not the run's outcome
+        with db.read() as conn:
+            total.rejected = min(total.rejected, DeadLetters(conn).source_letters_since(rt.name, started))
     _finish(db, run_id, "ok", total, now(), held_by=held_by)
     older = f", {total.superseded} superseded by the version Karla has or that waits (not queued)" if total.superseded else ""
     # an idle poll (nothing queued, refused or withdrawn; a shop's lookback re-reads unchanged orders): not a

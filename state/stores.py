@@ -212,6 +212,11 @@ class DeadLetters:
                     found.append(letter)
         return self.delete(found)
 
+    def source_letters_since(self, source: str, since: float) -> int:
+        """The source's letters written (or refreshed) since ``since`` that still stand: what a run left."""
+        sql = "SELECT COUNT(*) FROM dead_letter WHERE stage = 'source' AND source = ? AND created_at >= ?"
+        return int(self.conn.exec_driver_sql(sql, (source, since)).scalar() or 0)
+
     def drop_skipped(self, source: str, stream: str, keys: Iterable[str], before: float) -> int:
         """Drop the source's letters for orders it now leaves out on purpose (``Page.skipped``): such an order
         never reads cleanly again, so its letter would stay for ever. Only the source's own letters, whatever

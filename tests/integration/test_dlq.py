@@ -374,3 +374,27 @@ def test_retry_does_not_send_a_refused_version_over_one_queued_while_it_was_on_t
     code, said = retry(config)
     assert "superseded" in said, said
     assert sandbox.orders(SLUG)["6"]["address"]["zip_code"] == "10119"
+
+
+BAD_DATE = "7,#7,not-a-date,c7@example.com,EUR,24.90,4.90,K,Str 1,10119,Berlin,DE,SKU-7-0,A,1,10.00"
+
+
+def _letter_keys(connector: Connector) -> list[str | None]:
+    with connector.db.read() as conn:
+        return [letter.order_key for letter in DeadLetters(conn).list()]
+
+
+def test_a_newer_export_read_in_the_same_run_clears_the_letter_and_the_run_succeeds(tmp_path: Path, sandbox) -> None:
+    """Found by a crash fuzz: whether a run cleared letters was decided once, at its start (no letters then:
+    none of its own cleared), so a backlog's bad row stayed a letter though a later export fixed it; and
+    nightly full syncs of kept files brought it back every other night, each exiting 1."""
+    from tests.conftest import ORDER_HEADER
+
+    connector = Connector(load_settings(write_config(tmp_path, sandbox.url)), sleep=lambda _: None)
+    files = tmp_path / "files"
+    (files / "orders_001.csv").write_text(f"{ORDER_HEADER}\n{BAD_DATE}\n", encoding="utf-8")
+    write_orders(files, "orders_002.csv", [7])  # the ERP's correction, read in the same run
+    assert connector.sync().exit_code == ExitCode.OK
+    assert _letter_keys(connector) == [] and "7" in sandbox.orders(SLUG)
+    seen = [(connector.sync(full=True).exit_code, _letter_keys(connector)) for _ in range(3)]
+    assert seen == [(ExitCode.OK, [])] * 3
