@@ -48,7 +48,7 @@ def detect_delimiter(header: str) -> str:
 def line_codec(encoding: str) -> str:
     """The codec each line is decoded with. Lines are split on the byte ``\\n``, so an encoding that writes
     a line end (or a delimiter or quote) otherwise, UTF-16 and UTF-32 above all, would read as garbage
-    row after row: it is refused at the first file, naming the setting to change."""
+    row after row: it is refused at start (the source's config), naming the setting to change."""
     name = codecs.lookup(encoding).name
     codec = "utf-8" if name == "utf-8-sig" else name  # the BOM is handled once, on the first line
     probe = "\r\n,;\t\""
