@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from connector import suspects
 from connector.delivery import DeliveryResult, drain_outbox
 from connector.early import EarlyDelivery, Gone
 from connector.engine import RunCounts, SourceRuntime, sync_source
@@ -26,7 +27,7 @@ from connector.karla.client import KarlaClient
 from connector.registry import validate_sources
 from connector.settings import Settings
 from connector.status import state_status
-from state import StateDB, open_state
+from state import Outbox, StateDB, open_state
 
 __all__ = ["Connector", "SyncReport", "ExitCode"]
 
@@ -50,6 +51,8 @@ class SyncReport:
     shop_refused: str | None = None  # Karla refuses a shop (connector.errors.ShopRefused): its orders wait
     requests: int = 0
     bytes_sent: int = 0
+    put_off: int = 0  # orders Karla failed on alone, waiting past the end of the run (connector.suspects)
+    put_off_until: float | None = None  # when the first of them is tried again
 
     @property
     def rejected(self) -> int:
@@ -59,7 +62,7 @@ class SyncReport:
     def exit_code(self) -> int:
         if self.fatal or self.shop_refused:
             return ExitCode.CONFIG
-        if self.failures or self.karla_error:
+        if self.failures or self.karla_error or self.put_off:
             return ExitCode.UNFINISHED
         return ExitCode.DEAD_LETTERS if self.rejected else ExitCode.OK
 
@@ -207,7 +210,16 @@ class Connector:
             if early:
                 early.close()
             self._early = None
+        if deliver and not dry_run:
+            self._count_put_off(report)
         return report
+
+    def _count_put_off(self, report: SyncReport) -> None:
+        """An order Karla fails on alone waits up to an hour between tries and becomes a letter only after
+        ``failing_order_max_age_hours``: a run that leaves one waiting did not finish (exit 3), also when it
+        tried none, or a cron job would see success for days while `status` alone shows the order."""
+        with self.db.read() as conn:
+            report.put_off, report.put_off_until = Outbox(conn).put_off(suspects.MARK, self.now())
 
     def _read_into(
         self, report: SyncReport, wanted: list[str] | None, *, full: bool, dry_run: bool,

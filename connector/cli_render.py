@@ -48,13 +48,19 @@ def sync_report(out: Console, report: Any) -> None:
     if report.sources or report.failures or report.fatal:
         out.print(table)
     d = report.delivery
+    put_off = getattr(report, "put_off", 0)  # counted at the end of a `sync`: it says these instead
     out.print(
         f"delivered {d.orders} orders and {d.trackings} trackings in {report.requests} Karla requests "
         f"({report.bytes_sent} bytes); dead letters: {report.rejected - d.dead} from the sources, {d.dead} refused by Karla; "
         f"{d.deferred} waiting for their order"
-        + (f", {d.postponed} postponed (Karla failed on them alone; tried again later)" if d.postponed else ""),
+        + (f", {d.postponed} postponed (Karla failed on them alone; tried again later)" if d.postponed and not put_off else ""),
         highlight=False,
     )
+    if put_off:
+        at = datetime.fromtimestamp(report.put_off_until, timezone.utc).isoformat(timespec="seconds")
+        what, it = ("order", "it") if put_off == 1 else ("orders", "them")
+        out.print(f"{put_off} {what} put off after Karla failed on {it}; tried again from {at} (`status` lists {it})",
+                  style="yellow", highlight=False, markup=False)
     for reason in d.dead_letters[:20]:
         out.print(f"  dead letter: {_safe(reason)}", highlight=False, markup=False)
     if report.karla_error:

@@ -312,6 +312,14 @@ class Outbox:
                " GROUP BY slug, order_key ORDER BY MAX(next_attempt_at), slug, order_key LIMIT ?")
         return int(count or 0), [tuple(row) for row in self.conn.exec_driver_sql(sql, (limit,))]  # type: ignore[misc]
 
+    def put_off(self, error_prefix: str, now: float) -> tuple[int, float | None]:
+        """Orders postponed past ``now`` after a failure whose ``last_error`` starts with ``error_prefix``:
+        how many, and when the first is tried again (None: none). They are why a run did not finish."""
+        sql = ("SELECT COUNT(DISTINCT slug || char(0) || order_key), MIN(next_attempt_at) FROM outbox"
+               " WHERE next_attempt_at > ? AND substr(last_error, 1, ?) = ?")
+        count, first = self.raw.execute(sql, (now, len(error_prefix), error_prefix)).fetchone()
+        return int(count or 0), first
+
     def pending_by_source(self) -> dict[str, int]:
         sql = "SELECT source, COUNT(DISTINCT slug || char(0) || order_key) FROM outbox GROUP BY source"
         return {source: int(n) for source, n in self.conn.exec_driver_sql(sql)}
