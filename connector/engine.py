@@ -129,7 +129,9 @@ def sync_source(
                 restart = full or (replay is not None and spec.name in replay.streams)
                 cursor = None if restart else Cursors(conn).get(rt.name, spec.name)
             for page in adapter.read(spec.name, cursor):
-                counts = commit_page(db, rt, spec.name, page, full=full, now=now(), resolve=resolve, replay=replay,
+                at = now()
+                started = min(started, at)  # letters are dated by their page: a clock stepped back must not hide them
+                counts = commit_page(db, rt, spec.name, page, full=full, now=at, resolve=resolve, replay=replay,
                                      complete=spec.complete_trackings, dry_run=dry_run)
                 was_read.noted(page.done_files)
                 resolve = resolve or counts.rejected > 0  # a later page (a newer export) may clear this run's letters
@@ -137,10 +139,10 @@ def sync_source(
                 if on_page:
                     on_page(counts)
                 if stop and stop():
-                    _finish(db, run_id, "stopped", total, now(), held_by=held_by)
+                    _finish(db, run_id, "stopped", _standing(db, rt.name, total, started), now(), held_by=held_by)
                     return total
     except Aborted:  # asked to stop while the source was being retried: nothing of that page was committed
-        _finish(db, run_id, "stopped", total, now(), held_by=held_by)
+        _finish(db, run_id, "stopped", _standing(db, rt.name, total, started), now(), held_by=held_by)
         return total
     except (ConnectorError, OSError) as exc:
         _finish(db, run_id, "failed", total, now(), error=redact(str(exc)), held_by=held_by)  # `status` shows it: no secret
@@ -152,10 +154,7 @@ def sync_source(
         close = getattr(adapter, "close", None) if adapter is not None else None
         if callable(close):
             close()
-    if total.rejected:  # rejections a newer export read later in this run made obsolete: not the run's outcome
-        with db.read() as conn:
-            total.rejected = min(total.rejected, DeadLetters(conn).source_letters_since(rt.name, started))
-    _finish(db, run_id, "ok", total, now(), held_by=held_by)
+    _finish(db, run_id, "ok", _standing(db, rt.name, total, started), now(), held_by=held_by)
     older = f", {total.superseded} superseded by the version Karla has or that waits (not queued)" if total.superseded else ""
     # an idle poll (nothing queued, refused or withdrawn; a shop's lookback re-reads unchanged orders): not a
     # line per poll, forever
@@ -166,6 +165,15 @@ def sync_source(
         rt.name, total.read, total.enqueued, "would be queued (dry run)" if dry_run else "queued", total.unchanged,
         total.rejected, older, extra={"source": rt.name},
     )
+    return total
+
+
+def _standing(db: StateDB, source: str, total: RunCounts, since: float) -> RunCounts:
+    """``total`` with as rejected only the letters the run leaves standing: a newer export read later in the
+    run made the others obsolete (``since``: the earliest time a page of the run was dated)."""
+    if total.rejected:
+        with db.read() as conn:
+            total.rejected = min(total.rejected, DeadLetters(conn).source_letters_since(source, since))
     return total
 
 

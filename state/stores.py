@@ -303,3 +303,8 @@ def _row(raw: Sequence[Any]) -> DeadLetterRow:
                 pass
     return DeadLetterRow(*values)
 
+
+
+from state.runs import Runs  # noqa: E402 - moved to state/runs.py; the old import path still works
+
+__all__ += ["Runs"]

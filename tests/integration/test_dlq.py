@@ -398,3 +398,41 @@ def test_a_newer_export_read_in_the_same_run_clears_the_letter_and_the_run_succe
     assert _letter_keys(connector) == [] and "7" in sandbox.orders(SLUG)
     seen = [(connector.sync(full=True).exit_code, _letter_keys(connector)) for _ in range(3)]
     assert seen == [(ExitCode.OK, [])] * 3
+
+
+def test_a_clock_stepped_back_mid_run_does_not_hide_the_runs_letters(tmp_path: Path, sandbox) -> None:
+    """The run's letters are dated by their page: a wall clock stepped back after the run started (an NTP
+    step) dated them before its start, and the run counted 0 rejected and exited 0 (found by a review)."""
+    from datetime import datetime, timedelta, timezone
+
+    base, calls = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc), [0]
+
+    def clock() -> datetime:
+        calls[0] += 1
+        return base if calls[0] <= 2 else base - timedelta(seconds=2)  # the run's start, then stepped back
+
+    connector = Connector(load_settings(write_config(tmp_path, sandbox.url)), sleep=lambda _: None)
+    connector.clock = clock
+    path = write_orders(tmp_path / "files", "orders_001.csv", [1, 2, 3])
+    path.write_text(path.read_text().replace("3,#3,2026-11-20T09:15:00+01:00", "3,#3,yesterday"))
+    report = connector.sync()
+    assert _letter_keys(connector) == ["3"]
+    assert (report.sources["warehouse"].rejected, report.exit_code) == (1, ExitCode.DEAD_LETTERS)
+
+
+def test_a_stopped_run_counts_only_the_letters_it_leaves(tmp_path: Path, sandbox) -> None:
+    from tests.conftest import ORDER_HEADER
+
+    connector = Connector(load_settings(write_config(tmp_path, sandbox.url)), sleep=lambda _: None)
+    files = tmp_path / "files"
+    (files / "orders_001.csv").write_text(f"{ORDER_HEADER}\n{BAD_DATE}\n", encoding="utf-8")
+    write_orders(files, "orders_002.csv", [7])
+    pages = [0]
+
+    def stop() -> bool:
+        pages[0] += 1
+        return pages[0] >= 2  # stopped right after orders_002.csv's page, which cleared 001's letter
+
+    counts = connector.sync_one(connector.sources["warehouse"], stop=stop)
+    assert _letter_keys(connector) == [] and counts.rejected == 0
+    assert connector.status()["sources"]["warehouse"]["last_run"]["rejected"] == 0
