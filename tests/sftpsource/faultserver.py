@@ -30,69 +30,33 @@ class FaultServer(SftpServer):
         self.on_read: Callable[[], None] | None = None
         self.reads = 0
 
-    async def _listen(self, port: int = 0) -> None:
-        outer = self
+    def _answer_login(self, ok: bool) -> Any:
+        if not self.auth_delay:
+            return ok
 
-        class Server(asyncssh.SSHServer):
-            def connection_made(self, conn: Any) -> None:
-                outer.connections += 1
-                outer._open.add(conn)
-                self.conn = conn
+        async def later() -> bool:
+            await asyncio.sleep(self.auth_delay)
+            return ok
 
-            def connection_lost(self, exc: Exception | None) -> None:
-                outer._open.discard(self.conn)
+        return later()
 
-            def begin_auth(self, username: str) -> bool:
-                return True
+    def _before_open(self, path: bytes) -> None:
+        kind = next((k for name, k in self.refuse.items() if path.endswith(name.encode())), None)
+        if kind == "deny":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        if kind == "fail":
+            raise asyncssh.SFTPFailure("The process cannot access the file because it is being used by another process")
 
-            def password_auth_supported(self) -> bool:
-                return True
+    def _answer_read(self, answer: Callable[[], bytes]) -> Any:
+        self.reads += 1
+        hook, self.on_read = self.on_read, None
+        if hook:
+            hook()
+        if not self.read_delay:
+            return answer()
 
-            def validate_password(self, username: str, password: str) -> Any:
-                ok = username == outer.user and password == outer.password
-                if not outer.auth_delay:
-                    return ok
+        async def later() -> bytes:
+            await asyncio.sleep(self.read_delay)
+            return answer()
 
-                async def later() -> bool:
-                    await asyncio.sleep(outer.auth_delay)
-                    return ok
-
-                return later()
-
-            def public_key_auth_supported(self) -> bool:
-                return bool(outer.client_keys)
-
-            def validate_public_key(self, username: str, key: Any) -> bool:
-                line = key.export_public_key("openssh").decode().split()[1]
-                return username == outer.user and any(line == k.split()[1] for k in outer.client_keys)
-
-        class Files(asyncssh.SFTPServer):
-            def __init__(self, chan: Any) -> None:
-                super().__init__(chan, chroot=str(outer.root).encode())
-
-            def open(self, path: bytes, pflags: int, attrs: Any) -> Any:
-                kind = next((k for name, k in outer.refuse.items() if path.endswith(name.encode())), None)
-                if kind == "deny":
-                    raise PermissionError(errno.EACCES, "Permission denied")
-                if kind == "fail":
-                    raise asyncssh.SFTPFailure("The process cannot access the file because it is being used by another process")
-                return super().open(path, pflags, attrs)
-
-            def read(self, file_obj: Any, offset: int, size: int) -> Any:
-                outer.reads += 1
-                hook, outer.on_read = outer.on_read, None
-                if hook:
-                    hook()
-                if not outer.read_delay:
-                    return super().read(file_obj, offset, size)
-
-                async def later() -> bytes:
-                    await asyncio.sleep(outer.read_delay)
-                    return super(Files, self).read(file_obj, offset, size)
-
-                return later()
-
-        self._server = await asyncssh.listen(
-            "127.0.0.1", port, server_host_keys=[self.host_key, *self.extra_host_keys], server_factory=Server, sftp_factory=Files, allow_scp=False,
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        return later()

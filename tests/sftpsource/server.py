@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,18 @@ class SftpServer:
     def known_hosts_line(self, key: Any = None) -> str:
         public = (key or self.host_key).export_public_key("openssh").decode().split()
         return f"[127.0.0.1]:{self.port} {public[0]} {public[1]}\n"
+
+    # -- hooks a fault-injecting subclass overrides (tests/sftpsource/faultserver.py) -------------------
+    def _answer_login(self, ok: bool) -> Any:
+        """What a password login answers: ``ok``, or an awaitable of it (a slow server)."""
+        return ok
+
+    def _before_open(self, path: bytes) -> None:
+        """Called before a file is opened; may raise what the server answers instead."""
+
+    def _answer_read(self, answer: Callable[[], bytes]) -> Any:
+        """A read's answer: ``answer()``, or an awaitable of it (a slow server)."""
+        return answer()
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> SftpServer:
@@ -99,8 +112,8 @@ class SftpServer:
             def password_auth_supported(self) -> bool:
                 return True
 
-            def validate_password(self, username: str, password: str) -> bool:
-                return username == outer.user and password == outer.password
+            def validate_password(self, username: str, password: str) -> Any:
+                return outer._answer_login(username == outer.user and password == outer.password)
 
             def public_key_auth_supported(self) -> bool:
                 return bool(outer.client_keys)
@@ -114,13 +127,20 @@ class SftpServer:
                 super().__init__(chan, chroot=str(outer.root).encode())
                 self.sent = 0
 
-            def read(self, file_obj: Any, offset: int, size: int) -> bytes:
-                data = super().read(file_obj, offset, size)
-                self.sent += len(data)
-                outer.bytes_read += len(data)
-                if outer.drop_after_bytes is not None and self.sent > outer.drop_after_bytes:
-                    self.channel.get_connection().abort()
-                return data
+            def open(self, path: bytes, pflags: int, attrs: Any) -> Any:
+                outer._before_open(path)
+                return super().open(path, pflags, attrs)
+
+            def read(self, file_obj: Any, offset: int, size: int) -> Any:
+                def answer() -> bytes:
+                    data = super(Files, self).read(file_obj, offset, size)
+                    self.sent += len(data)
+                    outer.bytes_read += len(data)
+                    if outer.drop_after_bytes is not None and self.sent > outer.drop_after_bytes:
+                        self.channel.get_connection().abort()
+                    return data
+
+                return outer._answer_read(answer)
 
         self._server = await asyncssh.listen(
             "127.0.0.1", port, server_host_keys=[self.host_key, *self.extra_host_keys], server_factory=Server, sftp_factory=Files, allow_scp=False,
