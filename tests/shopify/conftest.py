@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.base import AdapterContext, Page, Record
 from adapters.shopify import ShopifyAdapter, ShopifyConfig
+from connector.engine import SourceRuntime
+from state import StateDB, open_state
 from tests.shopify.fake_server import FakeShopify
 from tests.shopify.schema import SCHEMA_FILE
 from tests.shopify.store import FakeClock
@@ -64,3 +67,20 @@ def records(pages: list[Page]) -> list[Record]:
 
 def keys(pages: list[Page]) -> list[str]:
     return [r.key for r in records(pages)]
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Iterator[StateDB]:
+    state = open_state(tmp_path / "state.db")
+    yield state
+    state.close()
+
+
+def engine_runtime(shop: FakeShopify, clock: FakeClock, **settings: Any) -> SourceRuntime:
+    """The source as the engine runs it, on the fake shop and its clock."""
+    class ClockedShopify(ShopifyAdapter):  # the engine builds adapters with (name, config, context) only
+        def __init__(self, name: str, config: ShopifyConfig, context: AdapterContext) -> None:
+            super().__init__(name, config, context, sleep=clock.sleep, monotonic=clock.monotonic)
+
+    config = ShopifyConfig(type="shopify", shop_domain=shop.domain, api_base_url=shop.url, access_token=shop.token, **settings)
+    return SourceRuntime("shop", ClockedShopify, config, default_slug="test-shop")

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from adapters.base import AdapterContext
-from adapters.shopify import ShopifyAdapter, ShopifyConfig
-from connector.engine import SourceRuntime, sync_source
+from connector.engine import sync_source
 from state import Cursors, Runs, StateDB, open_state
 from tests.shopify.factories import fulfillment, order
+from tests.shopify.conftest import engine_runtime
 from tests.shopify.fake_server import FakeShopify
 from tests.shopify.store import FakeClock
 
 
-@pytest.fixture()
-def db(tmp_path: Path) -> Iterator[StateDB]:
-    state = open_state(tmp_path / "state.db")
-    yield state
-    state.close()
-
-
-def _runtime(shop: FakeShopify, clock: FakeClock, **settings: Any) -> SourceRuntime:
-    class ClockedShopify(ShopifyAdapter):  # the engine builds adapters with (name, config, context) only
-        def __init__(self, name: str, config: ShopifyConfig, context: AdapterContext) -> None:
-            super().__init__(name, config, context, sleep=clock.sleep, monotonic=clock.monotonic)
-
-    config = ShopifyConfig(type="shopify", shop_domain=shop.domain, api_base_url=shop.url, access_token=shop.token, **settings)
-    return SourceRuntime("shop", ClockedShopify, config, default_slug="test-shop")
+_runtime = engine_runtime
 
 
 def test_engine_enqueues_a_late_tracking_and_nothing_else(shop: FakeShopify, clock: FakeClock, db: StateDB) -> None:

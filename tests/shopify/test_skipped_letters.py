@@ -7,38 +7,22 @@ cancelled after its letter is skipped too. Such an order never reads cleanly, so
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.base import AdapterContext
-from adapters.shopify import ShopifyAdapter, ShopifyConfig
 from connector.engine import SourceRuntime, sync_source
-from state import DeadLetters, StateDB, open_state
+from state import DeadLetters, StateDB
 from tests.shopify.factories import order, order_gid, pickup
+from tests.shopify.conftest import engine_runtime
 from tests.shopify.fake_server import FakeShopify
 from tests.shopify.store import FakeClock
 
 WITHOUT_FULFILLMENT_ORDERS = ["read_orders", "read_all_orders", "read_fulfillments"]  # 0.1.0's recommended scopes
 
 
-@pytest.fixture()
-def db(tmp_path: Path) -> Iterator[StateDB]:
-    state = open_state(tmp_path / "state.db")
-    yield state
-    state.close()
-
-
 def _runtime(shop: FakeShopify, clock: FakeClock, **settings: Any) -> SourceRuntime:
-    class ClockedShopify(ShopifyAdapter):  # the engine builds adapters with (name, config, context) only
-        def __init__(self, name: str, config: ShopifyConfig, context: AdapterContext) -> None:
-            super().__init__(name, config, context, sleep=clock.sleep, monotonic=clock.monotonic)
-
-    config = ShopifyConfig(type="shopify", shop_domain=shop.domain, api_base_url=shop.url, access_token=shop.token,
-                           recheck_unfulfilled_days=0, **settings)
-    return SourceRuntime("shop", ClockedShopify, config, default_slug="test-shop")
+    return engine_runtime(shop, clock, **{"recheck_unfulfilled_days": 0, **settings})
 
 
 def _letters(db: StateDB) -> list[tuple[str, str | None, str]]:

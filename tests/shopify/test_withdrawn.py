@@ -8,24 +8,15 @@ waiting in the outbox was sent. Shopify's records list every live parcel of thei
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from connector.engine import sync_source
-from state import Outbox, StateDB, open_state
+from state import Outbox, StateDB
 from tests.shopify.factories import fulfillment, order
 from tests.shopify.fake_server import FakeShopify
 from tests.shopify.store import FakeClock
-from tests.shopify.test_engine import _runtime
-
-
-@pytest.fixture()
-def db(tmp_path: Path) -> Iterator[StateDB]:
-    state = open_state(tmp_path / "state.db")
-    yield state
-    state.close()
+from tests.shopify.conftest import engine_runtime as _runtime
 
 
 def _parts(db: StateDB, table: str) -> list[str]:
