@@ -75,24 +75,25 @@ class Handshakes:
     """The TLS handshakes a server saw, in order: "ok", or "refused: <reason>" (the client refused the certificate)."""
 
     def __init__(self, address: tuple[str, int]) -> None:
-        self.address, self.seen, self.changed = address, [], threading.Condition()
+        self.address, self.changed = address, threading.Condition()
+        self.seen: list[tuple[str, object]] = []  # (outcome, the client's address)
 
-    def add(self, outcome: str) -> None:
+    def add(self, outcome: str, client: object = None) -> None:
         with self.changed:
-            self.seen.append(outcome)
+            self.seen.append((outcome, client))
             self.changed.notify_all()
 
     def settled(self) -> list[str]:
         """Every handshake so far, once the server has finished them: the client may give up on a certificate
-        before the server thread records its side. One last plain connection is queued behind them and
-        waited for (the server accepts in order), so no sleep and no race."""
+        before the server thread records its side. One last plain connection is queued behind them (the
+        server accepts in order) and waited for by its own address, so no sleep and no race."""
+        probe = socket.create_connection(self.address, timeout=5)
+        mine = probe.getsockname()
+        probe.close()
         with self.changed:
-            before = len(self.seen)
-        socket.create_connection(self.address, timeout=5).close()
-        with self.changed:
-            assert self.changed.wait_for(lambda: len(self.seen) > before, timeout=10), "the TLS server stopped"
-            self.seen.pop()  # the plain connection's
-            return list(self.seen)
+            assert self.changed.wait_for(lambda: any(c == mine for _, c in self.seen), timeout=10), "the TLS server stopped"
+            self.seen = [(o, c) for o, c in self.seen if c != mine]  # the plain connection's
+            return [o for o, _ in self.seen]
 
 
 def serve_tls(server: BaseServer, context: ssl.SSLContext) -> Handshakes:
@@ -106,10 +107,10 @@ def serve_tls(server: BaseServer, context: ssl.SSLContext) -> Handshakes:
         try:
             conn.do_handshake()
         except (ssl.SSLError, OSError) as exc:
-            handshakes.add(f"refused: {exc}")
+            handshakes.add(f"refused: {exc}", address)
             conn.close()
             raise
-        handshakes.add("ok")
+        handshakes.add("ok", address)
         return conn, address
 
     server.socket = listening  # type: ignore[attr-defined]
