@@ -22,14 +22,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 import tenacity
+from pydantic import AfterValidator
 
 from connector.errors import Aborted, ConfigError, RetryableError, Unavailable
 
 __all__ = [
-    "RetryPolicy", "ca_context", "call_with_retries", "certificate_error", "make_retrying", "parse_retry_after",
+    "CaFile", "RetryPolicy", "ca_context", "checked_ca_file", "call_with_retries", "certificate_error", "make_retrying",
+    "parse_retry_after",
     "tls_verify", "untrusted",
 ]
 
@@ -242,6 +245,17 @@ def ca_context(path: Path) -> ssl.SSLContext:
         raise ValueError(f"{path} is a folder; name a PEM file of CA certificates") from None
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(f"{path} is not a PEM file of CA certificates ({exc.__class__.__name__}: {exc})") from None
+
+
+def checked_ca_file(value: Path | None) -> Path | None:
+    """A ``ca_file`` option's validator: missing, unreadable or not PEM is a config error at load, not a
+    refused handshake later."""
+    if value is not None:
+        ca_context(value)
+    return value
+
+
+CaFile = Annotated[Path | None, AfterValidator(checked_ca_file)]  # the ``ca_file`` option of every TLS client
 
 
 def tls_verify(verify_tls: bool, ca_file: Path | None) -> ssl.SSLContext | bool:

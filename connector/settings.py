@@ -24,7 +24,7 @@ from connector.config_errors import describe
 from connector.config_file import not_found, readable
 from connector.envsources import ENV_PREFIX, CredentialsSource, EnvSource, reason as _reason
 from connector.errors import ConfigError
-from connector.retry import ca_context
+from connector.retry import CaFile
 from connector.schedule import check_timezone, cron_trigger
 
 __all__ = [
@@ -63,7 +63,7 @@ class KarlaSettings(_Section):
     )
     timeout_seconds: float = Field(30.0, gt=0, description="Per-request timeout")
     verify_tls: bool = Field(True, description="Verify Karla's TLS certificate (keep on; false is logged as a warning)")
-    ca_file: Path | None = Field(
+    ca_file: CaFile = Field(
         None, description="PEM file of the CAs that sign Karla's certificate (a TLS-inspecting proxy's); replaces the default CAs"
     )
     retry_attempts: int = Field(6, ge=1, description="Attempts per request before a run gives up (exit 3)")
@@ -85,13 +85,6 @@ class KarlaSettings(_Section):
 
         if not safe_scheme(value):  # the API key goes with every request: never in clear text across a network
             raise ValueError("must start with https:// (http:// only for a sandbox on 127.0.0.1, ::1 or localhost)")
-        return value
-
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            ca_context(value)  # missing, unreadable or not PEM: a config error at load, not a refused handshake later
         return value
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -11,7 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from adapters.base import SourceConfig
 from adapters.http import safe_scheme
 from connector.karla.carriers import CarrierOverrides
-from connector.retry import ca_context
+from connector.retry import CaFile
 
 __all__ = ["ShopwareConfig", "channel_key"]
 
@@ -58,7 +57,7 @@ class ShopwareConfig(SourceConfig):
         None, description="Line item type also sent as a product and counted in the subtotal (e.g. a deposit plugin's)"
     )
     verify_tls: bool = Field(True, description="Verify the shop's TLS certificate (keep on; false is logged as a warning)")
-    ca_file: Path | None = Field(
+    ca_file: CaFile = Field(
         None, description="PEM file of the CAs that sign the shop's certificate (a private or self-signed one); replaces the default CAs"
     )
     timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HTTP request")
@@ -74,12 +73,6 @@ class ShopwareConfig(SourceConfig):
         raise ValueError("must start with https:// (http:// only for 127.0.0.1, ::1 or localhost): the shop's URL, "
                          "without /api")
 
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            ca_context(value)  # missing, unreadable or not PEM: a config error at load, not a refused handshake later
-        return value
 
     @field_validator("sales_channels")
     @classmethod
