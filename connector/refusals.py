@@ -111,7 +111,8 @@ class Refusals:
 
 
 def hours_queued(item: Item, now: float) -> float:
-    """How long the order has waited in the outbox: what "not forever" is measured by."""
+    """How long the order has waited in the outbox, since its wait last restarted (``Outbox.restart_wait``):
+    what ``unknown_order_max_age_hours`` measures. A suspect's age is ``suspects.hours_failing``."""
     return (now - min(r.first_enqueued_at for r in item.rows)) / 3600
 
 

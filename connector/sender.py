@@ -19,7 +19,7 @@ from connector import suspects
 from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected, ShopRefused, Unavailable
 from connector.items import BatchCap, Item
 from connector.karla.client import KarlaClient
-from connector.refusals import Refusals, hours_queued
+from connector.refusals import Refusals
 from connector.refusals import answer as _answer
 from connector.settings import KarlaSettings
 from state import DeadLetters, Outbox, StateDB
@@ -200,7 +200,7 @@ class Sender:
                 self.cut.set()
                 raise exc from None
             self.up = True
-        if (hours := hours_queued(item, self.now())) > self.settings.failing_order_max_age_hours:  # not forever: a letter is where people look
+        if (hours := suspects.hours_failing(item, self.now())) > self.settings.failing_order_max_age_hours:  # not forever: a letter is where people look
             self._dead(item, f"Karla kept failing on order {item.key} alone for {hours:.0f} hours ({exc}); `dlq retry` "
                              "sends it again", _answer(500, None, str(exc)))
             return

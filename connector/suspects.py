@@ -6,6 +6,10 @@ ever go. So the orders of such a batch become suspects (the outbox notes it in `
 drains send each alone, after every other batch. A suspect that fails alone while Karla is up is
 postponed like an order Karla does not know yet; if Karla is not up, the drain ends as an outage.
 A changed version of the order is queued afresh (``Outbox.enqueue`` clears the note): a normal order.
+
+``failing_order_max_age_hours`` counts from the order's first failure alone (``ALONE`` notes it, and
+``first_enqueued_at`` restarts then), not from when it was queued: orders pile up through an outage or a
+stopped daemon, and one that waited 30 hours must not become a letter on its first 500.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from connector.errors import Aborted, Unavailable
 from connector.items import Item
 from state import Outbox, PendingRow, StateDB
 
-__all__ = ["backoff", "is_suspect", "mark", "postpone", "server_failed"]
+__all__ = ["backoff", "hours_failing", "is_suspect", "mark", "postpone", "server_failed"]
 
 MARK = "Karla failed on this batch"  # how a suspect's last_error starts
+ALONE = f"{MARK}, then on this order alone"  # ... once it failed alone: its wait counts from then
 
 
 def backoff(rows: Sequence[PendingRow]) -> float:
@@ -45,9 +50,20 @@ def mark(db: StateDB, items: Iterable[Item], exc: Unavailable) -> None:
             Outbox(conn).suspect(rows, f"{MARK}: {exc}")
 
 
+def hours_failing(item: Item, now: float) -> float:
+    """How long Karla has kept failing on the order alone: since the first failure alone of its rows that
+    failed alone before (0 if none did: it just became a suspect, or a changed version was queued since)."""
+    since = [r.first_enqueued_at for r in item.rows if (r.error or "").startswith(ALONE)]
+    return (now - min(since)) / 3600 if since else 0.0
+
+
 def postpone(db: StateDB, item: Item, exc: Unavailable, now: float) -> float:
-    """A suspect that failed alone while Karla is up waits; returns the pause in seconds."""
+    """A suspect that failed alone while Karla is up waits; returns the pause in seconds. Rows failing
+    alone for the first time start their wait now (``hours_failing``), however long they were queued."""
     pause = backoff(item.rows)
+    first = [r for r in item.rows if not (r.error or "").startswith(ALONE)]
     with db.transaction() as conn:
-        Outbox(conn).postpone(item.rows, now + pause, f"{MARK}: {exc}")
+        if first:
+            Outbox(conn).restart_wait(first, now)
+        Outbox(conn).postpone(item.rows, now + pause, f"{ALONE}: {exc}")
     return pause

@@ -263,8 +263,9 @@ class Outbox:
         )
 
     def restart_wait(self, rows: Iterable[PendingRow], now: float) -> None:
-        """Count these rows' wait from ``now`` (what ``unknown_order_max_age_hours`` measures): they wait
-        afresh, for an order Karla refused just now, however long they were queued before."""
+        """Count these rows' wait from ``now`` (``first_enqueued_at``: what ``unknown_order_max_age_hours`` and
+        ``failing_order_max_age_hours`` measure): they wait afresh, for an order Karla refused just now or for
+        Karla failing on them alone for the first time, however long they were queued before."""
         self.conn.exec_driver_sql(
             "UPDATE outbox SET first_enqueued_at = ? WHERE id = ? AND hash = ?", [(now, r.id, r.hash) for r in rows]
         )
