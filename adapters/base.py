@@ -94,8 +94,9 @@ class Record:
     """One order's data as Karla should see it.
 
     ``order`` is the full order (None when the source only knows trackings), ``trackings`` the parcels the
-    source knows for it. ``key`` is the order reference sent as ``id`` (with ``id_type``); ``location``
-    names where it came from (``orders_001.csv:12``, ``gid://shopify/Order/1``) for error messages.
+    source knows for it. ``key`` is the order reference sent as ``id`` (with ``id_type``); with an ``order``
+    it must be that order's value for ``id_type`` (``ValueError`` otherwise). ``location`` names where it
+    came from (``orders_001.csv:12``, ``gid://shopify/Order/1``) for error messages.
 
     ``version`` (optional) says how this read of the order sorts against another read of it from the same
     stream: a CSV file's name, as files are read in name order. A re-read (a full sync, ``dlq retry``)
@@ -117,19 +118,42 @@ class Record:
         object.__setattr__(self, "key", _key(self.key, "Record.key"))
         if self.id_type not in _ID_TYPES:
             raise ValueError(f"Record {self.key!r}: id_type {self.id_type!r} is not one of {', '.join(_ID_TYPES)} (use keyword arguments)")
+        if self.order is not None:
+            _check_reference(self.key, self.id_type, self.order)
 
 
 _ID_TYPES = get_args(IdType)
 
 
+def _check_reference(key: str, id_type: str, order: OrderPlacement) -> None:
+    """Karla files the order under the order's own values (karla-docs 002: the id and id_type must match
+    the order given). A key naming something else goes through once, with its order, and every later
+    parcel-only request for it is ``order_not_found``: the parcels wait and become dead letters."""
+    if id_type == "uuid":
+        return  # Karla assigns the uuid; the order carries none to compare with
+    value = (order.external_id or order.order_number) if id_type == "external_id" else getattr(order, id_type)
+    if key == value:
+        return
+    if value is None:
+        raise ValueError(f"Record {key!r}: id_type {id_type!r} but the order has no {id_type}; Karla could not find "
+                         f"the order by it for its later parcels. Set the order's {id_type} to {key!r}")
+    default = " (external_id defaults to the order_number)" if id_type == "external_id" else ""
+    raise ValueError(
+        f"Record {key!r}: id_type {id_type!r} but the order's {id_type} is {value!r}{default}; Karla would file "
+        f"the order under {value!r} and refuse its later parcels sent as {key!r}. Use key={value!r}, or set the "
+        f"order's {id_type} to {key!r}"
+    )
+
+
 def _key(value: Any, rule: str) -> Any:
-    """An order key as text: the state database stores keys as text, so an ``int`` id (what REST APIs
-    return) would never equal its stored self and every read would count as changed."""
+    """An order key as text without surrounding blanks: the state database stores keys as text, so an
+    ``int`` id (what REST APIs return) would never equal its stored self and every read would count as
+    changed."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
         raise TypeError(f"{rule} must be a str (or int), not {type(value).__name__}: {value!r}")
-    return value
+    return value.strip()  # as the order's own fields are stripped: " 1001" would not find Karla's "1001"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +168,8 @@ class Rejected:
     def __post_init__(self) -> None:
         # Compared with Record keys when a clean read clears the letter. Any value is made text: a rejection
         # is often built from a raw row in an ``except`` branch, where refusing it would stop the source.
-        if self.key is not None and not isinstance(self.key, str):
-            object.__setattr__(self, "key", str(self.key))
+        if self.key is not None:
+            object.__setattr__(self, "key", str(self.key).strip())
 
 
 @dataclass(frozen=True, slots=True)
