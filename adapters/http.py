@@ -8,7 +8,6 @@ table, and paginators that refuse to loop forever.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,9 +17,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from connector.errors import Action, ConfigError, RetryableError, action_for_status
-from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
+from connector.logs import clip
+from connector.retry import RetryPolicy, call_with_retries, is_loopback, loopback_direct, make_retrying, parse_retry_after
 
-__all__ = ["PaginationLoop", "SourceHttp", "cursor_pages", "link_header_pages", "page_numbers", "safe_scheme"]
+__all__ = [
+    "PaginationLoop", "SourceHttp", "cursor_pages", "has_userinfo", "link_header_pages", "page_numbers", "safe_scheme",
+]
 
 
 class PaginationLoop(RuntimeError):
@@ -45,7 +47,8 @@ class SourceHttp:
         abort: threading.Event | None = None,
     ) -> None:
         self.what, self.abort = what, abort
-        self.client = httpx.Client(base_url=base_url, headers=headers, auth=auth, timeout=timeout, verify=verify, transport=transport)
+        self.client = httpx.Client(base_url=base_url, headers=headers, auth=auth, timeout=timeout, verify=verify,
+                                   transport=transport, mounts=loopback_direct(base_url))
         self.retrying = make_retrying(policy, sleep=sleep)
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -65,7 +68,7 @@ class SourceHttp:
         action = action_for_status(response.status_code)
         if action is Action.OK:
             return response
-        detail = f"{self.what} answered {response.status_code} for {response.request.method} {response.request.url.path}: {response.text[:300]}"
+        detail = f"{self.what} answered {response.status_code} for {response.request.method} {response.request.url.path}: {clip(response.text, 300)}"
         if action is Action.RETRY:
             raise RetryableError(detail, retry_after=parse_retry_after(response.headers.get("Retry-After")), status=response.status_code)
         # Anything else a source refuses (a wrong URL, credentials or query; 413/422 for our own request)
@@ -106,9 +109,13 @@ def page_numbers(fetch: Callable[[int], Sequence[Any]], *, limit: int, first: in
 
 
 def link_header_pages(http: SourceHttp, url: str, **kwargs: Any) -> Iterator[httpx.Response]:
-    """RFC 8288 ``Link: <...>; rel="next"``: later pages take only the next URL (it carries its own query)."""
+    """RFC 8288 ``Link: <...>; rel="next"``: later pages take only the next URL (it carries its own query).
+
+    The client's headers (a token) go with every page, so a next link must stay on the first request's
+    scheme, host and port: one to http:// or another host is refused (``ConfigError``), not followed."""
     seen: set[str] = set()
     response = http.request("GET", url, **kwargs)
+    origin = response.request.url
     while True:
         yield response
         following = response.links.get("next", {}).get("url")
@@ -117,7 +124,29 @@ def link_header_pages(http: SourceHttp, url: str, **kwargs: Any) -> Iterator[htt
         if following in seen:
             raise PaginationLoop(f"next link {following!r} repeated")
         seen.add(following)
-        response = http.request("GET", following)
+        target = response.request.url.join(following)  # a relative link is relative to the page it came with
+        if _origin(target) != _origin(origin):
+            raise ConfigError(
+                f"{http.what}: the next-page link of {_shown(response.request.url)} points to {_shown(target)}, another "
+                f"scheme, host or port: not followed, so the credentials are not sent there. Make the server build its "
+                f"links with {_origin_text(origin)} (behind a TLS-terminating proxy: its forwarded-proto/host setting)"
+            )
+        response = http.request("GET", str(target))
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port, with the scheme's default port filled in (https://h and https://h:443 match)."""
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+def _origin_text(url: httpx.URL) -> str:
+    return str(url.copy_with(path="/", query=None, fragment=None)).rstrip("/")
+
+
+def _shown(url: httpx.URL) -> str:
+    """A URL for a message: without its query, which may carry a signature or a token."""
+    return str(url.copy_with(query=None, fragment=None))
 
 
 def safe_scheme(url: str) -> bool:
@@ -129,9 +158,11 @@ def safe_scheme(url: str) -> bool:
         return True
     if parts.scheme != "http" or parts.hostname is None:
         return False
-    if parts.hostname.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(parts.hostname)
+
+
+def has_userinfo(url: str) -> bool:
+    """Whether ``url`` carries ``user:password@``: a Config's validator refuses it, since the URL is named in
+    messages and logs (a password in it would be shown everywhere) and credentials have options of their own."""
+    parts = urlsplit(url.strip())
+    return parts.username is not None or parts.password is not None

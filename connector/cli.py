@@ -24,7 +24,7 @@ from rich.console import Console
 from connector import cli_render as render
 from connector.cli_dlq import dlq_app
 from connector.errors import ConfigError, ConnectorError, FatalError
-from connector.logs import configure_logging, printable, redact, redact_data, register_secrets
+from connector.logs import configure_logging, printable, redact, redact_data, register_basic_auth, register_secrets
 from connector.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
@@ -41,10 +41,12 @@ class _State:
 
 
 INTERNAL_ERROR = 4
+_EXAMPLE_KEY = "replace-me"  # an old config.example.toml's api_key, which KarlaClient names when Karla refuses it
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(printable(f"error: {message}"), style="bold red", highlight=False, markup=False)  # may name a file
+    """``message`` on stderr, masked (a server may echo the key into its error) and escaped (it may name a file)."""
+    err.print(printable(redact(f"error: {message}")), style="bold red", highlight=False, markup=False)
     return typer.Exit(code)
 
 
@@ -60,7 +62,10 @@ def _settings(log_stream: object = None, *, need_api_key: bool = True) -> Settin
     from connector.registry import register_source_secrets
 
     settings = load_settings(_State.config, need_api_key=need_api_key)
-    register_secrets([settings.karla.api_key.get_secret_value()])
+    key = settings.karla.api_key.get_secret_value()
+    if key != _EXAMPLE_KEY:  # public, and the error for it must name it
+        register_secrets([key])
+        register_basic_auth(settings.karla.user, key)  # as sent: a server echoing the header stores it in an error
     register_source_secrets(settings.sources)
     configure_logging(settings.log.format, settings.log.level, stream=log_stream)
     return settings
@@ -251,7 +256,7 @@ def main() -> None:
                 err.print(hint, highlight=False, markup=False)
         raise
     except ConfigError as exc:  # raised before a command could report it
-        err.print(printable(f"error: {exc}"), highlight=False, markup=False)
+        err.print(printable(redact(f"error: {exc}")), highlight=False, markup=False)
         sys.exit(_code(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must not look like "records were dead-lettered" (exit 1)
         sys.exit(_internal_error(exc))

@@ -2,10 +2,12 @@
 
 Every configured secret value is registered with ``redact``; a filter scrubs it from each record's final
 message (and from exception text), so a secret that slips into an error string still never reaches a log.
+Credentials derived from them (HTTP Basic's base64, OAuth access tokens) are registered where they are made.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -17,10 +19,13 @@ from typing import Any
 from pydantic import BaseModel, SecretBytes, SecretStr
 
 __all__ = [
+    "clip",
     "configure_logging",
     "named_secrets",
     "printable",
+    "register_basic_auth",
     "register_secrets",
+    "register_token",
     "redact",
     "redact_data",
     "secret_keys",
@@ -29,6 +34,8 @@ __all__ = [
 ]
 
 _SECRETS: set[str] = set()
+_TOKENS: dict[str, tuple[str, ...]] = {}  # owner -> its latest fetched access tokens
+_TOKENS_KEPT = 3
 _MASK = "***"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all C0 and C1 controls but tab and newline
 _HELD: list[tuple[str, str]] = []  # (logger, message) of warnings logged before configure_logging
@@ -40,11 +47,34 @@ def register_secrets(values: Iterable[str | None]) -> None:
     _SECRETS.update(v for v in values if v and len(v) >= 4)
 
 
+def register_basic_auth(user: str, password: str) -> None:
+    """HTTP Basic sends base64 of ``user:password``: a server or proxy echoing the ``Authorization`` header
+    shows that, in which the password itself never appears (encoded as httpx encodes it, UTF-8)."""
+    if password:
+        register_secrets([base64.b64encode(f"{user}:{password}".encode()).decode()])
+
+
+def register_token(owner: str, token: str) -> None:
+    """Mask an access token fetched at run time (an OAuth client-credentials grant) like a configured secret.
+
+    A daemon fetches new ones for ever (one per run and expiry), so only the last few per ``owner`` (one
+    shop's integration) are kept: masking every line must not slow down with the daemon's age."""
+    if len(token) >= 4:
+        _TOKENS[owner] = (*(t for t in _TOKENS.get(owner, ()) if t != token), token)[-_TOKENS_KEPT:]
+
+
 def redact(text: str) -> str:
-    for secret in sorted(_SECRETS, key=len, reverse=True):
+    secrets = _SECRETS.union(*_TOKENS.values())
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, _MASK)
     return text
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` masked, then cut to ``limit`` characters: cut first, a secret across the cut loses its tail
+    and what is left no longer matches the mask (for an answer's body quoted in an error)."""
+    return redact(text)[:limit]
 
 
 def redact_data(value: Any) -> Any:

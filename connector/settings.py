@@ -81,8 +81,11 @@ class KarlaSettings(_Section):
         value = value.rstrip("/")
         if value.endswith("/v1"):
             value = value[:-3]
-        from adapters.http import safe_scheme  # here: adapters.http imports the engine's retry, which needs settings
+        from adapters.http import has_userinfo, safe_scheme  # here: adapters.http imports retry, which needs settings
 
+        if has_userinfo(value):  # the URL is named in messages and logs
+            raise ValueError("must not contain user:password@ (it would be shown in messages and logs): "
+                             "the API key goes in api_key or KARLA_CONNECTOR_KARLA__API_KEY")
         if not safe_scheme(value):  # the API key goes with every request: never in clear text across a network
             raise ValueError("must start with https:// (http:// only for a sandbox on 127.0.0.1, ::1 or localhost)")
         return value

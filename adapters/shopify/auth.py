@@ -15,6 +15,7 @@ import httpx
 
 from adapters.shopify.config import ShopifyConfig
 from connector.errors import ConfigError, RetryableError
+from connector.logs import register_token
 from connector.retry import parse_retry_after
 
 __all__ = ["TokenSource", "redact"]
@@ -92,6 +93,7 @@ class TokenSource:
             raise ConfigError(f"Shopify {self.config.shop_domain}: the token endpoint returned no access_token")
         lifetime = float(body["expires_in"]) if body.get("expires_in") else None
         self._token = str(token)
+        register_token(f"shopify {self.config.shop_domain} {self.config.client_id}", self._token)  # echoed, masked
         self._expires_at = self.monotonic() + lifetime if lifetime else None
         self._margin = min(300.0, max(1.0, lifetime * 0.1)) if lifetime else 60.0
         self.refreshes += 1

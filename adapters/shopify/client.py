@@ -29,7 +29,8 @@ from adapters.shopify.config import ShopifyConfig
 from adapters.shopify.queries import SCOPES, SCOPES_COST
 from adapters.shopify.throttle import shared_bucket
 from connector.errors import ConfigError, FatalError, RetryableError
-from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
+from connector.logs import clip
+from connector.retry import RetryPolicy, call_with_retries, loopback_direct, make_retrying, parse_retry_after
 
 __all__ = ["GraphQLResult", "QueryCostExceeded", "ShopifyClient", "Throttled"]
 
@@ -81,7 +82,8 @@ class ShopifyClient:
         self.config, self.sleep, self.abort = config, sleep, abort
         self.log = log or logging.getLogger(__name__)
         headers = {"User-Agent": "karla-connector"}
-        self.http = httpx.Client(base_url=config.base_url, timeout=config.timeout_seconds, transport=transport, headers=headers)
+        self.http = httpx.Client(base_url=config.base_url, timeout=config.timeout_seconds, transport=transport, headers=headers,
+                                 mounts=loopback_direct(config.base_url))
         self.tokens = TokenSource(config, self.http, monotonic=monotonic, log=self.log)
         self.bucket = shared_bucket(config.base_url, monotonic)
         self.retrying = make_retrying(policy, sleep=sleep)
@@ -176,7 +178,7 @@ class ShopifyClient:
         detail = f"Shopify {self.config.shop_domain} answered {status}"
         if status == 429 or status >= 500:
             raise RetryableError(detail, retry_after=parse_retry_after(response.headers.get("Retry-After")), status=status)
-        meaning = _STATUS_MEANING.get(status, f"{response.text[:200]}")
+        meaning = _STATUS_MEANING.get(status) or clip(response.text, 200)  # masked, then cut
         raise ConfigError(f"{detail} {meaning}")
 
     def _raise_for_errors(self, errors: list[dict[str, Any]], data: Any, cost: dict[str, Any]) -> None:

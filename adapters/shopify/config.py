@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from adapters.base import SourceConfig
-from adapters.http import safe_scheme
+from adapters.http import has_userinfo, safe_scheme
 from connector.karla.carriers import CarrierOverrides
 
 __all__ = ["ShopifyConfig"]
@@ -68,7 +68,10 @@ class ShopifyConfig(SourceConfig):
     @field_validator("api_base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
-        """The token goes with every request: never in clear text across a network."""
+        """The token goes with every request: never in clear text across a network, nor in a URL that messages show."""
+        if value is not None and has_userinfo(value):
+            raise ValueError("must not contain user:password@ (it would be shown in messages and logs): the connector "
+                             "signs in with access_token, or client_id and client_secret")
         if value is None or safe_scheme(value):
             return value
         raise ValueError("must start with https:// (http:// only for 127.0.0.1, ::1 or localhost)")

@@ -29,7 +29,8 @@ import httpx
 
 from adapters.shopware.config import ShopwareConfig
 from connector.errors import ConfigError, FatalError, RetryableError
-from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after, tls_verify
+from connector.logs import clip, register_token
+from connector.retry import RetryPolicy, call_with_retries, loopback_direct, make_retrying, parse_retry_after, tls_verify
 
 __all__ = ["LimitExceeded", "MissingPrivilege", "RouteNotFound", "ShopwareClient", "UnknownField"]
 
@@ -69,7 +70,8 @@ class ShopwareClient:
                  monotonic: Callable[[], float] = time.monotonic, abort: threading.Event | None = None) -> None:
         self.config, self.clock, self.log, self.monotonic, self.abort = config, clock, log, monotonic, abort
         self.http = httpx.Client(base_url=f"{config.base_url}/api", headers=HEADERS, timeout=config.timeout_seconds,
-                                 verify=tls_verify(config.verify_tls, config.ca_file), transport=transport)
+                                 verify=tls_verify(config.verify_tls, config.ca_file), transport=transport,
+                                 mounts=loopback_direct(config.base_url))  # the secret never to http_proxy in clear
         if self.tls_warning:
             self.log.warning("%s", self.tls_warning)
         self.retrying = make_retrying(RetryPolicy(), sleep=sleep)
@@ -149,6 +151,7 @@ class ShopwareClient:
         if status == 200:
             data = _json(response)
             self._token = str(data["access_token"])
+            register_token(f"shopware {self.config.base_url} {self.config.client_id}", self._token)  # echoed, masked
             self._renew_at = self.monotonic() + 0.8 * float(data.get("expires_in") or 600)
             return
         if status == 429:
@@ -251,7 +254,7 @@ def _error_list(response: httpx.Response) -> list[dict[str, Any]]:
 
 def _errors(response: httpx.Response) -> str:
     found = [f"{e.get('code', '')}: {e.get('detail') or e.get('title') or ''}".strip(": ") for e in _error_list(response)]
-    return "; ".join(found)[:300] or response.reason_phrase
+    return clip("; ".join(found), 300) or response.reason_phrase  # masked first: a cut secret escapes the mask
 
 
 def _parameters(error: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from adapters.base import SourceConfig
-from adapters.http import safe_scheme
+from adapters.http import has_userinfo, safe_scheme
 from connector.karla.carriers import CarrierOverrides
 from connector.retry import CaFile
 
@@ -68,6 +68,9 @@ class ShopwareConfig(SourceConfig):
         """https only: the client secret is sent in the token request's body. Plain http is allowed for a
         loopback host (a local test shop, a TLS-terminating tunnel on this machine), where nothing crosses a network."""
         value = value.strip().rstrip("/").removesuffix("/api")
+        if has_userinfo(value):  # ShopwareClient names base_url in every message: a password in it would be everywhere
+            raise ValueError("must not contain user:password@ (it would be shown in messages and logs): the connector "
+                             "signs in with client_id and client_secret, and cannot pass HTTP basic auth in front of /api")
         if safe_scheme(value):
             return value
         raise ValueError("must start with https:// (http:// only for 127.0.0.1, ::1 or localhost): the shop's URL, "

@@ -36,7 +36,8 @@ from connector.errors import (
     item_index,
 )
 from connector.karla.models import OrderFulfillment, dump
-from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after, tls_verify
+from connector.logs import clip, register_basic_auth
+from connector.retry import RetryPolicy, call_with_retries, loopback_direct, make_retrying, parse_retry_after, tls_verify
 from connector import __version__
 from connector.settings import KarlaSettings
 
@@ -64,16 +65,16 @@ class KarlaStats:
 
 
 def error_body(response: httpx.Response) -> dict[str, Any]:
-    """Karla's ``{key, message, type, errors[]}``, tolerating non-JSON bodies."""
+    """Karla's ``{key, message, type, errors[]}``, tolerating non-JSON bodies; the message masked before it is cut."""
     try:
         body = response.json()
     except ValueError:  # a proxy's or server's own page (HTML, text): one line of it is enough
-        return {"key": None, "message": " ".join(response.text.split())[:200], "errors": []}
+        return {"key": None, "message": clip(" ".join(response.text.split()), 200), "errors": []}
     if not isinstance(body, dict):
-        return {"key": None, "message": str(body)[:500], "errors": []}
+        return {"key": None, "message": clip(str(body), 500), "errors": []}
     errors = body.get("errors") or body.get("detail") or []
     message = body.get("message") or (errors if isinstance(errors, str) else "")  # FastAPI: {"detail": "Not Found"}
-    return {"key": body.get("key"), "message": str(message)[:500], "errors": errors if isinstance(errors, list) else []}
+    return {"key": body.get("key"), "message": clip(str(message), 500), "errors": errors if isinstance(errors, list) else []}
 
 
 class KarlaClient:
@@ -90,6 +91,7 @@ class KarlaClient:
         self._abort = abort if abort is not None else threading.Event()
         self.stats = KarlaStats()
         self._on_request = on_request
+        register_basic_auth(settings.user, settings.api_key.get_secret_value())  # what a server echoing the header shows
         self._http = httpx.Client(
             base_url=f"{settings.base_url}/v1",
             auth=httpx.BasicAuth(settings.user, settings.api_key.get_secret_value()),
@@ -97,6 +99,7 @@ class KarlaClient:
             verify=tls_verify(settings.verify_tls, settings.ca_file),
             transport=transport,
             headers={"User-Agent": f"karla-connector/{__version__}", "Content-Type": "application/json"},
+            mounts=loopback_direct(settings.base_url),  # a loopback Karla never through http_proxy: the key in clear
         )
         if self.tls_warning:
             log.warning("%s", self.tls_warning)
@@ -194,7 +197,7 @@ class KarlaClient:
     def _web_page(self, response: httpx.Response) -> FatalError:
         """A 2xx web page is not Karla's API (a site, a login portal, an app's fallback page): taking it as
         an acknowledgement would mark orders delivered that never arrived, so stop with everything pending."""
-        page = " ".join(response.text.split())[:120]
+        page = clip(" ".join(response.text.split()), 120)
         return ConfigError(
             f"{response.request.method} {response.request.url.path} answered {response.status_code} with a web page "
             f"({page!r}), not Karla's API: check [karla].base_url (now {self.settings.base_url}). Nothing was marked delivered"
