@@ -14,7 +14,7 @@ from connector import suspects
 from connector.errors import RecordRejected, item_index
 from connector.items import Item
 from connector.settings import KarlaSettings
-from state import DeadLetters, Outbox, StateDB
+from state import DeadLetters, Outbox, PendingRow, StateDB
 
 if TYPE_CHECKING:
     from connector.sender import DeliveryResult
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 __all__ = ["Refusals", "answer", "hours_queued"]
 
 _NOT_FOUND = "order_not_found"
+# Karla's keys about one parcel (a shipment), not its order; its error table gives them at the top level,
+# naming no field, so the refused parcel is found by sending the item's parts apart (``_parcel_refused``).
+_PARCEL_KEYS = frozenset({"carrier_reference_invalid", "shipment_exists", "shipment_not_found"})
+# The next step a Karla letter names (`dlq list` shows its reason): either way the record goes and clears it.
+_NEXT = "fix it at the source and it is sent again, or fix it in Karla and `dlq retry` this letter"
 Dead = Callable[[Item, str, dict[str, Any] | None], None]  # ``Sender._dead``: make an item a letter
 
 
@@ -44,9 +49,25 @@ class Refusals:
                 rest += self._refused_parts(item, details, per_item[index]) if index in per_item else [item]
             return [rest] if rest else []
         if len(items) == 1:
-            self._refused(items[0], details, details.get("errors", []))
+            entries = details.get("errors", [])
+            if _about_parcels(details, entries) and any(r.part != "order" for r in items[0].rows):
+                return self._parcel_refused(items[0], details, entries)
+            self._refused(items[0], details, entries)
             return []
         return _halves(items)
+
+    def _parcel_refused(self, item: Item, details: dict[str, Any], entries: list[dict[str, Any]]) -> list[list[Item]]:
+        """Karla refused a parcel of one order without naming which: the order goes again without its parcels,
+        which are halved as a batch's orders are until the refused one is alone and its letter names it; returns
+        the batches to send again, the one with the order first (the parcels sent apart need it). Refusing the
+        whole item would letter the valid order too: it would never reach Karla, nor its customers Karla's mails."""
+        order = [r for r in item.rows if r.part == "order"]
+        parcels = [r for r in item.rows if r.part != "order"]
+        if len(parcels) == 1:
+            self._refused(Item.build(parcels), details, entries, _parcel_names(parcels))
+            return [[Item.build(order)]] if order else []
+        middle = len(parcels) // 2
+        return [[Item.build(order + parcels[:middle])], [Item.build(parcels[middle:])]]
 
     def _refused_parts(self, item: Item, details: dict[str, Any], entries: list[dict[str, Any]]) -> list[Item]:
         """Karla named fields of one item: only the parts they are in (its order, a parcel) become a letter;
@@ -60,9 +81,7 @@ class Refusals:
         refused = Item.build([r for r in item.rows if r.id in bad])
         left = [r for r in item.rows if r.id not in bad]
         order_refused = any(r.part == "order" for r in refused.rows)
-        names = [r.part.removeprefix("tracking:") for r in refused.rows if r.part != "order"]
-        parcels = f"parcel{'s' if len(names) > 1 else ''} {', '.join(names)}"
-        self._refused(refused, details, entries, None if order_refused else parcels)
+        self._refused(refused, details, entries, None if order_refused else _parcel_names(refused.rows))
         if order_refused and left:
             with self.db.read() as conn:
                 known = Outbox(conn).was_delivered(item.slug, item.key, "order")
@@ -80,7 +99,7 @@ class Refusals:
         said = " ".join(str(v) for v in (details.get("status"), details.get("key")) if v)
         reason = "; ".join(_describe(e) for e in entries) or f"{said}: {details.get('message') or 'no message'}"
         info = answer(details.get("status"), details.get("key"), details.get("message"), entries)
-        self._dead(item, f"Karla rejected {parcels + ' of ' if parcels else ''}order {item.key}: {reason}", info)
+        self._dead(item, f"Karla rejected {parcels + ' of ' if parcels else ''}order {item.key}: {reason} ({_NEXT})", info)
 
     def _defer(self, item: Item, note: str = f"{_NOT_FOUND}: waiting for the order", anew: bool = False) -> None:
         """Karla does not know the order yet (or refused it): wait for it, but not forever. A fixed order,
@@ -119,6 +138,17 @@ def hours_queued(item: Item, now: float) -> float:
 def answer(status: int | None, key: str | None, message: str | None, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A Karla letter's ``details``: what Karla answered, in one shape for `dlq list`."""
     return {"status": status, "key": key, "message": message, "errors": errors or []}
+
+
+def _about_parcels(details: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
+    """Whether Karla's answer names only keys about a parcel (``errors[].type``, else its top-level ``key``)."""
+    types = {e.get("type") for e in entries} if entries else {details.get("key")}
+    return bool(types) and types <= _PARCEL_KEYS
+
+
+def _parcel_names(rows: list[PendingRow]) -> str:
+    names = [r.part.removeprefix("tracking:") for r in rows if r.part != "order"]
+    return f"parcel{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
 
 def _halves(items: list[Item]) -> list[list[Item]]:

@@ -19,6 +19,7 @@ from connector import suspects
 from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected, ShopRefused, Unavailable
 from connector.items import BatchCap, Item
 from connector.karla.client import KarlaClient
+from connector.logs import redact, redact_data
 from connector.refusals import Refusals
 from connector.refusals import answer as _answer
 from connector.settings import KarlaSettings
@@ -157,7 +158,11 @@ class Sender:
         self.refused_shops.setdefault(exc.slug, exc)
 
     def _dead(self, item: Item, reason: str, details: dict[str, Any] | None) -> None:
+        """Make ``item`` a letter. Karla's answer (an echo of the credentials by a proxy or Karla) is masked before
+        it is stored: ``status`` and ``dlq list`` run from shells that know no secret to mask it with. The
+        order itself is kept as read: it holds none, and `dlq retry` sends it again."""
         rows = item.rows
+        reason, details = redact(reason), redact_data(details)
         letter = {
             "created_at": self.now(), "stage": "karla", "source": rows[0].source, "stream": rows[0].stream,
             "slug": item.slug, "order_key": item.key, "id_type": rows[0].id_type,

@@ -7,6 +7,8 @@ drains send each alone, after every other batch. A suspect that fails alone whil
 postponed like an order Karla does not know yet; if Karla is not up, the drain ends as an outage.
 A changed version of the order is queued afresh (``Outbox.enqueue`` clears the note): a normal order.
 
+The note quotes Karla's answer masked (``redact``): ``status`` shows it from a shell that knows no secret.
+
 ``failing_order_max_age_hours`` counts from the order's first failure alone (``ALONE`` notes it, and
 ``first_enqueued_at`` restarts then), not from when it was queued: orders pile up through an outage or a
 stopped daemon, and one that waited 30 hours must not become a letter on its first 500.
@@ -18,6 +20,7 @@ from collections.abc import Iterable, Sequence
 
 from connector.errors import Aborted, Unavailable
 from connector.items import Item
+from connector.logs import redact
 from state import Outbox, PendingRow, StateDB
 
 __all__ = ["backoff", "hours_failing", "is_suspect", "mark", "postpone", "server_failed"]
@@ -47,7 +50,7 @@ def mark(db: StateDB, items: Iterable[Item], exc: Unavailable) -> None:
     rows = [r for item in items for r in item.rows]
     if rows:
         with db.transaction() as conn:
-            Outbox(conn).suspect(rows, f"{MARK}: {exc}")
+            Outbox(conn).suspect(rows, f"{MARK}: {redact(str(exc))}")
 
 
 def hours_failing(item: Item, now: float) -> float:
@@ -65,5 +68,5 @@ def postpone(db: StateDB, item: Item, exc: Unavailable, now: float) -> float:
     with db.transaction() as conn:
         if first:
             Outbox(conn).restart_wait(first, now)
-        Outbox(conn).postpone(item.rows, now + pause, f"{ALONE}: {exc}")
+        Outbox(conn).postpone(item.rows, now + pause, f"{ALONE}: {redact(str(exc))}")
     return pause

@@ -99,7 +99,8 @@ def test_a_keyed_record_refusal_dead_letters_only_that_order(tmp_path: Path, san
     result = connector.deliver()
     assert set(sandbox.orders(SLUG)) == {"1", "2", "3", "5", "6"} and result.orders == 5
     (reason,) = result.dead_letters
-    assert reason == f"Karla rejected order 4: {status} {key}: {message}"
+    assert reason == (f"Karla rejected order 4: {status} {key}: {message} "
+                      "(fix it at the source and it is sent again, or fix it in Karla and `dlq retry` this letter)")
     assert connector.status()["pending"] == 0 and connector.status()["dead"] == 1
 
 

@@ -65,7 +65,8 @@ def test_one_refused_parcel_leaves_its_order_and_sibling_to_go(tmp_path: Path, s
     assert set(sandbox.orders(SLUG)) == {"7", "8"} and parcels(sandbox, "7") == ["T7A"]
     assert len(sandbox.orders(SLUG)["7"]["trackings"][0]["products"]) == 2
     (letter,) = letters(connector)
-    assert letter.reason == "Karla rejected parcel T7B of order 7: trackings.1.tracking_url: invalid url (url_parsing)"
+    assert letter.reason == ("Karla rejected parcel T7B of order 7: trackings.1.tracking_url: invalid url (url_parsing) "
+                             "(fix it at the source and it is sent again, or fix it in Karla and `dlq retry` this letter)")
     assert "order" not in letter.payload and [t["tracking_number"] for t in letter.payload["trackings"]] == ["T7B"]
     assert connector.status()["pending"] == 0
     assert [r.status for r in sandbox.requests] == [422, 200] and sandbox.requests[1].items == 2  # 7 (order, T7A), 8
