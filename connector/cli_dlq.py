@@ -42,12 +42,14 @@ def dlq_retry(
 ) -> None:
     """Give dead letters another chance: Karla rejections are re-sent now (unless a newer version went out
     since: then they are dropped); a bad source row's file is read again, and its letter is kept when the
-    file is gone. Exit 1 when a record is dead-lettered again, 2 for ids that do not exist."""
+    file is gone. Exit 1 when a record is dead-lettered again, 2 when any id does not exist."""
     from connector.cli import _code, _fail, _settings, out
     from connector.commands import retry_dead_letters
 
     if not ids and not all_:
         raise _fail("name dead-letter ids or pass --all")
+    if ids and all_:  # which was meant is unclear: --all alone would silently retry more than was named
+        raise _fail(f"pass either dead-letter ids ({', '.join(map(str, ids))}) or --all, not both")
     try:
         code = retry_dead_letters(_settings(), None if all_ else ids, out)
     except FatalError as exc:

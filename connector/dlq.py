@@ -159,7 +159,8 @@ def _read_again(conn: Any, row: DeadLetterRow | None, since: float) -> bool:
 
 
 def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:
-    """Exit code as ``sync``'s: 1 when a retried record is dead-lettered again, 2 when no id given exists."""
+    """Exit code as ``sync``'s: 1 when a retried record is dead-lettered again; at least 2 when an id given does
+    not exist (a mistyped id among good ones is still a mistake, as for ``dlq drop``)."""
     connector = Connector(settings)
     report = SyncReport()
     try:
@@ -179,7 +180,7 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
             if plan.queued or plan.superseded or reread:  # a superseding version may still wait: it goes now
                 connector.deliver_into(report)
                 render.sync_report(out, report)
-        return ExitCode.CONFIG if ids and not rows else report.exit_code
+        return max(report.exit_code, ExitCode.CONFIG) if unknown else report.exit_code
     finally:
         connector.close()
 
@@ -196,5 +197,6 @@ def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
         out.print(
             f"kept {len(kept)} letter(s) the source rejected ({', '.join(map(str, kept[:10]))}): their file is gone, no "
             "longer holds their row, or the source has no files; fix the record at the source and it clears when it "
-            "reads cleanly"
+            "reads cleanly; a letter that can never match a clean read (a parcel row without its tracking number): "
+            "drop it with `dlq drop ID` once what it held is in Karla"
         )

@@ -112,10 +112,39 @@ def _v11_hold_an_unfinished_full_sync(conn: Connection) -> None:
             )
 
 
+def _v12_dead_letter_ids_never_reused(conn: Connection) -> None:
+    # Without AUTOINCREMENT SQLite gave a new letter max(id) + 1, so once the highest letter was dropped (or
+    # cleared by a clean read) the next one took its id, and `dlq drop ID` from an earlier `dlq list` hit it.
+    # SQLite cannot add AUTOINCREMENT to a table: it is rebuilt, keeping every row (with its id), column and
+    # index; copying the ids in sets sqlite_sequence to the highest, so a new id is above every id kept.
+    ddl = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'dead_letter'").scalar()
+    if ddl is None or "AUTOINCREMENT" in ddl.upper():  # (step 1 of this release creates it so)
+        return
+    indexes = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'dead_letter' AND sql IS NOT NULL"
+    ).all()
+    for name, _ in indexes:  # index names are the database's: the rebuilt table's would collide
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    conn.exec_driver_sql("ALTER TABLE dead_letter RENAME TO dead_letter_v11")
+    SQLModel.metadata.create_all(conn, tables=[models.DeadLetter.__table__])  # type: ignore[attr-defined]
+    for name, sql in indexes:  # an index the model does not name (none today) is kept as it was
+        if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).first() is None:
+            conn.exec_driver_sql(sql)
+    old = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(dead_letter_v11)")]
+    new = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(dead_letter)")}
+    missing = [c for c in old if c not in new]
+    if missing:  # a column this release does not know: refuse (the transaction undoes the rebuild) rather than lose it
+        raise ConfigError(f"state file: table dead_letter has column(s) {', '.join(missing)} this release does not "
+                          "know; upgrade karla-connector")
+    columns = ", ".join(f'"{c}"' for c in old)
+    conn.exec_driver_sql(f"INSERT INTO dead_letter ({columns}) SELECT {columns} FROM dead_letter_v11")
+    conn.exec_driver_sql("DROP TABLE dead_letter_v11")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat, _v5_refused_withdrawn,
     _v6_on_wire, _v7_karla_letters_by_order, _v8_held_by_a_full_sync, _v9_versions, _v10_run_lookups,
-    _v11_hold_an_unfinished_full_sync,
+    _v11_hold_an_unfinished_full_sync, _v12_dead_letter_ids_never_reused,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -64,7 +64,10 @@ class DeadLetter(SQLModel, table=True):
     """A record that could not be used or that Karla refused, with the reason a merchant can act on."""
 
     __tablename__ = "dead_letter"
-    __table_args__ = (Index("ix_dead_letter_source", "source"), Index("ix_dead_letter_order", "stage", "slug", "order_key"))
+    # AUTOINCREMENT (migration 12): an id is never given again, so an id from an earlier `dlq list` never
+    # names a newer letter once the highest one was dropped or cleared
+    __table_args__ = (Index("ix_dead_letter_source", "source"), Index("ix_dead_letter_order", "stage", "slug", "order_key"),
+                      {"sqlite_autoincrement": True})
     id: int | None = Field(default=None, primary_key=True)
     created_at: float
     stage: str  # "source" (bad input) or "karla" (rejected by Karla)

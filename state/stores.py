@@ -196,7 +196,9 @@ class DeadLetters:
         if the letter's raw record names one of them. Daily exports reuse a file name, and tomorrow's clean
         parcel must not clear today's bad one.
         """
-        wanted = {key: (where, parcels, by_name) for key, where, parcels, by_name in read}
+        wanted: dict[str, list[tuple[str | None, frozenset[str] | None, bool]]] = {}
+        for key, where, parcels, by_name in read:  # an order's parcels may each be a record (CSV: each its line)
+            wanted.setdefault(key, []).append((where, parcels, by_name))
         if not wanted:
             return 0
         found = []
@@ -206,10 +208,28 @@ class DeadLetters:
                 f" AND stream = ? AND created_at < ? AND order_key IN ({','.join('?' * len(chunk))})"
             )
             for letter, key, location, payload in self.conn.exec_driver_sql(sql, (source, stream, before, *chunk)):
-                where, parcels, by_name = wanted[key]
-                older = by_name and parcels is None and where is not None and (origin(location) or "") < where
-                if older or origin(location) == where and (parcels is None or parcels & _values(payload)):
+                if any(_clears(location, payload, *vouch) for vouch in wanted[key]):
                     found.append(letter)
+        return self.delete(found)
+
+    def clear_read_files(self, source: str, stream: str, files: Iterable[tuple[str, str, bool]]) -> int:
+        """Drop the source's letters that name no order (a header without a required column, a row without its
+        order number) of files now read to their end, given as (path, sha256, read again): ``resolve`` cannot
+        match them to a clean record, so they stood after the file was fixed and its orders went out.
+
+        Only a letter of an earlier read goes: dated at or before the end of the file's last read (what this
+        read wrote or refreshed is newer, and stays). And only when the file was read anew: changed content,
+        or read again on purpose (a full sync, ``dlq retry``); the same content seen under a new mtime is not
+        read, and its letters stand."""
+        found = []
+        for path, sha256, again in files:
+            sql = "SELECT seen_at, sha256 FROM seen_file WHERE source = ? AND path = ? ORDER BY seen_at DESC, rowid DESC LIMIT 1"
+            last = self.conn.exec_driver_sql(sql, (source, path)).first()
+            if last is None or (last[1] == sha256 and not again):
+                continue
+            sql = ("SELECT id, location FROM dead_letter WHERE stage = 'source' AND source = ? AND stream = ?"
+                   " AND order_key IS NULL AND created_at <= ?")
+            found += [i for i, where in self.conn.exec_driver_sql(sql, (source, stream, last[0])) if origin(where) == path]
         return self.delete(found)
 
     def source_letters_since(self, source: str, since: float) -> int:
@@ -259,6 +279,12 @@ def origin(location: str | None) -> str | None:
     """Where a record came from, without its line: ``orders_001.csv:17`` → ``orders_001.csv``."""
     path, _, line = (location or "").rpartition(":")
     return path if path and line.isdigit() else location
+
+
+def _clears(location: str | None, payload: str | None, where: str | None, parcels: frozenset[str] | None, by_name: bool) -> bool:
+    """Whether a record read cleanly (``DeadLetters.resolve``'s tuple) clears the letter at ``location``."""
+    older = by_name and parcels is None and where is not None and (origin(location) or "") < where
+    return older or origin(location) == where and (parcels is None or bool(parcels & _values(payload)))
 
 
 def _json(value: Any) -> str | None:

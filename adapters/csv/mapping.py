@@ -136,11 +136,12 @@ def _date(fields: Fields, field: str, text: str, row: Row) -> str | None:
     return value.isoformat() if value else None
 
 
-def _rejected(file: str, key: str, bad: Row, reason: str, fields: Fields, what: str | None = None) -> list[Rejected]:
-    """``what`` was not sent (default: the order)."""
-    what = what or (f"order {key}" if key else None)
-    suffix = f" ({what} not sent: fix the row and upload the file again)" if what else ""
-    return [Rejected(f"{file}:{bad.line}", f"{reason}{suffix}", key or None, fields.raw(bad))]
+def _rejected(file: str, key: str, bad: Row, reason: str, fields: Fields, what: str | None = None,
+              then: str = "") -> list[Rejected]:
+    """``what`` was not sent (default: the order, or the row when it names none); ``then``: what else to do."""
+    what = what or (f"order {key}" if key else "this row was")
+    return [Rejected(f"{file}:{bad.line}", f"{reason} ({what} not sent: fix the row and upload the file again{then})",
+                     key or None, fields.raw(bad))]
 
 
 def _invalid(file: str, key: str, exc: ValidationError, rows: list[Row], items: list[Row], fields: Fields,
@@ -181,8 +182,17 @@ def _problems(file: str, key: str, rows: list[Row], fields: Fields, required: tu
     found = []
     for row in rows:
         if reason := _problem(row, fields, required):
-            found += _rejected(file, key, row, reason, fields, what)
+            found += _rejected(file, key, row, reason, fields, what, _unmatched(key, row, fields, required))
     return found
+
+
+def _unmatched(key: str, row: Row, fields: Fields, required: tuple[str, ...]) -> str:
+    """What else a fulfilment row without its tracking number needs: a clean read clears a parcel's letter by
+    the tracking number its row holds, and this one holds none, so the letter stays until it is dropped."""
+    if not key or "tracking_number" not in required or row.problem or fields.get(row, "tracking_number"):
+        return ""
+    return ("; this letter names no parcel, so no clean read clears it: drop it with `karla-connector dlq drop ID` "
+            "once the parcel is in Karla")
 
 
 def map_order(file: str, key: str, rows: list[Row], fields: Fields, default_currency: str | None) -> Record | list[Rejected]:
@@ -252,30 +262,31 @@ def _product(row: Row, fields: Fields) -> dict[str, Any]:
 
 
 def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> list[Record | Rejected]:
-    """The order's parcels that map cleanly (one record), and a letter per row that does not.
+    """The order's parcels that map cleanly (a record each, located at the parcel's first row: a letter
+    Karla writes for one names its line, not the order's first), and a letter per row that does not.
 
     Each parcel stands alone: one bad parcel must not hold back its siblings, which would have no letter
     of their own and could be lost once the bad one is fixed in a later file. A row that cannot be
     placed in a parcel (broken, or without a tracking number) is a letter naming itself."""
     required = ("order_number", "tracking_number")
-    out: list[Record | Rejected] = list(_problems(file, key, rows, fields, required, f"this row of order {key} was"))
+    what = f"this row of order {key} was" if key else None  # (``_rejected``: "this row was" when it names none)
+    out: list[Record | Rejected] = list(_problems(file, key, rows, fields, required, what))
     parcels: dict[str, list[Row]] = {}
     for row in rows:
         if _problem(row, fields, required) is None:
             parcels.setdefault(fields.get(row, "tracking_number"), []).append(row)
-    trackings = []
+    records: list[Record] = []
     for number, parcel in parcels.items():
         what = f"parcel {number} of order {key}"
         try:
-            trackings.append(_tracking(number, parcel, fields, carriers))
+            tracking = _tracking(number, parcel, fields, carriers)
+            records.append(Record(key=key, trackings=[tracking], location=f"{file}:{parcel[0].line}", version=file))
         except _Bad as exc:
             out += _rejected(file, key, exc.row, str(exc), fields, what)
         except ValidationError as exc:
             items = [r for r in parcel if fields.get(r, "sku")]
             out += _invalid(file, key, exc, parcel, items, fields, _PARCEL_SOURCE, what, what)
-    if trackings:
-        out.insert(0, Record(key=key, trackings=trackings, location=f"{file}:{rows[0].line}", version=file))
-    return out
+    return [*records, *out]
 
 
 def _tracking(number: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> Tracking:
