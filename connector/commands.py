@@ -18,11 +18,12 @@ from connector import cli_render as render
 from connector.app import Connector, ExitCode
 from connector.dlq import retry_dead_letters
 from connector.items import Item, pending_groups
-from connector.errors import ConnectorError, FatalError
+from connector.errors import ConfigError, ConnectorError, FatalError
 from connector.logs import printable, redact, redact_data
 from connector.registry import available, load_adapter
 from connector.settings import Settings
 from state import SCHEMA_VERSION, DeadLetters, open_state
+from state.db import read_only_uri
 from state.lock import StateLock, refusal
 
 __all__ = [
@@ -91,12 +92,7 @@ def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Co
     with tempfile.TemporaryDirectory(prefix="karla-dry-") as tmp:
         copy = Path(tmp) / "state.db"
         if settings.state.path.exists():
-            source = open_state(settings.state.path)
-            with source.engine.raw_connection() as raw:  # type: ignore[attr-defined]
-                target = sqlite3.connect(copy)
-                raw.driver_connection.backup(target)
-                target.close()
-            source.close()
+            _copy_as_is(Path(settings.state.path), copy)
         dry = settings.model_copy(update={"state": settings.state.model_copy(update={"path": copy})})
         connector = Connector(dry)
         try:
@@ -111,6 +107,28 @@ def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Co
     out.print_json(json.dumps({"would_send": items, "would_dead_letter": letters, "failures": failures}, ensure_ascii=False))
     return ExitCode.CONFIG if report.fatal else ExitCode.UNFINISHED if report.failures else \
         ExitCode.DEAD_LETTERS if letters else ExitCode.OK
+
+
+def _copy_as_is(path: Path, copy: Path) -> None:
+    """Back the state file up read-only, without upgrading it: an upgrade is one way (an older release then
+    refuses the file), and the dry run takes no lock, so it would also upgrade the file under an older
+    release's running daemon. Only the copy is upgraded, by the dry run's ``open_state``."""
+    problem = _schema_problem(path)  # not SQLite, or newer: said of the real path, not of the copy
+    if problem:
+        raise ConfigError(problem)
+    uri = read_only_uri(path)
+    _backup(uri, copy)
+    if uri.endswith("immutable=1") and "immutable=1" not in read_only_uri(path):  # a daemon opened it meanwhile
+        _backup(read_only_uri(path), copy)
+
+
+def _backup(uri: str, copy: Path) -> None:
+    source, target = sqlite3.connect(uri, uri=True), sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
 
 
 def run_check(settings: Settings, out: Console) -> int:
@@ -221,12 +239,9 @@ def _lock_problem(lock: Path) -> str | None:
 
 def _schema_problem(path: Path) -> str | None:
     """What ``open_state`` would refuse: not SQLite, or a schema newer than this release's. Read-only and
-    creating nothing: a file in use (its -wal and -shm exist) is read through them, any other as immutable,
-    since a plain read-only open of a WAL file leaves new -wal and -shm files behind."""
-    live = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
-    uri = f"{path.resolve().as_uri()}?{'mode=ro' if live else 'immutable=1'}"
+    creating nothing (``read_only_uri``)."""
     try:
-        conn = sqlite3.connect(uri, uri=True)
+        conn = sqlite3.connect(read_only_uri(path), uri=True)
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         finally:

@@ -231,7 +231,7 @@ def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: C
     # or a SIGTERM to the whole process group must not cut a request whose answer is not yet recorded.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    db = open_state(path)
+    db = open_state(path, durable=False)  # a lost acknowledgement is an idempotent re-send: no fsync per batch
     client = KarlaClient(karla)
     follow = _Follow(db, pipe, final)
     total, error = DeliveryResult(), None

@@ -1,13 +1,17 @@
 """Opening the state file: SQLite in WAL mode, created 0600, schema upgraded by numbered migrations.
 
-Durability: WAL with ``synchronous=NORMAL`` survives any process crash. A power loss may roll back the
-last commits, but each commit moves the cursor together with its outbox rows, and delivery marks rows
-only after Karla's 2xx, so a rollback means at worst an idempotent re-send, never a lost order.
+Durability: WAL survives any process crash. The reading side (``durable=True``, the default) commits with
+``synchronous=FULL``: a page's outbox rows and cursor are on disk before the adapter goes on, and so before
+it deletes or moves a file it read, which a power loss must not leave read but unqueued. The delivery
+process (``connector.early``) uses ``NORMAL``: a power loss may roll back its last commits, which only
+means an idempotent re-send of what Karla had acknowledged.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +23,10 @@ from connector.errors import ConfigError
 from state.lock import PATH_ERRNOS, StateInUse, lock_holder
 from state.migrations import SCHEMA_VERSION, upgrade
 
-__all__ = ["StateDB", "open_state", "require_existing"]
+__all__ = ["StateDB", "open_state", "read_only_uri", "require_existing"]
+
+# The errnos that mean this user may not write the file (or its folder, a read-only mount): not a passing fault.
+_DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 class StateDB:
@@ -30,12 +37,15 @@ class StateDB:
     while delivery commits.
     """
 
-    def __init__(self, engine: Engine, path: Path) -> None:
+    def __init__(self, engine: Engine, path: Path, read_only: str | None = None) -> None:
         self.engine = engine
         self.path = path
+        self.read_only = read_only  # why this user may not write the file; None: it may
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        if self.read_only:  # opened to look (``status``) by a user who may not write: a fix needs one who may
+            raise ConfigError(f"{self.read_only}; this command changes it: run it as a user who may write it")
         with self.engine.connect() as conn:
             conn.execution_options(karla_write=True)
             with conn.begin():
@@ -70,16 +80,24 @@ def require_existing(path: Path | str) -> None:
         )
 
 
-def open_state(path: Path | str, *, create: bool = True) -> StateDB:
+def open_state(path: Path | str, *, create: bool = True, durable: bool = True) -> StateDB:
     """The state file, migrated. ``create=False`` is for commands that only look (``status``, ``dlq``), which
     run beside the daemon without its lock: they neither create the file nor upgrade one another process
-    uses (``_not_in_use``)."""
+    uses (``_not_in_use``); a file this user may not write they open read-only, if its schema is current.
+    A writer refuses such a file at once: it would fail at its first commit, after reading a source.
+    ``durable=False`` (``synchronous=NORMAL``) only for delivery: see the module's docstring."""
     path = Path(path)
     if not create:
         require_existing(path)
     try:
         _create_private(path)
-        db = _open(path, None if create else _not_in_use(path))
+        denied = _not_writable(path)
+        if denied and create:
+            raise ConfigError(f"{denied}; the service's user must own the file and its folder (e.g. chown), or point "
+                              "[state].path (KARLA_CONNECTOR_STATE__PATH) elsewhere")
+        if denied:
+            return _open_read_only(path, denied)
+        db = _open(path, None if create else _not_in_use(path), durable)
     except (DatabaseError, OSError) as exc:
         reason = str(exc.orig) if isinstance(exc, DatabaseError) else exc.strerror or str(exc)
         if not _wrong_path(exc, reason):  # locked, disk full, I/O: may pass; exit 4 lets systemd restart
@@ -111,10 +129,59 @@ def _wrong_path(exc: BaseException, reason: str) -> bool:
     (systemd does not restart). A full disk or an I/O error is not: the same path works once it passes."""
     if isinstance(exc, OSError):
         return exc.errno in PATH_ERRNOS
-    return "unable to open database file" in reason or "file is not a database" in reason
+    return any(s in reason for s in ("unable to open database file", "file is not a database", "readonly database"))
 
 
-def _open(path: Path, guard: Callable[[int], None] | None = None) -> StateDB:
+def _not_writable(path: Path) -> str | None:
+    """Why this user may not write the file or create its -wal and -shm beside it (None: it may). Asked
+    of the kernel for this process's effective rights, so root without CAP_DAC_OVERRIDE is told too."""
+    folder = path.parent
+    try:
+        os.close(os.open(path, os.O_RDWR))
+    except OSError as exc:
+        if exc.errno not in _DENIED:
+            raise
+        return f"the state file {path} is not writable by {_user()} ({exc.strerror})"
+    if not os.access(folder, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids):
+        return (f"the folder {folder} of the state file {path} is not writable by {_user()}; SQLite writes its -wal "
+                "and -shm there")
+    return None
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return f"this user ({pwd.getpwuid(os.geteuid()).pw_name}, uid {os.geteuid()})"
+    except (KeyError, ImportError):
+        return f"this user (uid {os.geteuid()})"
+
+
+def read_only_uri(path: Path) -> str:
+    """A URI that reads the file without writing or creating anything: one in use (its -wal and -shm exist)
+    through them, any other as immutable, since a plain read-only open of a WAL file leaves new -wal and
+    -shm files behind."""
+    live = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+    return f"{path.resolve().as_uri()}?{'mode=ro' if live else 'immutable=1'}"
+
+
+def _open_read_only(path: Path, why: str) -> StateDB:
+    """For looking only (``status``, ``dlq list``), when this user may not write: nothing to upgrade, or refused."""
+    uri = read_only_uri(path)
+    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+    with engine.connect() as conn:
+        version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+    if version != SCHEMA_VERSION:
+        engine.dispose()
+        if version > SCHEMA_VERSION:
+            raise ConfigError(f"state file {path} has schema version {version}, newer than this release understands "
+                              f"({SCHEMA_VERSION}); upgrade karla-connector or point [state].path elsewhere")
+        raise ConfigError(f"{why}, and this release must upgrade it (schema {version} to {SCHEMA_VERSION}) before "
+                          "reading it: run this once as a user who may write it (the service's)")
+    return StateDB(engine, path, read_only=why)
+
+
+def _open(path: Path, guard: Callable[[int], None] | None = None, durable: bool = True) -> StateDB:
     # Each pooled connection is used by one thread at a time; the daemon runs jobs on worker threads.
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
 
@@ -123,7 +190,7 @@ def _open(path: Path, guard: Callable[[int], None] | None = None) -> StateDB:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (IMMEDIATE: take the write lock up front)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
