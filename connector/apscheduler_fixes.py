@@ -61,24 +61,31 @@ class QuietOverlap(logging.Filter):
 class Overlaps:
     """Turns of a job skipped because its previous run still works: normal for a while (a long full sync, a
     big drain), a sign of a request that never returns once it lasts. With the overlap warnings quiet, this
-    says so once per episode: ``skipped`` returns since when the job has been overrunning, once, after
-    ``limit`` seconds; ``ended`` starts over when the job has finished."""
+    says so once per episode: ``skipped`` returns how long the run has been going (since ``started``, not
+    since the first skipped turn, which came a whole interval later), once, after its turns have been
+    skipped for ``limit`` seconds; ``ended`` starts over when the job has finished."""
 
     def __init__(self, limit: float, clock: Callable[[], float]) -> None:
         self.limit, self.clock = limit, clock
-        self._since: dict[str, float] = {}
+        self._started: dict[str, float] = {}
+        self._skipped_since: dict[str, float] = {}
         self._told: set[str] = set()
+
+    def started(self, job_id: str) -> None:
+        """Each run, as it is handed to a worker; kept past ``ended`` (the previous run's end may be told
+        after the next run started)."""
+        self._started[job_id] = self.clock()
 
     def skipped(self, job_id: str) -> float | None:
         now = self.clock()
-        since = self._since.setdefault(job_id, now)
+        since = self._skipped_since.setdefault(job_id, now)
         if now - since < self.limit or job_id in self._told:
             return None
         self._told.add(job_id)
-        return since
+        return now - self._started.get(job_id, since)
 
     def ended(self, job_id: str) -> None:
-        self._since.pop(job_id, None)
+        self._skipped_since.pop(job_id, None)
         self._told.discard(job_id)
 
 

@@ -15,18 +15,26 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import DatabaseError
 
 from connector.app import Connector
 from connector.apscheduler_fixes import Overlaps, QuietOverlap, cron_trigger
 from connector.commands import NO_SOURCES, lacks_sources
+from connector.daemon_start import log_started, warn_short_grace
 from connector.delivery import DeliveryResult
 from connector.engine import RunCounts, SourceRuntime
-from connector.errors import ConfigError, ConnectorError, FatalError, Unavailable
+from connector.errors import ConfigError, FatalError, Unavailable
 from connector.health import HealthServer, listen_error
+from connector.job_errors import DELIVERY_STOPPED, Episodes, is_state_trouble, state_message, sync_failure
 from connector.logs import redact
 from connector.metrics import Metrics
 from connector.readiness import Readiness
@@ -37,6 +45,7 @@ __all__ = ["Daemon", "cron_trigger"]
 
 log = logging.getLogger("connector.daemon")
 OVERRUN_WARNING_SECONDS = 1800.0  # a job still running this long after its next turn came round is worth a warning
+FATAL_RETRY_SECONDS = 3600.0  # after a refused key or shop: one request an hour, not one per drain
 
 
 class Daemon:
@@ -48,12 +57,15 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.stopping = threading.Event()
         self.readiness = Readiness(connector, self.settings.daemon.ready_max_failure_seconds)
+        for name, error in connector.broken.items():  # never polled: not ready until the plugin loads (a restart)
+            self.readiness.fatal(name, redact(error))
+        self._episodes = Episodes(log)  # failures said once while they last (a full disk, a refused key)
         self._source_locks = {name: threading.Lock() for name in connector.sources}
         # Sources being read right now. The delivery job leaves their orders alone: a CSV source queues the
         # parcels before the orders, and a parcel sent ahead of its new order only comes back order_not_found.
         self._reading: set[str] = set()
         self._retries_seen = 0
-        self._deliver_lock = threading.Lock()  # one drain at a time (the timer's and a sync's)
+        self._deliver_lock = threading.Lock()  # one drain at a time (the timer's, and a sync's run without a scheduler)
         self._overlaps = Overlaps(OVERRUN_WARNING_SECONDS, connector.now)
         self._karla_not_before = 0.0  # connector.now() before which no drain starts (Karla's Retry-After)
         self._paused = False  # a drain ended with Karla unavailable, and none has been answered since
@@ -74,31 +86,34 @@ class Daemon:
         with self._source_locks[rt.name]:
             self._reading.add(rt.name)
             try:
-                counts = self.connector.sync_one(
-                    rt, full=full, on_page=self._page_counter(rt.name), stop=self.stopping.is_set
-                )
-            except FatalError as exc:  # may pass (an unmounted share): the allowance applies, as for any failure
-                self.readiness.failed(rt.name, redact(str(exc)))  # /readyz shows it
-                self.metrics.runs.labels(source=rt.name, status="fatal").inc()
-                log.error("source %s stopped: %s", rt.name, exc, extra={"source": rt.name})
-                return
-            except (ConnectorError, OSError) as exc:  # an outage: its message says it all
-                self.readiness.failed(rt.name, redact(str(exc)))
-                self.metrics.runs.labels(source=rt.name, status="failed").inc()
-                log.error("source %s could not finish: %s", rt.name, exc, extra={"source": rt.name})
-                return
-            except Exception as exc:  # noqa: BLE001 - a bug in an adapter: one failing source must not stop the others
-                self.readiness.failed(rt.name, redact(f"{type(exc).__name__}: {exc}"))
-                self.metrics.runs.labels(source=rt.name, status="failed").inc()
-                # as `sync` does: the type and the traceback are what a plugin's author needs
-                log.error("source %s failed: %r", rt.name, exc, exc_info=True, extra={"source": rt.name})
+                counts = self.connector.sync_one(rt, full=full, on_page=self._page_counter(rt.name),
+                                                 stop=self.stopping.is_set)
+            except Exception as exc:  # noqa: BLE001 - whatever it is, one failing source must not stop the others
+                self._sync_failed(rt.name, exc)
                 return
             finally:
                 self._reading.discard(rt.name)
         self.readiness.succeeded(rt.name)
+        if self._episodes.over(f"state:{rt.name}"):
+            log.info("source %s read again: the state file takes writes again", rt.name, extra={"source": rt.name})
         self.metrics.runs.labels(source=rt.name, status="ok").inc()
         self.metrics.last_success.labels(source=rt.name).set(self.connector.now())
         if counts.enqueued:
+            self._wake_delivery()
+
+    def _sync_failed(self, name: str, exc: Exception) -> None:
+        failure = sync_failure(name, exc, self.settings.state.path)
+        self.readiness.failed(name, failure.reason)  # /readyz shows it once it lasts (an unmounted share may pass)
+        self.metrics.runs.labels(source=name, status=failure.status).inc()
+        self._episodes.say(failure.episode, logging.ERROR, "%s", failure.message, exc_info=failure.traceback,
+                           extra={"source": name})
+
+    def _wake_delivery(self) -> None:
+        """New orders queued: the delivery job sends them now, on its own thread. Drained here, a Karla outage
+        held the poll for minutes of retries, and the source went unread meanwhile (its lag blamed on it)."""
+        if self.scheduler.running:
+            self.scheduler.modify_job("deliver", next_run_time=_now_tz(self))
+        else:  # the job run by hand, without a scheduler
             self._deliver_job()
 
     def _page_counter(self, source: str) -> Callable[[RunCounts], None]:
@@ -132,7 +147,14 @@ class Daemon:
             except FatalError as exc:  # bad credentials, shop gone: no retry fixes it, so not ready at once
                 result = getattr(exc, "result", None)  # batches Karla answered before it said so still count
                 self.readiness.fatal("karla", redact(str(exc)))
-                log.error("delivery stopped: %s", exc)
+                self._karla_not_before = self.connector.now() + FATAL_RETRY_SECONDS
+                self._episodes.say("karla", logging.ERROR, "delivery stopped: %s. %s", exc, DELIVERY_STOPPED)
+            except DatabaseError as exc:
+                if not is_state_trouble(exc):
+                    raise
+                result, message = None, state_message(self.settings.state.path, exc)  # a full disk: said once
+                self.readiness.failed("state", redact(message))
+                self._episodes.say("state:deliver", logging.ERROR, "delivery interrupted, orders stay queued: %s", message)
             else:
                 # Only an answer from Karla clears a failure: a drain that sent nothing (nothing due, or all of
                 # it from a source being read) says nothing about Karla, and must not restart the failure clock.
@@ -140,9 +162,12 @@ class Daemon:
                 # (Karla's write path may be what fails); new orders accepted clear it.
                 if result.requests:
                     self.readiness.succeeded("karla")
-                    if self._paused:
+                    if self._episodes.over("karla") | self._paused:
                         log.info("delivery resumed: Karla answers again")
                     self._paused = False
+                if result.requests and self._episodes.over("state:deliver"):  # an answer recorded: it writes
+                    self.readiness.succeeded("state")
+                    log.info("delivery resumed: the state file takes writes again")
         if result is not None:
             self._count_delivery(result)
         retries = self.connector.client.stats.retries
@@ -156,28 +181,39 @@ class Daemon:
             self.metrics.dead.labels(source=source).inc(dead)
 
     def _schedule(self) -> None:
+        jobs = 1
         for rt in self.connector.selected(None):
             self.scheduler.add_job(self._sync_job, "interval", seconds=rt.config.poll_interval, args=(rt, False),
                                    id=f"sync:{rt.name}", name=f"sync {rt.name}", next_run_time=_now_tz(self))
+            jobs += 1
             if rt.config.full_sync_cron:
+                # run however late (a poll of the source held its lock for hours): one missed is a day without
                 trigger = cron_trigger(rt.config.full_sync_cron, self.settings.daemon.timezone)
-                self.scheduler.add_job(self._sync_job, trigger, args=(rt, True), id=f"full:{rt.name}", name=f"full sync {rt.name}")
+                self.scheduler.add_job(self._sync_job, trigger, args=(rt, True), id=f"full:{rt.name}",
+                                       name=f"full sync {rt.name}", misfire_grace_time=None)
+                jobs += 1
         self.scheduler.add_job(self._deliver_job, "interval", seconds=self.settings.daemon.delivery_interval,
                                id="deliver", name="deliver")
-        events = EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_EXECUTED
+        # A thread per job (each runs one at a time): with APScheduler's 10, ten long reads starved delivery
+        # and the full syncs, whose turns then counted as running, and were dropped as missed.
+        self.scheduler.add_executor(ThreadPoolExecutor(max_workers=jobs), "default")
+        events = EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_EXECUTED | EVENT_JOB_SUBMITTED
         self.scheduler.add_listener(self._on_job_event, events)
         scheduler_log = logging.getLogger("apscheduler.scheduler")
         if not any(isinstance(f, QuietOverlap) for f in scheduler_log.filters):
             scheduler_log.addFilter(QuietOverlap())
 
     def _on_job_event(self, event: JobEvent) -> None:
+        if event.code == EVENT_JOB_SUBMITTED:  # a thread is free for every job: it starts now
+            self._overlaps.started(event.job_id)
+            return
         if event.code == EVENT_JOB_MAX_INSTANCES:
-            since = self._overlaps.skipped(event.job_id)
-            if since is None:
+            running = self._overlaps.skipped(event.job_id)
+            if running is None:
                 log.debug("job %s is still running; this turn is skipped", event.job_id)
             else:
                 log.warning("job %s has been running for %.0f minutes, its turns skipped meanwhile; if it never ends, a "
-                            "request may hang (see the source's timeout settings)", event.job_id, (self._overlaps.clock() - since) / 60)
+                            "request may hang (see the source's timeout settings)", event.job_id, running / 60)
             return
         self._overlaps.ended(event.job_id)
         if event.code == EVENT_JOB_EXECUTED:
@@ -188,20 +224,7 @@ class Daemon:
             log.warning("job %s missed its run time", event.job_id)
 
     def _warn_short_grace(self) -> None:
-        """A grace no longer than a request's timeout cuts a request on the wire short at every stop: its
-        answer goes unrecorded and its orders are sent again (0.1.0's example set 30 s, Karla's timeout)."""
-        grace = self.settings.daemon.shutdown_grace_seconds
-        timeouts = {"[karla] timeout_seconds": self.settings.karla.timeout_seconds}
-        for rt in self.connector.sources.values():
-            if not rt.config.enabled:
-                continue
-            for table, config in ((f"sources.{rt.name}", rt.config), (f"sources.{rt.name}.sftp", getattr(rt.config, "sftp", None))):
-                if isinstance(timeout := getattr(config, "timeout_seconds", None), (int, float)):
-                    timeouts[f"[{table}] timeout_seconds"] = timeout
-        longest = max(timeouts, key=timeouts.__getitem__)
-        if grace <= timeouts[longest]:
-            log.warning("[daemon] shutdown_grace_seconds = %s is not longer than %s = %s: a stop may cut a request short "
-                        "and its work is done again; set it above %s", grace, longest, timeouts[longest], timeouts[longest])
+        warn_short_grace(self.connector)
 
     # -- main loop -----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -215,8 +238,7 @@ class Daemon:
             self._schedule()
             self.scheduler.start()
             self.notifier.ready()
-            enabled = sum(rt.config.enabled for rt in self.connector.sources.values())
-            log.info("daemon started with %d enabled source(s) of %d", enabled, len(self.connector.sources))
+            log_started(self.connector)
             self._warn_short_grace()
             interval = watchdog_interval() or 5.0
             while not self.stopping.wait(min(interval, 5.0)):
@@ -303,8 +325,5 @@ def _exit_holding_lock() -> NoReturn:
     os._exit(0)
 
 
-def _now_tz(daemon: Daemon) -> Any:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
+def _now_tz(daemon: Daemon) -> datetime:
     return datetime.now(ZoneInfo(daemon.settings.daemon.timezone))

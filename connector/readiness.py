@@ -1,6 +1,7 @@
 """What ``/readyz`` decides: config loaded (we are running), state writable, and no source failing for
 longer than ``ready_max_failure_seconds`` — a single failed poll is normal life, hours of them are not.
-A fatal failure (credentials revoked, shop gone) is not ready at once: waiting cannot fix it, a human must."""
+A fatal failure (credentials revoked, shop gone, a source's plugin that failed to load) is not ready at once:
+waiting cannot fix it, a human must."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from connector.job_errors import db_reason
 from state import Outbox, Runs
 
 __all__ = ["Readiness"]
@@ -56,7 +58,7 @@ class Readiness:
             with self.connector.db.transaction() as conn:  # a real commit to the state file (not a TEMP table)
                 conn.exec_driver_sql("INSERT OR REPLACE INTO heartbeat (id, at) VALUES (1, ?)", (self.connector.now(),))
         except Exception as exc:  # noqa: BLE001
-            problems["state"] = f"state file not writable: {exc}"
+            problems["state"] = f"state file not writable ({self.connector.db.path}): {db_reason(exc)}"
         now = self.clock()
         with self._lock:
             for name, since in self._failing_since.items():

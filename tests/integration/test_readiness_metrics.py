@@ -89,17 +89,26 @@ def test_revoked_credentials_make_the_daemon_unready_at_once(setup, sandbox, tmp
     daemon._sync_job(rt, False)
     ready, body = daemon.readiness.check()
     assert ready is False and "needs a human" in body["problems"]["karla"], body
+    later = [daemon.connector.now()]
 
+    def an_hour_on() -> None:  # after a fatal answer, a drain tries again an hour later
+        later[0] += 3601
+        daemon.connector.now = lambda: later[0]  # type: ignore[method-assign]
+
+    an_hour_on()
     daemon._reading.add(rt.name)
     daemon._deliver_job()  # nothing sent: says nothing about the key
     daemon._reading.discard(rt.name)
     sandbox.heal()
     sandbox.faults.down = True
+    an_hour_on()
     daemon._deliver_job()  # an outage after the 401 says nothing about the key either
     clock.t += 10_000
     assert "needs a human" in daemon.readiness.check()[1]["problems"]["karla"]
+    assert sandbox.orders(SLUG) == {}
 
     sandbox.faults.down = False
+    an_hour_on()
     daemon._deliver_job()  # the key works again (re-activated in Karla)
     assert daemon.readiness.check()[0] is True and set(sandbox.orders(SLUG)) == {"1"}
 
