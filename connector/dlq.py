@@ -20,16 +20,15 @@ from typing import Any
 
 from rich.console import Console
 
-from adapters.base import Record
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
-from connector.engine import SourceRuntime, record_parts
+from connector.engine import SourceRuntime
+from connector.pages import requeue_letter
 from connector.replay import Replay
 from connector.errors import ConnectorError
-from connector.karla.models import OrderPlacement, Tracking
 from connector.logs import printable, redact
 from connector.settings import Settings
-from state import DeadLetterRow, DeadLetters, Files, Outbox, Part, origin
+from state import DeadLetterRow, DeadLetters, Files, origin
 from state.db import require_existing
 from state.lock import StateLock
 
@@ -44,6 +43,7 @@ class RetryPlan:
     about: dict[str, list[DeadLetterRow]] = field(default_factory=dict)  # source -> the letters it reads again for
     karla: list[DeadLetterRow] = field(default_factory=list)  # Karla's letters, queued after the re-reads
     kept: list[DeadLetterRow] = field(default_factory=list)  # nothing this command can do
+    unusable: dict[int, str] = field(default_factory=dict)  # Karla letters whose stored item makes no record: why
 
 
 def _plan(rows: Sequence[DeadLetterRow]) -> RetryPlan:
@@ -65,40 +65,14 @@ def _plan(rows: Sequence[DeadLetterRow]) -> RetryPlan:
 def _requeue_karla(conn: Any, plan: RetryPlan, now: float) -> None:
     """Newest letters first: once a part is queued from the newest, an older letter of the same part counts
     as superseded (``changed_since``) instead of being queued over it. After the re-reads, so that a source
-    letter's fixed, newer version read by them supersedes an older letter of Karla's, not the other way."""
+    letter's fixed, newer version read by them supersedes an older letter of Karla's, not the other way.
+    A letter whose stored item no longer makes a record is kept, with why (``RetryPlan.unusable``)."""
     for row in sorted(plan.karla, key=lambda r: (r.created_at, r.id), reverse=True):
-        (plan.queued if _requeue(conn, row, now) else plan.superseded).append(row.id)
+        try:
+            (plan.queued if requeue_letter(conn, row, now) else plan.superseded).append(row.id)
+        except ValueError as exc:
+            plan.unusable[row.id] = str(exc)
     DeadLetters(conn).delete(plan.queued + plan.superseded)
-
-
-def _parts(row: DeadLetterRow) -> list[Part]:
-    """The outbox parts of a Karla letter's item, as the engine splits a record."""
-    item = row.payload if isinstance(row.payload, dict) else {}
-    record = Record(
-        key=row.order_key or "", id_type=row.id_type or "order_number", location=row.location,
-        order=OrderPlacement.model_validate(item["order"]) if item.get("order") else None,
-        trackings=[Tracking.model_validate(t) for t in item.get("trackings", [])],
-    )
-    versions = row.versions if isinstance(row.versions, dict) else {}  # as read: a re-read then compares with them
-    return [p._replace(version=versions.get(p.part)) for p in record_parts(record, row.source, row.stream or "", row.slug or "")]
-
-
-def _requeue(conn: Any, row: DeadLetterRow, now: float) -> bool:
-    """Queue a Karla-refused item again; False when every part of it has a newer version since."""
-    outbox = Outbox(conn)
-    newer = _in_newer_letters(conn, row)
-    parts = [p for p in _parts(row) if p.part not in newer and not outbox.changed_since(p, row.created_at)]
-    for part in parts:
-        outbox.forget_delivered(part.slug, part.order_key, part.part)
-    outbox.enqueue(parts, now)
-    return bool(parts)
-
-
-def _in_newer_letters(conn: Any, row: DeadLetterRow) -> set[str]:
-    """Parts of this order that a newer Karla letter holds: a newer version, refused too. Retrying this
-    letter alone must not send its older version of them (retrying both sends the newer: ``_plan``)."""
-    letters = DeadLetters(conn).of_order("karla", row.slug, row.order_key)
-    return {p.part for other in letters if (other.created_at, other.id) > (row.created_at, row.id) for p in _parts(other)}
 
 
 def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Console) -> list[int]:
@@ -191,6 +165,9 @@ def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
         out.print(f"dropped {len(plan.superseded)} superseded letter(s): a newer version was delivered, queued or refused since")
     if reread:
         out.print(f"read {len(reread)} letter(s)' rows again (those still bad keep their letter, with today's reason)")
+    for letter, why in plan.unusable.items():  # written by an older release, before a record was checked so
+        out.print(f"kept letter {letter}: its stored order cannot be sent again ({printable(redact(why))}); fix the order "
+                  f"at its source (it is read again and sent), then `dlq drop {letter}`", markup=False, highlight=False)
     unread = [i for i in plan.reread if i not in reread]
     kept = [row.id for row in plan.kept] + unread
     if kept:

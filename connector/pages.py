@@ -16,16 +16,17 @@ from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import Page, Record
-from connector.karla.models import merge_trackings, serialise
+from connector.karla.models import OrderPlacement, Tracking, merge_trackings, serialise
 from connector.logs import redact, redact_data
+from connector.refusals import NOT_FOUND
 from connector.replay import Replay
-from state import Cursors, DeadLetters, EnqueueCounts, Files, Outbox, Part, StateDB, origin
+from state import Cursors, DeadLetterRow, DeadLetters, EnqueueCounts, Files, Outbox, Part, StateDB, origin
 from state.parts import VERSION_SEP
 
 if TYPE_CHECKING:
     from connector.engine import SourceRuntime
 
-__all__ = ["RunCounts", "commit_page", "digest", "iter_parts", "record_parts"]
+__all__ = ["RunCounts", "commit_page", "digest", "iter_parts", "letter_parts", "record_parts", "requeue_letter"]
 
 _NAMED = 3  # dead letters named per page in the log
 
@@ -103,6 +104,7 @@ def commit_page(
     counts = RunCounts(read=len(page.records), rejected=len(page.rejected))
     with db.transaction() as conn:
         enq = _enqueue(conn, rt, stream, page.records, now, full, replay)
+        _parcels_follow(conn, page.records, rt.slug, now)
         withdrawn = Outbox(conn).withdraw(_listed(page.records, rt.slug)) if complete else []
         letters = DeadLetters(conn)
         if resolve:
@@ -138,6 +140,66 @@ def _enqueue(conn: Any, rt: SourceRuntime, stream: str, records: list[Record], n
                                   reread=kind == "rewritten")
             counts = EnqueueCounts(*(a + b for a, b in zip(astuple(counts), astuple(more))))
     return counts
+
+
+def _parcels_follow(conn: Any, records: list[Record], slug: str, now: float) -> None:
+    """An order read cleanly takes along its parcels that gave up waiting for it (``Refusals._never_came``'s
+    letters), in the page's transaction: queued again as `dlq retry` queues them, they go with the order (a late
+    file, a rejected row fixed), where the letter said so; a parcel changed since is not sent older."""
+    letters = DeadLetters(conn)
+    orders = {(r.shop_slug or slug, r.key) for r in records if r.order is not None}
+    if not orders or not letters.has_karla_letters():
+        return
+    done = []
+    for row in letters.never_came(orders, NOT_FOUND):  # newest first: an older letter's part is then superseded
+        try:
+            requeue_letter(conn, row, now)
+        except ValueError as exc:  # stored by an older release, it no longer makes a record: `dlq retry` says so
+            log.warning("dead letter %d of order %s is kept: %s", row.id, row.order_key, redact(str(exc)))
+            continue
+        done.append(row.id)
+        log.info("order %s was read: its parcels that gave up waiting for it go with it (dead letter %d cleared)",
+                 row.order_key, row.id, extra={"source": row.source})
+    letters.delete(done)
+
+
+def letter_parts(row: DeadLetterRow) -> list[Part]:
+    """The outbox parts of a Karla letter's item, as a record is split. ``ValueError``: the stored item no longer
+    makes a record (a letter of an older release, whose order's own id is not its key)."""
+    item = row.payload if isinstance(row.payload, dict) else {}
+    record = Record(
+        key=row.order_key or "", id_type=row.id_type or "order_number", location=row.location,
+        order=OrderPlacement.model_validate(item["order"]) if item.get("order") else None,
+        trackings=[Tracking.model_validate(t) for t in item.get("trackings", [])],
+    )
+    versions = row.versions if isinstance(row.versions, dict) else {}  # as read: a re-read then compares with them
+    return [p._replace(version=versions.get(p.part)) for p in record_parts(record, row.source, row.stream or "", row.slug or "")]
+
+
+def requeue_letter(conn: Any, row: DeadLetterRow, now: float) -> bool:
+    """Queue a Karla letter's item again; False when every part of it has a newer version since (one delivered
+    or waiting, or held by a newer letter): sending the letter's would set Karla back. The letter stays: the
+    caller drops it."""
+    outbox = Outbox(conn)
+    newer = _in_newer_letters(conn, row)
+    parts = [p for p in letter_parts(row) if p.part not in newer and not outbox.changed_since(p, row.created_at)]
+    for part in parts:
+        outbox.forget_delivered(part.slug, part.order_key, part.part)
+    outbox.enqueue(parts, now)
+    return bool(parts)
+
+
+def _in_newer_letters(conn: Any, row: DeadLetterRow) -> set[str]:
+    """Parts of this order that a newer Karla letter holds: a newer version, refused too. Queuing this letter
+    alone must not send its older version of them (retrying both sends the newer: newest first). Named from
+    the stored item, not rebuilt as a record: a letter of an older release may no longer make one."""
+    parts: set[str] = set()
+    for other in DeadLetters(conn).of_order("karla", row.slug, row.order_key):
+        item = other.payload if isinstance(other.payload, dict) else {}
+        if (other.created_at, other.id) > (row.created_at, row.id):
+            parts |= {"order"} if item.get("order") else set()
+            parts |= {f"tracking:{t.get('tracking_number')}" for t in item.get("trackings") or [] if isinstance(t, dict)}
+    return parts
 
 
 def _by_reading(conn: Any, source: str, records: list[Record], replay: Replay | None) -> dict[str, list[Record]]:

@@ -19,9 +19,9 @@ from state import DeadLetters, Outbox, PendingRow, StateDB
 if TYPE_CHECKING:
     from connector.sender import DeliveryResult
 
-__all__ = ["Refusals", "answer", "hours_queued"]
+__all__ = ["NOT_FOUND", "Refusals", "answer", "hours_queued"]
 
-_NOT_FOUND = "order_not_found"
+NOT_FOUND = "order_not_found"  # also the details of a letter of parcels that gave up waiting for their order
 # Karla's keys about one parcel (a shipment), not its order; its error table gives them at the top level,
 # naming no field, so the refused parcel is found by sending the item's parts apart (``_parcel_refused``).
 _PARCEL_KEYS = frozenset({"carrier_reference_invalid", "shipment_exists", "shipment_not_found"})
@@ -93,7 +93,7 @@ class Refusals:
 
     def _refused(self, item: Item, details: dict[str, Any], entries: list[dict[str, Any]], parcels: str | None = None) -> None:
         types = {e.get("type") for e in entries} | ({details.get("key")} if not entries else set())
-        if types == {_NOT_FOUND}:
+        if types == {NOT_FOUND}:
             self._defer(item)
             return
         said = " ".join(str(v) for v in (details.get("status"), details.get("key")) if v)
@@ -101,32 +101,59 @@ class Refusals:
         info = answer(details.get("status"), details.get("key"), details.get("message"), entries)
         self._dead(item, f"Karla rejected {parcels + ' of ' if parcels else ''}order {item.key}: {reason} ({_NEXT})", info)
 
-    def _defer(self, item: Item, note: str = f"{_NOT_FOUND}: waiting for the order", anew: bool = False) -> None:
+    def _defer(self, item: Item, note: str | None = None, anew: bool = False) -> None:
         """Karla does not know the order yet (or refused it): wait for it, but not forever. A fixed order,
         queued due at once, takes the waiting parts of its order with it (``due_items``: the earliest row).
         ``anew``: the order was refused just now; the wait for its fix starts now, however long the parts
         were queued before (Karla down for a day, a parcels file read a day before its orders file)."""
         now = self.now()
-        if not anew and hours_queued(item, self.now()) > self.settings.unknown_order_max_age_hours:
-            self._dead(item, self._never_came(item), {"key": _NOT_FOUND})
+        overdue = hours_queued(item, self.now()) > self.settings.unknown_order_max_age_hours
+        if not anew and overdue and not self._order_waits(item):
+            self._dead(item, self._never_came(item), {"key": NOT_FOUND})
             return
+        note = note or self._waiting(item)
         with self.db.transaction() as conn:
             if anew:
                 Outbox(conn).restart_wait(item.rows, now)
             Outbox(conn).postpone(item.rows, now + suspects.backoff(item.rows), note)
         self.result.deferred += 1
 
+    def _order_waits(self, item: Item) -> bool:
+        """Whether the order was read meanwhile and waits to go (read while these parts were on the wire): they
+        go with it (``due_items``) rather than into a letter its reading could no longer clear."""
+        if any(r.part == "order" for r in item.rows):  # refused with its order: that one is no help
+            return False
+        with self.db.read() as conn:
+            return any(r.part == "order" for rows in Outbox(conn).groups_of([(item.slug, item.key)]) for r in rows)
+
+    def _waiting(self, item: Item) -> str:
+        """What `status` says of parts waiting for their order: where to look when the source rejected it."""
+        with self.db.read() as conn:
+            rejected = DeadLetters(conn).of_order("source", item.slug, item.key)
+        if rejected:
+            return (f"{NOT_FOUND}: waiting for order {item.key}, which the source rejected (dead letter "
+                    f"{rejected[0].id}): fix it as that letter says and they go with it")
+        return f"{NOT_FOUND}: waiting for the order"
+
     def _never_came(self, item: Item) -> str:
-        """Why trackings that waited for their order are given up: a refused order's letter is where to look."""
+        """Why trackings that waited for their order are given up, and what brings them: an order read cleanly
+        takes them along (``connector.pages``: a later file, a row fixed where its own letter says)."""
         hours = f"{self.settings.unknown_order_max_age_hours:g} hours"
         with self.db.read() as conn:
-            letters = DeadLetters(conn).of_order("karla", item.slug, item.key)
-        if any("order" in (letter.payload or {}) for letter in letters):
-            return (f"Karla does not know order {item.key}: its trackings waited more than {hours} for it after Karla "
-                    "refused it (see that order's letter in `dlq list`) and were not delivered: once the order is fixed "
-                    "at its source, `dlq retry` this letter")
+            letters = DeadLetters(conn)
+            rejected = letters.of_order("source", item.slug, item.key)
+            refused = [letter for letter in letters.of_order("karla", item.slug, item.key) if "order" in (letter.payload or {})]
+        waited = f"Karla does not know order {item.key}: its trackings waited more than {hours} for it"
+        if rejected:
+            return (f"{waited} after the source rejected it (see that order's letter, {rejected[0].id}, in `dlq list`) "
+                    "and were not delivered: fix the order as its letter says and they go with it")
+        if refused:
+            return (f"{waited} after Karla refused it (see that order's letter, {refused[0].id}, in `dlq list`) and were "
+                    "not delivered: fix the order at its source and they go with it; or fix it in Karla and `dlq retry` "
+                    "this letter")
         return (f"Karla does not know order {item.key} and no order data for it arrived within {hours}; its trackings "
-                "were not delivered")
+                "were not delivered: they go by themselves once the order is read, or `dlq retry` this letter once "
+                "the order is in Karla by other means")
 
 
 def hours_queued(item: Item, now: float) -> float:

@@ -1,5 +1,5 @@
-"""Small stores: cursors, files seen and dead letters (runs: ``state.runs``). Each method runs in the caller's
-transaction."""
+"""Small stores: cursors and dead letters (files seen: ``state.files``; runs: ``state.runs``). Each method runs in
+the caller's transaction."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from state.files import Files
 from state.parts import KEYS_PER_LOOKUP, chunks
 
 __all__ = ["Cursors", "DeadLetters", "DeadLetterRow", "Files", "origin"]
@@ -33,59 +34,6 @@ class Cursors:
     def all(self, source: str) -> dict[str, str | None]:
         sql = "SELECT stream, value FROM cursor WHERE source = ? ORDER BY stream"
         return dict(self.conn.exec_driver_sql(sql, (source,)).all())
-
-
-class Files:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def is_seen(self, source: str, path: str, sha256: str) -> tuple[int, float, int] | None:
-        """``(size, mtime, dead letters)`` of ``path`` when it was last read to its end, if that was this
-        content; else None.
-
-        The content decides, not the modification time: the same file touched (copied without keeping
-        times, restored from a backup) read again would send its older versions once more. Only the last
-        version read counts: a file whose content went back to an earlier one is a change."""
-        sql = "SELECT size, mtime, rejected, sha256 FROM seen_file WHERE source=? AND path=? ORDER BY seen_at DESC, rowid DESC LIMIT 1"
-        row = self.conn.exec_driver_sql(sql, (source, path)).first()
-        return None if row is None or row[3] != sha256 else (int(row[0]), float(row[1]), int(row[2] or 0))
-
-    def was_read(self, source: str, path: str, size: int, mtime: float) -> tuple[str, int] | None:
-        """``(sha256, dead letters)`` of a version of ``path`` with this size and mtime read to its end, or None."""
-        sql = "SELECT sha256, rejected FROM seen_file WHERE source=? AND path=? AND size=? AND mtime=? ORDER BY seen_at DESC, rowid DESC"
-        row = self.conn.exec_driver_sql(sql, (source, path, size, mtime)).first()
-        return None if row is None else (str(row[0]), int(row[1] or 0))
-
-    def read_versions(self, source: str) -> dict[tuple[str, int, float], tuple[str, int]]:
-        """``was_read``'s answer for every (path, size, mtime) of the source, in one query: asked file by file,
-        a folder of kept exports cost a query per file per poll (a year of them: 100k files, seconds)."""
-        sql = "SELECT path, size, mtime, sha256, rejected FROM seen_file WHERE source=? ORDER BY seen_at, rowid"
-        return {(path, size, mtime): (str(sha256), int(rejected or 0))  # the latest read of a key is the last
-                for path, size, mtime, sha256, rejected in self.conn.exec_driver_sql(sql, (source,))}
-
-    def mark_seen(self, source: str, marks: Iterable[Any], now: float) -> None:
-        self.conn.exec_driver_sql(
-            "INSERT OR REPLACE INTO seen_file (source, path, size, mtime, sha256, rejected, seen_at) VALUES (?,?,?,?,?,?,?)",
-            [(source, m.path, m.size, m.mtime, m.sha256, m.rejected, now) for m in marks],
-        )
-
-    def has_version(self, source: str, path: str, sha256: str) -> bool:
-        """Whether this content of ``path`` has been read to its end."""
-        sql = "SELECT 1 FROM seen_file WHERE source = ? AND path = ? AND sha256 = ?"
-        return self.conn.exec_driver_sql(sql, (source, path, sha256)).first() is not None
-
-    def read_since(self, source: str, path: str, since: float) -> bool:
-        """Whether ``path`` was read to its end at ``since`` or later."""
-        sql = "SELECT 1 FROM seen_file WHERE source = ? AND path = ? AND seen_at >= ?"
-        return self.conn.exec_driver_sql(sql, (source, path, since)).first() is not None
-
-    def count(self, source: str) -> int:
-        return int(self.conn.exec_driver_sql("SELECT COUNT(*) FROM seen_file WHERE source = ?", (source,)).scalar() or 0)
-
-    def has(self, source: str, path: str) -> bool:
-        """Whether any version of ``path`` has been read to its end."""
-        sql = "SELECT 1 FROM seen_file WHERE source = ? AND path = ?"
-        return self.conn.exec_driver_sql(sql, (source, path)).first() is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +115,21 @@ class DeadLetters:
     def of_order(self, stage: str, slug: str | None, order_key: str | None) -> list[DeadLetterRow]:
         sql = f"SELECT {_DLQ_COLUMNS} FROM dead_letter WHERE stage = ? AND slug IS ? AND order_key IS ? ORDER BY id"
         return [_row(r) for r in self.conn.exec_driver_sql(sql, (stage, slug, order_key))]
+
+    def never_came(self, orders: Iterable[tuple[str, str]], key: str) -> list[DeadLetterRow]:
+        """Karla's letters of these (slug, order_key) orders whose parts gave up waiting for their order (``details``
+        is ``{"key": key}``, Karla's ``order_not_found``), newest first: what goes again once the order is read."""
+        by_slug: dict[str, set[str]] = {}
+        for slug, order_key in orders:
+            by_slug.setdefault(slug, set()).add(order_key)
+        found: list[DeadLetterRow] = []
+        for slug, keys in by_slug.items():
+            for chunk in chunks(sorted(keys), KEYS_PER_LOOKUP):
+                sql = (f"SELECT {_DLQ_COLUMNS} FROM dead_letter WHERE stage = 'karla' AND slug = ?"
+                       f" AND order_key IN ({','.join('?' * len(chunk))})")
+                rows = map(_row, self.conn.exec_driver_sql(sql, (slug, *chunk)))
+                found += [row for row in rows if row.details == {"key": key}]
+        return sorted(found, key=lambda row: (row.created_at, row.id), reverse=True)
 
     def delete(self, ids: Sequence[int]) -> int:
         ids = _storable(ids)
