@@ -29,6 +29,10 @@
       501 (service_not_implemented: retrying cannot help)
       without a record key, other unknown statuses
 
+A fatal auth answer for one shop (``shop_not_found``; a 401/403 for a shop other than ``[karla].shop_slug``,
+whose key may be that shop's own, not an organisation key; any 403) is ``ShopRefused``: only that shop's
+orders wait. A 401 for ``[karla].shop_slug`` itself, or a 400, is a ``ConfigError`` that stops every shop.
+
 Why an unknown answer is fatal and not a rejection: a fatal stop keeps every order pending, so nothing
 is lost and the next run after a human's fix delivers everything; a wrong rejection bisects every batch
 and dead-letters the whole outbox (recoverable with ``dlq retry``, but only after the damage).
@@ -91,8 +95,8 @@ class ConfigError(FatalError):
 
 
 class ShopRefused(ConfigError):
-    """Karla refuses one shop (it does not exist, or the key has no rights for it). Its orders wait; other
-    shops' orders are still delivered, and the run ends with this error once they are."""
+    """Karla refuses one shop (it does not exist, or the key has no rights for it or is not its key). Its
+    orders wait; other shops' orders are still delivered, and the run ends with this error once they are."""
 
     def __init__(self, message: str, *, slug: str) -> None:
         super().__init__(message)

@@ -52,6 +52,10 @@ class KarlaSettings(_Section):
     shop_slug: str = Field(min_length=1, description="Karla shop that receives the orders")
     username: str | None = Field(None, description="API key user name; defaults to shop_slug")
     api_key: SecretStr = Field(description="API key (better: env KARLA_CONNECTOR_KARLA__API_KEY)")
+    api_version: str | None = Field(
+        None, description="Karla API version sent as the Karla-Version header on every request, to try a dated "
+        "version before upgrading; unset: Karla's latest stable version"
+    )
     bulk_max_orders: int = Field(50, ge=1, le=1000, description="Items per Bulk Fulfillment call")
     bulk_max_bytes: int = Field(1_000_000, ge=10_000, description="Request body bytes per Bulk Fulfillment call")
     max_in_flight: int = Field(
@@ -89,6 +93,14 @@ class KarlaSettings(_Section):
         if not safe_scheme(value):  # the API key goes with every request: never in clear text across a network
             raise ValueError("must start with https:// (http:// only for a sandbox on 127.0.0.1, ::1 or localhost)")
         return value
+
+    @field_validator("api_version")
+    @classmethod
+    def _header_value(cls, value: str | None) -> str | None:
+        """Checked at load: a value httpx cannot send would fail every request, with a less helpful message."""
+        if value is not None and (not value.strip() or not value.isascii() or not value.isprintable()):
+            raise ValueError("must be a version as Karla's changelog names it (printable ASCII, e.g. a date), or left out")
+        return value.strip() if value is not None else None
 
     @property
     def user(self) -> str:

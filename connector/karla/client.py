@@ -3,7 +3,8 @@
 Bodies can be passed pre-serialised (``bulk_upsert_raw``) so delivery serialises each payload exactly once.
 Answers are classified by ``connector.errors.action_for`` (status, Karla's ``key``, an item named in
 ``errors[].loc``). ``abort()`` (or setting the ``abort`` event given at construction) makes every call
-of this client stop retrying at once; a single call can also take its own ``abort`` event.
+of this client stop retrying at once; a single call can also take its own ``abort`` event. A ``Retry-After``
+pauses every call of this client, not only the one it answered (``connector.karla.pause``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tenacity
 
 from connector.errors import (
     AUTH_KEYS,
+    Aborted,
     Action,
     BatchTooLarge,
     ConfigError,
@@ -36,6 +38,7 @@ from connector.errors import (
     item_index,
 )
 from connector.karla.models import OrderFulfillment, dump
+from connector.karla.pause import SharedPause
 from connector.logs import clip, register_basic_auth
 from connector.retry import RetryPolicy, call_with_retries, loopback_direct, make_retrying, parse_retry_after, tls_verify
 from connector import __version__
@@ -86,6 +89,7 @@ class KarlaClient:
         sleep: Callable[[float], None] = time.sleep,
         on_request: Callable[[str, int], None] | None = None,
         abort: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._abort = abort if abort is not None else threading.Event()
@@ -98,13 +102,14 @@ class KarlaClient:
             timeout=settings.timeout_seconds,
             verify=tls_verify(settings.verify_tls, settings.ca_file),
             transport=transport,
-            headers={"User-Agent": f"karla-connector/{__version__}", "Content-Type": "application/json"},
+            headers=_headers(settings),
             mounts=loopback_direct(settings.base_url),  # a loopback Karla never through http_proxy: the key in clear
         )
         if self.tls_warning:
             log.warning("%s", self.tls_warning)
         policy = RetryPolicy(attempts=settings.retry_attempts, max_seconds=settings.retry_max_seconds)
         self._retrying = make_retrying(policy, sleep=sleep, on_retry=self._count_retry)
+        self._pause = SharedPause(sleep, clock)  # a Retry-After pauses every sender of this client (max_in_flight)
 
     def _count_retry(self, _exc: BaseException | None) -> None:
         with self.stats.lock:
@@ -165,12 +170,27 @@ class KarlaClient:
         self, method: str, path: str, body: bytes | None, endpoint: str, params: dict | None = None,
         abort: threading.Event | None = None, once: bool = False,
     ) -> Any:
+        slept = 0.0  # the end of the pause this call's own Retry-After started (its backoff sleeps it out)
+        probe = False  # Karla failed this call without a Retry-After (5xx, timeout): its retry asks whether Karla is up
+
         def attempt() -> Any:
+            nonlocal slept, probe
+            if not probe:  # a probe keeps its own short backoff: an outage still ends the drain at once
+                self._pause.wait(event, slept)
+                if event.is_set():
+                    raise Aborted("Karla API: not sent, asked to stop")
+            probe = True  # stays so if no answer comes (a timeout, a refused connection)
             response = self._http.request(method, path, content=body, params=params)
             self.stats.count(response.status_code, len(body or b""))
             if self._on_request:
                 self._on_request(endpoint, response.status_code)
-            return self._interpret(response, endpoint)
+            try:
+                return self._interpret(response, endpoint)
+            except RetryableError as exc:  # a pause beyond the budget ends the retries (connector.retry) instead
+                probe = exc.retry_after is None
+                if exc.retry_after is not None and exc.retry_after <= self.settings.retry_max_seconds:
+                    slept = self._pause.start(exc.retry_after)
+                raise
 
         event = self._abort if abort is None or self._abort.is_set() else abort
         retrying = self._retrying.copy(stop=tenacity.stop_after_attempt(1)) if once else self._retrying
@@ -203,6 +223,18 @@ class KarlaClient:
             f"({page!r}), not Karla's API: check [karla].base_url (now {self.settings.base_url}). Nothing was marked delivered"
         )
 
+    def _other_shop(self, said: str, who: str, shop: str) -> ShopRefused:
+        """A key refused for a shop other than [karla].shop_slug: Karla's keys belong to one shop unless they
+        are organisation keys, so only that shop's orders wait; a key refused for [karla].shop_slug itself
+        is still fatal for every shop."""
+        return ShopRefused(
+            f"Karla answered {said} for shop {shop!r} ({who}): the API key may not be valid for this shop: a shop's "
+            f"own key works only for its shop ([karla].shop_slug = {self.settings.shop_slug!r}); sending to other shops "
+            "(a source's shop_slug, Shopware's sales_channels) needs an organisation-level key with the editor or "
+            "admin role, set as [karla].api_key with its user name as [karla].username. Else check that shop_slug",
+            slug=shop,
+        )
+
     def _fatal(self, response: httpx.Response, info: dict[str, Any]) -> FatalError:
         """A stop that keeps everything pending, with a message that says what Karla's answer means."""
         status, key = response.status_code, info["key"]
@@ -220,6 +252,8 @@ class KarlaClient:
         if (status == 401 or key == "invalid_merchant_or_key") and self.settings.api_key.get_secret_value() == _PLACEHOLDER:
             return ConfigError(f"Karla answered {said} for {who}: [karla].api_key is still the example's {_PLACEHOLDER!r}: "
                                "set your key (better as KARLA_CONNECTOR_KARLA__API_KEY)")
+        if shop is not None and shop != self.settings.shop_slug and (status in (401, 403) or key in AUTH_KEYS):
+            return self._other_shop(said, who, shop)
         if status == 401 or key == "invalid_merchant_or_key":
             return ConfigError(
                 f"Karla answered {said} for {who}: the API key was refused (wrong, deleted or expired), or the user "
@@ -248,6 +282,14 @@ class KarlaClient:
             f"Karla answered {said} to {where}, which names no record and is not a documented answer the "
             "connector can act on: delivery stops, every order stays pending, nothing was dead-lettered"
         )
+
+
+def _headers(settings: KarlaSettings) -> dict[str, str]:
+    """Every request's headers; ``Karla-Version`` only when [karla].api_version pins one (else Karla's latest)."""
+    headers = {"User-Agent": f"karla-connector/{__version__}", "Content-Type": "application/json"}
+    if settings.api_version:
+        headers["Karla-Version"] = settings.api_version
+    return headers
 
 
 def _path(slug: str) -> str:

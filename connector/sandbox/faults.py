@@ -29,7 +29,8 @@ class RequestLog:
     body_bytes: int
     items: int
     at: float
-    retry_after: str | None = None
+    retry_after: str | None = None  # the Retry-After answered
+    karla_version: str | None = None  # the Karla-Version header sent
 
 
 @dataclass(slots=True)

@@ -44,11 +44,12 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
                 header = f"{retry_after:g}"
                 self.send_header("Retry-After", header)
             # logged before the answer leaves: whoever got the answer can already see it in ``requests``
-            sb.record(RequestLog(self.command, urlsplit(self.path).path, status, length, items, time.monotonic(), header))
+            sb.record(RequestLog(self.command, urlsplit(self.path).path, status, length, items, time.monotonic(), header,
+                                 self.headers.get("Karla-Version")))
             self.end_headers()
             self.wfile.write(data)
 
-        def _auth(self) -> bool:
+        def _auth(self, slug: str | None) -> bool:
             value = self.headers.get("Authorization", "")
             if not value.startswith("Basic "):
                 return self._deny(400, "Missing or malformed authentication credentials")
@@ -57,6 +58,8 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             except (binascii.Error, UnicodeDecodeError):
                 return self._deny(400, "Missing or malformed authentication credentials")
             if sb.credentials.get(user) != key or not key:
+                return self._deny(401, "Invalid username or API key")
+            if not sb.key_fits(user, slug):  # a shop's own key, used for another shop (``Sandbox.scope_keys``)
                 return self._deny(401, "Invalid username or API key")
             return True
 
@@ -89,7 +92,7 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             slug, route = self._route()
             if route != "orders":
                 return self._not_found()
-            if not self._auth() or not self._shop_exists(slug):
+            if not self._auth(slug) or not self._shop_exists(slug):
                 return
             if sb.faults.down:
                 return self._reply(503, _error("sandbox_fault", "Karla is down"))
@@ -109,7 +112,7 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             if not route:
                 self._drain()
                 return self._not_found()
-            if not self._auth() or not self._shop_exists(slug):
+            if not self._auth(slug) or not self._shop_exists(slug):
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if route == "bulk" and length > sb.bulk_max_bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -35,6 +35,7 @@ class Sandbox:
         self.verbose = verbose
         self.store = OrderStore()
         self.shops: set[str] | None = None  # the shops that exist (None: any slug); others answer shop_not_found
+        self.key_shops: dict[str, frozenset[str] | None] | None = None  # see ``scope_keys`` (None: any key, any shop)
         self.requests: list[RequestLog] = []
         self._script: list[Scripted] = []
         self._refused: dict[str, Scripted] = {}  # order id → the answer to any write that carries it
@@ -107,6 +108,20 @@ class Sandbox:
         with self._changed:
             self._script.clear()
             self._refused.clear()
+
+    def scope_keys(self, organisation: Collection[str] = ()) -> None:
+        """Tie each key to the shop its user names, as Karla's shop keys are: another shop answers 401
+        ``invalid_merchant_or_key``. The users in ``organisation`` hold organisation keys, valid for every shop.
+        Off by default, so the demo and tests may send any shop's orders with one key."""
+        with self._changed:
+            self.key_shops = {user: None if user in organisation else frozenset({user}) for user in self.credentials}
+
+    def key_fits(self, user: str, slug: str | None) -> bool:
+        """Whether ``user``'s key (checked already) may use shop ``slug``."""
+        if self.key_shops is None or slug is None:
+            return True
+        shops = self.key_shops.get(user, frozenset({user}))
+        return shops is None or slug in shops
 
     def refuse_order(self, order_id: str, status: int, key: str | None, message: str = "refused by the sandbox") -> None:
         """Answer every write that carries order ``order_id`` with ``status`` and ``key``, naming no item

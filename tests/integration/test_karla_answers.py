@@ -162,7 +162,9 @@ def test_the_first_batch_that_gives_up_cuts_the_retries_of_the_others(tmp_path: 
         connector.deliver()
     assert time.monotonic() - started < 10
     assert not isinstance(caught.value, Aborted)  # the reason given is Karla's outage, not the cut
-    assert sorted(writes(sandbox)) == [429, 429, 503, 503]  # 3 first attempts + the one retry; nothing else
+    # 3 first attempts + the one retry, nothing else; a first attempt made after a 429 waits out its pause
+    # (shared by every call in flight) and is cut unsent
+    assert sorted(writes(sandbox)) in ([429, 429, 503], [429, 429, 503, 503])
     assert connector.status()["pending"] == 8 and connector.status()["dead"] == 0
 
 
