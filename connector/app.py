@@ -15,18 +15,19 @@ from datetime import datetime, timezone
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import DatabaseError
 
 from connector import suspects
 from connector.delivery import DeliveryResult, drain_outbox
 from connector.early import EarlyDelivery, Gone
 from connector.engine import RunCounts, SourceRuntime, sync_source
 from connector.replay import Replay
-from connector.errors import ConfigError, ConnectorError, FatalError, RetryableError, ShopRefused, Unavailable
+from connector.errors import Aborted, ConfigError, ConnectorError, FatalError, RetryableError, ShopRefused, Unavailable
 from connector.items import pending_groups
 from connector.karla.client import KarlaClient
 from connector.registry import validate_sources
 from connector.settings import Settings
-from connector.status import state_status
+from connector.status import keep_delivery, state_status
 from state import Outbox, StateDB, open_state
 
 __all__ = ["Connector", "SyncReport", "ExitCode"]
@@ -168,13 +169,33 @@ class Connector:
         skip_sources: Collection[str] | None = None,
     ) -> DeliveryResult:
         """Drain the outbox; orders with parts from ``skip_sources`` (being read right now: a live set is
-        looked at per order) stay pending."""
+        looked at per order) stay pending. The outcome is kept for `status` (``_recorded``)."""
+        return self._recorded(lambda: self._drain(on_batch, stop, skip_sources))
+
+    def _drain(
+        self, on_batch: Callable[[int], None] | None, stop: Callable[[], bool] | None, skip_sources: Collection[str] | None,
+    ) -> DeliveryResult:
         groups = None
         if skip_sources is not None:
             groups = (rows for rows in pending_groups(self.db) if not any(r.source in skip_sources for r in rows))
         # The only drain on the wire: the CLI's delivery process has ended by now, and the daemon drains one at a time.
         return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop,
                             groups=groups, drop_acknowledged=True, shops=self._shops())
+
+    def _recorded(self, drain: Callable[[], DeliveryResult]) -> DeliveryResult:
+        """Run ``drain`` and keep its outcome for `status` (``connector.status.keep_delivery``): why Karla
+        failed lived only in a daemon's memory or a `sync`'s output. A shutdown (``Aborted``) is no failure."""
+        started = self.now()
+        try:
+            result = drain()
+        except DatabaseError:  # the state file fails: keeping the outcome there would too (the caller says why)
+            raise
+        except Exception as exc:
+            why = None if isinstance(exc, Aborted) else str(exc) if isinstance(exc, ConnectorError) else repr(exc)
+            keep_delivery(self.db, started, self.now(), getattr(exc, "result", None), why)
+            raise
+        keep_delivery(self.db, started, self.now(), result, None)
+        return result
 
     def _shops(self) -> set[str]:
         """The shops some configured source sends to (a refused shop outside them has its orders dead-lettered)."""
@@ -251,8 +272,7 @@ class Connector:
     ) -> None:
         """Drain the outbox into ``report``: an unavailable Karla is recorded there (exit 3), not raised."""
         try:
-            result = self._finish_early(early, on_batch)
-            report.delivery = result if result is not None else self.deliver(on_batch)
+            report.delivery = self._recorded(lambda: self._finish_early(early, on_batch) or self._drain(on_batch, None, None))
         except Unavailable as exc:
             report.delivery = getattr(exc, "result", report.delivery)
             report.karla_error = str(exc)

@@ -72,6 +72,7 @@ def sync_report(out: Console, report: Any) -> None:
 def status(out: Console, data: dict[str, Any]) -> None:
     where = f"   state file: {data['state_path']}" if data.get("state_path") else ""
     out.print(f"pending orders: {data['pending']}   dead letters: {data['dead']}{_safe(where)}", highlight=False, markup=False)
+    _last_delivery(out, data.get("delivery"))
     waiting = data["waiting"]
     if waiting["count"]:
         out.print(f"{waiting['count']} of them wait after a failed delivery; next to be tried again:", highlight=False)
@@ -93,6 +94,19 @@ def status(out: Console, data: dict[str, Any]) -> None:
         shown = name if s.get("enabled", True) else f"{name} (disabled)"  # `sync` and `run` leave it unread
         table.add_row(*map(_cell, (shown, s["type"], s["shop_slug"], s["pending"], s["dead"], last, cursor[:80])))
     out.print(table)
+
+
+def _last_delivery(out: Console, run: dict[str, Any] | None) -> None:
+    """The last drain that sent something or failed: "pending" alone does not say Karla refuses the key."""
+    if not run:
+        return
+    if run["status"] == "ok":
+        out.print(f"last delivery: ok at {run['finished_at']}: {run['delivered']} orders and trackings delivered, "
+                  f"{run['dead']} refused by Karla", highlight=False, markup=False)
+        return
+    out.print(f"last delivery: failed at {run['finished_at']} (failing since {run['started_at']}): "
+              f"{_safe(run['error'] or 'no reason recorded')}",
+              style="red", highlight=False, markup=False)
 
 
 def check_line(out: Console, what: str, ok: bool, facts: list[str]) -> None:

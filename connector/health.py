@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -19,7 +20,61 @@ from connector.settings import ENV_PREFIX
 __all__ = ["HealthServer", "listen_error"]
 
 
-class _IPv6Server(ThreadingHTTPServer):
+IDLE_SECONDS = 10.0  # a connection that sends no request (or no more of it) for this long is closed
+MAX_CONNECTIONS = 32  # connections given a thread at once; a probe or scrape takes one for milliseconds
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``MAX_CONNECTIONS`` of them. A client that connected and sent nothing
+    held a thread and a descriptor for ever: a few hundred (from any host with ``health_host = 0.0.0.0``)
+    and the sources' reads failed with "Too many open files". At the cap, the oldest connection that has not
+    sent its request yet is closed to make room, so a probe is still answered while idle sockets pile up;
+    when every connection is answering one, a new one is closed at once (the prober tries again)."""
+
+    daemon_threads = True
+    request_queue_size = 64  # a burst of probes waits in the kernel rather than being refused
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._lock = threading.Lock()
+        self._open = 0  # connections with a thread, until it ends
+        self._waiting: dict[socket.socket, None] = {}  # of those, the ones yet to send a request, oldest first
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            if self._open >= MAX_CONNECTIONS and self._waiting:
+                oldest = next(iter(self._waiting))
+                del self._waiting[oldest]
+                _hang_up(oldest)  # its thread reads the end of the stream and finishes
+            if self._open >= 2 * MAX_CONNECTIONS or (self._open >= MAX_CONNECTIONS and not self._waiting):
+                self.shutdown_request(request)
+                return
+            self._open += 1
+            self._waiting[request] = None
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._open -= 1
+                self._waiting.pop(request, None)
+
+    def answering(self, request: Any) -> None:
+        """The connection sent a whole request: it is no longer one to close for room."""
+        with self._lock:
+            self._waiting.pop(request, None)
+
+
+def _hang_up(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # the client went already
+        pass
+
+
+class _IPv6Server(_BoundedServer):
     """``ThreadingHTTPServer`` speaks IPv4 only; this one listens on an IPv6 address, and on ``::`` also on
     IPv4 where the OS allows a dual-stack socket (as ``http.server``'s own command line does)."""
 
@@ -45,9 +100,8 @@ class HealthServer:
     def __init__(self, host: str, port: int, ready: Callable[[], tuple[bool, dict]], metrics: Callable[[], bytes]) -> None:
         handler = _handler(ready, metrics)
         host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # "[::1]" as in a URL
-        server = _IPv6Server if _is_ipv6(host) else ThreadingHTTPServer
+        server = _IPv6Server if _is_ipv6(host) else _BoundedServer
         self.httpd = server((host, port), handler)
-        self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="health", daemon=True)
 
     @property
@@ -78,7 +132,10 @@ def listen_error(host: str, port: int, exc: OSError) -> ConfigError:
 
 def _handler(ready: Callable[[], tuple[bool, dict]], metrics: Callable[[], bytes]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = IDLE_SECONDS  # a socket timeout for every read and write: a silent client cannot hold on
+
         def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+            self.server.answering(self.request)  # type: ignore[attr-defined]
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 self._send(200, b'{"status":"ok"}', "application/json")

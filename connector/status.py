@@ -7,17 +7,23 @@ only the service can read) are missing, and showing cursors and counts needs non
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import DatabaseError
 
+from connector.logs import redact
+from connector.sender import DeliveryResult
 from connector.settings import Settings
 from state import Cursors, DeadLetters, Outbox, Runs, StateDB
 from state.lock import lock_holder
 
-__all__ = ["state_status"]
+__all__ = ["keep_delivery", "state_status"]
+
+log = logging.getLogger("connector")
 
 
 def state_status(settings: Settings, db: StateDB) -> dict[str, Any]:
@@ -45,7 +51,8 @@ def state_status(settings: Settings, db: StateDB) -> dict[str, Any]:
         for view in sources.values():
             view["last_run"] = _run_view(view["last_run"], gone)
         return {"state_path": os.path.abspath(db.path), "pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "waiting": waiting,
-                "held": Outbox(conn).held_count(), "held_by_source": Outbox(conn).held_by_source(), "sources": sources}
+                "held": Outbox(conn).held_count(), "held_by_source": Outbox(conn).held_by_source(), "sources": sources,
+                "delivery": _delivery_view(Runs(conn).last_delivery())}
 
 
 def _enabled(raw: dict[str, Any]) -> bool:
@@ -85,3 +92,25 @@ def _run_view(run: dict[str, Any] | None, gone: set[int]) -> dict[str, Any] | No
         "finished_at": _iso(run["finished_at"]), "read": run["read"], "enqueued": run["enqueued"],
         "unchanged": run["unchanged"], "rejected": run["rejected"], "error": run["error"],
     }
+
+
+def keep_delivery(db: StateDB, started: float, now: float, result: DeliveryResult | None, error: str | None) -> None:
+    """Keep a drain's outcome as a ``deliver`` run (``Runs.delivered``), masked: `status` runs in a shell
+    without the API key, which could not mask it there. A drain that sent nothing and did not fail keeps
+    nothing: the daemon drains every 30 s, and an idle one says nothing about Karla."""
+    if error is None and not (result and (result.requests or result.dead)):
+        return
+    counts = {"delivered": result.orders + result.trackings, "dead": result.dead} if result else {}
+    try:
+        with db.transaction() as conn:
+            Runs(conn).delivered(started, now, counts, redact(error) if error is not None else None)
+    except DatabaseError as exc:  # what was delivered is recorded; only `status` misses this drain
+        log.warning("could not keep the last delivery's outcome for `status` in %s: %s", db.path, exc)
+
+
+def _delivery_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The last drain that sent something or failed; a failure repeated since ``started_at`` is one run."""
+    if not run:
+        return None
+    return {"status": run["status"], "started_at": _iso(run["started_at"]), "finished_at": _iso(run["finished_at"]),
+            "delivered": run["delivered"], "dead": run["dead"], "error": run["error"]}

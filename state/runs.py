@@ -1,4 +1,5 @@
-"""The run log: a row per poll, sync or drain with its counts, for `status`, readiness and lag.
+"""The run log: a row per poll or sync (and per drain that sent or failed) with its counts, for `status`,
+readiness and lag.
 
 Apart from the other stores (``state.stores``) because it shares nothing with them but the connection, and
 its retention (``prune``) is a concern of its own. Each method runs in the caller's transaction."""
@@ -16,6 +17,7 @@ class Runs:
     COUNTS = ("read", "enqueued", "unchanged", "rejected", "delivered", "dead")
     KEEP_SECONDS = 30 * 86400  # runs older than this are pruned, except what `status` and readiness show
     PRUNE_BATCH = 1000  # the oldest runs a run's start looks at: ~0.2 ms when none is old enough
+    DELIVERY = "karla"  # the ``source`` of ``deliver`` runs; a source of that name keeps its own by ``kind``
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -41,6 +43,23 @@ class Runs:
     def last_ok(self, source: str) -> float | None:
         sql = "SELECT MAX(finished_at) FROM run WHERE source = ? AND status = 'ok' AND kind != 'deliver'"
         return self.conn.exec_driver_sql(sql, (source,)).scalar()
+
+    def delivered(self, started: float, now: float, counts: dict[str, int], error: str | None) -> None:
+        """Record a drain that sent something or failed, under ``DELIVERY`` (a drain serves every source).
+        A failure with the same error as the last one extends that run (``finished_at``, counts) instead of
+        adding one: the daemon drains every 30 s through an outage, and its start says since when it fails."""
+        self.prune(self.DELIVERY, now - self.KEEP_SECONDS)
+        last = self.last_delivery()
+        if error is not None and last and last["status"] == "failed" and last["error"] == error:
+            sql = "UPDATE run SET finished_at = ?, delivered = delivered + ?, dead = dead + ? WHERE id = ?"
+            self.conn.exec_driver_sql(sql, (now, int(counts.get("delivered", 0)), int(counts.get("dead", 0)), last["id"]))
+            return
+        self.finish(self.start(self.DELIVERY, "deliver", started), "ok" if error is None else "failed", counts, now, error)
+
+    def last_delivery(self) -> dict[str, Any] | None:
+        sql = "SELECT * FROM run WHERE source = ? AND kind = 'deliver' ORDER BY id DESC LIMIT 1"
+        row = self.conn.exec_driver_sql(sql, (self.DELIVERY,)).mappings().first()
+        return dict(row) if row else None
 
     def prune(self, source: str, before: float) -> int:
         """Delete the source's runs started before ``before``, at most ``PRUNE_BATCH`` of its oldest, keeping its
