@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -22,10 +21,11 @@ from zoneinfo import ZoneInfo
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
 from adapters.csv.after import advised, after_reading, stays
 from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
-from adapters.csv.files import FileSource, RemoteFile, Unreadable, open_source, public_url, settling, spooled
+from adapters.csv.files import (FileSource, RemoteFile, Unreadable, name_order_warning, open_source, public_url, settling,
+                                 spooled, unmatched_note)
 from adapters.csv.grouping import group, is_grouped
 from adapters.csv.mapping import Fields, map_fulfillments, map_order, order_conflicts
-from adapters.csv.reader import read_keys, read_rows
+from adapters.csv.reader import FileProblem, read_keys, read_rows
 
 __all__ = ["CsvAdapter"]
 
@@ -33,6 +33,9 @@ _PARTIAL = (".part", ".tmp", ".filepart", ".partial", ".crdownload")
 # Karla cannot create an order without a zip code: a file without that column is one letter, not one per order.
 _REQUIRED = {"orders": ("order_number", "shipping_zip_code"), "fulfillments": ("order_number", "tracking_number")}
 _FIELDS = {"orders": ORDER_FIELDS, "fulfillments": FULFILLMENT_FIELDS}
+# Configured names warned about when a file lacks them: ``sku`` and ``quantity`` are named for the orders files
+# too, and a parcel file without them is normal (a parcel without its product subset).
+_OWN_FIELDS = {"orders": ORDER_FIELDS, "fulfillments": tuple(f for f in FULFILLMENT_FIELDS if f not in ORDER_FIELDS)}
 
 
 class CsvAdapter:
@@ -61,8 +64,10 @@ class CsvAdapter:
         facts = list(getattr(self.files, "check", lambda: [])())
         listing = self.files.list()
         now, quiet = self.context.clock().timestamp(), SimpleNamespace(info=lambda *args: None)
-        for stream, pattern in self._globs().items():
+        globs, empty = self._globs(), False
+        for stream, pattern in globs.items():
             matching = [f for f in listing if self._matches(f.name, pattern)]
+            empty = empty or not matching
             facts.append(f"{len(matching)} file(s) match {pattern!r} ({stream})")
             waiting = [f for f in matching if settling(f, now, self.config.settle_seconds, quiet)]
             if waiting:  # a file "not picked up" explains itself here too, not only in an INFO line
@@ -72,7 +77,10 @@ class CsvAdapter:
                 facts.append(f"{len(waiting)} of them changed within settle_seconds ({self.config.settle_seconds:.0f}s): "
                              f"read from {datetime.fromtimestamp(last, timezone.utc):%H:%M:%S} UTC on")
                 facts.append(f"still settling: {listed}")
-            facts += _name_order_warning([f.name for f in matching])
+            facts += name_order_warning([f.name for f in matching])
+        if empty:  # a glob matching nothing: name the exports it may have been meant for
+            others = [f.name for f in listing if not any(self._matches(f.name, g) for g in globs.values())]
+            facts += unmatched_note(others, self.name)
         return facts
 
     def streams(self) -> Sequence[StreamSpec]:
@@ -94,7 +102,7 @@ class CsvAdapter:
             return False
         if self.config.done_suffix and name.endswith(self.config.done_suffix):
             return False
-        return fnmatch.fnmatchcase(name, pattern)
+        return fnmatch.fnmatchcase(name.lower(), pattern.lower())  # Windows ERPs write ORDERS_1.CSV, Orders_1.csv
 
     def _candidates(self, stream: str) -> list[RemoteFile]:
         listing = self.files.list()
@@ -125,6 +133,15 @@ class CsvAdapter:
             what = "orders" if stream == "orders" else "parcels"
             log.warning("%s has no %s column: Karla dates its %s when it receives them, not when they were %s", name,
                         c.columns.header(date), what, "placed" if stream == "orders" else "shipped")
+        if absent := fields.missing(_OWN_FIELDS[stream], configured=True):
+            log.warning("%s: column %s, named in [sources.%s.columns], is not in the header (%s): its values are not sent",
+                        name, ", ".join(absent), self.name, ", ".join(fields.names))
+
+    def _warn_repeated(self, name: str, lines: list[int]) -> None:
+        """Rows repeating the header (exports joined with ``cat``), skipped by the reader: said once per file."""
+        shown = ", ".join(map(str, lines[:10])) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
+        what = f"line {shown} repeats" if len(lines) == 1 else f"lines {shown} repeat"
+        self.context.log.warning("%s: %s the header (files joined into one?): skipped, not read as rows", name, what)
 
     # -- one file ------------------------------------------------------------------------------------
     def _read_file(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
@@ -194,7 +211,11 @@ class CsvAdapter:
     def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: _Start) -> Iterator[Page]:
         c = self.config
         with local.open("rb") as f:
-            header, rows = read_rows(f, c.encoding, c.delimiter)
+            try:
+                header, rows = read_rows(f, c.encoding, c.delimiter, lambda lines: self._warn_repeated(remote.name, lines))
+            except FileProblem as exc:  # a UTF-16 file, a header not valid in the encoding: nothing of it is read
+                yield _whole_file(remote, sha256, [_file_letter(self.config, remote.name, sha256, str(exc))])
+                return 1
             fields = Fields(c.columns, header, c.decimal_comma, ZoneInfo(c.timezone))
             if not any(header) and next(rows, None) is None:
                 # 0 bytes (or only blank lines): some ERPs write one on a day without orders. Nothing to
@@ -203,8 +224,7 @@ class CsvAdapter:
                 yield _whole_file(remote, sha256, [])
                 return 0
             if problem := self._header_problem(stream, fields):
-                # The file's fingerprint goes with the letter: `dlq retry` clears it only by this version.
-                yield _whole_file(remote, sha256, [advised(self.config, Rejected(f"{remote.name}:1", problem, raw={"file": remote.name, "sha256": sha256}))])
+                yield _whole_file(remote, sha256, [_file_letter(self.config, remote.name, sha256, problem)])
                 return 1
             self._warn_missing(stream, remote.name, fields)
             key_index = fields.index["order_number"]
@@ -240,10 +260,12 @@ class CsvAdapter:
 
     def _header_problem(self, stream: str, fields: Fields) -> str | None:
         """Why no row of the file can be mapped (then the whole file is one dead letter), or None."""
-        c, header = self.config, fields.names
-        missing = [c.columns.header(col) for col in _REQUIRED[stream] if c.columns.header(col) not in header]
+        header = fields.names
+        missing = fields.missing(_REQUIRED[stream])  # ignoring case, as the columns are mapped
         if missing:
-            return f"missing required column {', '.join(missing)} (header: {', '.join(header)})"
+            return (f"missing required column {', '.join(missing)} (header: {', '.join(header)}): map the column in "
+                    f"[sources.{self.name}.columns], or fix the header and upload the file again; this letter clears once the "
+                    "changed file is read")
         if twice := fields.duplicated(_FIELDS[stream]):
             return f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear"
         return None
@@ -257,22 +279,6 @@ class CsvAdapter:
                 self.context.log.warning("%s", conflict)
             return [result] if isinstance(result, Record) else list(result)
         return map_fulfillments(file, key, rows, fields, c.carriers)
-
-# A date with the year last (20.11.2026, 11-20-2026): such names do not sort by time.
-_YEAR_LAST = re.compile(r"(?<!\d)\d{1,2}[._-]\d{1,2}[._-](?:19|20)\d\d(?!\d)")
-
-
-def _name_order_warning(names: list[str]) -> list[str]:
-    """Files are read in name order, which is taken as time order: a re-read never sends a file's version
-    of an order over one from a file sorting after it. Names with day-first dates break that silently."""
-    odd = sorted(n for n in names if _YEAR_LAST.search(n))
-    if not odd:
-        return []
-    more = f" and {len(odd) - 1} more" if len(odd) > 1 else ""
-    return [f"warning: {odd[0]}{more}: a date with the year last does not sort by time, but files are read in name "
-            "order as time order; a full sync would send older versions of the orders such files share (README: "
-            "CSV files): have the ERP write year-first dates, or use after_processing = \"archive\""]
-
 
 class _Done(NamedTuple):
     """A file read to its end (now or before): its dead letters (None: unknown), its hash, and whether
@@ -301,6 +307,11 @@ def _cursor(name: str, sha256: str, rejected: int, bucket: int | None = None, do
         whole = {"file": name, "sha256": sha256, "complete": True, "rejected": rejected}
         return json.dumps({**whole, "move_failed": True} if move_failed else whole)
     return json.dumps({"file": name, "sha256": sha256, "bucket": bucket, "done": done, "layout": layout, "rejected": rejected})
+
+
+def _file_letter(config: CsvConfig, name: str, sha256: str, problem: str) -> Rejected:
+    """One letter for the whole file; its fingerprint goes with it: `dlq retry` clears it only by this version."""
+    return advised(config, Rejected(f"{name}:1", problem, raw={"file": name, "sha256": sha256}))
 
 
 def _whole_file(remote: RemoteFile, sha256: str, rejected: list[Rejected]) -> Page:

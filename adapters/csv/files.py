@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
     from adapters.csv.config import CsvConfig
 
-__all__ = ["FileSource", "RemoteFile", "Unreadable", "iter_chunks", "open_source", "public_url", "safe_folder", "safe_name", "settling", "spooled"]
+__all__ = ["FileSource", "RemoteFile", "Unreadable", "iter_chunks", "name_order_warning", "open_source", "public_url",
+           "safe_folder", "safe_name", "settling", "spooled", "unmatched_note"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,32 @@ def settling(remote: RemoteFile, now: float, wait: float, log: Any) -> bool:
     log.info("%s: %s; it is read once it has not changed for %.0fs (settle_seconds): by the first sync or poll "
              "from %s", remote.name, changed, wait, ready)
     return True
+
+
+# A date with the year last (20.11.2026, 11-20-2026): such names do not sort by time.
+_YEAR_LAST = re.compile(r"(?<!\d)\d{1,2}[._-]\d{1,2}[._-](?:19|20)\d\d(?!\d)")
+
+
+def name_order_warning(names: list[str]) -> list[str]:
+    """Files are read in name order, which is taken as time order: a re-read never sends a file's version
+    of an order over one from a file sorting after it. Names with day-first dates break that silently."""
+    odd = sorted(n for n in names if _YEAR_LAST.search(n))
+    if not odd:
+        return []
+    more = f" and {len(odd) - 1} more" if len(odd) > 1 else ""
+    return [f"warning: {odd[0]}{more}: a date with the year last does not sort by time, but files are read in name "
+            "order as time order; a full sync would send older versions of the orders such files share (README: "
+            "CSV files): have the ERP write year-first dates, or use after_processing = \"archive\""]
+
+
+def unmatched_note(names: list[str], source: str) -> list[str]:
+    """``check``'s note, when a glob matches no file, of the CSV files no glob matches (named otherwise by the ERP)."""
+    other = sorted(n for n in names if n.lower().endswith(".csv") and not n.startswith("."))
+    if not other:
+        return []
+    more = f" and {len(other) - 5} more" if len(other) > 5 else ""
+    return [f"CSV files matching no glob: {', '.join(other[:5])}{more} (set orders_glob or fulfillments_glob in "
+            f"[sources.{source}])"]
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from adapters.base import Record, Rejected
 from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, Columns
-from adapters.csv.reader import Row
+from adapters.csv.reader import Row, header_key
 from adapters.normalise import money, parse_datetime
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking, error_message
@@ -37,22 +37,29 @@ _PRODUCT_SOURCE = {"title": "product_title", "images": "image_url"}
 
 
 class Fields:
-    """Logical field → header name and column index, resolved once per file."""
+    """Logical field → header name and column index, resolved once per file; names match whatever their case
+    and surrounding blanks (``header_key``)."""
 
     def __init__(self, columns: Columns, header: list[str], decimal_comma: bool | None = None, tz: tzinfo = timezone.utc) -> None:
         self.names = header
         self.decimal_comma = decimal_comma  # how this file's numbers are read (see ``money``)
         self.tz = tz  # the zone of timestamps written without an offset
         self.header = {f: columns.header(f) for f in (*ORDER_FIELDS, *FULFILLMENT_FIELDS)}
-        position = {name: index for index, name in enumerate(header)}
-        self.index = {f: position.get(h) for f, h in self.header.items()}
+        self.configured = set(columns.mapping)  # fields named in [sources.NAME.columns]
+        self._keys = [header_key(name) for name in header]
+        position = {key: index for index, key in enumerate(self._keys)}
+        self.index = {f: position.get(header_key(h)) for f, h in self.header.items()}
         present = [i for i in (self.index[f] for f in _ORDER_LEVEL) if i is not None]
         # the order-level cells of a row in one C call, and the row width they need (``order_differences``)
         self._order_cells = (operator.itemgetter(*present), max(present) + 1) if present else None
 
     def duplicated(self, fields: tuple[str, ...]) -> list[str]:
         """Headers of ``fields`` that appear more than once: which column holds the value is unclear."""
-        return [h for h in dict.fromkeys(self.header[f] for f in fields) if self.names.count(h) > 1]
+        return [h for h in dict.fromkeys(self.header[f] for f in fields) if self._keys.count(header_key(h)) > 1]
+
+    def missing(self, fields: tuple[str, ...], configured: bool = False) -> list[str]:
+        """Headers of ``fields`` the file lacks (``configured``: only those named in [sources.NAME.columns])."""
+        return [self.header[f] for f in fields if self.index[f] is None and (not configured or f in self.configured)]
 
     def get(self, row: Row, field: str) -> str:
         index = self.index[field]

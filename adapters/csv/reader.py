@@ -6,6 +6,7 @@ holds for what the ``csv`` module refuses (a field over its size limit, usually 
 that swallowed the lines after it): that stretch of lines becomes one problem row, reading goes on.
 An unbalanced quote that swallows fewer lines is caught by what it leaves: a row with the wrong number
 of fields, a quoted field holding whole rows, or a quoted field still open at the end of the file.
+What spoils the whole file (a UTF-16 file, a header line not valid in the encoding) is a ``FileProblem``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import codecs
 import csv
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, NamedTuple
 
 from connector.errors import ConfigError
 
-__all__ = ["Row", "detect_delimiter", "read_keys", "read_rows"]
+__all__ = ["FileProblem", "Row", "detect_delimiter", "header_key", "read_keys", "read_rows"]
 
 # A physical line this long is no CSV row (a lost line end, a binary file): it becomes a dead letter, read
 # past a block at a time, so one huge line costs no more memory than this.
@@ -29,6 +30,19 @@ _CHUNK = 1 << 16  # bytes per read (see ``_Lines``)
 # so both passes (``read_keys``, ``read_rows``) turn it into the same problem row as any unreadable stretch.
 _REFUSED = "\r\x00\n"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Byte order marks of encodings whose line end is not the byte \n (UTF-32 LE first: it starts with UTF-16 LE's).
+_UTF16 = "UTF-16 file (Excel 'Unicode text')"
+_WIDE_BOMS = {codecs.BOM_UTF32_LE: "UTF-32 file", codecs.BOM_UTF32_BE: "UTF-32 file", codecs.BOM_UTF16_LE: _UTF16,
+              codecs.BOM_UTF16_BE: _UTF16}
+
+
+class FileProblem(ValueError):
+    """Why no row of a file can be read (its encoding, its header line): the file is one dead letter."""
+
+
+def header_key(name: str) -> str:
+    """A column name as compared: Excel and Windows ERPs write ``Email`` or ``SKU`` for ``email``, ``sku``."""
+    return name.strip().casefold()
 
 
 class Row(NamedTuple):
@@ -84,20 +98,27 @@ class _Lines:
 
     def __iter__(self) -> Iterator[str]:
         block = self.read()
+        if what := next((what for bom, what in _WIDE_BOMS.items() if block.startswith(bom)), None):
+            raise FileProblem(f"{what}: save it as 'CSV UTF-8' and upload it again")
         if block.startswith(codecs.BOM_UTF8):  # the BOM says UTF-8 whatever the setting, as browsers read it
             if not self.utf8:
                 self.encoding = "utf-8 (the file starts with a UTF-8 byte order mark)"
             block, self.codec, self.utf8 = block[len(codecs.BOM_UTF8):], "utf-8", True
         codec, tail = self.codec, b""
         while block:
-            pieces = (tail + block).splitlines(keepends=True) if tail else block.splitlines(keepends=True)
+            data = tail + block if tail else block
+            pieces = data.splitlines(keepends=True)
             tail = b"" if pieces[-1][-1] == 10 else pieces.pop()  # bytes split on \r, \n and \r\n only
-            for raw in pieces:
-                self.number += 1
-                try:
-                    yield raw.decode(codec)
-                except UnicodeDecodeError as exc:
-                    yield self._bad(raw, exc)
+            # a few C passes per block, the cost of splitting it: only lines with a UTF-8 sequence are decoded twice
+            if self.utf8 or data.isascii() or (marks := data.translate(_UTF8_MARKS)).find(b"LC") < 0:
+                for raw in pieces:
+                    self.number += 1
+                    try:
+                        yield raw.decode(codec)
+                    except UnicodeDecodeError as exc:
+                        yield self._bad(raw, exc)
+            else:
+                yield from self._suspect(pieces, marks)
             if len(tail) >= _MAX_LINE:
                 after_cr, tail = tail[-1] == 13, b""
                 yield self._refuse()
@@ -108,12 +129,45 @@ class _Lines:
             yield self._decode(tail)
         self.ended = True
 
+    def _suspect(self, pieces: list[bytes], marks: bytes) -> Iterator[str]:
+        """The lines of a block that holds a UTF-8 sequence (``marks``: the block translated by ``_UTF8_MARKS``)
+        under another codec: only the lines holding one are decoded as UTF-8 too, found by their offset."""
+        offset, at = 0, marks.find(b"LC")
+        for raw in pieces:
+            self.number += 1
+            offset += len(raw)
+            try:
+                text = raw.decode(self.codec)
+            except UnicodeDecodeError as exc:
+                text = self._bad(raw, exc)
+            if offset > at:  # the line holds the sequence at ``at``: check it, then skip the line's other ones
+                if self.number not in self.bad:
+                    self._utf8(raw)
+                at = marks.find(b"LC", offset)
+                at = len(marks) if at < 0 else at
+            yield text
+
     def _decode(self, raw: bytes) -> str:
         self.number += 1
         try:
-            return raw.decode(self.codec)
+            text = raw.decode(self.codec)
         except UnicodeDecodeError as exc:
             return self._bad(raw, exc)
+        if not self.utf8 and b"LC" in raw.translate(_UTF8_MARKS):
+            self._utf8(raw)
+        return text
+
+    def _utf8(self, raw: bytes) -> None:
+        """Notes a line that is valid UTF-8 with non-ASCII bytes under another codec: read as configured it would
+        go out as mojibake (``MÃ¼nchen``); text in cp1252 or latin-1 almost never forms valid UTF-8 sequences."""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        start = _HIGH.search(raw).start()  # type: ignore[union-attr]  # (the line is not ASCII)
+        char = _NON_ASCII.search(text)[0]  # type: ignore[index]
+        misread = raw[start:start + len(char.encode())].decode(self.codec, errors="replace")
+        self.bad[self.number] = f"{misread!r} at column {start + 1} is UTF-8 {char!r} read as {self.encoding}{_UTF8_HINT}"
 
     def _refuse(self) -> str:
         self.number += 1
@@ -136,8 +190,11 @@ class _Lines:
 
     def _bad(self, raw: bytes, exc: UnicodeDecodeError) -> str:
         reason = f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1} is not valid {self.encoding}"
-        hint = _CP1252_HINT if not self.encoding.endswith("mark)") else _BOM_HINT  # the setting cannot help there
-        self.bad[self.number] = reason + (hint if self.utf8 and _is_cp1252(raw) else "")
+        if self.utf8:
+            hint = _CP1252_HINT if not self.encoding.endswith("mark)") else _BOM_HINT  # the setting cannot help there
+            self.bad[self.number] = reason + (hint if _decodes(raw, "cp1252") else "")
+        else:  # UTF-8 "Ł" holds a byte cp1252 leaves undefined
+            self.bad[self.number] = reason + (_UTF8_HINT if _decodes(raw, "utf-8") else "")
         return raw.decode(self.codec, errors="replace")
 
 
@@ -148,14 +205,19 @@ def _first_break(block: bytes) -> int:
 
 # The usual cause is an export from a Windows ERP, not a damaged row: then no row needs fixing, the setting does.
 _CP1252_HINT = ' (this looks like Windows-1252: set encoding = "cp1252" for this source, then run dlq retry)'
+_UTF8_HINT = ' (this looks like UTF-8: set encoding = "utf-8-sig" for this source, then run dlq retry)'
+_HIGH, _NON_ASCII = re.compile(rb"[\x80-\xff]"), re.compile(r"[^\x00-\x7f]")
+# Every non-ASCII UTF-8 character starts with a lead byte and a continuation byte: translated by this table
+# ("L", "C", else "."), bytes without b"LC" cannot be UTF-8 beyond ASCII (cp1252 text almost never has it).
+_UTF8_MARKS = bytes(76 if 0xC2 <= b <= 0xF4 else 67 if 0x80 <= b <= 0xBF else 46 for b in range(256))
 _BOM_HINT = (" (this looks like Windows-1252 behind a UTF-8 byte order mark, which makes any file read as UTF-8: "
              "export the file as UTF-8, or without the mark, and put it back)")
 
 
-def _is_cp1252(raw: bytes) -> bool:
-    """Whether the line decodes as Windows-1252, which leaves only five byte values undefined."""
+def _decodes(raw: bytes, codec: str) -> bool:
+    """Whether the line decodes in ``codec`` (Windows-1252 leaves only five byte values undefined)."""
     try:
-        raw.decode("cp1252")
+        raw.decode(codec)
     except UnicodeDecodeError:
         return False
     return True
@@ -166,11 +228,27 @@ def _open(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[_Line
     iterator = iter(lines)
     first = next(iterator, "").removeprefix("\ufeff")  # a BOM left by a codec that keeps it
     sep = delimiter or detect_delimiter(first)
+    if 1 in lines.bad:  # column names read with replacement characters would silently miss their columns
+        raise FileProblem(f"the header (line 1) cannot be read: {lines.bad[1]}; no row of the file was read")
     try:
-        header = next(csv.reader([first], delimiter=sep), [])
+        header = [h.strip() for h in next(csv.reader([first], delimiter=sep), [])]
     except csv.Error:  # a header over the field size limit: no usable column names
         header = []
-    return lines, iterator, sep, [h.strip() for h in header]
+    while header and not header[-1]:
+        header.pop()  # a trailing delimiter (as Excel may write on every line) names no column
+    return lines, iterator, sep, header
+
+
+def _trailing(values: list[str], width: int) -> bool:
+    """Whether a row's fields beyond the header's are all empty (a trailing delimiter): they are dropped. A row
+    with fewer fields is not padded: a field missing in the middle would shift every later column."""
+    return not "".join(values[width:]).strip()
+
+
+def _is_header(values: list[str], keys: list[str]) -> bool:
+    """Whether a row repeats the header (exports joined with ``cat``): called only when its first field does."""
+    width = len(keys)
+    return [header_key(v) for v in values[:width]] == keys and _trailing(values, width)
 
 
 def _blank(values: list[str]) -> bool:
@@ -219,26 +297,31 @@ def read_keys(stream: BinaryIO, encoding: str, delimiter: str | None, index: int
     A cheap first pass: it tells whether a file's rows are already grouped by order (see ``grouping``).
     A stretch the ``csv`` module refuses yields ``""``, the key of ``read_rows``' problem row for it.
     """
-    _, iterator, sep, _ = _open(stream, encoding, delimiter)
+    _, iterator, sep, header = _open(stream, encoding, delimiter)
+    keys = [header_key(h) for h in header]
+    first = keys[0] if keys else None
     reader = csv.reader(iterator, delimiter=sep)
     while True:
         try:  # around the whole loop, not each row: no cost on the hot path
             for values in reader:
-                if not _blank(values):
+                if not _blank(values) and not (header_key(values[0]) == first and _is_header(values, keys)):
                     yield values[index].strip() if index is not None and index < len(values) else ""
             return
         except csv.Error:
             yield ""  # the reader starts afresh on the next line
 
 
-def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[list[str], Iterator[Row]]:
-    """The header (as found) and an iterator of rows keyed by header name."""
+def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None,
+              repeated: Callable[[list[int]], None] | None = None) -> tuple[list[str], Iterator[Row]]:
+    """The header (as found) and an iterator of rows keyed by header name; ``FileProblem`` when no row can be
+    read. Rows repeating the header are skipped; ``repeated`` is told their lines once the rows are read."""
     lines, iterator, sep, header = _open(stream, encoding, delimiter)
-    width = len(header)
+    width, keys = len(header), [header_key(h) for h in header]
+    first = keys[0] if keys else None
 
     def rows() -> Iterator[Row]:
         reader = csv.reader(iterator, delimiter=sep)
-        previous = 1
+        previous, skipped = 1, []
         while True:
             try:  # around the whole loop, not each row: no cost on the hot path
                 for values in reader:
@@ -246,10 +329,17 @@ def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[l
                     previous = end
                     if _blank(values):
                         continue
+                    if len(values) > width and _trailing(values, width):
+                        del values[width:]
+                    if header_key(values[0]) == first and _is_header(values, keys):
+                        skipped.append(start)
+                        continue
                     problem = _bad_line(lines.bad, start, end) if lines.bad else None
                     if problem is None and (end > start or len(values) != width or lines.ended):
                         problem = _shape(values, start, end, width, sep, lines.ended)
                     yield Row(start, [v.strip() for v in values], problem)
+                if skipped and repeated:
+                    repeated(skipped)
                 return
             except csv.Error as exc:  # the reader drops the rest of this line and starts afresh on the next
                 start, end = previous + 1, lines.number
