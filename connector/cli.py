@@ -2,8 +2,10 @@
 
 Exit codes: 0 all delivered; 1 finished but records were dead-lettered in this run; 2 configuration or
 usage error; 3 could not finish (a source or Karla unavailable after retries; what is pending stays pending);
-4 internal error (a bug: one line on stderr, the traceback with ``--debug``; what is pending stays pending);
-75 the state file is in use by another process (the daemon, another sync): try again later.
+4 internal error (a bug: one line on stderr, the traceback with ``--debug``; what is pending stays pending),
+or the state file could not be written (a full disk, an I/O error: one line naming the file, no traceback);
+75 the state file is in use by another process (the daemon, another sync): try again later; 130 and 143
+`sync` interrupted by Ctrl-C or SIGTERM (what it read is kept; the next sync resumes).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import errno
 import gc
 import json
 import logging
+import os
 import shlex
+import sqlite3
 import sys
 import traceback
 from pathlib import Path
@@ -29,7 +33,7 @@ from connector.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued), 4 internal error (a bug; --debug shows the traceback), 75 state file in use by another process (try again later). Options such as --config go before the command.")
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued), 4 internal error (a bug; --debug shows the traceback) or the state file cannot be written (disk full, I/O error; a service retries it), 75 state file in use by another process (try again later), 130/143 sync interrupted by Ctrl-C/SIGTERM (what it read is kept). Options such as --config go before the command.")
 app.add_typer(dlq_app, name="dlq")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -38,6 +42,7 @@ err = Console(stderr=True, soft_wrap=True)
 class _State:
     config: Path | None = None
     debug: bool = False
+    state_path: Path | None = None  # named when the state file cannot be written (a full disk)
 
 
 INTERNAL_ERROR = 4
@@ -62,6 +67,7 @@ def _settings(log_stream: object = None, *, need_api_key: bool = True) -> Settin
     from connector.registry import register_source_secrets
 
     settings = load_settings(_State.config, need_api_key=need_api_key)
+    _State.state_path = Path(settings.state.path)
     key = settings.karla.api_key.get_secret_value()
     if key != _EXAMPLE_KEY:  # public, and the error for it must name it
         register_secrets([key])
@@ -264,14 +270,44 @@ def main() -> None:
 
 def _internal_error(exc: BaseException) -> int:
     """One line naming the error (its message only, never local variables; known secrets masked); the
-    traceback only with ``--debug``. Exit 4, which no outcome of a sync shares."""
+    traceback only with ``--debug``. Exit 4, which no outcome of a sync shares; a full disk gets it too, so
+    that systemd restarts the service and retries the sync unit, but is said as what it is, not as a bug."""
     if _State.debug:
         err.print(printable(redact("".join(traceback.format_exception(exc)))), highlight=False, markup=False, end="")
         hint = ""
     else:
         hint = " (run with --debug for the traceback)"
+    full = unwritable(exc)
+    if full is not None:
+        file, why = full
+        what = file or f"the state file {_State.state_path or ''}".rstrip()
+        err.print(printable(redact(f"error: cannot write {what}: {why}; free disk space (or check the disk): what is "
+                                   "queued stays queued, and the next run goes on (systemd retries exit 4)")),
+                  highlight=False, markup=False)
+        return INTERNAL_ERROR
     message = redact(f"{type(exc).__name__}: {exc}".strip().replace("\n", " "))
     err.print(printable(f"internal error: {message}{hint}"), highlight=False, markup=False)
     # With [log].level = DEBUG the traceback also reaches the log (redacted like every line there).
     logging.getLogger("connector").debug("internal error", exc_info=exc)
     return INTERNAL_ERROR
+
+
+_FULL = ("database or disk is full", "disk I/O error")  # SQLite's words for SQLITE_FULL and SQLITE_IOERR
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT}
+
+
+def unwritable(exc: BaseException | None) -> tuple[str | None, str] | None:
+    """(the file, why) when ``exc`` is a full disk, a file-size limit or an I/O error writing a file, else None:
+    it passes once space is freed, so it is no bug. SQLAlchemy's wrapper is looked through to SQLite's own words;
+    SQLite names no file (None: the state file). The delivery process's arrives as ``sqlite3.OperationalError``."""
+    from sqlalchemy.exc import DBAPIError
+
+    while exc is not None:
+        if isinstance(exc, DBAPIError) and exc.orig is not None:
+            exc = exc.orig
+        if isinstance(exc, sqlite3.OperationalError) and any(words in str(exc) for words in _FULL):
+            return None, str(exc)
+        if isinstance(exc, OSError) and exc.errno in _NO_ROOM and exc.filename:  # unnamed: a closed terminal's EIO
+            return str(exc.filename), os.strerror(exc.errno)
+        exc = exc.__cause__
+    return None

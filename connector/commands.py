@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import tempfile
-from collections.abc import Sequence
-from contextlib import nullcontext
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +55,50 @@ def _progress(console: Console) -> Any:
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`systemctl stop`, a shutdown during the timer's run) ends `sync` where Ctrl-C would."""
+
+
+class _Stop:
+    """SIGTERM stops `sync` as it stops the daemon: reading ends after the page in flight is committed and
+    counted (``page``), the request on the wire is answered and recorded (the delivery process is told to stop,
+    and ignores the signal itself; the in-process drain is aborted), retries end at once. Its default action
+    killed the sync: no word, and the run recorded as read: 0. A second SIGTERM ends the process at once."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector, self.asked = connector, False
+
+    def __call__(self, _signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        self.asked = True
+        self.connector.client  # noqa: B018 - created now if need be: a drain still to come must stop as well
+        self.connector.abort()
+
+    def page(self) -> None:
+        if self.asked:
+            raise Terminated("stopped by SIGTERM")
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # signal.signal works there only
+            yield
+            return
+        previous = signal.signal(signal.SIGTERM, self)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: Console, err: Console) -> int:
     connector = Connector(settings)
     if lacks_sources(connector):  # as `check` and `run`: a config without sources is a mistake
         connector.close()
         err.print(f"error: {NO_SOURCES}", style="bold red", highlight=False, markup=False)
         return ExitCode.CONFIG
+    stop = _Stop(connector)
     try:
-        with StateLock(settings.state.path, "sync"), _progress(err) as progress:
+        with stop.installed(), StateLock(settings.state.path, "sync"), _progress(err) as progress:
             task = progress.add_task("reading sources", total=None) if progress else None
             seen = {"orders": 0, "sent": 0}
 
@@ -68,6 +106,7 @@ def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: C
                 seen["orders"] += counts.read
                 if progress:
                     progress.update(task, description=f"read {seen['orders']} orders")
+                stop.page()
 
             def on_batch(n: int) -> None:
                 seen["sent"] += n
@@ -76,15 +115,21 @@ def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: C
 
             report = connector.sync(names, full=full, on_page=on_page, on_batch=on_batch)
         render.sync_report(out, report)
-        return report.exit_code
-    except KeyboardInterrupt:  # every committed page is kept: say so, rather than vanish with exit 130
-        said = ("interrupted: what this full sync queued is kept but held (it may hold older versions it replayed) "
-                "until a full sync finishes: run sync --full again" if full else
-                "interrupted: what was read so far is queued and kept; the next sync resumes from there")
-        err.print(f"{said} (karla-connector status shows what is pending)", highlight=False)
-        return 130
+        return _interrupted(err, full, sigterm=True) if stop.asked else report.exit_code
+    except KeyboardInterrupt as exc:  # every committed page is kept: say so, rather than vanish with exit 130
+        return _interrupted(err, full, sigterm=isinstance(exc, Terminated))
     finally:
         connector.close()
+
+
+def _interrupted(err: Console, full: bool, *, sigterm: bool) -> int:
+    """Exit 130 for Ctrl-C, 143 (128 + SIGTERM, as a shell tells a process SIGTERM ended) for SIGTERM."""
+    how = " (SIGTERM)" if sigterm else ""
+    said = (f"interrupted{how}: what this full sync queued is kept but held (it may hold older versions it "
+            "replayed) until a full sync finishes: run sync --full again" if full else
+            f"interrupted{how}: what was read so far is queued and kept; the next sync resumes from there")
+    err.print(f"{said} (karla-connector status shows what is pending)", highlight=False)
+    return 143 if sigterm else 130
 
 
 def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Console) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import fields
@@ -34,7 +35,10 @@ from state import Outbox, PendingRow, StateDB, open_state
 __all__ = ["EarlyDelivery", "Gone"]
 
 log = logging.getLogger("connector.delivery")
-_ERRORS: dict[str, type[Exception]] = {"unavailable": Unavailable, "config": ConfigError, "fatal": FatalError}
+# "state": the state file could not be written (a full disk); raised as what SQLite said, so the CLI says it
+# as such (``connector.cli.unwritable``) rather than as a bug
+_ERRORS: dict[str, type[Exception]] = {"unavailable": Unavailable, "config": ConfigError, "fatal": FatalError,
+                                       "state": sqlite3.OperationalError}
 
 
 def _refused_slug(kind: str) -> str | None:
@@ -257,12 +261,24 @@ def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: C
         kind = "unavailable" if isinstance(exc, Unavailable) else "config" if isinstance(exc, ConfigError) else "fatal"
         error = (kind, str(exc))
     except Exception as exc:  # noqa: BLE001 - reported to the reader, which exits 4 like any bug
-        log.error("the delivery process failed", exc_info=True)
-        error = ("internal", f"{type(exc).__name__}: {exc}")
+        error = _failure(exc)
     finally:
         client.close()
         db.close()
     _tell(pipe, ("result", total, error, (client.stats.requests, client.stats.bytes_sent)))
+
+
+def _failure(exc: Exception) -> tuple[str, str]:
+    """What the reader is told of a failure: a full disk as SQLite's words alone (the reader names the file), a
+    bug with its type; only a bug's traceback is logged."""
+    from connector.cli import unwritable
+
+    full = unwritable(exc)
+    if full is not None and full[0] is None:
+        log.debug("the delivery process cannot write the state file", exc_info=True)
+        return "state", full[1]
+    log.error("the delivery process failed", exc_info=True)
+    return "internal", f"{type(exc).__name__}: {exc}"
 
 
 def _tell(pipe: Connection, message: tuple) -> None:
