@@ -147,7 +147,10 @@ def sync_source(
     except (ConnectorError, OSError) as exc:
         _finish(db, run_id, "failed", total, now(), error=redact(str(exc)), held_by=held_by)  # `status` shows it: no secret
         raise
-    except BaseException as exc:  # KeyboardInterrupt, bugs: record the run as failed, then propagate
+    except KeyboardInterrupt:  # Ctrl-C, or `sync`'s SIGTERM after a committed page: stopped, as the daemon's stop is
+        _finish(db, run_id, "stopped", _standing(db, rt.name, total, started), now(), held_by=held_by)
+        raise
+    except BaseException as exc:  # bugs: record the run as failed, then propagate
         _finish(db, run_id, "failed", total, now(), error=redact(repr(exc)), held_by=held_by)
         raise
     finally:
