@@ -10,6 +10,8 @@
   A letter whose file is gone (archived, moved), whose
   file of that name no longer holds its row (a daily export reusing its name), or whose source has no
   files (Shopify, Shopware), is kept: fix the record at the source, and it clears when it reads cleanly.
+  A letter naming no order (a header without a required column, a row without its order number) no
+  clean read can match: it clears here, once its file of that name reads to its end without it.
 """
 
 from __future__ import annotations
@@ -116,18 +118,15 @@ def _at_once(rt: SourceRuntime) -> SourceRuntime:
 
 def _read_again(conn: Any, row: DeadLetterRow | None, since: float) -> bool:
     """Whether the re-read reached this letter's record: cleared by a clean read (gone), still bad
-    (refreshed since ``since``), or, for a letter on a whole file (its header), that very file read to
-    its end (then the letter goes here). Otherwise the letter stays: its file is gone, or the file of
-    that name no longer holds its row (a daily export reusing its name)."""
+    (refreshed since ``since``), or, for a letter naming no order (a header, a row without its order
+    number), its file read to its end since without it: fixed, so the letter goes here, as no clean read
+    can match it. Otherwise the letter stays: its file is gone (say still in ``error_folder``), or the file
+    of that name no longer holds its row (a daily export reusing its name)."""
     if row is None or row.created_at >= since:
         return True
-    whole = row.payload if row.order_key is None and isinstance(row.payload, dict) else {}
-    if whole.get("sha256") and Files(conn).has_version(row.source, str(whole.get("file")), str(whole["sha256"])):
-        DeadLetters(conn).delete([row.id])
-        return True
     path = origin(row.location)
-    if row.order_key is None and not whole.get("sha256") and path and Files(conn).read_since(row.source, path, since):
-        DeadLetters(conn).delete([row.id])  # a row without its order number, read to the end without a letter: fixed
+    if row.order_key is None and path and Files(conn).read_since(row.source, path, since):
+        DeadLetters(conn).delete([row.id])
         return True
     return False
 
@@ -174,6 +173,7 @@ def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
         out.print(
             f"kept {len(kept)} letter(s) the source rejected ({', '.join(map(str, kept[:10]))}): their file is gone, no "
             "longer holds their row, or the source has no files; fix the record at the source and it clears when it "
-            "reads cleanly; a letter that can never match a clean read (a parcel row without its tracking number): "
-            "drop it with `dlq drop ID` once what it held is in Karla"
+            "reads cleanly (a letter naming no order: when `dlq retry` reads its fixed file); a letter that can never "
+            "match a clean read (a parcel row without its tracking number): drop it with `dlq drop ID` once what it "
+            "held is in Karla"
         )

@@ -93,8 +93,9 @@ def commit_page(
 
     With ``resolve`` (the source has letters of its own), a record that now reads cleanly from the same
     file (or shop order) clears its earlier letter: the dead-letter store lists what is still wrong. So does an
-    order the source now leaves out on purpose (``Page.skipped``: cancelled, a pickup), as it never reads cleanly,
-    and a file read to its end clears its earlier letters that name no order (``DeadLetters.clear_read_files``).
+    order the source now leaves out on purpose (``Page.skipped``: cancelled, a pickup), as it never reads cleanly.
+    A letter that names no order (a header, a row without its order number) is not cleared here: a clean read
+    of a file of that name may be the next export, not the fix (``dlq retry`` clears it, ``connector.dlq``).
     A full sync, and a ``replay`` (dead letters' files read again, ``Replay``), may read older versions than
     Karla's: those are skipped or held (``Outbox.enqueue``).
     """
@@ -112,9 +113,6 @@ def commit_page(
             letters.drop_skipped(rt.name, stream, [str(key) for key in page.skipped if key is not None], before=now)
         counts.new_letters = letters.add(_dead_rows(page, rt.name, stream, rt.slug, now))
         if page.done_files:
-            if resolve:  # after ``add`` (a letter this read refreshed stays), before the files' new read is marked
-                again = replay.files if replay is not None else frozenset()
-                letters.clear_read_files(rt.name, stream, [(m.path, m.sha256, full or m.path in again) for m in page.done_files])
             Files(conn).mark_seen(rt.name, page.done_files, now)
         if page.cursor is not None and not full:
             Cursors(conn).set(rt.name, stream, page.cursor, now)

@@ -48,11 +48,6 @@ class Files:
             [(source, m.path, m.size, m.mtime, m.sha256, m.rejected, now) for m in marks],
         )
 
-    def has_version(self, source: str, path: str, sha256: str) -> bool:
-        """Whether this content of ``path`` has been read to its end."""
-        sql = "SELECT 1 FROM seen_file WHERE source = ? AND path = ? AND sha256 = ?"
-        return self.conn.exec_driver_sql(sql, (source, path, sha256)).first() is not None
-
     def read_since(self, source: str, path: str, since: float) -> bool:
         """Whether ``path`` was read to its end at ``since`` or later."""
         sql = "SELECT 1 FROM seen_file WHERE source = ? AND path = ? AND seen_at >= ?"

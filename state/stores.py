@@ -175,26 +175,6 @@ class DeadLetters:
                     found.append(letter)
         return self.delete(found)
 
-    def clear_read_files(self, source: str, stream: str, files: Iterable[tuple[str, str, bool]]) -> int:
-        """Drop the source's letters that name no order (a header without a required column, a row without its
-        order number) of files now read to their end, given as (path, sha256, read again): ``resolve`` cannot
-        match them to a clean record, so they stood after the file was fixed and its orders went out.
-
-        Only a letter of an earlier read goes: dated at or before the end of the file's last read (what this
-        read wrote or refreshed is newer, and stays). And only when the file was read anew: changed content,
-        or read again on purpose (a full sync, ``dlq retry``); the same content seen under a new mtime is not
-        read, and its letters stand."""
-        found = []
-        for path, sha256, again in files:
-            sql = "SELECT seen_at, sha256 FROM seen_file WHERE source = ? AND path = ? ORDER BY seen_at DESC, rowid DESC LIMIT 1"
-            last = self.conn.exec_driver_sql(sql, (source, path)).first()
-            if last is None or (last[1] == sha256 and not again):
-                continue
-            sql = ("SELECT id, location FROM dead_letter WHERE stage = 'source' AND source = ? AND stream = ?"
-                   " AND order_key IS NULL AND created_at <= ?")
-            found += [i for i, where in self.conn.exec_driver_sql(sql, (source, stream, last[0])) if origin(where) == path]
-        return self.delete(found)
-
     def source_letters_since(self, source: str, since: float) -> int:
         """The source's letters written (or refreshed) since ``since`` that still stand: what a run left."""
         sql = "SELECT COUNT(*) FROM dead_letter WHERE stage = 'source' AND source = ? AND created_at >= ?"

@@ -24,7 +24,7 @@ from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
 from adapters.csv.files import (FileSource, RemoteFile, Unreadable, name_order_warning, open_source, public_url, settling,
                                  spooled, unmatched_note)
 from adapters.csv.grouping import group, is_grouped
-from adapters.csv.mapping import Fields, map_fulfillments, map_order, order_conflicts
+from adapters.csv.mapping import Fields, map_fulfillments, map_order, no_order_then, order_conflicts
 from adapters.csv.reader import FileProblem, read_keys, read_rows
 
 __all__ = ["CsvAdapter"]
@@ -263,9 +263,9 @@ class CsvAdapter:
         header = fields.names
         missing = fields.missing(_REQUIRED[stream])  # ignoring case, as the columns are mapped
         if missing:
+            then = no_order_then("its orders are" if stream == "orders" else "its parcels are")
             return (f"missing required column {', '.join(missing)} (header: {', '.join(header)}): map the column in "
-                    f"[sources.{self.name}.columns], or fix the header and upload the file again; this letter clears once the "
-                    "changed file is read")
+                    f"[sources.{self.name}.columns], or fix the header and upload the file again, {then}")
         if twice := fields.duplicated(_FIELDS[stream]):
             return f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear"
         return None
@@ -310,7 +310,8 @@ def _cursor(name: str, sha256: str, rejected: int, bucket: int | None = None, do
 
 
 def _file_letter(config: CsvConfig, name: str, sha256: str, problem: str) -> Rejected:
-    """One letter for the whole file; its fingerprint goes with it: `dlq retry` clears it only by this version."""
+    """One letter for the whole file; its fingerprint goes with it: a changed file still bad is a letter of its
+    own (the next export of that name is another file), and `dlq retry` clears it once the file reads."""
     return advised(config, Rejected(f"{name}:1", problem, raw={"file": name, "sha256": sha256}))
 
 

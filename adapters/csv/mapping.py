@@ -21,7 +21,7 @@ from adapters.normalise import money, parse_datetime
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking, error_message
 
-__all__ = ["Fields", "map_fulfillments", "map_order", "order_conflicts"]
+__all__ = ["Fields", "map_fulfillments", "map_order", "no_order_then", "order_conflicts"]
 
 _MONEY = ("total_order_price", "shipping_price", "sub_total_price", "discount_price")
 _ORDER_LEVEL = tuple(f for f in ORDER_FIELDS if f not in ("sku", "product_title", "quantity", "price", "image_url"))
@@ -34,6 +34,13 @@ _ORDER_SOURCE = {"email_id": "email", "address.street": "shipping_address_line_1
 _PARCEL_SOURCE = {"tracking_placed_at": "shipped_at", "carrier_reference": "carrier", "tracking_company": "carrier",
                   "": "carrier"}  # a parcel refused as a whole: its carrier is not one Karla knows
 _PRODUCT_SOURCE = {"title": "product_title", "images": "image_url"}
+
+
+def no_order_then(what: str) -> str:
+    """What a letter naming no order (a row without its order number, a header without a required column)
+    says after the fix: no clean read can match it, and the next export of that name is no proof of the fix."""
+    return ("then run `karla-connector dlq retry ID`: it reads the file again, and no other read clears this letter, "
+            f"which names no order; or `karla-connector dlq drop ID` once {what} in Karla")
 
 
 class Fields:
@@ -194,9 +201,12 @@ def _problems(file: str, key: str, rows: list[Row], fields: Fields, required: tu
 
 
 def _unmatched(key: str, row: Row, fields: Fields, required: tuple[str, ...]) -> str:
-    """What else a fulfilment row without its tracking number needs: a clean read clears a parcel's letter by
-    the tracking number its row holds, and this one holds none, so the letter stays until it is dropped."""
-    if not key or "tracking_number" not in required or row.problem or fields.get(row, "tracking_number"):
+    """What else a row no clean read can match needs: one without its order number (``no_order_then``), and
+    a fulfilment row without its tracking number (a clean read clears a parcel's letter by the tracking
+    number its row holds, and this one holds none, so the letter stays until it is dropped)."""
+    if not key:
+        return ", " + no_order_then("the parcel is" if "tracking_number" in required else "the order is")
+    if "tracking_number" not in required or row.problem or fields.get(row, "tracking_number"):
         return ""
     return ("; this letter names no parcel, so no clean read clears it: drop it with `karla-connector dlq drop ID` "
             "once the parcel is in Karla")

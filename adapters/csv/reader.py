@@ -6,19 +6,19 @@ holds for what the ``csv`` module refuses (a field over its size limit, usually 
 that swallowed the lines after it): that stretch of lines becomes one problem row, reading goes on.
 An unbalanced quote that swallows fewer lines is caught by what it leaves: a row with the wrong number
 of fields, a quoted field holding whole rows, or a quoted field still open at the end of the file.
-What spoils the whole file (a UTF-16 file, a header line not valid in the encoding) is a ``FileProblem``.
+What spoils the whole file (a UTF-16 file, a header line not valid in the encoding) is a ``FileProblem``;
+what a line's bytes say about the encoding is in ``encoding``.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, NamedTuple
 
-from connector.errors import ConfigError
+from adapters.csv.encoding import UTF8_MARKS, FileProblem, check_header, line_codec, misread_utf8, undecodable, utf8_bom
 
 __all__ = ["FileProblem", "Row", "detect_delimiter", "header_key", "read_keys", "read_rows"]
 
@@ -30,14 +30,6 @@ _CHUNK = 1 << 16  # bytes per read (see ``_Lines``)
 # so both passes (``read_keys``, ``read_rows``) turn it into the same problem row as any unreadable stretch.
 _REFUSED = "\r\x00\n"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-# Byte order marks of encodings whose line end is not the byte \n (UTF-32 LE first: it starts with UTF-16 LE's).
-_UTF16 = "UTF-16 file (Excel 'Unicode text')"
-_WIDE_BOMS = {codecs.BOM_UTF32_LE: "UTF-32 file", codecs.BOM_UTF32_BE: "UTF-32 file", codecs.BOM_UTF16_LE: _UTF16,
-              codecs.BOM_UTF16_BE: _UTF16}
-
-
-class FileProblem(ValueError):
-    """Why no row of a file can be read (its encoding, its header line): the file is one dead letter."""
 
 
 def header_key(name: str) -> str:
@@ -57,23 +49,6 @@ def detect_delimiter(header: str) -> str:
     """``,`` or ``;`` (or a tab), whichever the header uses most."""
     counts = {d: header.count(d) for d in (",", ";", "\t")}
     return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
-
-
-def line_codec(encoding: str) -> str:
-    """The codec each line is decoded with. Lines are split on the byte ``\\n``, so an encoding that writes
-    a line end (or a delimiter or quote) otherwise, UTF-16 and UTF-32 above all, would read as garbage
-    row after row: it is refused at start (the source's config), naming the setting to change."""
-    name = codecs.lookup(encoding).name
-    codec = "utf-8" if name == "utf-8-sig" else name  # the BOM is handled once, on the first line
-    probe = "\r\n,;\t\""
-    try:
-        ascii_based = probe.encode(codec) == probe.encode("ascii")
-    except UnicodeError:
-        ascii_based = False
-    if not ascii_based:
-        raise ConfigError(f"encoding = {encoding!r}: files in this encoding cannot be read (a line end is not the "
-                          "byte \\n in it); export the files as UTF-8 and set encoding = \"utf-8-sig\"")
-    return codec
 
 
 class _Lines:
@@ -98,19 +73,15 @@ class _Lines:
 
     def __iter__(self) -> Iterator[str]:
         block = self.read()
-        if what := next((what for bom, what in _WIDE_BOMS.items() if block.startswith(bom)), None):
-            raise FileProblem(f"{what}: save it as 'CSV UTF-8' and upload it again")
-        if block.startswith(codecs.BOM_UTF8):  # the BOM says UTF-8 whatever the setting, as browsers read it
-            if not self.utf8:
-                self.encoding = "utf-8 (the file starts with a UTF-8 byte order mark)"
-            block, self.codec, self.utf8 = block[len(codecs.BOM_UTF8):], "utf-8", True
+        if (marked := utf8_bom(block, self.encoding, self.utf8)) is not None:
+            (block, self.encoding), self.codec, self.utf8 = marked, "utf-8", True
         codec, tail = self.codec, b""
         while block:
             data = tail + block if tail else block
             pieces = data.splitlines(keepends=True)
             tail = b"" if pieces[-1][-1] == 10 else pieces.pop()  # bytes split on \r, \n and \r\n only
             # a few C passes per block, the cost of splitting it: only lines with a UTF-8 sequence are decoded twice
-            if self.utf8 or data.isascii() or (marks := data.translate(_UTF8_MARKS)).find(b"LC") < 0:
+            if self.utf8 or data.isascii() or (marks := data.translate(UTF8_MARKS)).find(b"LC") < 0:
                 for raw in pieces:
                     self.number += 1
                     try:
@@ -130,7 +101,7 @@ class _Lines:
         self.ended = True
 
     def _suspect(self, pieces: list[bytes], marks: bytes) -> Iterator[str]:
-        """The lines of a block that holds a UTF-8 sequence (``marks``: the block translated by ``_UTF8_MARKS``)
+        """The lines of a block that holds a UTF-8 sequence (``marks``: the block translated by ``UTF8_MARKS``)
         under another codec: only the lines holding one are decoded as UTF-8 too, found by their offset."""
         offset, at = 0, marks.find(b"LC")
         for raw in pieces:
@@ -153,21 +124,14 @@ class _Lines:
             text = raw.decode(self.codec)
         except UnicodeDecodeError as exc:
             return self._bad(raw, exc)
-        if not self.utf8 and b"LC" in raw.translate(_UTF8_MARKS):
+        if not self.utf8 and b"LC" in raw.translate(UTF8_MARKS):
             self._utf8(raw)
         return text
 
     def _utf8(self, raw: bytes) -> None:
-        """Notes a line that is valid UTF-8 with non-ASCII bytes under another codec: read as configured it would
-        go out as mojibake (``MÃ¼nchen``); text in cp1252 or latin-1 almost never forms valid UTF-8 sequences."""
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return
-        start = _HIGH.search(raw).start()  # type: ignore[union-attr]  # (the line is not ASCII)
-        char = _NON_ASCII.search(text)[0]  # type: ignore[index]
-        misread = raw[start:start + len(char.encode())].decode(self.codec, errors="replace")
-        self.bad[self.number] = f"{misread!r} at column {start + 1} is UTF-8 {char!r} read as {self.encoding}{_UTF8_HINT}"
+        """Notes a line valid under another codec that is UTF-8 beyond ASCII (it would go out as mojibake)."""
+        if why := misread_utf8(raw, self.codec, self.encoding):
+            self.bad[self.number] = why
 
     def _refuse(self) -> str:
         self.number += 1
@@ -189,12 +153,7 @@ class _Lines:
         return rest
 
     def _bad(self, raw: bytes, exc: UnicodeDecodeError) -> str:
-        reason = f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1} is not valid {self.encoding}"
-        if self.utf8:
-            hint = _CP1252_HINT if not self.encoding.endswith("mark)") else _BOM_HINT  # the setting cannot help there
-            self.bad[self.number] = reason + (hint if _decodes(raw, "cp1252") else "")
-        else:  # UTF-8 "Ł" holds a byte cp1252 leaves undefined
-            self.bad[self.number] = reason + (_UTF8_HINT if _decodes(raw, "utf-8") else "")
+        self.bad[self.number] = undecodable(raw, exc, self.encoding, self.utf8)
         return raw.decode(self.codec, errors="replace")
 
 
@@ -203,33 +162,12 @@ def _first_break(block: bytes) -> int:
     return min(found) if found else -1
 
 
-# The usual cause is an export from a Windows ERP, not a damaged row: then no row needs fixing, the setting does.
-_CP1252_HINT = ' (this looks like Windows-1252: set encoding = "cp1252" for this source, then run dlq retry)'
-_UTF8_HINT = ' (this looks like UTF-8: set encoding = "utf-8-sig" for this source, then run dlq retry)'
-_HIGH, _NON_ASCII = re.compile(rb"[\x80-\xff]"), re.compile(r"[^\x00-\x7f]")
-# Every non-ASCII UTF-8 character starts with a lead byte and a continuation byte: translated by this table
-# ("L", "C", else "."), bytes without b"LC" cannot be UTF-8 beyond ASCII (cp1252 text almost never has it).
-_UTF8_MARKS = bytes(76 if 0xC2 <= b <= 0xF4 else 67 if 0x80 <= b <= 0xBF else 46 for b in range(256))
-_BOM_HINT = (" (this looks like Windows-1252 behind a UTF-8 byte order mark, which makes any file read as UTF-8: "
-             "export the file as UTF-8, or without the mark, and put it back)")
-
-
-def _decodes(raw: bytes, codec: str) -> bool:
-    """Whether the line decodes in ``codec`` (Windows-1252 leaves only five byte values undefined)."""
-    try:
-        raw.decode(codec)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _open(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[_Lines, Iterator[str], str, list[str]]:
     lines = _Lines(stream, encoding)
     iterator = iter(lines)
     first = next(iterator, "").removeprefix("\ufeff")  # a BOM left by a codec that keeps it
     sep = delimiter or detect_delimiter(first)
-    if 1 in lines.bad:  # column names read with replacement characters would silently miss their columns
-        raise FileProblem(f"the header (line 1) cannot be read: {lines.bad[1]}; no row of the file was read")
+    check_header(lines.bad)
     try:
         header = [h.strip() for h in next(csv.reader([first], delimiter=sep), [])]
     except csv.Error:  # a header over the field size limit: no usable column names

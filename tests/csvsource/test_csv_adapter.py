@@ -290,7 +290,11 @@ def test_a_field_over_the_csv_limit_is_a_dead_letter_and_the_file_goes_on(tmp_pa
     pages = list(adapter(tmp_path, after_processing="archive", error_folder="error").read("orders", None))
     assert set(records(pages)) == {"1", "3"}
     assert rejected(pages) == {"orders_1.csv:3": "line 3: not readable as CSV (field larger than field limit (131072))"
-                                                 " (this row was not sent: fix the row and upload the file again)"}
+                                                 " (this row was not sent: fix the row and upload the file again, then run"
+                                                 " `karla-connector dlq retry ID`: it reads the file again, and no other read"
+                                                 " clears this letter, which names no order; or `karla-connector dlq drop ID`"
+                                                 " once the order is in Karla); its file is moved to the error folder 'error':"
+                                                 " move it back into the source folder before dlq retry"}
     assert pages[-1].done_files[0].rejected == 1 and (tmp_path / "error" / "orders_1.csv").exists()
 
 
