@@ -166,18 +166,21 @@ class Connector:
 
     def deliver(
         self, on_batch: Callable[[int], None] | None = None, stop: Callable[[], bool] | None = None,
-        skip_sources: Collection[str] | None = None,
+        skip_sources: Collection[str] | None = None, skip_shops: Collection[str] = (),
     ) -> DeliveryResult:
         """Drain the outbox; orders with parts from ``skip_sources`` (being read right now: a live set is
-        looked at per order) stay pending. The outcome is kept for `status` (``_recorded``)."""
-        return self._recorded(lambda: self._drain(on_batch, stop, skip_sources))
+        looked at per order) or for ``skip_shops`` (refused by Karla lately) stay pending. The outcome is
+        kept for `status` (``_recorded``)."""
+        return self._recorded(lambda: self._drain(on_batch, stop, skip_sources, skip_shops))
 
     def _drain(
         self, on_batch: Callable[[int], None] | None, stop: Callable[[], bool] | None, skip_sources: Collection[str] | None,
+        skip_shops: Collection[str] = (),
     ) -> DeliveryResult:
         groups = None
-        if skip_sources is not None:
-            groups = (rows for rows in pending_groups(self.db) if not any(r.source in skip_sources for r in rows))
+        if skip_sources is not None or skip_shops:
+            groups = (rows for rows in pending_groups(self.db)
+                      if rows[0].slug not in skip_shops and not any(r.source in (skip_sources or ()) for r in rows))
         # The only drain on the wire: the CLI's delivery process has ended by now, and the daemon drains one at a time.
         return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop,
                             groups=groups, drop_acknowledged=True, shops=self._shops())

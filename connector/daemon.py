@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import (
@@ -29,23 +28,24 @@ from sqlalchemy.exc import DatabaseError
 from connector.app import Connector
 from connector.apscheduler_fixes import Overlaps, QuietOverlap, cron_trigger
 from connector.commands import NO_SOURCES, lacks_sources
+from connector.daemon_exit import exit_holding_lock
 from connector.daemon_start import log_started, warn_short_grace
 from connector.delivery import DeliveryResult
 from connector.engine import RunCounts, SourceRuntime
-from connector.errors import ConfigError, FatalError, Unavailable
+from connector.errors import ConfigError, FatalError, ShopRefused, Unavailable
 from connector.health import HealthServer, listen_error
 from connector.job_errors import DELIVERY_STOPPED, Episodes, is_state_trouble, state_message, sync_failure
 from connector.logs import redact
 from connector.metrics import Metrics
 from connector.readiness import Readiness
+from connector.refused_shops import FATAL_RETRY_SECONDS, RefusedShops
 from connector.sdnotify import Notifier, watchdog_interval
 from state.lock import StateLock
 
-__all__ = ["Daemon", "cron_trigger"]
+__all__ = ["FATAL_RETRY_SECONDS", "Daemon", "cron_trigger"]
 
 log = logging.getLogger("connector.daemon")
 OVERRUN_WARNING_SECONDS = 1800.0  # a job still running this long after its next turn came round is worth a warning
-FATAL_RETRY_SECONDS = 3600.0  # after a refused key or shop: one request an hour, not one per drain
 
 
 class Daemon:
@@ -60,6 +60,7 @@ class Daemon:
         for name, error in connector.broken.items():  # never polled: not ready until the plugin loads (a restart)
             self.readiness.fatal(name, redact(error))
         self._episodes = Episodes(log)  # failures said once while they last (a full disk, a refused key)
+        self._shops = RefusedShops(self._episodes, connector.now, log)  # only their orders wait
         self._source_locks = {name: threading.Lock() for name in connector.sources}
         # Sources being read right now. The delivery job leaves their orders alone: a CSV source queues the
         # parcels before the orders, and a parcel sent ahead of its new order only comes back order_not_found.
@@ -132,11 +133,16 @@ class Daemon:
         with self._deliver_lock:
             if self.stopping.is_set():  # waited for the lock while another drain stopped: nothing to say
                 return
+            refused: dict[str, ShopRefused] = {}
             try:
                 # the live set: a source whose read starts during a long drain is left alone from then on
-                result = self.connector.deliver(stop=self.stopping.is_set, skip_sources=self._reading)
+                result = self.connector.deliver(stop=self.stopping.is_set, skip_sources=self._reading,
+                                                skip_shops=self._shops.waiting())
+            except ShopRefused as exc:  # only that shop's orders wait (RefusedShops); the others' went
+                result, refused = getattr(exc, "result", None), {exc.slug: exc, **getattr(exc, "refused_shops", {})}
+                self._answered(result)
             except Unavailable as exc:
-                result = getattr(exc, "result", None)
+                result, refused = getattr(exc, "result", None), getattr(exc, "refused_shops", {})
                 self.readiness.failed("karla", redact(str(exc)))  # not ready once it lasts ready_max_failure_seconds
                 pause = min(exc.retry_after or 0.0, 3600.0)  # Karla's Retry-After; a proxy may ask for a day
                 self._karla_not_before = self.connector.now() + pause
@@ -144,8 +150,9 @@ class Daemon:
                 log.log(logging.INFO if self._paused else logging.WARNING, "delivery paused%s: %s",
                         f" for {pause:.0f} s, as Karla asked" if pause else "", exc)
                 self._paused = True
-            except FatalError as exc:  # bad credentials, shop gone: no retry fixes it, so not ready at once
-                result = getattr(exc, "result", None)  # batches Karla answered before it said so still count
+            except FatalError as exc:  # a refused key, a 501: no retry fixes it, so not ready at once
+                # batches Karla answered before it said so still count
+                result, refused = getattr(exc, "result", None), getattr(exc, "refused_shops", {})
                 self.readiness.fatal("karla", redact(str(exc)))
                 self._karla_not_before = self.connector.now() + FATAL_RETRY_SECONDS
                 self._episodes.say("karla", logging.ERROR, "delivery stopped: %s. %s", exc, DELIVERY_STOPPED)
@@ -156,23 +163,30 @@ class Daemon:
                 self.readiness.failed("state", redact(message))
                 self._episodes.say("state:deliver", logging.ERROR, "delivery interrupted, orders stay queued: %s", message)
             else:
-                # Only an answer from Karla clears a failure: a drain that sent nothing (nothing due, or all of
-                # it from a source being read) says nothing about Karla, and must not restart the failure clock.
-                # Nor does a drain that only postponed suspects: a search answered, but no write was accepted
-                # (Karla's write path may be what fails); new orders accepted clear it.
-                if result.requests:
-                    self.readiness.succeeded("karla")
-                    if self._episodes.over("karla") | self._paused:
-                        log.info("delivery resumed: Karla answers again")
-                    self._paused = False
-                if result.requests and self._episodes.over("state:deliver"):  # an answer recorded: it writes
-                    self.readiness.succeeded("state")
-                    log.info("delivery resumed: the state file takes writes again")
+                self._answered(result)
+            if result is not None:
+                self._shops.answered(result.answered_by_shop, self.readiness)
+            self._shops.refused(refused, self.readiness)
         if result is not None:
             self._count_delivery(result)
         retries = self.connector.client.stats.retries
         self.metrics.retries.inc(retries - self._retries_seen)
         self._retries_seen = retries
+
+    def _answered(self, result: DeliveryResult | None) -> None:
+        """Only an answer from Karla clears a failure: a drain that sent nothing (nothing due, or all of it from
+        a source being read) says nothing about Karla, and must not restart the failure clock. Nor does a drain
+        that only postponed suspects (a search answered, but no write was accepted: Karla's write path may be
+        what fails) or only heard a shop refused; new orders accepted clear it."""
+        if result is None or not any(result.answered_by_shop.values()):
+            return
+        self.readiness.succeeded("karla")
+        if self._episodes.over("karla") | self._paused:
+            log.info("delivery resumed: Karla answers again")
+        self._paused = False
+        if self._episodes.over("state:deliver"):  # an answer recorded: it writes
+            self.readiness.succeeded("state")
+            log.info("delivery resumed: the state file takes writes again")
 
     def _count_delivery(self, result: DeliveryResult) -> None:
         self.metrics.orders.inc(result.orders)
@@ -250,7 +264,7 @@ class Daemon:
             if health:
                 health.stop()
             if not finished:
-                _exit_holding_lock()
+                exit_holding_lock()
             self.connector.close()
         log.info("daemon stopped")
         return 0
@@ -307,22 +321,6 @@ class Daemon:
         hup = [signal.SIGHUP] if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN else []
         for signum in (signal.SIGTERM, signal.SIGINT, *hup):
             signal.signal(signum, handler)
-
-
-def _exit_holding_lock() -> NoReturn:
-    """The grace period is over and a job still works (a source read that does not return). Python would
-    wait for that thread at exit, after the state lock was released, so it kept committing while another
-    process could take the lock. End the process here instead: the kernel drops the lock as it ends, and
-    nothing is lost (each committed page is in the outbox; a page half written is rolled back by SQLite).
-    """
-    log.warning("work still in flight after the grace period; exiting now (what it had not committed is read "
-                "again on the next run, pending items stay queued)")
-    log.info("daemon stopped")
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 def _now_tz(daemon: Daemon) -> datetime:

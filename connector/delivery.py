@@ -66,6 +66,7 @@ def drain_outbox(
 
     ``shops``: the shops some source still sends to; a shop Karla refuses that is not among them has its
     orders dead-lettered rather than waiting for a fix that was made (None: every refused shop waits).
+    Whatever it raises carries the shops Karla refused in this drain as ``exc.refused_shops`` (by slug).
     ``drop_acknowledged``: first remove queued versions equal to what Karla acknowledged; only for a
     caller that knows no other batch is on the wire. ``full_batches_only`` leaves the last, partly filled batch pending (delivery while a sync still
     reads: the next drain fills it, so the number of requests stays at its minimum). ``lend_settle``
@@ -76,13 +77,15 @@ def drain_outbox(
     try:
         result = _drain(sender, db, client, settings, now, on_batch, stop, groups, full_batches_only, lend_settle,
                         drop_acknowledged)
-    except (Unavailable, FatalError):
+    except (Unavailable, FatalError) as exc:
         sender.close()  # every request is accounted for: answered, or its parts' acknowledged versions forgotten
+        exc.refused_shops = dict(sender.refused_shops)  # type: ignore[attr-defined]  # the daemon leaves them out
         raise
     sender.close()
     if sender.refused_shops:  # the other shops' orders went; the run still ends with what needs a human
         refused = next(iter(sender.refused_shops.values()))
         refused.result = result  # type: ignore[attr-defined]
+        refused.refused_shops = dict(sender.refused_shops)  # type: ignore[attr-defined]  # every shop refused, by slug
         raise refused
     return result
 

@@ -43,6 +43,7 @@ class DeliveryResult:
     requests: int = 0
     dead_letters: list[str] = field(default_factory=list)
     dead_by_source: dict[str, int] = field(default_factory=dict)  # new letters, for the metric's ``source`` label
+    answered_by_shop: dict[str, int] = field(default_factory=dict)  # requests Karla answered without refusing the shop
 
 
 class Sender:
@@ -132,6 +133,7 @@ class Sender:
         if isinstance(outcome, ShopRefused):
             self._shop_refused(items, outcome)
             return []
+        self.result.answered_by_shop[slug] = self.result.answered_by_shop.get(slug, 0) + 1  # the shop is taken again
         if outcome is None:
             self.cap.accepted(len(items))
             self._delivered(items)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import DatabaseError
 
+from connector.job_errors import is_state_trouble
 from connector.logs import redact
 from connector.sender import DeliveryResult
 from connector.settings import Settings
@@ -105,7 +106,9 @@ def keep_delivery(db: StateDB, started: float, now: float, result: DeliveryResul
         with db.transaction() as conn:
             Runs(conn).delivered(started, now, counts, redact(error) if error is not None else None)
     except DatabaseError as exc:  # what was delivered is recorded; only `status` misses this drain
-        log.warning("could not keep the last delivery's outcome for `status` in %s: %s", db.path, exc)
+        # a full disk is said once where it stops the work (``connector.job_errors``), not again per drain
+        level = logging.DEBUG if is_state_trouble(exc) else logging.WARNING
+        log.log(level, "could not keep the last delivery's outcome for `status` in %s: %s", db.path, exc)
 
 
 def _delivery_view(run: dict[str, Any] | None) -> dict[str, Any] | None:

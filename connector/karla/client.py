@@ -39,6 +39,7 @@ from connector.errors import (
 )
 from connector.karla.models import OrderFulfillment, dump
 from connector.karla.pause import SharedPause
+from connector.karla.probe import KeyProbe
 from connector.logs import clip, register_basic_auth
 from connector.retry import RetryPolicy, call_with_retries, loopback_direct, make_retrying, parse_retry_after, tls_verify
 from connector import __version__
@@ -110,6 +111,7 @@ class KarlaClient:
         policy = RetryPolicy(attempts=settings.retry_attempts, max_seconds=settings.retry_max_seconds)
         self._retrying = make_retrying(policy, sleep=sleep, on_retry=self._count_retry)
         self._pause = SharedPause(sleep, clock)  # a Retry-After pauses every sender of this client (max_in_flight)
+        self._probe = KeyProbe(self._http, settings.shop_slug, clock, lambda status: self._heard("search", status, 0))
 
     def _count_retry(self, _exc: BaseException | None) -> None:
         with self.stats.lock:
@@ -181,9 +183,7 @@ class KarlaClient:
                     raise Aborted("Karla API: not sent, asked to stop")
             probe = True  # stays so if no answer comes (a timeout, a refused connection)
             response = self._http.request(method, path, content=body, params=params)
-            self.stats.count(response.status_code, len(body or b""))
-            if self._on_request:
-                self._on_request(endpoint, response.status_code)
+            self._heard(endpoint, response.status_code, len(body or b""))
             try:
                 return self._interpret(response, endpoint)
             except RetryableError as exc:  # a pause beyond the budget ends the retries (connector.retry) instead
@@ -195,6 +195,11 @@ class KarlaClient:
         event = self._abort if abort is None or self._abort.is_set() else abort
         retrying = self._retrying.copy(stop=tenacity.stop_after_attempt(1)) if once else self._retrying
         return call_with_retries(retrying, attempt, "Karla API", abort=event, ca_option="[karla].ca_file")
+
+    def _heard(self, endpoint: str, status: int, sent: int) -> None:
+        self.stats.count(status, sent)
+        if self._on_request:
+            self._on_request(endpoint, status)
 
     def _interpret(self, response: httpx.Response, endpoint: str) -> Any:
         status = response.status_code
@@ -223,15 +228,16 @@ class KarlaClient:
             f"({page!r}), not Karla's API: check [karla].base_url (now {self.settings.base_url}). Nothing was marked delivered"
         )
 
-    def _other_shop(self, said: str, who: str, shop: str) -> ShopRefused:
-        """A key refused for a shop other than [karla].shop_slug: Karla's keys belong to one shop unless they
-        are organisation keys, so only that shop's orders wait; a key refused for [karla].shop_slug itself
-        is still fatal for every shop."""
+    def _other_shop(self, said: str, who: str, shop: str, key_works: bool | None) -> ShopRefused:
+        """A key refused for a shop other than [karla].shop_slug, though Karla takes it (``key_works``, None:
+        unknown): Karla's keys belong to one shop unless they are organisation keys, so only that shop's
+        orders wait; a key refused for [karla].shop_slug itself is still fatal for every shop."""
+        unsure = "" if key_works else "; or the key is wrong, deleted or expired: check [karla].api_key"
         return ShopRefused(
             f"Karla answered {said} for shop {shop!r} ({who}): the API key may not be valid for this shop: a shop's "
             f"own key works only for its shop ([karla].shop_slug = {self.settings.shop_slug!r}); sending to other shops "
             "(a source's shop_slug, Shopware's sales_channels) needs an organisation-level key with the editor or "
-            "admin role, set as [karla].api_key with its user name as [karla].username. Else check that shop_slug",
+            f"admin role, set as [karla].api_key with its user name as [karla].username{unsure}. Else check that shop_slug",
             slug=shop,
         )
 
@@ -249,12 +255,17 @@ class KarlaClient:
             return ConfigError(f"Karla answered {said} for {who}: the shop does not exist: check [karla].shop_slug (and each source's shop_slug)")
         if key == "invalid_merchant_or_key" and status == 400:
             return ConfigError(f"Karla answered {said} for {who}: credentials missing or malformed: check [karla].username and [karla].api_key")
-        if (status == 401 or key == "invalid_merchant_or_key") and self.settings.api_key.get_secret_value() == _PLACEHOLDER:
+        refused_key = status == 401 or key == "invalid_merchant_or_key"
+        if refused_key and self.settings.api_key.get_secret_value() == _PLACEHOLDER:
             return ConfigError(f"Karla answered {said} for {who}: [karla].api_key is still the example's {_PLACEHOLDER!r}: "
                                "set your key (better as KARLA_CONNECTOR_KARLA__API_KEY)")
         if shop is not None and shop != self.settings.shop_slug and (status in (401, 403) or key in AUTH_KEYS):
-            return self._other_shop(said, who, shop)
-        if status == 401 or key == "invalid_merchant_or_key":
+            # a 401 may be the key's own fault: asked of [karla].shop_slug (not when told to stop sending)
+            works = (None if self.aborted else self._probe.key_works()) if refused_key else True
+            if works is not False:
+                return self._other_shop(said, who, shop, works)
+            who = f"shop {shop!r} and [karla].shop_slug {self.settings.shop_slug!r}, {who}"
+        if refused_key:
             return ConfigError(
                 f"Karla answered {said} for {who}: the API key was refused (wrong, deleted or expired), or the user "
                 "name is not the key's: check [karla].api_key / KARLA_CONNECTOR_KARLA__API_KEY and the user name "
