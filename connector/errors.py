@@ -31,7 +31,9 @@
 
 A fatal auth answer for one shop (``shop_not_found``; a 401/403 for a shop other than ``[karla].shop_slug``,
 whose key may be that shop's own, not an organisation key; any 403) is ``ShopRefused``: only that shop's
-orders wait. A 401 for ``[karla].shop_slug`` itself, or a 400, is a ``ConfigError`` that stops every shop.
+orders wait. A 401 for ``[karla].shop_slug`` itself, or for another shop while a read of ``[karla].shop_slug``
+gets a 401 too (``connector.karla.probe``: the key itself is refused), or a 400, is a ``ConfigError`` that
+stops every shop.
 
 Why an unknown answer is fatal and not a rejection: a fatal stop keeps every order pending, so nothing
 is lost and the next run after a human's fix delivers everything; a wrong rejection bisects every batch
