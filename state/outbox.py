@@ -14,14 +14,17 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from state.outbox_views import OutboxViews
 from state.parts import (
     KEYS_PER_LOOKUP, PENDING_COLUMNS, ROWS_PER_STATEMENT, EnqueueCounts, Part, PendingRow, chunks, comparable, older,
 )
 
 __all__ = ["EnqueueCounts", "Part", "PendingRow", "Outbox"]
 
-class Outbox:
-    """Operations on ``outbox`` and ``delivered``; every method runs inside the caller's transaction."""
+
+class Outbox(OutboxViews):
+    """Operations on ``outbox`` and ``delivered``; every method runs inside the caller's transaction. The
+    read-only counts `status` and a run's report use (``pending_count``, ``waiting``...) come from ``OutboxViews``."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -237,14 +240,6 @@ class Outbox:
         """A full sync of ``source`` has read everything: what it queued (the newest versions now) may go."""
         return int(self.conn.exec_driver_sql("UPDATE outbox SET held = 0 WHERE source = ? AND held", (source,)).rowcount or 0)
 
-    def held_count(self, source: str | None = None) -> int:
-        sql = "SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE held" + (" AND source = ?" if source else "")
-        return int(self.conn.exec_driver_sql(sql, (source,) if source else ()).scalar() or 0)
-
-    def held_by_source(self) -> dict[str, int]:
-        sql = "SELECT source, COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE held GROUP BY source"
-        return {source: int(n) for source, n in self.conn.exec_driver_sql(sql)}
-
     def forget_acknowledged(self, rows: Iterable[PendingRow]) -> None:
         """The parts of these rows have no trusted acknowledged version any more (a request for them ended
         without an answer): ``drop_acknowledged`` and change detection must not rely on the old one."""
@@ -300,27 +295,3 @@ class Outbox:
     def forget_delivered(self, slug: str, order_key: str, part: str) -> None:
         """Make a part look never-sent (used when a dead letter is retried)."""
         self._forget([(slug, order_key, part)])
-
-    def pending_count(self) -> int:
-        return int(self.conn.exec_driver_sql("SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox").scalar() or 0)
-
-    def waiting(self, limit: int = 10) -> tuple[int, list[tuple[str, str, float, str]]]:
-        """Orders waiting after a failed delivery: how many, and the next ``limit`` to be tried again as
-        (slug, order_key, next_attempt_at, last_error)."""
-        count = self.conn.exec_driver_sql(
-            "SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE last_error IS NOT NULL").scalar()
-        sql = ("SELECT slug, order_key, MAX(next_attempt_at), MAX(last_error) FROM outbox WHERE last_error IS NOT NULL"
-               " GROUP BY slug, order_key ORDER BY MAX(next_attempt_at), slug, order_key LIMIT ?")
-        return int(count or 0), [tuple(row) for row in self.conn.exec_driver_sql(sql, (limit,))]  # type: ignore[misc]
-
-    def put_off(self, error_prefix: str, now: float) -> tuple[int, float | None]:
-        """Orders postponed past ``now`` after a failure whose ``last_error`` starts with ``error_prefix``:
-        how many, and when the first is tried again (None: none). They are why a run did not finish."""
-        sql = ("SELECT COUNT(DISTINCT slug || char(0) || order_key), MIN(next_attempt_at) FROM outbox"
-               " WHERE next_attempt_at > ? AND substr(last_error, 1, ?) = ?")
-        count, first = self.raw.execute(sql, (now, len(error_prefix), error_prefix)).fetchone()
-        return int(count or 0), first
-
-    def pending_by_source(self) -> dict[str, int]:
-        sql = "SELECT source, COUNT(DISTINCT slug || char(0) || order_key) FROM outbox GROUP BY source"
-        return {source: int(n) for source, n in self.conn.exec_driver_sql(sql)}

@@ -3,7 +3,8 @@
 Each file is read once, by fingerprint (name, size, mtime, SHA-256); a changed file is a new fingerprint
 and is read again. Files still being written are left alone until they settle (or until their done
 marker appears). A file is first copied to a local spool while hashing — for SFTP that makes a dropped
-connection harmless: nothing of a half-downloaded file is ever parsed.
+connection harmless: nothing of a half-downloaded file is ever parsed. What is said of a file as a whole (a
+missing column, a repeated header, the one letter for an unreadable file) is worded in ``adapters.csv.notices``.
 """
 
 from __future__ import annotations
@@ -20,22 +21,17 @@ from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
 from adapters.csv.after import advised, after_reading, stays
-from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
+from adapters.csv.config import CsvConfig
 from adapters.csv.files import (FileSource, RemoteFile, Unreadable, name_order_warning, open_source, public_url, settling,
                                  spooled, unmatched_note)
 from adapters.csv.grouping import group, is_grouped
-from adapters.csv.mapping import Fields, map_fulfillments, map_order, no_order_then, order_conflicts
+from adapters.csv.mapping import Fields, map_fulfillments, map_order, order_conflicts
+from adapters.csv.notices import file_letter, header_problem, warn_missing, warn_repeated
 from adapters.csv.reader import FileProblem, read_keys, read_rows
 
 __all__ = ["CsvAdapter"]
 
 _PARTIAL = (".part", ".tmp", ".filepart", ".partial", ".crdownload")
-# Karla cannot create an order without a zip code: a file without that column is one letter, not one per order.
-_REQUIRED = {"orders": ("order_number", "shipping_zip_code"), "fulfillments": ("order_number", "tracking_number")}
-_FIELDS = {"orders": ORDER_FIELDS, "fulfillments": FULFILLMENT_FIELDS}
-# Configured names warned about when a file lacks them: ``sku`` and ``quantity`` are named for the orders files
-# too, and a parcel file without them is normal (a parcel without its product subset).
-_OWN_FIELDS = {"orders": ORDER_FIELDS, "fulfillments": tuple(f for f in FULFILLMENT_FIELDS if f not in ORDER_FIELDS)}
 
 
 class CsvAdapter:
@@ -120,29 +116,6 @@ class CsvAdapter:
             chosen.append(remote)
         return chosen
 
-    def _warn_missing(self, stream: str, name: str, fields: Fields) -> None:
-        """Columns whose absence Karla fills in silently: said once per file, not per order."""
-        c, log = self.config, self.context.log
-        if stream == "orders" and fields.index.get("currency") is None and not c.default_currency:
-            log.warning("%s has no %s column and default_currency is not set: Karla takes its amounts as EUR",
-                        name, c.columns.header("currency"))
-        # Karla stamps a missing date with the time it receives the record: on a backfill that is weeks late,
-        # and its delivery estimates (and delay messages) start from it.
-        date = {"orders": "order_placed_at", "fulfillments": "shipped_at"}.get(stream)
-        if date and fields.index.get(date) is None:
-            what = "orders" if stream == "orders" else "parcels"
-            log.warning("%s has no %s column: Karla dates its %s when it receives them, not when they were %s", name,
-                        c.columns.header(date), what, "placed" if stream == "orders" else "shipped")
-        if absent := fields.missing(_OWN_FIELDS[stream], configured=True):
-            log.warning("%s: column %s, named in [sources.%s.columns], is not in the header (%s): its values are not sent",
-                        name, ", ".join(absent), self.name, ", ".join(fields.names))
-
-    def _warn_repeated(self, name: str, lines: list[int]) -> None:
-        """Rows repeating the header (exports joined with ``cat``), skipped by the reader: said once per file."""
-        shown = ", ".join(map(str, lines[:10])) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
-        what = f"line {shown} repeats" if len(lines) == 1 else f"lines {shown} repeat"
-        self.context.log.warning("%s: %s the header (files joined into one?): skipped, not read as rows", name, what)
-
     # -- one file ------------------------------------------------------------------------------------
     def _read_file(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
         if self._read_before(remote, resume):
@@ -212,9 +185,9 @@ class CsvAdapter:
         c = self.config
         with local.open("rb") as f:
             try:
-                header, rows = read_rows(f, c.encoding, c.delimiter, lambda lines: self._warn_repeated(remote.name, lines))
+                header, rows = read_rows(f, c.encoding, c.delimiter, lambda lines: warn_repeated(self.context.log, remote.name, lines))
             except FileProblem as exc:  # a UTF-16 file, a header not valid in the encoding: nothing of it is read
-                yield _whole_file(remote, sha256, [_file_letter(self.config, remote.name, sha256, str(exc))])
+                yield _whole_file(remote, sha256, [file_letter(self.config, remote.name, sha256, str(exc))])
                 return 1
             fields = Fields(c.columns, header, c.decimal_comma, ZoneInfo(c.timezone))
             if not any(header) and next(rows, None) is None:
@@ -223,10 +196,10 @@ class CsvAdapter:
                 self.context.log.info("%s is empty: nothing to read", remote.name)
                 yield _whole_file(remote, sha256, [])
                 return 0
-            if problem := self._header_problem(stream, fields):
-                yield _whole_file(remote, sha256, [_file_letter(self.config, remote.name, sha256, problem)])
+            if problem := header_problem(self.name, stream, fields):
+                yield _whole_file(remote, sha256, [file_letter(self.config, remote.name, sha256, problem)])
                 return 1
-            self._warn_missing(stream, remote.name, fields)
+            warn_missing(self.config, self.name, self.context.log, stream, remote.name, fields)
             key_index = fields.index["order_number"]
             key = lambda r: r.values[key_index] if key_index is not None and key_index < len(r.values) else ""  # noqa: E731
             with local.open("rb") as again:
@@ -258,18 +231,6 @@ class CsvAdapter:
                 yield page
         return rejected
 
-    def _header_problem(self, stream: str, fields: Fields) -> str | None:
-        """Why no row of the file can be mapped (then the whole file is one dead letter), or None."""
-        header = fields.names
-        missing = fields.missing(_REQUIRED[stream])  # ignoring case, as the columns are mapped
-        if missing:
-            then = no_order_then("its orders are" if stream == "orders" else "its parcels are")
-            return (f"missing required column {', '.join(missing)} (header: {', '.join(header)}): map the column in "
-                    f"[sources.{self.name}.columns], or fix the header and upload the file again, {then}")
-        if twice := fields.duplicated(_FIELDS[stream]):
-            return f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear"
-        return None
-
     def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields) -> list[Record | Rejected]:
         """An order's record or its letters; an order's parcels, each on its own (a record and letters)."""
         c = self.config
@@ -279,6 +240,7 @@ class CsvAdapter:
                 self.context.log.warning("%s", conflict)
             return [result] if isinstance(result, Record) else list(result)
         return map_fulfillments(file, key, rows, fields, c.carriers)
+
 
 class _Done(NamedTuple):
     """A file read to its end (now or before): its dead letters (None: unknown), its hash, and whether
@@ -307,12 +269,6 @@ def _cursor(name: str, sha256: str, rejected: int, bucket: int | None = None, do
         whole = {"file": name, "sha256": sha256, "complete": True, "rejected": rejected}
         return json.dumps({**whole, "move_failed": True} if move_failed else whole)
     return json.dumps({"file": name, "sha256": sha256, "bucket": bucket, "done": done, "layout": layout, "rejected": rejected})
-
-
-def _file_letter(config: CsvConfig, name: str, sha256: str, problem: str) -> Rejected:
-    """One letter for the whole file; its fingerprint goes with it: a changed file still bad is a letter of its
-    own (the next export of that name is another file), and `dlq retry` clears it once the file reads."""
-    return advised(config, Rejected(f"{name}:1", problem, raw={"file": name, "sha256": sha256}))
 
 
 def _whole_file(remote: RemoteFile, sha256: str, rejected: list[Rejected]) -> Page:

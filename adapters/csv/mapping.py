@@ -1,7 +1,8 @@
 """Rows of one order → a Karla-shaped ``Record``, or ``Rejected`` entries naming file:line and field.
 
 Header names are resolved once per file (``Fields``); an order's order-level values are the first
-non-empty value of each column across its rows, so later line-item rows may leave them blank.
+non-empty value of each column across its rows, so later line-item rows may leave them blank. The letters
+a bad row becomes are worded in ``adapters.csv.letters`` (``no_order_then`` is re-exported here).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from pydantic import ValidationError
 
 from adapters.base import Record, Rejected
 from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, Columns
+from adapters.csv.letters import invalid, no_order_then, rejected, row_problem, row_problems
 from adapters.csv.reader import Row, header_key
 from adapters.normalise import money, parse_datetime
 from connector.karla.carriers import carrier_fields
-from connector.karla.models import OrderPlacement, Tracking, error_message
+from connector.karla.models import OrderPlacement, Tracking
 
 __all__ = ["Fields", "map_fulfillments", "map_order", "no_order_then", "order_conflicts"]
 
@@ -33,14 +35,6 @@ _ORDER_SOURCE = {"email_id": "email", "address.street": "shipping_address_line_1
                  **{f"address.{a}": f"shipping_{a}" for a in _ADDRESS}}
 _PARCEL_SOURCE = {"tracking_placed_at": "shipped_at", "carrier_reference": "carrier", "tracking_company": "carrier",
                   "": "carrier"}  # a parcel refused as a whole: its carrier is not one Karla knows
-_PRODUCT_SOURCE = {"title": "product_title", "images": "image_url"}
-
-
-def no_order_then(what: str) -> str:
-    """What a letter naming no order (a row without its order number, a header without a required column)
-    says after the fix: no clean read can match it, and the next export of that name is no proof of the fix."""
-    return ("then run `karla-connector dlq retry ID`: it reads the file again, and no other read clears this letter, "
-            f"which names no order; or `karla-connector dlq drop ID` once {what} in Karla")
 
 
 class Fields:
@@ -150,78 +144,16 @@ def _date(fields: Fields, field: str, text: str, row: Row) -> str | None:
     return value.isoformat() if value else None
 
 
-def _rejected(file: str, key: str, bad: Row, reason: str, fields: Fields, what: str | None = None,
-              then: str = "") -> list[Rejected]:
-    """``what`` was not sent (default: the order, or the row when it names none); ``then``: what else to do."""
-    what = what or (f"order {key}" if key else "this row was")
-    return [Rejected(f"{file}:{bad.line}", f"{reason} ({what} not sent: fix the row and upload the file again{then})",
-                     key or None, fields.raw(bad))]
-
-
-def _invalid(file: str, key: str, exc: ValidationError, rows: list[Row], items: list[Row], fields: Fields,
-             sources: Mapping[str, str], label: str, what: str | None = None) -> list[Rejected]:
-    """A letter per row that holds a value Karla's model refused, at that row's line and naming its column:
-    the order's first row would send the merchant to a line with nothing wrong on it."""
-    found: dict[int, tuple[Row, list[str]]] = {}
-    for error in exc.errors():
-        path = ".".join(str(p) for p in error["loc"])
-        row, field = _origin(error["loc"], path, rows, items, fields, sources)
-        message = error_message(error)  # as ``explain`` words it
-        told = f"{fields.header[field]} {fields.get(row, field)!r} ({path or 'record'})" if field else (path or "record")
-        found.setdefault(row.line, (row, []))[1].append(f"{told}: {message}")
-    return [r for row, parts in found.values() for r in _rejected(file, key, row, f"{label}: {'; '.join(parts)}", fields, what)]
-
-
-def _origin(loc: tuple[int | str, ...], path: str, rows: list[Row], items: list[Row], fields: Fields,
-            sources: Mapping[str, str]) -> tuple[Row, str | None]:
-    """The row and field a refused value came from: ``products.N`` is the N-th product row (``items``); any
-    other value the row it was merged from (the first non-empty one), or the first row if none has it."""
-    if len(loc) > 1 and loc[0] == "products" and isinstance(loc[1], int) and loc[1] < len(items):
-        name = str(loc[2]) if len(loc) > 2 else ""
-        field = _PRODUCT_SOURCE.get(name, name)
-        return items[loc[1]], field if fields.index.get(field) is not None else None
-    field = sources.get(path, path)
-    if fields.index.get(field) is None:
-        return rows[0], None
-    return next((row for row in rows if fields.get(row, field)), rows[0]), field
-
-
-def _problem(row: Row, fields: Fields, required: tuple[str, ...]) -> str | None:
-    """Why a row cannot be used at all (broken, or a required value missing), or None."""
-    missing = [fields.header[f] for f in required if not fields.get(row, f)]
-    return row.problem or (f"required column {', '.join(missing)} is empty" if missing else None)
-
-
-def _problems(file: str, key: str, rows: list[Row], fields: Fields, required: tuple[str, ...], what: str | None = None) -> list[Rejected]:
-    found = []
-    for row in rows:
-        if reason := _problem(row, fields, required):
-            found += _rejected(file, key, row, reason, fields, what, _unmatched(key, row, fields, required))
-    return found
-
-
-def _unmatched(key: str, row: Row, fields: Fields, required: tuple[str, ...]) -> str:
-    """What else a row no clean read can match needs: one without its order number (``no_order_then``), and
-    a fulfilment row without its tracking number (a clean read clears a parcel's letter by the tracking
-    number its row holds, and this one holds none, so the letter stays until it is dropped)."""
-    if not key:
-        return ", " + no_order_then("the parcel is" if "tracking_number" in required else "the order is")
-    if "tracking_number" not in required or row.problem or fields.get(row, "tracking_number"):
-        return ""
-    return ("; this letter names no parcel, so no clean read clears it: drop it with `karla-connector dlq drop ID` "
-            "once the parcel is in Karla")
-
-
 def map_order(file: str, key: str, rows: list[Row], fields: Fields, default_currency: str | None) -> Record | list[Rejected]:
-    problems = _problems(file, key, rows, fields, ("order_number",))
+    problems = row_problems(file, key, rows, fields, ("order_number",))
     if problems:
         return problems
     try:
         order = OrderPlacement.model_validate(_order_data(rows, fields, default_currency))
     except _Bad as exc:
-        return _rejected(file, key, exc.row, str(exc), fields)
+        return rejected(file, key, exc.row, str(exc), fields)
     except ValidationError as exc:
-        return _invalid(file, key, exc, rows, _product_rows(rows, fields), fields, _ORDER_SOURCE, f"order {key}")
+        return invalid(file, key, exc, rows, _product_rows(rows, fields), fields, _ORDER_SOURCE, f"order {key}")
     return Record(key=key, order=order, location=f"{file}:{rows[0].line}", version=file)
 
 
@@ -286,11 +218,11 @@ def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carri
     of their own and could be lost once the bad one is fixed in a later file. A row that cannot be
     placed in a parcel (broken, or without a tracking number) is a letter naming itself."""
     required = ("order_number", "tracking_number")
-    what = f"this row of order {key} was" if key else None  # (``_rejected``: "this row was" when it names none)
-    out: list[Record | Rejected] = list(_problems(file, key, rows, fields, required, what))
+    what = f"this row of order {key} was" if key else None  # (``rejected``: "this row was" when it names none)
+    out: list[Record | Rejected] = list(row_problems(file, key, rows, fields, required, what))
     parcels: dict[str, list[Row]] = {}
     for row in rows:
-        if _problem(row, fields, required) is None:
+        if row_problem(row, fields, required) is None:
             parcels.setdefault(fields.get(row, "tracking_number"), []).append(row)
     records: list[Record] = []
     for number, parcel in parcels.items():
@@ -299,10 +231,10 @@ def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carri
             tracking = _tracking(number, parcel, fields, carriers)
             records.append(Record(key=key, trackings=[tracking], location=f"{file}:{parcel[0].line}", version=file))
         except _Bad as exc:
-            out += _rejected(file, key, exc.row, str(exc), fields, what)
+            out += rejected(file, key, exc.row, str(exc), fields, what)
         except ValidationError as exc:
             items = [r for r in parcel if fields.get(r, "sku")]
-            out += _invalid(file, key, exc, parcel, items, fields, _PARCEL_SOURCE, what, what)
+            out += invalid(file, key, exc, parcel, items, fields, _PARCEL_SOURCE, what, what)
     return [*records, *out]
 
 

@@ -1,0 +1,69 @@
+"""What the ``csv`` source says of a file as a whole, once per file rather than per order: a missing or
+doubled column, a repeated header, and the one dead letter for a file no row of which can be read. Kept
+apart from ``adapters.csv.adapter``, which decides what is read when; the wording here is what a merchant
+acts on (naming the file, the column and ``[sources.NAME.columns]``)."""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.base import Rejected
+from adapters.csv.after import advised
+from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
+from adapters.csv.letters import no_order_then
+from adapters.csv.mapping import Fields
+
+__all__ = ["file_letter", "header_problem", "warn_missing", "warn_repeated"]
+
+# Karla cannot create an order without a zip code: a file without that column is one letter, not one per order.
+_REQUIRED = {"orders": ("order_number", "shipping_zip_code"), "fulfillments": ("order_number", "tracking_number")}
+_FIELDS = {"orders": ORDER_FIELDS, "fulfillments": FULFILLMENT_FIELDS}
+# Configured names warned about when a file lacks them: ``sku`` and ``quantity`` are named for the orders files
+# too, and a parcel file without them is normal (a parcel without its product subset).
+_OWN_FIELDS = {"orders": ORDER_FIELDS, "fulfillments": tuple(f for f in FULFILLMENT_FIELDS if f not in ORDER_FIELDS)}
+
+Log = logging.Logger | logging.LoggerAdapter
+
+
+def warn_missing(config: CsvConfig, source: str, log: Log, stream: str, name: str, fields: Fields) -> None:
+    """Columns whose absence Karla fills in silently: said once per file, not per order."""
+    c = config
+    if stream == "orders" and fields.index.get("currency") is None and not c.default_currency:
+        log.warning("%s has no %s column and default_currency is not set: Karla takes its amounts as EUR",
+                    name, c.columns.header("currency"))
+    # Karla stamps a missing date with the time it receives the record: on a backfill that is weeks late,
+    # and its delivery estimates (and delay messages) start from it.
+    date = {"orders": "order_placed_at", "fulfillments": "shipped_at"}.get(stream)
+    if date and fields.index.get(date) is None:
+        what = "orders" if stream == "orders" else "parcels"
+        log.warning("%s has no %s column: Karla dates its %s when it receives them, not when they were %s", name,
+                    c.columns.header(date), what, "placed" if stream == "orders" else "shipped")
+    if absent := fields.missing(_OWN_FIELDS[stream], configured=True):
+        log.warning("%s: column %s, named in [sources.%s.columns], is not in the header (%s): its values are not sent",
+                    name, ", ".join(absent), source, ", ".join(fields.names))
+
+
+def warn_repeated(log: Log, name: str, lines: list[int]) -> None:
+    """Rows repeating the header (exports joined with ``cat``), skipped by the reader: said once per file."""
+    shown = ", ".join(map(str, lines[:10])) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
+    what = f"line {shown} repeats" if len(lines) == 1 else f"lines {shown} repeat"
+    log.warning("%s: %s the header (files joined into one?): skipped, not read as rows", name, what)
+
+
+def header_problem(source: str, stream: str, fields: Fields) -> str | None:
+    """Why no row of the file can be mapped (then the whole file is one dead letter), or None."""
+    header = fields.names
+    missing = fields.missing(_REQUIRED[stream])  # ignoring case, as the columns are mapped
+    if missing:
+        then = no_order_then("its orders are" if stream == "orders" else "its parcels are")
+        return (f"missing required column {', '.join(missing)} (header: {', '.join(header)}): map the column in "
+                f"[sources.{source}.columns], or fix the header and upload the file again, {then}")
+    if twice := fields.duplicated(_FIELDS[stream]):
+        return f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear"
+    return None
+
+
+def file_letter(config: CsvConfig, name: str, sha256: str, problem: str) -> Rejected:
+    """One letter for the whole file; its fingerprint goes with it: a changed file still bad is a letter of its
+    own (the next export of that name is another file), and `dlq retry` clears it once the file reads."""
+    return advised(config, Rejected(f"{name}:1", problem, raw={"file": name, "sha256": sha256}))

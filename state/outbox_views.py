@@ -1,0 +1,50 @@
+"""Read-only counts of the outbox for `status`, the readiness probe and a run's report, kept apart from
+``state.outbox`` (what writes it): none of them changes a row. ``Outbox`` inherits them, so callers keep
+writing ``Outbox(conn).pending_count()``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+__all__ = ["OutboxViews"]
+
+
+class OutboxViews:
+    """Counts of waiting and held orders; every method runs inside the caller's transaction."""
+
+    conn: Connection
+    raw: Any  # sqlite3.Connection, same transaction
+
+    def held_count(self, source: str | None = None) -> int:
+        sql = "SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE held" + (" AND source = ?" if source else "")
+        return int(self.conn.exec_driver_sql(sql, (source,) if source else ()).scalar() or 0)
+
+    def held_by_source(self) -> dict[str, int]:
+        sql = "SELECT source, COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE held GROUP BY source"
+        return {source: int(n) for source, n in self.conn.exec_driver_sql(sql)}
+
+    def pending_count(self) -> int:
+        return int(self.conn.exec_driver_sql("SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox").scalar() or 0)
+
+    def waiting(self, limit: int = 10) -> tuple[int, list[tuple[str, str, float, str]]]:
+        """Orders waiting after a failed delivery: how many, and the next ``limit`` to be tried again as
+        (slug, order_key, next_attempt_at, last_error)."""
+        count = self.conn.exec_driver_sql(
+            "SELECT COUNT(DISTINCT slug || char(0) || order_key) FROM outbox WHERE last_error IS NOT NULL").scalar()
+        sql = ("SELECT slug, order_key, MAX(next_attempt_at), MAX(last_error) FROM outbox WHERE last_error IS NOT NULL"
+               " GROUP BY slug, order_key ORDER BY MAX(next_attempt_at), slug, order_key LIMIT ?")
+        return int(count or 0), [tuple(row) for row in self.conn.exec_driver_sql(sql, (limit,))]  # type: ignore[misc]
+
+    def put_off(self, error_prefix: str, now: float) -> tuple[int, float | None]:
+        """Orders postponed past ``now`` after a failure whose ``last_error`` starts with ``error_prefix``:
+        how many, and when the first is tried again (None: none). They are why a run did not finish."""
+        sql = ("SELECT COUNT(DISTINCT slug || char(0) || order_key), MIN(next_attempt_at) FROM outbox"
+               " WHERE next_attempt_at > ? AND substr(last_error, 1, ?) = ?")
+        count, first = self.raw.execute(sql, (now, len(error_prefix), error_prefix)).fetchone()
+        return int(count or 0), first
+
+    def pending_by_source(self) -> dict[str, int]:
+        sql = "SELECT source, COUNT(DISTINCT slug || char(0) || order_key) FROM outbox GROUP BY source"
+        return {source: int(n) for source, n in self.conn.exec_driver_sql(sql)}
