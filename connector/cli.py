@@ -140,7 +140,8 @@ def run() -> None:
 
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
-    """Per source: cursor, pending, dead letters, last run. Needs no secret (neither Karla's API key nor a
+    """The state file's path; per source: cursor, pending, dead letters, last run; the orders waiting after a
+    failed delivery, with why; the last delivery that sent something or failed. Needs no secret (neither Karla's API key nor a
     source's); works beside `run`."""
     from connector.status import state_status
     from state import open_state

@@ -187,7 +187,7 @@ class CsvAdapter:
             try:
                 header, rows = read_rows(f, c.encoding, c.delimiter, lambda lines: warn_repeated(self.context.log, remote.name, lines))
             except FileProblem as exc:  # a UTF-16 file, a header not valid in the encoding: nothing of it is read
-                yield _whole_file(remote, sha256, [file_letter(self.config, remote.name, sha256, str(exc))])
+                yield _whole_file(remote, sha256, [file_letter(self.config, stream, remote.name, sha256, str(exc))])
                 return 1
             fields = Fields(c.columns, header, c.decimal_comma, ZoneInfo(c.timezone))
             if not any(header) and next(rows, None) is None:
@@ -197,7 +197,7 @@ class CsvAdapter:
                 yield _whole_file(remote, sha256, [])
                 return 0
             if problem := header_problem(self.name, stream, fields):
-                yield _whole_file(remote, sha256, [file_letter(self.config, remote.name, sha256, problem)])
+                yield _whole_file(remote, sha256, [file_letter(self.config, stream, remote.name, sha256, problem)])
                 return 1
             warn_missing(self.config, self.name, self.context.log, stream, remote.name, fields)
             key_index = fields.index["order_number"]

@@ -59,11 +59,15 @@ def header_problem(source: str, stream: str, fields: Fields) -> str | None:
         return (f"missing required column {', '.join(missing)} (header: {', '.join(header)}): map the column in "
                 f"[sources.{source}.columns], or fix the header and upload the file again, {then}")
     if twice := fields.duplicated(_FIELDS[stream]):
-        return f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear"
+        return (f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear "
+                "(fix the header and upload the file again)")
     return None
 
 
-def file_letter(config: CsvConfig, name: str, sha256: str, problem: str) -> Rejected:
+def file_letter(config: CsvConfig, stream: str, name: str, sha256: str, problem: str) -> Rejected:
     """One letter for the whole file; its fingerprint goes with it: a changed file still bad is a letter of its
-    own (the next export of that name is another file), and `dlq retry` clears it once the file reads."""
+    own (the next export of that name is another file), and `dlq retry` clears it once the file reads. It names
+    no order, so it says how it clears (``no_order_then``) unless its problem says so already."""
+    if "dlq retry" not in problem:
+        problem = f"{problem}; {no_order_then('its orders are' if stream == 'orders' else 'its parcels are')}"
     return advised(config, Rejected(f"{name}:1", problem, raw={"file": name, "sha256": sha256}))

@@ -352,7 +352,8 @@ def test_a_mapped_column_twice_in_the_header_rejects_the_file_once(tmp_path: Pat
     write(tmp_path / "orders_1.csv", "order_number,shipping_zip_code,sku,quantity,price,sku,notes,notes\n1,10119,A,1,1,,x,y\n")
     (page,) = list(adapter(tmp_path, after_processing="archive", error_folder="error").read("orders", None))
     assert page.records == [] and [r.location for r in page.rejected] == ["orders_1.csv:1"]
-    assert page.rejected[0].reason == "column sku appears more than once in the header: which one holds the value is unclear"
+    assert page.rejected[0].reason.startswith("column sku appears more than once in the header: which one holds the value is unclear")
+    assert "dlq retry ID" in page.rejected[0].reason and "move it back" in page.rejected[0].reason  # how it clears
     assert page.done_files[0].rejected == 1 and (tmp_path / "error" / "orders_1.csv").exists()
 
 
