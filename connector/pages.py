@@ -15,13 +15,13 @@ from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING, Any
 
-from adapters.base import Page, Record
+from adapters.base import Page, Record, Rejected
 from connector.karla.models import OrderPlacement, Tracking, merge_trackings, serialise
 from connector.logs import redact, redact_data
 from connector.refusals import NOT_FOUND
 from connector.replay import Replay
 from state import Cursors, DeadLetterRow, DeadLetters, EnqueueCounts, Files, Outbox, Part, StateDB, origin
-from state.parts import VERSION_SEP
+from state.parts import VERSION_SEP, older
 
 if TYPE_CHECKING:
     from connector.engine import SourceRuntime
@@ -73,14 +73,14 @@ def iter_parts(records: Iterable[Record], source: str, stream: str, slug: str) -
         yield from record_parts(record, source, stream, slug)
 
 
-def _dead_rows(page: Page, source: str, stream: str, slug: str, now: float) -> list[dict[str, Any]]:
+def _dead_rows(rejected: list[Rejected], source: str, stream: str, slug: str, now: float) -> list[dict[str, Any]]:
     return [
         {
             "created_at": now, "stage": "source", "source": source, "stream": stream, "slug": slug,
             "order_key": r.key, "location": r.location, "reason": redact(r.reason),  # `dlq list` shows it
             "payload": redact_data(dict(r.raw)) if r.raw is not None else None,  # an adapter's raw row may hold a secret
         }
-        for r in page.rejected
+        for r in rejected
     ]
 
 
@@ -97,7 +97,8 @@ def commit_page(
     A letter that names no order (a header, a row without its order number) is not cleared here: a clean read
     of a file of that name may be the next export, not the fix (``dlq retry`` clears it, ``connector.dlq``).
     A full sync, and a ``replay`` (dead letters' files read again, ``Replay``), may read older versions than
-    Karla's: those are skipped or held (``Outbox.enqueue``).
+    Karla's: those are skipped or held (``Outbox.enqueue``); so a bad row of an order whose later file's
+    version Karla has or that waits leaves no letter, and drops its file's old one (``_obsolete``).
     """
     if page.cursor is not None and not isinstance(page.cursor, str):
         raise TypeError(f"source {rt.name}: the adapter's Page.cursor must be a str (json.dumps a structure), "
@@ -111,14 +112,21 @@ def commit_page(
         if resolve:
             letters.resolve(rt.name, stream, [_vouches(r) for r in page.records], before=now)
             letters.drop_skipped(rt.name, stream, [str(key) for key in page.skipped if key is not None], before=now)
-        counts.new_letters = letters.add(_dead_rows(page, rt.name, stream, rt.slug, now))
+        obsolete = _obsolete(conn, rt, stream, page.rejected)
+        dropped = letters.drop_from_files(rt.name, stream, [(str(r.key), str(origin(r.location))) for r, _ in obsolete])
+        gone = {id(r) for r, _ in obsolete}
+        standing = [r for r in page.rejected if id(r) not in gone]
+        counts.new_letters = letters.add(_dead_rows(standing, rt.name, stream, rt.slug, now))
         if page.done_files:
             Files(conn).mark_seen(rt.name, page.done_files, now)
         if page.cursor is not None and not full:
             Cursors(conn).set(rt.name, stream, page.cursor, now)
     counts.enqueued, counts.unchanged, counts.superseded = enq.enqueued, enq.unchanged, enq.superseded
+    counts.rejected = len(standing)
+    if obsolete:
+        _tell_obsolete(rt.name, obsolete, dropped)
     if counts.new_letters:
-        _warn_letters(rt.name, page.rejected, counts.new_letters, dry_run)
+        _warn_letters(rt.name, standing, counts.new_letters, dry_run)
     counts.withdrawn = len(withdrawn)
     _warn_withdrawn(rt.name, withdrawn)
     return counts
@@ -138,6 +146,36 @@ def _enqueue(conn: Any, rt: SourceRuntime, stream: str, records: list[Record], n
                                   reread=kind == "rewritten")
             counts = EnqueueCounts(*(a + b for a, b in zip(astuple(counts), astuple(more))))
     return counts
+
+
+def _obsolete(conn: Any, rt: SourceRuntime, stream: str, rejected: list[Rejected]) -> list[tuple[Rejected, str]]:
+    """The bad rows of orders that a later file already brought (its version delivered or waiting), each with
+    that file's name: a full sync re-reading a file kept in place for its letter, after the newer file was
+    archived or deleted. Their letter would say the order was not sent, and fixing the old row would send old
+    data. Only where the source versions records by file name: the newer version must name a file it read."""
+    keyed = [r for r in rejected if r.key is not None and origin(r.location)]
+    known = Outbox(conn).order_versions(rt.slug, {str(r.key) for r in keyed}) if keyed else {}
+    read: dict[str, bool] = {}  # file name -> read to its end by this source (asked once per page)
+    found = []
+    for r in keyed:
+        mine = VERSION_SEP.join((rt.name, stream, str(origin(r.location))))
+        newer = sorted(v.rpartition(VERSION_SEP)[2] for v in known.get(str(r.key), ()) if older(mine, v))
+        for name in set(newer) - read.keys():
+            read[name] = Files(conn).has(rt.name, name)
+        named = [name for name in newer if read[name]]
+        if named:
+            found.append((r, named[-1]))
+    return found
+
+
+def _tell_obsolete(source: str, obsolete: list[tuple[Rejected, str]], dropped: int) -> None:
+    """INFO, not a warning: nothing is left to fix, and a full sync says it again each night of a kept file."""
+    named = "; ".join(f"{r.location} (order {r.key}, superseded by {newer})" for r, newer in obsolete[:_NAMED])
+    more = f" (and {len(obsolete) - _NAMED} more)" if len(obsolete) > _NAMED else ""
+    cleared = f"; {dropped} earlier dead letter(s) of them cleared" if dropped else ""
+    log.info("source %s: %d bad row(s) of an older file superseded by a later file, whose version of the order Karla "
+             "has or is about to get: no dead letter, nothing to fix: %s%s%s", source, len(obsolete), named, more,
+             cleared, extra={"source": source})
 
 
 def _parcels_follow(conn: Any, records: list[Record], slug: str, now: float) -> None:

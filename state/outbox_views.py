@@ -1,18 +1,21 @@
-"""Read-only counts of the outbox for `status`, the readiness probe and a run's report, kept apart from
-``state.outbox`` (what writes it): none of them changes a row. ``Outbox`` inherits them, so callers keep
-writing ``Outbox(conn).pending_count()``."""
+"""Read-only counts of the outbox for `status`, the readiness probe and a run's report (and the versions of
+orders known, for a source's letters), kept apart from ``state.outbox`` (what writes it): none of them
+changes a row. ``Outbox`` inherits them, so callers keep writing ``Outbox(conn).pending_count()``."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection
+
+from state.parts import KEYS_PER_LOOKUP, chunks
 
 __all__ = ["OutboxViews"]
 
 
 class OutboxViews:
-    """Counts of waiting and held orders; every method runs inside the caller's transaction."""
+    """Counts of waiting and held orders, known versions; every method runs inside the caller's transaction."""
 
     conn: Connection
     raw: Any  # sqlite3.Connection, same transaction
@@ -44,6 +47,18 @@ class OutboxViews:
                " WHERE next_attempt_at > ? AND substr(last_error, 1, ?) = ?")
         count, first = self.raw.execute(sql, (now, len(error_prefix), error_prefix)).fetchone()
         return int(count or 0), first
+
+    def order_versions(self, slug: str, keys: Collection[str]) -> dict[str, set[str]]:
+        """The known versions (``Part.version``) of these orders' order part, delivered or waiting: what a
+        source's bad row of an older file is compared with (``connector.pages``). Unknown versions are left out."""
+        found: dict[str, set[str]] = {}
+        for table in ("delivered", "outbox"):
+            for chunk in chunks(sorted(set(keys)), KEYS_PER_LOOKUP):
+                sql = (f"SELECT order_key, version FROM {table} WHERE slug = ? AND part = 'order' AND version IS NOT NULL"
+                       f" AND order_key IN ({','.join('?' * len(chunk))})")
+                for key, version in self.raw.execute(sql, (slug, *chunk)):
+                    found.setdefault(key, set()).add(version)
+        return found
 
     def pending_by_source(self) -> dict[str, int]:
         sql = "SELECT source, COUNT(DISTINCT slug || char(0) || order_key) FROM outbox GROUP BY source"

@@ -175,6 +175,18 @@ class DeadLetters:
                     found.append(letter)
         return self.delete(found)
 
+    def drop_from_files(self, source: str, stream: str, rows: Iterable[tuple[str, str]]) -> int:
+        """Drop the source's letters of these (order key, file) pairs, whatever their line: a later file's
+        version of the order went or waits, so the older file's bad row is obsolete (``connector.pages``)."""
+        wanted = set(rows)
+        found = []
+        for chunk in chunks(sorted({key for key, _ in wanted}), KEYS_PER_LOOKUP):
+            sql = ("SELECT id, order_key, location FROM dead_letter WHERE stage = 'source' AND source = ? AND stream = ?"
+                   f" AND order_key IN ({','.join('?' * len(chunk))})")
+            letters = self.conn.exec_driver_sql(sql, (source, stream, *chunk))
+            found += [letter for letter, key, location in letters if (key, origin(location)) in wanted]
+        return self.delete(found)
+
     def source_letters_since(self, source: str, since: float) -> int:
         """The source's letters written (or refreshed) since ``since`` that still stand: what a run left."""
         sql = "SELECT COUNT(*) FROM dead_letter WHERE stage = 'source' AND source = ? AND created_at >= ?"
