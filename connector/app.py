@@ -171,7 +171,7 @@ class Connector:
         """Drain the outbox; orders with parts from ``skip_sources`` (being read right now: a live set is
         looked at per order) or for ``skip_shops`` (refused by Karla lately) stay pending. The outcome is
         kept for `status` (``_recorded``)."""
-        return self._recorded(lambda: self._drain(on_batch, stop, skip_sources, skip_shops))
+        return self._recorded(lambda: self._drain(on_batch, stop, skip_sources, skip_shops), skip_shops)
 
     def _drain(
         self, on_batch: Callable[[int], None] | None, stop: Callable[[], bool] | None, skip_sources: Collection[str] | None,
@@ -185,9 +185,10 @@ class Connector:
         return drain_outbox(self.db, self.client, self.settings.karla, now=self.now, on_batch=on_batch, stop=stop,
                             groups=groups, drop_acknowledged=True, shops=self._shops())
 
-    def _recorded(self, drain: Callable[[], DeliveryResult]) -> DeliveryResult:
+    def _recorded(self, drain: Callable[[], DeliveryResult], left_out: Collection[str] = ()) -> DeliveryResult:
         """Run ``drain`` and keep its outcome for `status` (``connector.status.keep_delivery``): why Karla
-        failed lived only in a daemon's memory or a `sync`'s output. A shutdown (``Aborted``) is no failure."""
+        failed lived only in a daemon's memory or a `sync`'s output. A shutdown (``Aborted``) is no failure;
+        a drain that left out refused shops (``left_out``) whose orders wait is one."""
         started = self.now()
         try:
             result = drain()
@@ -197,7 +198,7 @@ class Connector:
             why = None if isinstance(exc, Aborted) else str(exc) if isinstance(exc, ConnectorError) else repr(exc)
             keep_delivery(self.db, started, self.now(), getattr(exc, "result", None), why)
             raise
-        keep_delivery(self.db, started, self.now(), result, None)
+        keep_delivery(self.db, started, self.now(), result, None, left_out)
         return result
 
     def _shops(self) -> set[str]:

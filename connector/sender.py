@@ -25,12 +25,13 @@ from connector.refusals import answer as _answer
 from connector.settings import KarlaSettings
 from state import DeadLetters, Outbox, StateDB
 
-__all__ = ["DeliveryResult", "Outcome", "Sender"]
+__all__ = ["SHOP_REFUSED", "DeliveryResult", "Outcome", "Sender"]
 
 log = logging.getLogger("connector.delivery")
 # Karla's batch limit as its 413 answers showed it, per Karla (its base URL): it outlives a drain and a
 # client, and the early delivery process a big sync forks starts from what its parent learnt.
 _CAPS: dict[str, BatchCap] = {}
+SHOP_REFUSED = "Karla refuses this shop"  # how the note on a refused shop's waiting orders starts (``last_error``)
 
 
 @dataclass(slots=True)
@@ -148,7 +149,8 @@ class Sender:
 
     def _shop_refused(self, items: list[Item], exc: ShopRefused) -> None:
         """The shop's orders wait for its fix, unless no source sends to it any more: the slug was corrected
-        since they were read, and waiting would fail every run for good."""
+        since they were read, and waiting would fail every run for good. Those that wait carry Karla's answer
+        (masked), as ``status`` shows it and a drain that leaves them out records it (``keep_delivery``)."""
         if self.shops is not None and exc.slug not in self.shops:
             for item in items:
                 self._dead(item, f"Karla refuses shop {exc.slug!r} and no source sends to it any more (a shop_slug "
@@ -157,6 +159,8 @@ class Sender:
             return
         if exc.slug not in self.refused_shops:
             log.error("orders of shop %r wait: %s", exc.slug, exc)
+            with self.db.transaction() as conn:  # `status` lists them as waiting, with why; a fixed key sends them at once
+                Outbox(conn).note_refused(exc.slug, f"{SHOP_REFUSED}: {redact(str(exc))}", SHOP_REFUSED)
         self.refused_shops.setdefault(exc.slug, exc)
 
     def _dead(self, item: Item, reason: str, details: dict[str, Any] | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy.exc import DatabaseError
 
 from connector.job_errors import is_state_trouble
 from connector.logs import redact
-from connector.sender import DeliveryResult
+from connector.sender import SHOP_REFUSED, DeliveryResult
 from connector.settings import Settings
 from state import Cursors, DeadLetters, Outbox, Runs, StateDB
 from state.lock import lock_holder
@@ -95,15 +96,22 @@ def _run_view(run: dict[str, Any] | None, gone: set[int]) -> dict[str, Any] | No
     }
 
 
-def keep_delivery(db: StateDB, started: float, now: float, result: DeliveryResult | None, error: str | None) -> None:
+def keep_delivery(
+    db: StateDB, started: float, now: float, result: DeliveryResult | None, error: str | None,
+    left_out: Collection[str] = (),
+) -> None:
     """Keep a drain's outcome as a ``deliver`` run (``Runs.delivered``), masked: `status` runs in a shell
     without the API key, which could not mask it there. A drain that sent nothing and did not fail keeps
-    nothing: the daemon drains every 30 s, and an idle one says nothing about Karla."""
+    nothing: the daemon drains every 30 s, and an idle one says nothing about Karla. One that left out
+    shops Karla refused (``left_out``, the daemon's hour between tries) failed with that refusal while
+    their orders wait: an ``ok`` for the other shops' orders hid it, and a fixed key's drain is ``ok``."""
     if error is None and not (result and (result.requests or result.dead)):
         return
     counts = {"delivered": result.orders + result.trackings, "dead": result.dead} if result else {}
     try:
         with db.transaction() as conn:
+            if error is None and left_out and (note := Outbox(conn).noted(left_out, SHOP_REFUSED)):
+                error = note.removeprefix(f"{SHOP_REFUSED}: ")  # as the refusing drain said it: one failure, not two
             Runs(conn).delivered(started, now, counts, redact(error) if error is not None else None)
     except DatabaseError as exc:  # what was delivered is recorded; only `status` misses this drain
         # a full disk is said once where it stops the work (``connector.job_errors``), not again per drain

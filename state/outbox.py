@@ -272,6 +272,13 @@ class Outbox(OutboxViews):
             [(error, r.id, r.hash) for r in rows],
         )
 
+    def note_refused(self, slug: str, note: str, mark: str) -> None:
+        """Note why a shop's waiting orders do not go (``note``, starting with ``mark``) without delaying them or
+        replacing a note of another kind (a suspect's); held rows wait for their full sync, not for this."""
+        sql = ("UPDATE outbox SET last_error = ? WHERE slug = ? AND NOT held"
+               " AND (last_error IS NULL OR substr(last_error, 1, ?) = ?)")
+        self.raw.execute(sql, (note, slug, len(mark), mark))
+
     def remove(self, rows: Iterable[PendingRow]) -> None:
         self.conn.exec_driver_sql("DELETE FROM outbox WHERE id = ? AND hash = ?", [(r.id, r.hash) for r in rows])
 

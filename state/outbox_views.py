@@ -40,6 +40,15 @@ class OutboxViews:
                " GROUP BY slug, order_key ORDER BY MAX(next_attempt_at), slug, order_key LIMIT ?")
         return int(count or 0), [tuple(row) for row in self.conn.exec_driver_sql(sql, (limit,))]  # type: ignore[misc]
 
+    def noted(self, slugs: Collection[str], mark: str) -> str | None:
+        """The ``last_error`` of one waiting row of these shops that starts with ``mark`` (None: none does)."""
+        if not slugs:
+            return None
+        sql = (f"SELECT last_error FROM outbox WHERE slug IN ({','.join('?' * len(slugs))})"
+               " AND substr(last_error, 1, ?) = ? ORDER BY slug LIMIT 1")
+        row = self.raw.execute(sql, (*sorted(slugs), len(mark), mark)).fetchone()
+        return row[0] if row else None
+
     def put_off(self, error_prefix: str, now: float) -> tuple[int, float | None]:
         """Orders postponed past ``now`` after a failure whose ``last_error`` starts with ``error_prefix``:
         how many, and when the first is tried again (None: none). They are why a run did not finish."""
