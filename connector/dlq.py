@@ -11,17 +11,21 @@
   file of that name no longer holds its row (a daily export reusing its name), or whose source has no
   files (Shopify, Shopware), is kept: fix the record at the source, and it clears when it reads cleanly.
   A letter naming no order (a header without a required column, a row without its order number) no
-  clean read can match: it clears here, once its file of that name reads to its end without it.
+  clean read can match: it clears here, once its file of that name reads to its end without it while
+  no file of that name waits set aside by the source (a CSV source's ``error_folder``: the bad file, not
+  moved back; what was read under its name is then another export).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rich.console import Console
 
+from adapters.base import AdapterContext
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
 from connector.engine import SourceRuntime
@@ -46,6 +50,7 @@ class RetryPlan:
     karla: list[DeadLetterRow] = field(default_factory=list)  # Karla's letters, queued after the re-reads
     kept: list[DeadLetterRow] = field(default_factory=list)  # nothing this command can do
     unusable: dict[int, str] = field(default_factory=dict)  # Karla letters whose stored item makes no record: why
+    unmatched: dict[int, str] = field(default_factory=dict)  # letters naming no order kept though read: why
 
 
 def _plan(rows: Sequence[DeadLetterRow]) -> RetryPlan:
@@ -83,20 +88,51 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
     done: list[int] = []
     since = connector.now()
     for source in sorted({s for s, _ in plan.reread.values()}):
+        letters = plan.about.get(source, [])
         try:
             # a replay: only the letters' orders go; the file's others may have newer versions since
             report.sources[source] = connector.sync_one(_at_once(connector.sources[source]),
-                                                        replay=_about(plan.about.get(source, [])))
+                                                        replay=_about(letters))
         except (ConnectorError, OSError, KeyError) as exc:
             out.print(f"source {source} could not be read again ({printable(redact(str(exc)))}); its letters are kept",
                       style="yellow", markup=False, highlight=False)
             report.failures[source] = str(exc)
             continue
+        aside = _set_aside(connector.sources[source], _no_order(letters))
         with connector.db.transaction() as conn:
             mine = [i for i, (name, _) in plan.reread.items() if name == source]
             by_id = {row.id: row for row in DeadLetters(conn).list(mine)}
-            done += [i for i in mine if _read_again(conn, by_id.get(i), since)]
+            for i in mine:
+                why = _read_again(conn, by_id.get(i), since, aside)
+                if why is None:
+                    done.append(i)
+                elif why:
+                    plan.unmatched[i] = why
     return done
+
+
+def _no_order(letters: Sequence[DeadLetterRow]) -> set[str]:
+    return {path for row in letters if row.order_key is None and (path := origin(row.location))}
+
+
+def _set_aside(rt: SourceRuntime, paths: set[str]) -> dict[str, str] | None:
+    """Where the source holds files of these names set aside, out of its reads (a CSV source's ``error_folder``),
+    asked through the adapter's optional ``set_aside(path)``, so the engine knows no adapter's folders; None
+    when it could not tell (their letters are kept)."""
+    if not paths:
+        return {}
+    log = logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
+    adapter: Any = None
+    try:
+        adapter = rt.adapter_cls(rt.name, rt.config, AdapterContext(source=rt.name, log=log))
+        ask = getattr(adapter, "set_aside", None)
+        found = {path: ask(path) for path in paths} if callable(ask) else {}
+        return {path: where for path, where in found.items() if where}
+    except (ConnectorError, OSError):
+        return None
+    finally:
+        if callable(close := getattr(adapter, "close", None)):
+            close()
 
 
 def _about(letters: Sequence[DeadLetterRow]) -> Replay:
@@ -116,19 +152,24 @@ def _at_once(rt: SourceRuntime) -> SourceRuntime:
     return replace(rt, config=rt.config.model_copy(update={"settle_seconds": 0.0}))
 
 
-def _read_again(conn: Any, row: DeadLetterRow | None, since: float) -> bool:
-    """Whether the re-read reached this letter's record: cleared by a clean read (gone), still bad
+def _read_again(conn: Any, row: DeadLetterRow | None, since: float, aside: dict[str, str] | None) -> str | None:
+    """None when the re-read reached this letter's record: cleared by a clean read (gone), still bad
     (refreshed since ``since``), or, for a letter naming no order (a header, a row without its order
-    number), its file read to its end since without it: fixed, so the letter goes here, as no clean read
-    can match it. Otherwise the letter stays: its file is gone (say still in ``error_folder``), or the file
-    of that name no longer holds its row (a daily export reusing its name)."""
+    number), its file read to its end since without it while no file of that name waits ``aside``: fixed,
+    so the letter goes here, as no clean read can match it.
+    Otherwise the letter stays: its file is gone, or the file of that name no longer holds its row (a
+    daily export reusing its name): "" or, for a letter naming no order read under its name, why."""
     if row is None or row.created_at >= since:
-        return True
+        return None
     path = origin(row.location)
     if row.order_key is None and path and Files(conn).read_since(row.source, path, since):
+        if aside is None:
+            return f"whether its bad {path} still waits in the source's error folder could not be checked"
+        if path in aside:
+            return f"its bad file still waits in {aside[path]}, and the {path} read now is another export"
         DeadLetters(conn).delete([row.id])
-        return True
-    return False
+        return None
+    return ""
 
 
 def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:
@@ -150,7 +191,8 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
             with connector.db.transaction() as conn:
                 _requeue_karla(conn, plan, connector.now())
             _summary(out, plan, reread)
-            if plan.queued or plan.superseded or reread:  # a superseding version may still wait: it goes now
+            read = any(counts.enqueued for counts in report.sources.values())  # say a new export the re-read met
+            if plan.queued or plan.superseded or reread or read:  # a superseding version may still wait: it goes now
                 connector.deliver_into(report)
                 render.sync_report(out, report)
         return max(report.exit_code, ExitCode.CONFIG) if unknown else report.exit_code
@@ -167,7 +209,11 @@ def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
     for letter, why in plan.unusable.items():  # written by an older release, before a record was checked so
         out.print(f"kept letter {letter}: its stored order cannot be sent again ({printable(redact(why))}); fix the order "
                   f"at its source (it is read again and sent), then `dlq drop {letter}`", markup=False, highlight=False)
-    unread = [i for i in plan.reread if i not in reread]
+    for letter, why in plan.unmatched.items():
+        out.print(f"kept letter {letter} naming no order: {printable(why)}; move the fixed file back into the source "
+                  f"folder under that name, then `dlq retry` again (or `dlq drop {letter}` once its orders are in Karla)",
+                  markup=False, highlight=False)
+    unread = [i for i in plan.reread if i not in reread and i not in plan.unmatched]
     kept = [row.id for row in plan.kept] + unread
     if kept:
         out.print(

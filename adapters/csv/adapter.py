@@ -20,7 +20,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
-from adapters.csv.after import advised, after_reading, stays
+from adapters.csv.after import advised, after_reading, in_error_folder, stays
 from adapters.csv.config import CsvConfig
 from adapters.csv.files import (FileSource, RemoteFile, Unreadable, name_order_warning, open_source, public_url, settling,
                                  spooled, unmatched_note)
@@ -78,6 +78,11 @@ class CsvAdapter:
             others = [f.name for f in listing if not any(self._matches(f.name, g) for g in globs.values())]
             facts += unmatched_note(others, self.name)
         return facts
+
+    def set_aside(self, path: str) -> str | None:
+        """Where a file of this name waits put aside by the source (``error_folder``), out of its reads:
+        ``dlq retry`` asks before it clears a letter naming no order (``connector.dlq``)."""
+        return in_error_folder(self.config, self.context.log, path)
 
     def streams(self) -> Sequence[StreamSpec]:
         # Parcels first: once an order's rows are queued, its parcels are too, so the engine may deliver it

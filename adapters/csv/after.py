@@ -8,13 +8,17 @@ and ``dlq retry`` after a fixed setting, need the file.
 
 from __future__ import annotations
 
+import os
+import posixpath
 from dataclasses import replace
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from adapters.base import AdapterContext, Rejected
 from adapters.csv.config import CsvConfig
-from adapters.csv.files import FileSource, RemoteFile
+from adapters.csv.files import FileSource, RemoteFile, open_source, safe_folder
 
-__all__ = ["advised", "after_reading", "stays"]
+__all__ = ["advised", "after_reading", "in_error_folder", "stays"]
 
 
 def advised(config: CsvConfig, letter: Rejected) -> Rejected:
@@ -83,3 +87,20 @@ def _move(c: CsvConfig, files: FileSource, context: AdapterContext, remote: Remo
     if c.done_suffix:
         files.delete(name + c.done_suffix)
     return True
+
+
+def in_error_folder(config: CsvConfig, log: Any, name: str) -> str | None:
+    """Where a file of this name waits in ``error_folder``, if one does: a letter naming no order holds nothing to match a
+    clean read, so ``dlq retry`` clears it only once its file is back; until then, what it reads under that
+    name is another export (a timestamped twin, a second bad file of the name, is not looked for)."""
+    if not config.error_folder:
+        return None
+    folder = safe_folder(config.error_folder)
+    parts = urlsplit(config.url)
+    url = (urlunsplit(parts._replace(path=posixpath.join(parts.path, quote(folder)))) if parts.scheme
+           else os.path.join(config.url, folder))
+    aside = open_source(config.model_copy(update={"url": url}), log)
+    try:
+        return f"{folder}/{name}" if aside.stat(name) is not None else None
+    finally:
+        aside.close()

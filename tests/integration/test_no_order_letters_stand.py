@@ -90,3 +90,43 @@ def test_a_header_letter_stays_in_the_error_folder_and_clears_by_retry_once_move
     retried = cli(config, "dlq", "retry", str(letter["id"]))
     assert retried.returncode == 0, retried.stdout + retried.stderr
     assert _letters(config) == [] and sorted(sandbox.orders(SLUG)) == ["1", "2"]
+
+
+def _bad_header(files: Path) -> Path:
+    path = write_orders(files, "orders.csv", [1, 2])
+    path.write_text(path.read_text().replace("shipping_zip_code,", "plz,", 1))
+    return path
+
+
+def test_retry_keeps_the_letter_while_its_file_waits_in_error_and_a_read_export_has_the_name(tmp_path: Path, sandbox) -> None:
+    # keep: the retry read today's export, already read by a sync, and cleared the letter (found by review last5)
+    config = write_config(tmp_path, sandbox.url, source={"after_processing": "keep", "error_folder": "error"})
+    files = tmp_path / "files"
+    _bad_header(files)
+    assert cli(config, "sync").returncode == 1
+    (letter,) = _letters(config)
+    write_orders(files, "orders.csv", [3])  # the next export, same name
+    assert cli(config, "sync").returncode == 0
+    kept = cli(config, "dlq", "retry", str(letter["id"]))
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert f"kept letter {letter['id']} naming no order: its bad file still waits in error/orders.csv" in kept.stdout
+    assert f"then `dlq retry` again (or `dlq drop {letter['id']}` once its orders are in Karla)" in kept.stdout
+    assert [x["id"] for x in _letters(config)] == [letter["id"]] and (files / "error" / "orders.csv").exists()
+    write_orders(files, "orders.csv", [1, 2])  # fixed, moved back over today's export
+    (files / "error" / "orders.csv").unlink()
+    assert cli(config, "dlq", "retry", str(letter["id"])).returncode == 0
+    assert _letters(config) == [] and sorted(sandbox.orders(SLUG)) == ["1", "2", "3"]
+
+
+def test_retry_keeps_the_letter_while_its_file_waits_in_error_and_a_new_export_has_the_name(tmp_path: Path, sandbox) -> None:
+    # archive: a new export landed before the retry; read by it for the first time, it cleared the letter
+    config = write_config(tmp_path, sandbox.url, source={"after_processing": "archive", "error_folder": "error"})
+    files = tmp_path / "files"
+    _bad_header(files)
+    assert cli(config, "sync").returncode == 1
+    (letter,) = _letters(config)
+    write_orders(files, "orders.csv", [3])  # lands before the next timer run
+    kept = cli(config, "dlq", "retry", str(letter["id"]))
+    assert kept.returncode == 0 and "still waits in error/orders.csv" in kept.stdout, kept.stdout + kept.stderr
+    assert [x["id"] for x in _letters(config)] == [letter["id"]] and sorted(sandbox.orders(SLUG)) == ["3"]
+
