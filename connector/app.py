@@ -263,6 +263,8 @@ class Connector:
                 log.error("source %s could not finish: %s", rt.name, exc, extra={"source": rt.name})
                 report.failures[rt.name] = str(exc)
             except Exception as exc:  # noqa: BLE001 - a bug in an adapter: its run is recorded as failed
+                if _state_unwritable(exc):  # no source's fault, and each would meet it: the CLI says it (exit 4)
+                    raise
                 log.error("source %s failed: %r", rt.name, exc, exc_info=True, extra={"source": rt.name})
                 report.failures[rt.name] = f"{type(exc).__name__}: {exc}"
 
@@ -307,6 +309,15 @@ class Connector:
     def status(self) -> dict[str, Any]:
         """What `status` shows; see ``connector.status`` (it needs no validated source, nor the API key)."""
         return state_status(self.settings, self.existing_db())
+
+
+def _state_unwritable(exc: BaseException) -> bool:
+    """The state file could not take a page (a full disk, a file-size limit, an I/O error): one line naming it,
+    as the delivery side says it (``connector.cli.unwritable``), not a source's failure with a traceback."""
+    from connector.cli import unwritable  # the CLI's classifier; imported here, as connector.cli imports this
+
+    full = unwritable(exc)
+    return full is not None and full[0] is None
 
 
 def _also(on_page: Callable[[RunCounts], None] | None, early: EarlyDelivery | None) -> Callable[[RunCounts], None] | None:

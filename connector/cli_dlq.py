@@ -42,8 +42,9 @@ def dlq_retry(
 ) -> None:
     """Give dead letters another chance: Karla rejections are re-sent now (unless a newer version went out
     since: then they are dropped); a bad source row's file is read again, and its letter is kept when the
-    file is gone. Exit 1 when a record is dead-lettered again, 2 when any id does not exist."""
-    from connector.cli import _code, _fail, _settings, out
+    file is gone. Exit 1 when a record is dead-lettered again, 2 when any id does not exist, 130/143 when
+    stopped by Ctrl-C/SIGTERM (what was done is kept)."""
+    from connector.cli import _code, _fail, _settings, err, out
     from connector.commands import retry_dead_letters
 
     if not ids and not all_:
@@ -51,7 +52,7 @@ def dlq_retry(
     if ids and all_:  # which was meant is unclear: --all alone would silently retry more than was named
         raise _fail(f"pass either dead-letter ids ({', '.join(map(str, ids))}) or --all, not both")
     try:
-        code = retry_dead_letters(_settings(), None if all_ else ids, out)
+        code = retry_dead_letters(_settings(), None if all_ else ids, out, err)
     except FatalError as exc:
         raise _fail(str(exc), _code(exc)) from None
     raise typer.Exit(code)

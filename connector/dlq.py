@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,6 +34,7 @@ from connector.replay import Replay
 from connector.errors import ConnectorError
 from connector.logs import printable, redact
 from connector.settings import Settings
+from connector.sync_stop import Stop, Terminated, retry_interrupted
 from state import DeadLetterRow, DeadLetters, Files, origin
 from state.db import require_existing
 from state.lock import StateLock
@@ -82,9 +83,11 @@ def _requeue_karla(conn: Any, plan: RetryPlan, now: float) -> None:
     DeadLetters(conn).delete(plan.queued + plan.superseded)
 
 
-def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Console) -> list[int]:
+def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Console,
+            stop: Callable[[], None]) -> list[int]:
     """Sync each source with letters' files to read again (its counts go into ``report``: a row still bad is
-    a new letter and makes the exit code 1); returns the letters whose row was read again."""
+    a new letter and makes the exit code 1); returns the letters whose row was read again. ``stop`` raises
+    ``Terminated`` after a committed page once SIGTERM came: a read cut short must clear no letter."""
     done: list[int] = []
     since = connector.now()
     for source in sorted({s for s, _ in plan.reread.values()}):
@@ -92,7 +95,8 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
         try:
             # a replay: only the letters' orders go; the file's others may have newer versions since
             report.sources[source] = connector.sync_one(_at_once(connector.sources[source]),
-                                                        replay=_about(letters))
+                                                        replay=_about(letters), on_page=lambda _counts: stop())
+            stop()  # a retry wait the signal cut short ends the read without raising
         except (ConnectorError, OSError, KeyError) as exc:
             out.print(f"source {source} could not be read again ({printable(redact(str(exc)))}); its letters are kept",
                       style="yellow", markup=False, highlight=False)
@@ -172,30 +176,37 @@ def _read_again(conn: Any, row: DeadLetterRow | None, since: float, aside: dict[
     return ""
 
 
-def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console) -> int:
+def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console, err: Console | None = None) -> int:
     """Exit code as ``sync``'s: 1 when a retried record is dead-lettered again; at least 2 when an id given does
-    not exist (a mistyped id among good ones is still a mistake, as for ``dlq drop``)."""
+    not exist (a mistyped id among good ones is still a mistake, as for ``dlq drop``); 130/143 when Ctrl-C or
+    SIGTERM stopped it as they stop `sync` (``connector.sync_stop``: SIGTERM's default killed it mid-request)."""
     connector = Connector(settings)
     report = SyncReport()
+    stop = Stop(connector)
     try:
         require_existing(settings.state.path)  # a wrong path is an error, not an empty store (nor a new lock file)
-        with StateLock(settings.state.path, "dlq retry"):  # before the file is opened: opening upgrades it, and
-            connector.existing_db()  # an older release's daemon holding it could not open it again
+        # the lock before the file is opened: opening upgrades it, and an older release's daemon holding it
+        with stop.installed(), StateLock(settings.state.path, "dlq retry"):  # could not open it again
+            connector.existing_db()
             with connector.db.read() as conn:
                 rows = DeadLetters(conn).list(ids)
             plan = _plan(rows)
             unknown = sorted(set(ids or ()) - {row.id for row in rows})
             if unknown:
                 out.print(f"[yellow]no dead letter with id {', '.join(map(str, unknown))}[/] (see `dlq list`)")
-            reread = _reread(connector, plan, report, out) if plan.reread else []
+            reread = _reread(connector, plan, report, out, stop.page) if plan.reread else []
             with connector.db.transaction() as conn:
                 _requeue_karla(conn, plan, connector.now())
             _summary(out, plan, reread)
             read = any(counts.enqueued for counts in report.sources.values())  # say a new export the re-read met
-            if plan.queued or plan.superseded or reread or read:  # a superseding version may still wait: it goes now
-                connector.deliver_into(report)
+            if (plan.queued or plan.superseded or reread or read) and not stop.asked:  # a superseding version may
+                connector.deliver_into(report)  # still wait: it goes now
                 render.sync_report(out, report)
+        if stop.asked:  # the answer to the request on the wire is recorded; the rest waits for the next sync
+            return retry_interrupted(err or out, sigterm=True)
         return max(report.exit_code, ExitCode.CONFIG) if unknown else report.exit_code
+    except KeyboardInterrupt as exc:
+        return retry_interrupted(err or out, sigterm=isinstance(exc, Terminated))
     finally:
         connector.close()
 

@@ -1,5 +1,5 @@
-"""How `sync` ends when told to stop (SIGTERM, Ctrl-C), kept apart from ``connector.commands``: the signal
-handling is a piece of its own, and what the operator is told then must stay the same for both."""
+"""How `sync` and `dlq retry` end when told to stop (SIGTERM, Ctrl-C), kept apart from ``connector.commands``:
+the signal handling is a piece of its own, and what the operator is told then must stay the same for both."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.console import Console
 
 from connector.app import Connector
 
-__all__ = ["Stop", "Terminated", "interrupted"]
+__all__ = ["Stop", "Terminated", "interrupted", "retry_interrupted"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -58,4 +58,13 @@ def interrupted(err: Console, full: bool, *, sigterm: bool) -> int:
             "replayed) until a full sync finishes: run sync --full again" if full else
             f"interrupted{how}: what was read so far is queued and kept; the next sync resumes from there")
     err.print(f"{said} (karla-connector status shows what is pending)", highlight=False)
+    return 143 if sigterm else 130
+
+
+def retry_interrupted(err: Console, *, sigterm: bool) -> int:
+    """`dlq retry` stopped as `sync` is: what it read or queued again is kept, the letters not cleared stay."""
+    how = " (SIGTERM)" if sigterm else ""
+    err.print(f"interrupted{how}: what was read or queued again so far is kept (the next sync delivers it); letters "
+              "not cleared yet stay: run dlq retry again (karla-connector status shows what is pending)",
+              highlight=False)
     return 143 if sigterm else 130

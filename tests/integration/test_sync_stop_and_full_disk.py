@@ -161,3 +161,64 @@ def test_what_counts_as_a_state_file_that_cannot_be_written() -> None:
     assert unwritable(OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: outbox"))) is None
     assert unwritable(OSError(errno.EIO, "Input/output error")) is None
     assert unwritable(ValueError("disk I/O error")) is None
+
+
+def test_a_state_file_that_cannot_grow_while_reading_is_said_as_such_not_as_a_source_failure(
+        tmp_path: Path, sandbox) -> None:
+    """The read side of the test above: a full disk while a page was committed was the source's failure ("source
+    warehouse failed" with a traceback, SQLAlchemy's "Background on this error" link in the summary, exit 3 unless
+    the delivery met the full disk too). It is the delivery's one line naming the state file, exit 4."""
+    config = write_config(tmp_path, sandbox.url, karla={"retry_attempts": 1, "deliver_while_reading_after": 0},
+                          source={"page_size": 100})
+    config.write_text(config.read_text().replace('level = "DEBUG"', 'level = "INFO"'))  # DEBUG logs tracebacks
+    write_orders(tmp_path / "files", "orders_001.csv", range(1, 5001))
+    state = tmp_path / "state.db"
+    limit = 300_000  # a few pages' worth of the -wal file: reading 5000 orders crosses it before any delivery
+
+    def limit_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run([sys.executable, "-m", "connector", "--config", str(config), "sync"], capture_output=True,
+                          text=True, env=_env(), cwd=tmp_path, timeout=120, preexec_fn=limit_files)
+    assert done.returncode == 4, (done.returncode, done.stdout[-2000:], done.stderr[-3000:])
+    said = f"error: cannot write the state file {state}: disk I/O error; free disk space"
+    assert said in done.stderr, done.stderr[-3000:]
+    for wrong in ("internal error", "Traceback", "sqlalche.me", "could not finish", "failed:", "please report"):
+        assert wrong not in done.stdout + done.stderr, (wrong, done.stdout[-2000:], done.stderr[-3000:])
+    assert not sandbox.orders(SLUG)  # it failed while reading
+    again = cli(config, "sync")  # nothing was lost
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(sandbox.orders(SLUG)) == 5000
+
+
+def test_sigterm_stops_dlq_retry_as_it_stops_sync(tmp_path: Path, sandbox) -> None:
+    """`dlq retry` was killed outright by SIGTERM (exit by signal, no word) while it delivered what it had read
+    again; it now stops as `sync` does: exit 143, the answer to the request on the wire recorded, and the next
+    sync delivers the rest without sending an order twice."""
+    files = tmp_path / "files"
+    config = write_config(tmp_path, sandbox.url, karla={"bulk_max_orders": 10}, source={"encoding": "utf-8"})
+    path = write_orders(files, "orders_001.csv", range(1, 301))
+    path.write_bytes(path.read_text(encoding="utf-8").replace("Nováková", "Müller").encode("cp1252"))
+    assert cli(config, "sync").returncode == 1  # read as UTF-8, every row is a letter
+    config.write_text(config.read_text().replace('encoding = "utf-8"', 'encoding = "cp1252"'))  # the fix
+    sandbox.faults.delay = 0.3  # a request is on the wire when the signal comes
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), "dlq", "retry", "--all"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
+    try:
+        _wait(lambda: sum(r.path.endswith("/bulk") and r.status == 200 for r in sandbox.requests) >= 2, proc,
+              "two answered requests")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, (proc.returncode, stderr[-2000:])
+    assert "interrupted (SIGTERM): what was read or queued again so far is kept" in stderr, stderr[-2000:]
+    data = _status(config)
+    assert 0 < len(sandbox.orders(SLUG)) < 300 and len(sandbox.orders(SLUG)) + data["pending"] == 300, \
+        (len(sandbox.orders(SLUG)), data["pending"])
+    sandbox.faults.delay = 0.0
+    sandbox.reset_log()
+    again = cli(config, "sync")
+    assert again.returncode == 0 and len(sandbox.orders(SLUG)) == 300, again.stderr[-2000:]
+    assert sum(r.items for r in sandbox.requests if r.path.endswith("/bulk")) == data["pending"]  # none sent twice
