@@ -24,6 +24,7 @@ from connector.engine import RunCounts, SourceRuntime, sync_source
 from connector.replay import Replay
 from connector.errors import Aborted, ConfigError, ConnectorError, FatalError, RetryableError, ShopRefused, Unavailable
 from connector.items import pending_groups
+from connector.job_errors import unwritable
 from connector.karla.client import KarlaClient
 from connector.registry import validate_sources
 from connector.settings import Settings
@@ -313,9 +314,7 @@ class Connector:
 
 def _state_unwritable(exc: BaseException) -> bool:
     """The state file could not take a page (a full disk, a file-size limit, an I/O error): one line naming it,
-    as the delivery side says it (``connector.cli.unwritable``), not a source's failure with a traceback."""
-    from connector.cli import unwritable  # the CLI's classifier; imported here, as connector.cli imports this
-
+    as the delivery side says it (``connector.job_errors.unwritable``), not a source's failure with a traceback."""
     full = unwritable(exc)
     return full is not None and full[0] is None
 

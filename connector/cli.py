@@ -14,9 +14,7 @@ import errno
 import gc
 import json
 import logging
-import os
 import shlex
-import sqlite3
 import sys
 import traceback
 from pathlib import Path
@@ -28,6 +26,7 @@ from rich.console import Console
 from connector import cli_render as render
 from connector.cli_dlq import dlq_app
 from connector.errors import ConfigError, ConnectorError, FatalError
+from connector.job_errors import unwritable
 from connector.logs import configure_logging, printable, redact, redact_data, register_basic_auth, register_secrets
 from connector.settings import Settings, load_settings
 
@@ -291,24 +290,3 @@ def _internal_error(exc: BaseException) -> int:
     # With [log].level = DEBUG the traceback also reaches the log (redacted like every line there).
     logging.getLogger("connector").debug("internal error", exc_info=exc)
     return INTERNAL_ERROR
-
-
-_FULL = ("database or disk is full", "disk I/O error")  # SQLite's words for SQLITE_FULL and SQLITE_IOERR
-_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT}
-
-
-def unwritable(exc: BaseException | None) -> tuple[str | None, str] | None:
-    """(the file, why) when ``exc`` is a full disk, a file-size limit or an I/O error writing a file, else None:
-    it passes once space is freed, so it is no bug. SQLAlchemy's wrapper is looked through to SQLite's own words;
-    SQLite names no file (None: the state file). The delivery process's arrives as ``sqlite3.OperationalError``."""
-    from sqlalchemy.exc import DBAPIError
-
-    while exc is not None:
-        if isinstance(exc, DBAPIError) and exc.orig is not None:
-            exc = exc.orig
-        if isinstance(exc, sqlite3.OperationalError) and any(words in str(exc) for words in _FULL):
-            return None, str(exc)
-        if isinstance(exc, OSError) and exc.errno in _NO_ROOM and exc.filename:  # unnamed: a closed terminal's EIO
-            return str(exc.filename), os.strerror(exc.errno)
-        exc = exc.__cause__
-    return None

@@ -28,6 +28,7 @@ from typing import Any
 
 from connector.delivery import DeliveryResult, drain_outbox
 from connector.errors import ConfigError, FatalError, ShopRefused, Unavailable
+from connector.job_errors import unwritable
 from connector.karla.client import KarlaClient
 from connector.settings import KarlaSettings, Settings
 from state import Outbox, PendingRow, StateDB, open_state
@@ -36,7 +37,7 @@ __all__ = ["EarlyDelivery", "Gone"]
 
 log = logging.getLogger("connector.delivery")
 # "state": the state file could not be written (a full disk); raised as what SQLite said, so the CLI says it
-# as such (``connector.cli.unwritable``) rather than as a bug
+# as such (``connector.job_errors.unwritable``) rather than as a bug
 _ERRORS: dict[str, type[Exception]] = {"unavailable": Unavailable, "config": ConfigError, "fatal": FatalError,
                                        "state": sqlite3.OperationalError}
 
@@ -271,8 +272,6 @@ def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: C
 def _failure(exc: Exception) -> tuple[str, str]:
     """What the reader is told of a failure: a full disk as SQLite's words alone (the reader names the file), a
     bug with its type; only a bug's traceback is logged."""
-    from connector.cli import unwritable
-
     full = unwritable(exc)
     if full is not None and full[0] is None:
         log.debug("the delivery process cannot write the state file", exc_info=True)

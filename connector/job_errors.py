@@ -1,12 +1,16 @@
 """How the daemon's jobs tell a failure: what kind it is, and once per episode.
 
 A job that fails the same way every poll or drain (a full disk, a revoked key) said so every 30 s, all day;
-``Episodes`` says it once at its level and its repeats at DEBUG, until the job works again.
+``Episodes`` says it once at its level and its repeats at DEBUG, until the job works again. ``unwritable``
+tells a full disk or an I/O error from a bug for the CLI, `sync`'s reading and its delivery process alike.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +21,7 @@ from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from connector.errors import ConnectorError, FatalError
 from connector.logs import redact
 
-__all__ = ["DELIVERY_STOPPED", "Episodes", "SyncFailure", "db_reason", "is_state_trouble", "state_message", "sync_failure"]
+__all__ = ["DELIVERY_STOPPED", "Episodes", "SyncFailure", "db_reason", "is_state_trouble", "state_message", "sync_failure", "unwritable"]
 
 # What the daemon does after Karla refused the key or the shop (said once; /readyz says it all along).
 DELIVERY_STOPPED = ("Orders stay queued and delivery is tried again hourly; a changed setting takes effect once the "
@@ -40,6 +44,25 @@ def db_reason(exc: BaseException) -> str:
 
 def state_message(path: Path | str, exc: BaseException) -> str:
     return f"cannot write the state file {path}: {db_reason(exc)} (free disk space or fix the file's folder)"
+
+
+_FULL = ("database or disk is full", "disk I/O error")  # SQLite's words for SQLITE_FULL and SQLITE_IOERR
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT}
+
+
+def unwritable(exc: BaseException | None) -> tuple[str | None, str] | None:
+    """(the file, why) when ``exc`` is a full disk, a file-size limit or an I/O error writing a file, else None:
+    it passes once space is freed, so it is no bug. SQLAlchemy's wrapper is looked through to SQLite's own words;
+    SQLite names no file (None: the state file). The delivery process's arrives as ``sqlite3.OperationalError``."""
+    while exc is not None:
+        if isinstance(exc, DBAPIError) and exc.orig is not None:
+            exc = exc.orig
+        if isinstance(exc, sqlite3.OperationalError) and any(words in str(exc) for words in _FULL):
+            return None, str(exc)
+        if isinstance(exc, OSError) and exc.errno in _NO_ROOM and exc.filename:  # unnamed: a closed terminal's EIO
+            return str(exc.filename), os.strerror(exc.errno)
+        exc = exc.__cause__
+    return None
 
 
 @dataclass(frozen=True)
