@@ -42,6 +42,22 @@ def _wait(predicate, proc: subprocess.Popen, what: str, timeout: float = 60.0) -
         time.sleep(0.02)  # polling an observable event, not a guess at how long the sync takes
 
 
+def _terminated(config: Path, sandbox, cwd: Path, *command: str, answered: int = 1) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    """Run the CLI ``command`` and send it SIGTERM once Karla has answered ``answered`` bulk requests (one is on
+    the wire then, as Karla answers slowly): its exit code, stdout and stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), *command],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=cwd)
+    try:
+        _wait(lambda: sum(r.path.endswith("/bulk") and r.status == 200 for r in sandbox.requests) >= answered, proc,
+              f"{answered} answered bulk request(s)")
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, stdout, stderr
+
+
 def _status(config: Path) -> dict:
     done = cli(config, "status", "--json")
     assert done.returncode == 0, done.stderr
@@ -56,17 +72,8 @@ def test_sigterm_mid_sync_stops_as_ctrl_c_does_and_keeps_the_counts(tmp_path: Pa
                           source={"page_size": 100})
     write_orders(tmp_path / "files", "orders_001.csv", range(1, 20001))
     sandbox.faults.delay = 0.05  # Karla answers slowly: a request is on the wire when the signal comes
-    proc = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), "sync"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
-    try:
-        _wait(lambda: any(r.path.endswith("/bulk") and r.status == 200 for r in sandbox.requests), proc,
-              "the delivery process's first answered request")
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, (proc.returncode, stderr[-2000:])
+    code, _, stderr = _terminated(config, sandbox, tmp_path, "sync")
+    assert code == 143, (code, stderr[-2000:])
     assert "interrupted (SIGTERM): what was read so far is queued and kept; the next sync resumes" in stderr, stderr[-2000:]
     data = _status(config)
     run = data["sources"]["warehouse"]["last_run"]
@@ -121,17 +128,8 @@ def test_sigterm_while_delivering_records_the_answer_on_the_wire(tmp_path: Path,
     config = write_config(tmp_path, sandbox.url, karla={"bulk_max_orders": 10, "deliver_while_reading_after": 0})
     write_orders(tmp_path / "files", "orders_001.csv", range(1, 301))
     sandbox.faults.delay = 0.3  # a request is on the wire when the signal comes
-    proc = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), "sync"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
-    try:
-        _wait(lambda: sum(r.path.endswith("/bulk") and r.status == 200 for r in sandbox.requests) >= 2, proc,
-              "two answered requests")
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, (proc.returncode, stderr[-2000:])
+    code, stdout, stderr = _terminated(config, sandbox, tmp_path, "sync", answered=2)
+    assert code == 143, (code, stderr[-2000:])
     assert "interrupted (SIGTERM): what was read so far is queued and kept" in stderr, stderr[-2000:]
     assert "delivered" in stdout, stdout  # the summary of what went
     data = _status(config)
@@ -202,17 +200,8 @@ def test_sigterm_stops_dlq_retry_as_it_stops_sync(tmp_path: Path, sandbox) -> No
     assert cli(config, "sync").returncode == 1  # read as UTF-8, every row is a letter
     config.write_text(config.read_text().replace('encoding = "utf-8"', 'encoding = "cp1252"'))  # the fix
     sandbox.faults.delay = 0.3  # a request is on the wire when the signal comes
-    proc = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), "dlq", "retry", "--all"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
-    try:
-        _wait(lambda: sum(r.path.endswith("/bulk") and r.status == 200 for r in sandbox.requests) >= 2, proc,
-              "two answered requests")
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, (proc.returncode, stderr[-2000:])
+    code, _, stderr = _terminated(config, sandbox, tmp_path, "dlq", "retry", "--all", answered=2)
+    assert code == 143, (code, stderr[-2000:])
     assert "interrupted (SIGTERM): what was read or queued again so far is kept" in stderr, stderr[-2000:]
     data = _status(config)
     assert 0 < len(sandbox.orders(SLUG)) < 300 and len(sandbox.orders(SLUG)) + data["pending"] == 300, \
