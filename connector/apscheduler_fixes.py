@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobEvent
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
@@ -51,7 +52,7 @@ def _wall(moment: datetime) -> datetime:
 
 class QuietOverlap(logging.Filter):
     """APScheduler warns each time an interval comes round while the previous run still works (a long full
-    sync or drain): normal here, and a warning every poll_interval buries real ones. ``_on_job_event`` logs
+    sync or drain): normal here, and a warning every poll_interval buries real ones. ``Overlaps.on_event`` logs
     it at DEBUG instead; every other APScheduler message passes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -87,6 +88,27 @@ class Overlaps:
     def ended(self, job_id: str) -> None:
         self._skipped_since.pop(job_id, None)
         self._told.discard(job_id)
+
+    def on_event(self, event: JobEvent, log: logging.Logger) -> None:
+        """The daemon's scheduler listener: a skipped turn at DEBUG (a warning once it lasts), a job's error."""
+        if event.code == EVENT_JOB_SUBMITTED:  # a thread is free for every job: it starts now
+            self.started(event.job_id)
+            return
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            running = self.skipped(event.job_id)
+            if running is None:
+                log.debug("job %s is still running; this turn is skipped", event.job_id)
+            else:
+                log.warning("job %s has been running for %.0f minutes, its turns skipped meanwhile; if it never ends, a "
+                            "request may hang (see the source's timeout settings)", event.job_id, running / 60)
+            return
+        self.ended(event.job_id)
+        if event.code == EVENT_JOB_EXECUTED:
+            return
+        if getattr(event, "exception", None) is not None:
+            log.error("job %s raised %r", event.job_id, event.exception)  # type: ignore[attr-defined]
+        else:
+            log.warning("job %s missed its run time", event.job_id)
 
 
 def cron_trigger(expression: str, timezone: str) -> BaseTrigger:

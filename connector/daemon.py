@@ -168,7 +168,7 @@ class Daemon:
                 self._shops.answered(result.answered_by_shop, self.readiness)
             self._shops.refused(refused, self.readiness)
         if result is not None:
-            self._count_delivery(result)
+            self.metrics.count_delivery(result.orders, result.trackings, result.dead_by_source)
         retries = self.connector.client.stats.retries
         self.metrics.retries.inc(retries - self._retries_seen)
         self._retries_seen = retries
@@ -187,12 +187,6 @@ class Daemon:
         if self._episodes.over("state:deliver"):  # an answer recorded: it writes
             self.readiness.succeeded("state")
             log.info("delivery resumed: the state file takes writes again")
-
-    def _count_delivery(self, result: DeliveryResult) -> None:
-        self.metrics.orders.inc(result.orders)
-        self.metrics.trackings.inc(result.trackings)
-        for source, dead in result.dead_by_source.items():  # refused by Karla, counted under their source
-            self.metrics.dead.labels(source=source).inc(dead)
 
     def _schedule(self) -> None:
         jobs = 1
@@ -218,24 +212,7 @@ class Daemon:
             scheduler_log.addFilter(QuietOverlap())
 
     def _on_job_event(self, event: JobEvent) -> None:
-        if event.code == EVENT_JOB_SUBMITTED:  # a thread is free for every job: it starts now
-            self._overlaps.started(event.job_id)
-            return
-        if event.code == EVENT_JOB_MAX_INSTANCES:
-            running = self._overlaps.skipped(event.job_id)
-            if running is None:
-                log.debug("job %s is still running; this turn is skipped", event.job_id)
-            else:
-                log.warning("job %s has been running for %.0f minutes, its turns skipped meanwhile; if it never ends, a "
-                            "request may hang (see the source's timeout settings)", event.job_id, running / 60)
-            return
-        self._overlaps.ended(event.job_id)
-        if event.code == EVENT_JOB_EXECUTED:
-            return
-        if getattr(event, "exception", None) is not None:
-            log.error("job %s raised %r", event.job_id, event.exception)  # type: ignore[attr-defined]
-        else:
-            log.warning("job %s missed its run time", event.job_id)
+        self._overlaps.on_event(event, log)
 
     def _warn_short_grace(self) -> None:
         warn_short_grace(self.connector)
@@ -295,15 +272,8 @@ class Daemon:
             snapshot = self.readiness.snapshot()
         except Exception:  # noqa: BLE001 - metrics must never take the daemon down
             return
-        self.metrics.outbox.set(snapshot["pending"])
-        now = self.connector.now()
-        # Every source the daemon runs has a lag series, also one that never succeeded (it counts from the
-        # daemon's start), so an alert on the lag fires for a source that has been broken from day one.
-        # Disabled sources are not polled and get none; sources whose adapter failed to load count from start.
-        last_ok = snapshot["last_ok"]
-        for name in [rt.name for rt in self.connector.selected(None)] + list(self.connector.broken):
-            since = last_ok.get(name) or self.started
-            self.metrics.lag.labels(source=name).set(max(0.0, now - since))
+        names = [rt.name for rt in self.connector.selected(None)] + list(self.connector.broken)
+        self.metrics.refresh(snapshot["pending"], snapshot["last_ok"], names, self.connector.now(), self.started)
 
     def _install_signals(self) -> None:
         def handler(signum: int, _frame: Any) -> None:

@@ -35,5 +35,19 @@ class Metrics:
     def on_request(self, endpoint: str, status: int) -> None:
         self.requests.labels(endpoint=endpoint, status=str(status)).inc()
 
+    def count_delivery(self, orders: int, trackings: int, dead_by_source: dict[str, int]) -> None:
+        self.orders.inc(orders)
+        self.trackings.inc(trackings)
+        for source, dead in dead_by_source.items():  # refused by Karla, counted under their source
+            self.dead.labels(source=source).inc(dead)
+
+    def refresh(self, pending: int, last_ok: dict[str, float], sources: list[str], now: float, started: float) -> None:
+        """Every source the daemon runs has a lag series, also one that never succeeded (it counts from the
+        daemon's start), so an alert on the lag fires for a source that has been broken from day one.
+        Disabled sources are not polled and get none; sources whose adapter failed to load count from start."""
+        self.outbox.set(pending)
+        for name in sources:
+            self.lag.labels(source=name).set(max(0.0, now - (last_ok.get(name) or started)))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
