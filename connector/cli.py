@@ -27,6 +27,7 @@ from connector import cli_render as render
 from connector.cli_dlq import dlq_app
 from connector.errors import ConfigError, ConnectorError, FatalError
 from connector.job_errors import unwritable
+from connector.karla.answers import PLACEHOLDER
 from connector.logs import configure_logging, printable, redact, redact_data, register_basic_auth, register_secrets
 from connector.settings import Settings, load_settings
 
@@ -45,7 +46,6 @@ class _State:
 
 
 INTERNAL_ERROR = 4
-_EXAMPLE_KEY = "replace-me"  # an old config.example.toml's api_key, which KarlaClient names when Karla refuses it
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -68,7 +68,7 @@ def _settings(log_stream: object = None, *, need_api_key: bool = True) -> Settin
     settings = load_settings(_State.config, need_api_key=need_api_key)
     _State.state_path = Path(settings.state.path)
     key = settings.karla.api_key.get_secret_value()
-    if key != _EXAMPLE_KEY:  # public, and the error for it must name it
+    if key != PLACEHOLDER:  # an old config.example.toml's api_key: public, and the refusal must name it
         register_secrets([key])
         register_basic_auth(settings.karla.user, key)  # as sent: a server echoing the header stores it in an error
     register_source_secrets(settings.sources)

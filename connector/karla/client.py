@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections import Counter
@@ -19,24 +18,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import httpx
 import tenacity
 
 from connector.errors import (
-    AUTH_KEYS,
     Aborted,
     Action,
     BatchTooLarge,
-    ConfigError,
-    FatalError,
     RecordRejected,
     RetryableError,
-    ShopRefused,
     action_for,
     item_index,
 )
+from connector.karla.answers import fatal_answer, web_page
 from connector.karla.models import OrderFulfillment, dump
 from connector.karla.pause import SharedPause
 from connector.karla.probe import KeyProbe
@@ -48,7 +44,6 @@ from connector.settings import KarlaSettings
 __all__ = ["KarlaClient", "KarlaStats", "error_body"]
 
 log = logging.getLogger(__name__)
-_PLACEHOLDER = "replace-me"  # config.example.toml's api_key
 
 
 @dataclass(slots=True)
@@ -205,7 +200,7 @@ class KarlaClient:
         status = response.status_code
         if action_for(status) is Action.OK:
             if "html" in response.headers.get("content-type", "").lower():
-                raise self._web_page(response)
+                raise web_page(response, self.settings)
             return _json_or_none(response)  # otherwise a 2xx is an acknowledgement whatever its body
         info = error_body(response)
         action = action_for(status, info["key"], names_item=any(item_index(e) is not None for e in info["errors"]))
@@ -217,83 +212,11 @@ class KarlaClient:
             raise BatchTooLarge(f"Karla {endpoint}: {summary}")
         if action is Action.REJECT:
             raise RecordRejected(f"Karla rejected the {endpoint}: {summary}", key=info["key"], details=info | {"status": status})
-        raise self._fatal(response, info)
+        raise fatal_answer(response, info, self.settings, self._key_works)
 
-    def _web_page(self, response: httpx.Response) -> FatalError:
-        """A 2xx web page is not Karla's API (a site, a login portal, an app's fallback page): taking it as
-        an acknowledgement would mark orders delivered that never arrived, so stop with everything pending."""
-        page = clip(" ".join(response.text.split()), 120)
-        return ConfigError(
-            f"{response.request.method} {response.request.url.path} answered {response.status_code} with a web page "
-            f"({page!r}), not Karla's API: check [karla].base_url (now {self.settings.base_url}). Nothing was marked delivered"
-        )
-
-    def _other_shop(self, said: str, who: str, shop: str, key_works: bool | None) -> ShopRefused:
-        """A key refused for a shop other than [karla].shop_slug, though Karla takes it (``key_works``, None:
-        unknown): Karla's keys belong to one shop unless they are organisation keys, so only that shop's
-        orders wait; a key refused for [karla].shop_slug itself is still fatal for every shop."""
-        unsure = "" if key_works else "; or the key is wrong, deleted or expired: check [karla].api_key"
-        return ShopRefused(
-            f"Karla answered {said} for shop {shop!r} ({who}): the API key may not be valid for this shop: a shop's "
-            f"own key works only for its shop ([karla].shop_slug = {self.settings.shop_slug!r}); sending to other shops "
-            "(a source's shop_slug, Shopware's sales_channels) needs an organisation-level key with the editor or "
-            f"admin role, set as [karla].api_key with its user name as [karla].username{unsure}. Else check that shop_slug",
-            slug=shop,
-        )
-
-    def _fatal(self, response: httpx.Response, info: dict[str, Any]) -> FatalError:
-        """A stop that keeps everything pending, with a message that says what Karla's answer means."""
-        status, key = response.status_code, info["key"]
-        said = f"{status} {key or ''}".rstrip() + (f" ({info['message']})" if info["message"] else "")
-        where = f"{response.request.method} {response.request.url.path}"
-        who = f"user {self.settings.user!r} at {self.settings.base_url}"
-        shop = _shop_of(response.request.url.path)
-        if key == "shop_not_found" and shop is not None:
-            return ShopRefused(f"Karla answered {said} for shop {shop!r} ({who}): the shop does not exist: check "
-                               "[karla].shop_slug and each source's shop_slug (or sales_channels)", slug=shop)
-        if key == "shop_not_found":
-            return ConfigError(f"Karla answered {said} for {who}: the shop does not exist: check [karla].shop_slug (and each source's shop_slug)")
-        if key == "invalid_merchant_or_key" and status == 400:
-            return ConfigError(f"Karla answered {said} for {who}: credentials missing or malformed: check [karla].username and [karla].api_key")
-        refused_key = status == 401 or key == "invalid_merchant_or_key"
-        if refused_key and self.settings.api_key.get_secret_value() == _PLACEHOLDER:
-            return ConfigError(f"Karla answered {said} for {who}: [karla].api_key is still the example's {_PLACEHOLDER!r}: "
-                               "set your key (better as KARLA_CONNECTOR_KARLA__API_KEY)")
-        if shop is not None and shop != self.settings.shop_slug and (status in (401, 403) or key in AUTH_KEYS):
-            # a 401 may be the key's own fault: asked of [karla].shop_slug (not when told to stop sending)
-            works = (None if self.aborted else self._probe.key_works()) if refused_key else True
-            if works is not False:
-                return self._other_shop(said, who, shop, works)
-            who = f"shop {shop!r} and [karla].shop_slug {self.settings.shop_slug!r}, {who}"
-        if refused_key:
-            return ConfigError(
-                f"Karla answered {said} for {who}: the API key was refused (wrong, deleted or expired), or the user "
-                "name is not the key's: check [karla].api_key / KARLA_CONNECTOR_KARLA__API_KEY and the user name "
-                "([karla].username, which defaults to [karla].shop_slug)"
-            )
-        if (status == 403 or key in AUTH_KEYS) and shop is not None:
-            return ShopRefused(f"Karla answered {said} for shop {shop!r} ({who}): the API key lacks rights for this shop: "
-                               "it needs the editor or admin role", slug=shop)
-        if status == 403 or key in AUTH_KEYS:
-            return ConfigError(f"Karla answered {said} for {who}: the API key lacks rights for this shop: it needs the editor or admin role")
-        if status in (404, 409):
-            return ConfigError(
-                f"Karla answered {said} to {where} without naming a record: check [karla].base_url "
-                f"(now {self.settings.base_url}; the API root, without /v1) and [karla].shop_slug. Nothing was dead-lettered"
-            )
-        if status == 501:
-            return FatalError(
-                f"Karla answered {said} to {where}: Karla does not offer this (yet) for this account; retrying cannot "
-                "help: delivery stops, every order stays pending, nothing was dead-lettered; ask Karla's support"
-            )
-        if 300 <= status < 400:
-            target = response.headers.get("Location", "nowhere")
-            return ConfigError(f"Karla answered {said} to {where}, redirecting to {target}: check [karla].base_url (now {self.settings.base_url})")
-        return FatalError(
-            f"Karla answered {said} to {where}, which names no record and is not a documented answer the "
-            "connector can act on: delivery stops, every order stays pending, nothing was dead-lettered"
-        )
-
+    def _key_works(self) -> bool | None:
+        """Whether Karla takes the key for [karla].shop_slug (None: unknown, or told to stop sending)."""
+        return None if self.aborted else self._probe.key_works()
 
 def _headers(settings: KarlaSettings) -> dict[str, str]:
     """Every request's headers; ``Karla-Version`` only when [karla].api_version pins one (else Karla's latest)."""
@@ -306,12 +229,6 @@ def _headers(settings: KarlaSettings) -> dict[str, str]:
 def _path(slug: str) -> str:
     """The slug as one path segment: a slash, ``?`` or ``#`` in it sent the request to another route."""
     return quote(slug, safe="")
-
-
-def _shop_of(path: str) -> str | None:
-    """The shop slug of a request path (``/v1/shops/{slug}/orders…``), as sent (percent-encoded)."""
-    match = re.search(r"/shops/([^/]+)/", path)
-    return unquote(match.group(1)) if match else None
 
 
 def _json_or_none(response: httpx.Response) -> Any:
