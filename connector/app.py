@@ -10,7 +10,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,6 +21,7 @@ from connector.delivery import DeliveryResult, drain_outbox
 from connector.early import EarlyDelivery, Gone
 from connector.engine import RunCounts, SourceRuntime, sync_source
 from connector.replay import Replay
+from connector.report import ExitCode, SyncReport
 from connector.errors import Aborted, ConfigError, ConnectorError, FatalError, RetryableError, ShopRefused, Unavailable
 from connector.items import pending_groups
 from connector.job_errors import unwritable
@@ -34,39 +34,6 @@ from state import Outbox, StateDB, open_state
 __all__ = ["Connector", "SyncReport", "ExitCode"]
 
 log = logging.getLogger("connector")
-
-
-class ExitCode:
-    OK = 0
-    DEAD_LETTERS = 1
-    CONFIG = 2
-    UNFINISHED = 3
-
-
-@dataclass(slots=True)
-class SyncReport:
-    sources: dict[str, RunCounts] = field(default_factory=dict)
-    failures: dict[str, str] = field(default_factory=dict)  # could not finish: retried on the next run
-    fatal: dict[str, str] = field(default_factory=dict)  # stopped by a configuration error: a human must act
-    delivery: DeliveryResult = field(default_factory=DeliveryResult)
-    karla_error: str | None = None
-    shop_refused: str | None = None  # Karla refuses a shop (connector.errors.ShopRefused): its orders wait
-    requests: int = 0
-    bytes_sent: int = 0
-    put_off: int = 0  # orders Karla failed on alone, waiting past the end of the run (connector.suspects)
-    put_off_until: float | None = None  # when the first of them is tried again
-
-    @property
-    def rejected(self) -> int:
-        return sum(c.rejected for c in self.sources.values()) + self.delivery.dead
-
-    @property
-    def exit_code(self) -> int:
-        if self.fatal or self.shop_refused:
-            return ExitCode.CONFIG
-        if self.failures or self.karla_error or self.put_off:
-            return ExitCode.UNFINISHED
-        return ExitCode.DEAD_LETTERS if self.rejected else ExitCode.OK
 
 
 def _utcnow() -> datetime:
