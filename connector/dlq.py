@@ -52,6 +52,7 @@ class RetryPlan:
     kept: list[DeadLetterRow] = field(default_factory=list)  # nothing this command can do
     unusable: dict[int, str] = field(default_factory=dict)  # Karla letters whose stored item makes no record: why
     unmatched: dict[int, str] = field(default_factory=dict)  # letters naming no order kept though read: why
+    dropped: list[int] = field(default_factory=list)  # Karla letters `dlq drop` took while this ran: not sent
 
 
 def _plan(rows: Sequence[DeadLetterRow]) -> RetryPlan:
@@ -74,8 +75,13 @@ def _requeue_karla(conn: Any, plan: RetryPlan, now: float) -> None:
     """Newest letters first: once a part is queued from the newest, an older letter of the same part counts
     as superseded (``changed_since``) instead of being queued over it. After the re-reads, so that a source
     letter's fixed, newer version read by them supersedes an older letter of Karla's, not the other way.
-    A letter whose stored item no longer makes a record is kept, with why (``RetryPlan.unusable``)."""
+    A letter whose stored item no longer makes a record is kept, with why (``RetryPlan.unusable``). Only letters
+    still there (in this write transaction) go: `dlq drop` works beside this command, during the re-reads."""
+    present = {row.id for row in DeadLetters(conn).list([row.id for row in plan.karla])} if plan.karla else set()
+    plan.dropped = [row.id for row in plan.karla if row.id not in present]
     for row in sorted(plan.karla, key=lambda r: (r.created_at, r.id), reverse=True):
+        if row.id not in present:
+            continue
         try:
             (plan.queued if requeue_letter(conn, row, now) else plan.superseded).append(row.id)
         except ValueError as exc:
@@ -213,6 +219,9 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
 
 def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
     out.print(f"queued {len(plan.queued)} dead letter(s) again")
+    if plan.dropped:
+        out.print(f"not sent: letter(s) {', '.join(map(str, plan.dropped))}, dropped (`dlq drop`) while this "
+                  "command ran")
     if plan.superseded:
         out.print(f"dropped {len(plan.superseded)} superseded letter(s): a newer version was delivered, queued or refused since")
     if reread:

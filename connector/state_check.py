@@ -10,7 +10,7 @@ from pathlib import Path
 
 from state import SCHEMA_VERSION
 from state.db import read_only_uri
-from state.lock import refusal
+from state.lock import lock_path, refusal
 
 __all__ = ["schema_problem", "state_writable"]
 
@@ -28,7 +28,7 @@ def state_writable(path: Path) -> tuple[bool, str]:
         return False, f"folder {folder} is not writable by this user ([state].path, KARLA_CONNECTOR_STATE__PATH)"
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         return False, f"{path} is not readable and writable by this user"
-    problem = _lock_problem(Path(f"{path}.lock")) or (schema_problem(path) if path.exists() else None)
+    problem = _lock_problem(lock_path(path)) or (schema_problem(path) if path.exists() else None)
     if problem:
         return False, problem
     return True, "exists, writable" if path.exists() else "not created yet; the folder is writable"

@@ -1,7 +1,10 @@
 """One process per state file: an advisory ``flock`` on ``<state>.lock``, released by the kernel on exit.
 
 Two daemons draining one outbox would send the same batch twice; the lock turns that into a clear
-message at start instead. A crashed process never leaves a stale lock behind.
+message at start instead. A crashed process never leaves a stale lock behind. The lock is named after the
+state file's real path (symlinks resolved), as SQLite opens it: a state file moved and reached through a link
+meets the same lock. Two names the lock cannot see through (a hard link, the file itself bind-mounted into two
+containers) are not covered: mount its folder.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from types import TracebackType
 
 from connector.errors import ConfigError
 
-__all__ = ["EX_TEMPFAIL", "StateInUse", "StateLock", "lock_holder", "refusal"]
+__all__ = ["EX_TEMPFAIL", "StateInUse", "StateLock", "lock_holder", "lock_path", "refusal"]
 
 EX_TEMPFAIL = 75  # sysexits.h: "try again later"
 
@@ -38,9 +41,17 @@ PATH_ERRNOS = frozenset({errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EACCES
 _HELD_HERE: set[str] = set()
 
 
+def lock_path(state_path: Path | str) -> Path:
+    """``<state>.lock`` beside the real state file: a link to it (the file moved, a second config naming it
+    through the link) must meet the same lock, or two processes drain one outbox. The real folder is where
+    SQLite writes ``-wal`` and ``-shm`` too. A state file not created yet resolves as far as its folders do."""
+    return Path(f"{os.path.realpath(state_path)}.lock")
+
+
 class StateLock:
     def __init__(self, state_path: Path | str, purpose: str) -> None:
-        self.path = Path(f"{state_path}.lock")
+        self.state = Path(state_path)
+        self.path = lock_path(state_path)
         self.purpose = purpose
         self._fd: int | None = None
 
@@ -58,18 +69,24 @@ class StateLock:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise StateInUse(
-                f"state file {str(self.path)[:-5]} is in use by {_describe(holder)}; only one karla-connector may use it at a time"
-                + _hint(holder)
+                f"state file {self._named()} is in use by {_describe(holder)}; only one karla-connector may use it at a time"
+                + _hint(holder, self.purpose)
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} ({self.purpose})".encode())
         self._fd = fd
-        _HELD_HERE.add(os.path.realpath(self.path))
+        _HELD_HERE.add(str(self.path))
         return self
+
+    def _named(self) -> str:
+        """The state path as configured, and the real file when it goes through a link: the holder's config may name
+        either."""
+        real = str(self.path)[:-5]
+        return str(self.state) if real == os.path.abspath(self.state) else f"{self.state} (that is {real})"
 
     def release(self) -> None:
         if self._fd is not None:
-            _HELD_HERE.discard(os.path.realpath(self.path))
+            _HELD_HERE.discard(str(self.path))
             os.close(self._fd)
             self._fd = None
 
@@ -85,8 +102,8 @@ def lock_holder(state_path: Path | str, here: str | None = None) -> str | None:
     (by default None: no other process), "" when it cannot be told (the lock file is another user's). A
     non-blocking probe for commands that work beside the daemon (``status``, ``dlq list``). The probe holds a shared lock for an instant: a process starting
     right then is refused with exit 75, which systemd restarts."""
-    path = Path(f"{state_path}.lock")
-    if os.path.realpath(path) in _HELD_HERE:
+    path = lock_path(state_path)
+    if str(path) in _HELD_HERE:
         return here
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -137,10 +154,15 @@ def _whose(path: Path) -> str:
             "(and the state file) back to the user the service runs as, e.g. with chown")
 
 
-def _hint(holder: str) -> str:
-    """What to do when the daemon holds the lock: `sync` and `dlq retry` send to Karla, which only one process may."""
+def _hint(holder: str, purpose: str) -> str:
+    """What to do when the daemon holds the lock: `sync` and `dlq retry` send to Karla, which only one process may.
+    A second `run` is not needed at all: "run this, then start it again" would leave two daemons."""
     if "(run)" not in holder:
         return ""
+    if purpose == "run":
+        return ("; a daemon already serves this state file, so there is nothing to start (`status` shows its "
+                "work); to run this one in its place, stop that one first (e.g. `systemctl stop karla-connector`, "
+                "or its container)")
     return ("; stop the service first (e.g. `systemctl stop karla-connector`, or stop its container), run this, "
             "then start it again (status, dlq list and dlq drop work beside it)")
 
