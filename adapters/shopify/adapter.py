@@ -13,6 +13,10 @@
    still await a parcel or a tracking number are probed each poll, and read again when their parcels
    changed, such as a tracking number added without ``updatedAt`` moving.
 
+The first poll of a new install (no cursor) reads everything since ``full_sync_since`` too: with at least
+``BULK_FIRST_POLL_FROM`` orders (one ``ordersCount`` to know) as the full sync does, the cursor then starting
+at the window's upper bound; with fewer it pages, as any poll.
+
 A full sync reads everything since ``full_sync_since`` with a bulk operation, or pages when a bulk
 operation is already running, fails or cannot be read. While the operation runs, an empty page per status
 poll gives the engine its chance to stop the run (see ``bulk.py``).
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
@@ -34,7 +38,9 @@ from adapters.shopify.client import ShopifyClient
 from adapters.shopify.config import ShopifyConfig
 from adapters.shopify.cursor import CursorState, GroupTracker, Position, iso, node_position
 from adapters.shopify.mapping import MappingOptions, delivery_methods, map_order, order_number, skip_reason, withheld
-from adapters.shopify.queries import CHECK, CHECK_COST, SCOPES, SCOPES_COST, window_search
+from adapters.shopify.queries import (
+    CHECK, CHECK_COST, ORDERS_COUNT, ORDERS_COUNT_COST, SCOPES, SCOPES_COST, window_search,
+)
 from adapters.shopify.reader import OrderReader
 from adapters.shopify.recheck import changed_orders
 from adapters.shopify.watch import Watch
@@ -46,6 +52,7 @@ Node = dict[str, Any]
 VISIBLE_DAYS = 60  # without read_all_orders Shopify shows only this much history
 RESTART_AFTER = 10_000  # Shopify stops cursor pagination at 25,000 objects: restart the search well before
 BULK_PAGE = 250
+BULK_FIRST_POLL_FROM = 1000  # orders on a first poll (no cursor yet) read by a bulk operation: ~110 pages otherwise
 # Only these show the fulfillment orders of the shop's own locations, where local pickups are (the assigned and
 # third-party scopes show those of fulfillment services and apps).
 FULFILLMENT_ORDER_SCOPES = {"read_merchant_managed_fulfillment_orders", "write_merchant_managed_fulfillment_orders"}
@@ -119,11 +126,17 @@ class ShopifyAdapter:
     def _incremental(self, cursor: str | None) -> Iterator[Page]:
         state = CursorState.parse(cursor) if cursor else CursorState(Position(self._start()))
         days = self.config.recheck_unfulfilled_days
-        watch = Watch(dict(state.watch), since=self._now() - timedelta(days=days), enabled=days > 0, log=self.log)
+        watch = Watch(dict(state.watch), since=self._now() - timedelta(days=days), enabled=days > 0, log=self.log,
+                      shop=self.config.shop_domain)
+        upper = self._upper()
+        if cursor is None and self._many_orders(state.position.updated_at, upper):  # a new install's first poll
+            if (yield from self._bulk_read(window_search(iso(state.position.updated_at), iso(upper)), watch.observe)):
+                yield Page(cursor=CursorState(Position(upper), watch.entries()).dump())  # all up to ``upper`` read
+                return
         position, last = state.position, cursor
         emitted: set[str] = set()
         lookback = timedelta(seconds=self.config.lookback_seconds) if cursor else timedelta(0)
-        for nodes, position in self._walk(state.position, self._upper(), lookback):
+        for nodes, position in self._walk(state.position, upper, lookback):
             emitted.update(n["id"] for n in nodes)
             watch.observe(nodes)
             last = CursorState(position, watch.entries()).dump()
@@ -175,22 +188,39 @@ class ShopifyAdapter:
     # -- full sync ---------------------------------------------------------------------------------
     def _full_sync(self) -> Iterator[Page]:
         start, upper = self._start(), self._upper()
-        if self.config.use_bulk_for_full_sync:
-            try:
-                yield from self._bulk_pages(window_search(iso(start), iso(upper)))
-                return
-            except Aborted:
-                raise  # a shutdown, not a bulk problem: paging would stop at once, after a misleading warning
-            except (BulkUnavailable, ConnectorError) as exc:
-                self.log.warning("Shopify %s: bulk operation unavailable (%s); reading page by page instead",
-                                 self.config.shop_domain, exc)
+        if self.config.use_bulk_for_full_sync and (yield from self._bulk_read(window_search(iso(start), iso(upper)))):
+            return
         for nodes, position in self._walk(Position(start), upper):
             yield self._page(nodes, CursorState(position).dump(), ordered=True)
 
-    def _bulk_pages(self, search: str) -> Iterator[Page]:
+    def _many_orders(self, start: datetime, upper: datetime) -> bool:
+        """Whether the first poll reads at least ``BULK_FIRST_POLL_FROM`` orders: then one bulk operation beats
+        paging through all history since ``full_sync_since`` at ~9 orders a request (one cheap count to know)."""
+        if not self.config.use_bulk_for_full_sync:
+            return False
+        variables = {"query": window_search(iso(start), iso(upper)), "limit": BULK_FIRST_POLL_FROM}
+        found = self.client.data(ORDERS_COUNT, variables, cost=ORDERS_COUNT_COST).get("ordersCount") or {}
+        return int(found.get("count") or 0) >= BULK_FIRST_POLL_FROM
+
+    def _bulk_read(self, search: str, observe: Callable[[list[Node]], None] | None = None) -> Generator[Page, None, bool]:
+        """The bulk pages of ``search``; False (after a warning) when the bulk path failed and the caller pages."""
+        try:
+            yield from self._bulk_pages(search, observe)
+            return True
+        except Aborted:
+            raise  # a shutdown, not a bulk problem: paging would stop at once, after a misleading warning
+        except (BulkUnavailable, ConnectorError) as exc:
+            self.log.warning("Shopify %s: bulk operation unavailable (%s); reading page by page instead",
+                             self.config.shop_domain, exc)
+            return False
+
+    def _bulk_pages(self, search: str, observe: Callable[[list[Node]], None] | None = None) -> Iterator[Page]:
         """Pages of the bulk result; an empty page per status poll while Shopify works, so the engine
-        can stop between them (``AdapterContext`` carries no stop signal; the engine checks after each page)."""
+        can stop between them (``AdapterContext`` carries no stop signal; the engine checks after each page).
+        ``observe`` sees every order read (the first poll's late-tracking watch)."""
         for nodes in self.bulk.batches(search, BULK_PAGE):
+            if observe is not None:
+                observe(nodes)
             nodes, skipped = self._kept(nodes)  # no parcel items fetched for orders that are not sent
             page = self._page(self.reader.fill_fulfillment_line_items(nodes), None, ordered=False)
             page.skipped += skipped
@@ -225,6 +255,7 @@ class ShopifyAdapter:
                 self.log.debug("Shopify order %s not sent: %s", node.get("name"), reason)
             else:
                 kept.append(node)
+        self.reader.fill_discount_allocations(kept)  # what a fixed "per item" code took off (rare: asked per order)
         return kept, left_out
 
     def _partial_data(self, errors: list[dict[str, Any]]) -> None:

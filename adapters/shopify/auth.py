@@ -3,12 +3,19 @@
 Either a configured token, or one from the client-credentials grant (apps from the Dev Dashboard, whose
 tokens expire after about a day): fetched lazily, renewed shortly before ``expires_in`` runs out, and
 once more when Shopify answers 401 anyway (revoked, rotated secret, clock skew).
+
+A granted token is kept for the process (``_GRANTS``, keyed by shop URL, client id and a digest of the
+secret), not per ``TokenSource``: the engine builds a new adapter, client and token source for every poll,
+which asked for a new token 288 times a day at 5-minute polls.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,7 +25,7 @@ from connector.errors import ConfigError, RetryableError
 from connector.logs import register_token
 from connector.retry import parse_retry_after
 
-__all__ = ["TokenSource", "redact"]
+__all__ = ["Grant", "TokenSource", "forget_grants", "redact"]
 
 TOKEN_HEADER = "X-Shopify-Access-Token"
 
@@ -28,15 +35,38 @@ def redact(headers: Any) -> dict[str, str]:
     return {k: ("<redacted>" if k.lower() == TOKEN_HEADER.lower() else v) for k, v in dict(headers).items()}
 
 
+@dataclass(slots=True)
+class Grant:
+    """A token and when to renew it; one per shop and app in the process when it comes from the grant."""
+
+    token: str | None = None
+    expires_at: float | None = None
+    margin: float = 60.0
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one grant at a time per shop and app
+
+
+_GRANTS: dict[tuple[str, str, str], Grant] = {}
+_GRANTS_LOCK = threading.Lock()
+
+
+def _shared_grant(config: ShopifyConfig) -> Grant:
+    """The process's grant for this shop and app; a changed secret starts afresh (the digest, not the secret)."""
+    secret = config.client_secret.get_secret_value() if config.client_secret else ""
+    key = (config.base_url, str(config.client_id), hashlib.sha256(secret.encode()).hexdigest())
+    with _GRANTS_LOCK:
+        return _GRANTS.setdefault(key, Grant())
+
+
 class TokenSource:
     def __init__(
         self, config: ShopifyConfig, http: httpx.Client, *, monotonic: Callable[[], float], log: Any = None
     ) -> None:
         self.config, self.http, self.monotonic = config, http, monotonic
         self.log = log or logging.getLogger(__name__)
-        self._token = config.access_token.get_secret_value() if config.access_token else None
-        self._expires_at: float | None = None
-        self._margin = 60.0
+        static = config.access_token.get_secret_value() if config.access_token else None
+        self._grant = _shared_grant(config) if self.can_refresh else Grant(token=static)
+        if self._grant.token is None and static:
+            self._grant.token = static
         self.refreshes = 0
 
     def __repr__(self) -> str:
@@ -48,15 +78,20 @@ class TokenSource:
 
     def token(self) -> str:
         """The token for the next request, renewed first when it is about to expire."""
-        if self._token and not self._expiring():
-            return self._token
-        if self.can_refresh:
+        grant = self._grant
+        if grant.token and not self._expiring():
+            return grant.token
+        if not self.can_refresh:
+            assert grant.token is not None  # the config guarantees a token or client credentials
+            return grant.token
+        with grant.lock:  # another source of this shop may have renewed it meanwhile
+            if grant.token and not self._expiring():
+                return grant.token
             return self.refresh()
-        assert self._token is not None  # the config guarantees a token or client credentials
-        return self._token
 
     def _expiring(self) -> bool:
-        return self._expires_at is not None and self.monotonic() >= self._expires_at - self._margin
+        grant = self._grant
+        return grant.expires_at is not None and self.monotonic() >= grant.expires_at - grant.margin
 
     def refused(self) -> ConfigError:
         """The error for a 401 that a fresh token did not cure: it names the credential to fix."""
@@ -92,10 +127,17 @@ class TokenSource:
         if not token:
             raise ConfigError(f"Shopify {self.config.shop_domain}: the token endpoint returned no access_token")
         lifetime = float(body["expires_in"]) if body.get("expires_in") else None
-        self._token = str(token)
-        register_token(f"shopify {self.config.shop_domain} {self.config.client_id}", self._token)  # echoed, masked
-        self._expires_at = self.monotonic() + lifetime if lifetime else None
-        self._margin = min(300.0, max(1.0, lifetime * 0.1)) if lifetime else 60.0
+        grant = self._grant
+        register_token(f"shopify {self.config.shop_domain} {self.config.client_id}", str(token))  # echoed, masked
+        grant.expires_at = self.monotonic() + lifetime if lifetime else None
+        grant.margin = min(300.0, max(1.0, lifetime * 0.1)) if lifetime else 60.0
+        grant.token = str(token)
         self.refreshes += 1
         self.log.info("Shopify %s: obtained an access token (expires in %s s)", self.config.shop_domain, lifetime or "?")
-        return self._token
+        return grant.token
+
+
+def forget_grants() -> None:
+    """Drop every kept token (tests: each fake shop issues its own)."""
+    with _GRANTS_LOCK:
+        _GRANTS.clear()

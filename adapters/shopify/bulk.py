@@ -183,7 +183,9 @@ def grouped(lines: Iterable[str]) -> Iterator[str]:
 
 
 def assemble(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """Orders with their child lines re-attached as ``{"nodes": [...]}`` connections (grouped lines only)."""
+    """Orders with their child lines re-attached as ``{"nodes": [...]}`` connections (grouped lines only).
+
+    In file order, which Shopify does not promise: the mapping orders line items and discounts itself."""
     order: dict[str, Any] | None = None
     for line in lines:
         if not line.strip():

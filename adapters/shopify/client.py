@@ -35,6 +35,7 @@ from connector.retry import RetryPolicy, call_with_retries, loopback_direct, mak
 __all__ = ["GraphQLResult", "QueryCostExceeded", "ShopifyClient", "Throttled"]
 
 _ANNOUNCED: set[tuple[str, str]] = set()  # (shop, API version) said at INFO by this process
+_FELL_FORWARD: set[tuple[str, str, str]] = set()  # (shop, answered, configured) warned about by this process
 _OPERATION = re.compile(r"^\s*(?:query|mutation)\s+(\w+)")
 _STATUS_MEANING = {
     402: "Payment Required: the shop is frozen or its plan is unpaid",
@@ -205,11 +206,14 @@ class ShopifyClient:
             return
         first = self.answered_version is None
         self.answered_version = answered
+        fell = (self.config.shop_domain, answered, self.config.api_version)
         if answered != self.config.api_version:
-            self.log.warning(
-                "Shopify %s answers with API version %s, not the configured %s (unsupported versions fall forward): "
-                "update api_version", self.config.shop_domain, answered, self.config.api_version,
-            )
+            if fell not in _FELL_FORWARD:  # a client per poll: once a process, like the INFO below
+                _FELL_FORWARD.add(fell)
+                self.log.warning(
+                    "Shopify %s answers with API version %s, not the configured %s (unsupported versions fall forward): "
+                    "update api_version", self.config.shop_domain, answered, self.config.api_version,
+                )
         elif first and (self.config.shop_domain, answered) not in _ANNOUNCED:  # a client per poll: once a process
             _ANNOUNCED.add((self.config.shop_domain, answered))
             self.log.info("Shopify %s: Admin API version %s", self.config.shop_domain, answered)

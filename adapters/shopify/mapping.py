@@ -37,7 +37,7 @@ from connector.karla.models import OrderPlacement, Tracking, explain
 
 __all__ = [
     "MappingOptions", "map_order", "live_fulfillments", "order_number", "skip_reason", "withheld", "awaits_tracking",
-    "collected", "delivery_unknown",
+    "collected", "delivery_unknown", "allocations_unknown", "per_item",
 ]
 
 _NOT_SHIPPED = {"CANCELLED", "ERROR", "FAILURE"}
@@ -168,8 +168,12 @@ def _current_quantity(item: dict[str, Any]) -> Any:
 
 
 def _products(node: dict[str, Any]) -> list[dict[str, Any]]:
-    """The order's line items, without those an edit or a refund removed entirely (nothing left to ship)."""
-    return [_product(item) for item in nodes(node.get("lineItems")) if _current_quantity(item) != 0]
+    """The order's line items, without those an edit or a refund removed entirely (nothing left to ship).
+
+    By id: the paged read returns them so (a connection without ``sortKey`` is in id order), the bulk
+    result promises no order among child lines; the same order from both paths must hash the same."""
+    items = sorted(nodes(node.get("lineItems")), key=lambda item: gid_number(item.get("id")))
+    return [_product(item) for item in items if _current_quantity(item) != 0]
 
 
 def _product(item: dict[str, Any]) -> dict[str, Any]:
@@ -190,16 +194,42 @@ def _numeric_id(owner: dict[str, Any] | None) -> str | None:
     return str(number) if number >= 0 else None
 
 
+def _index(application: dict[str, Any]) -> tuple[bool, int]:
+    """Shopify's order of the applications (``index``); bulk child lines may come in any order."""
+    index = application.get("index")
+    return index is None, int(index or 0)
+
+
+def per_item(application: dict[str, Any]) -> bool:
+    """A fixed-amount code taken off every unit (``EACH``): its ``value`` is per unit, not what it took off."""
+    value = application.get("value") or {}
+    return (bool(application.get("code")) and application.get("allocationMethod") == "EACH"
+            and application.get("targetType") != "SHIPPING_LINE" and value.get("percentage") is None)
+
+
+def allocations_unknown(node: dict[str, Any]) -> bool:
+    """An order with a per-item code whose allocations have not been asked for yet (``DISCOUNT_ALLOCATIONS``)."""
+    return "allocatedByIndex" not in node and any(per_item(a) for a in nodes(node.get("discountApplications")))
+
+
 def _discounts(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """Discount codes as Karla's order discounts: a percentage as its rate, a fixed amount as what it took off.
+
+    A shipping code (``targetType`` SHIPPING_LINE, "free shipping") is left out: Shopify already took it
+    off ``currentShippingPriceSet``, which is sent as the shipping price; sent as well it would read as a
+    100 % order discount. A per-item code sends the sum of its line items' allocations (``allocatedByIndex``)."""
     found = []
-    for application in nodes(node.get("discountApplications")):
+    allocated = node.get("allocatedByIndex") or {}
+    for application in sorted(nodes(node.get("discountApplications")), key=_index):
         value = application.get("value") or {}
-        if not application.get("code"):
-            continue  # automatic and manual discounts have no code Karla could show
+        if not application.get("code") or application.get("targetType") == "SHIPPING_LINE":
+            continue  # automatic and manual discounts have no code Karla could show; shipping codes: see above
         if value.get("percentage") is not None:
             found.append({"code": application["code"], "amount": str(value["percentage"]), "type": "percentage"})
-        else:
-            found.append({"code": application["code"], "amount": str(value.get("amount") or "0"), "type": "fixed_amount"})
+            continue
+        amount = allocated.get(application.get("index")) if per_item(application) else None
+        amount = amount if amount is not None else value.get("amount") or "0"
+        found.append({"code": application["code"], "amount": str(amount), "type": "fixed_amount"})
     return found
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 
 __all__ = [
-    "BULK_CANCEL", "BULK_RUN", "BULK_RUN_GROUPED", "BULK_STATUS", "BULK_STATUS_COST", "CHECK", "DELIVERY_METHODS", "DELIVERY_NODE_COST", "CHECK_COST", "MUTATION_COST", "SCOPES_COST", "FULFILLMENT_LINE_ITEMS", "MORE_DISCOUNTS",
-    "MORE_DISCOUNTS_COST", "MORE_FULFILLMENT_LINE_ITEMS", "MORE_FULFILLMENT_LINE_ITEMS_COST", "MORE_LINE_ITEMS", "MORE_LINE_ITEMS_COST", "ORDERS", "ORDERS_BY_ID", "ORDER_NODE_COST", "FULFILLMENT_NODE_COST", "PROBE_BY_ID",
+    "BULK_CANCEL", "BULK_RUN", "BULK_RUN_GROUPED", "BULK_STATUS", "BULK_STATUS_COST", "CHECK", "DELIVERY_METHODS", "DELIVERY_NODE_COST", "CHECK_COST", "DISCOUNT_ALLOCATIONS", "DISCOUNT_ALLOCATIONS_COST", "MUTATION_COST", "SCOPES_COST", "FULFILLMENT_LINE_ITEMS", "MORE_DISCOUNTS",
+    "MORE_DISCOUNTS_COST", "MORE_FULFILLMENT_LINE_ITEMS", "MORE_FULFILLMENT_LINE_ITEMS_COST", "MORE_LINE_ITEMS", "MORE_LINE_ITEMS_COST", "ORDERS", "ORDERS_COUNT", "ORDERS_COUNT_COST", "ORDERS_BY_ID", "ORDER_NODE_COST", "FULFILLMENT_NODE_COST", "PROBE_BY_ID",
     "PROBE_NODE_COST", "PROBE_SEARCH", "SCOPES", "bulk_orders_query", "bulk_run_document", "groups_bulk_objects",
     "unshipped_search", "window_search",
 ]
@@ -36,8 +36,12 @@ LINE_ITEM = (  # cost 6
     " product { id } variant { id }"
 )
 FULFILLMENT_LINE_ITEM = "quantity lineItem { sku title }"  # cost 2
-DISCOUNT = (  # cost 2
-    "... on DiscountCodeApplication { code value { ... on MoneyV2 { amount } ... on PricingPercentageValue { percentage } } }"
+# ``index`` orders the applications whatever order they arrive in (bulk JSONL promises none) and ties a line
+# item's allocation to its code; ``targetType`` tells a shipping code (already in the shipping price) from an
+# order discount; ``allocationMethod`` EACH means the value was taken off every unit (see DISCOUNT_ALLOCATIONS).
+DISCOUNT = (  # cost 2 (enums and scalars are free)
+    "... on DiscountCodeApplication { code index targetType allocationMethod"
+    " value { ... on MoneyV2 { amount } ... on PricingPercentageValue { percentage } } }"
 )
 FULFILLMENT_HEAD = "id legacyResourceId status createdAt requiresShipping trackingInfo { number company url }"  # cost 2
 
@@ -84,6 +88,17 @@ MORE_DISCOUNTS = f"""query MoreDiscounts($id: ID!, $after: String) {{
 }}"""
 
 MORE_DISCOUNTS_COST = 1 + 2 + 100 * 2
+
+# What each fixed "per item" code (``allocationMethod`` EACH) took off, per line item: its value counts once per
+# unit, so the amount sent is the sum of its allocations. Asked only for orders with such a code (rare), so
+# the common order pays nothing; 4 points per line item would cost every page a third of its orders.
+DISCOUNT_ALLOCATIONS = f"""query DiscountAllocations($id: ID!, $after: String) {{
+  order(id: $id) {{ lineItems(first: 100, after: $after) {{ {_PAGE_INFO} nodes {{
+    discountAllocations {{ allocatedAmountSet {{ shopMoney {{ amount }} }} discountApplication {{ index }} }}
+  }} }} }}
+}}"""
+
+DISCOUNT_ALLOCATIONS_COST = 1 + 2 + 100 * (1 + 4)
 
 MORE_FULFILLMENT_LINE_ITEMS = f"""query MoreFulfillmentLineItems($id: ID!, $after: String) {{
   fulfillment(id: $id) {{ fulfillmentLineItems(first: 100, after: $after) {{ {_PAGE_INFO} nodes {{ {FULFILLMENT_LINE_ITEM} }} }} }}
@@ -136,6 +151,13 @@ PROBE_SEARCH = f"""query AwaitingOrders($first: Int!, $after: String, $query: St
 }}"""
 
 CHECK_COST, SCOPES_COST, BULK_STATUS_COST, MUTATION_COST = 4, 2, 1, 10
+
+# A new install's first poll reads everything since ``full_sync_since``: with this many orders or more it is
+# one bulk operation (like the full sync) instead of a hundred-odd pages. ``limit`` keeps the count cheap.
+ORDERS_COUNT = """query OrdersCount($query: String!, $limit: Int!) {
+  ordersCount(query: $query, limit: $limit) { count }
+}"""
+ORDERS_COUNT_COST = 1
 
 CHECK = """query Check {
   shop { name myshopifyDomain plan { displayName } }

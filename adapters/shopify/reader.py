@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from adapters.shopify.client import QueryCostExceeded, ShopifyClient
-from adapters.shopify.mapping import delivery_unknown, live_fulfillments
+from adapters.shopify.mapping import allocations_unknown, delivery_unknown, live_fulfillments
 from adapters.shopify.queries import (
-    DELIVERY_METHODS, DELIVERY_NODE_COST, FULFILLMENT_LINE_ITEMS, FULFILLMENT_NODE_COST, MORE_DISCOUNTS, MORE_DISCOUNTS_COST, MORE_FULFILLMENT_LINE_ITEMS,
+    DELIVERY_METHODS, DELIVERY_NODE_COST, DISCOUNT_ALLOCATIONS, DISCOUNT_ALLOCATIONS_COST, FULFILLMENT_LINE_ITEMS,
+    FULFILLMENT_NODE_COST, MORE_DISCOUNTS, MORE_DISCOUNTS_COST, MORE_FULFILLMENT_LINE_ITEMS,
     MORE_FULFILLMENT_LINE_ITEMS_COST, MORE_LINE_ITEMS, MORE_LINE_ITEMS_COST, ORDER_NODE_COST, ORDERS, ORDERS_BY_ID,
     PROBE_BY_ID, PROBE_NODE_COST, PROBE_SEARCH,
 )
@@ -161,6 +163,32 @@ class OrderReader:
                     wanted[found["id"]]["fulfillmentOrders"] = found.get("fulfillmentOrders")
         for node in wanted.values():
             node.setdefault("fulfillmentOrders", None)  # deleted meanwhile: not asked again
+
+    def fill_discount_allocations(self, nodes: list[Node]) -> None:
+        """Orders with a fixed "per item" code get what each such code took off (``allocatedByIndex``:
+        application index -> sum of its line-item allocations), in place. Asked once per order; an order
+        deleted meanwhile keeps the code's per-unit value."""
+        for node in nodes:
+            if allocations_unknown(node):
+                node["allocatedByIndex"] = self._allocations(node["id"])
+
+    def _allocations(self, gid: str) -> dict[int, Decimal]:
+        totals: dict[int, Decimal] = {}
+        after: str | None = None
+        while True:
+            found = self._data(DISCOUNT_ALLOCATIONS, {"id": gid, "after": after}, DISCOUNT_ALLOCATIONS_COST)["order"]
+            if found is None:
+                return totals
+            for item in found["lineItems"]["nodes"]:
+                for allocation in item.get("discountAllocations") or []:
+                    index = (allocation.get("discountApplication") or {}).get("index")
+                    amount = ((allocation.get("allocatedAmountSet") or {}).get("shopMoney") or {}).get("amount")
+                    if index is not None and amount not in (None, ""):
+                        totals[index] = totals.get(index, Decimal(0)) + Decimal(str(amount))
+            page = found["lineItems"]["pageInfo"]
+            if not page["hasNextPage"]:
+                return totals
+            after = page["endCursor"]
 
     def fill_fulfillment_line_items(self, nodes: list[Node]) -> list[Node]:
         """Bulk results carry fulfillments without their line items: fetch them for parcels we send.

@@ -24,6 +24,8 @@ from adapters.shopify.mapping import awaits_tracking, live_fulfillments
 __all__ = ["Watch", "WATCH_LIMIT", "awaits_parcels", "fingerprint"]
 
 WATCH_LIMIT = 5000  # newest orders kept; the nightly full sync covers any overflow
+# Shops whose watch overflows, warned about once per process and episode: the engine builds a Watch per poll.
+_OVERFLOWING: set[str] = set()
 _DONE = {"FULFILLED", "RESTOCKED"}
 
 
@@ -44,13 +46,15 @@ def awaits_parcels(node: dict[str, Any]) -> bool:
 
 
 class Watch:
-    def __init__(self, entries: Mapping[int, int | None], *, since: datetime, enabled: bool = True, log: Any = None) -> None:
+    def __init__(
+        self, entries: Mapping[int, int | None], *, since: datetime, enabled: bool = True, log: Any = None, shop: str = "",
+    ) -> None:
         self._entries: dict[int, int | None] = dict(entries) if enabled else {}
         self.since, self.enabled = since, enabled
         # A full stored watch kept only the newest orders: older ones are the overflow, left to the full sync.
         self.floor: int | None = min(self._entries) if len(self._entries) >= WATCH_LIMIT else None
         self.log = log or logging.getLogger(__name__)
-        self._warned = False
+        self.shop = shop
 
     def __repr__(self) -> str:
         return f"Watch({len(self._entries)} orders since {self.since:%Y-%m-%d})"
@@ -87,8 +91,10 @@ class Watch:
 
     def entries(self) -> tuple[tuple[int, int | None], ...]:
         newest = sorted(self._entries, reverse=True)
-        if len(newest) > WATCH_LIMIT and not self._warned:
-            self._warned = True
-            self.log.warning("%d orders await parcels; watching the newest %d (the full sync covers the rest)",
-                             len(newest), WATCH_LIMIT)
+        if len(newest) <= WATCH_LIMIT and self.floor is None:  # not full when stored either: the overflow is over
+            _OVERFLOWING.discard(self.shop)  # a later one is news again
+        elif self.shop not in _OVERFLOWING:
+            _OVERFLOWING.add(self.shop)
+            self.log.warning("%s%d orders await parcels; watching the newest %d (the full sync covers the rest)",
+                             f"Shopify {self.shop}: " if self.shop else "", len(newest), WATCH_LIMIT)
         return tuple((n, self._entries[n]) for n in sorted(newest[:WATCH_LIMIT]))

@@ -29,7 +29,8 @@ How a poll reads without skipping or duplicating rows while the shop is being wr
 The integration needs read access to: order, order_line_item, order_delivery, order_delivery_position,
 order_address, order_customer, customer, state_machine_state, shipping_method, currency, country,
 country_state, media, sales_channel and tag (every loaded association is checked; ``check`` probes them),
-and state_machine_history for the shipping times. ``check`` also names the configured sales channels (the
+state_machine_history for the shipping times, and state_machine to check ``order_states`` and ``delivery_states``
+against the shop's (``states``; without it they go unchecked). ``check`` also names the configured sales channels (the
 ``sales_channel:read`` the order search needs) and warns about ids Shopware does not have.
 """
 
@@ -49,25 +50,14 @@ from adapters.shopware.channels import channel_facts
 from adapters.shopware.client import LimitExceeded, MissingPrivilege, RouteNotFound, ShopwareClient, UnknownField
 from adapters.shopware.config import ShopwareConfig, channel_key
 from adapters.shopware.criteria import HISTORY_ID_FIELDS, Window, history_criteria, probe_criteria
-from adapters.shopware.mapping import first_shipped, left_out, map_order, tracked_delivery_ids
+from adapters.shopware.cursor import iso, load_cursor, ms
+from adapters.shopware.mapping import first_shipped, left_out, map_order, tracked_delivery_ids, unsent_lines
+from adapters.shopware.states import state_facts, use_states
 from adapters.shopware.unserved import MAX_UNSERVED, orders_page, unserved_answer, unserved_letter
-from connector.errors import FatalError
+from connector.errors import ConfigError, FatalError
 
 # MAX_UNSERVED and unserved_answer (adapters.shopware.unserved) stay importable from here, as before.
 __all__ = ["MAX_UNSERVED", "ShopwareAdapter", "unserved_answer"]
-
-
-def _ms(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def _utc(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class ShopwareAdapter:
@@ -86,6 +76,8 @@ class ShopwareAdapter:
         self.history_field = HISTORY_ID_FIELDS[0]  # moves to the 6.4 name on an unmapped-field answer
         self.history_refused: str | None = None  # the 403's message once history turned out unreadable
         self.skipped: Counter[str] = Counter()  # orders not sent on purpose, by reason (see ``_skip``)
+        self.states_reviewed = False  # the state names are checked against the shop's once (``states``)
+        self.unsent_types: set[str] = set()  # line item types warned about as neither product nor discount
 
     def __repr__(self) -> str:
         return f"ShopwareAdapter(name={self.name!r}, url={self.config.base_url!r}, client_id={self.config.client_id!r})"
@@ -103,6 +95,10 @@ class ShopwareAdapter:
         rows = self.client.search("order", probe_criteria()).get("data") or []
         newest = f"newest order {rows[0].get('orderNumber')}" if rows else "no orders yet"
         self._shipped_times([_NIL_ID], probe=True)
+        self.config, review = use_states(self.client, self.config, self.context.log)
+        self.states_reviewed = True
+        if review.problems:  # a name that selects nothing: no order or tracking would ever be sent for it
+            raise ConfigError(f"{self.client.who}: " + "; ".join(review.problems))
         if not self.config.delivery_states:
             history = "delivery history not read: delivery_states is empty, so no trackings are sent"
         elif self.history_refused is None:
@@ -111,6 +107,7 @@ class ShopwareAdapter:
             history = f"delivery history NOT readable, trackings carry the delivery's creation time: {self.history_refused}"
         return [f"Shopware {version} at {self.config.base_url}",
                 f"integration {self.config.client_id}: token issued, orders readable ({newest})", history,
+                *state_facts(self.config, review),
                 *channel_facts(self.client, self.config, self.context.log),
                 *(f"WARNING: {w}" for w in [self.client.tls_warning] if w)]  # verify_tls = false: logged, and said here
 
@@ -121,10 +118,20 @@ class ShopwareAdapter:
     def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
         if stream != "orders":
             raise ValueError(f"unknown stream {stream!r}; the shopware source has 'orders'")
-        done, scan = self._load(None if self.context.full_sync else cursor)
+        before = self.skipped.copy()
+        yield from self._windows(cursor)
+        if left := self.skipped - before:  # a count a merchant can notice, where the debug lines are off
+            self.context.log.info("shopware: %d orders read and not sent this poll: %s", sum(left.values()),
+                                  ", ".join(f"{count} {reason}" for reason, count in left.most_common()))
+
+    def _windows(self, cursor: str | None) -> Iterator[Page]:
+        done, scan = load_cursor(None if self.context.full_sync else cursor, self.context.log)
         self.order_limit = self.page_size
         self.client.ensure_token()  # the token response's Date header tells the shop's clock
-        target = _ms(self.client.shop_now() - timedelta(seconds=self.config.lag_seconds))
+        if not self.states_reviewed:
+            self.config, _ = use_states(self.client, self.config, self.context.log)
+            self.states_reviewed = True
+        target = ms(self.client.shop_now() - timedelta(seconds=self.config.lag_seconds))
         if scan is not None:
             yield from self._scan(scan[0], scan[1], done)
             done = scan[0].end
@@ -137,30 +144,14 @@ class ShopwareAdapter:
             yield from self._scan(Window(start, end), 0, done)
             start = done = end
 
-    def _load(self, cursor: str | None) -> tuple[datetime | None, tuple[Window, int] | None]:
-        """``(window_end, (window, after) of an unfinished scan)``; an unreadable cursor starts afresh."""
-        if not cursor:
-            return None, None
-        try:
-            state = json.loads(cursor)
-            done = _utc(state["window_end"]) if state.get("window_end") else None
-            scan = state.get("scan")
-            if scan is None:
-                return done, None
-            window = Window(_utc(scan["start"]), _utc(scan["end"]))
-            return done, (window, int(scan["after"]))
-        except (ValueError, TypeError, KeyError, AttributeError):
-            self.context.log.warning("shopware: unreadable cursor %r; reading from the initial start again", cursor[:200])
-            return None, None
-
     def _first_start(self) -> datetime:
         since = self.config.full_sync_since
         if since is not None:
             return datetime(since.year, since.month, since.day, tzinfo=timezone.utc)
-        return _ms(self.context.clock() - timedelta(days=self.config.initial_days))
+        return ms(self.context.clock() - timedelta(days=self.config.initial_days))
 
     def _scan(self, window: Window, after: int, done: datetime | None) -> Iterator[Page]:
-        self.context.log.debug("shopware: reading window %s .. %s after #%d", _iso(window.start), _iso(window.end), after)
+        self.context.log.debug("shopware: reading window %s .. %s after #%d", iso(window.start), iso(window.end), after)
         while True:
             rows, limit, unserved = self._orders(window, after)
             if rows and _key(rows[-1]) <= after:
@@ -169,7 +160,7 @@ class ShopwareAdapter:
             page = Page(rejected=unserved)
             for row in rows:
                 after = _key(row)
-                result = self._map(row, window, f"{_iso(window.end)}/{after:015d}", shipped)
+                result = self._map(row, window, f"{iso(window.end)}/{after:015d}", shipped)
                 if isinstance(result, Record):
                     page.records.append(result)
                 elif isinstance(result, Rejected):
@@ -177,11 +168,11 @@ class ShopwareAdapter:
                 elif result is not None:
                     page.skipped.append(result)
             if len(rows) < limit:
-                page.cursor = json.dumps({"window_end": _iso(window.end)})
+                page.cursor = json.dumps({"window_end": iso(window.end)})
                 yield page
                 return
-            scan = {"start": _iso(window.start), "end": _iso(window.end), "after": after}
-            page.cursor = json.dumps({"window_end": _iso(done) if done else None, "scan": scan})
+            scan = {"start": iso(window.start), "end": iso(window.end), "after": after}
+            page.cursor = json.dumps({"window_end": iso(done) if done else None, "scan": scan})
             yield page
 
     def _orders(self, window: Window, after: int) -> tuple[list[dict[str, Any]], int, list[Rejected]]:
@@ -267,6 +258,12 @@ class ShopwareAdapter:
         if result is None:
             self._skip(number, "order state not in order_states")
             return number if for_good else None
+        for kind, label in unsent_lines(row, self.config).items() if isinstance(result, Record) else ():
+            if kind not in self.unsent_types:  # once per type and run: a plugin's lines are in every order
+                self.unsent_types.add(kind)
+                self.context.log.warning("shopware: line items of type %r (e.g. %r in order %s) are not sent and not in "
+                                         "sub_total_price; if they are goods, set this source's deposit_line_item_type = %r",
+                                         kind, label, number, kind)
         return result
 
     def _skip(self, number: str | None, reason: str) -> None:

@@ -11,14 +11,14 @@
   the URL to use as base_url (http -> https, bare domain -> www).
 - Answers a caller can act on get their own exceptions: ``LimitExceeded`` (lower the page size),
   ``UnknownField`` (a field this version names differently) and ``MissingPrivilege`` (a 403).
+- A 401 or 403 that Shopware did not write (HTTP basic auth, a WAF) says so (``answers.gatekeeper``) instead
+  of blaming the integration's credentials or privileges. Reading an answer lives in ``answers``.
 """
 
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,16 +27,16 @@ from typing import Any
 
 import httpx
 
+from adapters.shopware.answers import (error_text, gatekeeper, json_body, max_limit, privileges, redirect_target, throttle,
+                                      unmapped)
 from adapters.shopware.config import ShopwareConfig
 from connector.errors import ConfigError, FatalError, RetryableError
-from connector.logs import clip, register_token
+from connector.logs import register_token
 from connector.retry import RetryPolicy, call_with_retries, loopback_direct, make_retrying, parse_retry_after, tls_verify
 
 __all__ = ["LimitExceeded", "MissingPrivilege", "RouteNotFound", "ShopwareClient", "UnknownField"]
 
 HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
-_MAX_LIMIT = re.compile(r"MAX_LIMIT\s*\(?=?\s*(\d+)")
-_UNMAPPED = re.compile(r'Field "([^"]+)" in entity "[^"]*" was not found')
 _CA_OPTION = "this source's ca_file"
 
 
@@ -149,28 +149,30 @@ class ShopwareClient:
         self._refuse_redirect(response)
         status = response.status_code
         if status == 200:
-            data = _json(response)
+            data = json_body(response)
             self._token = str(data["access_token"])
             register_token(f"shopware {self.config.base_url} {self.config.client_id}", self._token)  # echoed, masked
             self._renew_at = self.monotonic() + 0.8 * float(data.get("expires_in") or 600)
             return
         if status == 429:
-            raise RetryableError(f"{self.who}: token requests throttled", retry_after=_throttle(response), status=429)
+            raise RetryableError(f"{self.who}: token requests throttled", retry_after=throttle(response), status=429)
         if status == 500 and "INVALID_ACCESS_KEY" in response.text:
             raise ConfigError(f"{self.who}: client_id is not an integration access key (expected SWIA...)")
         if status in (408, 425) or status >= 500:
             raise RetryableError(f"{self.who}: token endpoint answered {status}", status=status)
         if status == 404:
             raise ConfigError(f"{self.who}: no Admin API at {self.config.base_url}/api; check base_url")
-        raise ConfigError(f"{self.who}: credentials refused ({status} {_errors(response)}); check client_id and client_secret")
+        if blocked := gatekeeper(response):
+            raise ConfigError(f"{self.who}: {blocked}")
+        raise ConfigError(f"{self.who}: credentials refused ({status} {error_text(response)}); check client_id and client_secret")
 
     # -- requests ------------------------------------------------------------------------------------
     def _send(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         response = self._request(method, path, body)
-        if response.status_code == 401:  # revoked or expired early: one fresh token, one more try
+        if response.status_code == 401 and not gatekeeper(response):  # revoked or expired early: a fresh token, once
             self._token = None
             response = self._request(method, path, body)
-            if response.status_code == 401:
+            if response.status_code == 401 and not gatekeeper(response):
                 raise ConfigError(f"{self.who}: a fresh token was refused (401); is the integration still active?")
         return self._parse(path, response)
 
@@ -184,29 +186,31 @@ class ShopwareClient:
         self._refuse_redirect(response)
         status = response.status_code
         if status == 400 and "FRAMEWORK__QUERY_LIMIT_EXCEEDED" in response.text:
-            raise LimitExceeded(_max_limit(response))
+            raise LimitExceeded(max_limit(response))
         if status in (408, 425, 429) or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RetryableError(f"{self.who} answered {status} on {path}: {_errors(response)}", retry_after=retry_after,
+            raise RetryableError(f"{self.who} answered {status} on {path}: {error_text(response)}", retry_after=retry_after,
                                  status=status)
-        if status == 400 and (field := _unmapped(response)):
-            raise UnknownField(f"{self.who} has no field {field!r} ({path}): {_errors(response)}", field)
+        if blocked := gatekeeper(response):
+            raise ConfigError(f"{self.who}: {blocked}")
+        if status == 400 and (field := unmapped(response)):
+            raise UnknownField(f"{self.who} has no field {field!r} ({path}): {error_text(response)}", field)
         if status == 403:
-            raise MissingPrivilege(f"{self.who}: {_privileges(response)}; give the integration read rights on orders")
+            raise MissingPrivilege(f"{self.who}: {privileges(response)}; give the integration read rights on orders")
         if status == 404:
             raise RouteNotFound(f"{self.who}: {path} not found; is base_url the shop's URL and Shopware 6.4 or later?")
         if status >= 400:
-            raise FatalError(f"{self.who} refused {path}: {status} {_errors(response)}")
+            raise FatalError(f"{self.who} refused {path}: {status} {error_text(response)}")
         kind = response.headers.get("Content-Type", "")
         if "vnd.api+json" in kind:
             raise FatalError(f"{self.who} answered JSON:API; something between us and the shop drops the Accept header")
-        return _json(response, self.who)
+        return json_body(response, self.who)
 
     def _refuse_redirect(self, response: httpx.Response) -> None:
         """A 3xx means base_url is not where the shop answers; left unexplained it reads as refused
         credentials (token endpoint) or as a non-JSON answer (data calls)."""
         if 300 <= response.status_code < 400:
-            target = _redirect_target(response)
+            target = redirect_target(response)
             raise ConfigError(f"{self.who}: base_url redirects to {target} ({response.status_code}); use that as base_url")
 
     def _observe(self, response: httpx.Response) -> None:
@@ -219,85 +223,3 @@ class ShopwareClient:
             self.log.warning("Shopware's clock differs from ours by %.0f s; windows follow the earlier clock", offset)
         self.clock_offset = offset
 
-
-def _redirect_target(response: httpx.Response) -> str:
-    """The base URL the ``Location`` points at: the requested ``/api/...`` path cut off again, else the
-    whole ``Location`` (a redirect to a login page or elsewhere)."""
-    location = response.headers.get("Location")
-    if not location:
-        return "another URL (no Location header)"
-    target = response.request.url.join(location)
-    path = response.request.url.path
-    api = path[path.find("/api/"):] if "/api/" in path else path
-    if api and target.path.endswith(api):
-        return str(target.copy_with(path=target.path[: -len(api)] or "/", query=None)).rstrip("/")
-    return str(target)
-
-
-def _json(response: httpx.Response, who: str = "Shopware") -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        raise ConfigError(f"{who} did not answer JSON ({response.status_code}); is base_url the shop's URL?") from None
-    if not isinstance(data, dict):
-        raise FatalError(f"{who} answered an unexpected JSON shape")
-    return data
-
-
-def _error_list(response: httpx.Response) -> list[dict[str, Any]]:
-    try:
-        errors = response.json().get("errors")
-    except (ValueError, AttributeError):
-        return []
-    return [e for e in errors or [] if isinstance(e, dict)]
-
-
-def _errors(response: httpx.Response) -> str:
-    found = [f"{e.get('code', '')}: {e.get('detail') or e.get('title') or ''}".strip(": ") for e in _error_list(response)]
-    return clip("; ".join(found), 300) or response.reason_phrase  # masked first: a cut secret escapes the mask
-
-
-def _parameters(error: dict[str, Any]) -> dict[str, Any]:
-    meta = error.get("meta")
-    parameters = meta.get("parameters") if isinstance(meta, dict) else None
-    return parameters if isinstance(parameters, dict) else {}
-
-
-def _max_limit(response: httpx.Response) -> int | None:
-    for error in _error_list(response):
-        cap = str(_parameters(error).get("maxLimit", ""))
-        if cap.isdigit():
-            return int(cap)
-        match = _MAX_LIMIT.search(str(error.get("detail") or ""))
-        if match:
-            return int(match.group(1))
-    return None
-
-
-def _unmapped(response: httpx.Response) -> str | None:
-    """The field named by an unmapped-field error (6.4 names it only in ``detail``; later also in parameters)."""
-    for error in _error_list(response):
-        named = _parameters(error).get("field")
-        match = _UNMAPPED.search(str(error.get("detail") or ""))
-        if error.get("code") == "FRAMEWORK__UNMAPPED_FIELD" or match:
-            return str(named or (match.group(1) if match else "") or "?")
-    return None
-
-
-def _privileges(response: httpx.Response) -> str:
-    for error in _error_list(response):
-        try:
-            missing = json.loads(error.get("detail") or "{}").get("missingPrivileges")
-        except (ValueError, AttributeError):
-            missing = None
-        if missing:
-            return "missing privileges " + ", ".join(map(str, missing))
-    return f"access denied ({_errors(response)})"
-
-
-def _throttle(response: httpx.Response) -> float | None:
-    for error in _error_list(response):
-        seconds = _parameters(error).get("seconds")
-        if isinstance(seconds, (int, float)):
-            return float(seconds)
-    return parse_retry_after(response.headers.get("Retry-After"))

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 __all__ = ["ASSOCIATIONS", "HISTORY_ID_FIELDS", "INCLUDES", "Window", "channel_criteria", "history_criteria", "number_criteria", "probe_criteria",
-           "storage_time", "unloaded", "window_criteria"]
+           "state_criteria", "storage_time", "unloaded", "window_criteria"]
 
 TOTAL_COUNT_NONE = 0  # "total" is then just the rows on the page: stop when a page is short
 
@@ -135,6 +135,18 @@ def probe_criteria() -> dict[str, Any]:
     """One order with every association the sync loads: a missing read privilege shows up at ``check``."""
     return {"limit": 1, "total-count-mode": TOTAL_COUNT_NONE, "sort": [{"field": "autoIncrement", "order": "DESC"}],
             "associations": ASSOCIATIONS, "includes": INCLUDES}
+
+
+def state_criteria(machines: Sequence[str], limit: int, page: int) -> dict[str, Any]:
+    """The states of these state machines with their machine and label (``states``: the configured names
+    checked against the shop's). The filter and association need ``state_machine:read``. Offset paging: the
+    table holds a few dozen rows and changes only when a plugin is installed."""
+    return {"limit": limit, "page": page, "total-count-mode": TOTAL_COUNT_NONE,
+            "sort": [{"field": "technicalName", "order": "ASC"}, {"field": "id", "order": "ASC"}],
+            "filter": [{"type": "equalsAny", "field": "stateMachine.technicalName", "value": list(machines)}],
+            "associations": {"stateMachine": {}},
+            "includes": {"state_machine_state": ["technicalName", "name", "translated", "stateMachine"],
+                         "state_machine": ["technicalName"]}}
 
 
 # Newest first: 6.5+ (``StateMachineHistoryDefinition``: IdField ``referencedId``), then 6.4 (JsonField ``entityId``,

@@ -40,7 +40,7 @@ from adapters.shopware.prices import (discount, gross_total, gross_unit, is_deli
                                       is_shipping_discount, shipping_gross)
 from connector.karla.models import OrderPlacement, Tracking, explain
 
-__all__ = ["first_shipped", "left_out", "map_order", "parse_time", "tracked_delivery_ids"]
+__all__ = ["first_shipped", "left_out", "map_order", "parse_time", "tracked_delivery_ids", "unsent_lines"]
 
 Entity = dict[str, Any]
 
@@ -104,6 +104,8 @@ def _shipping_address(order: Entity) -> dict[str, Any]:
 # "custom": the Administration's "Add custom item" (engraving, a service); "container": a bundle, whose price
 # holds its children's (they are nested lines, not counted again). Both are in amountTotal, so in the subtotal.
 PRODUCT_TYPES = ("product", "custom", "container")
+# Shopware core's other line item types (``LineItem::*_LINE_ITEM_TYPE``): money off, never goods.
+DISCOUNT_TYPES = ("promotion", "credit", "discount")
 
 
 def _is_product(item: Entity, config: ShopwareConfig) -> bool:
@@ -124,6 +126,23 @@ def _product(item: Entity, quantity: Any, net: bool) -> dict[str, Any]:
 
 def _top_level(order: Entity, kind: str | None = None) -> list[Entity]:
     return [i for i in order.get("lineItems") or [] if not i.get("parentId") and (kind is None or i.get("type") == kind)]
+
+
+def _money_off(item: Entity, config: ShopwareConfig) -> bool:
+    """A line that takes money off the order: a promotion (not a shipping voucher, whose money is in the
+    shipping price), a credit ("Add credit"), or any other non-product line with a negative price, such as
+    core's ``discount`` type or a customer-group or bulk-discount plugin's own. All are in ``amountTotal``."""
+    kind = item.get("type")
+    if kind == "promotion":
+        return not is_delivery_promotion(item)
+    return kind == "credit" or (not _is_product(item, config) and float(item.get("totalPrice") or 0) < 0)
+
+
+def unsent_lines(order: Entity, config: ShopwareConfig) -> dict[str, str]:
+    """Type -> label of top-level lines with a price that are neither sent as products nor as discounts (a
+    plugin's fee or goods): in ``amountTotal`` but missing from ``sub_total_price``, worth a warning."""
+    return {str(i.get("type")): str(i.get("label") or "") for i in _top_level(order)
+            if not _is_product(i, config) and i.get("type") not in DISCOUNT_TYPES and float(i.get("totalPrice") or 0) > 0}
 
 
 def _eligible(delivery: Entity, config: ShopwareConfig) -> bool:
@@ -212,9 +231,7 @@ def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
     """Prices as the customer pays them (gross, see ``prices``); a shipping voucher is in the shipping price."""
     net = is_net(order)
     products = [i for i in _top_level(order) if _is_product(i, config)]
-    # A credit (the Administration's "Add credit", a negative amount) takes money off like a fixed promotion.
-    promotions = [i for i in _top_level(order) if i.get("type") == "credit"
-                  or (i.get("type") == "promotion" and not is_delivery_promotion(i))]
+    promotions = [i for i in _top_level(order) if _money_off(i, config)]
     customer = order.get("orderCustomer") or {}
     registered = (customer.get("customer") or {}).get("guest") is False
     channel = _get(order.get("salesChannel"), "name")

@@ -74,8 +74,8 @@ def is_shipping_discount(delivery: Entity) -> bool:
 
 
 def discount(line: Entity, net: bool) -> dict[str, Any]:
-    """A promotion or credit line as Karla's discount: a percentage as its rate, anything else (a credit
-    too) as the money it took off.
+    """A line taking money off as Karla's discount: a percentage promotion as its rate, anything else (a
+    credit, a ``discount`` line, a plugin's) as the money it took off: only a promotion's payload is known.
 
     Karla's ``amount`` is positive and means what ``type`` says (``"10.0"`` with ``percentage`` is 10 %).
     The line's ``totalPrice`` is the money, negative; the payload's ``value`` is the rate of a percentage
@@ -85,6 +85,7 @@ def discount(line: Entity, net: bool) -> dict[str, Any]:
     payload = line.get("payload") or {}
     code = payload.get("code") or line.get("label") or line.get("type") or "promotion"
     capped = payload.get("maxValue") not in (None, "")
-    if payload.get("discountType") == "percentage" and payload.get("value") not in (None, "") and not capped:
+    rate = line.get("type") == "promotion" and payload.get("discountType") == "percentage"
+    if rate and payload.get("value") not in (None, "") and not capped:
         return {"code": code, "amount": str(float(payload["value"])), "type": "percentage"}
     return {"code": code, "amount": str(round(abs(gross_total(line, net)), 2)), "type": "fixed_amount"}

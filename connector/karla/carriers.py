@@ -30,8 +30,11 @@ ALIASES: Mapping[str, str] = {
     "dhl germany": "dhl",
     "dhl de": "dhl",
     "dhl express": "dhlexp",
-    "dhl ecommerce": "dhl",
+    # Not "dhl ecommerce": DHL's parcel networks outside Germany (US, Asia, Benelux...), not DHL Paket (dhl);
+    # as tracking_company Karla's matcher decides. A shop that knows better maps it under ``carriers``.
     "deutsche post": "depost",
+    "deutsche post (de)": "depost",  # Shopify's carrier list names Deutsche Post per language
+    "deutsche post (en)": "depost",
     "deutsche post dhl": "dhl",
     "hermes": "hrs",
     "hermes germany": "hrs",
@@ -60,10 +63,15 @@ ALIASES: Mapping[str, str] = {
     "swiss post": "swisspost",
     "die post": "swisspost",
     "bpost": "bpost",
+    "bpost international": "bpost",
     "an post": "anpost",
     "bring": "bring",
     "posti": "posti",
     "postnord": "postnord",
+    "postnord se": "postnord",  # Shopify's carrier list: one PostNord per country, and its parcel portal
+    "postnord dk": "postnord",
+    "postnord no": "postnord",
+    "portal postnord": "postnord",
     "go! express": "goexp",
     "go express": "goexp",
     "amazon": "amz",

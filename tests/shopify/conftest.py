@@ -84,3 +84,16 @@ def engine_runtime(shop: FakeShopify, clock: FakeClock, **settings: Any) -> Sour
 
     config = ShopifyConfig(type="shopify", shop_domain=shop.domain, api_base_url=shop.url, access_token=shop.token, **settings)
     return SourceRuntime("shop", ClockedShopify, config, default_slug="test-shop")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_memory() -> Iterator[None]:
+    """What the adapter keeps per process (granted tokens, warnings said once) starts empty in every test, as in
+    a fresh daemon: the fakes of different tests share a shop domain and may reuse a port."""
+    from adapters.shopify import auth, client, watch
+
+    auth.forget_grants()
+    client._ANNOUNCED.clear()
+    client._FELL_FORWARD.clear()
+    watch._OVERFLOWING.clear()
+    yield

@@ -68,6 +68,7 @@ class Resolvers:
         return {
             "orders": lambda info, first=None, after=None, sortKey=None, query=None, reverse=False, **_: self.orders(
                 first, after, sortKey, query, reverse, bulk),
+            "ordersCount": lambda info, query=None, limit=10000, **_: self.orders_count(query, limit),
             "order": lambda info, id: self._order_by_id(id, bulk),
             "fulfillment": lambda info, id: self._fulfillment_by_id(id, bulk),
             "node": lambda info, id: self.node(id, bulk),
@@ -97,6 +98,15 @@ class Resolvers:
         self.fake.searches.append(query or "")
         return connection(found, key, first=first, after=after, bulk=bulk, view=lambda o: self.order_view(o, bulk))
 
+    def orders_count(self, query: str | None, limit: int | None) -> dict[str, Any]:
+        """``ordersCount``: capped at ``limit`` (then ``AT_LEAST``), like Shopify's."""
+        try:
+            found = len(self.fake.store.select(compile_search(query), None))
+        except SearchError as exc:
+            raise GraphQLError(f"Invalid search query: {exc}") from None
+        capped = limit is not None and found > limit
+        return {"count": limit if capped else found, "precision": "AT_LEAST" if capped else "EXACT"}
+
     def _order_by_id(self, gid: str, bulk: bool) -> dict[str, Any] | None:
         order = self.fake.store.orders.get(gid)
         return self.order_view(order, bulk) if order else None
@@ -124,10 +134,10 @@ class Resolvers:
         view["displayFulfillmentStatus"] = fulfillment_status(order)
         if self.fake.redact_customer_data:
             view.update(email=None, shippingAddress=None, customer=self._denied("Customer"))
-        items = order["lineItems"]
+        discounts = [_application(i, d) for i, d in enumerate(order.get("discountApplications") or [])]
+        items = [{**li, "__typename": "LineItem", "discountAllocations": _allocations(li, discounts)} for li in order["lineItems"]]
         view["lineItems"] = lambda info, first=None, after=None, **_: connection(
-            items, lambda i, x: i, first=first, after=after, bulk=bulk, view=lambda li: {**li, "__typename": "LineItem"})
-        discounts = order.get("discountApplications") or []
+            items, lambda i, x: i, first=first, after=after, bulk=bulk)
         view["discountApplications"] = lambda info, first=None, after=None, **_: connection(
             discounts, lambda i, x: i, first=first, after=after, bulk=bulk)
         view["fulfillmentOrders"] = lambda info, first=None, after=None, **_: connection(
@@ -162,3 +172,16 @@ class Resolvers:
             raise GraphQLError(f"This app is not approved to access the {what} object.", extensions={"code": "ACCESS_DENIED"})
 
         return resolve
+
+
+def _application(index: int, application: dict[str, Any]) -> dict[str, Any]:
+    """A discount application with Shopify's non-null fields: by default an order-wide code (ACROSS, ALL)."""
+    return {"index": index, "targetType": "LINE_ITEM", "allocationMethod": "ACROSS", "targetSelection": "ALL", **application}
+
+
+def _allocations(item: dict[str, Any], discounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A line item's ``discountAllocations``, stored as ``[{"index": application index, "amount": "15.00"}]``
+    (the amount taken off the whole line)."""
+    return [{"allocatedAmountSet": {"shopMoney": {"amount": a["amount"], "currencyCode": "EUR"},
+                                    "presentmentMoney": {"amount": a["amount"], "currencyCode": "EUR"}},
+             "discountApplication": discounts[a["index"]]} for a in item.get("discountAllocations") or []]

@@ -28,6 +28,25 @@ def state(name: str) -> Entity:
                    translated={"name": label, "customFields": {}}, createdAt="2024-01-02T10:00:00.000+00:00")
 
 
+# Shopware core's state machines (``OrderStates``, ``OrderDeliveryStates``, ``OrderTransactionStates``).
+MACHINES = {"order.state": ["open", "in_progress", "completed", "cancelled"],
+            "order_delivery.state": ["open", "shipped", "shipped_partially", "returned", "returned_partially", "cancelled"],
+            "order_transaction.state": ["open", "paid", "paid_partially", "refunded", "refunded_partially", "cancelled",
+                                        "reminded", "authorized", "failed", "in_progress", "chargeback", "unconfirmed"]}
+
+
+def machine_states() -> list[Entity]:
+    """Every ``state_machine_state`` row of core's three machines, with its ``stateMachine``."""
+    rows = []
+    for machine, names in MACHINES.items():
+        owner = _entity("state_machine", id=uuid.uuid5(uuid.NAMESPACE_OID, machine).hex, technicalName=machine)
+        for name in names:
+            row = state(name)
+            rows.append({**row, "id": uuid.uuid5(uuid.NAMESPACE_OID, f"{machine}.{name}").hex, "stateMachine": owner,
+                         "stateMachineId": owner["id"]})
+    return rows
+
+
 def address(first: str = "Jane", last: str = "Doe", street: str = "Torstraße 1", zipcode: str | None = "10119",
             city: str = "Berlin", *, extra: str | None = None, iso: str = "DE", country: str = "Germany",
             region: tuple[str, str] | None = ("DE-BE", "Berlin"), phone: str | None = None, company: str | None = None) -> Entity:

@@ -29,6 +29,7 @@ ASSOCIATIONS: dict[str, set[str]] = {
     "order_customer": {"customer", "salutation", "order"},
     "customer": {"group", "tags"},
     "state_machine_history": {"stateMachine", "fromStateMachineState", "toStateMachineState", "user"},
+    "state_machine_state": {"stateMachine"},
 }
 _STORAGE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$")
 

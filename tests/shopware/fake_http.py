@@ -1,7 +1,7 @@
 """The fake Shopware's HTTP side: one request handler class per fake, routing to its methods.
 
 Routes: ``POST /api/oauth/token``, ``GET /api/_info/version``, ``POST /api/search/{order,
-state-machine-history,sales-channel}`` and ``POST /api/search-ids/order`` (ids only: Shopware runs the
+state-machine-history,state-machine-state,sales-channel}`` and ``POST /api/search-ids/order`` (ids only: Shopware runs the
 criteria without loading the entities, so nothing a loaded order trips over can break it).
 """
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["errors", "handler"]
 
-SEARCHABLE = ("order", "state-machine-history", "sales-channel")
+SEARCHABLE = ("order", "state-machine-history", "state-machine-state", "sales-channel")
+READ_PRIVILEGE = {"state-machine-history": "state_machine_history:read", "state-machine-state": "state_machine:read"}
 
 
 def errors(status: int, code: str, title: str, detail: str | None, parameters: Any = None) -> dict[str, Any]:
@@ -65,6 +66,16 @@ def handler(fake: FakeShopware) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
+        def _page(self, status: int, headers: dict[str, str], html: str) -> None:
+            """Something in front of Shopware answering (basic auth, a WAF): its own HTML page."""
+            raw = html.encode()
+            self.send_response_only(status)  # its own Server header, not Python's
+            for name, value in {"Date": self.date_time_string(), "Content-Type": "text/html", **headers,
+                                "Content-Length": str(len(raw))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(raw)
+
         def _body(self) -> tuple[bytes, dict[str, Any] | None]:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
@@ -86,6 +97,9 @@ def handler(fake: FakeShopware) -> type[BaseHTTPRequestHandler]:
                                       "body": body})
             if fake.redirect_to and path.startswith(fake.redirect_from):
                 self._moved(fake.redirect_to + self.path)
+                return
+            if fake.front and path.startswith(fake.front_from):
+                self._page(*fake.front)
                 return
             action = fake._scripted(path)
             if action == "drop":
@@ -121,7 +135,8 @@ def handler(fake: FakeShopware) -> type[BaseHTTPRequestHandler]:
             if method != "POST" or entity not in SEARCHABLE:
                 self._reply(404, errors(404, "FRAMEWORK__ROUTE_NOT_FOUND", "Not Found", f"No route found for {path}"))
                 return
-            missing = fake.missing_privileges or ([] if fake.history_readable or entity == "order" else ["state_machine_history:read"])
+            refused = {"state-machine-history": not fake.history_readable, "state-machine-state": not fake.states_readable}
+            missing = fake.missing_privileges or ([READ_PRIVILEGE[entity]] if refused.get(entity) else [])
             if missing:
                 detail = json.dumps({"message": "Missing privilege", "missingPrivileges": missing})
                 self._reply(403, errors(403, "FRAMEWORK__MISSING_PRIVILEGE_ERROR", "Forbidden", detail))

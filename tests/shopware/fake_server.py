@@ -10,6 +10,8 @@
   shipped). Its fields follow ``version``: 6.4 names the delivery in the JSON ``entityId`` only, 6.5 has
   that and ``referencedId``/``referencedVersionId``, 6.6+ only the latter; a filter or sort on a field the
   version lacks is 400 FRAMEWORK__UNMAPPED_FIELD. ``history_readable = False`` makes it a 403.
+- ``POST /api/search/state-machine-state`` over ``states`` (core's order, delivery and payment states,
+  ``factory.machine_states``); ``states_readable = False`` makes it a 403 (no ``state_machine:read``).
 - Header traps: ``Accept: */*`` gets JSON:API, no Accept gets 415, a body without the JSON content type
   is ignored (unfiltered rows, up to the cap). ``GET /api/_info/version``.
 - State: rows get ``updatedAt: null`` on insert; ``add_tracking_code`` and delivery state changes bump
@@ -19,7 +21,8 @@
   ``json_encode`` chokes on or a plugin subscriber throwing; PHP's memory limit); ``search-ids`` is
   unaffected. ``sales_channels`` answers ``POST /api/search/sales-channel`` (see ``fake_http``).
 - ``redirect_to``: requests under ``redirect_from`` get a 301 to that origin, as a web server moving
-  http to https or a bare domain to www does. An empty ``equalsAny`` is 400 FRAMEWORK__INVALID_FILTER_QUERY.
+  http to https or a bare domain to www does. ``front``: ``(status, headers, html)`` answered to requests
+  under ``front_from`` by something in front of Shopware (HTTP basic auth, a WAF). An empty ``equalsAny`` is 400 FRAMEWORK__INVALID_FILTER_QUERY.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.shopware.factory import CHANNEL, sales_channel
+from tests.shopware.factory import CHANNEL, machine_states, sales_channel
 from tests.shopware.fake_criteria import check_fields, evaluate, serialize, unservable
 from tests.shopware.fake_http import errors as _errors
 from tests.shopware.fake_http import handler
@@ -69,11 +72,15 @@ class FakeShopware:
         self.orders: dict[str, Entity] = {}
         self.history: list[Entity] = []
         self.history_readable = True
+        self.states: list[Entity] = machine_states()
+        self.states_readable = True
         self.requests: list[dict[str, Any]] = []
         self.failures: list[tuple[str, Any]] = []
         self.before_search: Callable[[FakeShopware], None] | None = None
         self.redirect_to: str | None = None  # e.g. "https://www.shop.example": answer 301 to there
         self.redirect_from = "/"  # only paths starting with this are redirected
+        self.front: tuple[int, dict[str, str], str] | None = None  # basic auth or a WAF answering instead of Shopware
+        self.front_from = "/"
         self.lock = threading.RLock()
         self._auto_increment = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -209,6 +216,8 @@ class FakeShopware:
                 rows = sorted(self.orders.values(), key=lambda o: o["autoIncrement"])
             elif entity == "sales-channel":
                 rows = list(self.sales_channels.values())
+            elif entity == "state-machine-state":
+                rows = list(self.states)
             else:
                 check_fields(criteria, "state_machine_history", self.history_fields())
                 rows = list(self.history)
