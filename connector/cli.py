@@ -1,7 +1,8 @@
 """``karla-connector`` command line (typer + rich). Data goes to stdout, logs and progress to stderr.
 
 Exit codes: 0 all delivered; 1 finished but records were dead-lettered in this run; 2 configuration or
-usage error; 3 could not finish (a source or Karla unavailable after retries; what is pending stays pending);
+usage error; 3 could not finish (a source or Karla unavailable after retries, or the state file locked by
+another process past the busy timeout; what is pending stays pending);
 4 internal error (a bug: one line on stderr, the traceback with ``--debug``; what is pending stays pending),
 or the state file could not be written (a full disk, an I/O error: one line naming the file, no traceback);
 75 the state file is in use by another process (the daemon, another sync): try again later; 130 and 143
@@ -26,14 +27,14 @@ from rich.console import Console
 from connector import cli_render as render
 from connector.cli_dlq import dlq_app
 from connector.errors import ConfigError, ConnectorError, FatalError
-from connector.job_errors import unwritable
+from connector.job_errors import StateBusy, busy_message, locked, unwritable
 from connector.karla.answers import PLACEHOLDER
 from connector.logs import configure_logging, printable, redact, redact_data, register_basic_auth, register_secrets
 from connector.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued), 4 internal error (a bug; --debug shows the traceback) or the state file cannot be written (disk full, I/O error; a service retries it), 75 state file in use by another process (try again later), 130/143 sync interrupted by Ctrl-C/SIGTERM (what it read is kept). Options such as --config go before the command.")
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued; also when another process kept the state file locked), 4 internal error (a bug; --debug shows the traceback) or the state file cannot be written (disk full, I/O error; a service retries it), 75 state file in use by another process (try again later), 130/143 sync interrupted by Ctrl-C/SIGTERM (what it read is kept). Options such as --config go before the command.")
 app.add_typer(dlq_app, name="dlq")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -45,6 +46,7 @@ class _State:
     state_path: Path | None = None  # named when the state file cannot be written (a full disk)
 
 
+UNFINISHED = 3  # as ``connector.report.ExitCode.UNFINISHED``: retried by systemd and by the next run
 INTERNAL_ERROR = 4
 
 
@@ -271,12 +273,18 @@ def main() -> None:
 def _internal_error(exc: BaseException) -> int:
     """One line naming the error (its message only, never local variables; known secrets masked); the
     traceback only with ``--debug``. Exit 4, which no outcome of a sync shares; a full disk gets it too, so
-    that systemd restarts the service and retries the sync unit, but is said as what it is, not as a bug."""
+    that systemd restarts the service and retries the sync unit, but is said as what it is, not as a bug. A state
+    file another process kept locked is no bug either: one line, exit 3 (could not finish), as an outage."""
     if _State.debug:
         err.print(printable(redact("".join(traceback.format_exception(exc)))), highlight=False, markup=False, end="")
         hint = ""
     else:
         hint = " (run with --debug for the traceback)"
+    if locked(exc):  # another process's write lock (a sqlite3 shell, a slow disk): it passes, as an outage does
+        why = str(exc) if isinstance(exc, StateBusy) else busy_message(_State.state_path)
+        err.print(printable(redact(f"error: {why}; what is queued stays queued: try again (systemd retries exit 3)")),
+                  highlight=False, markup=False)
+        return UNFINISHED
     full = unwritable(exc)
     if full is not None:
         file, why = full

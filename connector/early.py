@@ -28,7 +28,7 @@ from typing import Any
 
 from connector.delivery import DeliveryResult, drain_outbox
 from connector.errors import ConfigError, FatalError, ShopRefused, Unavailable
-from connector.job_errors import unwritable
+from connector.job_errors import StateBusy, busy_message, locked, unwritable
 from connector.karla.client import KarlaClient
 from connector.settings import KarlaSettings, Settings
 from state import Outbox, PendingRow, StateDB, open_state
@@ -37,9 +37,9 @@ __all__ = ["EarlyDelivery", "Gone"]
 
 log = logging.getLogger("connector.delivery")
 # "state": the state file could not be written (a full disk); raised as what SQLite said, so the CLI says it
-# as such (``connector.job_errors.unwritable``) rather than as a bug
+# as such (``connector.job_errors.unwritable``) rather than as a bug; "busy": another process kept it locked
 _ERRORS: dict[str, type[Exception]] = {"unavailable": Unavailable, "config": ConfigError, "fatal": FatalError,
-                                       "state": sqlite3.OperationalError}
+                                       "state": sqlite3.OperationalError, "busy": StateBusy}
 
 
 def _refused_slug(kind: str) -> str | None:
@@ -262,16 +262,19 @@ def _run(path: Path, karla: KarlaSettings, final: list[tuple[str, str]], pipe: C
         kind = "unavailable" if isinstance(exc, Unavailable) else "config" if isinstance(exc, ConfigError) else "fatal"
         error = (kind, str(exc))
     except Exception as exc:  # noqa: BLE001 - reported to the reader, which exits 4 like any bug
-        error = _failure(exc)
+        error = _failure(exc, path)
     finally:
         client.close()
         db.close()
     _tell(pipe, ("result", total, error, (client.stats.requests, client.stats.bytes_sent)))
 
 
-def _failure(exc: Exception) -> tuple[str, str]:
-    """What the reader is told of a failure: a full disk as SQLite's words alone (the reader names the file), a
-    bug with its type; only a bug's traceback is logged."""
+def _failure(exc: Exception, path: Path) -> tuple[str, str]:
+    """What the reader is told of a failure: a locked state file as such, a full disk as SQLite's words alone (the
+    reader names the file), a bug with its type; only a bug's traceback is logged."""
+    if locked(exc):  # the reader says it once (`sync` exits 3); no traceback: it is no bug
+        log.debug("the delivery process met a locked state file", exc_info=True)
+        return "busy", busy_message(path)
     full = unwritable(exc)
     if full is not None and full[0] is None:
         log.debug("the delivery process cannot write the state file", exc_info=True)

@@ -2,7 +2,8 @@
 
 A job that fails the same way every poll or drain (a full disk, a revoked key) said so every 30 s, all day;
 ``Episodes`` says it once at its level and its repeats at DEBUG, until the job works again. ``unwritable``
-tells a full disk or an I/O error from a bug for the CLI, `sync`'s reading and its delivery process alike.
+tells a full disk or an I/O error from a bug for the CLI, `sync`'s reading and its delivery process alike;
+``locked`` tells a state file another process kept locked (exit 3: it passes, nothing is lost).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 
 from connector.errors import ConnectorError, FatalError
 from connector.logs import redact
+from state import db as state_db
 
-__all__ = ["DELIVERY_STOPPED", "Episodes", "SyncFailure", "db_reason", "is_state_trouble", "state_message", "sync_failure", "unwritable"]
+__all__ = ["DELIVERY_STOPPED", "Episodes", "StateBusy", "SyncFailure", "busy_message", "db_reason", "is_state_trouble",
+           "locked", "state_message", "sync_failure", "unwritable"]
 
 # What the daemon does after Karla refused the key or the shop (said once; /readyz says it all along).
 DELIVERY_STOPPED = ("Orders stay queued and delivery is tried again hourly; a changed setting takes effect once the "
@@ -36,16 +39,48 @@ def is_state_trouble(exc: BaseException) -> bool:
 
 def db_reason(exc: BaseException) -> str:
     """SQLite's own words ("database or disk is full"), without SQLAlchemy's statement and its "Background on
-    this error at: https://sqlalche.me/…" link, which mean nothing to a merchant."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        return str(exc.orig)
-    return str(exc)
+    this error at: https://sqlalche.me/…" link, which mean nothing to a merchant; a lock with who held it."""
+    words = str(exc.orig) if isinstance(exc, DBAPIError) and exc.orig is not None else str(exc)
+    if locked(exc):  # (/readyz: "not writable" alone sends one looking at the disk)
+        return f"{words}: another process held its write lock for over {state_db.BUSY_TIMEOUT_SECONDS:g} s"
+    return words
 
 
 def state_message(path: Path | str, exc: BaseException) -> str:
+    if locked(exc):  # no disk to free: another process's lock, which passes
+        return busy_message(path)
     return f"cannot write the state file {path}: {db_reason(exc)} (free disk space or fix the file's folder)"
 
 
+class StateBusy(ConnectorError):
+    """The delivery process met a ``locked`` state file: its message (``busy_message``) is what `sync` says, and
+    what `status` keeps as the last delivery's error."""
+
+
+def busy_message(path: Path | str | None) -> str:
+    """The timeout is read now, not at import: a test shortens it."""
+    what = f"the state file {path}" if path else "the state file"
+    return (f"{what} was locked by another process for over {state_db.BUSY_TIMEOUT_SECONDS:g} s (an open sqlite3 "
+            "shell or another program writing it, or a very slow disk?)")
+
+
+def locked(exc: BaseException | None) -> bool:
+    """SQLite's SQLITE_BUSY ("database is locked"): another process held the write lock past the busy timeout.
+    Not a bug, nor a full disk: what is queued stays queued and the next try goes on. SQLAlchemy's wrapper and
+    causes are looked through; the delivery process's arrives as ``StateBusy``."""
+    while exc is not None:
+        if isinstance(exc, StateBusy):
+            return True
+        if isinstance(exc, DBAPIError) and exc.orig is not None:
+            exc = exc.orig
+        if isinstance(exc, sqlite3.OperationalError) and (
+                getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY or "database is locked" in str(exc)):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+_SQLITE_BUSY = 5  # (extended codes such as SQLITE_BUSY_SNAPSHOT share its low byte)
 _FULL = ("database or disk is full", "disk I/O error")  # SQLite's words for SQLITE_FULL and SQLITE_IOERR
 _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT}
 
@@ -53,7 +88,10 @@ _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT}
 def unwritable(exc: BaseException | None) -> tuple[str | None, str] | None:
     """(the file, why) when ``exc`` is a full disk, a file-size limit or an I/O error writing a file, else None:
     it passes once space is freed, so it is no bug. SQLAlchemy's wrapper is looked through to SQLite's own words;
-    SQLite names no file (None: the state file). The delivery process's arrives as ``sqlite3.OperationalError``."""
+    SQLite names no file (None: the state file). The delivery process's arrives as ``sqlite3.OperationalError``.
+    A ``locked`` state file counts too (it passes as well): callers that say why ask ``locked`` first."""
+    if locked(exc):
+        return None, "database is locked"
     while exc is not None:
         if isinstance(exc, DBAPIError) and exc.orig is not None:
             exc = exc.orig

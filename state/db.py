@@ -23,7 +23,13 @@ from connector.errors import ConfigError
 from state.lock import PATH_ERRNOS, StateInUse, lock_holder
 from state.migrations import SCHEMA_VERSION, upgrade
 
-__all__ = ["StateDB", "open_state", "read_only_uri", "require_existing"]
+__all__ = ["BUSY_TIMEOUT_SECONDS", "StateDB", "open_state", "read_only_uri", "require_existing"]
+
+# How long a write waits for another process's write lock before SQLite says "database is locked"
+# (``connector.job_errors.locked``). Our own writers hold it for one page or batch; a longer wait would not
+# help against a forgotten sqlite3 shell, and it would hold up /readyz (it commits a heartbeat) and a
+# SIGTERM's page in flight as long. Read at each connect, so a test may shorten it.
+BUSY_TIMEOUT_SECONDS = 10.0
 
 # The errnos that mean this user may not write the file (or its folder, a read-only mount): not a passing fault.
 _DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
@@ -191,7 +197,7 @@ def _open(path: Path, guard: Callable[[int], None] | None = None, durable: bool 
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 

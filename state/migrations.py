@@ -155,19 +155,31 @@ def schema_version(conn: Connection) -> int:
 
 def upgrade(engine: Engine, path: Path, guard: Callable[[int], None] | None = None) -> int:
     """Bring the file to ``SCHEMA_VERSION``; returns the version it had before. ``guard(before)`` is asked
-    before an older file is changed, and may refuse (raise): nothing is written then."""
+    before an older file is changed, and may refuse (raise): nothing is written then. A current file is only
+    read: ``status`` and ``dlq list`` must not wait for another process's write lock (a sqlite3 shell's open
+    transaction, a slow commit), as every open did when it took the lock to look at the version."""
+    with engine.connect() as conn:  # a deferred read: in WAL mode it never waits for a writer
+        before = schema_version(conn)
+        conn.rollback()
+    _refuse_newer(before, path)
+    if before == SCHEMA_VERSION:
+        return before
     with engine.connect() as conn:
         conn.execution_options(karla_write=True)  # BEGIN IMMEDIATE: two processes opening an old file take turns
         with conn.begin():
-            before = schema_version(conn)
-            if before > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"state file {path} has schema version {before}, newer than this release understands "
-                    f"({SCHEMA_VERSION}); upgrade karla-connector or point [state].path elsewhere"
-                )
+            before = schema_version(conn)  # again under the lock: another process may have upgraded it meanwhile
+            _refuse_newer(before, path)
             if guard is not None and before < SCHEMA_VERSION:
                 guard(before)
             for number in range(before + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[number - 1](conn)
                 conn.exec_driver_sql(f"PRAGMA user_version = {number}")
     return before
+
+
+def _refuse_newer(version: int, path: Path) -> None:
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"state file {path} has schema version {version}, newer than this release understands "
+            f"({SCHEMA_VERSION}); upgrade karla-connector or point [state].path elsewhere"
+        )
