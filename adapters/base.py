@@ -116,6 +116,8 @@ class Record:
     def __post_init__(self) -> None:
         # Checked here, where an adapter author sees it, not later as a request Karla cannot parse.
         object.__setattr__(self, "key", _key(self.key, "Record.key"))
+        if type(self.trackings) not in (tuple, list):  # the common case costs one test (100k orders a sync)
+            object.__setattr__(self, "trackings", _trackings(self))
         if self.id_type not in _ID_TYPES:
             raise ValueError(f"Record {self.key!r}: id_type {self.id_type!r} is not one of {', '.join(_ID_TYPES)} (use keyword arguments)")
         if self.order is not None:
@@ -123,6 +125,17 @@ class Record:
 
 
 _ID_TYPES = get_args(IdType)
+
+
+def _trackings(record: Record) -> tuple[Tracking, ...]:
+    """Any other iterable made a tuple: a generator would be used up by the first of the engine's several
+    reads of it (the parcels queued, then the same parcels counted withdrawn). A single value is a mistake
+    that iterates oddly (a model yields its fields), so it is refused here, naming the record."""
+    value = record.trackings
+    if isinstance(value, (Tracking, str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"Record {record.key!r} ({record.location or 'no location'}): trackings must be a list of "
+                        f"connector.karla.Tracking, not {type(value).__name__} (wrap a single one: [tracking])")
+    return tuple(value)
 
 
 def _check_reference(key: str, id_type: str, order: OrderPlacement) -> None:
@@ -153,7 +166,10 @@ def _key(value: Any, rule: str) -> Any:
         return str(value)
     if not isinstance(value, str):
         raise TypeError(f"{rule} must be a str (or int), not {type(value).__name__}: {value!r}")
-    return value.strip()  # as the order's own fields are stripped: " 1001" would not find Karla's "1001"
+    value = value.strip()  # as the order's own fields are stripped: " 1001" would not find Karla's "1001"
+    if not value:  # Karla would refuse it as a request without an id, naming no order
+        raise ValueError(f"{rule} is empty")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +185,7 @@ class Rejected:
         # Compared with Record keys when a clean read clears the letter. Any value is made text: a rejection
         # is often built from a raw row in an ``except`` branch, where refusing it would stop the source.
         if self.key is not None:
-            object.__setattr__(self, "key", str(self.key).strip())
+            object.__setattr__(self, "key", str(self.key).strip() or None)  # "" names no order, as None
 
 
 @dataclass(frozen=True, slots=True)

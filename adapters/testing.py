@@ -155,6 +155,8 @@ class AdapterContract:
             for rejected in page.rejected:
                 assert isinstance(rejected, Rejected), f"stream {stream}: page.rejected holds {rejected!r}"
                 assert rejected.location and rejected.reason, "a rejection must say where and why"
+                assert isinstance(rejected.location, str) and isinstance(rejected.reason, str), (
+                    f"{rejected.location}: Rejected.location and reason must be str (a message, not the exception)")
                 assert rejected.key is None or isinstance(rejected.key, str), f"{rejected.location}: Rejected.key must be a str"
                 _check_raw(rejected)
         assert total, "the test data should yield at least one record"

@@ -5,18 +5,21 @@ read-only state-file checks in ``connector.state_check``; ``run_dry`` is re-expo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.control import Control
 from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.segment import ControlType
 
 from connector import cli_render as render
 from connector.app import Connector, ExitCode
 from connector.dlq import retry_dead_letters
 from connector.dry_run import run_dry
+from connector.engine import SourceRuntime, close_adapter, source_log
 from connector.errors import ConnectorError, FatalError
 from connector.logs import printable, redact
 from connector.registry import available, load_adapter
@@ -115,8 +118,10 @@ def run_check(settings: Settings, out: Console) -> int:
             continue
         adapter = None
         try:
-            adapter = rt.adapter_cls(rt.name, rt.config, AdapterContext(source=rt.name))
-            render.check_line(out, what, True, adapter.check())
+            with _checking(out, what):
+                adapter = rt.adapter_cls(rt.name, rt.config, AdapterContext(source=rt.name, log=source_log(rt)))
+                facts = _facts(rt, adapter.check())
+            render.check_line(out, what, True, facts)
         except FatalError as exc:
             code = ExitCode.CONFIG
             render.check_line(out, what, False, [str(exc)])
@@ -127,9 +132,7 @@ def run_check(settings: Settings, out: Console) -> int:
             code = ExitCode.CONFIG
             render.check_line(out, what, False, [f"the adapter failed: {type(exc).__name__}: {exc}"])
         finally:
-            close = getattr(adapter, "close", None)
-            if callable(close):
-                close()
+            close_adapter(rt, adapter)
     slugs = sorted({rt.slug for rt in connector.sources.values()} | {settings.karla.shop_slug}
                    | {s for rt in connector.sources.values() for s in rt.config.shop_slugs()})  # Shopware's sales_channels too
     authenticated: list[str] = []
@@ -149,6 +152,27 @@ def run_check(settings: Settings, out: Console) -> int:
     finally:
         connector.close()
     return code
+
+
+@contextmanager
+def _checking(out: Console, what: str) -> Iterator[None]:
+    """On a terminal, ``checking <source> ...`` while its check runs: a source that hangs is named (its line of
+    the report comes only at the end); erased before that line is printed."""
+    if out.is_terminal:
+        out.print(f"checking {what} ...", end="\r", markup=False, highlight=False)
+    try:
+        yield
+    finally:
+        if out.is_terminal:
+            out.control(Control((ControlType.ERASE_IN_LINE, 2)))
+
+
+def _facts(rt: SourceRuntime, facts: Any) -> list[str]:
+    """``check()``'s facts; any other result is a bug in the plugin (a str would print one letter a line)."""
+    if not isinstance(facts, (list, tuple)):
+        raise TypeError(f"{rt.adapter_cls.__module__}.{rt.adapter_cls.__qualname__}.check() must return a list of "
+                        f"str, not {type(facts).__name__}")
+    return [str(fact) for fact in facts]
 
 
 def _worse(code: int, other: int) -> int:

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import NoneType
 from typing import Any
 
-from adapters.base import Adapter, AdapterContext, FileMark, SourceConfig
+from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, Rejected, SourceConfig, StreamSpec
 from connector.errors import Aborted, ConnectorError
 from connector.logs import redact
 from connector.pages import RunCounts, commit_page, digest, iter_parts, record_parts
 from connector.replay import Replay
 from state import Cursors, DeadLetters, Files, Outbox, Runs, StateDB
 
-__all__ = ["RunCounts", "SourceRuntime", "digest", "iter_parts", "record_parts", "sync_source"]
+__all__ = ["RunCounts", "SourceRuntime", "close_adapter", "digest", "iter_parts", "record_parts", "source_log", "sync_source"]
 
 log = logging.getLogger("connector.sync")
 
@@ -111,17 +112,16 @@ def sync_source(
         run_id = runs.start(rt.name, "full" if full else "sync", started)
         resolve = DeadLetters(conn).has_source_letters(rt.name)
     again = replay.files if replay is not None else frozenset()
-    source_log = logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
     was_read = _WasRead(db, rt.name, again)
     context = AdapterContext(
-        source=rt.name, clock=clock, log=source_log, is_seen=_is_seen(db, rt.name, again), was_read=was_read,
+        source=rt.name, clock=clock, log=source_log(rt), is_seen=_is_seen(db, rt.name, again), was_read=was_read,
         full_sync=full, dry_run=dry_run,
         stop=abort or threading.Event(),
     )
     adapter: Any = None
     try:
         adapter = rt.adapter_cls(rt.name, rt.config, context)  # inside: a failing constructor is a failed run
-        specs = list(adapter.streams())
+        specs = _specs(rt, adapter.streams())
         for number, spec in enumerate(specs, start=1):
             if on_stream:
                 on_stream(spec.name, number == len(specs))
@@ -129,6 +129,7 @@ def sync_source(
                 restart = full or (replay is not None and spec.name in replay.streams)
                 cursor = None if restart else Cursors(conn).get(rt.name, spec.name)
             for page in adapter.read(spec.name, cursor):
+                _check_page(rt, spec.name, page)
                 at = now()
                 started = min(started, at)  # letters are dated by their page: a clock stepped back must not hide them
                 counts = commit_page(db, rt, spec.name, page, full=full, now=at, resolve=resolve, replay=replay,
@@ -154,9 +155,7 @@ def sync_source(
         _finish(db, run_id, "failed", total, now(), error=redact(repr(exc)), held_by=held_by)
         raise
     finally:
-        close = getattr(adapter, "close", None) if adapter is not None else None
-        if callable(close):
-            close()
+        close_adapter(rt, adapter)
     _finish(db, run_id, "ok", _standing(db, rt.name, total, started), now(), held_by=held_by)
     older = f", {total.superseded} superseded by the version Karla has or that waits (not queued)" if total.superseded else ""
     # an idle poll (nothing queued, refused or withdrawn; a shop's lookback re-reads unchanged orders): not a
@@ -169,6 +168,59 @@ def sync_source(
         total.rejected, older, extra={"source": rt.name},
     )
     return total
+
+
+def source_log(rt: SourceRuntime) -> logging.LoggerAdapter:
+    """The logger lent to an adapter (``AdapterContext.log``): its lines name the source, as the docs promise."""
+    return logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
+
+
+def close_adapter(rt: SourceRuntime, adapter: Any) -> None:
+    """Call the adapter's optional ``close()``. A failure there is a WARNING, never the run's result: it must not
+    leave the run unfinished, hide the error that ended it or keep a full sync's changes held."""
+    close = getattr(adapter, "close", None) if adapter is not None else None
+    if not callable(close):
+        return
+    try:
+        close()
+    except Exception as exc:  # noqa: BLE001 - a plugin's cleanup; what it read is committed either way
+        log.warning("source %s: the %s adapter's close() failed: %s: %s; the run's result stands (a connection may "
+                    "be left open until the process ends)", rt.name, rt.config.type, type(exc).__name__, exc,
+                    extra={"source": rt.name})
+
+
+def _specs(rt: SourceRuntime, streams: Any) -> list[StreamSpec]:
+    specs = list(streams)
+    for spec in specs:
+        if not isinstance(spec, StreamSpec):
+            raise TypeError(f"source {rt.name}: the {rt.config.type} adapter's streams() must return "
+                            f"adapters.base.StreamSpec objects, not {type(spec).__name__} ({spec!r})")
+    return specs
+
+
+def _check_page(rt: SourceRuntime, stream: str, page: Any) -> None:
+    """What ``read`` yields, checked where the message can name the adapter: a dict in ``records`` would fail
+    deep in the page's transaction as an ``AttributeError`` naming neither (one test a record: cheap)."""
+    where = f"source {rt.name}: the {rt.config.type} adapter's read({stream!r})"
+    if not isinstance(page, Page):
+        raise TypeError(f"{where} yielded {type(page).__name__}, not an adapters.base.Page")
+    for name, kind, items in (("records", Record, page.records), ("rejected", Rejected, page.rejected)):
+        wrong = next((item for item in items if not isinstance(item, kind)), None)
+        if wrong is not None:
+            raise TypeError(f"{where}: Page.{name} holds a {type(wrong).__name__}, not an adapters.base.{kind.__name__} "
+                            f"({repr(wrong)[:80]}; build it with {kind.__name__}(...))")
+    if any(not (type(r.location) is type(r.reason) is str and isinstance(r.raw, (Mapping, NoneType))) for r in page.rejected):
+        page.rejected = [_stored_as_text(r) for r in page.rejected]
+
+
+def _stored_as_text(rejected: Rejected) -> Rejected:
+    """A rejection as the dead-letter store keeps it: an exception as ``reason``, a ``Path`` as ``location`` and
+    a line or a list as ``raw`` failed the page's transaction, and so every run after it, at the same cursor.
+    Here, not in ``Rejected``: the contract kit still tells the adapter's author (``adapters.testing``)."""
+    raw = rejected.raw
+    if raw is not None and not isinstance(raw, Mapping):  # "non-JSON values inside raw are kept" as text
+        raw = {"raw": list(raw) if isinstance(raw, (list, tuple)) else str(raw)}
+    return replace(rejected, location=str(rejected.location), reason=str(rejected.reason), raw=raw)
 
 
 def _standing(db: StateDB, source: str, total: RunCounts, since: float) -> RunCounts:

@@ -14,6 +14,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr
@@ -43,8 +44,24 @@ _CONFIGURED = False
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
-    """Remember secret values (API keys, tokens, passwords) to be masked in every log line."""
-    _SECRETS.update(v for v in values if v and len(v) >= 4)
+    """Remember secret values (API keys, tokens, passwords) to be masked in every log line, as written and
+    as quoted (``_quoted``)."""
+    for value in values:
+        if value and len(value) >= 4:
+            _SECRETS.update(_quoted(value))
+
+
+_ESCAPES = (lambda v: repr(v)[1:-1], lambda v: json.dumps(v)[1:-1], lambda v: json.dumps(v, ensure_ascii=False)[1:-1])
+
+
+@lru_cache(maxsize=256)
+def _quoted(secret: str) -> frozenset[str]:
+    """``secret`` and how it reads quoted once or twice (``repr`` and JSON, in either order): an exception's
+    ``repr`` (the "source failed" line, a run's stored error) doubles a backslash and escapes a quote, and a
+    JSON body quoted in an error escapes it again, so the raw value alone would not match. Usually just
+    ``{secret}``."""
+    once = {escape(secret) for escape in _ESCAPES}
+    return frozenset({secret, *once, *(escape(text) for text in once for escape in _ESCAPES)})
 
 
 def register_basic_auth(user: str, password: str) -> None:
@@ -64,7 +81,7 @@ def register_token(owner: str, token: str) -> None:
 
 
 def redact(text: str) -> str:
-    secrets = _SECRETS.union(*_TOKENS.values())
+    secrets = _SECRETS.union(*(_quoted(token) for tokens in _TOKENS.values() for token in tokens))
     for secret in sorted(secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, _MASK)

@@ -7,6 +7,7 @@ A broken plugin is reported and skipped; it never takes the daemon down with it.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -39,23 +40,40 @@ class AdapterInfo:
 
 
 _WARNED: set[str] = set()
+_OURS = "karla-connector"  # this distribution: its csv, shopify and shopware are never replaced by a plugin
 
 
 def _entry_points() -> dict[str, EntryPoint]:
-    """By name; two installed packages declaring one name are warned about (once), the last one wins."""
-    found: dict[str, EntryPoint] = {}
+    """By name. Where installed packages declare one name, the one ``_used`` picks, warned about once."""
+    found: dict[str, dict[str, EntryPoint]] = {}
     for ep in entry_points(group=GROUP):
-        other = found.get(ep.name)
-        if other is not None and other.value != ep.value and ep.name not in _WARNED:
-            _WARNED.add(ep.name)
-            log.warning("two installed adapters are named %r: %s (%s) and %s (%s); %s is used. Uninstall one of them",
-                        ep.name, other.value, _dist(other), ep.value, _dist(ep), ep.value)
-        found[ep.name] = ep
-    return found
+        same = found.setdefault(ep.name, {})  # one class declared twice (installed twice) is no conflict
+        if ep.value not in same or _ours(ep):
+            same[ep.value] = ep
+    return {name: _used(name, list(eps.values())) for name, eps in found.items()}
+
+
+def _used(name: str, eps: list[EntryPoint]) -> EntryPoint:
+    """Our own adapter, else the last by package name and entry point: the same on every machine, where the order
+    packages are found in follows the file system. Not a broken plugin: installing a second package must not stop
+    a source that runs; the warning names both, and the one used."""
+    eps = sorted(eps, key=lambda ep: (_ours(ep), _dist(ep).lower(), ep.value))
+    used = eps[-1]
+    if len(eps) > 1 and name not in _WARNED:
+        _WARNED.add(name)
+        others = ", ".join(f"{ep.value} ({_dist(ep)})" for ep in eps[:-1])
+        why = "the built-in one" if _ours(used) else "the last by package name"
+        log.warning("%s installed adapters are named %r: %s (%s) is used, %s; %s ignored. Uninstall the package you "
+                    "do not want", "two" if len(eps) == 2 else len(eps), name, used.value, _dist(used), why, others)
+    return used
 
 
 def _dist(ep: EntryPoint) -> str:
     return ep.dist.name if ep.dist else "unknown package"
+
+
+def _ours(ep: EntryPoint) -> bool:
+    return re.sub(r"[-_.]+", "-", _dist(ep)).lower() == _OURS
 
 
 def available() -> list[AdapterInfo]:
@@ -114,7 +132,12 @@ def validate_source(name: str, raw: dict[str, Any]) -> tuple[type[Adapter], Sour
     type_ = raw.get("type")
     if not type_:
         raise ConfigError(_orphan_message(name, raw) or f"config key sources.{name}.type is missing (e.g. type = \"csv\")")
-    cls = load_adapter(str(type_))
+    try:
+        cls = load_adapter(str(type_))
+    except AdapterLoadError:
+        raise
+    except ConfigError as exc:  # an unknown type: named as the other config errors are, by its key
+        raise ConfigError(f"sources.{name}.type: {exc}") from None
     try:
         config = cls.Config.model_validate(raw)
     except ValidationError as exc:
