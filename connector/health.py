@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno
 import ipaddress
 import json
+import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +24,8 @@ __all__ = ["HealthServer", "listen_error"]
 
 IDLE_SECONDS = 10.0  # a connection that sends no request (or no more of it) for this long is closed
 MAX_CONNECTIONS = 32  # connections given a thread at once; a probe or scrape takes one for milliseconds
+
+log = logging.getLogger(__name__)
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -60,6 +64,13 @@ class _BoundedServer(ThreadingHTTPServer):
             with self._lock:
                 self._open -= 1
                 self._waiting.pop(request, None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver prints a raw traceback to stderr, outside the JSON log: a prober that gave up (its timeout
+        reset the connection before the answer) is no news, anything else is a WARNING in the log."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # reset, broken pipe, a silent client
+            return
+        log.warning("health server: answering %s failed", client_address[0], exc_info=True)
 
     def answering(self, request: Any) -> None:
         """The connection sent a whole request: it is no longer one to close for room."""

@@ -13,6 +13,7 @@ and ``loopback_direct`` keeps every client's requests to this machine off the en
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import ipaddress
 import logging
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_WHAT: contextvars.ContextVar[str] = contextvars.ContextVar("retried", default="")  # call_with_retries' ``what``
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,9 @@ def _log_retry(retry_state: tenacity.RetryCallState) -> None:
     exc = retry_state.outcome.exception() if retry_state.outcome else None
     pause = retry_state.next_action.sleep if retry_state.next_action else 0.0
     # INFO: most retries succeed, and a warning each would bury real ones; giving up is a WARNING where it ends
-    log.info("retrying after %s (attempt %d, waiting %.1fs)", exc, retry_state.attempt_number, pause)
+    what = _WHAT.get()  # "Karla API", "Shopware https://…": a bare "Connection refused" says neither what nor where
+    named = f"{what}: " if what and not str(exc).startswith(what) else ""
+    log.info("%sretrying after %s (attempt %d, waiting %.1fs)", named, exc, retry_state.attempt_number, pause)
 
 
 def make_retrying(
@@ -150,6 +154,7 @@ def call_with_retries(
     if abort is not None:
         retrying = retrying.copy(stop=retrying.stop | tenacity.stop_when_event_set(abort), sleep=_pause(retrying.sleep, abort))
         fn = guarded = _Guarded(fn, abort)
+    named = _WHAT.set(what)  # for the retry log line (``_log_retry``), in this thread only
     try:
         return retrying(fn)
     except (RetryableError, httpx.TransportError, _Stop) as exc:
@@ -163,6 +168,8 @@ def call_with_retries(
                 raise Aborted(f"{what}: not sent, asked to stop") from None
             raise Aborted(f"{what}: retrying stopped on request (last answer: {last})") from last
         raise Unavailable(f"{what} unavailable after retries: {exc}", retry_after=getattr(exc, "retry_after", None)) from exc
+    finally:
+        _WHAT.reset(named)
 
 
 class _Stop(Exception):

@@ -209,7 +209,7 @@ class CsvAdapter:
             key = lambda r: r.values[key_index] if key_index is not None and key_index < len(r.values) else ""  # noqa: E731
             with local.open("rb") as again:
                 grouped = is_grouped(read_keys(again, c.encoding, c.delimiter, key_index))
-            with group(rows, key, local.stat().st_size, c.bucket_bytes, grouped) as buckets:
+            with group(rows, key, local.stat().st_size, c.bucket_bytes, grouped, remote.name) as buckets:
                 layout = f"{'grouped' if grouped else 'buckets'}/{buckets.count}"
                 if start.layout != layout:  # positions mean something else now (e.g. bucket_bytes changed): start over
                     start = _Start(layout=layout)

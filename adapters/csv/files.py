@@ -10,15 +10,15 @@ import hashlib
 import math
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from connector.errors import Aborted, ConfigError
+from connector.errors import Aborted, ConfigError, RetryableError
 
 if TYPE_CHECKING:
     import threading
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from adapters.csv.config import CsvConfig
 
 __all__ = ["FileSource", "RemoteFile", "Unreadable", "iter_chunks", "name_order_warning", "open_source", "public_url",
-           "safe_folder", "safe_name", "settling", "spooled", "unmatched_note"]
+           "safe_folder", "safe_name", "scratch", "settling", "spooled", "unmatched_note"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ def spooled(files: FileSource, remote: RemoteFile, log: Any, stop: threading.Eve
                 digest.update(chunk)
         yield files.root / remote.name, digest.hexdigest()
         return
-    with tempfile.NamedTemporaryFile(prefix="karla-spool-") as spool:
+    with scratch(lambda: tempfile.NamedTemporaryFile(prefix="karla-spool-"), f"download {remote.name} into") as spool:
         with files.open(remote.name) as f:
             for chunk in iter(lambda: f.read(1 << 16), b""):  # small: on a slow link a stop is seen within seconds
                 if stop is not None and stop.is_set():
@@ -163,6 +165,19 @@ def spooled(files: FileSource, remote: RemoteFile, log: Any, stop: threading.Eve
             yield None, ""
             return
         yield Path(spool.name), digest.hexdigest()
+
+
+def scratch(make: Callable[[], _T], purpose: str) -> _T:
+    """A temporary file made by ``make`` (``tempfile``). With no writable temporary folder (a read-only root file
+    system, a full /tmp) tempfile raises ``FileNotFoundError``, which the adapter would take for the source file
+    having vanished, skipping every file with exit 0: it is a ``RetryableError`` naming TMPDIR instead (the run
+    does not finish, exit 3; the daemon tries again and is not ready once it lasts)."""
+    try:
+        return make()
+    except FileNotFoundError as exc:
+        raise RetryableError(f"no writable temporary folder to {purpose} ({exc}): set the TMPDIR "
+                             "environment variable to a writable folder (a read-only root file system needs one "
+                             "mounted, e.g. a tmpfs or emptyDir at /tmp); the file is read on the next run") from None
 
 
 @contextmanager

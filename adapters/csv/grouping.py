@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from typing import IO
 
+from adapters.csv.files import scratch
 from adapters.csv.reader import Row
 
 __all__ = ["Buckets", "group", "is_grouped"]
@@ -51,9 +52,9 @@ class Buckets:
     """Rows in ``count`` buckets; ``groups(i)`` for each ``i`` in ``range(count)`` yields every order once."""
 
     def __init__(self, rows: Iterator[Row], key: Callable[[Row], str], size_bytes: int, bucket_bytes: int,
-                 grouped: bool = False) -> None:
+                 grouped: bool = False, name: str = "a file") -> None:
         self.count = 1 if grouped else max(1, math.ceil(size_bytes / bucket_bytes))
-        self._key = key
+        self._key, self._name = key, name
         self._stream: Iterator[Row] | None = rows if grouped else None
         self._memory: list[Row] | None = None
         self._files: list[IO[bytes]] = []
@@ -63,10 +64,16 @@ class Buckets:
         if self.count == 1:
             self._memory = list(rows)
         else:
-            self._spill(rows)
+            try:
+                self._spill(rows)
+            except BaseException:  # the spill files made so far: the caller's ``with`` never gets this object
+                self._stack.close()
+                raise
 
     def _spill(self, rows: Iterator[Row]) -> None:
-        self._files = [self._stack.enter_context(tempfile.TemporaryFile(prefix="karla-csv-")) for _ in range(self.count)]
+        make = lambda: tempfile.TemporaryFile(prefix="karla-csv-")  # noqa: E731
+        why = f"sort the rows of {self._name} by order (larger than bucket_bytes, not sorted by order number)"
+        self._files = [self._stack.enter_context(scratch(make, why)) for _ in range(self.count)]
         for row in rows:
             pickle.dump((row.line, row.values, row.problem), self._files[_bucket_of(self._key(row), self.count)], protocol=5)
         for f in self._files:
@@ -106,5 +113,7 @@ class Buckets:
         self.close()
 
 
-def group(rows: Iterator[Row], key: Callable[[Row], str], size_bytes: int, bucket_bytes: int, grouped: bool = False) -> Buckets:
-    return Buckets(rows, key, size_bytes, bucket_bytes, grouped)
+def group(rows: Iterator[Row], key: Callable[[Row], str], size_bytes: int, bucket_bytes: int, grouped: bool = False,
+          name: str = "a file") -> Buckets:
+    """``name``: the file's, for the error when there is no temporary folder to spill it to."""
+    return Buckets(rows, key, size_bytes, bucket_bytes, grouped, name)

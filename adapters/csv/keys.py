@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
+import io
 from typing import Any
 
 import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from connector.errors import ConfigError
 
@@ -23,11 +23,7 @@ def private_key(settings: Any, where: str) -> paramiko.PKey:
     try:
         if s.private_key_file:
             return paramiko.PKey.from_path(s.private_key_file, password=passphrase)
-        with tempfile.TemporaryDirectory() as folder:  # from_path detects the key type for us
-            path = Path(folder) / "key"
-            path.write_text(_key_lines(s.private_key.get_secret_value()) + "\n")
-            os.chmod(path, 0o600)
-            return paramiko.PKey.from_path(str(path), password=passphrase)
+        return _from_text(_key_lines(s.private_key.get_secret_value()) + "\n", passphrase)
     except FileNotFoundError:
         raise ConfigError(f"SFTP {where}: {what} does not exist") from None
     except PermissionError:
@@ -35,6 +31,23 @@ def private_key(settings: Any, where: str) -> paramiko.PKey:
     except (paramiko.SSHException, ValueError, TypeError, OSError, paramiko.pkey.UnknownKeyType) as exc:
         problem = _key_problem(_key_text(s), exc, passphrase is not None)
         raise ConfigError(f"SFTP {where}: cannot load the private key from {what}: {problem}") from None
+
+
+def _from_text(text: str, passphrase: bytes | None) -> paramiko.PKey:
+    """The key given as text, loaded in memory as ``PKey.from_path`` loads a file (OpenSSH format first, then
+    PEM; the type from what loaded): written to a temporary file, the secret touched the disk, and with no
+    writable temporary folder (a read-only root file system) it read as "does not exist"."""
+    data = text.encode()
+    try:
+        loaded = serialization.load_ssh_private_key(data, password=passphrase)
+    except ValueError:
+        loaded = serialization.load_pem_private_key(data, password=passphrase)
+    kinds = ((rsa.RSAPrivateKey, paramiko.RSAKey), (ed25519.Ed25519PrivateKey, paramiko.Ed25519Key),
+             (ec.EllipticCurvePrivateKey, paramiko.ECDSAKey))
+    kind = next((k for t, k in kinds if isinstance(loaded, t)), None)
+    if kind is None:
+        raise paramiko.pkey.UnknownKeyType(key_bytes=data, key_type=type(loaded))
+    return kind.from_private_key(io.StringIO(text), password=passphrase)
 
 
 def _key_lines(text: str) -> str:
