@@ -18,7 +18,8 @@ import httpx
 
 from connector.errors import Action, ConfigError, RetryableError, action_for_status
 from connector.logs import clip
-from connector.retry import RetryPolicy, call_with_retries, is_loopback, loopback_direct, make_retrying, parse_retry_after
+from connector.loopback import is_loopback, loopback_direct
+from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
 
 __all__ = [
     "PaginationLoop", "SourceHttp", "cursor_pages", "has_userinfo", "link_header_pages", "page_numbers", "safe_scheme",

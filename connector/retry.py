@@ -7,15 +7,14 @@ and the pause between attempts is ``abort.wait`` so setting it wakes a sleeping 
 
 A failed certificate check is the one transport error that is never retried: waiting cannot fix a wrong
 CA or host name (nor a man-in-the-middle), so it ends as a ``ConfigError`` (see ``untrusted``). The TLS
-options every HTTP client shares (``verify_tls``, ``ca_file``) are turned into httpx's ``verify`` here too,
-and ``loopback_direct`` keeps every client's requests to this machine off the environment's proxy.
+options every HTTP client shares (``verify_tls``, ``ca_file``) are turned into httpx's ``verify`` here too
+(``connector.loopback`` keeps every client's requests to this machine off the environment's proxy).
 """
 
 from __future__ import annotations
 
 import contextvars
 import email.utils
-import ipaddress
 import logging
 import random
 import ssl
@@ -23,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -34,8 +33,8 @@ from pydantic import AfterValidator
 from connector.errors import Aborted, ConfigError, RetryableError, Unavailable
 
 __all__ = [
-    "CaFile", "RetryPolicy", "ca_context", "checked_ca_file", "call_with_retries", "certificate_error", "is_loopback",
-    "loopback_direct", "make_retrying", "parse_retry_after", "tls_verify", "untrusted",
+    "CaFile", "RetryPolicy", "ca_context", "checked_ca_file", "call_with_retries", "certificate_error",
+    "make_retrying", "parse_retry_after", "tls_verify", "untrusted",
 ]
 
 log = logging.getLogger(__name__)
@@ -271,37 +270,3 @@ def tls_verify(verify_tls: bool, ca_file: Path | None) -> ssl.SSLContext | bool:
     if not verify_tls:
         return False
     return ca_context(ca_file) if ca_file is not None else True
-
-
-# -- proxies -----------------------------------------------------------------------------------------
-_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
-
-
-def is_loopback(host: str | None) -> bool:
-    """``localhost`` or a loopback address (127.0.0.0/8, ::1): a server on this machine."""
-    host = (host or "").strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def loopback_direct(base_url: str) -> dict[str, httpx.BaseTransport | None]:
-    """httpx ``mounts`` that send requests for this machine straight to it, never to ``http_proxy`` or ``HTTPS_PROXY``.
-
-    Plain http is allowed only to loopback because nothing crosses a network there; through a proxy the
-    API key or client secret would travel in clear to the proxy's host. Every other URL still goes through
-    the environment's proxy (and honours ``NO_PROXY``): that is how a corporate network reaches Karla or a
-    shop. A ``None`` mount is httpx's "no proxy": the client's own transport (an injected test one too).
-    """
-    names = set(_LOOPBACK_NAMES)
-    host = httpx.URL(base_url).host
-    if is_loopback(host):
-        names.add(f"[{host}]" if ":" in host else host)
-    return {f"all://{name}": None for name in sorted(names)}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

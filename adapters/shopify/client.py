@@ -30,7 +30,8 @@ from adapters.shopify.queries import SCOPES, SCOPES_COST
 from adapters.shopify.throttle import shared_bucket
 from connector.errors import ConfigError, FatalError, RetryableError
 from connector.logs import clip
-from connector.retry import RetryPolicy, call_with_retries, loopback_direct, make_retrying, parse_retry_after
+from connector.loopback import loopback_direct
+from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after
 
 __all__ = ["GraphQLResult", "QueryCostExceeded", "ShopifyClient", "Throttled"]
 

@@ -32,7 +32,8 @@ from adapters.shopware.answers import (error_text, gatekeeper, json_body, max_li
 from adapters.shopware.config import ShopwareConfig
 from connector.errors import ConfigError, FatalError, RetryableError
 from connector.logs import register_token
-from connector.retry import RetryPolicy, call_with_retries, loopback_direct, make_retrying, parse_retry_after, tls_verify
+from connector.loopback import loopback_direct
+from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after, tls_verify
 
 __all__ = ["LimitExceeded", "MissingPrivilege", "RouteNotFound", "ShopwareClient", "UnknownField"]
 

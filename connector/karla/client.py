@@ -37,7 +37,8 @@ from connector.karla.models import OrderFulfillment, dump
 from connector.karla.pause import SharedPause
 from connector.karla.probe import KeyProbe
 from connector.logs import clip, register_basic_auth
-from connector.retry import RetryPolicy, call_with_retries, loopback_direct, make_retrying, parse_retry_after, tls_verify
+from connector.loopback import loopback_direct
+from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse_retry_after, tls_verify
 from connector import __version__
 from connector.settings import KarlaSettings
 
