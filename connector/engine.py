@@ -19,6 +19,7 @@ from typing import Any
 
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, Rejected, SourceConfig, StreamSpec
 from connector.errors import Aborted, ConnectorError
+from connector.job_errors import is_state_trouble, state_message
 from connector.logs import redact
 from connector.pages import RunCounts, commit_page, digest, iter_parts, record_parts
 from connector.replay import Replay
@@ -152,7 +153,9 @@ def sync_source(
         _finish(db, run_id, "stopped", _standing(db, rt.name, total, started), now(), held_by=held_by)
         raise
     except BaseException as exc:  # bugs: record the run as failed, then propagate
-        _finish(db, run_id, "failed", total, now(), error=redact(repr(exc)), held_by=held_by)
+        # the state file's own trouble (full, locked by another process) in SQLite's words, not SQLAlchemy's
+        error = state_message(db.path, exc) if is_state_trouble(exc) else repr(exc)
+        _finish(db, run_id, "failed", total, now(), error=redact(error), held_by=held_by)
         raise
     finally:
         close_adapter(rt, adapter)

@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timezone
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -240,3 +241,35 @@ def test_what_counts_as_a_locked_state_file(wrapped: bool) -> None:
         assert failure.message.startswith("source warehouse not read: the state file /srv/k.db was locked"), failure
     # the delivery process's, as `status` keeps it: its message (a ConnectorError's str), not a repr
     assert locked(StateBusy("the state file /srv/k.db was locked")) and issubclass(StateBusy, ConnectorError)
+
+
+def test_a_run_failed_by_its_state_file_keeps_sqlites_words(tmp_path: Path) -> None:
+    """A run the state file failed (locked by another process, or full) is recorded with the line `status` can
+    show, not SQLAlchemy's repr with its statement and its "Background on this error" link."""
+    from adapters.base import Page, StreamSpec
+    from connector.engine import SourceRuntime, sync_source
+    from state import open_state
+    from tests.sdk.test_contract_kit import KitConfig
+
+    NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+
+    class Locked:
+        type, Config = "kit", KitConfig
+
+        def __init__(self, name, config, context) -> None: ...
+        def streams(self) -> list[StreamSpec]: return [StreamSpec("orders")]
+
+        def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
+            raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+            yield Page()
+
+    db = open_state(tmp_path / "s.db")
+    try:
+        with pytest.raises(OperationalError):
+            sync_source(db, SourceRuntime("erp", Locked, KitConfig(), "shop"), clock=lambda: NOW)  # type: ignore[arg-type]
+        with db.read() as conn:
+            status, error = conn.exec_driver_sql("select status, error from run").fetchone()
+    finally:
+        db.close()
+    assert status == "failed" and error.startswith(f"the state file {tmp_path / 's.db'} was locked"), error
+    assert "sqlalche.me" not in error and "BEGIN IMMEDIATE" not in error
