@@ -52,7 +52,7 @@ class SourceConfig(BaseModel):
     enabled: bool = Field(default=True, description="A disabled source is skipped by sync and run")
     poll_interval: float = Field(default=300.0, gt=0, description="Seconds between incremental syncs in `run`")
     full_sync_cron: str | None = Field(default=None, description='Nightly full sync, crontab syntax, e.g. "0 2 * * *"')
-    full_sync_since: date | None = Field(default=None, description="A full sync re-reads everything since this date")
+    full_sync_since: date | None = Field(default=None, description="A full sync re-reads everything since this date; a shop source's first poll (no cursor yet) reads from there too")
 
     @field_validator("full_sync_cron")
     @classmethod
