@@ -25,7 +25,7 @@ from connector.logs import printable, redact
 from connector.registry import available, load_adapter
 from connector.settings import Settings
 from connector.state_check import state_writable as _state_writable
-from connector.sync_stop import Stop, Terminated, interrupted
+from connector.sync_stop import Stop, Terminated, held_now, interrupted
 from state import DeadLetters, open_state
 from state.lock import StateLock
 
@@ -81,9 +81,9 @@ def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: C
 
             report = connector.sync(names, full=full, on_page=on_page, on_batch=on_batch)
         render.sync_report(out, report)
-        return interrupted(err, full, sigterm=True) if stop.asked else report.exit_code
+        return interrupted(err, full, sigterm=True, held=held_now(connector, names)) if stop.asked else report.exit_code
     except KeyboardInterrupt as exc:  # every committed page is kept: say so, rather than vanish with exit 130
-        return interrupted(err, full, sigterm=isinstance(exc, Terminated))
+        return interrupted(err, full, sigterm=isinstance(exc, Terminated), held=held_now(connector, names))
     finally:
         connector.close()
 

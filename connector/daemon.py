@@ -34,7 +34,7 @@ from connector.delivery import DeliveryResult
 from connector.engine import RunCounts, SourceRuntime
 from connector.errors import ConfigError, FatalError, ShopRefused, Unavailable
 from connector.health import HealthServer, listen_error
-from connector.job_errors import DELIVERY_STOPPED, Episodes, is_state_trouble, state_message, sync_failure
+from connector.job_errors import DELIVERY_STOPPED, Episodes, is_state_trouble, read_again, state_message, sync_failure
 from connector.logs import redact
 from connector.metrics import Metrics
 from connector.readiness import Readiness
@@ -95,8 +95,8 @@ class Daemon:
             finally:
                 self._reading.discard(rt.name)
         self.readiness.succeeded(rt.name)
-        if self._episodes.over(f"state:{rt.name}"):
-            log.info("source %s read again: the state file takes writes again", rt.name, extra={"source": rt.name})
+        if said := read_again(self._episodes, rt.name):  # its failure was said once: say it passed
+            log.info("%s", said, extra={"source": rt.name})
         self.metrics.runs.labels(source=rt.name, status="ok").inc()
         self.metrics.last_success.labels(source=rt.name).set(self.connector.now())
         if counts.enqueued:
@@ -106,8 +106,8 @@ class Daemon:
         failure = sync_failure(name, exc, self.settings.state.path)
         self.readiness.failed(name, failure.reason)  # /readyz shows it once it lasts (an unmounted share may pass)
         self.metrics.runs.labels(source=name, status=failure.status).inc()
-        self._episodes.say(failure.episode, logging.ERROR, "%s", failure.message, exc_info=failure.traceback,
-                           extra={"source": name})
+        self._episodes.tell(failure.episode, logging.ERROR, failure.message, exc_info=failure.traceback,
+                            extra={"source": name})  # once while it lasts, at DEBUG after that (each poll)
 
     def _wake_delivery(self) -> None:
         """New orders queued: the delivery job sends them now, on its own thread. Drained here, a Karla outage

@@ -28,7 +28,7 @@ from rich.console import Console
 from adapters.base import AdapterContext
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
-from connector.engine import SourceRuntime
+from connector.engine import SourceRuntime, close_adapter
 from connector.pages import requeue_letter
 from connector.replay import Replay
 from connector.errors import ConnectorError
@@ -140,9 +140,8 @@ def _set_aside(rt: SourceRuntime, paths: set[str]) -> dict[str, str] | None:
         return {path: where for path, where in found.items() if where}
     except (ConnectorError, OSError):
         return None
-    finally:
-        if callable(close := getattr(adapter, "close", None)):
-            close()
+    finally:  # a plugin's close() that raises is a WARNING: the re-read is done and its letters stand
+        close_adapter(rt, adapter)
 
 
 def _about(letters: Sequence[DeadLetterRow]) -> Replay:

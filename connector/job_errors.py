@@ -24,7 +24,7 @@ from connector.logs import redact
 from state import db as state_db
 
 __all__ = ["DELIVERY_STOPPED", "Episodes", "StateBusy", "SyncFailure", "busy_message", "db_reason", "is_state_trouble",
-           "locked", "state_message", "sync_failure", "unwritable"]
+           "locked", "read_again", "source_episode", "state_message", "sync_failure", "unwritable"]
 
 # What the daemon does after Karla refused the key or the shop (said once; /readyz says it all along).
 DELIVERY_STOPPED = ("Orders stay queued and delivery is tried again hourly; a changed setting takes effect once the "
@@ -113,37 +113,66 @@ class SyncFailure:
 
 
 def sync_failure(name: str, exc: Exception, state_path: Path | str) -> SyncFailure:
-    """What a failed poll or full sync of source ``name`` tells: its status, reason and log line."""
+    """What a failed poll or full sync of source ``name`` tells: its status, reason and log line. Each is said
+    once while it lasts (``Episodes.tell``): a missing folder polled every second said so every second."""
     if isinstance(exc, FatalError):  # may pass (an unmounted share): the allowance applies, as for any failure
-        return SyncFailure("fatal", redact(str(exc)), f"source {name} stopped: {exc}", None)
+        # not "stopped": it is polled again (a refused login logs in again), and a share mounted again reads
+        return SyncFailure("fatal", redact(str(exc)), f"source {name} failed, needs a fix (tried again every poll): "
+                           f"{exc}", source_episode(name))
     if isinstance(exc, (ConnectorError, OSError)):  # an outage: its message says it all
-        return SyncFailure("failed", redact(str(exc)), f"source {name} could not finish: {exc}", None)
+        return SyncFailure("failed", redact(str(exc)), f"source {name} could not finish: {exc}", source_episode(name))
     if is_state_trouble(exc):  # the source is fine: only the state file could not take what was read
         message = state_message(state_path, exc)
         return SyncFailure("failed", redact(message), f"source {name} not read: {message}", f"state:{name}")
-    # a bug in an adapter: as `sync` does, the type and the traceback are what a plugin's author needs
-    return SyncFailure("failed", redact(f"{type(exc).__name__}: {exc}"), f"source {name} failed: {exc!r}", None, True)
+    # a bug in an adapter: as `sync` does, the type and the traceback are what a plugin's author needs (once)
+    return SyncFailure("failed", redact(f"{type(exc).__name__}: {exc}"), f"source {name} failed: {exc!r}",
+                       source_episode(name), True)
+
+
+def source_episode(name: str) -> str:
+    return f"source:{name}"
+
+
+def read_again(episodes: Episodes, name: str) -> str | None:
+    """The INFO line for a source that reads again after a failure said once (None: none was open); both its
+    episodes end (its own failure, the state file's)."""
+    failed, unwritten = episodes.over(source_episode(name)), episodes.over(f"state:{name}")
+    if unwritten:
+        return f"source {name} read again: the state file takes writes again"
+    return f"source {name} read again: the failure logged before has passed" if failed else None
 
 
 class Episodes:
     """Problems said once while they last: ``say`` logs at ``level`` the first time, at DEBUG after that;
-    ``over`` ends the episode and returns whether there was one (to say it has passed)."""
+    ``tell`` too, but a different text is a new problem, said at ``level`` again (a source's folder found,
+    its login then refused); ``over`` ends the episode and returns whether there was one (to say it has passed)."""
 
     def __init__(self, logger: logging.Logger) -> None:
         self.log = logger
-        self._open: set[str] = set()
+        self._open: dict[str, str | None] = {}  # key -> the text ``tell`` said (None: ``say``, any text)
         self._lock = threading.Lock()
 
     def say(self, key: str | None, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
         """``key`` None: a failure that is told each time."""
-        with self._lock:
-            first = key is None or key not in self._open
-            if key is not None:
-                self._open.add(key)
+        first = self._first(key, None)
         self.log.log(level if first else logging.DEBUG, msg, *args, stacklevel=2, **kwargs)
+
+    def tell(self, key: str | None, level: int, text: str, **kwargs: Any) -> None:
+        """``text`` as it is (no %-formatting): an exception's words may hold a '%'."""
+        first = self._first(key, text)
+        self.log.log(level if first else logging.DEBUG, "%s", text, stacklevel=2, **kwargs)
+
+    def _first(self, key: str | None, text: str | None) -> bool:
+        if key is None:
+            return True
+        with self._lock:
+            first = key not in self._open or self._open[key] != text
+            self._open[key] = text
+        return first
 
     def over(self, key: str) -> bool:
         with self._lock:
-            was = key in self._open
-            self._open.discard(key)
-        return was
+            return self._open.pop(key, _NONE) is not _NONE
+
+
+_NONE = object()

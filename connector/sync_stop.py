@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 
 from connector.app import Connector
+from connector.logs import printable
+from state import Outbox
 
-__all__ = ["Stop", "Terminated", "interrupted", "retry_interrupted"]
+__all__ = ["Stop", "Terminated", "held_now", "interrupted", "retry_interrupted"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -51,14 +53,40 @@ class Stop:
             signal.signal(signal.SIGTERM, previous)
 
 
-def interrupted(err: Console, full: bool, *, sigterm: bool) -> int:
-    """Exit 130 for Ctrl-C, 143 (128 + SIGTERM, as a shell tells a process SIGTERM ended) for SIGTERM."""
+def interrupted(err: Console, full: bool, *, sigterm: bool, held: Mapping[str, int] | None = None) -> int:
+    """Exit 130 for Ctrl-C, 143 (128 + SIGTERM, as a shell tells a process SIGTERM ended) for SIGTERM.
+    ``held``: what a full sync's sources hold now, by source (``held_now``; None: unknown). Without it, a full
+    sync stopped before it queued a change (a Shopify bulk operation still running) said its work was held."""
     how = " (SIGTERM)" if sigterm else ""
-    said = (f"interrupted{how}: what this full sync queued is kept but held (it may hold older versions it "
-            "replayed) until a full sync finishes: run sync --full again" if full else
-            f"interrupted{how}: what was read so far is queued and kept; the next sync resumes from there")
-    err.print(f"{said} (karla-connector status shows what is pending)", highlight=False)
+    if not full:
+        said = f"interrupted{how}: what was read so far is queued and kept; the next sync resumes from there"
+    elif held is None:
+        said = (f"interrupted{how}: what this full sync queued is kept but held (it may hold older versions it "
+                "replayed) until a full sync finishes: run sync --full again")
+    elif not (by := {source: n for source, n in held.items() if n}):
+        said = (f"interrupted{how}: what was read so far is queued and kept, none of it held; the rest was not "
+                "read: run sync --full again to compare it")
+    else:
+        said = (f"interrupted{how}: {sum(by.values())} changed order(s) a full sync read are kept but held "
+                f"({', '.join(f'{n} from {source}' for source, n in sorted(by.items()))}; they may be older "
+                "versions than Karla's) until a full sync finishes: run sync --full again")
+    err.print(f"{printable(said)} (karla-connector status shows what is pending)", highlight=False, markup=False)
     return 143 if sigterm else 130
+
+
+def held_now(connector: Connector, names: Sequence[str] | None) -> dict[str, int] | None:
+    """Orders held by full syncs of ``names`` (all sources: None), by source, for ``interrupted``: {} when the
+    state file was never opened (stopped before reading: this run held nothing), None when it cannot be read
+    (a message must not turn an interrupted sync into an internal error)."""
+    db = getattr(connector, "_db", None)  # opened by this run, or not: opening it now could migrate it unlocked
+    if db is None:
+        return {}
+    try:
+        with db.read() as conn:
+            held = Outbox(conn).held_by_source()
+    except Exception:  # noqa: BLE001 - a locked or damaged file: the message without the count
+        return None
+    return {source: n for source, n in held.items() if names is None or source in names}
 
 
 def retry_interrupted(err: Console, *, sigterm: bool) -> int:

@@ -136,7 +136,7 @@ def test_daemon_lifecycle(daemon_setup: tuple[Path, int], sandbox, tmp_path: Pat
     assert code == 0, daemon.log_path.read_text()[-3000:]
     logs = daemon.log_path.read_text()
     assert '"source": "warehouse"' in logs and "test-key-5f2c9a1e" not in logs  # JSON lines with the source; no secret
-    assert "source broken stopped" in logs  # a failing source is logged by name and does not stop the others
+    assert "source broken failed, needs a fix" in logs  # a failing source is logged by name and does not stop the others
     assert daemon.messages[0] == "READY=1" and daemon.messages[-1] == "STOPPING=1"
     assert set(daemon.messages[1:-1]) == {"WATCHDOG=1"}, daemon.messages
 
