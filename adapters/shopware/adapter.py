@@ -52,6 +52,7 @@ from adapters.shopware.config import ShopwareConfig, channel_key
 from adapters.shopware.criteria import HISTORY_ID_FIELDS, Window, history_criteria, probe_criteria
 from adapters.shopware.cursor import iso, load_cursor, ms
 from adapters.shopware.mapping import first_shipped, left_out, map_order, tracked_delivery_ids, unsent_lines
+from adapters.shopware.memory import first_time
 from adapters.shopware.states import state_facts, use_states
 from adapters.shopware.unserved import MAX_UNSERVED, orders_page, unserved_answer, unserved_letter
 from connector.errors import ConfigError, FatalError
@@ -76,8 +77,7 @@ class ShopwareAdapter:
         self.history_field = HISTORY_ID_FIELDS[0]  # moves to the 6.4 name on an unmapped-field answer
         self.history_refused: str | None = None  # the 403's message once history turned out unreadable
         self.skipped: Counter[str] = Counter()  # orders not sent on purpose, by reason (see ``_skip``)
-        self.states_reviewed = False  # the state names are checked against the shop's once (``states``)
-        self.unsent_types: set[str] = set()  # line item types warned about as neither product nor discount
+        self.states_reviewed = False  # state names checked against the shop's, kept for the process (``states``)
 
     def __repr__(self) -> str:
         return f"ShopwareAdapter(name={self.name!r}, url={self.config.base_url!r}, client_id={self.config.client_id!r})"
@@ -95,7 +95,7 @@ class ShopwareAdapter:
         rows = self.client.search("order", probe_criteria()).get("data") or []
         newest = f"newest order {rows[0].get('orderNumber')}" if rows else "no orders yet"
         self._shipped_times([_NIL_ID], probe=True)
-        self.config, review = use_states(self.client, self.config, self.context.log)
+        self.config, review = use_states(self.client, self.config, self.context.log, fresh=True)
         self.states_reviewed = True
         if review.problems:  # a name that selects nothing: no order or tracking would ever be sent for it
             raise ConfigError(f"{self.client.who}: " + "; ".join(review.problems))
@@ -202,8 +202,8 @@ class ShopwareAdapter:
     def _shipped_times(self, delivery_ids: list[str], probe: bool = False) -> dict[str, str]:
         """Delivery id -> when it was first marked shipped, for the deliveries of one page: one search, paged
         only if their transitions into or out of a shipped state outnumber ``history_limit``. A 403 is warned
-        about once and the mapping falls back to the deliveries' creation time, so a missing privilege does
-        not stop the sync of everything else. Without ``delivery_states`` nothing is searched: the filter on
+        about once a process and the mapping falls back to the deliveries' creation time, so a missing privilege
+        does not stop the sync of everything else. Without ``delivery_states`` nothing is searched: the filter on
         them would be an empty ``equalsAny``, which Shopware refuses (400 FRAMEWORK__INVALID_FILTER_QUERY)."""
         entries: list[dict[str, Any]] = []
         page = 1
@@ -214,8 +214,9 @@ class ShopwareAdapter:
                 rows, limit = self._history_page(delivery_ids, 1 if probe else self.history_limit, page)
             except MissingPrivilege as exc:
                 self.history_refused = str(exc)
-                self.context.log.warning("shopware: cannot read the state machine history (%s); tracking_placed_at is "
-                                         "the delivery's creation time until state_machine_history:read is granted", exc)
+                if first_time(self.config, "history refused"):  # an adapter per poll: said once a process
+                    self.context.log.warning("shopware: cannot read the state machine history (%s); tracking_placed_at is "
+                                             "the delivery's creation time until state_machine_history:read is granted", exc)
                 return {}
             entries += rows
             if probe or len(rows) < limit:
@@ -259,8 +260,7 @@ class ShopwareAdapter:
             self._skip(number, "order state not in order_states")
             return number if for_good else None
         for kind, label in unsent_lines(row, self.config).items() if isinstance(result, Record) else ():
-            if kind not in self.unsent_types:  # once per type and run: a plugin's lines are in every order
-                self.unsent_types.add(kind)
+            if first_time(self.config, f"unsent type {kind}"):  # once a process: a plugin's lines are in every order
                 self.context.log.warning("shopware: line items of type %r (e.g. %r in order %s) are not sent and not in "
                                          "sub_total_price; if they are goods, set this source's deposit_line_item_type = %r",
                                          kind, label, number, kind)

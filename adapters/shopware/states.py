@@ -3,9 +3,13 @@
 They are technical names (``in_progress``), and a wrong one fails nowhere: the Administration's label
 ("In Progress"), a payment state ("paid") or a reversed name ("partially_shipped") selects no order or
 delivery, so nothing is sent while every poll looks healthy. So ``check`` refuses a name the shop does not
-have, naming the closest one, and each run warns once. A name that differs from exactly one of the shop's
-only in spaces or hyphens for underscores is read as that one. The lookup needs ``state_machine:read``;
-without it the names go unchecked (``check`` says so) and are used as written.
+have, naming the closest one, and a running daemon warns once per process. A name that differs from exactly
+one of the shop's only in spaces or hyphens for underscores is read as that one. The lookup needs
+``state_machine:read``; without it the names go unchecked (``check`` says so) and are used as written.
+
+The engine builds an adapter per poll, so the shop's states (or that they are unreadable) are kept for the
+process (``memory``) for ``STATES_TTL`` seconds, a plugin's new state is seen within that; ``check`` always
+asks. A failed lookup keeps nothing, so the next poll asks again.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from adapters.shopware.client import LimitExceeded, MissingPrivilege, ShopwareClient
 from adapters.shopware.config import ShopwareConfig
 from adapters.shopware.criteria import state_criteria
+from adapters.shopware.memory import first_time, keep, kept
 from connector.errors import FatalError
 
 __all__ = ["StateReview", "review_states", "state_facts", "use_states"]
@@ -30,6 +35,7 @@ _WHERE = {"order.state": "list it in order_states", "order_delivery.state": "lis
           PAYMENT: "the connector filters on order and delivery states, never on payment"}
 
 Known = dict[str, dict[str, str]]  # state machine -> technical name -> label
+STATES_TTL = 3600.0  # seconds the shop's states are kept between polls
 
 
 @dataclass
@@ -110,11 +116,24 @@ def _review(option: str, configured: list[str], known: Known, review: StateRevie
         review.resolved[option] = list(dict.fromkeys(use))
 
 
-def review_states(client: ShopwareClient, config: ShopwareConfig) -> StateReview:
-    """The configured state names against the shop's (one search); unknown names are kept (they match nothing)."""
-    try:
-        known = _shop_states(client)
-    except MissingPrivilege:
+def _known(client: ShopwareClient, config: ShopwareConfig, fresh: bool) -> Known | None:
+    """The shop's states, None if the integration may not read them: kept ``STATES_TTL`` unless ``fresh``."""
+    now = client.monotonic()
+    found, known = (False, None) if fresh else kept(config, "states", now, STATES_TTL)
+    if not found:
+        try:
+            known = _shop_states(client)
+        except MissingPrivilege:
+            known = None  # a 403 is an answer: kept like one, not asked every poll
+        keep(config, "states", now, known)
+    return known
+
+
+def review_states(client: ShopwareClient, config: ShopwareConfig, fresh: bool = False) -> StateReview:
+    """The configured state names against the shop's (one search, or none while they are kept; ``fresh``: one
+    anyway); unknown names are kept (they match nothing)."""
+    known = _known(client, config, fresh)
+    if known is None:
         return StateReview(unchecked="order_states and delivery_states NOT checked against the shop's states: the "
                                      "integration may not read state machines (grant state_machine:read to check them)")
     review = StateReview()
@@ -126,15 +145,16 @@ def review_states(client: ShopwareClient, config: ShopwareConfig) -> StateReview
     return review
 
 
-def use_states(client: ShopwareClient, config: ShopwareConfig,
-               log: logging.Logger | logging.LoggerAdapter) -> tuple[ShopwareConfig, StateReview]:
-    """``config`` with the respelled state names, and the review, logged: a run warns about every unknown name."""
-    review = review_states(client, config)
-    for note in review.notes:
+def use_states(client: ShopwareClient, config: ShopwareConfig, log: logging.Logger | logging.LoggerAdapter,
+               fresh: bool = False) -> tuple[ShopwareConfig, StateReview]:
+    """``config`` with the respelled state names, and the review, logged: each unknown name is warned about
+    once per process and shop, not every poll (a changed config needs a restart)."""
+    review = review_states(client, config, fresh)
+    for note in (n for n in review.notes if first_time(config, n)):
         log.info("shopware: %s", note)
-    for problem in review.problems:
+    for problem in (p for p in review.problems if first_time(config, p)):
         log.warning("shopware: %s; it selects nothing", problem)
-    if review.unchecked:
+    if review.unchecked and first_time(config, review.unchecked):
         log.debug("shopware: %s", review.unchecked)
     return config.model_copy(update=review.resolved), review
 

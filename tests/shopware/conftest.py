@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from adapters.base import AdapterContext, Page, Record
-from adapters.shopware import ShopwareAdapter, ShopwareConfig
+from adapters.shopware import ShopwareAdapter, ShopwareConfig, memory
 from tests.shopware.fake_server import FakeShopware
 
 CLIENT_ID, SECRET = "SWIAFAKEINTEGRATION", "fake-secret-7d1e"
@@ -45,6 +45,15 @@ def shop(clock: Clock) -> Iterator[FakeShopware]:
     fake = FakeShopware(clock).start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_memory() -> Iterator[None]:
+    """What the source keeps per process (the shop's states, warnings said once) starts empty in every test, as
+    in a fresh daemon: the fakes of different tests share an integration id and may reuse a port."""
+    memory.forget()
+    yield
+    memory.forget()
 
 
 MakeAdapter = Callable[..., ShopwareAdapter]

@@ -1,6 +1,6 @@
 """Lines that take money off besides promotions and credits: core's ``discount`` type (customer-group or
 bulk-discount plugins write it) and a plugin's own negative type are in ``amountTotal``, so they are sent as
-``fixed_amount`` discounts; a positive line of an unknown type is warned about once per run."""
+``fixed_amount`` discounts; a positive line of an unknown type is warned about once per process."""
 
 from __future__ import annotations
 

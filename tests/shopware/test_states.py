@@ -1,7 +1,7 @@
 """``order_states`` and ``delivery_states`` against the shop's state machines: a wrong name selected nothing and
 said nothing (an Administration label, a payment state, a reversed name). ``check`` refuses it with the closest
-name, a run warns, a name differing only in spaces or hyphens is read as the shop's, and each poll says at INFO
-how many orders it read and did not send."""
+name, the daemon warns (once a process: test_said_once), a name differing only in spaces or hyphens is read as
+the shop's, and each poll says at INFO how many orders it read and did not send."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_a_run_warns_about_an_unknown_state_and_sends_the_rest(shop: FakeShopwar
                       "'shipped_partially'?; valid: cancelled, open, returned, returned_partially, shipped, "
                       "shipped_partially; it selects nothing"]
     list(adapter.read("orders", None))
-    assert [r["path"] for r in shop.requests].count("/api/search/state-machine-state") == 1  # once per run (adapter)
+    assert [r["path"] for r in shop.requests].count("/api/search/state-machine-state") == 1  # kept: test_said_once
 
 
 def test_without_state_machine_read_the_names_go_unchecked(shop: FakeShopware, clock: Clock, make_adapter: MakeAdapter) -> None:
