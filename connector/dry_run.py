@@ -13,20 +13,32 @@ from pathlib import Path
 from rich.console import Console
 
 from connector.app import Connector, ExitCode
-from connector.errors import ConfigError
+from connector.errors import ConfigError, FatalError
 from connector.items import Item, pending_groups
 from connector.logs import redact_data
+from connector.scratch import no_temp_folder
 from connector.settings import Settings
 from connector.state_check import schema_problem
 from state import DeadLetters
 from state.db import read_only_uri
 
-__all__ = ["run_dry"]
+__all__ = ["NoTempFolder", "run_dry"]
+
+
+class NoTempFolder(FatalError):
+    """No writable temporary folder for the copy: one line naming TMPDIR and exit 3 (could not finish), as the
+    CSV source's temporary files say it, instead of "internal error: FileNotFoundError", exit 4 (a bug)."""
+
+    exit_code = ExitCode.UNFINISHED
 
 
 def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Console) -> int:
     """Sync into a throw-away copy of the state file and print the items delivery would send."""
-    with tempfile.TemporaryDirectory(prefix="karla-dry-") as tmp:
+    try:
+        folder = tempfile.TemporaryDirectory(prefix="karla-dry-")
+    except FileNotFoundError as exc:  # tempfile's "No usable temporary directory": a read-only root, a full /tmp
+        raise NoTempFolder(no_temp_folder("hold the dry run's copy of the state file", exc)) from None
+    with folder as tmp:
         copy = Path(tmp) / "state.db"
         if settings.state.path.exists():
             _copy_as_is(Path(settings.state.path), copy)

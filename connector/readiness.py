@@ -1,7 +1,13 @@
 """What ``/readyz`` decides: config loaded (we are running), state writable, and no source failing for
 longer than ``ready_max_failure_seconds`` — a single failed poll is normal life, hours of them are not.
 A fatal failure (credentials revoked, shop gone, a source's plugin that failed to load) is not ready at once:
-waiting cannot fix it, a human must."""
+waiting cannot fix it, a human must.
+
+The heartbeat that proves the state file takes a commit waits at most ``PROBE_WAIT_SECONDS`` for another
+writer's lock, not the 10 s busy timeout (an admin's sqlite3 shell held a probe past Kubernetes' 1 s timeout,
+which then failed it without a word of why). A lock met for a moment is no problem: the daemon's own writers
+take it for a page or a batch, and wait out the busy timeout themselves; one that keeps the heartbeat out for
+longer than that timeout, the bar every writer uses to call the file locked, is not ready, naming the lock."""
 
 from __future__ import annotations
 
@@ -10,10 +16,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from connector.job_errors import db_reason
+from connector.job_errors import db_reason, locked
 from state import Outbox, Runs
+from state import db as state_db
 
-__all__ = ["Readiness"]
+__all__ = ["PROBE_WAIT_SECONDS", "Readiness"]
+
+# Half Kubernetes' default probe timeout (1 s): the answer, ready or not, still reaches the prober within it.
+PROBE_WAIT_SECONDS = 0.5
 
 
 class Readiness:
@@ -26,6 +36,7 @@ class Readiness:
         # failing in a way no retry fixes (not ready at once); kept through later transient failures, which
         # say nothing about whether a human has fixed it
         self._fatal: dict[str, str] = {}
+        self._locked_since: float | None = None  # when a probe first met another writer's lock on the state file
         self._lock = threading.Lock()
 
     def failed(self, name: str, error: str) -> None:
@@ -54,11 +65,9 @@ class Readiness:
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         problems: dict[str, str] = {}
-        try:
-            with self.connector.db.transaction() as conn:  # a real commit to the state file (not a TEMP table)
-                conn.exec_driver_sql("INSERT OR REPLACE INTO heartbeat (id, at) VALUES (1, ?)", (self.connector.now(),))
-        except Exception as exc:  # noqa: BLE001
-            problems["state"] = f"state file not writable ({self.connector.db.path}): {db_reason(exc)}"
+        state = self._heartbeat()
+        if state:
+            problems["state"] = state
         now = self.clock()
         with self._lock:
             for name, since in self._failing_since.items():
@@ -67,3 +76,37 @@ class Readiness:
                 elif now - since > self.max_failure:
                     problems[name] = f"failing for {int(now - since)}s: {self._errors.get(name, '')}"
         return not problems, {"problems": problems}
+
+    def _heartbeat(self) -> str | None:
+        """Why the state file takes no commit (None: it took one, or another writer's lock kept it out for less
+        than the busy timeout so far, counting this probe's wait)."""
+        asked, wait = self.clock(), min(PROBE_WAIT_SECONDS, state_db.BUSY_TIMEOUT_SECONDS)
+        try:
+            _beat(self.connector.db, self.connector.now(), wait)
+        except Exception as exc:  # noqa: BLE001
+            with self._lock:
+                if not locked(exc):
+                    self._locked_since = None
+                elif self._locked_since is None:
+                    self._locked_since = asked
+                since = self._locked_since
+            if since is not None and asked - since + wait < state_db.BUSY_TIMEOUT_SECONDS:
+                return None
+            return f"state file not writable ({self.connector.db.path}): {db_reason(exc)}"
+        with self._lock:
+            self._locked_since = None
+        return None
+
+
+def _beat(db: Any, at: float, wait: float) -> None:
+    """A real commit to the state file (not a TEMP table), as ``StateDB.transaction`` makes it, but waiting at
+    most ``wait`` s for the write lock: its connection's busy timeout, set back before it returns to the pool."""
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        raw.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+        try:
+            conn.execution_options(karla_write=True)
+            with conn.begin():
+                conn.exec_driver_sql("INSERT OR REPLACE INTO heartbeat (id, at) VALUES (1, ?)", (at,))
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={int(state_db.BUSY_TIMEOUT_SECONDS * 1000)}")

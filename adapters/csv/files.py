@@ -10,15 +10,16 @@ import hashlib
 import math
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
-from connector.errors import Aborted, ConfigError, RetryableError
+from connector.errors import Aborted, ConfigError
+from connector.scratch import scratch
 
 if TYPE_CHECKING:
     import threading
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FileSource", "RemoteFile", "Unreadable", "iter_chunks", "name_order_warning", "open_source", "public_url",
            "safe_folder", "safe_name", "scratch", "settling", "spooled", "unmatched_note"]
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +120,8 @@ def name_order_warning(names: list[str]) -> list[str]:
         return []
     more = f" and {len(odd) - 1} more" if len(odd) > 1 else ""
     return [f"warning: {odd[0]}{more}: a date with the year last does not sort by time, but files are read in name "
-            "order as time order; a full sync would send older versions of the orders such files share (README: "
-            "CSV files): have the ERP write year-first dates, or use after_processing = \"archive\""]
+            "order as time order; a full sync would send older versions of the orders such files share: have the "
+            "ERP write year-first dates (2026-12-05), or use after_processing = \"archive\""]
 
 
 def unmatched_note(names: list[str], source: str) -> list[str]:
@@ -165,19 +164,6 @@ def spooled(files: FileSource, remote: RemoteFile, log: Any, stop: threading.Eve
             yield None, ""
             return
         yield Path(spool.name), digest.hexdigest()
-
-
-def scratch(make: Callable[[], _T], purpose: str) -> _T:
-    """A temporary file made by ``make`` (``tempfile``). With no writable temporary folder (a read-only root file
-    system, a full /tmp) tempfile raises ``FileNotFoundError``, which the adapter would take for the source file
-    having vanished, skipping every file with exit 0: it is a ``RetryableError`` naming TMPDIR instead (the run
-    does not finish, exit 3; the daemon tries again and is not ready once it lasts)."""
-    try:
-        return make()
-    except FileNotFoundError as exc:
-        raise RetryableError(f"no writable temporary folder to {purpose} ({exc}): set the TMPDIR "
-                             "environment variable to a writable folder (a read-only root file system needs one "
-                             "mounted, e.g. a tmpfs or emptyDir at /tmp); the file is read on the next run") from None
 
 
 @contextmanager

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from typing import IO
 
-from adapters.csv.files import scratch
 from adapters.csv.reader import Row
+from connector.scratch import scratch
 
 __all__ = ["Buckets", "group", "is_grouped"]
 
