@@ -5,6 +5,11 @@ and is read again. Files still being written are left alone until they settle (o
 marker appears). A file is first copied to a local spool while hashing — for SFTP that makes a dropped
 connection harmless: nothing of a half-downloaded file is ever parsed. What is said of a file as a whole (a
 missing column, a repeated header, the one letter for an unreadable file) is worded in ``adapters.csv.notices``.
+
+A file both globs match (a combined export: a row per line item, its tracking number filled once shipped)
+is read by both streams, parcels first. Only the stream read last marks it read and archives, deletes or
+sets it aside, counting the letters of both, and only once the other stream has read that same version:
+a stop between the two reads leaves it unmarked, so both read it again and nothing of it is lost.
 """
 
 from __future__ import annotations
@@ -13,19 +18,17 @@ import fnmatch
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
 from adapters.csv.after import advised, after_reading, in_error_folder, stays
+from adapters.csv.check import folder_facts
 from adapters.csv.config import CsvConfig
-from adapters.csv.files import (FileSource, RemoteFile, Unreadable, name_order_warning, open_source, public_url, settling,
-                                 spooled, unmatched_note)
+from adapters.csv.files import FileSource, RemoteFile, Unreadable, open_source, public_url, settling, spooled
 from adapters.csv.grouping import group, is_grouped
 from adapters.csv.mapping import Fields, map_fulfillments, map_order, order_conflicts
+from adapters.csv.progress import Done, Start, file_cursor, whole_file
 from adapters.csv.notices import file_letter, header_problem, warn_missing, warn_repeated
 from adapters.csv.reader import FileProblem, read_keys, read_rows
 
@@ -41,6 +44,7 @@ class CsvAdapter:
     def __init__(self, name: str, config: CsvConfig, context: AdapterContext, *, files: FileSource | None = None) -> None:
         self.name, self.config, self.context = name, config, context
         self._files = files
+        self._letters: dict[tuple[str, str, str], int] = {}  # (stream, file, sha256): a combined export's letters, this run
 
     def __repr__(self) -> str:
         return f"CsvAdapter(name={self.name!r}, url={public_url(self.config.url)!r})"
@@ -58,26 +62,8 @@ class CsvAdapter:
     # -- contract ------------------------------------------------------------------------------------
     def check(self) -> list[str]:
         facts = list(getattr(self.files, "check", lambda: [])())
-        listing = self.files.list()
-        now, quiet = self.context.clock().timestamp(), SimpleNamespace(info=lambda *args: None)
-        globs, empty = self._globs(), False
-        for stream, pattern in globs.items():
-            matching = [f for f in listing if self._matches(f.name, pattern)]
-            empty = empty or not matching
-            facts.append(f"{len(matching)} file(s) match {pattern!r} ({stream})")
-            waiting = [f for f in matching if settling(f, now, self.config.settle_seconds, quiet)]
-            if waiting:  # a file "not picked up" explains itself here too, not only in an INFO line
-                last = max(f.mtime for f in waiting) + self.config.settle_seconds
-                names = sorted(f.name for f in waiting)  # which file "was not picked up" is what the operator asks
-                listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-                facts.append(f"{len(waiting)} of them changed within settle_seconds ({self.config.settle_seconds:.0f}s): "
-                             f"read from {datetime.fromtimestamp(last, timezone.utc):%H:%M:%S} UTC on")
-                facts.append(f"still settling: {listed}")
-            facts += name_order_warning([f.name for f in matching])
-        if empty:  # a glob matching nothing: name the exports it may have been meant for
-            others = [f.name for f in listing if not any(self._matches(f.name, g) for g in globs.values())]
-            facts += unmatched_note(others, self.name)
-        return facts
+        now = self.context.clock().timestamp()
+        return facts + folder_facts(self.config, self.name, self.files.list(), self._globs(), now, self._matches)
 
     def set_aside(self, path: str) -> str | None:
         """Where a file of this name waits put aside by the source (``error_folder``), out of its reads:
@@ -105,6 +91,28 @@ class CsvAdapter:
             return False
         return fnmatch.fnmatchcase(name.lower(), pattern.lower())  # Windows ERPs write ORDERS_1.CSV, Orders_1.csv
 
+    def _readers(self, name: str) -> list[str]:
+        """The streams whose glob matches the file, in reading order (both for a combined export)."""
+        return [s.name for s in self.streams() if self._matches(name, self._globs()[s.name])]
+
+    def _later(self, stream: str, name: str) -> bool:
+        """Whether a stream read after this one reads the file too: that one marks it read and moves it."""
+        readers = self._readers(name)
+        return stream in readers and readers[-1] != stream
+
+    def _closing(self, stream: str, name: str, sha256: str) -> int | None:
+        """The letters to count in the file's mark besides this stream's own (those the streams read before it
+        found in this version), or None when this stream does not mark it: a later stream reads it too, or an
+        earlier one has not read this version in this run (both read it again on the next poll)."""
+        if self._later(stream, name):
+            return None
+        earlier = [self._letters.get((s, name, sha256)) for s in self._readers(name) if s != stream]
+        return None if None in earlier else sum(n for n in earlier if n is not None)
+
+    def _other_reader(self, stream: str, name: str, fields: Fields) -> str | None:
+        """The other stream of a combined export that can read it (its required columns are in the header)."""
+        return next((s for s in self._readers(name) if s != stream and header_problem(self.name, s, fields) is None), None)
+
     def _candidates(self, stream: str) -> list[RemoteFile]:
         listing = self.files.list()
         names = {f.name for f in listing}
@@ -123,7 +131,7 @@ class CsvAdapter:
 
     # -- one file ------------------------------------------------------------------------------------
     def _read_file(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
-        if self._read_before(remote, resume):
+        if self._read_before(stream, remote, resume):
             return
         try:
             done = yield from self._read_whole(stream, remote, resume)
@@ -138,12 +146,16 @@ class CsvAdapter:
             # files after it, nor the other stream: it is skipped, not marked read, and tried on the next poll.
             self.context.log.warning("%s; the file is skipped and tried again on the next poll, the other files are read", exc)
             return
+        if done is not None and self._later(stream, remote.name):  # a combined export: the later stream moves it
+            if done.rejected is not None:
+                self._letters[(stream, remote.name, done.sha256)] = done.rejected
+            return
         if done is None or after_reading(self.config, self.files, self.context, remote, done.rejected) or not done.current or self.context.full_sync:
             return
         if not resume.get("move_failed") or resume.get("sha256") != done.sha256:
             # The stored cursor says the move failed: it is retried by the next full sync, not downloaded
             # again on every poll (see _read_before).
-            yield Page(cursor=_cursor(remote.name, done.sha256, done.rejected or 0, move_failed=True))
+            yield Page(cursor=file_cursor(remote.name, done.sha256, done.rejected or 0, move_failed=True))
 
     def _read_whole(self, stream: str, remote: RemoteFile, resume: dict) -> Iterator[Page]:
         """The file's pages; returns what ``_after`` needs, or None when the file is left alone for now."""
@@ -158,15 +170,29 @@ class CsvAdapter:
                 # again). The count stored with it says where it goes now.
                 if isinstance(seen, FileMark) and (seen.size, seen.mtime) != (mark.size, mark.mtime):
                     yield Page(done_files=[replace(mark, rejected=seen.rejected)])
-                return _Done(seen.rejected if isinstance(seen, FileMark) else None, sha256, current=same)
+                return Done(seen.rejected if isinstance(seen, FileMark) else None, sha256, current=same)
+            closing = self._closing(stream, remote.name, sha256)
             if same and resume.get("complete") and not self.context.full_sync:
-                return None
-            start = _Start(resume.get("bucket", 0), resume.get("done", 0), resume.get("layout"), resume.get("rejected", 0)) \
-                if same else _Start()
-            rejected = yield from self._pages(stream, remote, local, sha256, start)
-        return _Done(rejected, sha256, current=True)
+                return (yield from self._finished(stream, mark, int(resume.get("rejected", 0)), closing))
+            start = Start(resume.get("bucket", 0), resume.get("done", 0), resume.get("layout"), resume.get("rejected", 0)) \
+                if same else Start()
+            rejected = yield from self._pages(stream, remote, local, sha256, start, closing)
+        if closing is None and not self._later(stream, remote.name):
+            return None  # a combined export the earlier stream has not read in this version: not marked, not moved
+        return Done(rejected + (closing or 0), sha256, current=True)
 
-    def _read_before(self, remote: RemoteFile, resume: dict) -> bool:
+    def _finished(self, stream: str, mark: FileMark, rejected: int, closing: int | None) -> Iterator[Page]:
+        """A file this stream read to its end before (its cursor says so), not marked read: for a combined
+        export, because a stop came before the other stream's read, or the other stream did not read that
+        version; marked now if the other stream has. Its letters are in the cursor, nothing is read again."""
+        if self._later(stream, mark.path):
+            return Done(rejected, mark.sha256, current=True)
+        if closing is None or len(self._readers(mark.path)) < 2:
+            return None
+        yield Page(done_files=[replace(mark, rejected=rejected + closing)])
+        return Done(rejected + closing, mark.sha256, current=True)
+
+    def _read_before(self, stream: str, remote: RemoteFile, resume: dict) -> bool:
         """Read to its end before, judged by name, size and mtime alone: such a file is not opened again.
 
         Hashing first would download every kept file on every poll (a year of daily SFTP exports, every
@@ -175,34 +201,41 @@ class CsvAdapter:
         opened and hashed first (only a hash that matches the version read may send it to the archive):
         the stored cursor's file at once (a stop between commit and move), a file whose move failed (the
         cursor says so, or it is not the cursor's file) on the next full sync, so a move that keeps failing
-        costs no download per poll.
+        costs no download per poll. A combined export is moved by the stream read last, never by the other.
         """
         if self.context.full_sync:
             return False
         before = self.context.was_read(remote.name, remote.size, remote.mtime)
         if not before:
             return False
-        if resume.get("file") != remote.name or resume.get("move_failed"):
+        if resume.get("file") != remote.name or resume.get("move_failed") or self._later(stream, remote.name):
             return True
         return stays(self.config, self.context, before.rejected if isinstance(before, FileMark) else None)
 
-    def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: _Start) -> Iterator[Page]:
+    def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: Start, closing: int | None) -> Iterator[Page]:
+        """The file's pages; ``closing`` as ``_closing`` says (None: its last page does not mark it read)."""
         c = self.config
         with local.open("rb") as f:
             try:
                 header, rows = read_rows(f, c.encoding, c.delimiter, lambda lines: warn_repeated(self.context.log, remote.name, lines))
             except FileProblem as exc:  # a UTF-16 file, a header not valid in the encoding: nothing of it is read
-                yield _whole_file(remote, sha256, [file_letter(self.config, stream, remote.name, sha256, str(exc))])
+                yield whole_file(remote, sha256, [file_letter(self.config, stream, remote.name, sha256, str(exc))], closing)
                 return 1
             fields = Fields(c.columns, header, c.decimal_comma, ZoneInfo(c.timezone))
             if not any(header) and next(rows, None) is None:
                 # 0 bytes (or only blank lines): some ERPs write one on a day without orders. Nothing to
                 # read is no error; the file is done and archived or deleted like any other.
                 self.context.log.info("%s is empty: nothing to read", remote.name)
-                yield _whole_file(remote, sha256, [])
+                yield whole_file(remote, sha256, [], closing)
                 return 0
+            other = self._other_reader(stream, remote.name, fields)
             if problem := header_problem(self.name, stream, fields):
-                yield _whole_file(remote, sha256, [file_letter(self.config, stream, remote.name, sha256, problem)])
+                if other:  # both globs match it, and it is the other kind of file: no letter, on a poll or a full sync
+                    self.context.log.info("%s matches the %s glob too, but is read as a %s file only: %s", remote.name,
+                                          stream, other, problem.partition(" (header:")[0].partition(":")[0])
+                    yield whole_file(remote, sha256, [], closing)
+                    return 0
+                yield whole_file(remote, sha256, [file_letter(self.config, stream, remote.name, sha256, problem)], closing)
                 return 1
             warn_missing(self.config, self.name, self.context.log, stream, remote.name, fields)
             key_index = fields.index["order_number"]
@@ -212,7 +245,7 @@ class CsvAdapter:
             with group(rows, key, local.stat().st_size, c.bucket_bytes, grouped, remote.name) as buckets:
                 layout = f"{'grouped' if grouped else 'buckets'}/{buckets.count}"
                 if start.layout != layout:  # positions mean something else now (e.g. bucket_bytes changed): start over
-                    start = _Start(layout=layout)
+                    start = Start(layout=layout)
                 rejected = start.rejected  # dead letters committed before a stop count towards the error folder
                 page = Page()
                 for index in range(start.bucket, buckets.count):
@@ -220,63 +253,36 @@ class CsvAdapter:
                     for done, (order_key, order_rows) in enumerate(buckets.groups(index), start=1):
                         if done <= skip:
                             continue  # committed before a crash: same file, same groups, same order
-                        for result in self._map(stream, remote.name, order_key, order_rows, fields):
+                        for result in self._map(stream, remote.name, order_key, order_rows, fields, other == "orders"):
                             if isinstance(result, Record):
                                 page.records.append(result)
                             else:
                                 page.rejected.append(advised(self.config, result))
                                 rejected += 1
                         if len(page.records) + len(page.rejected) >= c.page_size:
-                            page.cursor = _cursor(remote.name, sha256, rejected, index, done, layout)
+                            page.cursor = file_cursor(remote.name, sha256, rejected, index, done, layout)
                             yield page
                             page = Page()
-                    page.cursor = _cursor(remote.name, sha256, rejected, index + 1, 0, layout)
-                page.cursor = _cursor(remote.name, sha256, rejected)
-                page.done_files = [FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=rejected)]
+                    page.cursor = file_cursor(remote.name, sha256, rejected, index + 1, 0, layout)
+                page.cursor = file_cursor(remote.name, sha256, rejected)
+                if closing is not None:
+                    page.done_files = [FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=rejected + closing)]
                 yield page
         return rejected
 
-    def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields) -> list[Record | Rejected]:
-        """An order's record or its letters; an order's parcels, each on its own (a record and letters)."""
+    def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields, combined: bool = False) -> list[Record | Rejected]:
+        """An order's record or its letters; an order's parcels, each on its own (a record and letters).
+
+        ``combined``: the parcels of a combined export, whose orders stream reads it too. A line not shipped yet
+        has no tracking number, and a broken row or one without its order number is that stream's letter."""
         c = self.config
+        if combined:
+            rows = [r for r in rows if key and not r.problem and fields.get(r, "tracking_number")]
+            if not rows:
+                return []
         if stream == "orders":
             result = map_order(file, key, rows, fields, c.default_currency)
             if isinstance(result, Record) and (conflict := order_conflicts(file, key, rows, fields)):
                 self.context.log.warning("%s", conflict)
             return [result] if isinstance(result, Record) else list(result)
         return map_fulfillments(file, key, rows, fields, c.carriers)
-
-
-class _Done(NamedTuple):
-    """A file read to its end (now or before): its dead letters (None: unknown), its hash, and whether
-    the stored cursor names it (then a failed move is written into the cursor)."""
-
-    rejected: int | None
-    sha256: str
-    current: bool
-
-
-class _Start(NamedTuple):
-    """Where to resume inside a file, and how many of its rows were dead-lettered before that point."""
-
-    bucket: int = 0
-    done: int = 0
-    layout: str | None = None
-    rejected: int = 0
-
-
-def _cursor(name: str, sha256: str, rejected: int, bucket: int | None = None, done: int = 0, layout: str = "",
-            move_failed: bool = False) -> str:
-    """A resume point inside one file (``bucket`` None: the file is complete); ``layout`` says how its groups
-    were ordered when it was written, ``rejected`` how many dead letters it had so far (for the error folder),
-    ``move_failed`` that archiving or deleting it failed (retried by the next full sync, not the next poll)."""
-    if bucket is None:
-        whole = {"file": name, "sha256": sha256, "complete": True, "rejected": rejected}
-        return json.dumps({**whole, "move_failed": True} if move_failed else whole)
-    return json.dumps({"file": name, "sha256": sha256, "bucket": bucket, "done": done, "layout": layout, "rejected": rejected})
-
-
-def _whole_file(remote: RemoteFile, sha256: str, rejected: list[Rejected]) -> Page:
-    """The one page of a file read as a whole: empty, or one letter for all of it."""
-    mark = FileMark(remote.name, remote.size, remote.mtime, sha256, rejected=len(rejected))
-    return Page(rejected=rejected, cursor=_cursor(remote.name, sha256, rejected=len(rejected)), done_files=[mark])

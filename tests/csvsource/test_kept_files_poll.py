@@ -54,8 +54,8 @@ def test_a_poll_over_3_and_over_40_kept_files_costs_the_same_statements(tmp_path
 
 def test_the_answers_are_the_state_files_also_for_files_marked_in_the_same_poll(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each answer is compared with the per-file query it replaces, asked at that moment: kept files, a file
-    both globs match (read by the first stream, so the second must hear it was read), a rewritten file and
-    one touched with its content unchanged."""
+    both globs match (marked read by the second stream; touched, its new mtime is marked by the first, so the
+    second must hear it was read), a rewritten file and one touched with its content unchanged."""
     folder = tmp_path / "files"
     config = write_config(tmp_path, KARLA, files=folder, source={"orders_glob": "*.csv", "fulfillments_glob": "fulfillments*.csv"})
     asked: list[tuple[str, FileMark | None]] = []
@@ -76,13 +76,15 @@ def test_the_answers_are_the_state_files_also_for_files_marked_in_the_same_poll(
     connector = Connector(load_settings(config))
     sync = lambda: connector.sync_one(connector.sources["warehouse"])  # noqa: E731
     assert sync().read == 4  # the parcel, once; three orders
-    assert ("fulfillments_1.csv", None) in asked and any(p == "fulfillments_1.csv" and m for p, m in asked), asked
+    assert ("fulfillments_1.csv", None) in asked, asked
     asked.clear()
     write_orders(folder, "orders_2.csv", [2], zip_code="20095")  # rewritten
     os.utime(folder / "orders_2.csv", (1e9, 1e9))
     os.utime(folder / "orders_3.csv", (1e9, 1e9))  # touched, same content
+    os.utime(folder / "fulfillments_1.csv", (1e9, 1e9))
     assert sync().read == 1
     assert ("orders_2.csv", None) in asked and ("orders_3.csv", None) in asked
+    assert [bool(m) for p, m in asked if p == "fulfillments_1.csv"] == [False, True], asked
     asked.clear()
     assert sync().read == 0 and len(asked) == 1 + 4 and all(mark for _, mark in asked), asked  # each stream asks: all known
     connector.close()
