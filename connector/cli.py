@@ -24,7 +24,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from connector import cli_render as render
+from connector import cli_init, cli_render as render
 from connector.cli_dlq import dlq_app
 from connector.errors import ConfigError, ConnectorError, FatalError
 from connector.job_errors import StateBusy, busy_message, locked, unwritable
@@ -33,9 +33,9 @@ from connector.logs import configure_logging, printable, redact, redact_data, re
 from connector.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
-
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None, help="Sync a shop's orders and fulfillments into the Karla API. Exit codes: 0 all delivered, 1 records dead-lettered, 2 configuration error, 3 could not finish (pending work stays queued; also when another process kept the state file locked), 4 internal error (a bug; --debug shows the traceback) or the state file cannot be written (disk full, I/O error; a service retries it), 75 state file in use by another process (try again later), 130/143 sync interrupted by Ctrl-C/SIGTERM (what it read is kept). Options such as --config go before the command.")
 app.add_typer(dlq_app, name="dlq")
+app.command("init")(cli_init.init)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

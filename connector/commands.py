@@ -41,7 +41,8 @@ __all__ = [
 ]
 
 
-NO_SOURCES = "no [sources.NAME] table is configured: nothing would be read (see config.example.toml)"
+NO_SOURCES = ("no [sources.NAME] table is configured: nothing would be read (`karla-connector init FILE` writes "
+              "an example config with one, every key explained)")
 
 
 def lacks_sources(connector: Connector) -> bool:
