@@ -52,7 +52,7 @@ class RetryPlan:
     kept: list[DeadLetterRow] = field(default_factory=list)  # nothing this command can do
     unusable: dict[int, str] = field(default_factory=dict)  # Karla letters whose stored item makes no record: why
     unmatched: dict[int, str] = field(default_factory=dict)  # letters naming no order kept though read: why
-    dropped: list[int] = field(default_factory=list)  # Karla letters `dlq drop` took while this ran: not sent
+    dropped: list[int] = field(default_factory=list)  # letters `dlq drop` took while this ran: not sent
 
 
 def _plan(rows: Sequence[DeadLetterRow]) -> RetryPlan:
@@ -78,7 +78,7 @@ def _requeue_karla(conn: Any, plan: RetryPlan, now: float) -> None:
     A letter whose stored item no longer makes a record is kept, with why (``RetryPlan.unusable``). Only letters
     still there (in this write transaction) go: `dlq drop` works beside this command, during the re-reads."""
     present = {row.id for row in DeadLetters(conn).list([row.id for row in plan.karla])} if plan.karla else set()
-    plan.dropped = [row.id for row in plan.karla if row.id not in present]
+    plan.dropped += [row.id for row in plan.karla if row.id not in present]
     for row in sorted(plan.karla, key=lambda r: (r.created_at, r.id), reverse=True):
         if row.id not in present:
             continue
@@ -93,15 +93,17 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
             stop: Callable[[], None]) -> list[int]:
     """Sync each source with letters' files to read again (its counts go into ``report``: a row still bad is
     a new letter and makes the exit code 1); returns the letters whose row was read again. ``stop`` raises
-    ``Terminated`` after a committed page once SIGTERM came: a read cut short must clear no letter."""
+    ``Terminated`` after a committed page once SIGTERM came: a read cut short must clear no letter. A letter
+    gone that no page of the re-read cleared was dropped (`dlq drop`) meanwhile: its records were left out."""
     done: list[int] = []
     since = connector.now()
     for source in sorted({s for s, _ in plan.reread.values()}):
         letters = plan.about.get(source, [])
+        replay = _about(letters)
         try:
             # a replay: only the letters' orders go; the file's others may have newer versions since
             report.sources[source] = connector.sync_one(_at_once(connector.sources[source]),
-                                                        replay=_about(letters), on_page=lambda _counts: stop())
+                                                        replay=replay, on_page=lambda _counts: stop())
             stop()  # a retry wait the signal cut short ends the read without raising
         except (ConnectorError, OSError, KeyError) as exc:
             out.print(f"source {source} could not be read again ({printable(redact(str(exc)))}); its letters are kept",
@@ -113,6 +115,9 @@ def _reread(connector: Connector, plan: RetryPlan, report: SyncReport, out: Cons
             mine = [i for i, (name, _) in plan.reread.items() if name == source]
             by_id = {row.id: row for row in DeadLetters(conn).list(mine)}
             for i in mine:
+                if i not in by_id and i not in replay.cleared:
+                    plan.dropped.append(i)
+                    continue
                 why = _read_again(conn, by_id.get(i), since, aside)
                 if why is None:
                     done.append(i)
@@ -150,7 +155,8 @@ def _about(letters: Sequence[DeadLetterRow]) -> Replay:
     known once fixed), where the versions still keep an older read from going."""
     return Replay(orders=frozenset((origin(row.location), row.order_key) for row in letters if row.order_key),
                   whole=frozenset(origin(row.location) for row in letters if not row.order_key),
-                  streams=frozenset(row.stream for row in letters if row.stream))
+                  streams=frozenset(row.stream for row in letters if row.stream),
+                  letters=tuple((row.id, origin(row.location), row.order_key or None) for row in letters))
 
 
 def _at_once(rt: SourceRuntime) -> SourceRuntime:
@@ -232,7 +238,7 @@ def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
         out.print(f"kept letter {letter} naming no order: {printable(why)}; move the fixed file back into the source "
                   f"folder under that name, then `dlq retry` again (or `dlq drop {letter}` once its orders are in Karla)",
                   markup=False, highlight=False)
-    unread = [i for i in plan.reread if i not in reread and i not in plan.unmatched]
+    unread = [i for i in plan.reread if i not in reread and i not in plan.unmatched and i not in plan.dropped]
     kept = [row.id for row in plan.kept] + unread
     if kept:
         out.print(

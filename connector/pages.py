@@ -105,6 +105,9 @@ def commit_page(
                         f"not {type(page.cursor).__name__}")
     counts = RunCounts(read=len(page.records), rejected=len(page.rejected))
     with db.transaction() as conn:
+        present = None
+        if replay is not None and replay.letters:  # `dlq retry`: rows of letters `dlq drop` took meanwhile stay out
+            page, present = replay.page_for(conn, page)
         enq = _enqueue(conn, rt, stream, page.records, now, full, replay)
         _parcels_follow(conn, page.records, rt.slug, now)
         withdrawn = Outbox(conn).withdraw(_listed(page.records, rt.slug)) if complete else []
@@ -121,6 +124,8 @@ def commit_page(
             Files(conn).mark_seen(rt.name, page.done_files, now)
         if page.cursor is not None and not full:
             Cursors(conn).set(rt.name, stream, page.cursor, now)
+        if replay is not None and present:
+            replay.settle(conn, present)
     counts.enqueued, counts.unchanged, counts.superseded = enq.enqueued, enq.unchanged, enq.superseded
     counts.rejected = len(standing)
     if obsolete:

@@ -3,8 +3,9 @@
 Two daemons draining one outbox would send the same batch twice; the lock turns that into a clear
 message at start instead. A crashed process never leaves a stale lock behind. The lock is named after the
 state file's real path (symlinks resolved), as SQLite opens it: a state file moved and reached through a link
-meets the same lock. Two names the lock cannot see through (a hard link, the file itself bind-mounted into two
-containers) are not covered: mount its folder.
+meets the same lock. Through a link, the lock beside the path as configured is taken and probed too: releases
+before 0.2.0 lock that one, and their daemon may still run during an upgrade. Two names the lock cannot see through
+(a hard link, the file itself bind-mounted into two containers) are not covered: mount its folder.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from types import TracebackType
 
 from connector.errors import ConfigError
 
-__all__ = ["EX_TEMPFAIL", "StateInUse", "StateLock", "lock_holder", "lock_path", "refusal"]
+__all__ = ["EX_TEMPFAIL", "StateInUse", "StateLock", "legacy_lock_path", "lock_holder", "lock_path", "refusal"]
 
 EX_TEMPFAIL = 75  # sysexits.h: "try again later"
 
@@ -48,35 +49,61 @@ def lock_path(state_path: Path | str) -> Path:
     return Path(f"{os.path.realpath(state_path)}.lock")
 
 
+def legacy_lock_path(state_path: Path | str) -> Path | None:
+    """``<state>.lock`` beside the path as configured, which releases before 0.2.0 lock (a link not followed);
+    None when that is the same file as ``lock_path``'s (no link on the way, or only a linked folder)."""
+    named = Path(f"{os.path.abspath(state_path)}.lock")
+    return None if os.path.realpath(named) == str(lock_path(state_path)) else named
+
+
 class StateLock:
+    """Both locks or neither: the real file's, and, through a link, the one an older release's daemon holds."""
+
     def __init__(self, state_path: Path | str, purpose: str) -> None:
         self.state = Path(state_path)
         self.path = lock_path(state_path)
+        self.legacy = legacy_lock_path(state_path)
         self.purpose = purpose
         self._fd: int | None = None
+        self._legacy_fd: int | None = None
 
     def acquire(self) -> StateLock:
+        self._fd = self._take(self.path)
+        if self.legacy is not None:
+            try:
+                self._legacy_fd = self._take(self.legacy, legacy=True)
+            except BaseException:
+                self.release()
+                raise
+        return self
+
+    def _take(self, path: Path, legacy: bool = False) -> int | None:
+        """The lock ``path``, written with who holds it. A legacy lock this user may not create or open (a
+        read-only folder beside the link) is skipped: an older release's daemon of this user could not hold it."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            if not legacy:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:  # a read-only or foreign folder: the setting is wrong, not the program
             if exc.errno not in PATH_ERRNOS:
                 raise  # a full disk, too many open files: may pass, exit 4 lets systemd restart
-            raise ConfigError(refusal(self.path, exc)) from None
+            if legacy:
+                return None
+            raise ConfigError(refusal(path, exc)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
             os.close(fd)
+            older = f" (through {path}, the lock of releases before 0.2.0)" if legacy else ""
             raise StateInUse(
-                f"state file {self._named()} is in use by {_describe(holder)}; only one karla-connector may use it at a time"
-                + _hint(holder, self.purpose)
+                f"state file {self._named()} is in use by {_describe(holder)}{older}; only one karla-connector may use "
+                "it at a time" + _hint(holder, self.purpose)
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} ({self.purpose})".encode())
-        self._fd = fd
-        _HELD_HERE.add(str(self.path))
-        return self
+        _HELD_HERE.add(str(path))
+        return fd
 
     def _named(self) -> str:
         """The state path as configured, and the real file when it goes through a link: the holder's config may name
@@ -85,10 +112,11 @@ class StateLock:
         return str(self.state) if real == os.path.abspath(self.state) else f"{self.state} (that is {real})"
 
     def release(self) -> None:
-        if self._fd is not None:
-            _HELD_HERE.discard(str(self.path))
-            os.close(self._fd)
-            self._fd = None
+        for path, fd in ((self.legacy, self._legacy_fd), (self.path, self._fd)):
+            if fd is not None:
+                _HELD_HERE.discard(str(path))
+                os.close(fd)
+        self._fd = self._legacy_fd = None
 
     def __enter__(self) -> StateLock:
         return self.acquire()
@@ -101,8 +129,16 @@ def lock_holder(state_path: Path | str, here: str | None = None) -> str | None:
     """Who holds the state file's lock ("pid N (run)"), None when nobody does, ``here`` when this process does
     (by default None: no other process), "" when it cannot be told (the lock file is another user's). A
     non-blocking probe for commands that work beside the daemon (``status``, ``dlq list``). The probe holds a shared lock for an instant: a process starting
-    right then is refused with exit 75, which systemd restarts."""
-    path = lock_path(state_path)
+    right then is refused with exit 75, which systemd restarts. Through a link, an older release's lock beside the
+    path as configured is probed too (``legacy_lock_path``)."""
+    holder = _probe(lock_path(state_path), here)
+    legacy = legacy_lock_path(state_path)
+    if holder is None and legacy is not None:
+        return _probe(legacy, here) or None  # one this user may not open: ``StateLock`` skips it too
+    return holder
+
+
+def _probe(path: Path, here: str | None) -> str | None:
     if str(path) in _HELD_HERE:
         return here
     try:
