@@ -4,6 +4,7 @@ fake Shopware on loopback."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 
 from adapters.base import AdapterContext, Page, Record
 from adapters.shopware import ShopwareAdapter, ShopwareConfig, memory
+from connector.engine import SourceRuntime
+from state import StateDB, open_state
 from tests.shopware.fake_server import FakeShopware
 
 CLIENT_ID, SECRET = "SWIAFAKEINTEGRATION", "fake-secret-7d1e"
@@ -75,6 +78,24 @@ def make_adapter(shop: FakeShopware, clock: Clock) -> Iterator[MakeAdapter]:
     yield make
     for adapter in made:
         adapter.close()
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Iterator[StateDB]:
+    state = open_state(tmp_path / "state.db")
+    yield state
+    state.close()
+
+
+def engine_runtime(shop: FakeShopware, clock: Clock, slug: str = "test-shop", **settings: Any) -> SourceRuntime:
+    """The source as the engine runs it: a new adapter per ``sync_source``, on the fake shop and its clock."""
+    class ClockedShopware(ShopwareAdapter):  # the engine builds adapters with (name, config, context) only
+        def __init__(self, name: str, config: ShopwareConfig, context: AdapterContext) -> None:
+            super().__init__(name, config, context, sleep=clock.sleep, monotonic=clock.monotonic)
+
+    config = ShopwareConfig.model_validate({"type": "shopware", "base_url": shop.url, "client_id": CLIENT_ID,
+                                            "client_secret": SECRET, "lag_seconds": 60, **settings})
+    return SourceRuntime("sw", ClockedShopware, config, default_slug=slug)
 
 
 def records(pages: list[Page]) -> dict[str, Record]:

@@ -5,42 +5,24 @@ and said again every poll (a state search and a WARNING a minute at 60 s)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.base import AdapterContext
-from adapters.shopware import ShopwareAdapter, ShopwareConfig
 from adapters.shopware.states import STATES_TTL
 from connector.engine import SourceRuntime, sync_source
 from connector.errors import Unavailable
-from state import StateDB, open_state
+from state import StateDB
 from tests.shopware import factory as f
-from tests.shopware.conftest import CLIENT_ID, SECRET, Clock, MakeAdapter
+from tests.shopware.conftest import Clock, MakeAdapter, engine_runtime
 from tests.shopware.fake_server import FakeShopware
 
 STATE_SEARCH = "/api/search/state-machine-state"
 
 
-@pytest.fixture()
-def db(tmp_path: Path) -> Iterator[StateDB]:
-    state = open_state(tmp_path / "state.db")
-    yield state
-    state.close()
-
-
 def _runtime(shop: FakeShopware, clock: Clock, **settings: Any) -> SourceRuntime:
-    """The source as the engine runs it: a new adapter per ``sync_source``, on the fake shop and its clock."""
-    class ClockedShopware(ShopwareAdapter):  # the engine builds adapters with (name, config, context) only
-        def __init__(self, name: str, config: ShopwareConfig, context: AdapterContext) -> None:
-            super().__init__(name, config, context, sleep=clock.sleep, monotonic=clock.monotonic)
-
-    config = ShopwareConfig.model_validate({"type": "shopware", "base_url": shop.url, "client_id": CLIENT_ID,
-                                            "client_secret": SECRET, "lag_seconds": 60, **settings})
-    return SourceRuntime("sw", ClockedShopware, config, default_slug="test-shop")
+    return engine_runtime(shop, clock, **settings)
 
 
 def _polls(db: StateDB, shop: FakeShopware, clock: Clock, count: int, **settings: Any) -> None:

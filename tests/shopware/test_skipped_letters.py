@@ -4,39 +4,20 @@ One left out of a later window only (its shipped delivery changed in an earlier 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from adapters.base import AdapterContext
-from adapters.shopware import ShopwareAdapter, ShopwareConfig
 from connector.engine import SourceRuntime, sync_source
-from state import DeadLetters, StateDB, open_state
+from state import DeadLetters, StateDB
 from tests.shopware import factory as f
-from tests.shopware.conftest import CLIENT_ID, SECRET, Clock
+from tests.shopware.conftest import Clock, engine_runtime
 from tests.shopware.fake_server import FakeShopware
 
 OUTLET = "0190c3d2e4f5a6b7c8d9e0f1a2b3c4d5"
 
 
-@pytest.fixture()
-def db(tmp_path: Path) -> Iterator[StateDB]:
-    state = open_state(tmp_path / "state.db")
-    yield state
-    state.close()
-
-
 def _runtime(shop: FakeShopware, clock: Clock, **settings: Any) -> SourceRuntime:
-    class ClockedShopware(ShopwareAdapter):  # the engine builds adapters with (name, config, context) only
-        def __init__(self, name: str, config: ShopwareConfig, context: AdapterContext) -> None:
-            super().__init__(name, config, context, sleep=clock.sleep, monotonic=clock.monotonic)
-
-    config = ShopwareConfig.model_validate({"type": "shopware", "base_url": shop.url, "client_id": CLIENT_ID,
-                                            "client_secret": SECRET, "lag_seconds": 60, "initial_days": 2, **settings})
-    return SourceRuntime("sw", ClockedShopware, config, "shop")
+    return engine_runtime(shop, clock, "shop", initial_days=2, **settings)
 
 
 def _letter_keys(db: StateDB) -> list[str | None]:
