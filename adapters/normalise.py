@@ -6,7 +6,7 @@ import re
 import unicodedata
 from datetime import datetime, timezone, tzinfo
 
-__all__ = ["country_code", "money", "parse_datetime"]
+__all__ = ["country_code", "currencies", "money", "parse_datetime"]
 
 _PLAIN = re.compile(r"-?\d+(\.\d{1,2})?")
 # [sign] [currency] [sign] number [currency] [trailing minus, as SAP writes it]; parentheses are taken off first.
@@ -22,11 +22,29 @@ _LETTER_INSIDE = re.compile(r"\d[^\W\d_]+\d")
 
 _COUNTRIES = {
     "germany": "DE", "deutschland": "DE", "austria": "AT", "österreich": "AT", "switzerland": "CH", "schweiz": "CH",
-    "netherlands": "NL", "nederland": "NL", "france": "FR", "belgium": "BE", "belgië": "BE", "italy": "IT", "italia": "IT",
-    "spain": "ES", "españa": "ES", "poland": "PL", "polska": "PL", "denmark": "DK", "sweden": "SE", "norway": "NO",
-    "finland": "FI", "ireland": "IE", "united kingdom": "GB", "great britain": "GB", "uk": "GB", "united states": "US",
-    "usa": "US", "luxembourg": "LU", "czech republic": "CZ", "czechia": "CZ", "portugal": "PT",
+    "suisse": "CH", "svizzera": "CH", "netherlands": "NL", "nederland": "NL", "niederlande": "NL", "france": "FR",
+    "frankreich": "FR", "belgium": "BE", "belgië": "BE", "belgique": "BE", "belgien": "BE", "italy": "IT", "italia": "IT",
+    "italien": "IT", "spain": "ES", "españa": "ES", "spanien": "ES", "poland": "PL", "polska": "PL", "polen": "PL",
+    "denmark": "DK", "danmark": "DK", "dänemark": "DK", "sweden": "SE", "sverige": "SE", "schweden": "SE",
+    "norway": "NO", "norge": "NO", "norwegen": "NO", "finland": "FI", "suomi": "FI", "finnland": "FI",
+    "ireland": "IE", "irland": "IE", "united kingdom": "GB", "great britain": "GB", "großbritannien": "GB",
+    "vereinigtes königreich": "GB", "united states": "US", "usa": "US", "vereinigte staaten": "US",
+    "luxembourg": "LU", "luxemburg": "LU", "czech republic": "CZ", "czechia": "CZ", "tschechien": "CZ",
+    "portugal": "PT", "greece": "GR", "griechenland": "GR", "hungary": "HU", "ungarn": "HU", "romania": "RO",
+    "rumänien": "RO", "bulgaria": "BG", "bulgarien": "BG", "croatia": "HR", "kroatien": "HR", "slovakia": "SK",
+    "slowakei": "SK", "slovenia": "SI", "slowenien": "SI", "estonia": "EE", "estland": "EE", "latvia": "LV",
+    "lettland": "LV", "lithuania": "LT", "litauen": "LT", "malta": "MT", "cyprus": "CY", "zypern": "CY",
+    "iceland": "IS", "island": "IS", "liechtenstein": "LI",
 }
+# ISO 3166-1 alpha-3 (as ERPs and customs forms write them) for the EU, the EEA, CH, GB and US
+_ALPHA3 = {
+    "AUT": "AT", "BEL": "BE", "BGR": "BG", "HRV": "HR", "CYP": "CY", "CZE": "CZ", "DNK": "DK", "EST": "EE", "FIN": "FI",
+    "FRA": "FR", "DEU": "DE", "GRC": "GR", "HUN": "HU", "IRL": "IE", "ITA": "IT", "LVA": "LV", "LTU": "LT", "LUX": "LU",
+    "MLT": "MT", "NLD": "NL", "POL": "PL", "PRT": "PT", "ROU": "RO", "SVK": "SK", "SVN": "SI", "ESP": "ES", "SWE": "SE",
+    "ISL": "IS", "LIE": "LI", "NOR": "NO", "CHE": "CH", "GBR": "GB", "USA": "US",
+}
+# two-letter codes that are not ISO 3166-1 but common: the EU's own for the UK and Greece
+_NOT_ISO = {"UK": "GB", "EL": "GR"}
 
 
 def money(text: str | None, *, decimal_comma: bool | None = None) -> float | None:
@@ -58,6 +76,28 @@ def money(text: str | None, *, decimal_comma: bool | None = None) -> float | Non
         negative = signs[0] != "+"
     amount = float(_digits(text, match["number"], decimal_comma))
     return -amount if negative and amount else amount
+
+
+# What a sign or code written with an amount can mean: one code where the sign is unambiguous
+_SIGNS = {"€": ("EUR",), "£": ("GBP",), "us$": ("USD",), "chf": ("CHF",), "fr": ("CHF",),
+          "zł": ("PLN",), "kč": ("CZK",), "ft": ("HUF",), "lei": ("RON",), "r$": ("BRL",), "₺": ("TRY",), "₹": ("INR",),
+          "$": ("USD", "CAD", "AUD", "NZD", "MXN", "SGD", "HKD"), "kr": ("SEK", "NOK", "DKK", "ISK"),
+          "¥": ("JPY", "CNY")}
+_CODES = frozenset(c for codes in _SIGNS.values() for c in codes) | {"BGN", "ISK", "SEK", "NOK", "DKK", "CNY", "ZAR"}
+
+
+def currencies(text: str) -> tuple[str, ...]:
+    """The currency codes a sign or code written with an amount can stand for (``"$20.00"`` → USD, CAD, …;
+    ``"20,00 €"`` → EUR); () when it carries none or one not known here (a plain number costs two checks)."""
+    if text[-1:].isdigit() and (text[:1].isdigit() or text[:1] in "-+"):
+        return ()
+    match = _AMOUNT.fullmatch(text.strip().strip("()").strip())
+    mark = match and (match["pre"] or match["post"])
+    if not mark:
+        return ()
+    if mark.upper() in _CODES:
+        return (mark.upper(),)
+    return _SIGNS.get(mark.lower(), ())
 
 
 def _is_currency(token: str) -> bool:
@@ -132,10 +172,11 @@ def parse_datetime(text: str | None, tz: tzinfo = timezone.utc) -> datetime | No
 
 
 def country_code(text: str | None) -> str | None:
-    """ISO 3166-1 alpha-2 from a code or a common English/native name; unknown names give None."""
+    """ISO 3166-1 alpha-2 from a code (``uk`` → GB, ``DEU`` → DE) or a common English, German or native name
+    (``Deutschland`` → DE); unknown names give None. Karla wants the alpha-2 code and refuses anything longer."""
     if text is None or not text.strip():
         return None
     value = text.strip()
     if len(value) == 2 and value.isalpha():
-        return value.upper()
-    return _COUNTRIES.get(value.lower())
+        return _NOT_ISO.get(value.upper(), value.upper())
+    return _ALPHA3.get(value.upper()) or _COUNTRIES.get(value.lower())

@@ -31,14 +31,28 @@ SETTLE_SECONDS = 60.0
 
 
 class Columns(BaseModel):
-    """Logical field -> the header your files use. Unlisted fields keep their logical name."""
+    """Logical field -> the header your files use, or a list of them: the orders file may say
+    ``Bestellnummer`` where the parcel export says ``Auftragsnummer``. Unlisted fields keep their logical name."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mapping: dict[str, str] = Field(default_factory=dict)
+    mapping: dict[str, str | list[str]] = Field(default_factory=dict)
+
+    @field_validator("mapping")
+    @classmethod
+    def _names(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        for field, names in value.items():
+            if isinstance(names, list) and not names:
+                raise ValueError(f'{field}: give a column name, or a list of them such as ["Bestellnummer", "Auftragsnummer"]')
+        return value
+
+    def names(self, field: str) -> tuple[str, ...]:
+        """The header names of ``field``, in the order they are looked for in a file's header."""
+        names = self.mapping.get(field, field)
+        return (names,) if isinstance(names, str) else tuple(names)
 
     def header(self, field: str) -> str:
-        return self.mapping.get(field, field)
+        return self.names(field)[0]
 
 
 class CsvConfig(SourceConfig):

@@ -1,110 +1,43 @@
 """Rows of one order → a Karla-shaped ``Record``, or ``Rejected`` entries naming file:line and field.
 
-Header names are resolved once per file (``Fields``); an order's order-level values are the first
+Header names are resolved once per file (``adapters.csv.fields``); an order's order-level values are the first
 non-empty value of each column across its rows, so later line-item rows may leave them blank. The letters
 a bad row becomes are worded in ``adapters.csv.letters`` (``no_order_then`` is re-exported here).
 """
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Mapping
-from datetime import timezone, tzinfo
 from typing import Any
 
 from pydantic import ValidationError
 
 from adapters.base import Record, Rejected
-from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, Columns
+from adapters.csv.fields import ORDER_LEVEL, Fields
 from adapters.csv.letters import invalid, no_order_then, rejected, row_problem, row_problems
-from adapters.csv.reader import Row, header_key
-from adapters.normalise import money, parse_datetime
+from adapters.csv.reader import Row
+from adapters.normalise import country_code, currencies, money, parse_datetime
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking
 
 __all__ = ["Fields", "map_fulfillments", "map_order", "no_order_then", "order_conflicts"]
 
 _MONEY = ("total_order_price", "shipping_price", "sub_total_price", "discount_price")
-_ORDER_LEVEL = tuple(f for f in ORDER_FIELDS if f not in ("sku", "product_title", "quantity", "price", "image_url"))
 _WHOLE = re.compile(r"\s*([+-]?\d+)(?:[.,]0{1,2})?\s*")  # 3, 3.0, 3,00: exact, not through a float (1e20)
+_EARLIEST = 2000  # no order or parcel Karla sees is older: a date before it is a placeholder
 _MAX_QUANTITY = 1_000_000  # more of one product in one order is a broken cell, not an order
+# Tracking numbers listed in one cell: line breaks, "," ";" "|" or " / " between them (a number holds none of these)
+_LISTED = re.compile(r"[\x00-\x1f\x7f,;|]| / ")
+_SEPARATORS = re.compile(r"\s*(?:[\r\n,;|]|\s/\s)\s*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SIGNLESS = re.compile(r"[\d.,+\-\s]*")  # amounts written without a currency sign or code
 # Karla's name of a value (the ``loc`` of a validation error) -> the field it was read from, where they differ
 _ADDRESS = ("zip_code", "name", "company", "address_line_1", "address_line_2", "city", "province_code", "country_code", "phone")
 _ORDER_SOURCE = {"email_id": "email", "address.street": "shipping_address_line_1",
                  **{f"address.{a}": f"shipping_{a}" for a in _ADDRESS}}
 _PARCEL_SOURCE = {"tracking_placed_at": "shipped_at", "carrier_reference": "carrier", "tracking_company": "carrier",
                   "": "carrier"}  # a parcel refused as a whole: its carrier is not one Karla knows
-
-
-class Fields:
-    """Logical field → header name and column index, resolved once per file; names match whatever their case
-    and surrounding blanks (``header_key``)."""
-
-    def __init__(self, columns: Columns, header: list[str], decimal_comma: bool | None = None, tz: tzinfo = timezone.utc) -> None:
-        self.names = header
-        self.decimal_comma = decimal_comma  # how this file's numbers are read (see ``money``)
-        self.tz = tz  # the zone of timestamps written without an offset
-        self.header = {f: columns.header(f) for f in (*ORDER_FIELDS, *FULFILLMENT_FIELDS)}
-        self.configured = set(columns.mapping)  # fields named in [sources.NAME.columns]
-        self._keys = [header_key(name) for name in header]
-        position = {key: index for index, key in enumerate(self._keys)}
-        self.index = {f: position.get(header_key(h)) for f, h in self.header.items()}
-        present = [i for i in (self.index[f] for f in _ORDER_LEVEL) if i is not None]
-        # the order-level cells of a row in one C call, and the row width they need (``order_differences``)
-        self._order_cells = (operator.itemgetter(*present), max(present) + 1) if present else None
-
-    def duplicated(self, fields: tuple[str, ...]) -> list[str]:
-        """Headers of ``fields`` that appear more than once: which column holds the value is unclear."""
-        return [h for h in dict.fromkeys(self.header[f] for f in fields) if self._keys.count(header_key(h)) > 1]
-
-    def missing(self, fields: tuple[str, ...], configured: bool = False) -> list[str]:
-        """Headers of ``fields`` the file lacks (``configured``: only those named in [sources.NAME.columns])."""
-        return [self.header[f] for f in fields if self.index[f] is None and (not configured or f in self.configured)]
-
-    def get(self, row: Row, field: str) -> str:
-        index = self.index[field]
-        if index is None or index >= len(row.values):
-            return ""
-        return row.values[index]
-
-    def raw(self, row: Row) -> dict[str, str]:
-        return dict(zip(self.names, row.values))
-
-    def order_differences(self, rows: list[Row]) -> dict[str, list[int]]:
-        """Header -> lines of the rows whose non-empty values of that order-level field are not all the same.
-
-        Runs for every order, so the usual cases cost one C-level pass per row: every row repeats the
-        order's values, or the rows after the first leave them blank (compared as whole tuples)."""
-        if self._order_cells is None or len(rows) < 2:
-            return {}
-        pick, width = self._order_cells
-        values = [pick(row.values) for row in rows if len(row.values) >= width]
-        if not values or values.count(values[0]) == len(values) or all(v == values[0] or not any(v) for v in values):
-            return {}
-        out: dict[str, list[int]] = {}
-        for name in _ORDER_LEVEL:
-            index = self.index[name]
-            if index is None:
-                continue
-            lines = {row.line: row.values[index] for row in rows if index < len(row.values) and row.values[index]}
-            if len(set(lines.values())) > 1:
-                out[self.header[name]] = sorted(lines)
-        return out
-
-    def merged(self, rows: list[Row], names: tuple[str, ...]) -> dict[str, tuple[str, Row]]:
-        """First non-empty value of each field, with the row it came from (for error locations)."""
-        out: dict[str, tuple[str, Row]] = {}
-        for name in names:
-            index = self.index[name]
-            if index is None:
-                continue
-            for row in rows:
-                value = row.values[index] if index < len(row.values) else ""
-                if value:
-                    out[name] = (value, row)
-                    break
-        return out
 
 
 class _Bad(ValueError):
@@ -141,6 +74,9 @@ def _date(fields: Fields, field: str, text: str, row: Row) -> str | None:
         value = parse_datetime(text, fields.tz)
     except ValueError:
         raise _Bad(row, f"{fields.header[field]} {text!r} is not a date (ISO 8601 or DD.MM.YYYY)") from None
+    if value and value.year < _EARLIEST:  # 1900-01-01, 0001-01-01: an ERP's "no date"; Karla would plan from it
+        raise _Bad(row, f"{fields.header[field]} {text!r} is before {_EARLIEST}: a placeholder, not a date "
+                   "(leave the cell empty when the date is unknown)")
     return value.isoformat() if value else None
 
 
@@ -167,33 +103,99 @@ def order_conflicts(file: str, key: str, rows: list[Row], fields: Fields) -> str
 
 
 def _order_data(rows: list[Row], fields: Fields, default_currency: str | None) -> dict[str, Any]:
-    m = fields.merged(rows, _ORDER_LEVEL)
+    m = fields.merged(rows, ORDER_LEVEL)
     v = lambda name: m[name][0] if name in m else None  # noqa: E731
     line1, line2 = v("shipping_address_line_1"), v("shipping_address_line_2")
     address = {
         "zip_code": v("shipping_zip_code") or "", "name": v("shipping_name"), "company": v("shipping_company"),
         "address_line_1": line1, "address_line_2": line2, "street": ", ".join(p for p in (line1, line2) if p) or None,
         "city": v("shipping_city"), "province_code": v("shipping_province_code"),
-        "country_code": v("shipping_country_code"), "phone": v("shipping_phone"),
+        "country_code": _country(fields, m.get("shipping_country_code")), "phone": v("shipping_phone"),
     }
+    items, products, discounts = _lines(rows, fields)
     data: dict[str, Any] = {
         "order_number": fields.get(rows[0], "order_number"), "external_id": v("external_id") or "",
-        "order_name": v("order_name"), "email_id": v("email"), "currency": v("currency") or default_currency,
-        "address": {k: x for k, x in address.items() if x is not None},
-        "products": [_product(r, fields) for r in _product_rows(rows, fields)],
+        "order_name": v("order_name"), "email_id": v("email"),
+        "currency": _currency(fields, m, items, v("currency"), default_currency),
+        "address": {k: x for k, x in address.items() if x is not None}, "products": products,
     }
     if "order_placed_at" in m:
         data["order_placed_at"] = _date(fields, "order_placed_at", *m["order_placed_at"])
     for name in _MONEY:
         if name in m:
             data[name] = _number(fields, name, *m[name])
+    if data.get("discount_price"):  # "(5.00)", "-5,00": ERPs write money off negative, Karla's amount is positive
+        data["discount_price"] = abs(data["discount_price"])
+    if discounts:  # as the Shopware adapter sends discount lines: each a fixed_amount, their sum the discount_price
+        data["discounts"] = discounts
+        data.setdefault("discount_price", round(sum(float(d["amount"]) for d in discounts), 2))
     if "expected_number_of_shipments" in m:
         data["expected_number_of_shipments"] = _count(fields, "expected_number_of_shipments", *m["expected_number_of_shipments"])
     return {k: x for k, x in data.items() if x is not None}
 
 
+def _country(fields: Fields, cell: tuple[str, Row] | None) -> str | None:
+    """Karla takes ISO 3166-1 alpha-2 only: ``Deutschland``, ``DEU`` and ``UK`` are mapped, not refused or sent."""
+    if cell is None:
+        return None
+    code = country_code(cell[0])
+    if code is None:
+        raise _Bad(cell[1], f"{fields.header['shipping_country_code']} {cell[0]!r} is not an ISO 3166-1 alpha-2 code such as DE")
+    return code
+
+
+def _currency(fields: Fields, m: dict[str, tuple[str, Row]], items: list[Row], cell: str | None,
+              default: str | None) -> str | None:
+    """The order's currency: its cell, else ``default_currency``, else the one its amounts' sign names (``20,00 €``).
+
+    An amount whose sign says another currency (``$20.00`` in a EUR order), or whose sign could be several
+    (``$``) where nothing names the currency (Karla would take it as EUR), is refused, naming its column."""
+    currency = cell or default
+    texts = [m[name][0] for name in _MONEY if name in m]
+    if (i := fields.index["price"]) is not None:
+        texts += [row.values[i] for row in items if i < len(row.values)]
+    if _SIGNLESS.fullmatch("".join(texts)):  # the usual order, plain numbers only: one C call
+        return currency
+    amounts = [(name, *m[name]) for name in _MONEY if name in m]
+    amounts += [("price", fields.get(row, "price"), row) for row in items]
+    for name, text, row in amounts:
+        if not text or not (codes := currencies(text)):
+            continue
+        if currency and currency.upper() not in codes:
+            said = (f"the order's {fields.header['currency']} says" if cell
+                    else "default_currency says" if default else "the order's other amounts say")
+            raise _Bad(row, f"{fields.header[name]} {text!r} is in {' or '.join(codes)}, but {said} {currency}")
+        if not currency and len(codes) > 1:
+            raise _Bad(row, f"{fields.header[name]} {text!r} names no single currency ({' or '.join(codes)}?) and "
+                       f"{fields.header['currency']} is empty (Karla would take it as EUR): write the currency code in "
+                       f"{fields.header['currency']}, or set default_currency")
+        currency = currency or codes[0]
+    return currency
+
+
+def _lines(rows: list[Row], fields: Fields) -> tuple[list[Row], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The order's product rows and products, and its discounts: a line with a negative price (``Rabatt;1;-5,00``)
+    takes money off, as Shopware's discount lines do; sent as a product it would be one priced -5."""
+    items, products, discounts = [], [], []
+    for row in rows:
+        if not fields.is_line(row):  # a quantity or price alone counts too: such a row was dropped without a word
+            continue
+        product = _product(row, fields)
+        price = product.get("price")
+        if price is not None and price < 0:
+            quantity = product.get("quantity")
+            amount = abs(price * (quantity if quantity is not None else 1))
+            code = product.get("title") or product.get("sku") or "discount"
+            discounts.append({"code": code, "amount": str(round(amount, 2)), "type": "fixed_amount"})
+        else:
+            items.append(row)
+            products.append(product)
+    return items, products, discounts
+
+
 def _product_rows(rows: list[Row], fields: Fields) -> list[Row]:
-    return [r for r in rows if fields.get(r, "sku") or fields.get(r, "product_title")]
+    """The rows sent as products, in order: a refused ``products.N`` is the N-th (``letters.invalid``)."""
+    return _lines(rows, fields)[0]
 
 
 def _product(row: Row, fields: Fields) -> dict[str, Any]:
@@ -223,7 +225,11 @@ def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carri
     parcels: dict[str, list[Row]] = {}
     for row in rows:
         if row_problem(row, fields, required) is None:
-            parcels.setdefault(fields.get(row, "tracking_number"), []).append(row)
+            try:
+                for number in _numbers(fields, row):
+                    parcels.setdefault(number, []).append(row)
+            except _Bad as exc:
+                out += rejected(file, key, exc.row, str(exc), fields, what)
     records: list[Record] = []
     for number, parcel in parcels.items():
         what = f"parcel {number} of order {key}"
@@ -236,6 +242,21 @@ def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carri
             items = [r for r in parcel if fields.get(r, "sku")]
             out += invalid(file, key, exc, parcel, items, fields, _PARCEL_SOURCE, what, what)
     return [*records, *out]
+
+
+def _numbers(fields: Fields, row: Row) -> list[str]:
+    """The tracking numbers of a row: an ERP lists a shipment's parcels in one cell ("JJD1 / JJD2", one a line),
+    each a parcel of its own with the row's products. Single spaces stay (UPS writes "1Z 999 AA1 …")."""
+    cell = fields.get(row, "tracking_number")
+    if _LISTED.search(cell) is None:  # the usual cell, one number: a single C-level search
+        return [cell]
+    numbers = list(dict.fromkeys(n for n in _SEPARATORS.split(cell) if n))
+    header = fields.header["tracking_number"]
+    if bad := next((n for n in numbers if _CONTROL.search(n)), None):
+        raise _Bad(row, f"{header} {bad!r} holds a control character (a tab, a stray byte): not a tracking number")
+    if not numbers:
+        raise _Bad(row, f"{header} {cell!r} holds no tracking number")
+    return numbers
 
 
 def _tracking(number: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> Tracking:

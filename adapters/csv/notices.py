@@ -5,6 +5,7 @@ acts on (naming the file, the column and ``[sources.NAME.columns]``)."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 from adapters.base import Rejected
@@ -21,6 +22,8 @@ _FIELDS = {"orders": ORDER_FIELDS, "fulfillments": FULFILLMENT_FIELDS}
 # Configured names warned about when a file lacks them: ``sku`` and ``quantity`` are named for the orders files
 # too, and a parcel file without them is normal (a parcel without its product subset).
 _OWN_FIELDS = {"orders": ORDER_FIELDS, "fulfillments": tuple(f for f in FULFILLMENT_FIELDS if f not in ORDER_FIELDS)}
+
+_LISTED = "; a list of names serves files that head it differently: the first name a file's header has is read"
 
 Log = logging.Logger | logging.LoggerAdapter
 
@@ -53,15 +56,24 @@ def warn_repeated(log: Log, name: str, lines: list[int]) -> None:
 def header_problem(source: str, stream: str, fields: Fields) -> str | None:
     """Why no row of the file can be mapped (then the whole file is one dead letter), or None."""
     header = fields.names
-    missing = fields.missing(_REQUIRED[stream])  # ignoring case, as the columns are mapped
-    if missing:
+    absent = fields.absent(_REQUIRED[stream])  # ignoring case, as the columns are mapped
+    if absent:
         then = no_order_then("its orders are" if stream == "orders" else "its parcels are")
-        return (f"missing required column {', '.join(missing)} (header: {', '.join(header)}): map the column in "
-                f"[sources.{source}.columns], or fix the header and upload the file again, {then}")
+        return (f"missing required column {', '.join(fields.missing(_REQUIRED[stream]))} (header: {', '.join(header)}): "
+                f"map the column in [sources.{source}.columns] ({_mapping(fields, absent)}), "
+                f"or fix the header and upload the file again, {then}")
     if twice := fields.duplicated(_FIELDS[stream]):
         return (f"column {', '.join(twice)} appears more than once in the header: which one holds the value is unclear "
                 "(fix the header and upload the file again)")
     return None
+
+
+def _mapping(fields: Fields, absent: list[str]) -> str:
+    """The ``[columns]`` lines to write. One table serves both kinds of file: a field already mapped gets the
+    file's name listed next to its names, as replacing them would break the files that use them."""
+    lines = [f"{f} = " + json.dumps([*fields.wanted[f], "Your column"] if f in fields.configured else "Your column",
+                                    ensure_ascii=False) for f in absent]
+    return ", ".join(lines) + (_LISTED if fields.configured & set(absent) else "")
 
 
 def file_letter(config: CsvConfig, stream: str, name: str, sha256: str, problem: str) -> Rejected:

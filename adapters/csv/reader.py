@@ -6,6 +6,7 @@ holds for what the ``csv`` module refuses (a field over its size limit, usually 
 that swallowed the lines after it): that stretch of lines becomes one problem row, reading goes on.
 An unbalanced quote that swallows fewer lines is caught by what it leaves: a row with the wrong number
 of fields, a quoted field holding whole rows, or a quoted field still open at the end of the file.
+A cell written Excel-safe (``="01067"``, keeping a leading zero) is read as its value (``01067``).
 What spoils the whole file (a UTF-16 file, a header line not valid in the encoding) is a ``FileProblem``;
 what a line's bytes say about the encoding is in ``encoding``.
 """
@@ -189,6 +190,14 @@ def _is_header(values: list[str], keys: list[str]) -> bool:
     return [header_key(v) for v in values[:width]] == keys and _trailing(values, width)
 
 
+def _unwrap(value: str) -> str:
+    """``="01067"`` → ``01067``: Excel's way to keep leading zeros (zip codes, SKUs), as ERPs write it for Excel."""
+    cell = value.strip()
+    if cell[:2] == '="' and cell[-1:] == '"' and len(cell) > 2:
+        return cell[2:-1].replace('""', '"')
+    return value
+
+
 def _blank(values: list[str]) -> bool:
     return not values or not "".join(values).strip()  # one C call, not a generator per row
 
@@ -243,7 +252,8 @@ def read_keys(stream: BinaryIO, encoding: str, delimiter: str | None, index: int
         try:  # around the whole loop, not each row: no cost on the hot path
             for values in reader:
                 if not _blank(values) and not (header_key(values[0]) == first and _is_header(values, keys)):
-                    yield values[index].strip() if index is not None and index < len(values) else ""
+                    key = values[index] if index is not None and index < len(values) else ""
+                    yield (_unwrap(key) if '="' in key else key).strip()  # as ``read_rows`` reads it
             return
         except csv.Error:
             yield ""  # the reader starts afresh on the next line
@@ -265,8 +275,10 @@ def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None,
                 for values in reader:
                     start, end = previous + 1, lines.number
                     previous = end
-                    if _blank(values):
+                    if not values or not (text := "".join(values)).strip():  # blank (``_blank``, its join reused)
                         continue
+                    if "=" in text and '="' in text:  # Excel-safe cells, rare: a memchr on the join made above
+                        values = [_unwrap(v) for v in values]
                     if len(values) > width and _trailing(values, width):
                         del values[width:]
                     if header_key(values[0]) == first and _is_header(values, keys):

@@ -17,7 +17,8 @@ def test_a_header_letter_says_how_to_fix_it_and_clears_by_dlq_retry(tmp_path: Pa
     assert cli(config, "sync").returncode == 1
     (letter,) = json.loads(cli(config, "dlq", "list", "--json").stdout)
     assert letter["reason"].startswith("missing required column shipping_zip_code (header: order_number,")
-    assert letter["reason"].endswith("map the column in [sources.warehouse.columns], or fix the header and upload the "
+    assert letter["reason"].endswith("map the column in [sources.warehouse.columns] (shipping_zip_code = \"Your column\"), "
+                                     "or fix the header and upload the "
                                      "file again, then run `karla-connector dlq retry ID`: it reads the file again, and "
                                      "no other read clears this letter, which names no order; or `karla-connector dlq "
                                      "drop ID` once its orders are in Karla")
