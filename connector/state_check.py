@@ -8,9 +8,10 @@ import os
 import sqlite3
 from pathlib import Path
 
+from connector.errors import ConfigError
 from state import SCHEMA_VERSION
 from state.db import read_only_uri
-from state.lock import lock_path, refusal
+from state.lock import dangling_link, lock_path, refusal
 
 __all__ = ["schema_problem", "state_writable"]
 
@@ -20,6 +21,9 @@ def state_writable(path: Path) -> tuple[bool, str]:
     `check` must not say "ok" for a file `sync` then refuses (a lock a root run left, a newer schema, a file
     that is not SQLite, a folder below a regular file), so it runs the same tests read-only."""
     folder = path.parent if str(path.parent) else Path(".")
+    dangling = dangling_link(path)
+    if dangling:
+        return False, dangling
     if path.is_dir():
         return False, "[state].path names a folder: it must name a file (created if missing)"
     if not folder.is_dir():
@@ -57,9 +61,14 @@ def _lock_problem(lock: Path) -> str | None:
 
 def schema_problem(path: Path) -> str | None:
     """What ``open_state`` would refuse: not SQLite, or a schema newer than this release's. Read-only and
-    creating nothing (``read_only_uri``)."""
+    creating nothing (``read_only_uri``). Not judged (None) when commits in the -wal cannot be read without
+    writing: a sync, which may write, reads them."""
     try:
-        conn = sqlite3.connect(read_only_uri(path), uri=True)
+        uri = read_only_uri(path)
+    except ConfigError:
+        return None
+    try:
+        conn = sqlite3.connect(uri, uri=True)
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DatabaseError
 
 from connector.errors import ConfigError
-from state.lock import PATH_ERRNOS, StateInUse, lock_holder
+from state.lock import PATH_ERRNOS, StateInUse, dangling_link, probe
 from state.migrations import SCHEMA_VERSION, upgrade
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "StateDB", "open_state", "read_only_uri", "require_existing"]
@@ -76,9 +77,16 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+def _refuse_dangling(path: Path | str) -> None:
+    dangling = dangling_link(path)
+    if dangling:
+        raise ConfigError(dangling)
+
+
 def require_existing(path: Path | str) -> None:
     """For commands that only look or fix (``status``, ``dlq``): a missing file means a wrong path, and
     creating an empty one there would report "nothing pending"."""
+    _refuse_dangling(path)
     if not Path(path).exists():
         raise ConfigError(
             f"state file {path} does not exist: nothing has run with this configuration yet, or [state].path "
@@ -95,6 +103,7 @@ def open_state(path: Path | str, *, create: bool = True, durable: bool = True) -
     path = Path(path)
     if not create:
         require_existing(path)
+    _refuse_dangling(path)
     try:
         _create_private(path)
         denied = _not_writable(path)
@@ -103,7 +112,7 @@ def open_state(path: Path | str, *, create: bool = True, durable: bool = True) -
                               "[state].path (KARLA_CONNECTOR_STATE__PATH) elsewhere")
         if denied:
             return _open_read_only(path, denied)
-        db = _open(path, None if create else _not_in_use(path), durable)
+        db = _open(path, None if create else _not_in_use(path), durable, wal=create)
     except (DatabaseError, OSError) as exc:
         reason = str(exc.orig) if isinstance(exc, DatabaseError) else exc.strerror or str(exc)
         if not _wrong_path(exc, reason):  # locked, disk full, I/O: may pass; exit 4 lets systemd restart
@@ -115,19 +124,47 @@ def open_state(path: Path | str, *, create: bool = True, durable: bool = True) -
     return db
 
 
+class _HolderUpgrades(Exception):
+    """The lock's holder upgrades the file itself (its lock names this schema, or it is being written): it took
+    the lock and is on its way to the upgrade. Raised inside the upgrade's transaction, which lets go of the write
+    lock that holder waits for."""
+
+
 def _not_in_use(path: Path) -> Callable[[int], None]:
     """Refuse to upgrade a file another process holds: an older release's daemon cannot open it afterwards
     (it refuses a newer schema with exit 2, which systemd does not restart), nor can it write meanwhile."""
 
     def guard(before: int) -> None:
-        holder = lock_holder(path)
-        if holder:
-            raise StateInUse(
-                f"the state file {path} is in use by {holder} of an older release (schema {before}, this release "
-                f"upgrades it to {SCHEMA_VERSION}): stop it, then run this command, which upgrades the file"
-            )
+        holder, schema = probe(path)
+        if not holder:
+            return
+        if (schema or 0) >= SCHEMA_VERSION or holder == "another process":  # (a lock being written this instant)
+            raise _HolderUpgrades(holder)
+        raise StateInUse(f"the state file {path} is in use by {holder} of an older release (schema {before}, this "
+                         f"release upgrades it to {SCHEMA_VERSION}): stop it, then run this command, which upgrades "
+                         "the file")
 
     return guard
+
+
+def _upgrade(engine: Engine, path: Path, guard: Callable[[int], None] | None) -> None:
+    """``upgrade``, waiting (as long as a write waits for SQLite's lock) for a holder of this release that has
+    taken the lock and not yet upgraded the file: a `status` in that instant must not call it an older release."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            upgrade(engine, path, guard)
+            return
+        except _HolderUpgrades as exc:
+            if time.monotonic() >= deadline:
+                raise StateInUse(f"the state file {path} is in use by {exc}, which has not upgraded it to schema "
+                                 f"{SCHEMA_VERSION} within {BUSY_TIMEOUT_SECONDS:g} s: run this command again once "
+                                 "it has started") from None
+            _pause()
+
+
+def _pause() -> None:
+    time.sleep(0.05)
 
 
 def _wrong_path(exc: BaseException, reason: str) -> bool:
@@ -166,8 +203,15 @@ def _user() -> str:
 def read_only_uri(path: Path) -> str:
     """A URI that reads the file without writing or creating anything: one in use (its -wal and -shm exist)
     through them, any other as immutable, since a plain read-only open of a WAL file leaves new -wal and
-    -shm files behind."""
-    live = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+    -shm files behind. Refused when commits wait in the -wal without its -shm: read as immutable, they would be
+    missed (letters dropped shown again), and a reader may not build a new -shm."""
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    live = wal.exists() and shm.exists()
+    if not live and wal.exists() and wal.stat().st_size > 0:
+        raise ConfigError(f"the state file {path} has changes in {wal} that cannot be read without {shm}, which is "
+                          "missing (copied without it, or deleted): run `karla-connector status` once as the service's "
+                          "user, which reads them into the file, or copy the file with its -wal into a folder you may "
+                          "write")
     return f"{path.resolve().as_uri()}?{'mode=ro' if live else 'immutable=1'}"
 
 
@@ -187,7 +231,10 @@ def _open_read_only(path: Path, why: str) -> StateDB:
     return StateDB(engine, path, read_only=why)
 
 
-def _open(path: Path, guard: Callable[[int], None] | None = None, durable: bool = True) -> StateDB:
+def _open(path: Path, guard: Callable[[int], None] | None = None, durable: bool = True, wal: bool = True) -> StateDB:
+    """``wal=False`` for commands that look beside the daemon: a file not in WAL mode (restored from a backup) is left
+    as it is for the next sync or run to convert; the change waits for every reader, as a write does. A connection
+    opened before it follows the file into WAL mode at its next transaction."""
     # Each pooled connection is used by one thread at a time; the daemon runs jobs on worker threads.
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
 
@@ -195,9 +242,10 @@ def _open(path: Path, guard: Callable[[int], None] | None = None, durable: bool 
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (IMMEDIATE: take the write lock up front)
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")  # first: WAL below may wait too
+        if wal:
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -207,7 +255,7 @@ def _open(path: Path, guard: Callable[[int], None] | None = None, durable: bool 
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("karla_write") else "BEGIN")
 
     try:
-        upgrade(engine, path, guard)
+        _upgrade(engine, path, guard)
     except StateInUse:
         engine.dispose()
         raise

@@ -17,9 +17,14 @@ import re
 from pathlib import Path
 from types import TracebackType
 
+from connector import __version__
 from connector.errors import ConfigError
+from state.migrations import SCHEMA_VERSION
 
-__all__ = ["EX_TEMPFAIL", "StateInUse", "StateLock", "legacy_lock_path", "lock_holder", "lock_path", "refusal"]
+__all__ = [
+    "EX_TEMPFAIL", "StateInUse", "StateLock", "dangling_link", "legacy_lock_path", "lock_holder", "lock_path", "probe",
+    "refusal",
+]
 
 EX_TEMPFAIL = 75  # sysexits.h: "try again later"
 
@@ -36,6 +41,12 @@ class StateInUse(ConfigError):
 # as a full disk: only these become a ConfigError (exit 2, which systemd does not restart).
 PATH_ERRNOS = frozenset({errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT})
 
+
+# Written after "pid N (purpose)" in the lock: which release holds it, and the schema it upgrades the file to. An
+# upgrade guard (``state.db``) waits for a holder of this schema, which upgrades the file itself, instead of calling
+# it an older release; 0.1.0 shows the whole line in its refusal, which reads as well.
+_SIGNATURE = f"karla-connector {__version__} (schema {SCHEMA_VERSION})"
+_SIGNED = re.compile(r" karla-connector (\S+) \(schema (\d+)\)$")
 
 # The lock files this process holds: a probe (``lock_holder``) opens its own descriptor, which a lock held here would
 # refuse too; `dlq retry` opens the state file (and its schema guard probes) under its own lock.
@@ -56,6 +67,18 @@ def legacy_lock_path(state_path: Path | str) -> Path | None:
     return None if os.path.realpath(named) == str(lock_path(state_path)) else named
 
 
+def dangling_link(state_path: Path | str) -> str | None:
+    """Why the state path cannot be used when it (or a folder on its way) is a link to nothing, e.g. into a volume
+    not mounted: following it would create folders where the volume belongs, then fail with "File exists"."""
+    path = Path(os.path.abspath(state_path))
+    for link in (path, *path.parents):
+        if link.is_symlink() and not link.exists():
+            which = f"{link}" if link == path else f"{path}: its folder {link}"
+            return (f"[state].path (KARLA_CONNECTOR_STATE__PATH) {which} is a link to {os.path.realpath(link)}, which "
+                    "does not exist (an unmounted volume?): mount it or fix the link; nothing was created")
+    return None
+
+
 class StateLock:
     """Both locks or neither: the real file's, and, through a link, the one an older release's daemon holds."""
 
@@ -68,6 +91,9 @@ class StateLock:
         self._legacy_fd: int | None = None
 
     def acquire(self) -> StateLock:
+        dangling = dangling_link(self.state)
+        if dangling:
+            raise ConfigError(dangling)
         self._fd = self._take(self.path)
         if self.legacy is not None:
             try:
@@ -93,7 +119,7 @@ class StateLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            holder = _shown(_read(fd))
             os.close(fd)
             older = f" (through {path}, the lock of releases before 0.2.0)" if legacy else ""
             raise StateInUse(
@@ -101,7 +127,7 @@ class StateLock:
                 "it at a time" + _hint(holder, self.purpose)
             ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} ({self.purpose})".encode())
+        os.write(fd, f"pid {os.getpid()} ({self.purpose}) {_SIGNATURE}".encode())
         _HELD_HERE.add(str(path))
         return fd
 
@@ -131,29 +157,48 @@ def lock_holder(state_path: Path | str, here: str | None = None) -> str | None:
     non-blocking probe for commands that work beside the daemon (``status``, ``dlq list``). The probe holds a shared lock for an instant: a process starting
     right then is refused with exit 75, which systemd restarts. Through a link, an older release's lock beside the
     path as configured is probed too (``legacy_lock_path``)."""
-    holder = _probe(lock_path(state_path), here)
-    legacy = legacy_lock_path(state_path)
-    if holder is None and legacy is not None:
-        return _probe(legacy, here) or None  # one this user may not open: ``StateLock`` skips it too
+    holder, _schema = probe(state_path, here)
     return holder
 
 
-def _probe(path: Path, here: str | None) -> str | None:
+def probe(state_path: Path | str, here: str | None = None) -> tuple[str | None, int | None]:
+    """``lock_holder``, and the schema its holder's release upgrades the file to (None: it did not say, as
+    releases before 0.2.0 do not)."""
+    holder, schema = _probe(lock_path(state_path), here)
+    legacy = legacy_lock_path(state_path)
+    if holder is None and legacy is not None:
+        holder, schema = _probe(legacy, here)
+        return holder or None, schema  # one this user may not open: ``StateLock`` skips it too
+    return holder, schema
+
+
+def _probe(path: Path, here: str | None) -> tuple[str | None, int | None]:
     if str(path) in _HELD_HERE:
-        return here
+        return here, SCHEMA_VERSION
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        return None
+        return None, None
     except OSError:
-        return ""
+        return "", None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return _describe(os.read(fd, 200).decode(errors="replace").strip() or "another process")
+        text = _read(fd)
+        signed = _SIGNED.search(text)
+        return _describe(_shown(text)), int(signed[2]) if signed else None
     finally:
         os.close(fd)  # also lets go of the shared lock, if taken
-    return None
+    return None, None
+
+
+def _read(fd: int) -> str:
+    return os.read(fd, 200).decode(errors="replace").strip() or "another process"
+
+
+def _shown(holder: str) -> str:
+    """The holder for a message: this release's own signature left out (it says nothing), another's kept."""
+    return holder.removesuffix(f" {_SIGNATURE}")
 
 
 def _describe(holder: str) -> str:

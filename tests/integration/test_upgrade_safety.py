@@ -7,6 +7,7 @@ add. Found by an upgrade review.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -127,7 +128,8 @@ def test_commands_beside_an_010_daemon_leave_its_state_file_alone(tmp_path: Path
     `status`, `dlq list` and `dlq drop` upgraded it beside the daemon."""
     state = _as_010(tmp_path / "s.db")
     config = _config(tmp_path, state)
-    with StateLock(state, "run"):  # the 0.1.0 daemon
+    with StateLock(state, "run"):  # the 0.1.0 daemon, which does not sign its lock with its release
+        Path(f"{state}.lock").write_text(f"pid {os.getpid()} (run)")
         for command in (("dlq", "retry", "1"), ("dlq", "list"), ("dlq", "drop", "1"), ("status",)):
             done = cli(config, *command)
             assert "in use by pid" in done.stderr, done.stderr
