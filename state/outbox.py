@@ -282,23 +282,6 @@ class Outbox(OutboxViews):
     def remove(self, rows: Iterable[PendingRow]) -> None:
         self.conn.exec_driver_sql("DELETE FROM outbox WHERE id = ? AND hash = ?", [(r.id, r.hash) for r in rows])
 
-    def changed_since(self, part: Part, since: float) -> bool:
-        """Whether a newer version of this part than a dead letter's (written at ``since``) exists: one
-        delivered since, or any one pending. The letter's own version left the outbox when it became a
-        letter, so a pending one is newer, even if queued before ``since`` (while the refused one was on the
-        wire). A held row is not: a full sync cut short queued it, and it may be older."""
-        sql = (
-            "SELECT 1 FROM delivered WHERE slug = ? AND order_key = ? AND part = ? AND delivered_at > ?"
-            " UNION ALL SELECT 1 FROM outbox WHERE slug = ? AND order_key = ? AND part = ? AND NOT held"
-        )
-        ident = (part.slug, part.order_key, part.part)
-        return self.raw.execute(sql, (*ident, since, *ident)).fetchone() is not None
-
-    def was_delivered(self, slug: str, order_key: str, part: str) -> bool:
-        """Whether Karla acknowledged some version of this part once (a forgotten one included: it keeps it)."""
-        sql = "SELECT 1 FROM delivered WHERE slug = ? AND order_key = ? AND part = ?"
-        return self.raw.execute(sql, (slug, order_key, part)).fetchone() is not None
-
     def forget_delivered(self, slug: str, order_key: str, part: str) -> None:
         """Make a part look never-sent (used when a dead letter is retried)."""
         self._forget([(slug, order_key, part)])

@@ -1,5 +1,5 @@
 """Read-only counts of the outbox for `status`, the readiness probe and a run's report (and the versions of
-orders known, for a source's letters), kept apart from ``state.outbox`` (what writes it): none of them
+orders known, for a source's letters; whether a letter's part was delivered or superseded since), kept apart from ``state.outbox`` (what writes it): none of them
 changes a row. ``Outbox`` inherits them, so callers keep writing ``Outbox(conn).pending_count()``."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from state.parts import KEYS_PER_LOOKUP, chunks
+from state.parts import KEYS_PER_LOOKUP, Part, chunks
 
 __all__ = ["OutboxViews"]
 
@@ -72,3 +72,20 @@ class OutboxViews:
     def pending_by_source(self) -> dict[str, int]:
         sql = "SELECT source, COUNT(DISTINCT slug || char(0) || order_key) FROM outbox GROUP BY source"
         return {source: int(n) for source, n in self.conn.exec_driver_sql(sql)}
+
+    def changed_since(self, part: Part, since: float) -> bool:
+        """Whether a newer version of this part than a dead letter's (written at ``since``) exists: one
+        delivered since, or any one pending. The letter's own version left the outbox when it became a
+        letter, so a pending one is newer, even if queued before ``since`` (while the refused one was on the
+        wire). A held row is not: a full sync cut short queued it, and it may be older."""
+        sql = (
+            "SELECT 1 FROM delivered WHERE slug = ? AND order_key = ? AND part = ? AND delivered_at > ?"
+            " UNION ALL SELECT 1 FROM outbox WHERE slug = ? AND order_key = ? AND part = ? AND NOT held"
+        )
+        ident = (part.slug, part.order_key, part.part)
+        return self.raw.execute(sql, (*ident, since, *ident)).fetchone() is not None
+
+    def was_delivered(self, slug: str, order_key: str, part: str) -> bool:
+        """Whether Karla acknowledged some version of this part once (a forgotten one included: it keeps it)."""
+        sql = "SELECT 1 FROM delivered WHERE slug = ? AND order_key = ? AND part = ?"
+        return self.raw.execute(sql, (slug, order_key, part)).fetchone() is not None
