@@ -5,9 +5,11 @@ of its own (``_copy_as_is``)."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -15,6 +17,7 @@ from rich.console import Console
 from connector.app import Connector, ExitCode
 from connector.errors import ConfigError, FatalError
 from connector.items import Item, pending_groups
+from connector.job_errors import locked, unwritable
 from connector.logs import redact_data
 from connector.scratch import no_temp_folder
 from connector.settings import Settings
@@ -38,7 +41,7 @@ def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Co
         folder = tempfile.TemporaryDirectory(prefix="karla-dry-")
     except FileNotFoundError as exc:  # tempfile's "No usable temporary directory": a read-only root, a full /tmp
         raise NoTempFolder(no_temp_folder("hold the dry run's copy of the state file", exc)) from None
-    with folder as tmp:
+    with folder as tmp, _room_for_copy(Path(settings.state.path)):
         copy = Path(tmp) / "state.db"
         if settings.state.path.exists():
             _copy_as_is(Path(settings.state.path), copy)
@@ -56,6 +59,24 @@ def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Co
     out.print_json(json.dumps({"would_send": items, "would_dead_letter": letters, "failures": failures}, ensure_ascii=False))
     return ExitCode.CONFIG if report.fatal else ExitCode.UNFINISHED if report.failures else \
         ExitCode.DEAD_LETTERS if letters else ExitCode.OK
+
+
+@contextmanager
+def _room_for_copy(state: Path) -> Iterator[None]:
+    """A full temporary folder (a small tmpfs at /tmp) while copying the state file or syncing into the copy: said
+    of that folder and TMPDIR, exit 3. The CLI would blame the real state file ("free disk space", exit 4), which
+    the dry run never writes. The only files written here are the copy and its -wal."""
+    try:
+        yield
+    except Exception as exc:
+        full = None if locked(exc) else unwritable(exc)
+        if full is None:
+            raise
+        size = sum(os.path.getsize(f) for f in (state, Path(f"{state}-wal")) if f.exists())
+        raise NoTempFolder(
+            f"the temporary folder {tempfile.gettempdir()} has no room for the dry run's copy of the state file "
+            f"{state} ({size:,} bytes, and what the dry run reads into it): {full[1]}; set the TMPDIR environment "
+            "variable to a folder with room (the dry run does not write the state file itself)") from None
 
 
 def _copy_as_is(path: Path, copy: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, Rejected, SourceConfig, StreamSpec
 from connector.errors import Aborted, ConnectorError
-from connector.job_errors import is_state_trouble, state_message
+from connector.job_errors import Episodes, is_state_trouble, state_message
 from connector.logs import redact
 from connector.pages import RunCounts, commit_page, digest, iter_parts, record_parts
 from connector.replay import Replay
@@ -28,6 +28,9 @@ from state import Cursors, DeadLetters, Files, Outbox, Runs, StateDB
 __all__ = ["RunCounts", "SourceRuntime", "close_adapter", "digest", "iter_parts", "record_parts", "source_log", "sync_source"]
 
 log = logging.getLogger("connector.sync")
+
+# A plugin's close() failing alike every poll (the daemon builds an adapter per poll): said once while it lasts.
+_closing = Episodes(log)
 
 
 @dataclass(slots=True)
@@ -158,7 +161,7 @@ def sync_source(
         _finish(db, run_id, "failed", total, now(), error=redact(error), held_by=held_by)
         raise
     finally:
-        close_adapter(rt, adapter)
+        close_adapter(rt, adapter, once=True)
     _finish(db, run_id, "ok", _standing(db, rt.name, total, started), now(), held_by=held_by)
     older = f", {total.superseded} superseded by the version Karla has or that waits (not queued)" if total.superseded else ""
     # an idle poll (nothing queued, refused or withdrawn; a shop's lookback re-reads unchanged orders): not a
@@ -178,18 +181,24 @@ def source_log(rt: SourceRuntime) -> logging.LoggerAdapter:
     return logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
 
 
-def close_adapter(rt: SourceRuntime, adapter: Any) -> None:
+def close_adapter(rt: SourceRuntime, adapter: Any, *, once: bool = False) -> None:
     """Call the adapter's optional ``close()``. A failure there is a WARNING, never the run's result: it must not
-    leave the run unfinished, hide the error that ended it or keep a full sync's changes held."""
+    leave the run unfinished, hide the error that ended it or keep a full sync's changes held. ``once`` (each read,
+    which the daemon repeats every poll): the same failure is a WARNING once, then DEBUG, and an INFO once close()
+    works again; not ~1,440 warnings a day at poll_interval = 60."""
     close = getattr(adapter, "close", None) if adapter is not None else None
     if not callable(close):
         return
+    key = f"close {rt.name}" if once else None
     try:
         close()
     except Exception as exc:  # noqa: BLE001 - a plugin's cleanup; what it read is committed either way
-        log.warning("source %s: the %s adapter's close() failed: %s: %s; the run's result stands (a connection may "
-                    "be left open until the process ends)", rt.name, rt.config.type, type(exc).__name__, exc,
-                    extra={"source": rt.name})
+        text = (f"source {rt.name}: the {rt.config.type} adapter's close() failed: {type(exc).__name__}: {exc}; the "
+                "run's result stands (a connection may be left open until the process ends)")
+        _closing.tell(key, logging.WARNING, text, extra={"source": rt.name})
+        return
+    if key and _closing.over(key):
+        log.info("source %s: the %s adapter's close() works again", rt.name, rt.config.type, extra={"source": rt.name})
 
 
 def _specs(rt: SourceRuntime, streams: Any) -> list[StreamSpec]:

@@ -7,10 +7,13 @@ The heartbeat that proves the state file takes a commit waits at most ``PROBE_WA
 writer's lock, not the 10 s busy timeout (an admin's sqlite3 shell held a probe past Kubernetes' 1 s timeout,
 which then failed it without a word of why). A lock met for a moment is no problem: the daemon's own writers
 take it for a page or a batch, and wait out the busy timeout themselves; one that keeps the heartbeat out for
-longer than that timeout, the bar every writer uses to call the file locked, is not ready, naming the lock."""
+longer than that timeout, the bar every writer uses to call the file locked, is not ready, naming the lock. Probes
+come seconds apart (Kubernetes: every 10 s), so two brief locks they happen to meet must not add up to one: a
+thread waits for the lock a probe met (``_watch``), and once it goes, the next lock met is a new one."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +40,7 @@ class Readiness:
         # say nothing about whether a human has fixed it
         self._fatal: dict[str, str] = {}
         self._locked_since: float | None = None  # when a probe first met another writer's lock on the state file
+        self._watcher: threading.Thread | None = None  # waits for that lock to go (``_watch``)
         self._lock = threading.Lock()
 
     def failed(self, name: str, error: str) -> None:
@@ -87,8 +91,10 @@ class Readiness:
             with self._lock:
                 if not locked(exc):
                     self._locked_since = None
-                elif self._locked_since is None:
-                    self._locked_since = asked
+                else:
+                    if self._locked_since is None:
+                        self._locked_since = asked
+                    self._watch()
                 since = self._locked_since
             if since is not None and asked - since + wait < state_db.BUSY_TIMEOUT_SECONDS:
                 return None
@@ -96,6 +102,28 @@ class Readiness:
         with self._lock:
             self._locked_since = None
         return None
+
+    def _watch(self) -> None:
+        """Whether the lock a probe met is one lock held on: a thread waits for it as a writer does (the busy
+        timeout) on its own connection, and takes it for an instant. The moment it gets it, the lock has gone, and
+        the next probe that meets one starts counting again. Called under ``_lock``."""
+        if self._watcher is not None and self._watcher.is_alive():
+            return
+        self._watcher = threading.Thread(target=self._wait_for_lock, name="readyz-lock-watch", daemon=True)
+        self._watcher.start()
+
+    def _wait_for_lock(self) -> None:
+        try:
+            conn = sqlite3.connect(self.connector.db.path, timeout=state_db.BUSY_TIMEOUT_SECONDS, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # (no write: nothing is committed)
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+        except sqlite3.Error:  # held for the whole busy timeout (or failing otherwise): the probes judge it
+            return
+        with self._lock:
+            self._locked_since = None
 
 
 def _beat(db: Any, at: float, wait: float) -> None:

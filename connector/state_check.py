@@ -20,10 +20,11 @@ def state_writable(path: Path) -> tuple[bool, str]:
     """Whether a sync could open the state file and its lock, judged without creating or changing either:
     `check` must not say "ok" for a file `sync` then refuses (a lock a root run left, a newer schema, a file
     that is not SQLite, a folder below a regular file), so it runs the same tests read-only."""
-    folder = path.parent if str(path.parent) else Path(".")
     dangling = dangling_link(path)
     if dangling:
         return False, dangling
+    real = Path(os.path.realpath(path)) if path.is_symlink() else path  # a link to a file not created yet: its target
+    folder = real.parent if str(real.parent) else Path(".")
     if path.is_dir():
         return False, "[state].path names a folder: it must name a file (created if missing)"
     if not folder.is_dir():

@@ -69,11 +69,14 @@ class StateDB:
 
 
 def _create_private(path: Path) -> None:
-    """Create the file 0600 before SQLite does: it holds customer data. SQLite gives -wal/-shm the same mode."""
+    """Create the file 0600 before SQLite does: it holds customer data. SQLite gives -wal/-shm the same mode.
+    Through a link to a file not created yet, at the link's target (``O_EXCL`` refuses the link itself, "File
+    exists"); a link into a folder that does not exist was refused before (``dangling_link``)."""
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+    real = Path(os.path.realpath(path))
+    real.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(real, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
     os.close(fd)
 
 
@@ -177,8 +180,9 @@ def _wrong_path(exc: BaseException, reason: str) -> bool:
 
 def _not_writable(path: Path) -> str | None:
     """Why this user may not write the file or create its -wal and -shm beside it (None: it may). Asked
-    of the kernel for this process's effective rights, so root without CAP_DAC_OVERRIDE is told too."""
-    folder = path.parent
+    of the kernel for this process's effective rights, so root without CAP_DAC_OVERRIDE is told too. Through a link,
+    the target's folder: SQLite writes them beside the real file."""
+    folder = Path(os.path.realpath(path)).parent
     try:
         os.close(os.open(path, os.O_RDWR))
     except OSError as exc:

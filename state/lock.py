@@ -69,10 +69,13 @@ def legacy_lock_path(state_path: Path | str) -> Path | None:
 
 def dangling_link(state_path: Path | str) -> str | None:
     """Why the state path cannot be used when it (or a folder on its way) is a link to nothing, e.g. into a volume
-    not mounted: following it would create folders where the volume belongs, then fail with "File exists"."""
+    not mounted: following it would create folders where the volume belongs, then fail with "File exists". A link
+    to a state file not created yet, in a folder that exists, is fine: the file is created there."""
     path = Path(os.path.abspath(state_path))
     for link in (path, *path.parents):
         if link.is_symlink() and not link.exists():
+            if link == path and Path(os.path.realpath(link)).parent.is_dir():
+                continue
             which = f"{link}" if link == path else f"{path}: its folder {link}"
             return (f"[state].path (KARLA_CONNECTOR_STATE__PATH) {which} is a link to {os.path.realpath(link)}, which "
                     "does not exist (an unmounted volume?): mount it or fix the link; nothing was created")
