@@ -119,7 +119,8 @@ def commit_page(
         dropped = letters.drop_from_files(rt.name, stream, [(str(r.key), str(origin(r.location))) for r, _ in obsolete])
         gone = {id(r) for r, _ in obsolete}
         standing = [r for r in page.rejected if id(r) not in gone]
-        counts.new_letters = letters.add(_dead_rows(standing, rt.name, stream, rt.slug, now))
+        fresh = [standing[i] for i in letters.add_new(_dead_rows(standing, rt.name, stream, rt.slug, now))]
+        counts.new_letters = len(fresh)
         if page.done_files:
             Files(conn).mark_seen(rt.name, page.done_files, now)
         if page.cursor is not None and not full:
@@ -131,7 +132,7 @@ def commit_page(
     if obsolete:
         _tell_obsolete(rt.name, obsolete, dropped)
     if counts.new_letters:
-        _warn_letters(rt.name, standing, counts.new_letters, dry_run)
+        _warn_letters(rt.name, fresh, len(standing) - len(fresh), dry_run)
     counts.withdrawn = len(withdrawn)
     _warn_withdrawn(rt.name, withdrawn)
     return counts
@@ -273,17 +274,20 @@ def _listed(records: Iterable[Record], slug: str) -> dict[tuple[str, str], set[s
     return listed
 
 
-def _warn_letters(source: str, rejected: list, new: int, dry_run: bool = False) -> None:
+def _warn_letters(source: str, new: list[Rejected], standing: int, dry_run: bool = False) -> None:
     """Bad input is the merchant's most common problem: say where, at WARNING (alerts, a quiet log level),
-    not only in `dlq list`. The first few of a page are named; a whole bad file is one letter anyway."""
-    named = "; ".join(f"{r.location}: {redact(r.reason)}" for r in rejected[:_NAMED])
-    more = f" (and {len(rejected) - _NAMED} more)" if len(rejected) > _NAMED else ""
+    not only in `dlq list`. The first few new letters of a page are named (a whole bad file is one letter
+    anyway); the page's earlier letters a re-read only refreshed are counted, not named, or a file kept for
+    its old letters would hide the new bad row behind them."""
+    named = "; ".join(f"{r.location}: {redact(r.reason)}" for r in new[:_NAMED])
+    more = f" (and {len(new) - _NAMED} more)" if len(new) > _NAMED else ""
     if dry_run:  # nothing is stored: `dlq list` would not show them
-        log.warning("source %s (dry run): %d record(s) would be dead letters: %s%s; nothing was stored", source, new, named,
-                    more, extra={"source": source})
+        log.warning("source %s (dry run): %d record(s) would be dead letters: %s%s; nothing was stored", source, len(new),
+                    named, more, extra={"source": source})
         return
-    log.warning("source %s: %d new dead letter(s): %s%s; `karla-connector dlq list` shows them", source, new, named, more,
-                extra={"source": source})
+    still = f"; {standing} earlier dead letter(s) read again still stand" if standing else ""
+    log.warning("source %s: %d new dead letter(s): %s%s%s; `karla-connector dlq list` shows them", source, len(new), named,
+                more, still, extra={"source": source})
 
 
 def _vouches(record: Record) -> tuple[str, str | None, frozenset[str] | None, bool]:

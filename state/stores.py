@@ -74,10 +74,16 @@ class DeadLetters:
 
         A letter for a record already stored as a letter (the same row at the same place read again, or the
         same item refused again: a full sync, a file read again from its start) is refreshed in place,
-        keeping its id: one bad record is one letter."""
-        rows = [r for r in rows if not self._refreshed(r)]
+        keeping its id: one bad record is one letter. Returns how many letters are new."""
+        return len(self.add_new(rows))
+
+    def add_new(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """As ``add``, returning the positions in ``rows`` of the letters inserted (not refreshed): a warning
+        names those, not the page's old letters a re-read only refreshed."""
+        fresh = [i for i, r in enumerate(rows) if not self._refreshed(r)]
+        rows = [rows[i] for i in fresh]
         if not rows:
-            return 0
+            return []
         self.conn.exec_driver_sql(
             f"INSERT INTO dead_letter ({_DLQ_COLUMNS[4:]}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
@@ -89,7 +95,7 @@ class DeadLetters:
                 for r in rows
             ],
         )
-        return len(rows)
+        return fresh
 
     def _refreshed(self, r: dict[str, Any]) -> bool:
         sql = (
