@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import datetime, timezone, tzinfo
@@ -171,6 +172,7 @@ def parse_datetime(text: str | None, tz: tzinfo = timezone.utc) -> datetime | No
     raise ValueError(f"not a date: {text!r}")
 
 
+@functools.lru_cache(maxsize=1024)  # a file names few countries, each on thousands of orders
 def country_code(text: str | None) -> str | None:
     """ISO 3166-1 alpha-2 from a code (``uk`` → GB, ``DEU`` → DE) or a common English, German or native name
     (``Deutschland`` → DE); unknown names give None. Karla wants the alpha-2 code and refuses anything longer."""

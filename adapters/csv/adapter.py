@@ -6,10 +6,11 @@ marker appears). A file is first copied to a local spool while hashing — for S
 connection harmless: nothing of a half-downloaded file is ever parsed. What is said of a file as a whole (a
 missing column, a repeated header, the one letter for an unreadable file) is worded in ``adapters.csv.notices``.
 
-A file both globs match (a combined export: a row per line item, its tracking number filled once shipped)
-is read by both streams, parcels first. Only the stream read last marks it read and archives, deletes or
-sets it aside, counting the letters of both, and only once the other stream has read that same version:
-a stop between the two reads leaves it unmarked, so both read it again and nothing of it is lost.
+A file both globs match is read by the streams its header's own columns say (``Fields.kinds``): a combined
+export (a row per line item, its tracking number filled once shipped) by both, parcels first. Only the
+stream read last marks it read and archives, deletes or sets it aside, counting the letters of both, and
+only once the other stream has read that same version: a stop between the two reads leaves it unmarked, so
+both read it again and nothing of it is lost.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
 from adapters.csv.after import advised, after_reading, in_error_folder, stays
-from adapters.csv.check import folder_facts
+from adapters.csv.check import folder_facts, read_as
 from adapters.csv.config import CsvConfig
 from adapters.csv.files import FileSource, RemoteFile, Unreadable, open_source, public_url, settling, spooled
 from adapters.csv.grouping import group, is_grouped
@@ -63,7 +64,7 @@ class CsvAdapter:
     def check(self) -> list[str]:
         facts = list(getattr(self.files, "check", lambda: [])())
         now = self.context.clock().timestamp()
-        return facts + folder_facts(self.config, self.name, self.files.list(), self._globs(), now, self._matches)
+        return facts + folder_facts(self.config, self.name, self.files, self._globs(), now, self._matches)
 
     def set_aside(self, path: str) -> str | None:
         """Where a file of this name waits put aside by the source (``error_folder``), out of its reads:
@@ -109,9 +110,11 @@ class CsvAdapter:
         earlier = [self._letters.get((s, name, sha256)) for s in self._readers(name) if s != stream]
         return None if None in earlier else sum(n for n in earlier if n is not None)
 
-    def _other_reader(self, stream: str, name: str, fields: Fields) -> str | None:
-        """The other stream of a combined export that can read it (its required columns are in the header)."""
-        return next((s for s in self._readers(name) if s != stream and header_problem(self.name, s, fields) is None), None)
+    def _header_readers(self, name: str, fields: Fields) -> list[str]:
+        """The streams that read the file: those whose glob matches it; of a file both match, those its header's
+        own columns say (``Fields.kinds``): a parcel export with a zip code column is no orders file."""
+        readers = self._readers(name)
+        return [s for s in readers if s in fields.kinds()] if len(readers) > 1 else readers
 
     def _candidates(self, stream: str) -> list[RemoteFile]:
         listing = self.files.list()
@@ -228,16 +231,16 @@ class CsvAdapter:
                 self.context.log.info("%s is empty: nothing to read", remote.name)
                 yield whole_file(remote, sha256, [], closing)
                 return 0
-            other = self._other_reader(stream, remote.name, fields)
+            readers = self._header_readers(remote.name, fields)
+            if stream not in readers:  # both globs match it, and its header says it is the other kind: no letter
+                self.context.log.info("%s matches the %s glob too, but is read as %s", remote.name, stream, read_as(fields))
+                yield whole_file(remote, sha256, [], closing)
+                return 0
             if problem := header_problem(self.name, stream, fields):
-                if other:  # both globs match it, and it is the other kind of file: no letter, on a poll or a full sync
-                    self.context.log.info("%s matches the %s glob too, but is read as a %s file only: %s", remote.name,
-                                          stream, other, problem.partition(" (header:")[0].partition(":")[0])
-                    yield whole_file(remote, sha256, [], closing)
-                    return 0
                 yield whole_file(remote, sha256, [file_letter(self.config, stream, remote.name, sha256, problem)], closing)
                 return 1
             warn_missing(self.config, self.name, self.context.log, stream, remote.name, fields)
+            combined = stream == "fulfillments" and "orders" in readers  # its unshipped lines are the orders' rows
             key_index = fields.index["order_number"]
             key = lambda r: r.values[key_index] if key_index is not None and key_index < len(r.values) else ""  # noqa: E731
             with local.open("rb") as again:
@@ -253,7 +256,7 @@ class CsvAdapter:
                     for done, (order_key, order_rows) in enumerate(buckets.groups(index), start=1):
                         if done <= skip:
                             continue  # committed before a crash: same file, same groups, same order
-                        for result in self._map(stream, remote.name, order_key, order_rows, fields, other == "orders"):
+                        for result in self._map(stream, remote.name, order_key, order_rows, fields, combined):
                             if isinstance(result, Record):
                                 page.records.append(result)
                             else:

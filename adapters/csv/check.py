@@ -1,5 +1,5 @@
 """What ``check`` says of a CSV source's folder: how many files each glob matches, which still settle, which
-names do not sort by time, and which files both globs match (combined exports, read by both streams).
+names do not sort by time, and how each file both globs match is read (by its header: ``Fields.kinds``).
 
 Apart from ``adapters.csv.adapter``, which decides what is read when: this only words it for the operator.
 """
@@ -10,14 +10,23 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
+from zoneinfo import ZoneInfo
+
 from adapters.csv.config import CsvConfig
-from adapters.csv.files import RemoteFile, name_order_warning, settling, unmatched_note
+from adapters.csv.fields import ORDER_ONLY, PARCEL_ONLY, Fields
+from adapters.csv.files import FileSource, RemoteFile, Unreadable, name_order_warning, settling, unmatched_note
+from adapters.csv.notices import header_problem
+from adapters.csv.reader import FileProblem, read_rows
 
-__all__ = ["folder_facts"]
+__all__ = ["folder_facts", "read_as"]
+
+_KIND = {"fulfillments": "parcels", "orders": "orders"}
+_HEADERS_READ = 10  # files both globs match whose header check opens (each a download's first block over SFTP)
 
 
-def folder_facts(config: CsvConfig, source: str, listing: list[RemoteFile], globs: dict[str, str], now: float,
+def folder_facts(config: CsvConfig, source: str, files: FileSource, globs: dict[str, str], now: float,
                  matches: Callable[[str, str], bool]) -> list[str]:
+    listing = files.list()
     facts: list[str] = []
     quiet = SimpleNamespace(info=lambda *args: None)
     empty = False
@@ -33,21 +42,56 @@ def folder_facts(config: CsvConfig, source: str, listing: list[RemoteFile], glob
                          f"read from {datetime.fromtimestamp(last, timezone.utc):%H:%M:%S} UTC on")
             facts.append(f"still settling: {_listed(names, 10)}")
         facts += name_order_warning([f.name for f in matching])
-    facts += _both(listing, globs, matches)
+    facts += _both(config, source, files, listing, globs, matches)
     if empty:  # a glob matching nothing: name the exports it may have been meant for
         others = [f.name for f in listing if not any(matches(f.name, g) for g in globs.values())]
         facts += unmatched_note(others, source)
     return facts
 
 
-def _both(listing: list[RemoteFile], globs: dict[str, str], matches: Callable[[str, str], bool]) -> list[str]:
-    """Files both globs match are read by both streams (README: CSV files): said, so an overlap is no surprise."""
+def _both(config: CsvConfig, source: str, files: FileSource, listing: list[RemoteFile], globs: dict[str, str],
+          matches: Callable[[str, str], bool]) -> list[str]:
+    """Files both globs match are read by the streams their header says (README: CSV files): each said, with a
+    required column it lacks, so an overlap is no surprise and a misnamed column is found before a sync."""
     names = sorted(f.name for f in listing if all(matches(f.name, g) for g in globs.values()))
     if not names:
         return []
-    return [f"{len(names)} file(s) match both globs ({_listed(names, 5)}): each is read for its parcels and for its "
-            "orders (a combined export; a stream whose required columns it lacks leaves it to the other), and is "
-            "archived or deleted only once both have read it"]
+    facts = [f"{len(names)} file(s) match both globs ({_listed(names, 5)}): each is read as its header's columns say "
+             "(parcel columns, orders columns, or both: a combined export, read by both streams), and is archived or "
+             "deleted only once both have read it"]
+    return facts + [_how_read(config, source, files, name) for name in names[:_HEADERS_READ]]
+
+
+def _how_read(config: CsvConfig, source: str, files: FileSource, name: str) -> str:
+    """How the streams read one file both globs match, from its header (``Fields.kinds``, as ``_pages`` does)."""
+    try:
+        with files.open(name) as f:
+            header, _ = read_rows(f, config.encoding, config.delimiter)
+    except (FileProblem, Unreadable, OSError) as exc:
+        return f"{name}: its header could not be read ({exc})"
+    if not any(header):
+        return f"{name}: empty (no header): read as no orders and no parcels"
+    fields = Fields(config.columns, header, config.decimal_comma, ZoneInfo(config.timezone))
+    readers = fields.kinds()
+    how = (f"{name}: read as {read_as(fields)}" if len(readers) == 1
+           else f"{name}: read for its parcels and its orders")
+    problems = [f"for its {_KIND[s]}: {_short(p, source)}" for s in readers if (p := header_problem(source, s, fields))]
+    return how + "".join(f"; {p}" for p in problems) + (f" (header: {', '.join(header)})" if problems else "")
+
+
+def _short(problem: str, source: str) -> str:
+    """A header letter's reason without the header (said once) and the re-upload advice (nothing was read yet)."""
+    reason = problem.partition(" (header:")[0]
+    return f"{reason}: map it in [sources.{source}.columns]" if reason.startswith("missing") else reason.partition(":")[0]
+
+
+def read_as(fields: Fields) -> str:
+    """How a file both globs match is read when it is one kind only, and the columns that say so (for the INFO
+    line and ``check``)."""
+    if parcel := fields.present(PARCEL_ONLY):
+        return f"a parcel file only: its header has parcel columns ({', '.join(parcel)}) and none only an orders file has"
+    return (f"an orders file only: its header has orders columns ({', '.join(fields.present(ORDER_ONLY))}) and none "
+            "only a parcel file has")
 
 
 def _listed(names: list[str], most: int) -> str:

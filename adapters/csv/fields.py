@@ -8,6 +8,7 @@ differently. The first name a file's header has is that file's column.
 from __future__ import annotations
 
 import operator
+import re
 from datetime import timezone, tzinfo
 
 from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, Columns
@@ -16,6 +17,12 @@ from adapters.csv.reader import Row, header_key
 __all__ = ["ORDER_LEVEL", "Fields"]
 
 ORDER_LEVEL = tuple(f for f in ORDER_FIELDS if f not in ("sku", "product_title", "quantity", "price", "image_url"))
+# Columns only one kind of file has: they tell a parcel export from an orders file where both globs match it.
+# order_number, sku, quantity and shipping_zip_code (a shipping label's recipient) may be in either.
+PARCEL_ONLY = tuple(f for f in FULFILLMENT_FIELDS if f not in ORDER_FIELDS)
+ORDER_ONLY = tuple(f for f in ORDER_FIELDS if f not in FULFILLMENT_FIELDS and f != "shipping_zip_code")
+_PRODUCT = ("sku", "product_title", "quantity", "price", "image_url")
+_ZERO = re.compile(r"\D*0+(?:[.,]0*)?\D*")  # 0, 0,00, -0.00 €, 0 EUR (anything else is read, and may be a letter)
 
 
 class Fields:
@@ -33,9 +40,16 @@ class Fields:
         found = {f: next((n for n in names if header_key(n) in position), None) for f, names in self.wanted.items()}
         self.header = {f: found[f] or names[0] for f, names in self.wanted.items()}  # as this file names it
         self.index = {f: position[header_key(found[f])] if found[f] else None for f in self.wanted}
-        line = [i for i in (self.index[f] for f in ("sku", "product_title", "quantity", "price")) if i is not None]
-        # a line item's cells as one tuple (``is_line``), and the row width they need
-        self._line_cells = (operator.itemgetter(*line, *line[:1]), max(line) + 1) if line else None
+        named = [i for i in (self.index[f] for f in ("sku", "product_title")) if i is not None]
+        amounts = [i for i in (self.index[f] for f in ("quantity", "price")) if i is not None]
+        # a line item's naming cells and its amounts, each as one tuple (``is_line``), and the row width they need
+        self._named = operator.itemgetter(*named, *named[:1]) if named else None
+        self._amounts = operator.itemgetter(*amounts, *amounts[:1]) if amounts else None
+        self._line_width = max(named + amounts) + 1 if named or amounts else None
+        cells = [self.index[f] for f in _PRODUCT]
+        # a product's cells in one C call (``product_cells``): a column the file lacks reads the "" appended
+        self._product_pick = operator.itemgetter(*(i if i is not None else -1 for i in cells))
+        self._product_width = max((i for i in cells if i is not None), default=-1) + 1
         present = [i for i in (self.index[f] for f in ORDER_LEVEL) if i is not None]
         # the order-level cells of a row in one C call, and the row width they need (``order_differences``)
         self._order_cells = (operator.itemgetter(*present), max(present) + 1) if present else None
@@ -52,11 +66,34 @@ class Fields:
         """Headers of ``fields`` the file lacks, as a merchant looks for them ("Bestellnummer or Auftragsnummer")."""
         return [" or ".join(self.wanted[f]) for f in self.absent(fields, configured)]
 
+    def kinds(self) -> tuple[str, ...]:
+        """The streams that read a file both globs match, by its header: a parcel export carrying the recipient's
+        zip code must not be read as orders (it would replace their products), nor an orders file as parcels; a
+        file with columns of both kinds (a combined export), or of neither, is read by both, each asking for its
+        required columns."""
+        parcel, order = self.present(PARCEL_ONLY), self.present(ORDER_ONLY)
+        if bool(parcel) == bool(order):
+            return ("fulfillments", "orders")
+        return ("fulfillments",) if parcel else ("orders",)
+
+    def present(self, fields: tuple[str, ...]) -> list[str]:
+        """Headers of ``fields`` the file has, as it names them."""
+        return [self.header[f] for f in fields if self.index[f] is not None]
+
     def is_line(self, row: Row) -> bool:
-        """Whether a row holds a line item's value (sku, title, quantity or price): one C call per row."""
-        if self._line_cells is None or len(row.values) < self._line_cells[1]:
+        """Whether a row is a line item: it has a sku or title, or else a non-zero quantity or price (an ERP's
+        head row ``;;0;0,00`` is no product). A row with a sku costs one C call."""
+        if self._line_width is None or len(row.values) < self._line_width:
             return False
-        return any(self._line_cells[0](row.values))
+        if self._named is not None and any(self._named(row.values)):
+            return True
+        return self._amounts is not None and any(cell and not _ZERO.fullmatch(cell) for cell in self._amounts(row.values))
+
+    def product_cells(self, row: Row) -> tuple[str, ...]:
+        """A row's sku, product_title, quantity, price and image_url ("" where absent): read for every line."""
+        if len(row.values) < self._product_width:
+            return tuple(self.get(row, f) for f in _PRODUCT)
+        return self._product_pick([*row.values, ""])
 
     def get(self, row: Row, field: str) -> str:
         index = self.index[field]
