@@ -18,6 +18,7 @@ import pytest
 
 from state.lock import StateInUse, StateLock, legacy_lock_path, lock_holder, lock_path
 from tests.conftest import SLUG, cli, write_config, write_orders
+from tests.integration.test_lock_review6 import _linked
 from tests.integration.test_upgrade_safety import _as_010, _config, _schema
 
 # What 0.1.0's StateLock does: an exclusive flock on ``<configured path>.lock``, naming its holder in it.
@@ -30,16 +31,6 @@ os.write(fd, f"pid {os.getpid()} (run)".encode())
 print("locked", flush=True)
 sys.stdin.read()
 """
-
-
-def _linked(tmp_path: Path) -> tuple[Path, Path]:
-    """The state file moved to ``real``, its old place ``moved/state.db`` a symlink to it."""
-    real = tmp_path / "state.db"
-    real.touch()
-    (tmp_path / "moved").mkdir()
-    link = tmp_path / "moved" / "state.db"
-    os.symlink(real, link)
-    return real, link
 
 
 @pytest.fixture
