@@ -18,9 +18,12 @@ __all__ = ["ORDER_LEVEL", "Fields"]
 
 ORDER_LEVEL = tuple(f for f in ORDER_FIELDS if f not in ("sku", "product_title", "quantity", "price", "image_url"))
 # Columns only one kind of file has: they tell a parcel export from an orders file where both globs match it.
-# order_number, sku, quantity and shipping_zip_code (a shipping label's recipient) may be in either.
+# order_number, sku, quantity and the recipient (the email and shipping_* address a carrier's export carries
+# for its label) may be in either; an orders file is told by its products, money and order-level ids.
+_RECIPIENT = ("email", "shipping_name", "shipping_company", "shipping_address_line_1", "shipping_address_line_2",
+              "shipping_zip_code", "shipping_city", "shipping_province_code", "shipping_country_code", "shipping_phone")
 PARCEL_ONLY = tuple(f for f in FULFILLMENT_FIELDS if f not in ORDER_FIELDS)
-ORDER_ONLY = tuple(f for f in ORDER_FIELDS if f not in FULFILLMENT_FIELDS and f != "shipping_zip_code")
+ORDER_ONLY = tuple(f for f in ORDER_FIELDS if f not in FULFILLMENT_FIELDS and f not in _RECIPIENT)
 _PRODUCT = ("sku", "product_title", "quantity", "price", "image_url")
 _ZERO = re.compile(r"\D*0+(?:[.,]0*)?\D*")  # 0, 0,00, -0.00 €, 0 EUR (anything else is read, and may be a letter)
 
@@ -67,11 +70,12 @@ class Fields:
         return [" or ".join(self.wanted[f]) for f in self.absent(fields, configured)]
 
     def kinds(self) -> tuple[str, ...]:
-        """The streams that read a file both globs match, by its header: a parcel export carrying the recipient's
-        zip code must not be read as orders (it would replace their products), nor an orders file as parcels; a
+        """The streams that read a file both globs match, by its header: a parcel export carrying its recipient's
+        address must not be read as orders (it would replace their products), nor an orders file as parcels; a
         file with columns of both kinds (a combined export), or of neither, is read by both, each asking for its
         required columns."""
-        parcel, order = self.present(PARCEL_ONLY), self.present(ORDER_ONLY)
+        parcel = self.present(PARCEL_ONLY)  # one header mapped to a parcel and an order field ("Datum"): a parcel's
+        order = [name for name in self.present(ORDER_ONLY) if name not in parcel]
         if bool(parcel) == bool(order):
             return ("fulfillments", "orders")
         return ("fulfillments",) if parcel else ("orders",)

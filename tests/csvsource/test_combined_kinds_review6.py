@@ -1,7 +1,8 @@
 """A file both globs match is read as its header's own columns say (review chg6b).
 
-Parcel columns (tracking_number, carrier, shipped_at, tracking_url) and orders columns (titles, prices,
-address, email, …) tell the kinds apart; order_number, sku, quantity and shipping_zip_code may be in either.
+Parcel columns (tracking_number, carrier, shipped_at, tracking_url) and orders columns (titles, prices, totals,
+order-level ids, …) tell the kinds apart; order_number, sku, quantity and the recipient (email, shipping_*)
+may be in either (a carrier's export carries the recipient for its label: review chg6d).
 A parcel export carrying the recipient's zip code was read as orders too (its order went out again with the
 parcel's sku as its only product and an address of only the zip code), and a combined export with one
 misnamed required column lost that side without a letter, archived, exit 0.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from adapters.base import AdapterContext
 from adapters.csv import CsvAdapter, CsvConfig
@@ -38,6 +41,28 @@ def test_a_parcel_file_with_a_zip_code_column_is_not_read_as_orders(tmp_path: Pa
     assert order["products"] == sent["products"] and order["address"] == sent["address"]  # before: the parcel's sku only
     assert [t["tracking_number"] for t in order["trackings"]] == ["JJD1"]
     assert "is read as a parcel file only: its header has parcel columns" in run.stderr
+    assert (folder / "archive" / "versand_001.csv").exists() and not _letters(config)
+
+
+@pytest.mark.parametrize("recipient", [
+    ("shipping_name,shipping_zip_code,shipping_city,shipping_country_code", "Max Muster,10119,Berlin,DE"),
+    ("email", "kunde@example.com"),  # no zip code: the orders stream read it and wrote a letter, the file kept
+])
+def test_a_carrier_export_with_its_recipient_is_a_parcel_file(tmp_path: Path, sandbox, recipient: tuple[str, str]) -> None:
+    config = write_config(tmp_path, sandbox.url, source={"orders_glob": "*.csv", "fulfillments_glob": "versand*.csv",
+                                                       "after_processing": "archive"})
+    folder = tmp_path / "files"
+    write_orders(folder, "orders_001.csv", [1])
+    assert cli(config, "sync").returncode == 0
+    sent = sandbox.orders(SLUG)["1"]
+    columns, values = recipient
+    (folder / "versand_001.csv").write_text(f"order_number,tracking_number,carrier,shipped_at,sku,quantity,{columns}\n"
+                                           f"1,JJD1,DHL,2026-11-21,SKU-1-0,1,{values}\n", encoding="utf-8")
+    run = cli(config, "sync")
+    assert run.returncode == 0, run.stderr[-800:]
+    order = sandbox.orders(SLUG)["1"]
+    assert order["products"] == sent["products"] and order["address"] == sent["address"]  # before: the parcel's
+    assert [t["tracking_number"] for t in order["trackings"]] == ["JJD1"]
     assert (folder / "archive" / "versand_001.csv").exists() and not _letters(config)
 
 
@@ -79,13 +104,13 @@ def test_an_orders_file_both_globs_match_is_read_as_orders_only(tmp_path: Path, 
 
 def test_check_says_how_each_file_both_globs_match_is_read(tmp_path: Path) -> None:
     (tmp_path / "export_1.csv").write_text("order_number,tracking_number,carrier,shipping_zip_code\n1,JJD1,DHL,10119\n")
-    (tmp_path / "export_2.csv").write_text("order_number,shipping_zip_code,email\n1,10119,a@example.com\n")
+    (tmp_path / "export_2.csv").write_text("order_number,shipping_zip_code,email,product_title\n1,10119,a@example.com,Hemd\n")
     (tmp_path / "export_3.csv").write_text("order_number,sku,quantity\n1,A,1\n")
     config = CsvConfig(url=str(tmp_path), orders_glob="export*.csv", fulfillments_glob="export*.csv")
     facts = CsvAdapter("t", config, AdapterContext(source="t")).check()
     assert "export_1.csv: read as a parcel file only: its header has parcel columns (tracking_number, carrier) and " \
            "none only an orders file has" in facts, facts
-    assert "export_2.csv: read as an orders file only: its header has orders columns (email) and none only a parcel " \
+    assert "export_2.csv: read as an orders file only: its header has orders columns (product_title) and none only a parcel " \
            "file has" in facts
     three = next(f for f in facts if f.startswith("export_3.csv"))
     assert "for its parcels: missing required column tracking_number" in three
