@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DatabaseError
 
 from connector.errors import ConfigError
-from state.lock import PATH_ERRNOS, StateInUse, dangling_link, probe
+from state.lock import PATH_ERRNOS, StateInUse, StateNotMounted, dangling_link, probe
 from state.migrations import SCHEMA_VERSION, upgrade
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "StateDB", "open_state", "read_only_uri", "require_existing"]
@@ -83,7 +83,7 @@ def _create_private(path: Path) -> None:
 def _refuse_dangling(path: Path | str) -> None:
     dangling = dangling_link(path)
     if dangling:
-        raise ConfigError(dangling)
+        raise StateNotMounted(dangling)
 
 
 def require_existing(path: Path | str) -> None:

@@ -22,7 +22,7 @@ from connector.errors import ConfigError
 from state.migrations import SCHEMA_VERSION
 
 __all__ = [
-    "EX_TEMPFAIL", "StateInUse", "StateLock", "dangling_link", "legacy_lock_path", "lock_holder", "lock_path", "probe",
+    "EX_TEMPFAIL", "StateInUse", "StateLock", "StateNotMounted", "dangling_link", "legacy_lock_path", "lock_holder", "lock_path", "probe",
     "refusal",
 ]
 
@@ -67,6 +67,13 @@ def legacy_lock_path(state_path: Path | str) -> Path | None:
     return None if os.path.realpath(named) == str(lock_path(state_path)) else named
 
 
+class StateNotMounted(ConfigError):
+    """The state path leads through a link to nothing (a volume not mounted yet, an NFS share at boot): exit 3,
+    which systemd retries, not 2, which it does not (``RestartPreventExitStatus=2``): it passes once mounted."""
+
+    exit_code = 3
+
+
 def dangling_link(state_path: Path | str) -> str | None:
     """Why the state path cannot be used when it (or a folder on its way) is a link to nothing, e.g. into a volume
     not mounted: following it would create folders where the volume belongs, then fail with "File exists". A link
@@ -96,7 +103,7 @@ class StateLock:
     def acquire(self) -> StateLock:
         dangling = dangling_link(self.state)
         if dangling:
-            raise ConfigError(dangling)
+            raise StateNotMounted(dangling)
         self._fd = self._take(self.path)
         if self.legacy is not None:
             try:
