@@ -255,29 +255,33 @@ def _twins(tmp_path: Path, name: str, packages: list[str]) -> list:
             .entry_points]
 
 
+def _resolved(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, found: list, name: str) -> tuple[str, str]:
+    """The entry point used for ``name`` when packages are found in the order ``found``, and the warning logged."""
+    monkeypatch.setattr(registry, "entry_points", lambda group: found)
+    monkeypatch.setattr(registry, "_WARNED", set())
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="connector.registry"):
+        used = registry._entry_points()[name].value
+    return used, caplog.text
+
+
 def test_a_plugin_named_like_a_built_in_adapter_never_replaces_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     ours = [ep for ep in registry.entry_points(group=registry.GROUP) if ep.name == "csv"]
     plugin = _twins(tmp_path, "csv", ["fake-csv"])
     for found in (ours + plugin, plugin + ours):  # the file system decides the order packages are found in
-        monkeypatch.setattr(registry, "entry_points", lambda group, found=found: found)
-        monkeypatch.setattr(registry, "_WARNED", set())
-        with caplog.at_level("WARNING", logger="connector.registry"):
-            assert registry._entry_points()["csv"].value == "adapters.csv:CsvAdapter"
-        assert "adapters.csv:CsvAdapter (karla-connector) is used, the built-in one; fake_csv:A (fake-csv)" in caplog.text
-        caplog.clear()
+        used, said = _resolved(monkeypatch, caplog, found, "csv")
+        assert used == "adapters.csv:CsvAdapter"
+        assert "adapters.csv:CsvAdapter (karla-connector) is used, the built-in one; fake_csv:A (fake-csv)" in said
 
 
 def test_two_plugins_of_one_name_resolve_alike_on_every_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     eps = _twins(tmp_path, "woo", ["woo-alpha", "woo-beta"])
     for found in (eps, eps[::-1]):
-        monkeypatch.setattr(registry, "entry_points", lambda group, found=found: found)
-        monkeypatch.setattr(registry, "_WARNED", set())
-        with caplog.at_level("WARNING", logger="connector.registry"):
-            assert registry._entry_points()["woo"].value == "woo_beta:A"
-        assert "woo_beta:A (woo-beta) is used, the last by package name; woo_alpha:A (woo-alpha) ignored" in caplog.text
-        caplog.clear()
+        used, said = _resolved(monkeypatch, caplog, found, "woo")
+        assert used == "woo_beta:A"
+        assert "woo_beta:A (woo-beta) is used, the last by package name; woo_alpha:A (woo-alpha) ignored" in said
 
 
 # -- the engine tolerates what the kit refuses ------------------------------------------------------------------
