@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from adapters.base import SourceConfig
 from adapters.csv.files import safe_folder
-from adapters.csv.reader import line_codec
+from adapters.csv.encoding import line_codec
 from connector.errors import ConfigError
 from connector.karla.carriers import CarrierOverrides
 

@@ -1,4 +1,4 @@
-"""Encoding checks for CSV lines (``reader._Lines`` decodes; this says what went wrong and what to set).
+"""Encoding checks for CSV lines (``lines.Lines`` decodes; this says what went wrong and what to set).
 
 A byte order mark decides the encoding of the whole file (UTF-16/32 cannot be read line by line at all),
 a header line not valid in the encoding spoils every column name (``FileProblem``), and a row valid in

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from adapters.base import AdapterContext, Page
 from adapters.csv import CsvAdapter, CsvConfig
-from adapters.csv import reader
+from adapters.csv import lines
 from adapters.csv.reader import read_keys, read_rows
 from connector.errors import ConfigError
 
@@ -195,8 +195,8 @@ def test_line_ends_split_across_read_chunks_are_the_same_lines(tmp_path: Path, m
     want = [(2, ["1", "x"]), (3, ["22", "yy"]), (4, ["333", "zzz"]), (5, ["4", "q\rr"]), (7, ["5", "L" * 200]), (8, ["6", "w"]),
             (9, ["7", "M" * 200]), (10, ["8", "v"]), (11, ["9", "N" * 200]), (12, ["10", "u"])]
     assert [(line, values) for line, values, _ in rows_of(path)] == want
-    monkeypatch.setattr(reader, "_CHUNK", chunk)
-    monkeypatch.setattr(reader, "_MAX_LINE", limit)
+    monkeypatch.setattr(lines, "_CHUNK", chunk)
+    monkeypatch.setattr(lines, "_MAX_LINE", limit)
     got = rows_of(path)
     assert [(line, values) for line, values, problem in got if problem is None] == [w for w in want if len(w[1][1]) < 10]
     assert [line for line, _, problem in got if problem] == [7, 9, 11]
