@@ -43,6 +43,7 @@ from adapters.shopify.queries import (
 )
 from adapters.shopify.reader import OrderReader
 from adapters.shopify.recheck import changed_orders
+from adapters.shopify.untracked import tell_link_only
 from adapters.shopify.watch import Watch
 from connector.errors import Aborted, ConfigError, ConnectorError
 
@@ -229,6 +230,7 @@ class ShopifyAdapter:
     # -- helpers -----------------------------------------------------------------------------------
     def _page(self, nodes: list[Node], cursor: str | None, *, ordered: bool) -> Page:
         kept, skipped = self._kept(nodes)
+        tell_link_only(kept, self.config.shop_domain, self.log)  # parcels that have a link but no number: not sent
         page = Page(cursor=cursor, skipped=skipped)
         for node in kept:
             result = map_order(node, self.options, cursor=node.get("updatedAt") if ordered else None)

@@ -12,7 +12,8 @@
 - Local pickups and in-store (POS) sales have no shipping address although ``requiresShipping`` is true
   (it only means "has shipping lines or items that need shipping"): they are skipped like test orders,
   not rejected, as there is no parcel for Karla to follow. Told apart by ``sourceName`` ``pos`` or the
-  fulfillment orders' ``deliveryMethod.methodType`` (fetched only for orders without an address).
+  fulfillment orders' ``deliveryMethod.methodType`` (fetched only for orders without an address). So are
+  orders with nothing to ship (``requiresShipping`` false: e-books, gift cards, services) and no address.
 - ``sub_total_price`` is Karla's "items before shipping and discounts": the sum of the line items'
   ``originalUnitPriceSet`` × ``currentQuantity``, not Shopify's ``currentSubtotalPriceSet`` (after discounts).
 - Test orders and cancelled orders are skipped by default (``skip_reason``): Karla would treat them as
@@ -63,7 +64,8 @@ def skip_reason(node: dict[str, Any], options: MappingOptions) -> str | None:
         return "cancelled"
     if collected(node):
         return "picked up or sold in store (no shipping address, no parcel)"
-    return None
+    digital = node.get("requiresShipping") is False and not node.get("shippingAddress")  # with one: sent as usual
+    return "nothing to ship (digital goods or services, no shipping address)" if digital else None
 
 
 def order_number(node: dict[str, Any]) -> str:
@@ -292,8 +294,6 @@ def _reason(node: dict[str, Any], detail: str) -> str:
     elif withheld(node):
         why = ("Shopify sent no shipping address: it withheld it (protected customer data access, Level 2), or this "
                "is a local pickup the connector cannot recognise without a read_*_fulfillment_orders scope")
-    elif node.get("requiresShipping") is False:
-        why = "nothing to ship (digital goods or a pickup), so there is no shipping address"
     else:  # countries without postal codes (HK, AE, QA...): Karla cannot take them
         country = (node.get("shippingAddress") or {}).get("countryCodeV2")
         why = f"the shipping address{f' ({country})' if country else ''} has no zip code"

@@ -204,11 +204,10 @@ class OrderReader:
             for found in self._data(FULFILLMENT_LINE_ITEMS, {"ids": chunk}, len(chunk) * FULFILLMENT_NODE_COST)["nodes"]:
                 if found and found.get("id") in wanted:
                     wanted[found["id"]]["fulfillmentLineItems"] = found["fulfillmentLineItems"]
-        gone: set[str] = set()
-        for fulfillment in wanted.values():
-            fulfillment.setdefault("fulfillmentLineItems", {"nodes": []})
-            if not self._more(fulfillment, "fulfillmentLineItems"):
-                gone.add(fulfillment["id"])
+        gone = {fid for fid, f in wanted.items() if "fulfillmentLineItems" not in f}  # null: deleted since the export
+        for fid, fulfillment in wanted.items():
+            if fid not in gone and not self._more(fulfillment, "fulfillmentLineItems"):
+                gone.add(fid)
         kept = [node for node in nodes if not any(f.get("id") in gone for f in node.get("fulfillments") or [])]
         if len(kept) < len(nodes):
             self.log.debug("Shopify: %d orders vanished while being read: left out", len(nodes) - len(kept))

@@ -90,9 +90,10 @@ def engine_runtime(shop: FakeShopify, clock: FakeClock, **settings: Any) -> Sour
 def _fresh_process_memory() -> Iterator[None]:
     """What the adapter keeps per process (granted tokens, warnings said once) starts empty in every test, as in
     a fresh daemon: the fakes of different tests share a shop domain and may reuse a port."""
-    from adapters.shopify import auth, client, watch
+    from adapters.shopify import auth, client, untracked, watch
 
     auth.forget_grants()
+    untracked.forget_told()
     client._ANNOUNCED.clear()
     client._FELL_FORWARD.clear()
     watch._OVERFLOWING.clear()

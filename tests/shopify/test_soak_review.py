@@ -18,10 +18,12 @@ def test_an_order_that_cannot_go_stays_one_letter_however_often_it_is_edited(
     # Its letter carried updatedAt: every tag or note added in Shopify made another letter and warning.
     db = open_state(tmp_path / "s.db")
     rt = _runtime(shop, clock)
-    digital = shop.add_order(order(1, requiresShipping=False, shippingAddress=None), updated="2026-11-20T10:00:00Z")
+    unsendable = order(1)  # to Hong Kong: no postal code, which Karla requires
+    unsendable["shippingAddress"].update(zip=None, city="Hong Kong", country="Hong Kong", countryCodeV2="HK")
+    unsendable = shop.add_order(unsendable, updated="2026-11-20T10:00:00Z")
     assert sync_source(db, rt, clock=clock.now).new_letters == 1
     for minute in (1, 2, 3):
-        shop.store.update(digital["id"], tags=[f"note{minute}"])
+        shop.store.update(unsendable["id"], tags=[f"note{minute}"])
         clock.advance(600)
         assert sync_source(db, rt, clock=clock.now).new_letters == 0
     with db.read() as conn:
