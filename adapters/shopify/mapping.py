@@ -4,9 +4,9 @@
   key; ``external_id`` is Shopify's numeric order id.
 - Products and totals are what the order holds now: ``currentQuantity`` and the ``current*Set`` amounts,
   which leave out units removed by an order edit or refunded (``quantity`` and ``total*Set`` keep
-  them). A line with nothing left is not sent.
-- Each tracking number of a fulfillment is one parcel carrying that fulfillment's line items (with the
-  quantity shipped in it); cancelled and failed fulfillments are not sent.
+  them). A line with nothing left is not sent (``products``).
+- Each tracking number of a fulfillment is one parcel carrying that fulfillment's line items as the order's
+  products (image, price, ids) with the quantity shipped in it; cancelled and failed fulfillments are not sent.
 - Protected customer data that Shopify withholds comes back null: the order is sent without it. Without
   a zip code Karla cannot create the order, so such an order becomes a ``Rejected`` saying why.
 - Local pickups and in-store (POS) sales have no shipping address although ``requiresShipping`` is true
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,7 @@ from pydantic import ValidationError
 
 from adapters.base import Record, Rejected
 from adapters.shopify.cursor import gid_number
+from adapters.shopify.products import amount as _amount, clean as _clean, order_products, parcel_products, subtotal
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking, explain
 
@@ -126,31 +126,6 @@ def withheld(node: dict[str, Any]) -> bool:
     return _addressless(node) and not collected(node)
 
 
-def _decimal(value: Any) -> Decimal | None:
-    amount = ((value or {}).get("shopMoney") or {}).get("amount")
-    try:
-        return Decimal(str(amount)) if amount not in (None, "") else None
-    except InvalidOperation:
-        return None
-
-
-def _amount(value: Any) -> float | None:
-    amount = _decimal(value)
-    return float(amount) if amount is not None else None
-
-
-def _subtotal(node: dict[str, Any]) -> float | None:
-    """Items before shipping and discounts (Karla's definition), summed exactly: ``currentSubtotalPriceSet`` is
-    after discounts. Current quantities, like the products sent; None when no line item has a price."""
-    prices = [(_decimal(item.get("originalUnitPriceSet")), _current_quantity(item)) for item in nodes(node.get("lineItems"))]
-    priced = [(price, int(qty or 0)) for price, qty in prices if price is not None]
-    return float(sum((price * qty for price, qty in priced), Decimal(0))) if priced else None
-
-
-def _clean(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if v not in (None, "", [])}
-
-
 def _address(node: dict[str, Any]) -> dict[str, Any]:
     a = node.get("shippingAddress") or {}
     line1, line2 = a.get("address1"), a.get("address2")
@@ -160,40 +135,6 @@ def _address(node: dict[str, Any]) -> dict[str, Any]:
         "city": a.get("city"), "province": a.get("province"), "province_code": a.get("provinceCode"),
         "country": a.get("country"), "country_code": a.get("countryCodeV2"), "phone": a.get("phone"),
     })
-
-
-def _current_quantity(item: dict[str, Any]) -> Any:
-    """Units still on the order: ``currentQuantity`` leaves out removed and refunded units, ``quantity``
-    (the fallback, for data without ``currentQuantity``) counts everything ever ordered."""
-    current = item.get("currentQuantity")
-    return item.get("quantity") if current is None else current
-
-
-def _products(node: dict[str, Any]) -> list[dict[str, Any]]:
-    """The order's line items, without those an edit or a refund removed entirely (nothing left to ship).
-
-    By id: the paged read returns them so (a connection without ``sortKey`` is in id order), the bulk
-    result promises no order among child lines; the same order from both paths must hash the same."""
-    items = sorted(nodes(node.get("lineItems")), key=lambda item: gid_number(item.get("id")))
-    return [_product(item) for item in items if _current_quantity(item) != 0]
-
-
-def _product(item: dict[str, Any]) -> dict[str, Any]:
-    image = item.get("image") or {}
-    images = [_clean({"src": image.get("url"), "alt": image.get("altText")})] if image.get("url") else []
-    return _clean({
-        "title": item.get("title"), "sku": item.get("sku"), "quantity": _current_quantity(item),
-        "price": _amount(item.get("originalUnitPriceSet")), "images": images,
-        # numeric ids, as Karla's product catalog keys Shopify products (003: ``external_product_id``, the
-        # recommendations' ``"id": 7234567890``) and as ``external_id`` is sent; a gid would never match them
-        "product_id": _numeric_id(item.get("product")), "variant_id": _numeric_id(item.get("variant")),
-    })
-
-
-def _numeric_id(owner: dict[str, Any] | None) -> str | None:
-    """``{"id": "gid://shopify/Product/7234567890"}`` -> ``"7234567890"``; None for a deleted or custom item."""
-    number = gid_number((owner or {}).get("id"))
-    return str(number) if number >= 0 else None
 
 
 def _index(application: dict[str, Any]) -> tuple[bool, int]:
@@ -244,9 +185,9 @@ def _order(node: dict[str, Any], number: str, options: MappingOptions) -> OrderP
         "order_placed_at": node.get("processedAt") or node.get("createdAt"), "email_id": node.get("email"),
         "currency": node.get("currencyCode"), "total_order_price": _amount(node.get("currentTotalPriceSet")),
         "shipping_price": _amount(node.get("currentShippingPriceSet")),
-        "sub_total_price": _subtotal(node),
+        "sub_total_price": subtotal(nodes(node.get("lineItems"))),
         "discount_price": _amount(node.get("currentTotalDiscountsSet")), "discounts": _discounts(node),
-        "products": _products(node), "address": _address(node),
+        "products": order_products(nodes(node.get("lineItems"))), "address": _address(node),
         "segments": tags, "external_customer_id": str(gid_number(customer["id"])) if customer.get("id") else None,
         "order_status_url": node.get("statusPageUrl"),
     }))
@@ -255,11 +196,7 @@ def _order(node: dict[str, Any], number: str, options: MappingOptions) -> OrderP
 def _trackings(node: dict[str, Any], options: MappingOptions) -> list[Tracking]:
     found = []
     for fulfillment in live_fulfillments(node):
-        products = [
-            _clean({"sku": (li.get("lineItem") or {}).get("sku"), "title": (li.get("lineItem") or {}).get("title"),
-                    "quantity": li.get("quantity")})
-            for li in nodes(fulfillment.get("fulfillmentLineItems"))
-        ]
+        products = parcel_products(nodes(node.get("lineItems")), nodes(fulfillment.get("fulfillmentLineItems")))
         shipment = str(fulfillment.get("legacyResourceId") or gid_number(fulfillment.get("id")))
         for info in fulfillment.get("trackingInfo") or []:
             if not (info.get("number") or "").strip():

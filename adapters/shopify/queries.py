@@ -35,7 +35,8 @@ LINE_ITEM = (  # cost 6
     "id sku title quantity currentQuantity originalUnitPriceSet { shopMoney { amount } } image { url altText }"
     " product { id } variant { id }"
 )
-FULFILLMENT_LINE_ITEM = "quantity lineItem { sku title }"  # cost 2
+# The line item's ``id`` (a free scalar) finds the order's line item, whose image and price the parcel carries.
+FULFILLMENT_LINE_ITEM = "quantity lineItem { id sku title }"  # cost 2
 # ``index`` orders the applications whatever order they arrive in (bulk JSONL promises none) and ties a line
 # item's allocation to its code; ``targetType`` tells a shipping code (already in the shipping price) from an
 # order discount; ``allocationMethod`` EACH means the value was taken off every unit (see DISCOUNT_ALLOCATIONS).

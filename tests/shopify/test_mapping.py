@@ -65,8 +65,9 @@ def test_realistic_order_field_by_field(shop: FakeShopify, make_adapter: MakeAda
         "segments": ["shopify:vip", "shopify:Großkunde"], "external_customer_id": "742",
         "order_status_url": "https://karla-test.myshopify.com/123/orders/abc42/authenticate?key=k42",
     }
-    parcel_a = [{"title": "Artikel 0 „Größe M“", "sku": "SKU-42-0", "quantity": 1, "images": []},
-                {"title": "Artikel 1 „Größe M“", "quantity": 2, "images": []}]
+    line_0 = {"title": "Artikel 0 „Größe M“", "sku": "SKU-42-0", "quantity": 1, "price": 10.5,  # the order's product
+              "images": [{"src": "https://cdn.shopify.com/s/files/42-0.jpg"}], "product_id": "8000000", "variant_id": "9000000"}
+    parcel_a = [line_0, {"title": "Artikel 1 „Größe M“", "quantity": 2, "price": 11.5, "images": []}]
     assert [dump(t) for t in record.trackings] == [
         {"tracking_number": "JJD000390007", "tracking_url": "https://track.example/JJD000390007", "carrier_reference": "dhlexp",
          "tracking_placed_at": "2026-11-20T09:00:00Z", "external_shipment_id": "9001", "products": parcel_a},
@@ -74,10 +75,10 @@ def test_realistic_order_field_by_field(shop: FakeShopify, make_adapter: MakeAda
          "tracking_placed_at": "2026-11-20T09:00:00Z", "external_shipment_id": "9001", "products": parcel_a},
         {"tracking_number": "H1234", "tracking_url": "https://track.example/H1234", "carrier_reference": "hrs",
          "tracking_placed_at": "2026-11-20T09:30:00Z", "external_shipment_id": "9002",
-         "products": [{"title": "Artikel 2 „Größe M“", "sku": "SKU-42-2", "quantity": 3, "images": []}]},
+         "products": [dump(record.order)["products"][2]]},
         {"tracking_number": "KURIER-7", "tracking_url": "https://track.example/KURIER-7", "tracking_company": "Kiezkurier Berlin",
          "tracking_placed_at": "2026-11-20T09:45:00Z", "external_shipment_id": "9004",
-         "products": [{"title": "Artikel 0 „Größe M“", "sku": "SKU-42-0", "quantity": 1, "images": []}]},
+         "products": [line_0]},
     ]
 
 
