@@ -53,6 +53,7 @@ from adapters.shopware.criteria import HISTORY_ID_FIELDS, Window, history_criter
 from adapters.shopware.cursor import iso, load_cursor, ms
 from adapters.shopware.mapping import first_shipped, left_out, map_order, tracked_delivery_ids, unsent_lines
 from adapters.shopware.memory import first_time
+from adapters.shopware.numbers import NumberGuard, number_facts
 from adapters.shopware.states import state_facts, use_states
 from adapters.shopware.unserved import MAX_UNSERVED, orders_page, unserved_answer, unserved_letter
 from connector.errors import ConfigError, FatalError
@@ -78,6 +79,7 @@ class ShopwareAdapter:
         self.history_refused: str | None = None  # the 403's message once history turned out unreadable
         self.skipped: Counter[str] = Counter()  # orders not sent on purpose, by reason (see ``_skip``)
         self.states_reviewed = False  # state names checked against the shop's, kept for the process (``states``)
+        self.numbers = NumberGuard()  # order numbers read by Karla shop: a second order with one is a letter (``numbers``)
 
     def __repr__(self) -> str:
         return f"ShopwareAdapter(name={self.name!r}, url={self.config.base_url!r}, client_id={self.config.client_id!r})"
@@ -109,6 +111,7 @@ class ShopwareAdapter:
                 f"integration {self.config.client_id}: token issued, orders readable ({newest})", history,
                 *state_facts(self.config, review),
                 *channel_facts(self.client, self.config, self.context.log),
+                *number_facts(self.client, self.config, self.context.log),
                 *(f"WARNING: {w}" for w in [self.client.tls_warning] if w)]  # verify_tls = false: logged, and said here
 
     def streams(self) -> Sequence[StreamSpec]:
@@ -118,7 +121,7 @@ class ShopwareAdapter:
     def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
         if stream != "orders":
             raise ValueError(f"unknown stream {stream!r}; the shopware source has 'orders'")
-        before = self.skipped.copy()
+        before, self.numbers = self.skipped.copy(), NumberGuard()
         yield from self._windows(cursor)
         if left := self.skipped - before:  # a count a merchant can notice, where the debug lines are off
             self.context.log.info("shopware: %d orders read and not sent this poll: %s", sum(left.values()),
@@ -131,6 +134,8 @@ class ShopwareAdapter:
         if not self.states_reviewed:
             self.config, _ = use_states(self.client, self.config, self.context.log)
             self.states_reviewed = True
+        if first_time(self.config, "number ranges"):  # channels that can issue the same numbers: warned once a process
+            number_facts(self.client, self.config, self.context.log)
         target = ms(self.client.shop_now() - timedelta(seconds=self.config.lag_seconds))
         if scan is not None:
             yield from self._scan(scan[0], scan[1], done)
@@ -264,7 +269,7 @@ class ShopwareAdapter:
                 self.context.log.warning("shopware: line items of type %r (e.g. %r in order %s) are not sent and not in "
                                          "sub_total_price; if they are goods, set this source's deposit_line_item_type = %r",
                                          kind, label, number, kind)
-        return result
+        return self.numbers.admit(result, row) if isinstance(result, Record) else result
 
     def _skip(self, number: str | None, reason: str) -> None:
         """An order left out on purpose is no dead letter: counted in ``skipped`` by reason, with a debug line."""

@@ -36,8 +36,9 @@ from pydantic import ValidationError
 from adapters.base import Record, Rejected
 from adapters.shopware.carrier import carrier
 from adapters.shopware.config import ShopwareConfig, channel_key
-from adapters.shopware.prices import (discount, gross_total, gross_unit, is_delivery_promotion, is_net,
-                                      is_shipping_discount, shipping_gross)
+from adapters.shopware.lines import Goods, is_product, top_level, unsent_lines
+from adapters.shopware.lines import clean as _clean
+from adapters.shopware.prices import discount, gross_total, is_delivery_promotion, is_net, is_shipping_discount, shipping_gross
 from connector.karla.models import OrderPlacement, Tracking, explain
 
 __all__ = ["first_shipped", "left_out", "map_order", "parse_time", "tracked_delivery_ids", "unsent_lines"]
@@ -61,10 +62,6 @@ def _get(entity: Entity | None, field: str) -> Any:
 
 def _state(entity: Entity | None) -> str | None:
     return ((entity or {}).get("stateMachineState") or {}).get("technicalName")
-
-
-def _clean(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if v not in (None, "")}
 
 
 def _address(raw: Entity) -> dict[str, Any]:
@@ -101,33 +98,6 @@ def _shipping_address(order: Entity) -> dict[str, Any]:
     return _address((billing or addresses or [{}])[0])
 
 
-# "custom": the Administration's "Add custom item" (engraving, a service); "container": a bundle, whose price
-# holds its children's (they are nested lines, not counted again). Both are in amountTotal, so in the subtotal.
-PRODUCT_TYPES = ("product", "custom", "container")
-# Shopware core's other line item types (``LineItem::*_LINE_ITEM_TYPE``): money off, never goods.
-DISCOUNT_TYPES = ("promotion", "credit", "discount")
-
-
-def _is_product(item: Entity, config: ShopwareConfig) -> bool:
-    kind = item.get("type")
-    return kind in PRODUCT_TYPES or (config.deposit_line_item_type is not None and kind == config.deposit_line_item_type)
-
-
-def _product(item: Entity, quantity: Any, net: bool) -> dict[str, Any]:
-    """``net``: the order is net-priced, so the unit price is converted to gross (``prices``)."""
-    payload = item.get("payload") or {}
-    cover = (item.get("cover") or {}).get("url")
-    return _clean({
-        "sku": payload.get("productNumber") or item.get("referencedId"), "title": item.get("label"), "quantity": quantity,
-        "price": gross_unit(item, net), "images": [_clean({"src": cover, "alt": (item.get("cover") or {}).get("alt")})] if cover else None,
-        "product_id": payload.get("parentId") or item.get("productId"), "variant_id": item.get("productId"),
-    })
-
-
-def _top_level(order: Entity, kind: str | None = None) -> list[Entity]:
-    return [i for i in order.get("lineItems") or [] if not i.get("parentId") and (kind is None or i.get("type") == kind)]
-
-
 def _money_off(item: Entity, config: ShopwareConfig) -> bool:
     """A line that takes money off the order: a promotion (not a shipping voucher, whose money is in the
     shipping price), a credit ("Add credit"), or any other non-product line with a negative price, such as
@@ -135,14 +105,7 @@ def _money_off(item: Entity, config: ShopwareConfig) -> bool:
     kind = item.get("type")
     if kind == "promotion":
         return not is_delivery_promotion(item)
-    return kind == "credit" or (not _is_product(item, config) and float(item.get("totalPrice") or 0) < 0)
-
-
-def unsent_lines(order: Entity, config: ShopwareConfig) -> dict[str, str]:
-    """Type -> label of top-level lines with a price that are neither sent as products nor as discounts (a
-    plugin's fee or goods): in ``amountTotal`` but missing from ``sub_total_price``, worth a warning."""
-    return {str(i.get("type")): str(i.get("label") or "") for i in _top_level(order)
-            if not _is_product(i, config) and i.get("type") not in DISCOUNT_TYPES and float(i.get("totalPrice") or 0) > 0}
+    return kind == "credit" or (not is_product(item, config) and float(item.get("totalPrice") or 0) < 0)
 
 
 def _eligible(delivery: Entity, config: ShopwareConfig) -> bool:
@@ -204,16 +167,16 @@ def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig, 
     """One tracking per code. A shipping voucher's delivery (``prices.is_shipping_discount``) is no parcel: it
     repeats the real delivery's positions, so a code written on both would merge into one parcel with every
     quantity doubled. Its codes count only when no real delivery has them (one written on the wrong row)."""
-    items = {i.get("id"): i for i in order.get("lineItems") or []}
-    net, found, seen = is_net(order), [], set()
+    goods = Goods(order, config)  # a position on a Custom Products or set line is its product (``lines``)
+    found, seen = [], set()
     for delivery in _parcels_first(deliveries):
         method = delivery.get("shippingMethod") or {}
         template = _get(method, "trackingUrl") or ""
         products = []
         for position in delivery.get("positions") or []:
-            item = position.get("orderLineItem") or items.get(position.get("orderLineItemId")) or {}
-            if _is_product(item, config):
-                products.append(_product(item, position.get("quantity"), net))
+            item = position.get("orderLineItem") or goods.by_id.get(position.get("orderLineItemId")) or {}
+            if (found_product := goods.in_parcel(item, position.get("quantity"))) is not None:
+                products.append(found_product)
         placed = _placed(order, delivery, shipped)
         for code in _codes(delivery):
             if is_shipping_discount(delivery) and code in seen:
@@ -229,9 +192,9 @@ def _trackings(order: Entity, deliveries: list[Entity], config: ShopwareConfig, 
 
 def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
     """Prices as the customer pays them (gross, see ``prices``); a shipping voucher is in the shipping price."""
-    net = is_net(order)
-    products = [i for i in _top_level(order) if _is_product(i, config)]
-    promotions = [i for i in _top_level(order) if _money_off(i, config)]
+    net, goods = is_net(order), Goods(order, config)
+    products = [i for i in top_level(order) if goods.sent(i)]
+    promotions = [i for i in top_level(order) if _money_off(i, config)]
     customer = order.get("orderCustomer") or {}
     registered = (customer.get("customer") or {}).get("guest") is False
     channel = _get(order.get("salesChannel"), "name")
@@ -240,12 +203,12 @@ def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
         "order_number": order.get("orderNumber"), "external_id": order.get("id"),
         "order_placed_at": order.get("orderDateTime") or order.get("createdAt"),
         "total_order_price": order.get("amountTotal"), "shipping_price": shipping_gross(order, net),
-        "sub_total_price": round(sum(gross_total(i, net) for i in products), 2),
+        "sub_total_price": goods.subtotal(order),
         "discount_price": round(sum(abs(gross_total(i, net)) for i in promotions), 2),
         "discounts": [discount(i, net) for i in promotions],
         "currency": (order.get("currency") or {}).get("isoCode"), "email_id": customer.get("email"),
         "external_customer_id": customer.get("customerNumber") if registered else None,
-        "address": _shipping_address(order), "products": [_product(i, i.get("quantity"), net) for i in products],
+        "address": _shipping_address(order), "products": [goods.product(i, i.get("quantity")) for i in products],
         "segments": segments + ([f"Shopware.sales_channel.{channel}"] if channel else []),
     })
 

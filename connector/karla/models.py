@@ -17,6 +17,7 @@ from connector.karla.carriers import CARRIERS
 
 __all__ = [
     "Address",
+    "BundledProduct",
     "Discount",
     "Image",
     "OrderFulfillment",
@@ -44,7 +45,9 @@ class Image(_Model):
     alt: str | None = None
 
 
-class Product(_Model):
+class BundledProduct(_Model):
+    """Karla's BaseProductSchema: a product inside a bundle (ProductDTO without ``type`` and ``bundled_products``)."""
+
     title: str | None = None
     sku: str | None = None
     quantity: int | None = Field(default=None, ge=0)
@@ -54,6 +57,14 @@ class Product(_Model):
     images: list[Image] = Field(default_factory=list)
     product_id: str | None = None
     variant_id: str | None = None
+
+
+class Product(BundledProduct):
+    """Karla's ProductDTO. ``type`` and ``bundled_products`` default to None, left out of the JSON: a product
+    that is no bundle serialises as before they existed (its change hash stays)."""
+
+    type: Literal["product", "bundle"] | None = None
+    bundled_products: list[BundledProduct] | None = None
 
 
 class Address(_Model):

@@ -69,6 +69,14 @@ def sales_channel(ident: str, name: str) -> Entity:
     return _entity("sales_channel", id=ident, name=name, translated={"name": name}, typeId=uuid.uuid4().hex, active=True)
 
 
+def number_range(name: str, pattern: str = "{n}", channels: tuple[str, ...] = (), *, is_global: bool = False) -> Entity:
+    """An order ``number_range``: the global one, or one assigned to ``channels`` (``number_range_sales_channel``)."""
+    kind = _entity("number_range_type", technicalName="order", typeName="Order", isGlobal=False)
+    links = [_entity("number_range_sales_channel", salesChannelId=c, numberRangeTypeId=kind["id"]) for c in channels]
+    return _entity("number_range", name=name, translated={"name": name}, pattern=pattern, start=10000,
+                   typeId=kind["id"], type=kind, numberRangeSalesChannels=links, **{"global": is_global})
+
+
 def price(unit: float, quantity: int = 1, *, rate: float = 19.0, net: bool = False) -> Entity:
     """A ``calculated_price``: its tax is included in a gross price and added on top of a net one."""
     total = round(quantity * unit, 2)

@@ -30,6 +30,7 @@ ASSOCIATIONS: dict[str, set[str]] = {
     "customer": {"group", "tags"},
     "state_machine_history": {"stateMachine", "fromStateMachineState", "toStateMachineState", "user"},
     "state_machine_state": {"stateMachine"},
+    "number_range": {"type", "numberRangeSalesChannels", "state", "translations"},
 }
 _STORAGE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$")
 

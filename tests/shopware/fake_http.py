@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["errors", "handler"]
 
-SEARCHABLE = ("order", "state-machine-history", "state-machine-state", "sales-channel")
-READ_PRIVILEGE = {"state-machine-history": "state_machine_history:read", "state-machine-state": "state_machine:read"}
+SEARCHABLE = ("order", "state-machine-history", "state-machine-state", "sales-channel", "number-range")
+READ_PRIVILEGE = {"state-machine-history": "state_machine_history:read", "state-machine-state": "state_machine:read",
+                  "number-range": "number_range:read"}
 
 
 def errors(status: int, code: str, title: str, detail: str | None, parameters: Any = None) -> dict[str, Any]:
@@ -135,7 +136,8 @@ def handler(fake: FakeShopware) -> type[BaseHTTPRequestHandler]:
             if method != "POST" or entity not in SEARCHABLE:
                 self._reply(404, errors(404, "FRAMEWORK__ROUTE_NOT_FOUND", "Not Found", f"No route found for {path}"))
                 return
-            refused = {"state-machine-history": not fake.history_readable, "state-machine-state": not fake.states_readable}
+            refused = {"state-machine-history": not fake.history_readable, "state-machine-state": not fake.states_readable,
+                       "number-range": not fake.number_ranges_readable}
             missing = fake.missing_privileges or ([READ_PRIVILEGE[entity]] if refused.get(entity) else [])
             if missing:
                 detail = json.dumps({"message": "Missing privilege", "missingPrivileges": missing})

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.shopware.factory import CHANNEL, machine_states, sales_channel
+from tests.shopware.factory import CHANNEL, machine_states, number_range, sales_channel
 from tests.shopware.fake_criteria import check_fields, evaluate, serialize, unservable
 from tests.shopware.fake_http import errors as _errors
 from tests.shopware.fake_http import handler
@@ -67,6 +67,8 @@ class FakeShopware:
         self.token_requests, self.searches = 0, 0
         self.history_searches, self.id_searches = 0, 0
         self.sales_channels: dict[str, Entity] = {CHANNEL: sales_channel(CHANNEL, "Storefront")}
+        self.number_ranges = [number_range("Orders", is_global=True)]  # ``number_ranges_readable = False``: 403
+        self.number_ranges_readable = True
         self.unservable: dict[str, str] = {}  # order id -> the 500's message when a page loads it (bad row, plugin)
         self.max_rows: int | None = None  # more orders per loaded page: 500, PHP's memory limit
         self.orders: dict[str, Entity] = {}
@@ -216,6 +218,8 @@ class FakeShopware:
                 rows = sorted(self.orders.values(), key=lambda o: o["autoIncrement"])
             elif entity == "sales-channel":
                 rows = list(self.sales_channels.values())
+            elif entity == "number-range":
+                rows = list(self.number_ranges)
             elif entity == "state-machine-state":
                 rows = list(self.states)
             else:
