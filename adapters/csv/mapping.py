@@ -2,7 +2,8 @@
 
 Header names are resolved once per file (``adapters.csv.fields``); an order's order-level values are the first
 non-empty value of each column across its rows, so later line-item rows may leave them blank. The letters
-a bad row becomes are worded in ``adapters.csv.letters`` (``no_order_then`` is re-exported here).
+a bad row becomes are worded in ``adapters.csv.letters`` (``no_order_then`` is re-exported here), and a line
+item's product (an order's or a parcel's) is read in ``adapters.csv.products``.
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ from pydantic import ValidationError
 from adapters.base import Record, Rejected
 from adapters.csv.fields import ORDER_LEVEL, Fields
 from adapters.csv.letters import invalid, no_order_then, rejected, row_problem, row_problems
+from adapters.csv.products import Bad as _Bad
+from adapters.csv.products import count as _count
+from adapters.csv.products import discount_lines, parcel_products, product, product_rows
+from adapters.csv.products import number as _number
 from adapters.csv.reader import Row
-from adapters.normalise import country_code, currencies, money, parse_datetime
+from adapters.normalise import country_code, currencies, parse_datetime
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking
 
 __all__ = ["Fields", "map_fulfillments", "map_order", "no_order_then", "order_conflicts"]
 
 _MONEY = ("total_order_price", "shipping_price", "sub_total_price", "discount_price")
-_WHOLE = re.compile(r"\s*([+-]?\d+)(?:[.,]0{1,2})?\s*")  # 3, 3.0, 3,00: exact, not through a float (1e20)
 _EARLIEST = 2000  # no order or parcel Karla sees is older: a date before it is a placeholder
-_MAX_QUANTITY = 1_000_000  # more of one product in one order is a broken cell, not an order
 # Tracking numbers listed in one cell: line breaks, "," ";" "|" or " / " between them (a number holds none of these)
 _LISTED = re.compile(r"[\x00-\x1f\x7f,;|]| / ")
 _SEPARATORS = re.compile(r"\s*(?:[\r\n,;|]|\s/\s)\s*")
@@ -39,35 +42,6 @@ _ORDER_SOURCE = {"email_id": "email", "address.street": "shipping_address_line_1
                  **{f"address.{a}": f"shipping_{a}" for a in _ADDRESS}}
 _PARCEL_SOURCE = {"tracking_placed_at": "shipped_at", "carrier_reference": "carrier", "tracking_company": "carrier",
                   "": "carrier"}  # a parcel refused as a whole: its carrier is not one Karla knows
-
-
-class _Bad(ValueError):
-    def __init__(self, row: Row, message: str) -> None:
-        super().__init__(message)
-        self.row = row
-
-
-def _number(fields: Fields, field: str, text: str, row: Row) -> float | None:
-    try:
-        return money(text, decimal_comma=fields.decimal_comma)
-    except ValueError as exc:  # "'1,234' is not a number: ambiguous, ..." (the reason tells what to fix)
-        raise _Bad(row, f"{fields.header[field]} {exc}") from None
-
-
-def _count(fields: Fields, field: str, text: str, row: Row) -> int | None:
-    """A whole number read exactly: a float would send 99999999999999999999 as 1e20."""
-    if whole := _WHOLE.fullmatch(text):
-        value = int(whole[1])
-    else:  # 1.000 with decimal_comma and the like: below 2**53 a float is exact, above it is refused below
-        number = _number(fields, field, text, row)
-        if number is None:
-            return None
-        if number != int(number):
-            raise _Bad(row, f"{fields.header[field]} {text!r} is not a whole number")
-        value = int(number)
-    if field == "quantity" and value > _MAX_QUANTITY:
-        raise _Bad(row, f"{fields.header[field]} {text!r} is more than {_MAX_QUANTITY:,}: not a plausible quantity")
-    return value
 
 
 def _date(fields: Fields, field: str, text: str, row: Row) -> str | None:
@@ -90,7 +64,7 @@ def map_order(file: str, key: str, rows: list[Row], fields: Fields, default_curr
     except _Bad as exc:
         return rejected(file, key, exc.row, str(exc), fields)
     except ValidationError as exc:
-        return invalid(file, key, exc, rows, _product_rows(rows, fields), fields, _ORDER_SOURCE, f"order {key}")
+        return invalid(file, key, exc, rows, product_rows(rows, fields), fields, _ORDER_SOURCE, f"order {key}")
     return Record(key=key, order=order, location=f"{file}:{rows[0].line}", version=file)
 
 
@@ -115,10 +89,10 @@ def _order_data(rows: list[Row], fields: Fields, default_currency: str | None) -
     }
     lines = [row for row in rows if fields.is_line(row)]
     if _plain(fields, m, lines):  # the usual order: no discount line, no currency sign to check
-        items, products, discounts = lines, [_product(row, fields) for row in lines], []
+        items, products, discounts = lines, [product(row, fields) for row in lines], []
         currency = v("currency") or default_currency
     else:
-        items, products, discounts = _lines(lines, fields)
+        items, products, discounts = discount_lines(lines, fields)
         currency = _currency(fields, m, items, v("currency"), default_currency)
     data: dict[str, Any] = {
         "order_number": fields.get(rows[0], "order_number"), "external_id": v("external_id") or "",
@@ -136,8 +110,8 @@ def _order_data(rows: list[Row], fields: Fields, default_currency: str | None) -
         data["discounts"] = discounts
         if not data.get("discount_price"):  # missing or 0,00 (an ERP's default): their sum, not 0 beside them
             data["discount_price"] = round(sum(float(d["amount"]) for d in discounts), 2)
-    if "expected_number_of_shipments" in m:
-        data["expected_number_of_shipments"] = _count(fields, "expected_number_of_shipments", *m["expected_number_of_shipments"])
+    if "expected_number_of_shipments" in m:  # 0 is an ERP's empty numeric cell: left out, Karla's default (1) applies
+        data["expected_number_of_shipments"] = _count(fields, "expected_number_of_shipments", *m["expected_number_of_shipments"]) or None
     return {k: x for k, x in data.items() if x is not None}
 
 
@@ -189,47 +163,6 @@ def _currency(fields: Fields, m: dict[str, tuple[str, Row]], items: list[Row], c
     return currency
 
 
-def _lines(rows: list[Row], fields: Fields) -> tuple[list[Row], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The order's product rows and products, and its discounts: a line with a negative price (``Rabatt;1;-5,00``)
-    takes money off, as Shopware's discount lines do; sent as a product it would be one priced -5."""
-    items, products, discounts = [], [], []
-    for row in rows:
-        if not fields.is_line(row):  # a quantity or price alone counts too: such a row was dropped without a word
-            continue
-        product = _product(row, fields)
-        price = product.get("price")
-        if price is not None and price < 0:
-            quantity = product.get("quantity")
-            amount = abs(price * (quantity if quantity is not None else 1))
-            code = product.get("title") or product.get("sku") or "discount"
-            discounts.append({"code": code, "amount": str(round(amount, 2)), "type": "fixed_amount"})
-        else:
-            items.append(row)
-            products.append(product)
-    return items, products, discounts
-
-
-def _product_rows(rows: list[Row], fields: Fields) -> list[Row]:
-    """The rows sent as products, in order: a refused ``products.N`` is the N-th (``letters.invalid``)."""
-    return _lines(rows, fields)[0]
-
-
-def _product(row: Row, fields: Fields) -> dict[str, Any]:
-    sku, title, quantity, price, image = fields.product_cells(row)
-    product: dict[str, Any] = {}
-    if sku:
-        product["sku"] = sku
-    if title:
-        product["title"] = title
-    if quantity:
-        product["quantity"] = _count(fields, "quantity", quantity, row)
-    if price:
-        product["price"] = _number(fields, "price", price, row)
-    if image:
-        product["images"] = [{"src": image}]
-    return product
-
-
 def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> list[Record | Rejected]:
     """The order's parcels that map cleanly (a record each, located at the parcel's first row: a letter
     Karla writes for one names its line, not the order's first), and a letter per row that does not.
@@ -257,7 +190,7 @@ def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carri
         except _Bad as exc:
             out += rejected(file, key, exc.row, str(exc), fields, what)
         except ValidationError as exc:
-            items = [r for r in parcel if fields.get(r, "sku")]
+            items = parcel_products(parcel, fields)[0]  # (the letter names the row of ``products.N``)
             out += invalid(file, key, exc, parcel, items, fields, _PARCEL_SOURCE, what, what)
     return [*records, *out]
 
@@ -279,13 +212,7 @@ def _numbers(fields: Fields, row: Row) -> list[str]:
 
 def _tracking(number: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> Tracking:
     m = fields.merged(rows, ("carrier", "tracking_url", "shipped_at"))
-    products = []
-    for row in rows:
-        if sku := fields.get(row, "sku"):
-            product: dict[str, Any] = {"sku": sku}
-            if text := fields.get(row, "quantity"):
-                product["quantity"] = _count(fields, "quantity", text, row)
-            products.append(product)
+    products = parcel_products(rows, fields)[1]
     data: dict[str, Any] = {"tracking_number": number, "products": products, **carrier_fields(m.get("carrier", ("",))[0], carriers)}
     if "tracking_url" in m:
         data["tracking_url"] = m["tracking_url"][0]
