@@ -21,8 +21,9 @@ __all__ = ["adapters", "check_line", "check_warning", "dead_letter_view", "dead_
 
 
 def _safe(value: object) -> str:
-    """Text from a source, Karla or the state file as it may be shown on a terminal: masked, controls escaped."""
-    return printable(redact(str(value)))
+    """Text from a source, Karla or the state file as it may be shown on a terminal: masked, controls escaped, and
+    on one line (a newline in a CSV value would otherwise print a line of its own)."""
+    return printable(redact(str(value)), lines=False)
 
 
 def _cell(value: object) -> Text:

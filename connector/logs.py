@@ -106,11 +106,13 @@ def redact_data(value: Any) -> Any:
     return value
 
 
-def printable(text: str) -> str:
+def printable(text: str, *, lines: bool = True) -> str:
     """``text`` with control characters as visible escapes (ESC as ``\\x1b``): a file name or CSV value such as
     ``orders_\\e]0;PWNED\\a.csv`` would otherwise set the terminal's title or colours when shown as text.
-    Tab and newline stay (multi-line messages, tracebacks)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    Tab stays, and newline unless ``lines`` is False: text meant as one line (a log message, a dead letter's
+    reason) shows a newline as ``\\n``, so a CSV value cannot forge a line of its own ("20:00:00 ERROR ...")."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text if lines else text.replace("\n", "\\n")
 
 
 def secret_values(value: Any, depth: int = 0) -> Iterator[str]:
@@ -210,8 +212,10 @@ class TextFormatter(logging.Formatter):
         source = getattr(record, "source", None)
         prefix = f"[{source}] " if source else ""
         line = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname:<7} {prefix}{record.getMessage()}"
-        # JSON escapes control characters itself; text goes to a terminal as it is
-        return printable(f"{line}\n{record.exc_text}" if record.exc_text else line)
+        # JSON escapes control characters itself; text goes to a terminal as it is. One record, one line: only
+        # a traceback keeps its line breaks.
+        line = printable(line, lines=False)
+        return f"{line}\n{printable(record.exc_text)}" if record.exc_text else line
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO", stream=None) -> None:

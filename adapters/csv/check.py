@@ -43,6 +43,7 @@ def folder_facts(config: CsvConfig, source: str, files: FileSource, globs: dict[
             facts.append(f"still settling: {_listed(names, 10)}")
         facts += name_order_warning([f.name for f in matching])
     facts += _both(config, source, files, listing, globs, matches)
+    facts += _not_read(config, files)
     if empty:  # a glob matching nothing: name the exports it may have been meant for
         others = [f.name for f in listing if not any(matches(f.name, g) for g in globs.values())]
         facts += unmatched_note(others, source)
@@ -60,6 +61,20 @@ def _both(config: CsvConfig, source: str, files: FileSource, listing: list[Remot
              "(parcel columns, orders columns, or both: a combined export, read by both streams), and is archived or "
              "deleted only once both have read it"]
     return facts + [_how_read(config, source, files, name) for name in names[:_HEADERS_READ]]
+
+
+def _not_read(config: CsvConfig, files: FileSource) -> list[str]:
+    """Entries the listing leaves out (symbolic links, names no file may have), and an archive or error folder
+    files cannot be moved into (a link out of the source folder): each also a WARNING when a sync meets it."""
+    notes = list(getattr(files, "skipped", {}).values())
+    facts = [f"warning: {note}" for note in notes[:5]] + ([f"warning: and {len(notes) - 5} more not read"] if len(notes) > 5 else [])
+    outside = getattr(files, "outside", None)
+    folders = {"archive_folder": config.archive_folder if config.after_processing == "archive" else None,
+               "error_folder": config.error_folder}
+    for option, folder in folders.items():
+        if folder and outside is not None and (problem := outside(folder)):
+            facts.append(f"warning: {option}: {problem}")
+    return facts
 
 
 def _how_read(config: CsvConfig, source: str, files: FileSource, name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -26,8 +27,9 @@ if TYPE_CHECKING:
 
     from adapters.csv.config import CsvConfig
 
-__all__ = ["FileSource", "RemoteFile", "Unreadable", "iter_chunks", "name_order_warning", "open_source", "public_url",
-           "safe_folder", "safe_name", "scratch", "settling", "spooled", "unmatched_note"]
+__all__ = ["FileSource", "RemoteFile", "Unreadable", "is_safe", "iter_chunks", "link_note", "name_note", "name_order_warning",
+           "open_source", "public_url", "safe_folder", "safe_name", "scratch", "settling", "skipped", "spooled",
+           "unmatched_note"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,9 @@ class FileSource(Protocol):
     ``ConfigError`` for wrong credentials / host keys / missing folder."""
 
     def list(self) -> list[RemoteFile]:
-        """Regular files directly in the folder (not recursive), any name; filtering is the caller's job."""
+        """Regular files directly in the folder (not recursive), any name; filtering is the caller's job. A
+        symbolic link (to anything but a folder) or a name no file may have is left out and said once
+        (``skipped``)."""
         ...
 
     def open(self, name: str) -> AbstractContextManager[BinaryIO]:
@@ -77,10 +81,43 @@ def iter_chunks(reader: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:
 
 
 def safe_name(name: str) -> str:
-    """A file name from a listing is untrusted: no separators, no ``..``, no NUL."""
-    if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+    """A file name from a listing is untrusted: one path component, so no ``/``, no ``..``, no NUL. Only what
+    POSIX and SFTP forbid in a name is refused: a backslash is an ordinary character there (orders_2026\\11.csv)."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
         raise ValueError(f"unsafe file name {name!r}")
     return name
+
+
+def is_safe(name: str) -> bool:
+    try:
+        safe_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+_SAID: set[tuple[str, str]] = set()  # (folder, name) of the entries skipped and said so, for this process
+
+
+def skipped(found: dict[str, str], log: Any, where: str, name: str, why: str) -> None:
+    """An entry of a listing that is not read (a symbolic link, a name no file may have), kept in ``found``
+    for ``check`` and said once per name and process: a silent skip reads as "the export never arrived"."""
+    found[name] = why
+    if (where, name) in _SAID:
+        return
+    if len(_SAID) > 10_000:  # a folder churning through odd names must not grow this for ever
+        _SAID.clear()
+    _SAID.add((where, name))
+    log.warning("%s: %s", where, why)
+
+
+def link_note(name: str) -> str:
+    return f"{name} is a symbolic link; links are not followed: copy or move the file itself into the folder instead"
+
+
+def name_note(name: str) -> str:
+    return (f"a file named {name!r} is not read: a name with '/' or NUL, or '.' or '..', is no file name; "
+            "rename it")
 
 
 def safe_folder(folder: str) -> str:
@@ -148,7 +185,13 @@ def spooled(files: FileSource, remote: RemoteFile, log: Any, stop: threading.Eve
         with _local(files, remote.name) as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
-        yield files.root / remote.name, digest.hexdigest()
+            hashed = os.fstat(f.fileno())
+        with files.pinned(remote.name, hashed) as path:
+            if path is None or (hashed.st_size, hashed.st_mtime) != (remote.size, remote.mtime):  # not the file listed
+                log.info("%s changed while being read; it is read on a later run", remote.name)
+                yield None, ""
+                return
+            yield path, digest.hexdigest()
         return
     with scratch(lambda: tempfile.NamedTemporaryFile(prefix="karla-spool-"), f"download {remote.name} into") as spool:
         with files.open(remote.name) as f:
@@ -187,7 +230,7 @@ def open_source(config: CsvConfig, log: Any) -> FileSource:
 
     parts = urlsplit(config.url)
     if parts.scheme in ("", "file"):
-        return LocalFolder(unquote(parts.path) if parts.scheme else config.url)
+        return LocalFolder(unquote(parts.path) if parts.scheme else config.url, log=log)
     if parts.scheme == "sftp":
         from adapters.csv.sftp import SftpFolder, SftpSettings
 

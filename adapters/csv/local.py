@@ -1,59 +1,190 @@
-"""A folder on this machine as a ``FileSource``."""
+"""A folder on this machine as a ``FileSource``.
+
+The folder is written by another account (the ERP's upload user), so nothing in it is trusted to stay as
+listed: a file may be swapped for a symbolic link to any file this service can read, an archive or error
+folder for a link to any folder it can write. Files are opened without following links and checked to be
+the regular file still named so; files are moved only into real folders inside the source folder.
+"""
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import stat
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from adapters.csv.files import RemoteFile, safe_folder, safe_name
+from adapters.csv.files import RemoteFile, Unreadable, link_note, safe_folder, safe_name, skipped
 from connector.errors import ConfigError
 
 __all__ = ["LocalFolder"]
 
+# No O_NOFOLLOW or O_NONBLOCK on Windows: there the lstat/fstat comparison in ``open`` does the same.
+_OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) \
+    | getattr(os, "O_CLOEXEC", 0)
+_LINKED = (errno.ELOOP, errno.EMLINK, errno.ENOTDIR)  # O_NOFOLLOW meeting a link: ELOOP (Linux), EMLINK (BSD)
+_DIR_FDS = hasattr(os, "O_DIRECTORY") and os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd
+
 
 class LocalFolder:
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, log: Any = None) -> None:
         self.root = Path(root)
+        self.log = log or logging.getLogger(__name__)
+        self.skipped: dict[str, str] = {}  # name -> why, of the last listing's entries not read (for `check`)
 
     def _check(self) -> None:
         if not self.root.is_dir():
             relative = "" if self.root.is_absolute() else f" (a relative url is read from the current folder: {self.root.absolute()}; use an absolute path)"
             raise ConfigError(f"folder {self.root} does not exist or is not a directory{relative}")
 
+    def _path(self, name: str) -> Path:
+        if os.altsep and os.altsep in name:  # Windows: a '/' is a separator there too
+            raise ValueError(f"unsafe file name {name!r}")
+        return self.root / safe_name(name)
+
     def list(self) -> list[RemoteFile]:
         self._check()
-        found = []
+        found, self.skipped = [], {}
         with os.scandir(self.root) as entries:
             for entry in entries:
                 if entry.is_file(follow_symlinks=False):
                     st = entry.stat(follow_symlinks=False)
                     found.append(RemoteFile(entry.name, st.st_size, st.st_mtime))
+                elif entry.is_symlink() and not entry.is_dir():  # a link to a folder is no export
+                    skipped(self.skipped, self.log, f"folder {self.root}", entry.name, link_note(entry.name))
         return found
 
     def open(self, name: str) -> AbstractContextManager[BinaryIO]:
-        return open(self.root / safe_name(name), "rb")  # noqa: SIM115 - returned as a context manager
+        """The regular file ``name`` names now, never what a link there points to (``Unreadable`` then)."""
+        return os.fdopen(self._open(name), "rb")
+
+    def _open(self, name: str) -> int:
+        path = self._path(name)
+        try:
+            fd = os.open(path, _OPEN)
+        except OSError as exc:
+            if exc.errno not in _LINKED:
+                raise
+            raise self._replaced(name) from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or not os.path.samestat(st, os.stat(path, follow_symlinks=False)):
+                raise self._replaced(name)
+            if hasattr(os, "O_NONBLOCK"):  # opened so only that a FIFO put there cannot block the open
+                os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _replaced(self, name: str) -> Unreadable:
+        return Unreadable(f"folder {self.root}: {name} was replaced by a symbolic link (or something other than a file) "
+                          "after it was listed; links are not followed, so it is not read")
+
+    @contextmanager
+    def pinned(self, name: str, hashed: os.stat_result) -> Iterator[Path | None]:
+        """A path to parse the file ``hashed`` describes, opening that file whatever ``name`` is by now, or None
+        when ``name`` is another file now. The adapter opens the path again to parse it: the name, a moment
+        later, could be a link to elsewhere. On Linux the file's ``/proc/self/fd`` entry, held open meanwhile;
+        elsewhere the name, checked once more."""
+        fd = self._open(name)
+        try:
+            if not os.path.samestat(hashed, os.fstat(fd)):
+                yield None
+                return
+            proc = Path(f"/proc/self/fd/{fd}")
+            yield proc if proc.exists() else self._path(name)
+        finally:
+            os.close(fd)
 
     def stat(self, name: str) -> RemoteFile | None:
+        """The entry itself (a link's own size and mtime): a file swapped for a link reads as changed."""
         try:
-            st = (self.root / safe_name(name)).stat()
+            st = os.stat(self._path(name), follow_symlinks=False)
         except FileNotFoundError:
             return None
         return RemoteFile(name, st.st_size, st.st_mtime)
 
     def move(self, name: str, folder: str) -> str:
-        target_dir = self.root / safe_folder(folder)
+        folder, name = safe_folder(folder), self._path(name).name
+        if not _DIR_FDS:
+            return self._move_by_path(name, folder)
+        root = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            target = self._into(root, folder)
+            try:
+                moved = self._free(target, name)
+                os.replace(name, moved, src_dir_fd=root, dst_dir_fd=target)
+            finally:
+                os.close(target)
+        finally:
+            os.close(root)
+        return f"{folder}/{moved}"
+
+    def _into(self, root: int, folder: str) -> int:
+        """The folder's descriptor, made where missing, one part at a time and never through a link: an
+        upload account must not turn ``archive`` into a link that has this service move files elsewhere."""
+        fd = os.dup(root)
+        for part in folder.split("/"):
+            try:
+                os.mkdir(part, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno not in _LINKED:
+                    raise
+                raise ConfigError(self.outside(folder) or f"folder {self.root}/{folder} is not a folder") from None
+            os.close(fd)
+            fd = inner
+        return fd
+
+    @staticmethod
+    def _free(target: int, name: str) -> str:
+        """``name``, or a timestamped name if the target folder has one: an earlier file is never overwritten."""
+        try:
+            os.stat(name, dir_fd=target, follow_symlinks=False)
+        except FileNotFoundError:
+            return name
+        stem, ext = os.path.splitext(name)
+        return f"{stem}.{time.strftime('%Y%m%dT%H%M%S')}{ext}"
+
+    def _move_by_path(self, name: str, folder: str) -> str:
+        """``move`` where folders cannot be opened (Windows): the folder's real path is checked instead."""
+        if problem := self.outside(folder):
+            raise ConfigError(problem)
+        target_dir = self.root / folder
         target_dir.mkdir(parents=True, exist_ok=True)
-        target = target_dir / safe_name(name)
+        if problem := self.outside(folder):
+            raise ConfigError(problem)
+        target = target_dir / name
         if target.exists():  # never overwrite an earlier file of the same name
             target = target_dir / f"{target.stem}.{time.strftime('%Y%m%dT%H%M%S')}{target.suffix}"
-        os.replace(self.root / safe_name(name), target)
+        os.replace(self.root / name, target)
         return str(target.relative_to(self.root))
 
+    def outside(self, folder: str) -> str | None:
+        """Why files cannot be moved into ``folder`` (``archive_folder``, ``error_folder``): a part of it is a
+        symbolic link or no folder; None when it is a real folder inside this one, or not made yet."""
+        current = self.root
+        for part in safe_folder(folder).split("/"):
+            current = current / part
+            if current.is_symlink():
+                return (f"folder {self.root}: {folder!r} is a symbolic link ({current} -> {os.readlink(current)}): files are "
+                        "moved only into a real folder inside the source folder; make it a folder there (or set "
+                        "archive_folder / error_folder to one)")
+            if current.exists() and not current.is_dir():
+                return f"folder {self.root}: {folder!r} is not a folder ({current} is a file)"
+        return None
+
     def delete(self, name: str) -> None:
-        (self.root / safe_name(name)).unlink(missing_ok=True)
+        self._path(name).unlink(missing_ok=True)
 
     def close(self) -> None:
         return None

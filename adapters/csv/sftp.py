@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 import paramiko
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from adapters.csv.files import RemoteFile, Unreadable, safe_folder, safe_name
+from adapters.csv.files import RemoteFile, Unreadable, is_safe, link_note, name_note, safe_folder, safe_name, skipped
 from adapters.csv.hostkeys import NETWORK_ERRORS, HostKeys, fingerprint, pinned_fingerprint
 from adapters.csv.keys import private_key
 from adapters.csv.sftp_reader import SftpReader
@@ -79,6 +79,7 @@ class SftpFolder:
         self._sftp: paramiko.SFTPClient | None = None
         self._keys = HostKeys(host, port, self.where, settings, self.log)
         self.connections = 0
+        self.skipped: dict[str, str] = {}  # name -> why, of the last listing's entries not read (for `check`)
 
     @classmethod
     def from_url(cls, url: str, settings: SftpSettings, *, log: Any = None) -> SftpFolder:
@@ -188,20 +189,33 @@ class SftpFolder:
                 raise ConfigError(f"SFTP {self.where}: a file name in folder {self.root} is not UTF-8 (bytes "
                                   f"{exc.object[max(0, exc.start - 20):exc.end + 20]!r}), so the folder cannot be listed; "
                                   "rename that file (or move it out of the folder)") from None
-        files = []
+        files, self.skipped = [], {}
         for entry in entries:
-            name = entry.filename
-            if entry.st_mode is None or not stat.S_ISREG(entry.st_mode) or not _is_safe(name):
-                continue
-            files.append(RemoteFile(name, entry.st_size or 0, float(entry.st_mtime or 0)))
+            name, mode = entry.filename, entry.st_mode or 0
+            if not is_safe(name):  # only a broken or hostile server lists such a name
+                skipped(self.skipped, self.log, f"SFTP {self.where} folder {self.root}", name, name_note(name))
+            elif stat.S_ISREG(mode):
+                files.append(RemoteFile(name, entry.st_size or 0, float(entry.st_mtime or 0)))
+            elif stat.S_ISLNK(mode) and not self._to_folder(name):
+                skipped(self.skipped, self.log, f"SFTP {self.where} folder {self.root}", name, link_note(name))
         return files
+
+    def _to_folder(self, name: str) -> bool:
+        """Whether a link in the listing points to a folder (no export, not worth a word)."""
+        with self._call(f"stat {name}") as sftp:
+            try:
+                return stat.S_ISDIR(sftp.stat(self._path(name)).st_mode or 0)
+            except OSError:  # a dangling link, or one to where this account may not look
+                return False
 
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
         with self._call(f"opening {name}") as sftp:
             try:
                 handle = sftp.open(self._path(safe_name(name)), "rb")
-                size = handle.stat().st_size or 0  # a file that grows meanwhile is caught by the caller's re-stat
+                opened = handle.stat()
+                size = opened.st_size or 0  # a file that grows meanwhile is caught by the caller's re-stat
+                self._same(handle, opened, name)
             except FileNotFoundError:  # paramiko's error names no file
                 raise FileNotFoundError(errno.ENOENT, f"SFTP {self.where}: {name} no longer exists", name) from None
             except PermissionError:
@@ -225,10 +239,23 @@ class SftpFolder:
         except NETWORK_ERRORS:
             pass
 
+    def _same(self, handle: paramiko.SFTPFile, opened: paramiko.SFTPAttributes, name: str) -> None:
+        """The server opens through a link: what is open must be the regular file the name is now, or an upload
+        account could swap a listed file for a link to any file this account may read. SFTP has no inode
+        number; a link's own entry differs in type, and another file in size, time, owner or mode."""
+        entry = self._client().lstat(self._path(name))
+        same = (stat.S_ISREG(entry.st_mode or 0) and
+                all(getattr(entry, a) == getattr(opened, a) for a in ("st_size", "st_mtime", "st_uid", "st_gid", "st_mode")))
+        if not same:
+            handle.close()
+            raise Unreadable(f"SFTP {self.where}: {name} in folder {self.root} changed as it was opened, or was replaced by "
+                             "a symbolic link (links are not followed); it is not read now, and tried again on the next poll")
+
     def stat(self, name: str) -> RemoteFile | None:
+        """The entry itself (a link's own size and mtime): a file swapped for a link reads as changed."""
         with self._call(f"stat {name}") as sftp:
             try:
-                st = sftp.stat(self._path(safe_name(name)))
+                st = sftp.lstat(self._path(safe_name(name)))
             except FileNotFoundError:
                 return None
         return RemoteFile(name, st.st_size or 0, float(st.st_mtime or 0))
@@ -267,11 +294,3 @@ class SftpFolder:
 
     def close(self) -> None:
         self._drop()
-
-
-def _is_safe(name: str) -> bool:
-    try:
-        safe_name(name)
-    except ValueError:
-        return False
-    return True
