@@ -93,6 +93,7 @@ def status(out: Console, data: dict[str, Any]) -> None:
         last = f"{run['status']} {run['finished_at'] or run['started_at']}" if run else "never"
         cursor = "; ".join(f"{k}={v}" for k, v in s["cursors"].items()) or "-"
         shown = name if s.get("enabled", True) else f"{name} (disabled)"  # `sync` and `run` leave it unread
+        shown = shown if s.get("configured", True) else f"{name} (not configured)"  # renamed or removed: its rows, letters
         table.add_row(*map(_cell, (shown, s["type"], s["shop_slug"], s["pending"], s["dead"], last, cursor[:80])))
     out.print(table)
 

@@ -14,6 +14,9 @@
   clean read can match: it clears here, once its file of that name reads to its end without it while
   no file of that name waits set aside by the source (a CSV source's ``error_folder``: the bad file, not
   moved back; what was read under its name is then another export).
+- A Karla letter for a shop **no source sends to any more** (a ``shop_slug`` corrected since) goes to the
+  one shop its source sends to now: sent to the old shop it came back as the same letter.
+- A letter of a source **no longer configured** (renamed, removed) or not valid is kept, said so, exit 2.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rich.console import Console
 from adapters.base import AdapterContext
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
+from connector.dlq_shops import shops_now, to_shop_now, unusable
 from connector.engine import SourceRuntime, close_adapter
 from connector.pages import requeue_letter
 from connector.replay import Replay
@@ -53,16 +57,28 @@ class RetryPlan:
     unusable: dict[int, str] = field(default_factory=dict)  # Karla letters whose stored item makes no record: why
     unmatched: dict[int, str] = field(default_factory=dict)  # letters naming no order kept though read: why
     dropped: list[int] = field(default_factory=list)  # letters `dlq drop` took while this ran: not sent
+    moved: dict[int, tuple[str, str]] = field(default_factory=dict)  # Karla letters for their source's shop now
+    stuck: dict[int, str] = field(default_factory=dict)  # kept until the configuration or a person acts: why (exit 2)
 
 
-def _plan(rows: Sequence[DeadLetterRow]) -> RetryPlan:
-    """Karla's letters wait for ``_requeue_karla``; a source letter's file is read again (``Replay``: its
-    stream from the start, the file though read before; nothing is forgotten in the state file)."""
+def _plan(rows: Sequence[DeadLetterRow], connector: Connector) -> RetryPlan:
+    """Karla's letters wait for ``_requeue_karla`` (for their source's shop now: ``to_shop_now``); a source
+    letter's file is read again (``Replay``: its stream from the start, the file though read before; nothing
+    is forgotten in the state file)."""
     plan = RetryPlan()
+    shops = shops_now(connector)
     for row in rows:
         path = origin(row.location)
         if row.stage == "karla":
-            plan.karla.append(row)
+            if row.slug in shops:
+                plan.karla.append(row)
+            elif isinstance(moved := to_shop_now(connector, row), DeadLetterRow):
+                plan.karla.append(moved)
+                plan.moved[row.id] = (row.slug or "", moved.slug or "")
+            else:
+                plan.stuck[row.id] = moved
+        elif (why := unusable(connector, row.source)) is not None:
+            plan.stuck[row.id] = f"{why}, and nothing reads their rows again under that name: see that Karla has them"
         elif path and path != row.location:  # ``file:line``: a file the source can read again
             plan.reread[row.id] = (row.source, path)
             plan.about.setdefault(row.source, []).append(row)
@@ -189,7 +205,8 @@ def _read_again(conn: Any, row: DeadLetterRow | None, since: float, aside: dict[
 
 def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Console, err: Console | None = None) -> int:
     """Exit code as ``sync``'s: 1 when a retried record is dead-lettered again; at least 2 when an id given does
-    not exist (a mistyped id among good ones is still a mistake, as for ``dlq drop``); 130/143 when Ctrl-C or
+    not exist (a mistyped id among good ones is still a mistake, as for ``dlq drop``) or a letter is kept until
+    the configuration or a person acts (``RetryPlan.stuck``: no later run clears it); 130/143 when Ctrl-C or
     SIGTERM stopped it as they stop `sync` (``connector.sync_stop``: SIGTERM's default killed it mid-request)."""
     connector = Connector(settings)
     report = SyncReport()
@@ -201,7 +218,7 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
             connector.existing_db()
             with connector.db.read() as conn:
                 rows = DeadLetters(conn).list(ids)
-            plan = _plan(rows)
+            plan = _plan(rows, connector)
             unknown = sorted(set(ids or ()) - {row.id for row in rows})
             if unknown:
                 out.print(f"[yellow]no dead letter with id {', '.join(map(str, unknown))}[/] (see `dlq list`)")
@@ -215,15 +232,30 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
                 render.sync_report(out, report)
         if stop.asked:  # the answer to the request on the wire is recorded; the rest waits for the next sync
             return retry_interrupted(err or out, sigterm=True)
-        return max(report.exit_code, ExitCode.CONFIG) if unknown else report.exit_code
+        return max(report.exit_code, ExitCode.CONFIG) if unknown or plan.stuck else report.exit_code
     except KeyboardInterrupt as exc:
         return retry_interrupted(err or out, sigterm=isinstance(exc, Terminated))
     finally:
         connector.close()
 
 
+def _grouped(by_id: dict[int, Any]) -> dict[Any, tuple[str, str]]:
+    """Letters by what is said of them, one line for a renamed source's thousand: (their ids, what to drop)."""
+    groups: dict[Any, list[int]] = {}
+    for i, what in sorted(by_id.items()):
+        groups.setdefault(what, []).append(i)
+    return {what: (", ".join(map(str, ids[:10])) + (f" and {len(ids) - 10} more" if len(ids) > 10 else ""),
+                   " ".join(map(str, ids)) if len(ids) <= 10 else "ID...") for what, ids in groups.items()}
+
+
 def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
     out.print(f"queued {len(plan.queued)} dead letter(s) again")
+    for (old, new), (ids, _) in _grouped({i: plan.moved[i] for i in plan.queued if i in plan.moved}).items():
+        out.print(f"  letter(s) {ids} for shop {old!r}, which no source sends to any more: queued for {new!r}, the "
+                  "shop their source sends to now", markup=False, highlight=False)
+    for why, (ids, drop) in _grouped(plan.stuck).items():
+        out.print(f"kept letter(s) {ids}: {printable(why)}; then `dlq drop {drop}`", style="yellow", markup=False,
+                  highlight=False)
     if plan.dropped:
         out.print(f"not sent: letter(s) {', '.join(map(str, plan.dropped))}, dropped (`dlq drop`) while this "
                   "command ran")

@@ -23,12 +23,14 @@ from connector.errors import ConnectorError, FatalError
 from connector.logs import redact
 from state import db as state_db
 
-__all__ = ["DELIVERY_STOPPED", "Episodes", "StateBusy", "SyncFailure", "busy_message", "db_reason", "is_state_trouble",
-           "locked", "read_again", "source_episode", "state_message", "sync_failure", "unwritable"]
+__all__ = ["DELIVERY_STOPPED", "SOURCE_FIX", "Episodes", "StateBusy", "SyncFailure", "busy_message", "db_reason",
+           "is_state_trouble", "locked", "read_again", "source_episode", "state_message", "sync_failure", "unwritable"]
 
 # What the daemon does after Karla refused the key or the shop (said once; /readyz says it all along).
 DELIVERY_STOPPED = ("Orders stay queued and delivery is tried again hourly; a changed setting takes effect once the "
                     "service is restarted (the configuration is read only at start)")
+# What a source's "needs a fix" failure adds: it is polled again, with the settings and credentials read at start.
+SOURCE_FIX = "a changed setting or credential takes effect once the service is restarted"
 
 
 def is_state_trouble(exc: BaseException) -> bool:
@@ -116,9 +118,10 @@ def sync_failure(name: str, exc: Exception, state_path: Path | str) -> SyncFailu
     """What a failed poll or full sync of source ``name`` tells: its status, reason and log line. Each is said
     once while it lasts (``Episodes.tell``): a missing folder polled every second said so every second."""
     if isinstance(exc, FatalError):  # may pass (an unmounted share): the allowance applies, as for any failure
-        # not "stopped": it is polled again (a refused login logs in again), and a share mounted again reads
+        # not "stopped": it is polled again (a refused login logs in again), and a share mounted again reads;
+        # but with the settings read at start: a fixed credential file quietly changed nothing until a restart
         return SyncFailure("fatal", redact(str(exc)), f"source {name} failed, needs a fix (tried again every poll): "
-                           f"{exc}", source_episode(name))
+                           f"{exc}; {SOURCE_FIX}", source_episode(name))
     if isinstance(exc, (ConnectorError, OSError)):  # an outage: its message says it all
         return SyncFailure("failed", redact(str(exc)), f"source {name} could not finish: {exc}", source_episode(name))
     if is_state_trouble(exc):  # the source is fine: only the state file could not take what was read

@@ -43,9 +43,11 @@ def state_status(settings: Settings, db: StateDB) -> dict[str, Any]:
                 "pending": pending.get(name, 0),
                 "dead": dead.get(name, 0),
                 "last_run": Runs(conn).last(name),
+                "configured": True,
             }
             for name, raw in settings.sources.items()
         }
+        sources.update(_unconfigured(conn, (set(pending) | set(dead)) - set(sources), pending, dead))
         count, first = Outbox(conn).waiting()
         waiting = {"count": count, "next": [{"shop": slug, "order": key, "next_try": _iso(at), "why": why}
                                             for slug, key, at, why in first]}
@@ -55,6 +57,14 @@ def state_status(settings: Settings, db: StateDB) -> dict[str, Any]:
         return {"state_path": os.path.abspath(db.path), "pending": Outbox(conn).pending_count(), "dead": DeadLetters(conn).count(), "waiting": waiting,
                 "held": Outbox(conn).held_count(), "held_by_source": Outbox(conn).held_by_source(), "sources": sources,
                 "delivery": _delivery_view(Runs(conn).last_delivery())}
+
+
+def _unconfigured(conn: Any, names: set[str], pending: dict[str, int], dead: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Sources no longer in the config (renamed, removed) whose rows or letters the file still holds: without
+    them the top counts named more than the table showed. Nothing reads them any more (`dlq retry` says so)."""
+    return {name: {"type": "", "shop_slug": "", "enabled": False, "configured": False, "cursors": Cursors(conn).all(name),
+                   "pending": pending.get(name, 0), "dead": dead.get(name, 0), "last_run": Runs(conn).last(name)}
+            for name in sorted(names)}
 
 
 def _enabled(raw: dict[str, Any]) -> bool:
