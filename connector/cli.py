@@ -15,7 +15,6 @@ import errno
 import gc
 import json
 import logging
-import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -199,6 +198,7 @@ def sandbox(
     bulk_max_bytes: Annotated[int, typer.Option(help="Bulk body bytes accepted per call")] = 1_000_000,
 ) -> None:
     """Run a local Karla sandbox (Upsert, Bulk, Search Orders) to try the connector without credentials."""
+    from connector.going_live import sandbox_banner
     from connector.sandbox import serve
 
     listening = False
@@ -206,11 +206,8 @@ def sandbox(
     def ready(url: str) -> None:
         nonlocal listening
         listening = True
-        err.print(f"Karla sandbox on {url} (user {user!r}, key {api_key!r}); Ctrl-C stops it", highlight=False, markup=False)
-        err.print(f"  [karla]\n  base_url = \"{connect_url(url)}\"\n  username = \"{user}\"", highlight=False, markup=False)
-        # Not a real secret, but shown the way a real key is set: a newcomer who copies it keeps keys out of the file.
-        err.print(f"  export KARLA_CONNECTOR_KARLA__API_KEY={shlex.quote(api_key)}   # in the shell that runs the connector",
-                  highlight=False, markup=False)
+        for line in sandbox_banner(url, connect_url(url), user, api_key):  # the lines to paste; a state file of its own
+            err.print(line, highlight=False, markup=False)
 
     try:
         serve(host=host, port=port, credentials={user: api_key}, bulk_max_items=bulk_max_orders,

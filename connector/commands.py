@@ -21,6 +21,7 @@ from connector.dlq import retry_dead_letters
 from connector.dry_run import run_dry
 from connector.engine import SourceRuntime, close_adapter, source_log
 from connector.errors import ConnectorError, FatalError
+from connector.going_live import judge_opened, judge_read_only
 from connector.logs import printable, redact
 from connector.registry import available, load_adapter
 from connector.settings import Settings
@@ -66,6 +67,7 @@ def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: C
     stop = Stop(connector)
     try:
         with stop.installed(), StateLock(settings.state.path, "sync"), _progress(err) as progress:
+            judge_opened(settings, connector.db)  # a sandbox's state file against the real Karla: refused (exit 2)
             task = progress.add_task("reading sources", total=None) if progress else None
             seen = {"orders": 0, "sent": 0}
 
@@ -95,6 +97,7 @@ def run_check(settings: Settings, out: Console) -> int:
     from adapters.base import AdapterContext
     from connector.config_file import exposure_found
 
+    judge_read_only(settings)  # a sandbox's state file against the real Karla: refused (exit 2), as `sync` would
     connector = Connector(settings)
     code = ExitCode.OK
     for warning in exposure_found():  # logged at start too; a warning, the exit code stays

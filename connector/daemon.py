@@ -33,6 +33,7 @@ from connector.daemon_start import log_started, warn_short_grace
 from connector.delivery import DeliveryResult
 from connector.engine import RunCounts, SourceRuntime
 from connector.errors import ConfigError, FatalError, ShopRefused, Unavailable
+from connector.going_live import judge_opened
 from connector.health import HealthServer, listen_error
 from connector.job_errors import DELIVERY_STOPPED, Episodes, is_state_trouble, read_again, state_message, sync_failure
 from connector.logs import redact
@@ -223,7 +224,7 @@ class Daemon:
             raise ConfigError(NO_SOURCES)
         with StateLock(self.settings.state.path, "run"):
             self.started = self.connector.now()
-            self.connector.db  # open (and migrate) the state file before reporting ready
+            judge_opened(self.settings, self.connector.db)  # opened (migrated) before ready; a sandbox's: refused
             health = self._start_health()
             self._install_signals()
             self._schedule()

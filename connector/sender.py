@@ -24,6 +24,7 @@ from connector.refusals import Refusals
 from connector.refusals import answer as _answer
 from connector.settings import KarlaSettings
 from state import DeadLetters, Outbox, StateDB
+from state import karla_target
 
 __all__ = ["SHOP_REFUSED", "DeliveryResult", "Outcome", "Sender"]
 
@@ -61,6 +62,7 @@ class Sender:
         self.up = False  # Karla answered well in this drain: it is not down
         self.refused_shops: dict[str, ShopRefused] = {}  # by slug: their orders are not sent in this drain
         self._karla_letters: bool | None = None  # whether any letter of Karla's exists (looked at once)
+        self._karla_noted = False  # which Karla acknowledged is noted in the state file (once per drain)
         self._notes: list[int] = []  # on_wire notes of this drain's requests ...
         self._heard: list[int] = []  # ... and those whose answers are recorded since the last note
         self.refusals = Refusals(db, settings, now, self.result, self._dead)  # Karla refused records (422)
@@ -192,6 +194,9 @@ class Sender:
         rows = [row for item in items for row in item.rows]
         with self.db.transaction() as conn:
             Outbox(conn).mark_delivered(rows, self.now())
+            if not self._karla_noted:  # a sandbox's file must not pass for the real Karla's (``connector.going_live``)
+                karla_target.note(conn, self.client.settings.base_url, self.client.settings.user, self.now())
+                self._karla_noted = True
             if self._karla_letters is None:
                 self._karla_letters = DeadLetters(conn).has_karla_letters()  # once per drain: usually none
             if self._karla_letters:  # a fixed order that went out clears its letter

@@ -141,10 +141,16 @@ def _v12_dead_letter_ids_never_reused(conn: Connection) -> None:
     conn.exec_driver_sql("DROP TABLE dead_letter_v11")
 
 
+def _v13_karla_target(conn: Connection) -> None:
+    # The state file did not say which Karla acknowledged its deliveries: one filled by the sandbox, used against
+    # the real Karla, sent nothing of what the sandbox had. Nothing is recorded until the next drain delivers.
+    SQLModel.metadata.create_all(conn, tables=[models.KarlaTarget.__table__])  # type: ignore[attr-defined]
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_runs_and_outbox_order, _v3_leaner_delivery_tables, _v4_heartbeat, _v5_refused_withdrawn,
     _v6_on_wire, _v7_karla_letters_by_order, _v8_held_by_a_full_sync, _v9_versions, _v10_run_lookups,
-    _v11_hold_an_unfinished_full_sync, _v12_dead_letter_ids_never_reused,
+    _v11_hold_an_unfinished_full_sync, _v12_dead_letter_ids_never_reused, _v13_karla_target,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["Cursor", "DeadLetter", "Delivered", "Heartbeat", "OnWire", "OutboxItem", "Run", "SeenFile"]
+__all__ = ["Cursor", "DeadLetter", "Delivered", "Heartbeat", "KarlaTarget", "OnWire", "OutboxItem", "Run", "SeenFile"]
 
 
 class Cursor(SQLModel, table=True):
@@ -137,3 +137,15 @@ class OnWire(SQLModel, table=True):
     __tablename__ = "on_wire"
     id: int | None = Field(default=None, primary_key=True)
     parts: str = Field(sa_column=Column(Text, nullable=False))  # JSON: [[slug, order_key, part], ...]
+
+
+class KarlaTarget(SQLModel, table=True):
+    """The Karla whose acknowledgements ``delivered`` holds (migration 13): its base URL (``state.karla_target``
+    normalises it) and API user, as of the first drain that delivered to it. A file a sandbox on this machine
+    filled would otherwise pass for the real Karla's: every order it acknowledged looks delivered."""
+
+    __tablename__ = "karla_target"
+    id: int = Field(default=1, primary_key=True)  # one row
+    base_url: str
+    username: str
+    since: float  # when deliveries first went to this Karla (a change of Karla starts it again)

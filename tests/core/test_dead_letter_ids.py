@@ -53,7 +53,7 @@ def test_upgrade_to_step_12_keeps_every_letter_and_never_gives_an_id_again(tmp_p
     db = open_state(_v11_file(tmp_path / "v11.db"))
     with db.transaction() as conn:
         ddl, rows, indexes = _table(conn)
-        assert conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION == 12
+        assert conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION == 13
         assert "AUTOINCREMENT" in ddl and rows == _ROWS and indexes == {"ix_dead_letter_source", "ix_dead_letter_order"}
         assert DeadLetters(conn).delete([5]) == 1  # the highest, dropped
         DeadLetters(conn).add([{"created_at": 9.0, "stage": "source", "source": "w", "reason": "new"}])
