@@ -18,7 +18,8 @@
     408, 425, 429, 5xx but 501 (and transport errors, retry.py)   RETRY    backoff, then Unavailable
     an auth key: invalid_merchant_or_key (400/401),               FATAL    ConfigError naming the
       insufficient_rights / permission_denied (403),                       credential or shop_slug
-      shop_not_found (404); and any 401 or 403
+      shop_not_found (404); a setup key: shop_settings_not_found,          (a setup key: that shop
+      shop_fixtures_not_found (404); and any 401 or 403                    waits, ShopRefused)
     422 (any key); a record key: order_not_found, order_exists,   REJECT   bisect to the item Karla
       shipment_not_found, shipment_exists (404/409),                       refused; it becomes a dead
       image_media_unsupported (415), invalid_payload,                      letter with Karla's message
@@ -29,11 +30,11 @@
       501 (service_not_implemented: retrying cannot help)
       without a record key, other unknown statuses
 
-A fatal auth answer for one shop (``shop_not_found``; a 401/403 for a shop other than ``[karla].shop_slug``,
-whose key may be that shop's own, not an organisation key; any 403) is ``ShopRefused``: only that shop's
-orders wait. A 401 for ``[karla].shop_slug`` itself, or for another shop while a read of ``[karla].shop_slug``
-gets a 401 too (``connector.karla.probe``: the key itself is refused), or a 400, is a ``ConfigError`` that
-stops every shop.
+A fatal auth answer for one shop (``shop_not_found``; a shop not set up yet, ``SETUP_KEYS``; a 400/401/403
+for a shop other than ``[karla].shop_slug``, whose key may be that shop's own, not an organisation key; any
+403) is ``ShopRefused``: only that shop's orders wait. A 400/401 for ``[karla].shop_slug`` itself, or for
+another shop while a read of ``[karla].shop_slug`` gets a 401 too (``connector.karla.probe``: the key itself
+is refused), is a ``ConfigError`` that stops every shop.
 
 Why an unknown answer is fatal and not a rejection: a fatal stop keeps every order pending, so nothing
 is lost and the next run after a human's fix delivers everything; a wrong rejection bisects every batch
@@ -51,6 +52,7 @@ __all__ = [
     "Aborted",
     "Action",
     "RECORD_KEYS",
+    "SETUP_KEYS",
     "BatchTooLarge",
     "ConfigError",
     "ConnectorError",
@@ -129,6 +131,8 @@ class Action(str, Enum):
 _RETRY_STATUSES = frozenset({408, 425, 429})
 # Karla's "Errors" page: keys that say the credentials, their rights or the shop are wrong ...
 AUTH_KEYS = frozenset({"invalid_merchant_or_key", "insufficient_rights", "permission_denied", "shop_not_found"})
+# ... that say Karla knows the shop but it is not set up yet (karla-docs 003, 404): one shop waits, not a base_url ...
+SETUP_KEYS = frozenset({"shop_settings_not_found", "shop_fixtures_not_found"})
 # ... and keys that say one order (or its shipment, image or fields) is refused: the rest of a batch is fine.
 RECORD_KEYS = frozenset({
     "order_not_found", "order_exists", "shipment_not_found", "shipment_exists",
@@ -144,7 +148,7 @@ def action_for(status: int, key: str | None = None, *, names_item: bool = False)
         return Action.SPLIT
     if status in _RETRY_STATUSES or (status >= 500 and status != 501):
         return Action.RETRY
-    if key in AUTH_KEYS or status in (401, 403):
+    if key in AUTH_KEYS or key in SETUP_KEYS or status in (401, 403):
         return Action.FATAL
     if 400 <= status < 500 and (status == 422 or key in RECORD_KEYS or names_item):
         return Action.REJECT

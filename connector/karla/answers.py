@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from connector.errors import AUTH_KEYS, ConfigError, FatalError, ShopRefused
+from connector.errors import AUTH_KEYS, SETUP_KEYS, ConfigError, FatalError, ShopRefused
 from connector.logs import clip
 from connector.settings import KarlaSettings
 
@@ -46,6 +46,14 @@ def _other_shop(said: str, who: str, shop: str, key_works: bool | None, settings
     )
 
 
+def _not_set_up(said: str, who: str, shop: str, key: str) -> ShopRefused:
+    """Karla knows the shop but it is not set up yet (its settings or fixtures are missing): nothing the
+    merchant's configuration can fix, and no reason to hold back the shops that are set up."""
+    missing = key.removeprefix("shop_").removesuffix("_not_found")
+    return ShopRefused(f"Karla answered {said} for shop {shop!r} ({who}): Karla says shop {shop!r} is not set up yet "
+                       f"(shop {missing} missing): ask Karla support to finish setting it up; its orders stay queued", slug=shop)
+
+
 def fatal_answer(
     response: httpx.Response, info: dict[str, Any], settings: KarlaSettings, key_works: Callable[[], bool | None]
 ) -> FatalError:
@@ -55,22 +63,25 @@ def fatal_answer(
     where = f"{response.request.method} {response.request.url.path}"
     who = f"user {settings.user!r} at {settings.base_url}"
     shop = _shop_of(response.request.url.path)
+    other = shop is not None and shop != settings.shop_slug
+    if key in SETUP_KEYS and shop is not None:
+        return _not_set_up(said, who, shop, key)
     if key == "shop_not_found" and shop is not None:
         return ShopRefused(f"Karla answered {said} for shop {shop!r} ({who}): the shop does not exist: check "
                            "[karla].shop_slug and each source's shop_slug (or sales_channels)", slug=shop)
     if key == "shop_not_found":
         return ConfigError(f"Karla answered {said} for {who}: the shop does not exist: check [karla].shop_slug (and each source's shop_slug)")
-    if key == "invalid_merchant_or_key" and status == 400:
+    if key == "invalid_merchant_or_key" and status == 400 and not other:  # for another shop: as a 401, below
         return ConfigError(f"Karla answered {said} for {who}: credentials missing or malformed: check [karla].username and [karla].api_key")
     refused_key = status == 401 or key == "invalid_merchant_or_key"
     if refused_key and settings.api_key.get_secret_value() == PLACEHOLDER:
         return ConfigError(f"Karla answered {said} for {who}: [karla].api_key is still the example's {PLACEHOLDER!r}: "
                            "set your key (better as KARLA_CONNECTOR_KARLA__API_KEY)")
-    if shop is not None and shop != settings.shop_slug and (status in (401, 403) or key in AUTH_KEYS):
-        # a 401 may be the key's own fault: asked of [karla].shop_slug (not when told to stop sending)
+    if other and (status in (401, 403) or key in AUTH_KEYS):
+        # a 400/401 may be the key's own fault: asked of [karla].shop_slug (not when told to stop sending)
         works = key_works() if refused_key else True
-        if works is not False:
-            return _other_shop(said, who, shop, works, settings)
+        if works is not False:  # a 400 to the probe counts as taken (KeyProbe): the key stays a suspect
+            return _other_shop(said, who, shop, works and status != 400, settings)
         who = f"shop {shop!r} and [karla].shop_slug {settings.shop_slug!r}, {who}"
     if refused_key:
         return ConfigError(

@@ -146,6 +146,10 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             with sb.store.lock:
                 if item.get("order") is None and not sb.store.exists_after(slug, item, set()):
                     return self._reply(404, _error("order_not_found", f"Order {item['id']} not found"), 1, length)
+                clash = sb.store.clash(slug, item, {})
+                if clash:
+                    errors = [{"loc": ["body", "order", "external_id"], "msg": clash, "type": "order_exists"}]
+                    return self._reply(409, _error("order_exists", clash, errors), 1, length)
                 stored = sb.store.upsert(slug, item)
             self._reply(200, stored, 1, length)
 
@@ -157,14 +161,20 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             errors = [e for index, item in enumerate(items) for e in validate_item(item, ["body", index])]
             with sb.store.lock:
                 created: set[tuple[str, str]] = set()
+                claimed: dict[str, str] = {}  # external_id -> order number, of this call's items
                 for index, item in enumerate(items):
                     if not isinstance(item, dict):
                         continue
+                    clash = sb.store.clash(slug, item, claimed)
+                    if clash:
+                        errors.append({"loc": ["body", index, "order", "external_id"], "msg": clash, "type": "order_exists"})
                     if item.get("order") is not None:
                         created.add(("order_number", str(item["order"].get("order_number"))))
                         created.add((item.get("id_type", "order_number"), str(item.get("id"))))
                     elif not sb.store.exists_after(slug, item, created):
                         errors.append({"loc": ["body", index, "id"], "msg": f"Order {item.get('id')} not found", "type": "order_not_found"})
+                if errors and all(e["type"] == "order_exists" for e in errors):  # Karla: 409, "An order with that ID already exists"
+                    return self._reply(409, _error("order_exists", errors[0]["msg"], errors), len(items), length)
                 if errors:
                     return self._reply(422, _error("invalid_payload", "Request validation error", errors), len(items), length)
                 for item in items:
