@@ -31,11 +31,11 @@ class Item:
     def build(cls, rows: list[PendingRow]) -> Item:
         first = rows[0]
         order = next((r.payload for r in rows if r.part == "order"), None)
-        trackings = ",".join(r.payload for r in rows if r.part != "order")
-        text = f'{{"id":{json.dumps(first.order_key, ensure_ascii=False)},"id_type":"{first.id_type}"'
-        text += f',"order":{order}' if order is not None else ""
-        text += f',"trackings":[{trackings}]}}'
-        return cls(first.slug, first.order_key, rows, text.encode())
+        trackings = b",".join(r.payload for r in rows if r.part != "order")
+        head = f'{{"id":{json.dumps(first.order_key, ensure_ascii=False)},"id_type":"{first.id_type}"'.encode()
+        # the payloads as the state file holds them (UTF-8: ``PENDING_COLUMNS`` reads them as bytes), not decoded and encoded again
+        body = b"".join((head, b',"order":' if order is not None else b"", order or b"", b',"trackings":[', trackings, b"]}"))
+        return cls(first.slug, first.order_key, rows, body)
 
     def named(self, loc: Any) -> list[PendingRow] | None:
         """The rows an ``errors[].loc`` of this item names (``["body", i, "order", ...]``: its order part;

@@ -49,7 +49,7 @@ class PendingRow(NamedTuple):
     order_key: str
     id_type: str
     part: str
-    payload: str
+    payload: bytes  # UTF-8, as stored (``PENDING_COLUMNS``): delivery joins it into a request unchanged
     hash: str
     source: str
     stream: str
@@ -62,7 +62,7 @@ class PendingRow(NamedTuple):
 
 
 PENDING_COLUMNS = (
-    "id, slug, order_key, id_type, part, payload, hash, source, stream, location, first_enqueued_at, attempts,"
+    "id, slug, order_key, id_type, part, CAST(payload AS BLOB), hash, source, stream, location, first_enqueued_at, attempts,"
     " next_attempt_at, last_error, version"
 )
 VERSION_SEP = "\x1f"  # between source, stream and the record's version in ``Part.version``

@@ -96,7 +96,7 @@ def test_trackings_sharing_a_number_are_one_parcel_with_both_products() -> None:
 
 
 def _row(key: str, part: str, payload: str, slug: str = "shop") -> PendingRow:
-    return PendingRow(1, slug, key, "order_number", part, payload, "h", "src", "orders", None, 0.0, 0, 0.0)
+    return PendingRow(1, slug, key, "order_number", part, payload.encode(), "h", "src", "orders", None, 0.0, 0, 0.0)
 
 
 def test_item_carries_order_and_trackings_and_is_valid_json() -> None:

@@ -116,7 +116,7 @@ def test_change_detection_against_pending_and_delivered(tmp_path: Path) -> None:
         again = box.enqueue([part("1"), part("2", payload='{"a":2}')], now=2)
         assert (again.enqueued, again.unchanged) == (1, 1)
         rows = box.scan(None, 100)
-        assert [r.payload for r in rows] == ['{"a":1}', '{"a":2}']
+        assert [r.payload for r in rows] == [b'{"a":1}', b'{"a":2}']
         box.mark_delivered(rows, now=3)
         assert box.scan(None, 100) == []
         after = box.enqueue([part("1"), part("2", payload='{"a":2}'), part("2", "tracking:T1")], now=4)
@@ -131,7 +131,7 @@ def test_newer_version_enqueued_in_flight_stays_pending(tmp_path: Path) -> None:
         in_flight = box.scan(None, 10)
         box.enqueue([part("1", payload='{"a":9}')], now=2)  # edited while the request was on the wire
         box.mark_delivered(in_flight, now=3)
-        assert [r.payload for r in box.scan(None, 10)] == ['{"a":9}']
+        assert [r.payload for r in box.scan(None, 10)] == [b'{"a":9}']
 
 
 def test_second_holder_of_the_lock_is_refused(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_marking_more_rows_than_one_statement_holds(tmp_path: Path) -> None:
         in_flight = box.scan(None, 5000)
         box.enqueue([part("02499", payload='{"a":9}')], now=2)
         assert box.mark_delivered(in_flight, now=3) == 2500
-        assert [(r.order_key, r.payload) for r in box.scan(None, 5000)] == [("02499", '{"a":9}')]
+        assert [(r.order_key, r.payload) for r in box.scan(None, 5000)] == [("02499", b'{"a":9}')]
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM delivered").scalar() == 2500
         # what Karla acknowledged is remembered: re-reading the same 2,499 parts queues nothing
         assert box.enqueue([part(f"{n:05d}") for n in range(2499)], now=4).unchanged == 2499
