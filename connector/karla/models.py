@@ -137,7 +137,9 @@ class Tracking(_Model):
     carrier_reference: str | None = None
     tracking_company: str | None = None
     external_shipment_id: str | None = None
-    products: list[Product] = Field(default_factory=list)
+    # Left out when empty: Karla reads a missing list as "all of the order's products" (and leaves a shipment's
+    # products as they are on an update), an empty one as "this parcel holds nothing" (and clears them).
+    products: list[Product] = Field(default_factory=list, exclude_if=lambda products: not products)
 
     @model_validator(mode="after")
     def _only_known_carriers(self) -> Tracking:

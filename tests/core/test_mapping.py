@@ -11,7 +11,7 @@ from adapters.base import Record
 from connector.items import Item, batches
 from connector.engine import record_parts
 from connector.karla.carriers import carrier_fields
-from connector.karla.models import OrderPlacement, Tracking, dump, explain
+from connector.karla.models import OrderPlacement, Product, Tracking, dump, explain, serialise
 from state import PendingRow
 
 
@@ -41,7 +41,16 @@ def test_carrier_overrides_win() -> None:
 
 def test_unknown_carrier_reference_is_demoted_to_tracking_company() -> None:
     tracking = Tracking(tracking_number="T1", carrier_reference="hermes")
-    assert dump(tracking) == {"tracking_number": "T1", "tracking_company": "hermes", "products": []}
+    assert dump(tracking) == {"tracking_number": "T1", "tracking_company": "hermes"}
+
+
+def test_a_parcel_without_products_leaves_the_list_out() -> None:
+    """Karla reads a missing list as "all of the order's products" (an update leaves them as they are), an empty
+    one as "this parcel holds nothing" (an update clears them): a parcel whose products are unknown says nothing."""
+    assert serialise(Tracking(tracking_number="T1")) == '{"tracking_number":"T1"}'
+    assert serialise(Tracking(tracking_number="T1", products=[])) == '{"tracking_number":"T1"}'
+    with_one = serialise(Tracking(tracking_number="T1", products=[Product(sku="A", quantity=1)]))
+    assert with_one == '{"tracking_number":"T1","products":[{"sku":"A","quantity":1,"images":[]}]}'
 
 
 def test_order_requires_zip_and_defaults_external_id() -> None:
