@@ -17,6 +17,19 @@ from state import StateDB, open_state
 from tests.shopware.fake_server import FakeShopware
 
 CLIENT_ID, SECRET = "SWIAFAKEINTEGRATION", "fake-secret-7d1e"
+SECRET_ENV = {"KARLA_CONNECTOR_SOURCES__SW__CLIENT_SECRET": SECRET}  # the client secret as a merchant sets it
+
+
+def cli_config(tmp_path: Path, karla_url: str, shop_url: str) -> Path:
+    """A config file for the CLI: Karla (the sandbox) and one Shopware source ``sw`` (its secret in ``SECRET_ENV``)."""
+    from tests.conftest import API_KEY, SLUG
+
+    config = tmp_path / "karla-connector.toml"
+    config.write_text(
+        f'[karla]\nbase_url = "{karla_url}"\nshop_slug = "{SLUG}"\napi_key = "{API_KEY}"\n'
+        f'[state]\npath = "{tmp_path / "state.db"}"\n'
+        f'[sources.sw]\ntype = "shopware"\nbase_url = "{shop_url}"\nclient_id = "{CLIENT_ID}"\n', encoding="utf-8")
+    return config
 
 
 class Clock:

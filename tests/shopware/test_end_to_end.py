@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, SLUG, cli
+from tests.conftest import SLUG, cli
 from tests.shopware import factory as f
-from tests.shopware.conftest import CLIENT_ID, SECRET
+from tests.shopware.conftest import SECRET, SECRET_ENV, cli_config
 from tests.shopware.fake_server import FakeShopware
 
 
@@ -28,12 +28,7 @@ def test_sync_and_check_through_the_cli(tmp_path: Path, sandbox: Any, live_shop:
     shipped = f.delivery([(items[0], 1)], codes=["00340434161094042557"], status="shipped", ship_to=f.address(zipcode="80802"))
     order = live_shop.insert(f.order("10001", items=items, deliveries=[shipped]), at=hour_ago)
     live_shop.insert(f.order("10002", status="open"), at=hour_ago)  # not sent: open, nothing shipped
-    config = tmp_path / "karla-connector.toml"
-    config.write_text(
-        f'[karla]\nbase_url = "{sandbox.url}"\nshop_slug = "{SLUG}"\napi_key = "{API_KEY}"\n'
-        f'[state]\npath = "{tmp_path / "state.db"}"\n'
-        f'[sources.sw]\ntype = "shopware"\nbase_url = "{live_shop.url}"\nclient_id = "{CLIENT_ID}"\n', encoding="utf-8")
-    env = {"KARLA_CONNECTOR_SOURCES__SW__CLIENT_SECRET": SECRET}
+    config, env = cli_config(tmp_path, sandbox.url, live_shop.url), SECRET_ENV
 
     checked = cli(config, "check", env=env)
     assert checked.returncode == 0, checked.stderr

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from adapters.base import Rejected
-from tests.conftest import API_KEY, SLUG, cli
+from tests.conftest import SLUG, cli
 from tests.shopware import factory as f
-from tests.shopware.conftest import CLIENT_ID, SECRET, Clock, MakeAdapter, records
+from tests.shopware.conftest import SECRET_ENV, Clock, MakeAdapter, cli_config, records
 from tests.shopware.fake_server import FakeShopware
 
 AT = "0190c3d2e4f5a6b7c8d9e0f1a2b3c4d5"
@@ -107,12 +107,7 @@ def test_through_the_cli_karla_keeps_the_first_and_the_second_is_a_letter(tmp_pa
     two_ranges(live_shop)
     live_shop.insert(order("10000", f.CHANNEL, "de@example.com"), at=ago)
     live_shop.insert(order("10000", AT, "at@example.com"), at=ago + timedelta(minutes=1))
-    config = tmp_path / "karla-connector.toml"
-    config.write_text(
-        f'[karla]\nbase_url = "{sandbox.url}"\nshop_slug = "{SLUG}"\napi_key = "{API_KEY}"\n'
-        f'[state]\npath = "{tmp_path / "state.db"}"\n'
-        f'[sources.sw]\ntype = "shopware"\nbase_url = "{live_shop.url}"\nclient_id = "{CLIENT_ID}"\n', encoding="utf-8")
-    env = {"KARLA_CONNECTOR_SOURCES__SW__CLIENT_SECRET": SECRET}
+    config, env = cli_config(tmp_path, sandbox.url, live_shop.url), SECRET_ENV
     checked = cli(config, "check", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "'Orders AT'" in checked.stdout and "sales_channels" in checked.stdout
