@@ -14,8 +14,9 @@
   clean read can match: it clears here, once its file of that name reads to its end without it while
   no file of that name waits set aside by the source (a CSV source's ``error_folder``: the bad file, not
   moved back; what was read under its name is then another export).
-- A Karla letter for a shop **no source sends to any more** (a ``shop_slug`` corrected since) goes to the
-  one shop its source sends to now: sent to the old shop it came back as the same letter.
+- A Karla letter for a shop **no source sends to any more** (a ``shop_slug`` corrected since) is kept, said
+  so, exit 2: sent to the old shop it comes back, and sent to the shop its source sends to now it could replace
+  newer data there (or send a routed order to another shop); `sync --full` reads the order as it is now.
 - A letter of a source **no longer configured** (renamed, removed) or not valid is kept, said so, exit 2.
 """
 
@@ -31,7 +32,7 @@ from rich.console import Console
 from adapters.base import AdapterContext
 from connector import cli_render as render
 from connector.app import Connector, ExitCode, SyncReport
-from connector.dlq_shops import shops_now, to_shop_now, unusable
+from connector.dlq_shops import for_no_shop, shops_now, unusable
 from connector.engine import SourceRuntime, close_adapter
 from connector.pages import requeue_letter
 from connector.replay import Replay
@@ -57,26 +58,22 @@ class RetryPlan:
     unusable: dict[int, str] = field(default_factory=dict)  # Karla letters whose stored item makes no record: why
     unmatched: dict[int, str] = field(default_factory=dict)  # letters naming no order kept though read: why
     dropped: list[int] = field(default_factory=list)  # letters `dlq drop` took while this ran: not sent
-    moved: dict[int, tuple[str, str]] = field(default_factory=dict)  # Karla letters for their source's shop now
     stuck: dict[int, str] = field(default_factory=dict)  # kept until the configuration or a person acts: why (exit 2)
 
 
 def _plan(rows: Sequence[DeadLetterRow], connector: Connector) -> RetryPlan:
-    """Karla's letters wait for ``_requeue_karla`` (for their source's shop now: ``to_shop_now``); a source
-    letter's file is read again (``Replay``: its stream from the start, the file though read before; nothing
-    is forgotten in the state file)."""
+    """Karla's letters wait for ``_requeue_karla`` (but those for a shop no source sends to any more:
+    ``for_no_shop``); a source letter's file is read again (``Replay``: its stream from the start, the file though
+    read before; nothing is forgotten in the state file)."""
     plan = RetryPlan()
     shops = shops_now(connector)
     for row in rows:
         path = origin(row.location)
         if row.stage == "karla":
-            if row.slug in shops:
-                plan.karla.append(row)
-            elif isinstance(moved := to_shop_now(connector, row), DeadLetterRow):
-                plan.karla.append(moved)
-                plan.moved[row.id] = (row.slug or "", moved.slug or "")
+            if (why := for_no_shop(connector, row, shops)) is None:
+                plan.karla.append(row)  # to its own shop, as written: a plugin's routed order, a shop removed on purpose
             else:
-                plan.stuck[row.id] = moved
+                plan.stuck[row.id] = why
         elif (why := unusable(connector, row.source)) is not None:
             plan.stuck[row.id] = f"{why}, and nothing reads their rows again under that name: see that Karla has them"
         elif path and path != row.location:  # ``file:line``: a file the source can read again
@@ -250,9 +247,6 @@ def _grouped(by_id: dict[int, Any]) -> dict[Any, tuple[str, str]]:
 
 def _summary(out: Console, plan: RetryPlan, reread: list[int]) -> None:
     out.print(f"queued {len(plan.queued)} dead letter(s) again")
-    for (old, new), (ids, _) in _grouped({i: plan.moved[i] for i in plan.queued if i in plan.moved}).items():
-        out.print(f"  letter(s) {ids} for shop {old!r}, which no source sends to any more: queued for {new!r}, the "
-                  "shop their source sends to now", markup=False, highlight=False)
     for why, (ids, drop) in _grouped(plan.stuck).items():
         out.print(f"kept letter(s) {ids}: {printable(why)}; then `dlq drop {drop}`", style="yellow", markup=False,
                   highlight=False)

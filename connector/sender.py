@@ -151,16 +151,19 @@ class Sender:
 
     def _shop_refused(self, items: list[Item], exc: ShopRefused) -> None:
         """The shop's orders wait for its fix, unless no source sends to it any more: the slug was corrected
-        since they were read, and waiting would fail every run for good. Their letters advise `dlq retry`, which
-        sends them to the shop their source sends to now: `sync --full` finds no file archived or deleted since.
+        since they were read, and waiting would fail every run for good. Their letters advise `sync --full` (the
+        order as it is now, for its shop now), not a retry: this data may be older than what that shop has since.
+        They are tagged ``no_source`` for `dlq retry`, which keeps them (``connector.dlq_shops.for_no_shop``).
         Those that wait carry Karla's answer (masked), as ``status`` shows it and a drain that leaves them out
         records it (``keep_delivery``)."""
         if self.shops is not None and exc.slug not in self.shops:
             for item in items:
                 self._dead(item, f"Karla refuses shop {exc.slug!r} and no source sends to it any more (a shop_slug "
-                                 "corrected since this order was read): `dlq retry` sends it to the shop its source "
-                                 "sends to now (a source sending to several shops: `sync --full` reads it again for "
-                                 "its shop; then drop this letter)", _answer(None, None, str(exc)))
+                                 "corrected since this order was read): `sync --full` reads the order again for the "
+                                 "shop now configured (a CSV source that archived or deleted its files since: move "
+                                 "them back into the source's folder first; with delete they are gone: check the "
+                                 "order in Karla); then `dlq drop` this letter",
+                           {**_answer(None, None, str(exc)), "no_source": True})
             return
         if exc.slug not in self.refused_shops:
             log.error("orders of shop %r wait: %s", exc.slug, exc)
