@@ -227,7 +227,7 @@ def load_settings(explicit: Path | None = None, *, need_api_key: bool = True) ->
     _NEED_API_KEY = need_api_key
     try:
         settings = Settings()
-        return _anchored(settings, path) if found else settings
+        settings = _anchored(settings, path) if found else settings
     except ValidationError as exc:
         if found:
             raise ConfigError(describe_validation_error(exc, path, model=Settings) + _sources_too()) from None
@@ -240,6 +240,26 @@ def load_settings(explicit: Path | None = None, *, need_api_key: bool = True) ->
         raise ConfigError(f"cannot read config file {path}: {_reason(exc)}") from None
     finally:
         _TOML_PATH, _NEED_API_KEY = None, True
+    if need_api_key and not settings.karla.api_key.get_secret_value().strip():
+        raise ConfigError("invalid configuration:\n  config key karla.api_key: is empty (set "
+                          f"{_key_origin(path if found else None)}): set it to your Karla API key")
+    return settings
+
+
+def _key_origin(path: Path | None) -> str:
+    """Where a blank key came from, highest precedence first: an empty variable or a credential file holding only a
+    newline was sent, and Karla's refusal read "wrong, deleted or expired" (exit 2, which systemd never restarts)."""
+    name = f"{ENV_PREFIX}KARLA__API_KEY"
+    if any(key.upper() == name for key in os.environ):
+        return f"by the environment variable {name}"
+    try:
+        folder = os.environ.get("CREDENTIALS_DIRECTORY")
+        found = [entry for entry in Path(folder).iterdir() if entry.name.upper() == name] if folder else []
+    except OSError:
+        found = []
+    if found:
+        return f"by the credential {found[0]}, a copy of the file its LoadCredential= line names"
+    return f"in {path}" if path else "in the environment"
 
 
 class _RawSources(Settings):

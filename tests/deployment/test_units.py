@@ -96,7 +96,7 @@ def test_install_recipe_makes_the_config_readable_by_the_dynamic_user() -> None:
     folder = [line for line in recipe if "install -d" in line and "/etc/karla-connector" in line]
     config = [line for line in recipe if "/etc/karla-connector/config.toml" in line]
     assert folder and re.search(r"install -d -m 0755 /etc/karla-connector\b", folder[0]), folder
-    assert config and "install -m 0644 config.example.toml /etc/karla-connector/config.toml" in config[0], config
+    assert config and "install -m 0644 karla-connector.toml /etc/karla-connector/config.toml" in config[0], config
     assert not re.search(r"-m 07[0-4]0 /etc/karla-connector\b|-m 06[0-4]0 \S+ /etc/karla-connector/config.toml", text)
     # the secret stays root-only: systemd (as root) copies it into $CREDENTIALS_DIRECTORY
     assert re.search(r"install -m 0600 \S+ /etc/karla-connector/karla-api-key", text)
