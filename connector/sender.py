@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector import suspects
-from connector.errors import Aborted, BatchTooLarge, FatalError, RecordRejected, ShopRefused, Unavailable
+from connector.errors import Aborted, BatchTooLarge, ConfigError, FatalError, RecordRejected, ShopRefused, Unavailable
+from connector.going_live import sandbox_refusal
 from connector.items import BatchCap, Item
-from connector.karla.client import KarlaClient
+from connector.karla.client import SANDBOX_HEADER, KarlaClient
 from connector.logs import redact, redact_data
 from connector.refusals import Refusals
 from connector.refusals import answer as _answer
@@ -63,6 +64,9 @@ class Sender:
         self.refused_shops: dict[str, ShopRefused] = {}  # by slug: their orders are not sent in this drain
         self._karla_letters: bool | None = None  # whether any letter of Karla's exists (looked at once)
         self._karla_noted = False  # which Karla acknowledged is noted in the state file (once per drain)
+        with db.read() as conn:  # a sandbox's file takes no real Karla's acknowledgement (``_judge_answer``)
+            self._noted = karla_target.noted(conn)
+        self.sandbox = False  # the Karla answering this drain is the embedded sandbox (its answers say so)
         self._notes: list[int] = []  # on_wire notes of this drain's requests ...
         self._heard: list[int] = []  # ... and those whose answers are recorded since the last note
         self.refusals = Refusals(db, settings, now, self.result, self._dead)  # Karla refused records (422)
@@ -121,7 +125,19 @@ class Sender:
         except FatalError:
             self.cut.set()
             raise
+        self._judge_answer()
         return None
+
+    def _judge_answer(self) -> None:
+        """Karla acknowledged a batch (on this thread): for a file the sandbox filled, an answer without its
+        mark is a real Karla's, reached at an address on this machine (a tunnel) or under the sandbox's: refused
+        before the batch counts as delivered, as `sync` refuses such a file against a Karla elsewhere."""
+        self.sandbox = self.client.answered_by_sandbox()
+        if not self.sandbox and self._noted is not None and self._noted.sandbox:
+            self.cut.set()
+            url = karla_target.normalised(self.client.settings.base_url)
+            raise ConfigError(sandbox_refusal(self.db.path, self._noted, f"Karla at {url} answered without the "
+                                              f"sandbox's {SANDBOX_HEADER} header", url))
 
     def settle(self, slug: str, items: list[Item], outcome: Outcome) -> None:
         """Record what Karla answered, sending again what it asks for; runs on the draining thread only."""
@@ -198,7 +214,13 @@ class Sender:
         with self.db.transaction() as conn:
             Outbox(conn).mark_delivered(rows, self.now())
             if not self._karla_noted:  # a sandbox's file must not pass for the real Karla's (``connector.going_live``)
-                karla_target.note(conn, self.client.settings.base_url, self.client.settings.user, self.now())
+                was = karla_target.note(conn, self.client.settings.base_url, self.client.settings.user, self.sandbox,
+                                        self.now())
+                if was is not None and not was.sandbox and self.sandbox:  # the production file, run against the sandbox
+                    log.warning("the state file %s held deliveries to Karla at %s, and now the sandbox at %s "
+                                "acknowledged orders in it: they count as sent in this file, so `sync`, `run` and "
+                                "`check` refuse it for the real Karla from now on (it needs a new state file)",
+                                self.db.path, was.base_url, self.client.settings.base_url)
                 self._karla_noted = True
             if self._karla_letters is None:
                 self._karla_letters = DeadLetters(conn).has_karla_letters()  # once per drain: usually none

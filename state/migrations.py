@@ -143,7 +143,8 @@ def _v12_dead_letter_ids_never_reused(conn: Connection) -> None:
 
 def _v13_karla_target(conn: Connection) -> None:
     # The state file did not say which Karla acknowledged its deliveries: one filled by the sandbox, used against
-    # the real Karla, sent nothing of what the sandbox had. Nothing is recorded until the next drain delivers.
+    # the real Karla, sent nothing of what the sandbox had. The row notes that Karla and whether it was the sandbox
+    # (its answers say so); nothing is recorded until the next drain delivers.
     SQLModel.metadata.create_all(conn, tables=[models.KarlaTarget.__table__])  # type: ignore[attr-defined]
 
 

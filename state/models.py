@@ -141,11 +141,12 @@ class OnWire(SQLModel, table=True):
 
 class KarlaTarget(SQLModel, table=True):
     """The Karla whose acknowledgements ``delivered`` holds (migration 13): its base URL (``state.karla_target``
-    normalises it) and API user, as of the first drain that delivered to it. A file a sandbox on this machine
-    filled would otherwise pass for the real Karla's: every order it acknowledged looks delivered."""
+    normalises it), API user, and whether it was the embedded sandbox (its answers bear a header saying so). A
+    file the sandbox filled would otherwise pass for the real Karla's: every order it acknowledged looks delivered."""
 
     __tablename__ = "karla_target"
     id: int = Field(default=1, primary_key=True)  # one row
     base_url: str
     username: str
+    sandbox: bool = False  # the sandbox acknowledged deliveries in this file: only DELETE FROM karla_target clears it
     since: float  # when deliveries first went to this Karla (a change of Karla starts it again)

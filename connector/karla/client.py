@@ -42,9 +42,12 @@ from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse
 from connector import __version__
 from connector.settings import KarlaSettings
 
-__all__ = ["KarlaClient", "KarlaStats", "error_body"]
+__all__ = ["SANDBOX_HEADER", "KarlaClient", "KarlaStats", "error_body"]
 
 log = logging.getLogger(__name__)
+# The embedded sandbox (``connector.sandbox``) puts this header on every answer: its acknowledgements are not the
+# real Karla's, whatever address it was reached at (``state.karla_target``).
+SANDBOX_HEADER = "Karla-Sandbox"
 
 
 @dataclass(slots=True)
@@ -108,6 +111,7 @@ class KarlaClient:
         self._retrying = make_retrying(policy, sleep=sleep, on_retry=self._count_retry)
         self._pause = SharedPause(sleep, clock)  # a Retry-After pauses every sender of this client (max_in_flight)
         self._probe = KeyProbe(self._http, settings.shop_slug, clock, lambda status: self._heard("search", status, 0))
+        self._answer = threading.local()  # per sender thread: whether its last answer bore the sandbox's header
 
     def _count_retry(self, _exc: BaseException | None) -> None:
         with self.stats.lock:
@@ -128,6 +132,10 @@ class KarlaClient:
         host = httpx.URL(self.settings.base_url).host
         return (f"TLS certificate of {host} NOT verified ([karla].verify_tls = false): anyone between here and "
                 f"{host} can read the API key and the orders; to trust a private CA, set [karla].ca_file instead")
+
+    def answered_by_sandbox(self) -> bool:
+        """Whether the last answer this thread got came from the embedded sandbox (``SANDBOX_HEADER``)."""
+        return bool(getattr(self._answer, "sandbox", False))
 
     @property
     def aborted(self) -> bool:
@@ -199,6 +207,7 @@ class KarlaClient:
 
     def _interpret(self, response: httpx.Response, endpoint: str) -> Any:
         status = response.status_code
+        self._answer.sandbox = SANDBOX_HEADER in response.headers
         if action_for(status) is Action.OK:
             if "html" in response.headers.get("content-type", "").lower():
                 raise web_page(response, self.settings)

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from connector.karla.client import SANDBOX_HEADER
 from connector.sandbox.faults import RequestLog, Scripted
 from connector.sandbox.faults import error as _error
 from connector.sandbox.validate import validate_item
@@ -37,6 +38,7 @@ def handler_for(sb: Sandbox) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            self.send_header(SANDBOX_HEADER, "karla-connector")  # its acknowledgements are not the real Karla's
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             header = None
