@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, StreamSpec
 from adapters.csv.after import advised, after_reading, in_error_folder, stays
 from adapters.csv.check import folder_facts, read_as
 from adapters.csv.config import CsvConfig
-from adapters.csv.files import FileSource, RemoteFile, Unreadable, open_source, public_url, settling, spooled
+from adapters.csv.files import FileSource, Hashed, RemoteFile, Unreadable, open_source, public_url, settling, spooled
 from adapters.csv.grouping import group, is_grouped
 from adapters.csv.mapping import Fields, map_fulfillments, map_order, order_conflicts
 from adapters.csv.progress import Done, Start, file_cursor, whole_file
-from adapters.csv.notices import file_letter, header_problem, warn_missing, warn_repeated
+from adapters.csv.notices import file_letter, header_problem, left_out_once, warn_missing, warn_repeated
 from adapters.csv.reader import FileProblem, read_keys, read_rows
 
 __all__ = ["CsvAdapter"]
@@ -215,10 +214,10 @@ class CsvAdapter:
             return True
         return stays(self.config, self.context, before.rejected if isinstance(before, FileMark) else None)
 
-    def _pages(self, stream: str, remote: RemoteFile, local: Path, sha256: str, start: Start, closing: int | None) -> Iterator[Page]:
+    def _pages(self, stream: str, remote: RemoteFile, local: Hashed, sha256: str, start: Start, closing: int | None) -> Iterator[Page]:
         """The file's pages; ``closing`` as ``_closing`` says (None: its last page does not mark it read)."""
         c = self.config
-        with local.open("rb") as f:
+        with local.open() as f:
             try:
                 header, rows = read_rows(f, c.encoding, c.delimiter, lambda lines: warn_repeated(self.context.log, remote.name, lines))
             except FileProblem as exc:  # a UTF-16 file, a header not valid in the encoding: nothing of it is read
@@ -241,11 +240,12 @@ class CsvAdapter:
                 return 1
             warn_missing(self.config, self.name, self.context.log, stream, remote.name, fields)
             combined = stream == "fulfillments" and "orders" in readers  # its unshipped lines are the orders' rows
+            left_out = left_out_once(self.context.log, remote.name)
             key_index = fields.index["order_number"]
             key = lambda r: r.values[key_index] if key_index is not None and key_index < len(r.values) else ""  # noqa: E731
-            with local.open("rb") as again:
+            with local.open() as again:
                 grouped = is_grouped(read_keys(again, c.encoding, c.delimiter, key_index))
-            with group(rows, key, local.stat().st_size, c.bucket_bytes, grouped, remote.name) as buckets:
+            with group(rows, key, local.size, c.bucket_bytes, grouped, remote.name) as buckets:
                 layout = f"{'grouped' if grouped else 'buckets'}/{buckets.count}"
                 if start.layout != layout:  # positions mean something else now (e.g. bucket_bytes changed): start over
                     start = Start(layout=layout)
@@ -256,7 +256,7 @@ class CsvAdapter:
                     for done, (order_key, order_rows) in enumerate(buckets.groups(index), start=1):
                         if done <= skip:
                             continue  # committed before a crash: same file, same groups, same order
-                        for result in self._map(stream, remote.name, order_key, order_rows, fields, combined):
+                        for result in self._map(stream, remote.name, order_key, order_rows, fields, combined, left_out):
                             if isinstance(result, Record):
                                 page.records.append(result)
                             else:
@@ -273,7 +273,8 @@ class CsvAdapter:
                 yield page
         return rejected
 
-    def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields, combined: bool = False) -> list[Record | Rejected]:
+    def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields, combined: bool = False,
+             left_out: Callable[[str], None] = lambda said: None) -> list[Record | Rejected]:
         """An order's record or its letters; an order's parcels, each on its own (a record and letters).
 
         ``combined``: the parcels of a combined export, whose orders stream reads it too. A line not shipped yet
@@ -288,4 +289,4 @@ class CsvAdapter:
             if isinstance(result, Record) and (conflict := order_conflicts(file, key, rows, fields)):
                 self.context.log.warning("%s", conflict)
             return [result] if isinstance(result, Record) else list(result)
-        return map_fulfillments(file, key, rows, fields, c.carriers)
+        return map_fulfillments(file, key, rows, fields, c.carriers, left_out)

@@ -93,6 +93,14 @@ class Fields:
             return True
         return self._amounts is not None and any(cell and not _ZERO.fullmatch(cell) for cell in self._amounts(row.values))
 
+    def names_product(self, row: Row) -> bool:
+        """Whether a row has a sku or a title: a parcel's product row (an amount alone names nothing shipped)."""
+        if self._named is None:
+            return False
+        if len(row.values) >= self._line_width:  # (``_line_width`` covers the naming cells)
+            return any(self._named(row.values))
+        return bool(self.get(row, "sku") or self.get(row, "product_title"))
+
     def product_cells(self, row: Row) -> tuple[str, ...]:
         """A row's sku, product_title, quantity, price and image_url ("" where absent): read for every line."""
         if len(row.values) < self._product_width:

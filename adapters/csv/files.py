@@ -11,11 +11,10 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
     from adapters.csv.config import CsvConfig
 
-__all__ = ["FileSource", "RemoteFile", "Unreadable", "is_safe", "iter_chunks", "link_note", "name_note", "name_order_warning",
+__all__ = ["FileSource", "Hashed", "RemoteFile", "Unreadable", "is_safe", "iter_chunks", "link_note", "name_note", "name_order_warning",
            "open_source", "public_url", "safe_folder", "safe_name", "scratch", "settling", "skipped", "spooled",
            "unmatched_note"]
 
@@ -39,6 +38,16 @@ class RemoteFile:
     name: str
     size: int
     mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hashed:
+    """The bytes a file's SHA-256 was taken of, to parse: each ``open()`` reads them from the start and ends after
+    ``size`` bytes. What an ERP appends meanwhile is the file's next version, read whole on a later poll; parsed
+    now, half a row would be sent while the file is recorded as the version hashed."""
+
+    size: int
+    open: Callable[[], AbstractContextManager[BinaryIO]]
 
 
 class Unreadable(Exception):  # noqa: N818 - says what the file is, as FileNotFoundError does
@@ -172,26 +181,27 @@ def unmatched_note(names: list[str], source: str) -> list[str]:
 
 
 @contextmanager
-def spooled(files: FileSource, remote: RemoteFile, log: Any, stop: threading.Event | None = None) -> Iterator[tuple[Path | None, str]]:
-    """A complete local copy (or the local file itself) and its SHA-256; (None, "") when the file changed
-    while it was downloaded. Nothing of a half-downloaded file is ever parsed.
+def spooled(files: FileSource, remote: RemoteFile, log: Any, stop: threading.Event | None = None) -> Iterator[tuple[Hashed | None, str]]:
+    """A complete local copy (or the local file itself, up to the bytes hashed) and its SHA-256; (None, "") when
+    the file changed while it was downloaded. Nothing of a half-downloaded file is ever parsed.
 
     ``stop`` (the connector shutting down) ends a download between chunks with ``Aborted`` and removes the
     spool: a large file on a slow link would otherwise outlast the shutdown grace period."""
     from adapters.csv.local import LocalFolder
 
-    digest = hashlib.sha256()
+    digest, size = hashlib.sha256(), 0
     if isinstance(files, LocalFolder):
         with _local(files, remote.name) as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
+                size += len(chunk)
             hashed = os.fstat(f.fileno())
-        with files.pinned(remote.name, hashed) as path:
-            if path is None or (hashed.st_size, hashed.st_mtime) != (remote.size, remote.mtime):  # not the file listed
-                log.info("%s changed while being read; it is read on a later run", remote.name)
+        with files.pinned(remote.name, hashed, size) as local:
+            if local is None or (size, hashed.st_size, hashed.st_mtime) != (remote.size, remote.size, remote.mtime):
+                log.info("%s changed while being read; it is read on a later run", remote.name)  # not the file listed
                 yield None, ""
                 return
-            yield path, digest.hexdigest()
+            yield local, digest.hexdigest()
         return
     with scratch(lambda: tempfile.NamedTemporaryFile(prefix="karla-spool-"), f"download {remote.name} into") as spool:
         with files.open(remote.name) as f:
@@ -199,14 +209,14 @@ def spooled(files: FileSource, remote: RemoteFile, log: Any, stop: threading.Eve
                 if stop is not None and stop.is_set():
                     raise Aborted(f"stopped while downloading {remote.name}; it is read on a later run")
                 digest.update(chunk)
-                spool.write(chunk)
+                size += spool.write(chunk)
         spool.flush()
         now = files.stat(remote.name)
         if now is None or (now.size, now.mtime) != (remote.size, remote.mtime):
             log.info("%s changed while downloading; it is read on a later run", remote.name)
             yield None, ""
             return
-        yield Path(spool.name), digest.hexdigest()
+        yield Hashed(size, lambda: open(spool.name, "rb")), digest.hexdigest()  # the spool, written once: all of it
 
 
 @contextmanager

@@ -9,6 +9,7 @@ the regular file still named so; files are moved only into real folders inside t
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import stat
@@ -18,7 +19,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from adapters.csv.files import RemoteFile, Unreadable, link_note, safe_folder, safe_name, skipped
+from adapters.csv.files import Hashed, RemoteFile, Unreadable, link_note, safe_folder, safe_name, skipped
 from connector.errors import ConfigError
 
 __all__ = ["LocalFolder"]
@@ -27,6 +28,7 @@ __all__ = ["LocalFolder"]
 _OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) \
     | getattr(os, "O_CLOEXEC", 0)
 _LINKED = (errno.ELOOP, errno.EMLINK, errno.ENOTDIR)  # O_NOFOLLOW meeting a link: ELOOP (Linux), EMLINK (BSD)
+_PREAD = hasattr(os, "pread")  # not on Windows
 _DIR_FDS = hasattr(os, "O_DIRECTORY") and os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd
 
 
@@ -86,20 +88,26 @@ class LocalFolder:
                           "after it was listed; links are not followed, so it is not read")
 
     @contextmanager
-    def pinned(self, name: str, hashed: os.stat_result) -> Iterator[Path | None]:
-        """A path to parse the file ``hashed`` describes, opening that file whatever ``name`` is by now, or None
-        when ``name`` is another file now. The adapter opens the path again to parse it: the name, a moment
-        later, could be a link to elsewhere. On Linux the file's ``/proc/self/fd`` entry, held open meanwhile;
-        elsewhere the name, checked once more."""
+    def pinned(self, name: str, hashed: os.stat_result, size: int) -> Iterator[Hashed | None]:
+        """The first ``size`` bytes (those hashed) of the file ``hashed`` describes, whatever ``name`` is by now,
+        or None when ``name`` is another file now. The file is held open meanwhile and read by position, so the
+        name, a moment later a link to elsewhere, is not looked up again; without ``os.pread`` (Windows) it is
+        opened by name once more for each reader, and checked to be that file."""
         fd = self._open(name)
         try:
             if not os.path.samestat(hashed, os.fstat(fd)):
                 yield None
                 return
-            proc = Path(f"/proc/self/fd/{fd}")
-            yield proc if proc.exists() else self._path(name)
+            yield Hashed(size, lambda: _Upto(fd, size) if _PREAD else self._again(name, hashed, size))
         finally:
             os.close(fd)
+
+    def _again(self, name: str, hashed: os.stat_result, size: int) -> _Upto:
+        fd = self._open(name)
+        if not os.path.samestat(hashed, os.fstat(fd)):
+            os.close(fd)
+            raise self._replaced(name)
+        return _Upto(fd, size, own=True)
 
     def stat(self, name: str) -> RemoteFile | None:
         """The entry itself (a link's own size and mtime): a file swapped for a link reads as changed."""
@@ -127,22 +135,27 @@ class LocalFolder:
 
     def _into(self, root: int, folder: str) -> int:
         """The folder's descriptor, made where missing, one part at a time and never through a link: an
-        upload account must not turn ``archive`` into a link that has this service move files elsewhere."""
+        upload account must not turn ``archive`` into a link that has this service move files elsewhere. No
+        descriptor outlives a failure (a folder it may not create, a full disk): a move that keeps failing is
+        tried on every full sync, and each would keep one open until the process ran out of them."""
         fd = os.dup(root)
-        for part in folder.split("/"):
-            try:
-                os.mkdir(part, dir_fd=fd)
-            except FileExistsError:
-                pass
-            try:
-                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError as exc:
-                os.close(fd)
-                if exc.errno not in _LINKED:
-                    raise
-                raise ConfigError(self.outside(folder) or f"folder {self.root}/{folder} is not a folder") from None
+        try:
+            for part in folder.split("/"):
+                try:
+                    os.mkdir(part, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                try:
+                    inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno not in _LINKED:
+                        raise
+                    raise ConfigError(self.outside(folder) or f"folder {self.root}/{folder} is not a folder") from None
+                fd, outer = inner, fd
+                os.close(outer)
+        except BaseException:
             os.close(fd)
-            fd = inner
+            raise
         return fd
 
     @staticmethod
@@ -188,3 +201,35 @@ class LocalFolder:
 
     def close(self) -> None:
         return None
+
+
+class _Upto(io.RawIOBase):
+    """The first ``size`` bytes of the open file ``fd``, whatever is written after them meanwhile. Read by position
+    (``os.pread``) where there is one: readers of one descriptor keep their own places (the adapter reads a file
+    twice at once). ``own``: the descriptor is this reader's, closed with it."""
+
+    def __init__(self, fd: int, size: int, own: bool = False) -> None:
+        super().__init__()
+        self._fd, self._left, self._at, self._own = fd, size, 0, own
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        want = self._left if n is None or n < 0 else min(n, self._left)
+        if want <= 0:
+            return b""
+        data = os.pread(self._fd, want, self._at) if _PREAD else os.read(self._fd, want)
+        self._at += len(data)
+        self._left = len(data) and self._left - len(data)  # a file cut short meanwhile ends here
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._own and not self.closed:
+            os.close(self._fd)
+        super().close()

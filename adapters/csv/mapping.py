@@ -9,7 +9,7 @@ item's product (an order's or a parcel's) is read in ``adapters.csv.products``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -163,9 +163,11 @@ def _currency(fields: Fields, m: dict[str, tuple[str, Row]], items: list[Row], c
     return currency
 
 
-def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> list[Record | Rejected]:
+def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str],
+                     left_out: Callable[[str], None] = lambda said: None) -> list[Record | Rejected]:
     """The order's parcels that map cleanly (a record each, located at the parcel's first row: a letter
     Karla writes for one names its line, not the order's first), and a letter per row that does not.
+    ``left_out`` is told of a product's price that cannot be read, left out as the parcel goes.
 
     Each parcel stands alone: one bad parcel must not hold back its siblings, which would have no letter
     of their own and could be lost once the bad one is fixed in a later file. A row that cannot be
@@ -185,7 +187,8 @@ def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carri
     for number, parcel in parcels.items():
         what = f"parcel {number} of order {key}"
         try:
-            tracking = _tracking(number, parcel, fields, carriers)
+            note = f"left out of that product of {what}, which is sent without it"
+            tracking = _tracking(number, parcel, fields, carriers, lambda exc: left_out(f"{file}:{exc.row.line}: {exc}; {note}"))
             records.append(Record(key=key, trackings=[tracking], location=f"{file}:{parcel[0].line}", version=file))
         except _Bad as exc:
             out += rejected(file, key, exc.row, str(exc), fields, what)
@@ -210,9 +213,10 @@ def _numbers(fields: Fields, row: Row) -> list[str]:
     return numbers
 
 
-def _tracking(number: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str]) -> Tracking:
+def _tracking(number: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str],
+              left_out: Callable[[_Bad], None]) -> Tracking:
     m = fields.merged(rows, ("carrier", "tracking_url", "shipped_at"))
-    products = parcel_products(rows, fields)[1]
+    products = parcel_products(rows, fields, left_out)[1]
     data: dict[str, Any] = {"tracking_number": number, "products": products, **carrier_fields(m.get("carrier", ("",))[0], carriers)}
     if "tracking_url" in m:
         data["tracking_url"] = m["tracking_url"][0]

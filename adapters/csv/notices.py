@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 from adapters.base import Rejected
 from adapters.csv.after import advised
@@ -14,7 +15,7 @@ from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
 from adapters.csv.letters import no_order_then
 from adapters.csv.mapping import Fields
 
-__all__ = ["file_letter", "header_problem", "warn_missing", "warn_repeated"]
+__all__ = ["file_letter", "header_problem", "left_out_once", "warn_missing", "warn_repeated"]
 
 # Karla cannot create an order without a zip code: a file without that column is one letter, not one per order.
 _REQUIRED = {"orders": ("order_number", "shipping_zip_code"), "fulfillments": ("order_number", "tracking_number")}
@@ -51,6 +52,19 @@ def warn_repeated(log: Log, name: str, lines: list[int]) -> None:
     shown = ", ".join(map(str, lines[:10])) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
     what = f"line {shown} repeats" if len(lines) == 1 else f"lines {shown} repeat"
     log.warning("%s: %s the header (files joined into one?): skipped, not read as rows", name, what)
+
+
+def left_out_once(log: Log, name: str) -> Callable[[str], None]:
+    """Says the first parcel product cell of a file left out (a price that cannot be read), as a warning: a
+    warehouse export writing every price so would otherwise say it for every parcel."""
+    said: list[str] = []
+
+    def warn(message: str) -> None:
+        if not said:
+            said.append(message)
+            log.warning("%s (any other such cell of %s is left out too, without a further warning)", message, name)
+
+    return warn
 
 
 def header_problem(source: str, stream: str, fields: Fields) -> str | None:

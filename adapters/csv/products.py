@@ -8,6 +8,7 @@ keeps a shipment's products apart from the order's, so both must read them alike
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from adapters.csv.fields import Fields
@@ -51,8 +52,9 @@ def count(fields: Fields, field: str, text: str, row: Row) -> int | None:
     return value
 
 
-def product(row: Row, fields: Fields) -> dict[str, Any]:
-    """The row's sku, title, quantity, price and image, each where the file has its column and the cell is filled."""
+def product(row: Row, fields: Fields, left_out: Callable[[Bad], None] | None = None) -> dict[str, Any]:
+    """The row's sku, title, quantity, price and image, each where the file has its column and the cell is filled.
+    ``left_out``: a price that cannot be read is told to it and left out, not raised (a parcel's product)."""
     sku, title, quantity, price, image = fields.product_cells(row)
     out: dict[str, Any] = {}
     if sku:
@@ -62,7 +64,12 @@ def product(row: Row, fields: Fields) -> dict[str, Any]:
     if quantity:
         out["quantity"] = count(fields, "quantity", quantity, row)
     if price:
-        out["price"] = number(fields, "price", price, row)
+        try:
+            out["price"] = number(fields, "price", price, row)
+        except Bad as exc:
+            if left_out is None:
+                raise
+            left_out(exc)
     if image:
         out["images"] = [{"src": image}]
     return out
@@ -97,14 +104,19 @@ def product_rows(rows: list[Row], fields: Fields) -> list[Row]:
     return discount_lines(rows, fields)[0]
 
 
-def parcel_products(rows: list[Row], fields: Fields) -> tuple[list[Row], list[dict[str, Any]]]:
-    """A parcel's product rows (those with a sku) and their products, with the title, price and image its rows
-    carry (karla-docs: the per-shipment products tell customers which items are in which package; the
-    tracking page shows their images). Nothing is taken from the order: a parcel file without these columns
-    sends sku and quantity. A discount line shipped with the parcel is no product of it, as of the order."""
+def parcel_products(rows: list[Row], fields: Fields, left_out: Callable[[Bad], None] = lambda exc: None,
+                    ) -> tuple[list[Row], list[dict[str, Any]]]:
+    """A parcel's product rows (those naming a product: a sku or a title) and their products, with the title, price
+    and image its rows carry (karla-docs: the per-shipment products tell customers which items are in which
+    package; the tracking page shows their images). Nothing is taken from the order: a parcel file without these
+    columns sends sku and quantity. A discount line shipped with the parcel is no product of it, as of the order.
+
+    Only a bad quantity refuses the parcel: a price that cannot be read only decorates the tracking page, while
+    the tracking number is what the parcel is for, so it is left out of that product and told to ``left_out``.
+    A quantity alone names no product: sent, it would replace "all of the order's products" with a nameless one."""
     items, products = [], []
     for row in rows:
-        if fields.get(row, "sku") and not _discount(item := product(row, fields)):
+        if fields.names_product(row) and not _discount(item := product(row, fields, left_out)):
             items.append(row)
             products.append(item)
     return items, products

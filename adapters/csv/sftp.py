@@ -242,10 +242,13 @@ class SftpFolder:
     def _same(self, handle: paramiko.SFTPFile, opened: paramiko.SFTPAttributes, name: str) -> None:
         """The server opens through a link: what is open must be the regular file the name is now, or an upload
         account could swap a listed file for a link to any file this account may read. SFTP has no inode
-        number; a link's own entry differs in type, and another file in size, time, owner or mode."""
+        number; a link's own entry differs in type, and another file in size or time. Owner and permission bits
+        are not compared, nor an attribute either answer leaves out: a server whose FSTAT reply omits them (or
+        the file type), or reports other bits, would have every poll refuse a normal file."""
         entry = self._client().lstat(self._path(name))
-        same = (stat.S_ISREG(entry.st_mode or 0) and
-                all(getattr(entry, a) == getattr(opened, a) for a in ("st_size", "st_mtime", "st_uid", "st_gid", "st_mode")))
+        pairs = [(getattr(entry, a, None), getattr(opened, a, None)) for a in ("st_size", "st_mtime")]
+        same = (stat.S_ISREG(entry.st_mode or 0) and stat.S_IFMT(opened.st_mode or 0) in (0, stat.S_IFREG)
+                and all(None in pair or pair[0] == pair[1] for pair in pairs))
         if not same:
             handle.close()
             raise Unreadable(f"SFTP {self.where}: {name} in folder {self.root} changed as it was opened, or was replaced by "
@@ -294,3 +297,4 @@ class SftpFolder:
 
     def close(self) -> None:
         self._drop()
+

@@ -441,7 +441,8 @@ def test_a_file_that_grows_between_hashing_and_parsing_is_not_moved_and_is_read_
     growing = CsvAdapter("t", CsvConfig(url=f"file://{tmp_path}", after_processing="archive"), context, files=_WriterGoesOn(tmp_path))
     with caplog.at_level(logging.INFO, logger="adapters"):
         pages = list(growing.read("orders", None))
-    assert path.read_text().endswith("9,10119,Z,1,1\n") and set(records(pages)) == {"1", "9"}  # parsed what was there
+    # parsed what was hashed: the row written after it is the next version's (review chg7b: it was parsed too)
+    assert path.read_text().endswith("9,10119,Z,1,1\n") and set(records(pages)) == {"1"}
     assert not (tmp_path / "archive").exists() and "orders_1.csv: changed while being read, left in place" in caplog.text
     mark = pages[-1].done_files[0]  # the fingerprint of the listing, older than the file now
     again = list(adapter(tmp_path, {(mark.path, mark.sha256): mark}, after_processing="archive").read("orders", pages[-1].cursor))
