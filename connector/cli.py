@@ -165,7 +165,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
 def check() -> None:
     """Validate the config, check the state file can be written, reach each enabled source and Karla (auth), writing nothing.
 
-    Exit 0 all reachable, 2 something to fix (a source's settings, a broken plugin), 3 unreachable.
+    Exit 0 all reachable, 2 something to fix (a source's settings, a broken plugin, the sandbox's state file
+    against the real Karla), 3 unreachable.
     """
     from connector.commands import run_check
 

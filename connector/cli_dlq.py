@@ -50,8 +50,9 @@ def dlq_retry(
 ) -> None:
     """Give dead letters another chance: Karla rejections are re-sent now (unless a newer version went out
     since: then they are dropped); a bad source row's file is read again, and its letter is kept when the
-    file is gone. Exit 1 when a record is dead-lettered again, 2 when any id does not exist, 130/143 when
-    stopped by Ctrl-C/SIGTERM (what was done is kept)."""
+    file is gone. A letter for a shop no source sends to any more, or of a source no longer configured, is kept
+    and said (`sync --full`, then `dlq drop`). Exit 1 when a record is dead-lettered again, 2 when any id does
+    not exist or a letter is kept so, 130/143 when stopped by Ctrl-C/SIGTERM (what was done is kept)."""
     from connector.cli import _code, _fail, _settings, err, out
     from connector.commands import retry_dead_letters
 

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from connector.app import Connector, ExitCode
 from connector.errors import ConfigError, FatalError
+from connector.going_live import judge_read_only
 from connector.items import Item, pending_groups
 from connector.job_errors import locked, unwritable
 from connector.logs import redact_data
@@ -37,6 +38,7 @@ class NoTempFolder(FatalError):
 
 def run_dry(settings: Settings, names: Sequence[str] | None, full: bool, out: Console) -> int:
     """Sync into a throw-away copy of the state file and print the items delivery would send."""
+    judge_read_only(settings)  # the sandbox's file against the real Karla: refused as `sync` refuses it, not "unchanged"
     try:
         folder = tempfile.TemporaryDirectory(prefix="karla-dry-")
     except FileNotFoundError as exc:  # tempfile's "No usable temporary directory": a read-only root, a full /tmp

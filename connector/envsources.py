@@ -17,7 +17,7 @@ from pydantic_settings import EnvSettingsSource
 
 from connector.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "SPECIAL", "CredentialsSource", "EnvSource", "check_names", "reason"]
+__all__ = ["ENV_PREFIX", "SPECIAL", "CredentialsSource", "EnvSource", "check_names", "key_origin", "reason"]
 
 ENV_PREFIX = "KARLA_CONNECTOR_"
 SPECIAL = ("CONFIG",)  # KARLA_CONNECTOR_CONFIG names the config file (settings.config_path): no section
@@ -132,3 +132,19 @@ def _is_table(value: str | None) -> bool:
         return isinstance(json.loads(value or ""), dict)
     except ValueError:
         return False
+
+
+def key_origin(path: Path | None) -> str:
+    """Where a blank key came from, highest precedence first: an empty variable or a credential file holding only a
+    newline was sent, and Karla's refusal read "wrong, deleted or expired" (exit 2, which systemd never restarts)."""
+    name = f"{ENV_PREFIX}KARLA__API_KEY"
+    if any(key.upper() == name for key in os.environ):
+        return f"by the environment variable {name}"
+    try:
+        folder = os.environ.get("CREDENTIALS_DIRECTORY")
+        found = [entry for entry in Path(folder).iterdir() if entry.name.upper() == name] if folder else []
+    except OSError:
+        found = []
+    if found:
+        return f"by the credential {found[0]}, a copy of the file its LoadCredential= line names"
+    return f"in {path}" if path else "in the environment"

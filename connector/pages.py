@@ -246,9 +246,8 @@ def _in_newer_letters(conn: Any, row: DeadLetterRow) -> set[str]:
 
 def _by_reading(conn: Any, source: str, records: list[Record], replay: Replay | None) -> dict[str, list[Record]]:
     """Records by how they are read: ``replay`` (``dlq retry``'s), ``rewritten`` (from a file of that name
-    read to its end before; only where the source versions records by file name) or ``read``. A replayed
-    file the source never read to its end (a sync stopped in it) is read, all of its orders: the replay would
-    send only its letters' orders, then mark the file read, and its other orders would never go."""
+    read to its end before; only where the source versions records by file name) or ``read``. A replayed file
+    never read to its end (a sync stopped in it) is read whole: its other orders would never go otherwise."""
     groups: dict[str, list[Record]] = {"read": [], "rewritten": [], "replay": []}
     named = {where for r in records if r.version is not None and r.version == (where := origin(r.location))}
     before = {where for where in named if where is not None and Files(conn).has(source, where)}

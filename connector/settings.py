@@ -22,7 +22,7 @@ from pydantic_settings import (
 
 from connector.config_errors import describe
 from connector.config_file import not_found, readable
-from connector.envsources import ENV_PREFIX, CredentialsSource, EnvSource, reason as _reason
+from connector.envsources import ENV_PREFIX, CredentialsSource, EnvSource, key_origin, reason as _reason
 from connector.errors import ConfigError
 from connector.retry import CaFile
 from connector.schedule import check_timezone, cron_trigger
@@ -242,24 +242,8 @@ def load_settings(explicit: Path | None = None, *, need_api_key: bool = True) ->
         _TOML_PATH, _NEED_API_KEY = None, True
     if need_api_key and not settings.karla.api_key.get_secret_value().strip():
         raise ConfigError("invalid configuration:\n  config key karla.api_key: is empty (set "
-                          f"{_key_origin(path if found else None)}): set it to your Karla API key")
+                          f"{key_origin(path if found else None)}): set it to your Karla API key")
     return settings
-
-
-def _key_origin(path: Path | None) -> str:
-    """Where a blank key came from, highest precedence first: an empty variable or a credential file holding only a
-    newline was sent, and Karla's refusal read "wrong, deleted or expired" (exit 2, which systemd never restarts)."""
-    name = f"{ENV_PREFIX}KARLA__API_KEY"
-    if any(key.upper() == name for key in os.environ):
-        return f"by the environment variable {name}"
-    try:
-        folder = os.environ.get("CREDENTIALS_DIRECTORY")
-        found = [entry for entry in Path(folder).iterdir() if entry.name.upper() == name] if folder else []
-    except OSError:
-        found = []
-    if found:
-        return f"by the credential {found[0]}, a copy of the file its LoadCredential= line names"
-    return f"in {path}" if path else "in the environment"
 
 
 class _RawSources(Settings):
