@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from adapters.base import Rejected
-from adapters.csv.reader import Row
+from adapters.csv.reader import Row, line_keys
 from connector.karla.models import error_message
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["invalid", "no_order_then", "rejected", "row_problem", "row_problems"]
 
 _PRODUCT_SOURCE = {"title": "product_title", "images": "image_url"}  # Karla's name of a product value -> its field
+_NAMED = 20  # orders a letter names of the lines an unbalanced quote joined; the rest are counted
 
 
 def no_order_then(what: str) -> str:
@@ -74,8 +75,24 @@ def row_problems(file: str, key: str, rows: list[Row], fields: Fields, required:
     found = []
     for row in rows:
         if reason := row_problem(row, fields, required):
-            found += rejected(file, key, row, reason, fields, what, _unmatched(key, row, fields, required))
+            said = _swallowed(key, row, fields, what) or what
+            found += rejected(file, key, row, reason, fields, said, _unmatched(key, row, fields, required))
     return found
+
+
+def _swallowed(key: str, row: Row, fields: Fields, what: str | None) -> str | None:
+    """What a row of joined lines holds back besides itself (``what``: a parcel export's row), or None: the
+    orders of the rows an unbalanced quote swallowed have no letter, log line or record of their own, and a
+    merchant who fixes the one order named would not look for them."""
+    others = [k for k in line_keys(row, fields.index["order_number"], fields.names) if k != key]
+    if not others:
+        return None
+    named = [key, *others] if key else others
+    shown = ", ".join(named[:_NAMED]) + (f" and {len(named) - _NAMED} more" if len(named) > _NAMED else "")
+    orders = f"order{'s' if len(named) > 1 else ''} {shown}"
+    if not key:
+        return f"this row and {orders} were"
+    return f"these rows of {orders} were" if what else orders
 
 
 def _unmatched(key: str, row: Row, fields: Fields, required: tuple[str, ...]) -> str:

@@ -21,7 +21,7 @@ from typing import BinaryIO, NamedTuple
 from adapters.csv.encoding import FileProblem, check_header
 from adapters.csv.lines import Lines
 
-__all__ = ["FileProblem", "Row", "detect_delimiter", "header_key", "read_keys", "read_rows"]
+__all__ = ["FileProblem", "Joined", "Row", "detect_delimiter", "header_key", "line_keys", "read_keys", "read_rows"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -109,17 +109,55 @@ def _holds_rows(values: list[str], sep: str, width: int) -> bool:
     return need > 0 and rows >= (1 if width >= _WIDE else 2)
 
 
+class Joined(str):
+    """The problem of a row spanning several lines, with the file's delimiter (``sep``): its letter names the
+    orders at the start of those lines (``line_keys``). A str, so it is worded, compared and pickled as one."""
+
+    sep: str
+
+
+def _joined(problem: str, sep: str) -> Joined:
+    joined = Joined(problem)
+    joined.sep = sep
+    return joined
+
+
+def line_keys(row: Row, index: int | None, header: list[str]) -> list[str]:
+    """The key (column ``index``) at the start of each line a ``Joined`` row spans, as far as it can be read:
+    an unbalanced quote swallows the rows after it, and no other letter names their orders. The row's text
+    is cut back into its lines (the quotes the ``csv`` module took out stay out); a line after the first
+    counts only with a row's worth of delimiters (not an address's second line), and not a repeated header."""
+    sep = getattr(row.problem, "sep", None)
+    if sep is None or index is None or index >= len(header):
+        return []
+    need, name = len(header) - 1, header_key(header[index])
+    keys = []
+    for n, line in enumerate(_LINE_BREAK.split(sep.join(row.values))):
+        if n and line.count(sep) < need:
+            continue
+        try:
+            cells = next(csv.reader([line], delimiter=sep), [])
+        except csv.Error:
+            continue
+        key = cells[index] if index < len(cells) else ""
+        key = (_unwrap(key) if '="' in key else key).strip()
+        if key and header_key(key) != name:
+            keys.append(key)
+    return list(dict.fromkeys(keys))
+
+
 def _shape(values: list[str], start: int, end: int, width: int, sep: str, at_end: bool) -> str | None:
     """Why a row's fields cannot be trusted, or None: only called for rows that are not one plain line."""
     where, joined = _lines(start, end), _JOINED if end > start else ""
+    problem: str | None = None
     if len(values) != width:
         problem = f"has {len(values)} fields, the header has {width}"
-        return f"{where}: {problem}{joined}" if joined else problem
-    if at_end:  # the reader ran out of lines inside a quoted field: a quote was never closed
-        return f"{where}: a quoted field is not closed before the end of the file{joined}"
-    if joined and _holds_rows(values, sep, width):
-        return f"{where}: a quoted field holds lines that look like rows of their own{joined}"
-    return None
+        problem = f"{where}: {problem}{joined}" if joined else problem
+    elif at_end:  # the reader ran out of lines inside a quoted field: a quote was never closed
+        problem = f"{where}: a quoted field is not closed before the end of the file{joined}"
+    elif joined and _holds_rows(values, sep, width):
+        problem = f"{where}: a quoted field holds lines that look like rows of their own{joined}"
+    return _joined(problem, sep) if problem and joined else problem
 
 
 def read_keys(stream: BinaryIO, encoding: str, delimiter: str | None, index: int | None) -> Iterator[str]:

@@ -327,7 +327,7 @@ def test_an_unbalanced_quote_that_joins_lines_says_so(tmp_path: Path) -> None:
     write(tmp_path / "fulfillments_1.csv", "order_number,tracking_number,carrier\n1,\"T1,DHL\n2,T2,DHL\n3,T3,DHL\n")
     pages = list(adapter(tmp_path).read("fulfillments", None))
     assert rejected(pages) == {"fulfillments_1.csv:2": "lines 2-4: has 2 fields, the header has 3 (an unbalanced quote may have "
-                                                       "joined these lines) (this row of order 1 was not sent: fix the row and upload the file again)"}
+                                                       "joined these lines) (these rows of orders 1, 2, 3 were not sent: fix the row and upload the file again)"}
 
 
 # -- numbers ---------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def test_an_unclosed_quote_in_the_last_column_dead_letters_the_rows_it_swallowed
     pages = read(tmp_path)
     assert sent(pages) == {"1", "2", "9", "10"}  # orders 4-8 are not sent inside order 3's title
     assert letters(pages) == {"orders_1.csv:4": "lines 4-9: a quoted field holds lines that look like rows of their own (an "
-                                                "unbalanced quote may have joined these lines) (order 3 not sent: fix the row "
+                                                "unbalanced quote may have joined these lines) (orders 3, 4, 5, 6, 7, 8 not sent: fix the row "
                                                 "and upload the file again)"}
 
 
