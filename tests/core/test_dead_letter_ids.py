@@ -11,6 +11,7 @@ from sqlalchemy import create_engine
 from state import SCHEMA_VERSION, DeadLetters, open_state
 from state import migrations
 from state.migrations import MIGRATIONS
+from tests.state_files import schema_file
 
 # the table and its indexes as releases before step 12 created them
 _V11_TABLE = (
@@ -29,17 +30,8 @@ _ROWS = [
 
 def _v11_file(path: Path) -> Path:
     """A state file as release 0.1/0.2-before-step-12 left it, with three letters (ids 1, 2, 5)."""
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        for migrate in MIGRATIONS[:11]:
-            migrate(conn)
-        conn.exec_driver_sql("DROP TABLE dead_letter")
-        for sql in (_V11_TABLE, *_V11_INDEXES):
-            conn.exec_driver_sql(sql)
-        conn.exec_driver_sql(f"INSERT INTO dead_letter VALUES ({','.join('?' * 13)})", _ROWS)
-        conn.exec_driver_sql("PRAGMA user_version = 11")
-    engine.dispose()
-    return path
+    return schema_file(path, 11, "DROP TABLE dead_letter", _V11_TABLE, *_V11_INDEXES,
+                       (f"INSERT INTO dead_letter VALUES ({','.join('?' * 13)})", _ROWS))
 
 
 def _table(conn) -> tuple[str, list[tuple], set[str]]:

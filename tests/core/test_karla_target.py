@@ -16,20 +16,13 @@ from connector.going_live import _judge, sandbox_refusal
 from connector.settings import KarlaSettings, Settings
 from state import SCHEMA_VERSION, open_state
 from state.karla_target import NotedKarla, normalised, note, noted
-from state.migrations import MIGRATIONS
 from state.models import KarlaTarget
+from tests.state_files import schema_file
 
 
 def _v12_file(path: Path) -> Path:
     """A state file as 0.2.0 before step 13 left it, with an order Karla acknowledged."""
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        for migrate in MIGRATIONS[:12]:
-            migrate(conn)
-        conn.exec_driver_sql("PRAGMA user_version = 12")
-        conn.exec_driver_sql("INSERT INTO delivered (slug, order_key, part, hash, delivered_at) VALUES ('s', '1', 'order', 'h', 1.0)")
-    engine.dispose()
-    return path
+    return schema_file(path, 12, "INSERT INTO delivered (slug, order_key, part, hash, delivered_at) VALUES ('s', '1', 'order', 'h', 1.0)")
 
 
 def test_a_file_at_schema_12_opens_and_notes_no_karla_until_a_delivery(tmp_path: Path) -> None:

@@ -11,15 +11,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection
 
 from connector.app import Connector
 from connector.errors import ConfigError
 from connector.readiness import Readiness
 from connector.settings import load_settings
 from state import Runs, open_state
-from state.migrations import MIGRATIONS
 from tests.conftest import write_config
+from tests.state_files import schema_file
 
 DAY = 86400.0
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
@@ -58,14 +58,7 @@ def test_last_ok_and_the_prune_use_indexes(tmp_path: Path) -> None:
 
 
 def test_an_older_state_file_gains_the_indexes(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 's.db'}")
-    with engine.begin() as conn:  # as schema 9 left it
-        for migrate in MIGRATIONS[:9]:
-            migrate(conn)
-        conn.exec_driver_sql("DROP INDEX ix_run_ok")
-        conn.exec_driver_sql("DROP INDEX ix_run_kind")
-        conn.exec_driver_sql("PRAGMA user_version = 9")
-    engine.dispose()
+    schema_file(tmp_path / "s.db", 9, "DROP INDEX ix_run_ok", "DROP INDEX ix_run_kind")  # as schema 9 left it
     with open_state(tmp_path / "s.db").read() as conn:
         names = {row[0] for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'run'")}
     assert {"ix_run_source", "ix_run_ok", "ix_run_kind"} <= names, names

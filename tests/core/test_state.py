@@ -15,6 +15,7 @@ from connector.errors import ConfigError
 from state import SCHEMA_VERSION, Outbox, Part, open_state
 from state.lock import StateLock
 from state.migrations import MIGRATIONS
+from tests.state_files import schema_file
 
 
 def part(key: str, name: str = "order", payload: str = '{"a":1}', slug: str = "shop") -> Part:
@@ -81,17 +82,9 @@ def test_upgrade_from_version_2_keeps_delivered_hashes(tmp_path: Path) -> None:
 def test_a_file_from_the_withdrawn_step_5_upgrades(tmp_path: Path) -> None:
     """A release once wrote schema 5 with a ``refused`` table, then withdrew the step: such a file must not
     be refused as "newer", nor skip a later step that reuses the number."""
-    path = tmp_path / "v5.db"
-    from sqlalchemy import create_engine
-
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        for step in MIGRATIONS[:4]:
-            step(conn)
-        conn.exec_driver_sql("CREATE TABLE refused (slug VARCHAR, order_key VARCHAR, part VARCHAR, hash VARCHAR,"
-                             " refused_at FLOAT, PRIMARY KEY (slug, order_key, part)) WITHOUT ROWID")
-        conn.exec_driver_sql("PRAGMA user_version = 5")
-    engine.dispose()
+    path = schema_file(tmp_path / "v5.db", 4, "CREATE TABLE refused (slug VARCHAR, order_key VARCHAR, part VARCHAR, "
+                       "hash VARCHAR, refused_at FLOAT, PRIMARY KEY (slug, order_key, part)) WITHOUT ROWID",
+                       "PRAGMA user_version = 5")
     db = open_state(path)
     with db.read() as conn:
         tables = {name for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -295,23 +288,11 @@ def test_karla_letters_of_a_batch_are_found_by_index(tmp_path: Path) -> None:
 def _written_by(path: Path, step: int, *changes: str) -> Path:
     """A state file as the release with schema ``step`` left it (``changes`` undo what later steps add), with
     one pending row of order 1."""
-    from sqlalchemy import create_engine
-
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        for migrate in MIGRATIONS[:step]:
-            migrate(conn)
-        for sql in changes:
-            conn.exec_driver_sql(sql)
-        held = ("", "") if step < 8 else (", held", ", 0")  # step 8 added it (NOT NULL)
-        conn.exec_driver_sql(
-            "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
-            f" first_enqueued_at, enqueued_at, attempts, next_attempt_at{held[0]}) VALUES"
-            f" ('shop', '1', 'order_number', 'order', '{{}}', 'h', 'src', 'orders', NULL, 1, 1, 0, 0{held[1]})"
-        )
-        conn.exec_driver_sql(f"PRAGMA user_version = {step}")
-    engine.dispose()
-    return path
+    held = ("", "") if step < 8 else (", held", ", 0")  # step 8 added it (NOT NULL)
+    return schema_file(path, step, *changes, (
+        "INSERT INTO outbox (slug, order_key, id_type, part, payload, hash, source, stream, location,"
+        f" first_enqueued_at, enqueued_at, attempts, next_attempt_at{held[0]}) VALUES"
+        f" ('shop', '1', 'order_number', 'order', '{{}}', 'h', 'src', 'orders', NULL, 1, 1, 0, 0{held[1]})"))
 
 
 def test_upgrade_to_step_8_keeps_pending_rows_unheld(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def test_dlq_retry_after_a_stop_between_the_two_reads_sends_the_files_other_orde
         connector.sync_one(connector.sources["warehouse"], on_stream=killed)
     connector.close()
 
-    retry = cli(config, "dlq", "retry", "--all")  # what the parcel letter advises
-    again = cli(config, "sync")
+    cli(config, "dlq", "retry", "--all")  # what the parcel letter advises
+    cli(config, "sync")
     titles = {k: v["products"][0]["title"] for k, v in sandbox.orders(SLUG).items()}
     assert {titles[k] for k in ("1", "3", "4", "5")} == {"Item v2"}, titles  # were all still "Item v1"

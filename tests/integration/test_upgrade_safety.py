@@ -11,13 +11,13 @@ import os
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import create_engine
 
 from connector.app import Connector
 from connector.settings import load_settings
 from state.lock import StateLock
-from state.migrations import MIGRATIONS, SCHEMA_VERSION
+from state.migrations import SCHEMA_VERSION
 from tests.conftest import SLUG, cli, write_config, write_orders
+from tests.state_files import schema_file
 
 OUTBOX_COLUMNS = ("slug, order_key, id_type, part, payload, hash, source, stream, location, first_enqueued_at,"
                   " enqueued_at, attempts, next_attempt_at")
@@ -25,17 +25,9 @@ OUTBOX_COLUMNS = ("slug, order_key, id_type, part, payload, hash, source, stream
 
 def _as_010(path: Path) -> Path:
     """An empty state file as 0.1.0 (schema 4) created it."""
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        for step in MIGRATIONS[:4]:
-            step(conn)
-        for sql in ("DROP INDEX ix_run_ok", "DROP INDEX ix_run_kind", "DROP INDEX ix_dead_letter_order",
-                    "ALTER TABLE outbox DROP COLUMN held", "ALTER TABLE outbox DROP COLUMN version",
-                    "ALTER TABLE dead_letter DROP COLUMN versions"):  # (step 3 rebuilt `delivered` as 0.1.0 had it)
-            conn.exec_driver_sql(sql)
-        conn.exec_driver_sql("PRAGMA user_version = 4")
-    engine.dispose()
-    return path
+    return schema_file(path, 4, "DROP INDEX ix_run_ok", "DROP INDEX ix_run_kind", "DROP INDEX ix_dead_letter_order",
+                       "ALTER TABLE outbox DROP COLUMN held", "ALTER TABLE outbox DROP COLUMN version",
+                       "ALTER TABLE dead_letter DROP COLUMN versions")  # (step 3 rebuilt `delivered` as 0.1.0 had it)
 
 
 def _schema(path: Path) -> int:
