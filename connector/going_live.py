@@ -14,17 +14,15 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import sqlite3
 from pathlib import Path
 
-from sqlalchemy import create_engine
 from sqlalchemy.exc import DatabaseError
 
 from connector.envsources import ENV_PREFIX
 from connector.errors import ConfigError
 from connector.settings import Settings
 from state import StateDB
-from state.db import read_only_uri
+from state.db import read_only_engine
 from state.karla_target import NotedKarla, normalised, noted, on_this_machine
 
 __all__ = ["judge_opened", "judge_read_only", "sandbox_banner", "sandbox_refusal"]
@@ -45,10 +43,9 @@ def judge_read_only(settings: Settings) -> None:
     if not path.is_file():
         return
     try:
-        uri = read_only_uri(path)
+        engine = read_only_engine(path)
     except ConfigError:
         return
-    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
     try:
         with engine.connect() as conn:
             found = noted(conn)

@@ -219,10 +219,15 @@ def read_only_uri(path: Path) -> str:
     return f"{path.resolve().as_uri()}?{'mode=ro' if live else 'immutable=1'}"
 
 
+def read_only_engine(path: Path) -> Engine:
+    """An engine that reads ``path`` without writing a byte (``read_only_uri``; its ``ConfigError`` passes on)."""
+    uri = read_only_uri(path)
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+
+
 def _open_read_only(path: Path, why: str) -> StateDB:
     """For looking only (``status``, ``dlq list``), when this user may not write: nothing to upgrade, or refused."""
-    uri = read_only_uri(path)
-    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+    engine = read_only_engine(path)
     with engine.connect() as conn:
         version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
     if version != SCHEMA_VERSION:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from adapters.csv.config import CsvConfig
 
 __all__ = ["FileSource", "Hashed", "RemoteFile", "Unreadable", "is_safe", "iter_chunks", "link_note", "name_note", "name_order_warning",
-           "open_source", "public_url", "safe_folder", "safe_name", "scratch", "settling", "skipped", "spooled",
+           "open_source", "public_url", "safe_folder", "safe_name", "settling", "skipped", "spooled",
            "unmatched_note"]
 
 

@@ -178,25 +178,25 @@ def _discounts(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _order(node: dict[str, Any], number: str, options: MappingOptions) -> OrderPlacement:
     tags = [f"{options.segment_prefix}{t}" for t in node.get("tags") or []] if options.tags_as_segments else []
-    customer = node.get("customer") or {}
+    customer, items = node.get("customer") or {}, nodes(node.get("lineItems"))
     return OrderPlacement.model_validate(_clean({
         "order_number": number, "order_name": node.get("name"),
         "external_id": str(node.get("legacyResourceId") or gid_number(node.get("id"))),
         "order_placed_at": node.get("processedAt") or node.get("createdAt"), "email_id": node.get("email"),
         "currency": node.get("currencyCode"), "total_order_price": _amount(node.get("currentTotalPriceSet")),
         "shipping_price": _amount(node.get("currentShippingPriceSet")),
-        "sub_total_price": subtotal(nodes(node.get("lineItems"))),
+        "sub_total_price": subtotal(items),
         "discount_price": _amount(node.get("currentTotalDiscountsSet")), "discounts": _discounts(node),
-        "products": order_products(nodes(node.get("lineItems"))), "address": _address(node),
+        "products": order_products(items), "address": _address(node),
         "segments": tags, "external_customer_id": str(gid_number(customer["id"])) if customer.get("id") else None,
         "order_status_url": node.get("statusPageUrl"),
     }))
 
 
 def _trackings(node: dict[str, Any], options: MappingOptions) -> list[Tracking]:
-    found = []
+    found, items = [], nodes(node.get("lineItems"))
     for fulfillment in live_fulfillments(node):
-        products = parcel_products(nodes(node.get("lineItems")), nodes(fulfillment.get("fulfillmentLineItems")))
+        products = parcel_products(items, nodes(fulfillment.get("fulfillmentLineItems")))
         shipment = str(fulfillment.get("legacyResourceId") or gid_number(fulfillment.get("id")))
         for info in fulfillment.get("trackingInfo") or []:
             if not (info.get("number") or "").strip():

@@ -15,11 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from connector.karla.carriers import CARRIERS
-from connector.sandbox.schema import FULFILLMENT, IdType, zip_error
+from connector.sandbox.schema import FULFILLMENT, zip_error
 
-__all__ = ["validate_item", "ID_TYPES"]
-
-ID_TYPES = tuple(t.value for t in IdType)
+__all__ = ["validate_item"]
 
 
 def validate_item(item: Any, loc: list[Any]) -> list[dict[str, Any]]:
