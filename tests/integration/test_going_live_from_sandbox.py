@@ -38,7 +38,7 @@ def _tried_in_the_sandbox(tmp_path: Path, sandbox: Sandbox) -> Path:
     return tmp_path / "state.db"
 
 
-@pytest.mark.parametrize("command", [("check",), ("sync",), ("sync", "--full"), ("run",)])
+@pytest.mark.parametrize("command", [("check",), ("sync",), ("sync", "--full"), ("sync", "--dry-run", "--full"), ("run",)])
 def test_a_state_file_the_sandbox_filled_is_refused_against_a_karla_elsewhere(
     tmp_path: Path, sandbox: Sandbox, command: tuple[str, ...]
 ) -> None:

@@ -94,6 +94,13 @@ def make_adapter(shop: FakeShopware, clock: Clock) -> Iterator[MakeAdapter]:
 
 
 @pytest.fixture()
+def live_shop() -> Iterator[FakeShopware]:
+    fake = FakeShopware(lambda: datetime.now(timezone.utc)).start()  # for CLI subprocesses: they cannot share a fake clock
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture()
 def db(tmp_path: Path) -> Iterator[StateDB]:
     state = open_state(tmp_path / "state.db")
     yield state

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from tests.conftest import SLUG, cli
 from tests.shopware import factory as f
 from tests.shopware.conftest import SECRET, SECRET_ENV, cli_config
 from tests.shopware.fake_server import FakeShopware
-
-
-@pytest.fixture()
-def live_shop() -> Iterator[FakeShopware]:
-    fake = FakeShopware(lambda: datetime.now(timezone.utc)).start()  # a subprocess cannot share a fake clock
-    yield fake
-    fake.stop()
 
 
 def test_sync_and_check_through_the_cli(tmp_path: Path, sandbox: Any, live_shop: FakeShopware) -> None:

@@ -4,7 +4,6 @@ Karla keeps one order per number and shop: sent to one Karla shop, the later rep
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -92,13 +91,6 @@ def test_the_same_number_for_two_karla_shops_is_no_clash(shop: FakeShopware, clo
     pages = list(make_adapter(sales_channels={AT: "karla-at"}).read("orders", None))
     assert sorted((r.shop_slug or "", r.key) for p in pages for r in p.records) == [("", "10000"), ("karla-at", "10000")]
     assert not [r for p in pages for r in p.rejected]
-
-
-@pytest.fixture()
-def live_shop() -> Iterator[FakeShopware]:
-    fake = FakeShopware(lambda: datetime.now(timezone.utc)).start()  # a subprocess cannot share a fake clock
-    yield fake
-    fake.stop()
 
 
 def test_through_the_cli_karla_keeps_the_first_and_the_second_is_a_letter(tmp_path: Path, sandbox: Any,
