@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.shopware.config import ShopwareConfig
-from adapters.shopware.prices import gross_total, gross_unit, is_net
+from adapters.shopware.prices import gross_unit, is_net
 
 __all__ = ["DISCOUNT_TYPES", "PRODUCT_TYPES", "Goods", "clean", "is_product", "product", "top_level", "unsent_lines"]
 
@@ -111,9 +111,6 @@ class Goods:
         if parent is not None and [c.get("id") for c in self.held(parent)] == [item.get("id")]:
             return self.product(parent, quantity)
         return self.product(item, quantity) if self.sent(item) else None
-
-    def subtotal(self, order: Entity) -> float:
-        return round(sum(gross_total(i, self.net) for i in top_level(order) if self.sent(i)), 2)
 
 
 def unsent_lines(order: Entity, config: ShopwareConfig) -> dict[str, str]:

@@ -203,7 +203,7 @@ def _placement(order: Entity, config: ShopwareConfig) -> dict[str, Any]:
         "order_number": order.get("orderNumber"), "external_id": order.get("id"),
         "order_placed_at": order.get("orderDateTime") or order.get("createdAt"),
         "total_order_price": order.get("amountTotal"), "shipping_price": shipping_gross(order, net),
-        "sub_total_price": goods.subtotal(order),
+        "sub_total_price": round(sum(gross_total(i, net) for i in products), 2),
         "discount_price": round(sum(abs(gross_total(i, net)) for i in promotions), 2),
         "discounts": [discount(i, net) for i in promotions],
         "currency": (order.get("currency") or {}).get("isoCode"), "email_id": customer.get("email"),
