@@ -79,7 +79,10 @@ class ShopwareAdapter:
         self.history_refused: str | None = None  # the 403's message once history turned out unreadable
         self.skipped: Counter[str] = Counter()  # orders not sent on purpose, by reason (see ``_skip``)
         self.states_reviewed = False  # state names checked against the shop's, kept for the process (``states``)
-        self.numbers = NumberGuard()  # order numbers read by Karla shop: a second order with one is a letter (``numbers``)
+        # The Karla shop of unlisted channels: the source's shop_slug, else [karla].shop_slug where the engine lends it
+        # (``AdapterContext.shop_slug``); a channel listed with that slug shares the shop, so its numbers can clash.
+        self.default_slug: str | None = config.shop_slug or getattr(context, "shop_slug", None)
+        self.numbers = NumberGuard(self.default_slug)  # order numbers read by Karla shop: a second is a letter (``numbers``)
 
     def __repr__(self) -> str:
         return f"ShopwareAdapter(name={self.name!r}, url={self.config.base_url!r}, client_id={self.config.client_id!r})"
@@ -111,7 +114,7 @@ class ShopwareAdapter:
                 f"integration {self.config.client_id}: token issued, orders readable ({newest})", history,
                 *state_facts(self.config, review),
                 *channel_facts(self.client, self.config, self.context.log),
-                *number_facts(self.client, self.config, self.context.log),
+                *number_facts(self.client, self.config, self.context.log, self.default_slug),
                 *(f"WARNING: {w}" for w in [self.client.tls_warning] if w)]  # verify_tls = false: logged, and said here
 
     def streams(self) -> Sequence[StreamSpec]:
@@ -121,7 +124,7 @@ class ShopwareAdapter:
     def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
         if stream != "orders":
             raise ValueError(f"unknown stream {stream!r}; the shopware source has 'orders'")
-        before, self.numbers = self.skipped.copy(), NumberGuard()
+        before, self.numbers = self.skipped.copy(), NumberGuard(self.default_slug)
         yield from self._windows(cursor)
         if left := self.skipped - before:  # a count a merchant can notice, where the debug lines are off
             self.context.log.info("shopware: %d orders read and not sent this poll: %s", sum(left.values()),
@@ -135,7 +138,7 @@ class ShopwareAdapter:
             self.config, _ = use_states(self.client, self.config, self.context.log)
             self.states_reviewed = True
         if first_time(self.config, "number ranges"):  # channels that can issue the same numbers: warned once a process
-            number_facts(self.client, self.config, self.context.log)
+            number_facts(self.client, self.config, self.context.log, self.default_slug)
         target = ms(self.client.shop_now() - timedelta(seconds=self.config.lag_seconds))
         if scan is not None:
             yield from self._scan(scan[0], scan[1], done)

@@ -7,10 +7,11 @@ type ``product`` is the real product, next to ``customized-products-option`` chi
 plugin copies the product's delivery information onto the top-level line, so a delivery position points at
 it. Such a *holder* (a top-level line of another type with ``product`` children) is one Karla product:
 
-- with one product child (a customised product): that product (sku, title, image, ids) at the holder's
-  quantity and unit price (which includes the options);
-- with several (a set): a ``bundle`` with the holder's label and price, its products in ``bundled_products``
-  with their quantity per set.
+- with one product child of the holder's quantity (a customised product): that product (sku, title, image,
+  ids) at the holder's quantity and unit price (which includes the options);
+- else (a set, also one of several units of one product, a "3-pack"): a ``bundle`` with the holder's label and
+  price, its products in ``bundled_products`` with their quantity per set. Shopware keeps a child's quantity
+  as per set times sets (``LineItem::refreshChildQuantity`` scales it with the holder's).
 
 Its price is in the sub-total once; its children are not top-level lines, so they are not added again.
 """
@@ -88,7 +89,7 @@ class Goods:
         children = self.held(item)
         if not children:
             return product(item, quantity, self.net)
-        if len(children) == 1:  # a customised product: the product, at the price with its options
+        if self._customised(item, children):  # the product, at the price with its options
             return {**product(children[0], quantity, self.net), "price": gross_unit(item, self.net)}
         sku = (item.get("payload") or {}).get("productNumber")
         return clean({
@@ -96,6 +97,13 @@ class Goods:
             "price": gross_unit(item, self.net), "images": _images(item), "product_id": item.get("productId"),
             "bundled_products": [self._bundled(child, item) for child in children],
         })
+
+    @staticmethod
+    def _customised(holder: Entity, children: list[Entity]) -> bool:
+        """One product child of the holder's quantity: one unit per holder, so the product itself. A set of
+        several units of one product (child 6 of holder 2) is a bundle: sent as the product, Karla would show
+        2 units at the set's price where the customer gets 6."""
+        return len(children) == 1 and children[0].get("quantity") == holder.get("quantity")
 
     def _bundled(self, child: Entity, holder: Entity) -> dict[str, Any]:
         """A set's product with its quantity per set (Shopware's child quantity counts all the sets)."""
@@ -106,9 +114,11 @@ class Goods:
 
     def in_parcel(self, item: Entity, quantity: Any) -> dict[str, Any] | None:
         """A delivery position's product: a holder's, also for a position on a customised product's only
-        child (the product as the order lists it); a set's child as itself; None for a line that is no goods."""
+        child (the product as the order lists it); a set's child (also a pack's only one) as itself; None for a line
+        that is no goods."""
         parent = self.by_id.get(item.get("parentId"))
-        if parent is not None and [c.get("id") for c in self.held(parent)] == [item.get("id")]:
+        held = self.held(parent) if parent is not None else []
+        if parent is not None and [c.get("id") for c in held] == [item.get("id")] and self._customised(parent, held):
             return self.product(parent, quantity)
         return self.product(item, quantity) if self.sent(item) else None
 

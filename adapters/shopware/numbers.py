@@ -9,6 +9,8 @@ per shop"), so when both channels go to one Karla shop the later order silently 
 of one Karla shop that take numbers from different ranges with the same pattern; without
 ``number_range:read`` it says they could not be checked. ``NumberGuard`` catches what gets through within one
 read: a second order with a number already read for the same Karla shop is a dead letter naming both.
+Both group channels by the Karla shop their orders end up in: an unlisted channel's is the source's
+``default`` (its shop_slug, else [karla].shop_slug), so a channel listed with that same slug is one shop with it.
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ def _channel(row: Entity) -> str:
     return sys.intern(f"{name or (row.get('salesChannel') or {}).get('name') or 'unnamed'} ({key})")
 
 
-def clashes(ranges: list[Entity], channels: list[Entity], config: ShopwareConfig) -> list[str]:
+def clashes(ranges: list[Entity], channels: list[Entity], config: ShopwareConfig, default: str | None = None) -> list[str]:
     """Warnings for channels sent to one Karla shop whose order numbers come from different ranges with the
-    same pattern. A channel without a range of its own uses the global one; excluded channels send nothing."""
+    same pattern. A channel without a range of its own uses the global one; excluded channels send nothing;
+    unlisted ones go to ``default`` (None: this source's shop, unnamed)."""
     fallback = next((r for r in ranges if r.get("global")), None)
     assigned = {channel_key(a.get("salesChannelId")): r for r in ranges for a in r.get("numberRangeSalesChannels") or []}
     shops: dict[str | None, dict[str, dict[Any, list[str]]]] = {}  # Karla shop -> pattern -> range id -> channels
@@ -59,7 +62,7 @@ def clashes(ranges: list[Entity], channels: list[Entity], config: ShopwareConfig
         if used is None or key in config.exclude_sales_channels:
             continue
         pattern = "".join(str(used.get("pattern") or "{n}").split())
-        by_range = shops.setdefault(config.sales_channels.get(key), {}).setdefault(pattern, {})
+        by_range = shops.setdefault(config.sales_channels.get(key) or default, {}).setdefault(pattern, {})
         by_range.setdefault(used.get("id"), []).append(f"{_name(channel)} ({key})")
     names = {r.get("id"): _name(r) for r in ranges}
     found = []
@@ -76,9 +79,11 @@ def clashes(ranges: list[Entity], channels: list[Entity], config: ShopwareConfig
     return found
 
 
-def number_facts(client: ShopwareClient, config: ShopwareConfig, log: logging.Logger | logging.LoggerAdapter) -> list[str]:
+def number_facts(client: ShopwareClient, config: ShopwareConfig, log: logging.Logger | logging.LoggerAdapter,
+                 default: str | None = None) -> list[str]:
     """``check``'s lines on order numbers; each clash is logged as a WARNING too. A range search Shopware
-    refuses (no ``number_range:read``, an older version) is said, never a failed check: orders still sync."""
+    refuses (no ``number_range:read``, an older version) is said, never a failed check: orders still sync.
+    ``default``: the Karla shop of unlisted channels (``clashes``)."""
     try:
         ranges = client.search("number-range", range_criteria()).get("data") or []
         every = {"limit": _LIMIT, "total-count-mode": 0, "includes": {"sales_channel": ["id", "name", "translated"]}}
@@ -91,7 +96,7 @@ def number_facts(client: ShopwareClient, config: ShopwareConfig, log: logging.Lo
                      "must not issue the same order numbers")
         log.info("shopware: %s", unchecked)
         return [unchecked]
-    found = clashes(ranges, channels, config)
+    found = clashes(ranges, channels, config, default)
     for warning in found:
         log.warning("shopware: %s", warning)
     return [f"warning: {w}" for w in found] or ["order number ranges: no two sales channels of one Karla shop share a pattern"]
@@ -106,13 +111,14 @@ class NumberGuard:
     for one read and for the last ``GUARDED`` orders only (an order id and a channel name each, a few MB): a
     nightly full sync of a million orders must not hold them all. ``check``'s range review covers the rest."""
 
-    def __init__(self) -> None:
+    def __init__(self, default: str | None = None) -> None:
+        self.default = default  # the Karla shop of a record without shop_slug (an unlisted channel's), if known
         self.seen: dict[tuple[str | None, str], tuple[str, str]] = {}  # insertion order: the oldest first
 
     def admit(self, record: Record, row: Entity) -> Record | Rejected:
         ident = str(row.get("id") or "")
         channel = _channel(row)
-        first, first_channel = self.seen.setdefault((record.shop_slug, record.key), (ident, channel))
+        first, first_channel = self.seen.setdefault((record.shop_slug or self.default, record.key), (ident, channel))
         if len(self.seen) > GUARDED:
             del self.seen[next(iter(self.seen))]
         if first == ident:
