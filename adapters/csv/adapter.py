@@ -25,7 +25,8 @@ from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, Stre
 from adapters.csv.after import advised, after_reading, in_error_folder, stays
 from adapters.csv.check import folder_facts, read_as
 from adapters.csv.config import CsvConfig
-from adapters.csv.files import FileSource, Hashed, RemoteFile, Unreadable, open_source, public_url, settling, spooled
+from adapters.csv.files import (FileSource, Hashed, RemoteFile, Unreadable, open_source, parsed_as_hashed, public_url,
+                               settling, spooled)
 from adapters.csv.grouping import group, is_grouped
 from adapters.csv.mapping import Fields, map_fulfillments, map_order, order_conflicts
 from adapters.csv.progress import Done, Start, file_cursor, whole_file
@@ -178,7 +179,10 @@ class CsvAdapter:
                 return (yield from self._finished(stream, mark, int(resume.get("rejected", 0)), closing))
             start = Start(resume.get("bucket", 0), resume.get("done", 0), resume.get("layout"), resume.get("rejected", 0)) \
                 if same else Start()
-            rejected = yield from self._pages(stream, remote, local, sha256, start, closing)
+            rejected = yield from parsed_as_hashed(local, sha256, self._pages(stream, remote, local, sha256, start, closing),
+                                                   remote.name, self.context.log)
+            if rejected is None:  # rewritten while it was read: not marked read, read anew on a later run
+                return None
         if closing is None and not self._later(stream, remote.name):
             return None  # a combined export the earlier stream has not read in this version: not marked, not moved
         return Done(rejected + (closing or 0), sha256, current=True)

@@ -11,7 +11,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from adapters.csv.config import CsvConfig
 
-__all__ = ["FileSource", "Hashed", "RemoteFile", "Unreadable", "is_safe", "iter_chunks", "link_note", "name_note", "name_order_warning",
-           "open_source", "public_url", "safe_folder", "safe_name", "settling", "skipped", "spooled",
+__all__ = ["Changed", "FileSource", "Hashed", "RemoteFile", "Unreadable", "is_safe", "iter_chunks", "link_note", "name_note", "name_order_warning",
+           "open_source", "parsed_as_hashed", "public_url", "safe_folder", "safe_name", "settling", "skipped", "spooled",
            "unmatched_note"]
 
 
@@ -40,14 +40,24 @@ class RemoteFile:
     mtime: float
 
 
+def _unwritten() -> bool:
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Hashed:
     """The bytes a file's SHA-256 was taken of, to parse: each ``open()`` reads them from the start and ends after
     ``size`` bytes. What an ERP appends meanwhile is the file's next version, read whole on a later poll; parsed
-    now, half a row would be sent while the file is recorded as the version hashed."""
+    now, half a row would be sent while the file is recorded as the version hashed. ``written()``: whether the
+    file was written to since it was hashed or last asked (a local file; an SFTP spool is this process's own)."""
 
     size: int
     open: Callable[[], AbstractContextManager[BinaryIO]]
+    written: Callable[[], bool] = _unwritten
+
+
+class Changed(Exception):  # noqa: N818 - says what happened to the file, as FileNotFoundError does
+    """A local file no longer holds the bytes hashed (rewritten in place, cut short) while it was parsed."""
 
 
 class Unreadable(Exception):  # noqa: N818 - says what the file is, as FileNotFoundError does
@@ -198,7 +208,7 @@ def spooled(files: FileSource, remote: RemoteFile, log: Any, stop: threading.Eve
             hashed = os.fstat(f.fileno())
         with files.pinned(remote.name, hashed, size) as local:
             if local is None or (size, hashed.st_size, hashed.st_mtime) != (remote.size, remote.size, remote.mtime):
-                log.info("%s changed while being read; it is read on a later run", remote.name)  # not the file listed
+                log.info(_CHANGED, remote.name)  # not the file listed
                 yield None, ""
                 return
             yield local, digest.hexdigest()
@@ -217,6 +227,39 @@ def spooled(files: FileSource, remote: RemoteFile, log: Any, stop: threading.Eve
             yield None, ""
             return
         yield Hashed(size, lambda: open(spool.name, "rb")), digest.hexdigest()  # the spool, written once: all of it
+
+
+_CHANGED = "%s changed while being read; it is read on a later run"
+
+
+def parsed_as_hashed(local: Hashed, sha256: str, pages: Generator[Any, None, int], name: str, log: Any) -> Generator[Any, None, int | None]:
+    """A file's ``pages``, each handed on only once the file is seen to hold the bytes hashed still (an ``fstat``
+    per page). An ERP rewriting it in place (same inode) had its new bytes parsed up to the old size, a row cut
+    short and sent while the file counted as the version hashed. Then the page is not handed on, the file is not
+    marked read (None, not the letters' count) and is read anew on a later run; the pages handed on before held
+    the bytes hashed. A write that left them in place (an append: they hash the same again) changes nothing."""
+    try:
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration as end:
+                return end.value
+            if local.written() and _digest(local) != sha256:
+                raise Changed("its hashed bytes differ now")
+            yield page
+    except Changed:
+        log.info(_CHANGED, name)
+        return None
+    finally:
+        pages.close()
+
+
+def _digest(local: Hashed) -> str:
+    digest = hashlib.sha256()
+    with local.open() as f:
+        for chunk in iter_chunks(f, 1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextmanager

@@ -14,12 +14,12 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from adapters.csv.files import Hashed, RemoteFile, Unreadable, link_note, safe_folder, safe_name, skipped
+from adapters.csv.files import Changed, Hashed, RemoteFile, Unreadable, link_note, safe_folder, safe_name, skipped
 from connector.errors import ConfigError
 
 __all__ = ["LocalFolder"]
@@ -92,13 +92,14 @@ class LocalFolder:
         """The first ``size`` bytes (those hashed) of the file ``hashed`` describes, whatever ``name`` is by now,
         or None when ``name`` is another file now. The file is held open meanwhile and read by position, so the
         name, a moment later a link to elsewhere, is not looked up again; without ``os.pread`` (Windows) it is
-        opened by name once more for each reader, and checked to be that file."""
+        opened by name once more for each reader, and checked to be that file. The same inode may still be
+        rewritten in place: ``written`` tells (see ``_written``)."""
         fd = self._open(name)
         try:
             if not os.path.samestat(hashed, os.fstat(fd)):
                 yield None
                 return
-            yield Hashed(size, lambda: _Upto(fd, size) if _PREAD else self._again(name, hashed, size))
+            yield Hashed(size, lambda: _Upto(fd, size) if _PREAD else self._again(name, hashed, size), _written(fd, hashed))
         finally:
             os.close(fd)
 
@@ -203,10 +204,30 @@ class LocalFolder:
         return None
 
 
+def _written(fd: int, hashed: os.stat_result) -> Callable[[], bool]:
+    """Whether the file was written to since it was hashed, or since this last said so: any write (an append, a
+    rewrite in place: ``open(..., "wb")`` keeps the inode) moves its size, mtime or ctime. One ``fstat``, asked
+    once per page, not per row."""
+    seen = _stamp(hashed)
+
+    def written() -> bool:
+        nonlocal seen
+        now = _stamp(os.fstat(fd))
+        moved, seen = now != seen, now
+        return moved
+
+    return written
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 class _Upto(io.RawIOBase):
     """The first ``size`` bytes of the open file ``fd``, whatever is written after them meanwhile. Read by position
     (``os.pread``) where there is one: readers of one descriptor keep their own places (the adapter reads a file
-    twice at once). ``own``: the descriptor is this reader's, closed with it."""
+    twice at once). ``own``: the descriptor is this reader's, closed with it. A file that ends before ``size`` was
+    cut or rewritten since it was hashed: ``Changed``, as its last row would be cut short."""
 
     def __init__(self, fd: int, size: int, own: bool = False) -> None:
         super().__init__()
@@ -220,8 +241,10 @@ class _Upto(io.RawIOBase):
         if want <= 0:
             return b""
         data = os.pread(self._fd, want, self._at) if _PREAD else os.read(self._fd, want)
+        if len(data) < want:  # a regular file reads short only at its end
+            raise Changed(f"it ends after {self._at + len(data)} bytes now; {self._at + self._left} were hashed")
         self._at += len(data)
-        self._left = len(data) and self._left - len(data)  # a file cut short meanwhile ends here
+        self._left -= len(data)
         return data
 
     def readinto(self, buffer: Any) -> int:
