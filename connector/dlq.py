@@ -18,6 +18,8 @@
   so, exit 2: sent to the old shop it comes back, and sent to the shop its source sends to now it could replace
   newer data there (or send a routed order to another shop); `sync --full` reads the order as it is now.
 - A letter of a source **no longer configured** (renamed, removed) or not valid is kept, said so, exit 2.
+- A state file the **sandbox** filled, used against a Karla elsewhere, is refused (exit 2) as `sync` refuses it,
+  before any letter moves (``connector.going_live``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from connector.engine import SourceRuntime, close_adapter
 from connector.pages import requeue_letter
 from connector.replay import Replay
 from connector.errors import ConnectorError
+from connector.going_live import judge_opened
 from connector.logs import printable, redact
 from connector.settings import Settings
 from connector.sync_stop import Stop, Terminated, retry_interrupted
@@ -212,7 +215,9 @@ def retry_dead_letters(settings: Settings, ids: Sequence[int] | None, out: Conso
         require_existing(settings.state.path)  # a wrong path is an error, not an empty store (nor a new lock file)
         # the lock before the file is opened: opening upgrades it, and an older release's daemon holding it
         with stop.installed(), StateLock(settings.state.path, "dlq retry"):  # could not open it again
-            connector.existing_db()
+            # the sandbox's state file against a Karla elsewhere: refused (exit 2) as `sync` refuses it, before a
+            # letter is moved (it stays in `dlq list`) or anything is sent
+            judge_opened(settings, connector.existing_db())
             with connector.db.read() as conn:
                 rows = DeadLetters(conn).list(ids)
             plan = _plan(rows, connector)

@@ -3,7 +3,7 @@
 The state file remembers what Karla acknowledged, not which Karla: used against the real Karla after the
 sandbox, every order the sandbox had counted as sent, and nothing said so (`sync --full` too found them all
 "unchanged"). The delivery side notes the Karla and whether it was the sandbox, which marks its answers
-(``state.karla_target``). `sync`, `run` and `check` refuse (exit 2) a file the sandbox filled against a Karla
+(``state.karla_target``). `sync`, `run`, `check` and `dlq retry` refuse (exit 2) a file the sandbox filled against a Karla
 elsewhere before anything is sent; against a Karla on this machine (a sandbox on another port, or the real one
 through a local tunnel) delivery refuses at the first answer without the sandbox's mark (``sandbox_refusal``).
 A real Karla's file moving to another address is no such case: its acknowledgements stand, said at INFO.
@@ -31,7 +31,7 @@ log = logging.getLogger("connector")
 
 
 def judge_opened(settings: Settings, db: StateDB) -> None:
-    """For `sync` and `run`, once the state file is open (upgraded), before anything is read or sent."""
+    """For `sync`, `run` and `dlq retry`, once the state file is open (upgraded), before anything is read or sent."""
     with db.read() as conn:
         _judge(settings, Path(settings.state.path), noted(conn))
 
