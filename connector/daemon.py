@@ -98,8 +98,7 @@ class Daemon:
         self.readiness.succeeded(rt.name)
         if said := read_again(self._episodes, rt.name):  # its failure was said once: say it passed
             log.info("%s", said, extra={"source": rt.name})
-        self.metrics.runs.labels(source=rt.name, status="ok").inc()
-        self.metrics.last_success.labels(source=rt.name).set(self.connector.now())
+        self.metrics.runs.labels(source=rt.name, status="ok").inc()  # its last success: from the state file (refresh)
         if counts.enqueued:
             self._wake_delivery()
 
@@ -225,6 +224,8 @@ class Daemon:
         with StateLock(self.settings.state.path, "run"):
             self.started = self.connector.now()
             judge_opened(self.settings, self.connector.db)  # opened (migrated) before ready; a sandbox's: refused
+            self.metrics.start(self._source_names())  # counters at 0 from the start: increase() sees the first
+            self.readiness.resume()  # failure clocks go on from failures open at the last stop
             health = self._start_health()
             self._install_signals()
             self._schedule()
@@ -273,8 +274,12 @@ class Daemon:
             snapshot = self.readiness.snapshot()
         except Exception:  # noqa: BLE001 - metrics must never take the daemon down
             return
-        names = [rt.name for rt in self.connector.selected(None)] + list(self.connector.broken)
+        names = self._source_names()
         self.metrics.refresh(snapshot["pending"], snapshot["last_ok"], names, self.connector.now(), self.started)
+
+    def _source_names(self) -> list[str]:
+        """The sources with metrics series: those polled, and those whose plugin failed to load."""
+        return [rt.name for rt in self.connector.selected(None)] + list(self.connector.broken)
 
     def _install_signals(self) -> None:
         def handler(signum: int, _frame: Any) -> None:

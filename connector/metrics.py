@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-__all__ = ["Metrics"]
+from connector.karla.client import NO_ANSWER
+
+__all__ = ["RUN_STATUSES", "Metrics"]
+
+# sync_runs_total's status label: ``fatal`` is a failure no retry fixes (a missing folder, a refused login),
+# which `status` shows as ``failed`` like any other; ``failed`` may pass by itself (a timeout, a locked file)
+RUN_STATUSES = ("ok", "failed", "fatal")
 
 
 class Metrics:
@@ -32,8 +38,18 @@ class Metrics:
         )
         self.runs = Counter("karla_connector_sync_runs", "Sync runs by source and outcome", ["source", "status"], registry=r)
 
+    def start(self, sources: list[str]) -> None:
+        """Every source's counters at 0 from the start: a series that appears at 1 (the first dead letter after a
+        restart) is one ``increase()`` never sees, so the alert on it never fires."""
+        for name in sources:
+            self.dead.labels(source=name)
+            for status in RUN_STATUSES:
+                self.runs.labels(source=name, status=status)
+
     def on_request(self, endpoint: str, status: int) -> None:
-        self.requests.labels(endpoint=endpoint, status=str(status)).inc()
+        """``NO_ANSWER`` (refused, timed out, reset) counts as status ``error``: an outage that never reaches
+        Karla must show in the request counts, not only in the retries."""
+        self.requests.labels(endpoint=endpoint, status="error" if status == NO_ANSWER else str(status)).inc()
 
     def count_delivery(self, orders: int, trackings: int, dead_by_source: dict[str, int]) -> None:
         self.orders.inc(orders)
@@ -44,10 +60,14 @@ class Metrics:
     def refresh(self, pending: int, last_ok: dict[str, float], sources: list[str], now: float, started: float) -> None:
         """Every source the daemon runs has a lag series, also one that never succeeded (it counts from the
         daemon's start), so an alert on the lag fires for a source that has been broken from day one.
-        Disabled sources are not polled and get none; sources whose adapter failed to load count from start."""
+        Disabled sources are not polled and get none; sources whose adapter failed to load count from start.
+        The last success comes from the state file too: after a restart a source still broken keeps its series
+        (an alert on ``time() - last_success`` has something to fire on)."""
         self.outbox.set(pending)
         for name in sources:
             self.lag.labels(source=name).set(max(0.0, now - (last_ok.get(name) or started)))
+            if last_ok.get(name):
+                self.last_success.labels(source=name).set(last_ok[name])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

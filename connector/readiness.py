@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.exc import DatabaseError
+
 from connector.job_errors import db_reason, locked
 from state import Outbox, Runs
 from state import db as state_db
@@ -35,6 +37,8 @@ class Readiness:
         self.max_failure = max_failure_seconds
         self.clock = clock
         self._failing_since: dict[str, float] = {}
+        # when a failure still open at the last stop began, on ``clock`` (``resume``): the next failure goes on from it
+        self._failed_before: dict[str, float] = {}
         self._errors: dict[str, str] = {}
         # failing in a way no retry fixes (not ready at once); kept through later transient failures, which
         # say nothing about whether a human has fixed it
@@ -43,20 +47,43 @@ class Readiness:
         self._watcher: threading.Thread | None = None  # waits for that lock to go (``_watch``)
         self._lock = threading.Lock()
 
+    def resume(self) -> None:
+        """Take up the failures the state file shows open (a source's, Karla's): a restart must not start the
+        clock of a source broken for hours from zero. Only a new failure uses it, so a problem fixed while the
+        daemon was down is not reported before the first poll says so."""
+        wall, now = self.connector.now(), self.clock()
+        try:
+            with self.connector.db.read() as conn:
+                open_since = {name: _failing_since(conn, name, drains=False) for name in self.connector.sources}
+                open_since[Runs.DELIVERY] = _failing_since(conn, Runs.DELIVERY, drains=True)
+        except DatabaseError:  # a convenience: the next failure starts its clock afresh instead
+            return
+        with self._lock:
+            for name, since in open_since.items():
+                if since is not None:
+                    self._failed_before[name] = now - max(0.0, wall - since)
+
     def failed(self, name: str, error: str) -> None:
         with self._lock:
-            self._failing_since.setdefault(name, self.clock())
+            self._began(name)
             self._errors[name] = error
 
     def fatal(self, name: str, error: str) -> None:
         """Not ready from now on, until ``succeeded(name)``: a transient failure's allowance would only hide it."""
         with self._lock:
-            self._failing_since.setdefault(name, self.clock())
+            self._began(name)
             self._errors[name] = error
             self._fatal[name] = error
 
+    def _began(self, name: str) -> None:
+        """Start ``name``'s failure clock, unless it runs: from the failure open at the last stop, else now."""
+        if name not in self._failing_since:
+            before = self._failed_before.pop(name, None)
+            self._failing_since[name] = self.clock() if before is None else before
+
     def succeeded(self, name: str) -> None:
         with self._lock:
+            self._failed_before.pop(name, None)
             self._failing_since.pop(name, None)
             self._errors.pop(name, None)
             self._fatal.pop(name, None)
@@ -124,6 +151,17 @@ class Readiness:
             return
         with self._lock:
             self._locked_since = None
+
+
+def _failing_since(conn: Any, source: str, *, drains: bool) -> float | None:
+    """When the failure of ``source`` still open in the state file began: its first failed run since its last
+    good one (None: its last finished run was good, or it has none). ``drains``: Karla's drains, else a source's
+    reads (a source called ``karla`` keeps its own)."""
+    kind = f"source = ? AND kind {'=' if drains else '!='} 'deliver'"
+    sql = (f"SELECT MIN(started_at) FROM run WHERE {kind} AND status = 'failed' AND id >"
+           f" COALESCE((SELECT MAX(id) FROM run WHERE {kind} AND status = 'ok'), 0)")
+    value = conn.exec_driver_sql(sql, (source, source)).scalar()
+    return None if value is None else float(value)
 
 
 def _beat(db: Any, at: float, wait: float) -> None:

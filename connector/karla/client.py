@@ -42,12 +42,14 @@ from connector.retry import RetryPolicy, call_with_retries, make_retrying, parse
 from connector import __version__
 from connector.settings import KarlaSettings
 
-__all__ = ["SANDBOX_HEADER", "KarlaClient", "KarlaStats", "error_body"]
+__all__ = ["NO_ANSWER", "SANDBOX_HEADER", "KarlaClient", "KarlaStats", "error_body"]
 
 log = logging.getLogger(__name__)
 # The embedded sandbox (``connector.sandbox``) puts this header on every answer: its acknowledgements are not the
 # real Karla's, whatever address it was reached at (``state.karla_target``).
 SANDBOX_HEADER = "Karla-Sandbox"
+# The status ``on_request`` gets for a request that got no answer (refused, timed out, reset): metrics' ``error``.
+NO_ANSWER = 0
 
 
 @dataclass(slots=True)
@@ -186,7 +188,12 @@ class KarlaClient:
                 if event.is_set():
                     raise Aborted("Karla API: not sent, asked to stop")
             probe = True  # stays so if no answer comes (a timeout, a refused connection)
-            response = self._http.request(method, path, content=body, params=params)
+            try:
+                response = self._http.request(method, path, content=body, params=params)
+            except httpx.TransportError:  # no answer: counted for the metrics, not in ``stats`` (answers only)
+                if self._on_request:
+                    self._on_request(endpoint, NO_ANSWER)
+                raise
             self._heard(endpoint, response.status_code, len(body or b""))
             try:
                 return self._interpret(response, endpoint)
