@@ -26,7 +26,7 @@ from connector.logs import printable, redact
 from connector.registry import available, load_adapter
 from connector.settings import Settings
 from connector.state_check import state_writable as _state_writable
-from connector.sync_stop import Stop, Terminated, held_now, interrupted
+from connector.sync_stop import Stop, Terminated, stopped
 from state import DeadLetters, open_state
 from state.lock import StateLock
 
@@ -65,30 +65,31 @@ def run_sync(settings: Settings, names: Sequence[str] | None, full: bool, out: C
         err.print(f"error: {NO_SOURCES}", style="bold red", highlight=False, markup=False)
         return ExitCode.CONFIG
     stop = Stop(connector)
-    try:
-        with stop.installed(), StateLock(settings.state.path, "sync"), _progress(err) as progress:
-            judge_opened(settings, connector.db)  # a sandbox's state file against the real Karla: refused (exit 2)
-            task = progress.add_task("reading sources", total=None) if progress else None
-            seen = {"orders": 0, "sent": 0}
+    with stop.installed():  # until the exit code is known: a SIGTERM while the report prints killed the sync
+        try:
+            with StateLock(settings.state.path, "sync"), _progress(err) as progress:
+                judge_opened(settings, connector.db)  # a sandbox's state file against the real Karla: refused (exit 2)
+                task = progress.add_task("reading sources", total=None) if progress else None
+                seen = {"orders": 0, "sent": 0}
 
-            def on_page(counts: Any) -> None:
-                seen["orders"] += counts.read
-                if progress:
-                    progress.update(task, description=f"read {seen['orders']} orders")
-                stop.page()
+                def on_page(counts: Any) -> None:
+                    seen["orders"] += counts.read
+                    if progress:
+                        progress.update(task, description=f"read {seen['orders']} orders")
+                    stop.page()
 
-            def on_batch(n: int) -> None:
-                seen["sent"] += n
-                if progress:
-                    progress.update(task, description=f"delivered {seen['sent']} orders")
+                def on_batch(n: int) -> None:
+                    seen["sent"] += n
+                    if progress:
+                        progress.update(task, description=f"delivered {seen['sent']} orders")
 
-            report = connector.sync(names, full=full, on_page=on_page, on_batch=on_batch)
-        render.sync_report(out, report)
-        return interrupted(err, full, sigterm=True, held=held_now(connector, names)) if stop.asked else report.exit_code
-    except KeyboardInterrupt as exc:  # every committed page is kept: say so, rather than vanish with exit 130
-        return interrupted(err, full, sigterm=isinstance(exc, Terminated), held=held_now(connector, names))
-    finally:
-        connector.close()
+                report = connector.sync(names, full=full, on_page=on_page, on_batch=on_batch)
+            render.sync_report(out, report)
+            return stopped(err, connector, names, full, sigterm=True) if stop.asked else report.exit_code
+        except KeyboardInterrupt as exc:  # every committed page is kept: say so, rather than vanish with exit 130
+            return stopped(err, connector, names, full, sigterm=isinstance(exc, Terminated))
+        finally:
+            connector.close()
 
 
 def run_check(settings: Settings, out: Console) -> int:

@@ -13,9 +13,9 @@ from rich.console import Console
 
 from connector.app import Connector
 from connector.logs import printable
-from state import Outbox
+from state import Cursors, Outbox
 
-__all__ = ["Stop", "Terminated", "held_now", "interrupted", "retry_interrupted"]
+__all__ = ["Stop", "Terminated", "cursors_now", "held_now", "interrupted", "retry_interrupted", "stopped"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -53,12 +53,27 @@ class Stop:
             signal.signal(signal.SIGTERM, previous)
 
 
-def interrupted(err: Console, full: bool, *, sigterm: bool, held: Mapping[str, int] | None = None) -> int:
+def stopped(err: Console, connector: Connector, names: Sequence[str] | None, full: bool, *, sigterm: bool) -> int:
+    """``interrupted`` told what the state file says now: what a full sync holds, which sources have a cursor."""
+    if full:
+        return interrupted(err, True, sigterm=sigterm, held=held_now(connector, names))
+    return interrupted(err, False, sigterm=sigterm, stored=cursors_now(connector, names))
+
+
+def interrupted(err: Console, full: bool, *, sigterm: bool, held: Mapping[str, int] | None = None,
+                stored: Mapping[str, bool] | None = None) -> int:
     """Exit 130 for Ctrl-C, 143 (128 + SIGTERM, as a shell tells a process SIGTERM ended) for SIGTERM.
     ``held``: what a full sync's sources hold now, by source (``held_now``; None: unknown). Without it, a full
-    sync stopped before it queued a change (a Shopify bulk operation still running) said its work was held."""
+    sync stopped before it queued a change (a Shopify bulk operation still running) said its work was held.
+    ``stored``: whether each source of the sync has stored a cursor (``cursors_now``; None: unknown). A stopped
+    first read (a new install's Shopify bulk fill) said "the next sync resumes from there": it starts over."""
     how = " (SIGTERM)" if sigterm else ""
-    if not full:
+    fresh = sorted(source for source, has in (stored or {}).items() if not has)
+    if not full and fresh:
+        rest = "; the other sources resume from there" if len(fresh) < len(stored or {}) else ""
+        said = (f"interrupted{how}: what was read so far is queued and kept; the first read of {', '.join(fresh)} "
+                f"starts again at the next sync (no resume point was stored yet){rest}")
+    elif not full:
         said = f"interrupted{how}: what was read so far is queued and kept; the next sync resumes from there"
     elif held is None:
         said = (f"interrupted{how}: what this full sync queued is kept but held (it may hold older versions it "
@@ -87,6 +102,22 @@ def held_now(connector: Connector, names: Sequence[str] | None) -> dict[str, int
     except Exception:  # noqa: BLE001 - a locked or damaged file: the message without the count
         return None
     return {source: n for source, n in held.items() if names is None or source in names}
+
+
+def cursors_now(connector: Connector, names: Sequence[str] | None) -> dict[str, bool] | None:
+    """Whether each source of this sync (``names``; all enabled ones: None) has a cursor stored, for
+    ``interrupted``. None when unknown: the state file never opened by this run (opening it now could migrate it
+    unlocked) or unreadable (a message must not turn an interrupted sync into an internal error)."""
+    db = getattr(connector, "_db", None)
+    if db is None:
+        return None
+    chosen = list(names) if names else [name for name, rt in connector.sources.items() if rt.config.enabled]
+    try:
+        with db.read() as conn:
+            cursors = Cursors(conn)
+            return {name: any(value is not None for value in cursors.all(name).values()) for name in chosen}
+    except Exception:  # noqa: BLE001 - a locked or damaged file: the message without it
+        return None
 
 
 def retry_interrupted(err: Console, *, sigterm: bool) -> int:
