@@ -47,12 +47,21 @@ class SourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: str
+    type: str = Field(description="Selects this adapter (its entry-point name)")
     shop_slug: str | None = Field(default=None, description="Karla shop for this source (default: [karla].shop_slug)")
     enabled: bool = Field(default=True, description="A disabled source is skipped by sync and run")
     poll_interval: float = Field(default=300.0, gt=0, description="Seconds between incremental syncs in `run`")
     full_sync_cron: str | None = Field(default=None, description='Nightly full sync, crontab syntax, e.g. "0 2 * * *"')
     full_sync_since: date | None = Field(default=None, description="A full sync re-reads everything since this date; a shop source's first poll (no cursor yet) reads from there too")
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """An adapter's ``type: Literal["erp"] = "erp"`` drops the base field's description, and `karla-connector
+        adapters` printed an empty ``type`` line for every plugin: the base's is kept where it gave none."""
+        super().__pydantic_init_subclass__(**kwargs)
+        field = cls.model_fields.get("type")
+        if field is not None and not field.description:
+            field.description = SourceConfig.model_fields["type"].description
 
     @field_validator("full_sync_cron")
     @classmethod
@@ -121,6 +130,10 @@ class Record:
         if self.id_type not in _ID_TYPES:
             raise ValueError(f"Record {self.key!r}: id_type {self.id_type!r} is not one of {', '.join(_ID_TYPES)} (use keyword arguments)")
         if self.order is not None:
+            if not isinstance(self.order, OrderPlacement):  # a dict would fail deep in the engine, naming no record
+                raise TypeError(f"Record {self.key!r} ({self.location or 'no location'}): order must be a "
+                                f"connector.karla.OrderPlacement, not {type(self.order).__name__} "
+                                "(build it with OrderPlacement.model_validate(...))")
             _check_reference(self.key, self.id_type, self.order)
 
 
@@ -229,7 +242,9 @@ class AdapterContext:
     change nothing at the source (no archiving or deleting of files). ``stop`` is set when the connector
     shuts down: pass it to ``call_with_retries(..., abort=context.stop)`` (``SourceHttp`` takes it as
     ``abort``) so a retry pause ends at once, and wait with ``context.stop.wait(seconds)``, not ``sleep``.
-    The engine also stops after each committed page, so a read loop need not check it.
+    The engine also stops after each committed page, so a read loop need not check it. ``shop_slug``: the
+    Karla shop a record without ``shop_slug`` goes to (the source's shop_slug, else [karla].shop_slug), for an
+    adapter that routes records to other shops and must know which of them are one (Shopware's sales_channels).
     """
 
     source: str
@@ -240,6 +255,7 @@ class AdapterContext:
     full_sync: bool = False
     dry_run: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
+    shop_slug: str | None = None
 
 
 @runtime_checkable

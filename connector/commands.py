@@ -19,7 +19,7 @@ from connector import cli_render as render
 from connector.app import Connector, ExitCode
 from connector.dlq import retry_dead_letters
 from connector.dry_run import run_dry
-from connector.engine import SourceRuntime, close_adapter, source_log
+from connector.engine import SourceRuntime, close_adapter, source_log, stream_specs
 from connector.errors import ConnectorError, FatalError
 from connector.going_live import judge_opened, judge_read_only
 from connector.logs import printable, redact
@@ -124,8 +124,9 @@ def run_check(settings: Settings, out: Console) -> int:
         adapter = None
         try:
             with _checking(out, what):
-                adapter = rt.adapter_cls(rt.name, rt.config, AdapterContext(source=rt.name, log=source_log(rt)))
+                adapter = rt.adapter_cls(rt.name, rt.config, AdapterContext(source=rt.name, log=source_log(rt), shop_slug=rt.slug))
                 facts = _facts(rt, adapter.check())
+                stream_specs(rt, adapter.streams())  # none: every sync would read nothing and succeed
             render.check_line(out, what, True, facts)
         except FatalError as exc:
             code = ExitCode.CONFIG

@@ -155,7 +155,7 @@ def _set_aside(rt: SourceRuntime, paths: set[str]) -> dict[str, str] | None:
     log = logging.LoggerAdapter(logging.getLogger(f"adapters.{rt.config.type}"), {"source": rt.name})
     adapter: Any = None
     try:
-        adapter = rt.adapter_cls(rt.name, rt.config, AdapterContext(source=rt.name, log=log))
+        adapter = rt.adapter_cls(rt.name, rt.config, AdapterContext(source=rt.name, log=log, shop_slug=rt.slug))
         ask = getattr(adapter, "set_aside", None)
         found = {path: ask(path) for path in paths} if callable(ask) else {}
         return {path: where for path, where in found.items() if where}
@@ -200,6 +200,9 @@ def _read_again(conn: Any, row: DeadLetterRow | None, since: float, aside: dict[
             return f"its bad file still waits in {aside[path]}, and the {path} read now is another export"
         DeadLetters(conn).delete([row.id])
         return None
+    if row.order_key is None and path and not Files(conn).has(row.source, path):
+        return (f"the source has never said it read {path} to its end (a file that went before it was read whole; "
+                "a plugin reports each file it read whole in its pages' done_files, docs/adapters.md)")
     return ""
 
 

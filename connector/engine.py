@@ -20,12 +20,14 @@ from typing import Any
 from adapters.base import Adapter, AdapterContext, FileMark, Page, Record, Rejected, SourceConfig, StreamSpec
 from connector.errors import Aborted, ConnectorError
 from connector.job_errors import Episodes, is_state_trouble, state_message
+from connector.karla.models import Tracking
 from connector.logs import redact
 from connector.pages import RunCounts, commit_page, digest, iter_parts, record_parts
 from connector.replay import Replay
 from state import Cursors, DeadLetters, Files, Outbox, Runs, StateDB
 
-__all__ = ["RunCounts", "SourceRuntime", "close_adapter", "digest", "iter_parts", "record_parts", "source_log", "sync_source"]
+__all__ = ["RunCounts", "SourceRuntime", "close_adapter", "digest", "iter_parts", "record_parts", "source_log", "stream_specs",
+           "sync_source"]
 
 log = logging.getLogger("connector.sync")
 
@@ -120,19 +122,19 @@ def sync_source(
     context = AdapterContext(
         source=rt.name, clock=clock, log=source_log(rt), is_seen=_is_seen(db, rt.name, again), was_read=was_read,
         full_sync=full, dry_run=dry_run,
-        stop=abort or threading.Event(),
+        stop=abort or threading.Event(), shop_slug=rt.slug,
     )
     adapter: Any = None
     try:
         adapter = rt.adapter_cls(rt.name, rt.config, context)  # inside: a failing constructor is a failed run
-        specs = _specs(rt, adapter.streams())
+        specs = stream_specs(rt, adapter.streams())
         for number, spec in enumerate(specs, start=1):
             if on_stream:
                 on_stream(spec.name, number == len(specs))
             with db.read() as conn:
                 restart = full or (replay is not None and spec.name in replay.streams)
                 cursor = None if restart else Cursors(conn).get(rt.name, spec.name)
-            for page in adapter.read(spec.name, cursor):
+            for page in _pages(rt, spec.name, adapter.read(spec.name, cursor)):
                 _check_page(rt, spec.name, page)
                 at = now()
                 started = min(started, at)  # letters are dated by their page: a clock stepped back must not hide them
@@ -201,13 +203,26 @@ def close_adapter(rt: SourceRuntime, adapter: Any, *, once: bool = False) -> Non
         log.info("source %s: the %s adapter's close() works again", rt.name, rt.config.type, extra={"source": rt.name})
 
 
-def _specs(rt: SourceRuntime, streams: Any) -> list[StreamSpec]:
+def stream_specs(rt: SourceRuntime, streams: Any) -> list[StreamSpec]:
+    """``streams()``, checked (by ``check`` too): none at all made every sync read nothing and succeed, silently."""
     specs = list(streams)
     for spec in specs:
         if not isinstance(spec, StreamSpec):
             raise TypeError(f"source {rt.name}: the {rt.config.type} adapter's streams() must return "
                             f"adapters.base.StreamSpec objects, not {type(spec).__name__} ({spec!r})")
+    if not specs:
+        raise TypeError(f"source {rt.name}: the {rt.config.type} adapter's streams() returned no stream, so nothing "
+                        "would ever be read: it must return at least one adapters.base.StreamSpec")
     return specs
+
+
+def _pages(rt: SourceRuntime, stream: str, pages: Any) -> Iterable[Any]:
+    """``read()``'s result: a plain function that forgot to return its pages gave None, and a TypeError naming
+    neither the adapter nor the stream."""
+    if not hasattr(pages, "__iter__"):
+        raise TypeError(f"source {rt.name}: the {rt.config.type} adapter's read({stream!r}) returned "
+                        f"{type(pages).__name__}, not an iterator of adapters.base.Page (yield the pages)")
+    return pages
 
 
 def _check_page(rt: SourceRuntime, stream: str, page: Any) -> None:
@@ -221,6 +236,15 @@ def _check_page(rt: SourceRuntime, stream: str, page: Any) -> None:
         if wrong is not None:
             raise TypeError(f"{where}: Page.{name} holds a {type(wrong).__name__}, not an adapters.base.{kind.__name__} "
                             f"({repr(wrong)[:80]}; build it with {kind.__name__}(...))")
+    for record in page.records:  # a list of dicts passes Record's fast path and failed deep in the transaction
+        for tracking in record.trackings:  # (plain loops: no generator a record, 100k records a full sync)
+            if not isinstance(tracking, Tracking):
+                raise TypeError(f"{where}: Record {record.key!r} ({record.location or 'no location'}): trackings holds "
+                                f"a {type(tracking).__name__}, not a connector.karla.Tracking (Tracking.model_validate(...))")
+    mark = next((m for m in page.done_files if not isinstance(m, FileMark)), None)
+    if mark is not None:
+        raise TypeError(f"{where}: Page.done_files holds a {type(mark).__name__} ({repr(mark)[:80]}), not an "
+                        "adapters.base.FileMark(path, size, mtime, sha256)")
     if any(not (type(r.location) is type(r.reason) is str and isinstance(r.raw, (Mapping, NoneType))) for r in page.rejected):
         page.rejected = [_stored_as_text(r) for r in page.rejected]
 

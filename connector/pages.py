@@ -15,20 +15,19 @@ from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING, Any
 
-from adapters.base import Page, Record, Rejected
+from adapters.base import Page, Record
 from connector.karla.models import OrderPlacement, Tracking, merge_trackings, serialise
-from connector.logs import redact, redact_data
+from connector.logs import redact
+from connector.page_letters import tell_obsolete, warn_letters, write_letters
 from connector.refusals import NOT_FOUND
 from connector.replay import Replay
 from state import Cursors, DeadLetterRow, DeadLetters, EnqueueCounts, Files, Outbox, Part, StateDB, origin
-from state.parts import VERSION_SEP, older
+from state.parts import VERSION_SEP
 
 if TYPE_CHECKING:
     from connector.engine import SourceRuntime
 
 __all__ = ["RunCounts", "commit_page", "digest", "iter_parts", "letter_parts", "record_parts", "requeue_letter"]
-
-_NAMED = 3  # dead letters named per page in the log
 
 log = logging.getLogger("connector.sync")
 
@@ -73,17 +72,6 @@ def iter_parts(records: Iterable[Record], source: str, stream: str, slug: str) -
         yield from record_parts(record, source, stream, slug)
 
 
-def _dead_rows(rejected: list[Rejected], source: str, stream: str, slug: str, now: float) -> list[dict[str, Any]]:
-    return [
-        {
-            "created_at": now, "stage": "source", "source": source, "stream": stream, "slug": slug,
-            "order_key": r.key, "location": r.location, "reason": redact(r.reason),  # `dlq list` shows it
-            "payload": redact_data(dict(r.raw)) if r.raw is not None else None,  # an adapter's raw row may hold a secret
-        }
-        for r in rejected
-    ]
-
-
 def commit_page(
     db: StateDB, rt: SourceRuntime, stream: str, page: Page, *, full: bool, now: float, resolve: bool = False,
     replay: Replay | None = None, complete: bool = False, dry_run: bool = False,
@@ -98,7 +86,9 @@ def commit_page(
     of a file of that name may be the next export, not the fix (``dlq retry`` clears it, ``connector.dlq``).
     A full sync, and a ``replay`` (dead letters' files read again, ``Replay``), may read older versions than
     Karla's: those are skipped or held (``Outbox.enqueue``); so a bad row of an order whose later file's
-    version Karla has or that waits leaves no letter, and drops its file's old one (``_obsolete``).
+    version Karla has or that waits leaves no letter, and drops its file's old one. Within the page the later
+    read of an order decides (``connector.page_letters``): a bad row corrected further down leaves no letter,
+    and one a clean read precedes stands, refreshed in place.
     """
     if page.cursor is not None and not isinstance(page.cursor, str):
         raise TypeError(f"source {rt.name}: the adapter's Page.cursor must be a str (json.dumps a structure), "
@@ -111,16 +101,7 @@ def commit_page(
         enq = _enqueue(conn, rt, stream, page.records, now, full, replay)
         _parcels_follow(conn, page.records, rt.slug, now)
         withdrawn = Outbox(conn).withdraw(_listed(page.records, rt.slug)) if complete else []
-        letters = DeadLetters(conn)
-        if resolve:
-            letters.resolve(rt.name, stream, [_vouches(r) for r in page.records], before=now)
-            letters.drop_skipped(rt.name, stream, [str(key) for key in page.skipped if key is not None], before=now)
-        obsolete = _obsolete(conn, rt, stream, page.rejected)
-        dropped = letters.drop_from_files(rt.name, stream, [(str(r.key), str(origin(r.location))) for r, _ in obsolete])
-        gone = {id(r) for r, _ in obsolete}
-        standing = [r for r in page.rejected if id(r) not in gone]
-        fresh = [standing[i] for i in letters.add_new(_dead_rows(standing, rt.name, stream, rt.slug, now))]
-        counts.new_letters = len(fresh)
+        letters = write_letters(conn, rt, stream, page, now, resolve)
         if page.done_files:
             Files(conn).mark_seen(rt.name, page.done_files, now)
         if page.cursor is not None and not full:
@@ -128,11 +109,11 @@ def commit_page(
         if replay is not None and present:
             replay.settle(conn, present)
     counts.enqueued, counts.unchanged, counts.superseded = enq.enqueued, enq.unchanged, enq.superseded
-    counts.rejected = len(standing)
-    if obsolete:
-        _tell_obsolete(rt.name, obsolete, dropped)
-    if counts.new_letters:
-        _warn_letters(rt.name, fresh, len(standing) - len(fresh), dry_run)
+    counts.rejected, counts.new_letters = len(letters.standing), len(letters.fresh)
+    if letters.obsolete:
+        tell_obsolete(rt.name, letters.obsolete, letters.dropped)
+    if letters.fresh:
+        warn_letters(rt.name, letters.fresh, len(letters.standing) - len(letters.fresh), dry_run)
     counts.withdrawn = len(withdrawn)
     _warn_withdrawn(rt.name, withdrawn)
     return counts
@@ -152,36 +133,6 @@ def _enqueue(conn: Any, rt: SourceRuntime, stream: str, records: list[Record], n
                                   reread=kind == "rewritten")
             counts = EnqueueCounts(*(a + b for a, b in zip(astuple(counts), astuple(more))))
     return counts
-
-
-def _obsolete(conn: Any, rt: SourceRuntime, stream: str, rejected: list[Rejected]) -> list[tuple[Rejected, str]]:
-    """The bad rows of orders that a later file already brought (its version delivered or waiting), each with
-    that file's name: a full sync re-reading a file kept in place for its letter, after the newer file was
-    archived or deleted. Their letter would say the order was not sent, and fixing the old row would send old
-    data. Only where the source versions records by file name: the newer version must name a file it read."""
-    keyed = [r for r in rejected if r.key is not None and origin(r.location)]
-    known = Outbox(conn).order_versions(rt.slug, {str(r.key) for r in keyed}) if keyed else {}
-    read: dict[str, bool] = {}  # file name -> read to its end by this source (asked once per page)
-    found = []
-    for r in keyed:
-        mine = VERSION_SEP.join((rt.name, stream, str(origin(r.location))))
-        newer = sorted(v.rpartition(VERSION_SEP)[2] for v in known.get(str(r.key), ()) if older(mine, v))
-        for name in set(newer) - read.keys():
-            read[name] = Files(conn).has(rt.name, name)
-        named = [name for name in newer if read[name]]
-        if named:
-            found.append((r, named[-1]))
-    return found
-
-
-def _tell_obsolete(source: str, obsolete: list[tuple[Rejected, str]], dropped: int) -> None:
-    """INFO, not a warning: nothing is left to fix, and a full sync says it again each night of a kept file."""
-    named = "; ".join(f"{r.location} (order {r.key}, superseded by {newer})" for r, newer in obsolete[:_NAMED])
-    more = f" (and {len(obsolete) - _NAMED} more)" if len(obsolete) > _NAMED else ""
-    cleared = f"; {dropped} earlier dead letter(s) of them cleared" if dropped else ""
-    log.info("source %s: %d bad row(s) of an older file superseded by a later file, whose version of the order Karla "
-             "has or is about to get: no dead letter, nothing to fix: %s%s%s", source, len(obsolete), named, more,
-             cleared, extra={"source": source})
 
 
 def _parcels_follow(conn: Any, records: list[Record], slug: str, now: float) -> None:
@@ -274,27 +225,3 @@ def _listed(records: Iterable[Record], slug: str) -> dict[tuple[str, str], set[s
             parts = listed.setdefault((record.shop_slug or slug, record.key), set())
             parts |= {f"tracking:{t.tracking_number}" for t in record.trackings}
     return listed
-
-
-def _warn_letters(source: str, new: list[Rejected], standing: int, dry_run: bool = False) -> None:
-    """Bad input is the merchant's most common problem: say where, at WARNING (alerts, a quiet log level),
-    not only in `dlq list`. The first few new letters of a page are named (a whole bad file is one letter
-    anyway); the page's earlier letters a re-read only refreshed are counted, not named, or a file kept for
-    its old letters would hide the new bad row behind them."""
-    named = "; ".join(f"{r.location}: {redact(r.reason)}" for r in new[:_NAMED])
-    more = f" (and {len(new) - _NAMED} more)" if len(new) > _NAMED else ""
-    if dry_run:  # nothing is stored: `dlq list` would not show them
-        log.warning("source %s (dry run): %d record(s) would be dead letters: %s%s; nothing was stored", source, len(new),
-                    named, more, extra={"source": source})
-        return
-    still = f"; {standing} earlier dead letter(s) read again still stand" if standing else ""
-    log.warning("source %s: %d new dead letter(s): %s%s%s; `karla-connector dlq list` shows them", source, len(new), named,
-                more, still, extra={"source": source})
-
-
-def _vouches(record: Record) -> tuple[str, str | None, frozenset[str] | None, bool]:
-    """What a record read cleanly clears letters for: its whole order, or only the parcels it carries; and
-    whether its version is its file's name (then an earlier-named file's letter of the order is older)."""
-    parcels = None if record.order is not None else frozenset(t.tracking_number for t in record.trackings)
-    where = origin(record.location)
-    return record.key, where, parcels, record.version is not None and record.version == where

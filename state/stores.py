@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from state.files import Files
+from state.letter_match import clears, origin
 from state.parts import KEYS_PER_LOOKUP, chunks
 
 __all__ = ["Cursors", "DeadLetters", "DeadLetterRow", "Files", "origin"]
@@ -162,8 +163,8 @@ class DeadLetters:
         name``): then the later file's order is the newer one (an order is one snapshot per file), and the
         letter of the older is obsolete. A record with an order vouches for the whole order (``parcels``
         None); one with only trackings vouches for those tracking numbers alone: its letter is cleared only
-        if the letter's raw record names one of them. Daily exports reuse a file name, and tomorrow's clean
-        parcel must not clear today's bad one.
+        if the letter's raw record names one of them (``state.letter_match``: nested values too). Daily
+        exports reuse a file name, and tomorrow's clean parcel must not clear today's bad one.
         """
         wanted: dict[str, list[tuple[str | None, frozenset[str] | None, bool]]] = {}
         for key, where, parcels, by_name in read:  # an order's parcels may each be a record (CSV: each its line)
@@ -177,7 +178,7 @@ class DeadLetters:
                 f" AND stream = ? AND created_at < ? AND order_key IN ({','.join('?' * len(chunk))})"
             )
             for letter, key, location, payload in self.conn.exec_driver_sql(sql, (source, stream, before, *chunk)):
-                if any(_clears(location, payload, *vouch) for vouch in wanted[key]):
+                if any(clears(location, payload, *vouch) for vouch in wanted[key]):
                     found.append(letter)
         return self.delete(found)
 
@@ -236,18 +237,6 @@ class DeadLetters:
         return dict(self.conn.exec_driver_sql("SELECT source, COUNT(*) FROM dead_letter GROUP BY source").all())
 
 
-def origin(location: str | None) -> str | None:
-    """Where a record came from, without its line: ``orders_001.csv:17`` → ``orders_001.csv``."""
-    path, _, line = (location or "").rpartition(":")
-    return path if path and line.isdigit() else location
-
-
-def _clears(location: str | None, payload: str | None, where: str | None, parcels: frozenset[str] | None, by_name: bool) -> bool:
-    """Whether a record read cleanly (``DeadLetters.resolve``'s tuple) clears the letter at ``location``."""
-    older = by_name and parcels is None and where is not None and (origin(location) or "") < where
-    return older or origin(location) == where and (parcels is None or bool(parcels & _values(payload)))
-
-
 def _json(value: Any) -> str | None:
     """``default=str``: an adapter's raw row may hold what a driver returns (datetime, Decimal, UUID); a
     payload that cannot be stored would fail the page's transaction and stop the source for good."""
@@ -257,15 +246,6 @@ def _json(value: Any) -> str | None:
         return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     except (TypeError, ValueError):  # keys of mixed types or not text, a cycle: keep the letter, as text
         return json.dumps(str(value), ensure_ascii=False)
-
-
-def _values(payload: str | None) -> set[str]:
-    """The values of a letter's raw record (a CSV row: header -> value), as text."""
-    try:
-        raw = json.loads(payload) if payload else None
-    except ValueError:
-        return set()
-    return {str(v) for v in raw.values()} if isinstance(raw, dict) else set()
 
 
 def _item_parts(payload: str | None) -> set[str]:

@@ -9,8 +9,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from adapters.base import AdapterContext
 from adapters.shopware.adapter import ShopwareAdapter
 from adapters.shopware.config import ShopwareConfig
@@ -83,8 +81,6 @@ def test_through_the_cli_with_the_sources_shop_slug(tmp_path: Path, sandbox: Any
     assert sandbox.orders(SLUG)["10000"]["email_id"] == "de@example.com"  # was at@example.com: the German order gone
 
 
-@pytest.mark.xfail(strict=True, reason="[karla].shop_slug reaches no adapter: the engine must lend it "
-                                       "(AdapterContext.shop_slug, see the adapter's default_slug)")
 def test_through_the_cli_with_only_karlas_shop_slug(tmp_path: Path, sandbox: Any, live_shop: FakeShopware) -> None:
     checked, synced = _cli_clash(tmp_path, sandbox, live_shop, "")
     assert "'Orders AT'" in checked.stdout, checked.stdout + checked.stderr

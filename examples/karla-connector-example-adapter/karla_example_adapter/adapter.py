@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from datetime import timezone
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from adapters.base import AdapterContext, Page, Record, Rejected, SourceConfig, StreamSpec
+from adapters.base import AdapterContext, FileMark, Page, Record, Rejected, SourceConfig, StreamSpec
 from adapters.normalise import parse_datetime
 from connector.errors import ConfigError
 from connector.karla import OrderPlacement, Tracking, carrier_fields
@@ -56,9 +57,13 @@ class JsonlAdapter:
         Lines that have no place in that order (not JSON, no valid ``updated`` or ``number``) become dead
         letters naming ``file:line`` and the reason; ``reported`` lists their fingerprints, so each is
         reported once, not on every poll. A fixed line is read like any other.
+
+        The last page reports the file read to its end (``done_files``, a ``FileMark`` named as the letters'
+        locations name it): a letter naming no order (a line that is not JSON) clears when `dlq retry` reads
+        the file without it, which it can only tell from that mark.
         """
         after, reported = self._parse_cursor(cursor)
-        rows, broken = self._scan()
+        rows, broken, mark = self._scan()
         reported &= set(broken)  # forget lines that were fixed or removed: the cursor stays small
         page = Page()
         for fingerprint, rejected in broken.items():
@@ -79,17 +84,24 @@ class JsonlAdapter:
             if self._full(page):
                 yield page
                 page = Page()
-        if page.records or page.rejected:
+        page.done_files = [mark]
+        if page.records or page.rejected or cursor is None:  # an idle poll marks nothing; a re-read from the start does
+            page.cursor = _cursor(after, reported)
             yield page
 
     # -- reading ---------------------------------------------------------------------------------------
-    def _scan(self) -> tuple[list[tuple[Position, int, dict[str, Any]]], dict[str, Rejected]]:
-        """Rows with their position, and the lines that have none (by fingerprint, first occurrence)."""
+    def _scan(self) -> tuple[list[tuple[Position, int, dict[str, Any]]], dict[str, Rejected], FileMark]:
+        """Rows with their position, the lines that have none (by fingerprint, first occurrence), and the file
+        as read (its name as in the letters' ``file:line``)."""
         rows: list[tuple[Position, int, dict[str, Any]]] = []
         broken: dict[str, Rejected] = {}
         name = self.config.path.name
+        digest, size = hashlib.sha256(), 0
         with self.config.path.open("rb") as f:
+            mtime = os.fstat(f.fileno()).st_mtime
             for line, data in enumerate(f, start=1):
+                digest.update(data)
+                size += len(data)
                 if not data.strip():
                     continue
                 row: Any = None
@@ -108,7 +120,7 @@ class JsonlAdapter:
                 key = str(raw["number"]) if _has_number(raw) else None
                 fingerprint = hashlib.sha256(data.strip()).hexdigest()[:16]
                 broken.setdefault(fingerprint, Rejected(location=f"{name}:{line}", reason=problem, key=key, raw=raw))
-        return rows, broken
+        return rows, broken, FileMark(path=name, size=size, mtime=mtime, sha256=digest.hexdigest())
 
     def _parse_cursor(self, cursor: str | None) -> tuple[Position | None, set[str]]:
         if not cursor:
