@@ -28,7 +28,7 @@ from connector.cli_dlq import dlq_app
 from connector.errors import ConfigError, ConnectorError, FatalError
 from connector.job_errors import StateBusy, busy_message, locked, unwritable
 from connector.karla.answers import PLACEHOLDER
-from connector.logs import configure_logging, printable, redact, redact_data, register_basic_auth, register_secrets
+from connector.logs import configure_logging, json_line, logs_json, printable, redact, redact_data, register_basic_auth, register_secrets
 from connector.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
@@ -130,10 +130,14 @@ def run() -> None:
     from connector.app import Connector
     from connector.daemon import Daemon
 
+    settings: Settings | None = None
     try:
-        connector = Connector(_settings(sys.stdout))
-        code = Daemon(connector).run()
+        settings = _settings(sys.stdout)
+        code = Daemon(Connector(settings)).run()
     except FatalError as exc:
+        if settings is not None and logs_json(settings.log.format, sys.stderr):  # a JSON pipeline files it right
+            print(json_line(str(exc)), file=sys.stderr, flush=True)
+            raise typer.Exit(_code(exc)) from None
         raise _fail(str(exc), _code(exc)) from None
     raise typer.Exit(code)
 

@@ -96,6 +96,16 @@ def status(out: Console, data: dict[str, Any]) -> None:
         shown = shown if s.get("configured", True) else f"{name} (not configured)"  # renamed or removed: its rows, letters
         table.add_row(*map(_cell, (shown, s["type"], s["shop_slug"], s["pending"], s["dead"], last, cursor[:80])))
     out.print(table)
+    _run_errors(out, data["sources"])
+
+
+def _run_errors(out: Console, sources: dict[str, Any]) -> None:
+    """Why each source's last run failed, under the table: "failed <time>" alone sent the merchant to
+    `status --json` or the log for the reason (a folder gone, a refused login)."""
+    for name, s in sources.items():
+        run = s["last_run"]
+        if run and run["status"] != "ok" and run.get("error"):
+            out.print(f"  {_safe(name)}: {_safe(run['error'])}", style="red", highlight=False, markup=False)
 
 
 def _last_delivery(out: Console, run: dict[str, Any] | None) -> None:

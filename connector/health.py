@@ -1,5 +1,5 @@
 """``/healthz`` (process alive), ``/readyz`` (config loaded, state writable, sources not failing for too
-long) and ``/metrics`` on a small stdlib HTTP server in a thread: no framework for three GET routes."""
+long) and ``/metrics`` on a small stdlib HTTP server in a thread: no framework for three GET (and HEAD) routes."""
 
 from __future__ import annotations
 
@@ -146,24 +146,32 @@ def _handler(ready: Callable[[], tuple[bool, dict]], metrics: Callable[[], bytes
         timeout = IDLE_SECONDS  # a socket timeout for every read and write: a silent client cannot hold on
 
         def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+            self._answer(with_body=True)
+
+        def do_HEAD(self) -> None:  # noqa: N802 (stdlib name)
+            """As GET without the body: uptime monitors probe with HEAD, which was answered 501."""
+            self._answer(with_body=False)
+
+        def _answer(self, with_body: bool) -> None:
             self.server.answering(self.request)  # type: ignore[attr-defined]
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
-                self._send(200, b'{"status":"ok"}', "application/json")
+                self._send(200, b'{"status":"ok"}', "application/json", with_body)
             elif path == "/readyz":
                 ok, detail = ready()
-                self._send(200 if ok else 503, json.dumps({"ready": ok, **detail}).encode(), "application/json")
+                self._send(200 if ok else 503, json.dumps({"ready": ok, **detail}).encode(), "application/json", with_body)
             elif path == "/metrics":
-                self._send(200, metrics(), CONTENT_TYPE_LATEST)
+                self._send(200, metrics(), CONTENT_TYPE_LATEST, with_body)
             else:
-                self._send(404, b'{"error":"not found"}', "application/json")
+                self._send(404, b'{"error":"not found"}', "application/json", with_body)
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
+        def _send(self, status: int, body: bytes, content_type: str, with_body: bool = True) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if with_body:
+                self.wfile.write(body)
 
         def log_message(self, *_args: object) -> None:  # quiet: probes every few seconds are not news
             return

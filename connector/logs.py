@@ -14,14 +14,17 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
 __all__ = [
     "clip",
     "configure_logging",
+    "json_line",
+    "logs_json",
     "named_secrets",
     "printable",
     "register_basic_auth",
@@ -211,11 +214,25 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         source = getattr(record, "source", None)
         prefix = f"[{source}] " if source else ""
-        line = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname:<7} {prefix}{record.getMessage()}"
+        # the date too, with the offset (ISO, as in JSON): a journal or a file kept for days needs it
+        at = datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds")
+        line = f"{at} {record.levelname:<7} {prefix}{record.getMessage()}"
         # JSON escapes control characters itself; text goes to a terminal as it is. One record, one line: only
         # a traceback keeps its line breaks.
         line = printable(line, lines=False)
         return f"{line}\n{printable(record.exc_text)}" if record.exc_text else line
+
+
+def logs_json(fmt: str, stream: TextIO) -> bool:
+    """Whether lines on ``stream`` are JSON: ``[log].format`` "json", or "auto" off a terminal (a service)."""
+    return fmt == "json" or (fmt == "auto" and not stream.isatty())
+
+
+def json_line(message: str, level: str = "error", logger: str = "connector.daemon") -> str:
+    """``message`` (masked) as one line shaped like the JSON log's: for what is said outside the log, such as
+    `run` refusing to start (port in use, state file locked), which a JSON log pipeline would mis-file as text."""
+    record = logging.makeLogRecord({"name": logger, "levelname": level.upper(), "msg": redact(message)})
+    return JsonFormatter().format(record)
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO", stream=None) -> None:
@@ -223,9 +240,8 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream=None) -> No
     the warnings held by ``warn_once_configured``."""
     global _CONFIGURED
     stream = stream or sys.stderr
-    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    handler.setFormatter(JsonFormatter() if logs_json(fmt, stream) else TextFormatter())
     handler.addFilter(_RedactFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

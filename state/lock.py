@@ -223,6 +223,10 @@ def _describe(holder: str) -> str:
 
 def refusal(path: Path, exc: OSError) -> str:
     """Why the lock file cannot be opened, and what to fix: said alike by ``StateLock`` and by ``check``."""
+    if exc.errno == errno.EROFS:  # a read-only mount (ProtectSystem=strict, a ro volume): no mode or owner to fix
+        return (f"cannot create {path} ({exc.strerror or exc}): the folder of [state].path (KARLA_CONNECTOR_STATE__PATH) is "
+                "on a read-only file system: under systemd add ReadWritePaths= for that folder, or keep the state in "
+                "StateDirectory=; in a container, mount its volume read-write")
     return f"cannot create {path} ({exc.strerror or exc}): {_whose(path)}"
 
 

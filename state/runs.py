@@ -46,13 +46,15 @@ class Runs:
 
     def delivered(self, started: float, now: float, counts: dict[str, int], error: str | None) -> None:
         """Record a drain that sent something or failed, under ``DELIVERY`` (a drain serves every source).
-        A failure with the same error as the last one extends that run (``finished_at``, counts) instead of
-        adding one: the daemon drains every 30 s through an outage, and its start says since when it fails."""
+        A failure after a failure extends that run (``finished_at``, counts, the newest error) instead of adding
+        one: the daemon drains every 30 s through an outage, and its start says since when it fails. Any wording
+        counts: one outage reads 503, then "Connection refused", then 503 with another request id."""
         self.prune(self.DELIVERY, now - self.KEEP_SECONDS)
         last = self.last_delivery()
-        if error is not None and last and last["status"] == "failed" and last["error"] == error:
-            sql = "UPDATE run SET finished_at = ?, delivered = delivered + ?, dead = dead + ? WHERE id = ?"
-            self.conn.exec_driver_sql(sql, (now, int(counts.get("delivered", 0)), int(counts.get("dead", 0)), last["id"]))
+        if error is not None and last and last["status"] == "failed":
+            sql = "UPDATE run SET finished_at = ?, error = ?, delivered = delivered + ?, dead = dead + ? WHERE id = ?"
+            counted = (int(counts.get("delivered", 0)), int(counts.get("dead", 0)))
+            self.conn.exec_driver_sql(sql, (now, error, *counted, last["id"]))
             return
         self.finish(self.start(self.DELIVERY, "deliver", started), "ok" if error is None else "failed", counts, now, error)
 

@@ -35,8 +35,10 @@ def test_a_repeated_failure_is_one_run_and_the_last_one_shows(tmp_path: Path) ->
         runs.delivered(NOW + 60, NOW + 61, {"dead": 1}, "Karla unavailable: 503")
         assert runs.last_delivery() is not None
         last = runs.last_delivery()
-        runs.delivered(NOW + 90, NOW + 91, {}, "401 invalid_merchant_or_key")
+        runs.delivered(NOW + 90, NOW + 91, {}, "401 invalid_merchant_or_key")  # another failure in a row: the same run
         count = conn.exec_driver_sql("SELECT COUNT(*) FROM run WHERE kind = 'deliver'").scalar()
+        newest = runs.last_delivery()
         assert runs.last("karla") is None  # a source named like the delivery runs' own sees none of them
     assert (last["started_at"], last["finished_at"], last["dead"], last["status"]) == (NOW + 30, NOW + 61, 1, "failed")
-    assert count == 3
+    assert count == 2 and newest is not None
+    assert (newest["started_at"], newest["error"]) == (NOW + 30, "401 invalid_merchant_or_key")

@@ -5,6 +5,7 @@ say so); the sandbox's file against a Karla elsewhere is refused (exit 2). The "
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -50,7 +51,8 @@ def test_a_state_file_the_sandbox_filled_is_refused_against_a_karla_elsewhere(
     config = write_config(tmp_path, REAL)  # going live: only base_url changes (the key would too)
     done = cli(config, *command, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
-    said = " ".join(done.stderr.split())
+    text = json.loads(done.stderr)["msg"] if command == ("run",) else done.stderr  # `run` with a JSON log: a JSON line
+    said = " ".join(text.split())
     assert f"the state file {state} holds what the Karla sandbox at {sandbox.url} (user {SLUG})" in said, said
     assert f"[karla] base_url is now {REAL}" in said and "count as sent in this file" in said
     assert "set [state] path to a new file" in said and "archive_folder back into the source's folder" in said
