@@ -46,6 +46,18 @@ _ALPHA3 = {
 }
 # two-letter codes that are not ISO 3166-1 but common: the EU's own for the UK and Greece
 _NOT_ISO = {"UK": "GB", "EL": "GR"}
+# ISO 3166-1 alpha-2, the 249 officially assigned codes as tzdata's iso3166.tab lists them ("current as of
+# ISO/TC 46 N1108 (2023-04-05)", https://data.iana.org/time-zones/tzdb/iso3166.tab), and XK: Kosovo's
+# user-assigned code, which Shopify, Shopware and the EU use. Any other two letters (XX, EU) is no country.
+_ALPHA2 = frozenset("""
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA
+CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA
+GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP
+KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS
+MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS
+RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW
+TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK
+""".split())
 
 
 def money(text: str | None, *, decimal_comma: bool | None = None) -> float | None:
@@ -175,10 +187,12 @@ def parse_datetime(text: str | None, tz: tzinfo = timezone.utc) -> datetime | No
 @functools.lru_cache(maxsize=1024)  # a file names few countries, each on thousands of orders
 def country_code(text: str | None) -> str | None:
     """ISO 3166-1 alpha-2 from a code (``uk`` → GB, ``DEU`` → DE) or a common English, German or native name
-    (``Deutschland`` → DE); unknown names give None. Karla wants the alpha-2 code and refuses anything longer."""
+    (``Deutschland`` → DE); unknown names and two letters that are no assigned code (``XX``, ``EU``) give
+    None. Karla wants the alpha-2 code and refuses anything longer, but stores any two letters it is sent."""
     if text is None or not text.strip():
         return None
     value = text.strip()
-    if len(value) == 2 and value.isalpha():
-        return _NOT_ISO.get(value.upper(), value.upper())
+    if len(value) == 2:
+        code = value.upper()
+        return _NOT_ISO.get(code) or (code if code in _ALPHA2 else None)
     return _ALPHA3.get(value.upper()) or _COUNTRIES.get(value.lower())

@@ -36,6 +36,8 @@ class Replay:
     letters: tuple[Letter, ...] = ()
     dropped: set[int] = field(default_factory=set, compare=False)
     cleared: set[int] = field(default_factory=set, compare=False)
+    siblings: set[tuple[str | None, str]] = field(default_factory=set, compare=False)  # ``page_for`` fills it
+    _looked: list[bool] = field(default_factory=list, compare=False, repr=False)
 
     @cached_property
     def files(self) -> frozenset[str | None]:
@@ -47,12 +49,16 @@ class Replay:
         return origin(record.location) in self.files
 
     def wants(self, record: Record) -> bool:
-        return (origin(record.location), record.key) in self.orders or origin(record.location) in self.whole
+        where = origin(record.location)
+        return (where, record.key) in self.orders or where in self.whole or (where, record.key) in self.siblings
 
     def page_for(self, conn: Any, page: Page) -> tuple[Page, set[int]]:
         """The page without the records (and rejected rows) only letters dropped meanwhile asked for, and the
         letters of it still there, to ``settle`` after the page's writes. Only letters the page may concern
         (its orders, or a whole file of it) are looked up: one file's thousands of bad rows are many pages."""
+        if not self._looked:
+            self._looked.append(True)
+            self.siblings.update(_siblings(conn, self.letters))
         keys = {str(r.key) for r in [*page.records, *page.rejected] if r.key is not None} | set(map(str, page.skipped))
         files = {origin(r.location) for r in [*page.records, *page.rejected]}
         settled = self.cleared | self.dropped
@@ -78,6 +84,19 @@ class Replay:
             return bool(mine & gone) and not mine & live
 
         return skip
+
+
+def _siblings(conn: Any, letters: tuple[Letter, ...]) -> set[tuple[str | None, str]]:
+    """The orders of the other letters at the row of a letter retried: a broken row (lines an unbalanced quote
+    joined) names several orders, a letter each, and the merchant retrying the one they read expects all of
+    them sent. One pass over the source letters, not one query per letter."""
+    asked = {i for i, _, key in letters if key}
+    if not asked:
+        return set()
+    sql = "SELECT id, location, order_key FROM dead_letter WHERE stage = 'source' AND order_key IS NOT NULL"
+    rows = conn.exec_driver_sql(sql).fetchall()
+    at = {where for i, where, _ in rows if i in asked and where}
+    return {(origin(where), key) for _, where, key in rows if where in at}
 
 
 def _present(conn: Any, ids: list[int]) -> set[int]:

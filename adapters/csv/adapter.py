@@ -28,7 +28,7 @@ from adapters.csv.config import CsvConfig
 from adapters.csv.files import (FileSource, Hashed, RemoteFile, Unreadable, open_source, parsed_as_hashed, public_url,
                                settling, spooled)
 from adapters.csv.grouping import group, is_grouped
-from adapters.csv.mapping import Fields, map_fulfillments, map_order, order_conflicts
+from adapters.csv.mapping import Broken, Fields, map_fulfillments, map_order, order_conflicts
 from adapters.csv.progress import Done, Start, file_cursor, whole_file
 from adapters.csv.notices import file_letter, header_problem, left_out_once, warn_missing, warn_repeated
 from adapters.csv.reader import FileProblem, read_keys, read_rows
@@ -223,7 +223,8 @@ class CsvAdapter:
         c = self.config
         with local.open() as f:
             try:
-                header, rows = read_rows(f, c.encoding, c.delimiter, lambda lines: warn_repeated(self.context.log, remote.name, lines))
+                header, rows = read_rows(f, c.encoding, c.delimiter, lambda lines: warn_repeated(self.context.log, remote.name, lines),
+                                         lambda header: Fields(c.columns, header).used())
             except FileProblem as exc:  # a UTF-16 file, a header not valid in the encoding: nothing of it is read
                 yield whole_file(remote, sha256, [file_letter(self.config, stream, remote.name, sha256, str(exc))], closing)
                 return 1
@@ -249,7 +250,8 @@ class CsvAdapter:
             key = lambda r: r.values[key_index] if key_index is not None and key_index < len(r.values) else ""  # noqa: E731
             with local.open() as again:
                 grouped = is_grouped(read_keys(again, c.encoding, c.delimiter, key_index))
-            with group(rows, key, local.size, c.bucket_bytes, grouped, remote.name) as buckets:
+            broken = Broken(fields)  # the orders its broken rows name: held back, each a letter of its own
+            with group(broken.watch(rows), key, local.size, c.bucket_bytes, grouped, remote.name) as buckets:
                 layout = f"{'grouped' if grouped else 'buckets'}/{buckets.count}"
                 if start.layout != layout:  # positions mean something else now (e.g. bucket_bytes changed): start over
                     start = Start(layout=layout)
@@ -260,7 +262,7 @@ class CsvAdapter:
                     for done, (order_key, order_rows) in enumerate(buckets.groups(index), start=1):
                         if done <= skip:
                             continue  # committed before a crash: same file, same groups, same order
-                        for result in self._map(stream, remote.name, order_key, order_rows, fields, combined, left_out):
+                        for result in self._map(stream, remote.name, order_key, order_rows, fields, combined, left_out, broken):
                             if isinstance(result, Record):
                                 page.records.append(result)
                             else:
@@ -278,7 +280,7 @@ class CsvAdapter:
         return rejected
 
     def _map(self, stream: str, file: str, key: str, rows: list, fields: Fields, combined: bool = False,
-             left_out: Callable[[str], None] = lambda said: None) -> list[Record | Rejected]:
+             left_out: Callable[[str], None] = lambda said: None, broken: Broken | None = None) -> list[Record | Rejected]:
         """An order's record or its letters; an order's parcels, each on its own (a record and letters).
 
         ``combined``: the parcels of a combined export, whose orders stream reads it too. A line not shipped yet
@@ -289,8 +291,8 @@ class CsvAdapter:
             if not rows:
                 return []
         if stream == "orders":
-            result = map_order(file, key, rows, fields, c.default_currency)
+            result = map_order(file, key, rows, fields, c.default_currency, broken)
             if isinstance(result, Record) and (conflict := order_conflicts(file, key, rows, fields)):
                 self.context.log.warning("%s", conflict)
             return [result] if isinstance(result, Record) else list(result)
-        return map_fulfillments(file, key, rows, fields, c.carriers, left_out)
+        return map_fulfillments(file, key, rows, fields, c.carriers, left_out, broken)

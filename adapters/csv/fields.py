@@ -57,6 +57,10 @@ class Fields:
         # the order-level cells of a row in one C call, and the row width they need (``order_differences``)
         self._order_cells = (operator.itemgetter(*present), max(present) + 1) if present else None
 
+    def used(self) -> set[int]:
+        """The indexes of the columns some field is read from."""
+        return {i for i in self.index.values() if i is not None}
+
     def duplicated(self, fields: tuple[str, ...]) -> list[str]:
         """Headers of ``fields`` that appear more than once: which column holds the value is unclear."""
         return [h for h in dict.fromkeys(self.header[f] for f in fields) if self._keys.count(header_key(h)) > 1]

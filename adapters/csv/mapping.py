@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from adapters.base import Record, Rejected
 from adapters.csv.fields import ORDER_LEVEL, Fields
-from adapters.csv.letters import invalid, no_order_then, rejected, row_problem, row_problems
+from adapters.csv.letters import Broken, invalid, no_order_then, rejected, row_problem, row_problems
 from adapters.csv.products import Bad as _Bad
 from adapters.csv.products import count as _count
 from adapters.csv.products import discount_lines, parcel_products, product, product_rows
@@ -26,7 +26,7 @@ from adapters.normalise import country_code, currencies, parse_datetime
 from connector.karla.carriers import carrier_fields
 from connector.karla.models import OrderPlacement, Tracking
 
-__all__ = ["Fields", "map_fulfillments", "map_order", "no_order_then", "order_conflicts"]
+__all__ = ["Broken", "Fields", "map_fulfillments", "map_order", "no_order_then", "order_conflicts"]
 
 _MONEY = ("total_order_price", "shipping_price", "sub_total_price", "discount_price")
 _EARLIEST = 2000  # no order or parcel Karla sees is older: a date before it is a placeholder
@@ -55,9 +55,12 @@ def _date(fields: Fields, field: str, text: str, row: Row) -> str | None:
     return value.isoformat() if value else None
 
 
-def map_order(file: str, key: str, rows: list[Row], fields: Fields, default_currency: str | None) -> Record | list[Rejected]:
-    problems = row_problems(file, key, rows, fields, ("order_number",))
-    if problems:
+def map_order(file: str, key: str, rows: list[Row], fields: Fields, default_currency: str | None,
+              broken: Broken | None = None) -> Record | list[Rejected]:
+    """The order's record, or letters; none for an order a broken row elsewhere names (``broken.held``): its
+    letter says it is not sent, and without the rows that row swallowed it would replace Karla's whole order."""
+    problems = row_problems(file, key, rows, fields, ("order_number",), broken=broken)
+    if problems or (broken is not None and key in broken.held):
         return problems
     try:
         order = OrderPlacement.model_validate(_order_data(rows, fields, default_currency))
@@ -164,17 +167,18 @@ def _currency(fields: Fields, m: dict[str, tuple[str, Row]], items: list[Row], c
 
 
 def map_fulfillments(file: str, key: str, rows: list[Row], fields: Fields, carriers: Mapping[str, str],
-                     left_out: Callable[[str], None] = lambda said: None) -> list[Record | Rejected]:
+                     left_out: Callable[[str], None] = lambda said: None, broken: Broken | None = None) -> list[Record | Rejected]:
     """The order's parcels that map cleanly (a record each, located at the parcel's first row: a letter
     Karla writes for one names its line, not the order's first), and a letter per row that does not.
     ``left_out`` is told of a product's price that cannot be read, left out as the parcel goes.
 
     Each parcel stands alone: one bad parcel must not hold back its siblings, which would have no letter
     of their own and could be lost once the bad one is fixed in a later file. A row that cannot be
-    placed in a parcel (broken, or without a tracking number) is a letter naming itself."""
+    placed in a parcel (broken, or without a tracking number) is a letter naming itself, and one per further
+    order a broken row names (``broken``): the parcels left of those go, and `dlq retry` re-sends them whole."""
     required = ("order_number", "tracking_number")
     what = f"this row of order {key} was" if key else None  # (``rejected``: "this row was" when it names none)
-    out: list[Record | Rejected] = list(row_problems(file, key, rows, fields, required, what))
+    out: list[Record | Rejected] = list(row_problems(file, key, rows, fields, required, True, broken))
     parcels: dict[str, list[Row]] = {}
     for row in rows:
         if row_problem(row, fields, required) is None:

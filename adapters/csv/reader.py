@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import BinaryIO, NamedTuple
 
 from adapters.csv.encoding import FileProblem, check_header
@@ -47,7 +47,8 @@ def detect_delimiter(header: str) -> str:
 
 
 
-def _open(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[Lines, Iterator[str], str, list[str]]:
+def _open(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[Lines, Iterator[str], str, list[str], int]:
+    """The lines, the delimiter, the header, and how many empty names its trailing delimiters added."""
     lines = Lines(stream, encoding)
     iterator = iter(lines)
     first = next(iterator, "").removeprefix("\ufeff")  # a BOM left by a codec that keeps it
@@ -57,9 +58,10 @@ def _open(stream: BinaryIO, encoding: str, delimiter: str | None) -> tuple[Lines
         header = [h.strip() for h in next(csv.reader([first], delimiter=sep), [])]
     except csv.Error:  # a header over the field size limit: no usable column names
         header = []
+    named = len(header)
     while header and not header[-1]:
         header.pop()  # a trailing delimiter (as Excel may write on every line) names no column
-    return lines, iterator, sep, header
+    return lines, iterator, sep, header, named - len(header)
 
 
 def _trailing(values: list[str], width: int) -> bool:
@@ -100,13 +102,22 @@ _WIDE = 6  # columns from which one line inside a quoted field with a row's deli
 
 def _holds_rows(values: list[str], sep: str, width: int) -> bool:
     """Whether a quoted field holds a line with as many delimiters as a whole row: the lines after a quote
-    that was never closed, not an address or note with line breaks (those have few delimiters)."""
-    need = width - 1
-    rows = sum(part.count(sep) >= need for value in values if "\n" in value or "\r" in value
-               for part in _LINE_BREAK.split(value)[1:])
+    that was never closed, not an address or note with line breaks (those have few delimiters). Or, in a
+    wide file, a row's worth around one line break: a stray quote in field N of one line, closed in field N
+    of the next, joins two lines into one row of the right width (the rest of the first line's delimiters
+    before the break, N after it); the second line's row would be lost in the first's field."""
+    need, rows = width - 1, 0
+    if need <= 0:
+        return False
+    for n, value in enumerate(values):
+        if "\n" in value or "\r" in value:
+            parts = _LINE_BREAK.split(value)
+            rows += sum(part.count(sep) >= need for part in parts[1:])
+            if width >= _WIDE and parts[0].count(sep) >= need - n and parts[-1].count(sep) >= n:
+                return True
     # In a narrow file one address line may hold as many commas as a row ("c/o Meyer, Hinterhaus, 2. OG"):
     # there, only two such lines are taken for swallowed rows.
-    return need > 0 and rows >= (1 if width >= _WIDE else 2)
+    return rows >= (1 if width >= _WIDE else 2)
 
 
 class Joined(str):
@@ -130,20 +141,36 @@ def line_keys(row: Row, index: int | None, header: list[str]) -> list[str]:
     sep = getattr(row.problem, "sep", None)
     if sep is None or index is None or index >= len(header):
         return []
-    need, name = len(header) - 1, header_key(header[index])
-    keys = []
-    for n, line in enumerate(_LINE_BREAK.split(sep.join(row.values))):
-        if n and line.count(sep) < need:
+    width, name = len(header), header_key(header[index])
+    keys = [_first_key(row.values, index, width, sep)]
+    for line in _LINE_BREAK.split(sep.join(row.values))[1:]:
+        if line.count(sep) < width - 1:
             continue
         try:
             cells = next(csv.reader([line], delimiter=sep), [])
         except csv.Error:
             continue
-        key = cells[index] if index < len(cells) else ""
-        key = (_unwrap(key) if '="' in key else key).strip()
-        if key and header_key(key) != name:
-            keys.append(key)
-    return list(dict.fromkeys(keys))
+        keys.append(cells[index] if index < len(cells) else "")
+    keys = [(_unwrap(k) if '="' in k else k).strip() for k in keys]
+    return list(dict.fromkeys(k for k in keys if k and header_key(k) != name))
+
+
+def _first_key(values: list[str], index: int, width: int, sep: str) -> str:
+    """The key of a joined row's first line. The fields before the one holding a line break are the ``csv``
+    module's own. A quote opened in that field and left open holds the rest of the line, where a delimiter
+    meant to be quoted (``"Hose, blau``) shifts every later field: those are counted from the line's end."""
+    at = next((n for n, v in enumerate(values) if "\n" in v or "\r" in v), len(values))
+    if index < at:
+        return values[index]
+    try:
+        rest = next(csv.reader([_LINE_BREAK.split(values[at])[0]], delimiter=sep), [])
+    except csv.Error:
+        return ""
+    if len(rest) > width - at and _trailing(rest, width - at):
+        del rest[width - at:]  # a trailing delimiter, as ``read_rows`` drops it
+    if len(rest) < width - at:  # the line broke inside that field (an address): the row's own value
+        return values[index] if index < len(values) else ""
+    return rest[index - width]
 
 
 def _shape(values: list[str], start: int, end: int, width: int, sep: str, at_end: bool) -> str | None:
@@ -160,13 +187,39 @@ def _shape(values: list[str], start: int, end: int, width: int, sep: str, at_end
     return _joined(problem, sep) if problem and joined else problem
 
 
+# C0 control characters but tab and line breaks (a quoted address's, or vertical tab and form feed, which
+# FileMaker and some ERPs write as a line break in a cell): a NUL from a damaged write, an escape sequence
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
+
+
+def _control(values: list[str], header: list[str], used: Collection[int] | None) -> str | None:
+    """The columns holding a control character: nothing a shop writes, invisible in Excel, and sent on it
+    would reach Karla as a customer's name or an order's id (a NUL id collides with the next one's). Only
+    the ``used`` columns count (None: all): one nothing reads (an ERP's notes) reaches no one, and a row
+    lost over it would be an order lost for nothing."""
+    found = [(i, m.group()) for i, v in enumerate(values) if (used is None or i in used) and (m := _CONTROL.search(v))]
+    if not found:
+        return None
+    named = [header[i] if i < len(header) else f"field {i + 1}" for i, _ in found]
+    return (f"{', '.join(named)} {'holds' if len(named) == 1 else 'hold'} a control character ({found[0][1]!r}), "
+            "which no shop value has: remove it from the export")
+
+
+def _short(count: int, full: int, sep: str) -> str:
+    """A row one trailing delimiter short of its header's width: its last field is empty, so what is missing
+    is a field in the middle (every later column shifted), not the trailing delimiter (a row written
+    without it ends in its last column's value, and from such a row on the file's rows are taken so)."""
+    return (f"has {count} fields, the header {full} with its trailing {sep!r}: a field is missing and every "
+            "later column would be shifted (add the missing value, or an empty field for it)")
+
+
 def read_keys(stream: BinaryIO, encoding: str, delimiter: str | None, index: int | None) -> Iterator[str]:
     """Just the value of column ``index`` per row, decoded and skipped exactly as ``read_rows`` does.
 
     A cheap first pass: it tells whether a file's rows are already grouped by order (see ``grouping``).
     A stretch the ``csv`` module refuses yields ``""``, the key of ``read_rows``' problem row for it.
     """
-    _, iterator, sep, header = _open(stream, encoding, delimiter)
+    _, iterator, sep, header, _ = _open(stream, encoding, delimiter)
     keys = [header_key(h) for h in header]
     first = keys[0] if keys else None
     reader = csv.reader(iterator, delimiter=sep)
@@ -182,16 +235,22 @@ def read_keys(stream: BinaryIO, encoding: str, delimiter: str | None, index: int
 
 
 def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None,
-              repeated: Callable[[list[int]], None] | None = None) -> tuple[list[str], Iterator[Row]]:
+              repeated: Callable[[list[int]], None] | None = None,
+              used: Callable[[list[str]], Collection[int]] | None = None) -> tuple[list[str], Iterator[Row]]:
     """The header (as found) and an iterator of rows keyed by header name; ``FileProblem`` when no row can be
-    read. Rows repeating the header are skipped; ``repeated`` is told their lines once the rows are read."""
-    lines, iterator, sep, header = _open(stream, encoding, delimiter)
+    read. Rows repeating the header are skipped; ``repeated`` is told their lines once the rows are read.
+    ``used``: the indexes of the columns the caller reads, given the header (None: all): a control character
+    elsewhere spoils no row."""
+    lines, iterator, sep, header, trailing = _open(stream, encoding, delimiter)
+    read = set(used(header)) if used is not None else None
     width, keys = len(header), [header_key(h) for h in header]
+    full = width + trailing  # the fields of a row written as the header, trailing delimiters and all
     first = keys[0] if keys else None
 
     def rows() -> Iterator[Row]:
         reader = csv.reader(iterator, delimiter=sep)
         previous, skipped = 1, []
+        bare = False  # whether a row showed this file's rows end without the header's trailing delimiter
         while True:
             try:  # around the whole loop, not each row: no cost on the hot path
                 for values in reader:
@@ -201,7 +260,8 @@ def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None,
                         continue
                     if "=" in text and '="' in text:  # Excel-safe cells, rare: a memchr on the join made above
                         values = [_unwrap(v) for v in values]
-                    if len(values) > width and _trailing(values, width):
+                    count = len(values)
+                    if count > width and _trailing(values, width):
                         del values[width:]
                     if header_key(values[0]) == first and _is_header(values, keys):
                         skipped.append(start)
@@ -209,6 +269,12 @@ def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None,
                     problem = _bad_line(lines.bad, start, end) if lines.bad else None
                     if problem is None and (end > start or len(values) != width or lines.ended):
                         problem = _shape(values, start, end, width, sep, lines.ended)
+                    if problem is None and count < full:  # only where the header ends in a delimiter
+                        bare = bare or bool(values[-1].strip())
+                        problem = None if bare else _short(count, full, sep)
+                    # the join made above: a C scan of its characters, the regex only for rows it doubts
+                    if problem is None and not text.isprintable() and _CONTROL.search(text):
+                        problem = _control(values, header, read)
                     yield Row(start, [v.strip() for v in values], problem)
                 if skipped and repeated:
                     repeated(skipped)

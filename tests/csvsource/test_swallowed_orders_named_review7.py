@@ -43,9 +43,11 @@ def test_a_sync_names_the_order_on_the_swallowed_line_in_dlq_list(tmp_path: Path
     (tmp_path / "files" / "orders_a.csv").write_text(f"{HEADER}\n{_row(1, OPEN)}\n{_row(2)}\n", encoding="utf-8")
     run = cli(config, "sync")
     assert run.returncode in (0, 1), run.stderr[-800:]
-    (letter,) = json.loads(cli(config, "dlq", "list", "--json").stdout)
-    assert "lines 2-3: has 9 fields, the header has 11" in letter["reason"]
-    assert "(orders 1, 2 not sent: fix the row and upload the file again)" in letter["reason"]
+    letters = json.loads(cli(config, "dlq", "list", "--json").stdout)  # one per order: `dlq retry` asks for each
+    assert [(letter["order"], letter["location"]) for letter in letters] == [("1", "orders_a.csv:2"), ("2", "orders_a.csv:2")]
+    for letter in letters:
+        assert "lines 2-3: has 9 fields, the header has 11" in letter["reason"]
+        assert "(orders 1, 2 not sent: fix the row and upload the file again)" in letter["reason"]
     assert sandbox.orders(SLUG) == {}
 
 
