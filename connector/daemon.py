@@ -85,16 +85,23 @@ class Daemon:
         """Incremental and full syncs of one source share a lock: they never overlap."""
         if self.stopping.is_set() or (not full and self._source_locks[rt.name].locked()):
             return  # a poll while the source's full sync reads: that covers it (a full sync waits for a poll)
+        queued: list[int] = []  # what each committed page queued: a run that fails later still queued them
         with self._source_locks[rt.name]:
             self._reading.add(rt.name)
             try:
-                counts = self.connector.sync_one(rt, full=full, on_page=self._page_counter(rt.name),
+                counts = self.connector.sync_one(rt, full=full, on_page=self._page_counter(rt.name, queued),
                                                  stop=self.stopping.is_set)
             except Exception as exc:  # noqa: BLE001 - whatever it is, one failing source must not stop the others
-                self._sync_failed(rt.name, exc)
-                return
+                failed: Exception | None = exc
+            else:
+                failed = None
             finally:
                 self._reading.discard(rt.name)
+        if failed is not None:
+            self._sync_failed(rt.name, failed)
+            if any(queued):  # the pages before the failure (a CSV file it could not open) go now, not at the timer
+                self._wake_delivery()
+            return
         self.readiness.succeeded(rt.name)
         if said := read_again(self._episodes, rt.name):  # its failure was said once: say it passed
             log.info("%s", said, extra={"source": rt.name})
@@ -106,7 +113,7 @@ class Daemon:
         failure = sync_failure(name, exc, self.settings.state.path)
         self.readiness.failed(name, failure.reason)  # /readyz shows it once it lasts (an unmounted share may pass)
         self.metrics.runs.labels(source=name, status=failure.status).inc()
-        self._episodes.tell(failure.episode, logging.ERROR, failure.message, exc_info=failure.traceback,
+        self._episodes.tell(failure.episode, logging.ERROR, failure.message, exc_info=exc if failure.traceback else None,
                             extra={"source": name})  # once while it lasts, at DEBUG after that (each poll)
 
     def _wake_delivery(self) -> None:
@@ -117,10 +124,12 @@ class Daemon:
         else:  # the job run by hand, without a scheduler
             self._deliver_job()
 
-    def _page_counter(self, source: str) -> Callable[[RunCounts], None]:
+    def _page_counter(self, source: str, queued: list[int]) -> Callable[[RunCounts], None]:
         """Counts each committed page's new dead letters as it commits, so a run that fails later still counts
-        them; a record rejected again (a full sync, a file re-read) refreshes its letter and adds nothing."""
+        them; a record rejected again (a full sync, a file re-read) refreshes its letter and adds nothing.
+        ``queued`` gets each page's queued parts."""
         def on_page(counts: RunCounts) -> None:
+            queued.append(counts.enqueued)
             if counts.new_letters:
                 self.metrics.dead.labels(source=source).inc(counts.new_letters)
 

@@ -30,8 +30,9 @@ from adapters.csv.files import (FileSource, Hashed, RemoteFile, Unreadable, open
 from adapters.csv.grouping import group, is_grouped
 from adapters.csv.mapping import Broken, Fields, map_fulfillments, map_order, order_conflicts
 from adapters.csv.progress import Done, Start, file_cursor, whole_file
-from adapters.csv.notices import file_letter, header_problem, left_out_once, warn_missing, warn_repeated
+from adapters.csv.notices import file_letter, header_problem, left_out_once, unreadable_files, warn_missing, warn_repeated
 from adapters.csv.reader import FileProblem, read_keys, read_rows
+from connector.errors import RetryableError
 
 __all__ = ["CsvAdapter"]
 
@@ -46,6 +47,7 @@ class CsvAdapter:
         self.name, self.config, self.context = name, config, context
         self._files = files
         self._letters: dict[tuple[str, str, str], int] = {}  # (stream, file, sha256): a combined export's letters, this run
+        self._unreadable: dict[str, str] = {}  # file: why it could not be opened, this run (``read`` ends failing)
 
     def __repr__(self) -> str:
         return f"CsvAdapter(name={self.name!r}, url={public_url(self.config.url)!r})"
@@ -80,6 +82,9 @@ class CsvAdapter:
         resume = json.loads(cursor) if cursor else {}
         for remote in self._candidates(stream):
             yield from self._read_file(stream, remote, resume)
+        if self._unreadable and stream == self.streams()[-1].name:  # after both streams: what they read is committed
+            problems, self._unreadable = self._unreadable, {}
+            raise RetryableError(unreadable_files(problems, "the other files were read; tried again on every poll"))
 
     # -- selection -----------------------------------------------------------------------------------
     def _globs(self) -> dict[str, str]:
@@ -147,7 +152,13 @@ class CsvAdapter:
         except Unreadable as exc:
             # One file the account cannot open (no read right, locked by the ERP) must not hold back the
             # files after it, nor the other stream: it is skipped, not marked read, and tried on the next poll.
-            self.context.log.warning("%s; the file is skipped and tried again on the next poll, the other files are read", exc)
+            # Yet no healthy run: ``read`` ends with an error naming it once the other files are read. A race
+            # with its writer (changed or swapped as it was opened) is no failure: the next listing settles it.
+            if not exc.lasting:
+                self.context.log.info("%s; tried again on the next poll", exc)
+                return
+            self.context.log.debug("%s; the other files are read first", exc)
+            self._unreadable[remote.name] = str(exc)
             return
         if done is not None and self._later(stream, remote.name):  # a combined export: the later stream moves it
             if done.rejected is not None:

@@ -1,5 +1,6 @@
 """What ``check`` says of a CSV source's folder: how many files each glob matches, which still settle, which
-names do not sort by time, and how each file both globs match is read (by its header: ``Fields.kinds``).
+names do not sort by time, and how each file both globs match is read (by its header: ``Fields.kinds``). A
+matching file this user cannot open fails the check, as it fails every sync until it can be read.
 
 Apart from ``adapters.csv.adapter``, which decides what is read when: this only words it for the operator.
 """
@@ -14,14 +15,17 @@ from zoneinfo import ZoneInfo
 
 from adapters.csv.config import CsvConfig
 from adapters.csv.fields import ORDER_ONLY, PARCEL_ONLY, Fields
-from adapters.csv.files import FileSource, RemoteFile, Unreadable, name_order_warning, settling, unmatched_note
-from adapters.csv.notices import header_problem
+from adapters.csv.files import FileSource, RemoteFile, Unreadable, _local, name_order_warning, settling, unmatched_note
+from adapters.csv.local import LocalFolder
+from adapters.csv.notices import header_problem, unreadable_files
 from adapters.csv.reader import FileProblem, read_rows
+from connector.errors import ConfigError
 
 __all__ = ["folder_facts", "read_as"]
 
 _KIND = {"fulfillments": "parcels", "orders": "orders"}
 _HEADERS_READ = 10  # files both globs match whose header check opens (each a download's first block over SFTP)
+_REMOTE_OPENED = 25  # files check opens over SFTP to see they can be read (a few round trips each); a local folder: all
 
 
 def folder_facts(config: CsvConfig, source: str, files: FileSource, globs: dict[str, str], now: float,
@@ -47,7 +51,27 @@ def folder_facts(config: CsvConfig, source: str, files: FileSource, globs: dict[
     if empty:  # a glob matching nothing: name the exports it may have been meant for
         others = [f.name for f in listing if not any(matches(f.name, g) for g in globs.values())]
         facts += unmatched_note(others, source)
+    matching = sorted({f.name for f in listing if any(matches(f.name, g) for g in globs.values())})
+    if problems := _unopened(files, matching):
+        raise ConfigError(unreadable_files(problems, "every sync reads the other files and then fails, until this "
+                                                     "user may read these"))
     return facts
+
+
+def _unopened(files: FileSource, names: list[str]) -> dict[str, str]:
+    """The files this user cannot open (an export written 0600 by the ERP's user), each with why; the service's
+    user is not the one who set the folder up, so the folder's own listing says nothing of it. Over SFTP only
+    the last by name (the newest: the ones a sync has yet to read), as each open costs round trips."""
+    problems: dict[str, str] = {}
+    for name in names if isinstance(files, LocalFolder) else names[-_REMOTE_OPENED:]:
+        try:
+            with _local(files, name):  # the read's own open, and its words for a refused one
+                pass
+        except Unreadable as exc:
+            problems[name] = str(exc)
+        except FileNotFoundError:  # taken away since the listing: nothing to say
+            pass
+    return problems
 
 
 def _both(config: CsvConfig, source: str, files: FileSource, listing: list[RemoteFile], globs: dict[str, str],

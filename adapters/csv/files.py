@@ -63,7 +63,13 @@ class Changed(Exception):  # noqa: N818 - says what happened to the file, as Fil
 class Unreadable(Exception):  # noqa: N818 - says what the file is, as FileNotFoundError does
     """One file the account cannot open or read (no read permission; on Windows a file its writer still has
     locked), on a working connection: only that file is skipped, and tried again on the next poll. The
-    message names the host, folder and file."""
+    message names the host, folder and file. ``lasting``: False for a race with its writer (changed or swapped
+    as it was opened), which the next poll's listing settles; a lasting one fails the run once the other files
+    are read, or it would look healthy while its orders never go."""
+
+    def __init__(self, message: str, *, lasting: bool = True) -> None:
+        super().__init__(message)
+        self.lasting = lasting
 
 
 class FileSource(Protocol):

@@ -85,7 +85,7 @@ class LocalFolder:
 
     def _replaced(self, name: str) -> Unreadable:
         return Unreadable(f"folder {self.root}: {name} was replaced by a symbolic link (or something other than a file) "
-                          "after it was listed; links are not followed, so it is not read")
+                          "after it was listed; links are not followed, so it is not read", lasting=False)
 
     @contextmanager
     def pinned(self, name: str, hashed: os.stat_result, size: int) -> Iterator[Hashed | None]:

@@ -1,5 +1,6 @@
 """What the ``csv`` source says of a file as a whole, once per file rather than per order: a missing or
-doubled column, a repeated header, and the one dead letter for a file no row of which can be read. Kept
+doubled column, a repeated header, the one dead letter for a file no row of which can be read, and the error
+naming the files this user cannot open. Kept
 apart from ``adapters.csv.adapter``, which decides what is read when; the wording here is what a merchant
 acts on (naming the file, the column and ``[sources.NAME.columns]``)."""
 
@@ -15,7 +16,7 @@ from adapters.csv.config import FULFILLMENT_FIELDS, ORDER_FIELDS, CsvConfig
 from adapters.csv.letters import no_order_then
 from adapters.csv.mapping import Fields
 
-__all__ = ["file_letter", "header_problem", "left_out_once", "warn_missing", "warn_repeated"]
+__all__ = ["file_letter", "header_problem", "left_out_once", "unreadable_files", "warn_missing", "warn_repeated"]
 
 # Karla cannot create an order without a zip code: a file without that column is one letter, not one per order.
 _REQUIRED = {"orders": ("order_number", "shipping_zip_code"), "fulfillments": ("order_number", "tracking_number")}
@@ -23,6 +24,8 @@ _FIELDS = {"orders": ORDER_FIELDS, "fulfillments": FULFILLMENT_FIELDS}
 # Configured names warned about when a file lacks them: ``sku`` and ``quantity`` are named for the orders files
 # too, and a parcel file without them is normal (a parcel without its product subset).
 _OWN_FIELDS = {"orders": ORDER_FIELDS, "fulfillments": tuple(f for f in FULFILLMENT_FIELDS if f not in ORDER_FIELDS)}
+
+_SHOWN = 5  # files whose own reason an unreadable-files error quotes; the others are named only
 
 _LISTED = "; a list of names serves files that head it differently: the first name a file's header has is read"
 
@@ -97,3 +100,17 @@ def file_letter(config: CsvConfig, stream: str, name: str, sha256: str, problem:
     if "dlq retry" not in problem:
         problem = f"{problem}; {no_order_then('its orders are' if stream == 'orders' else 'its parcels are')}"
     return advised(config, Rejected(f"{name}:1", problem, raw={"file": name, "sha256": sha256}))
+
+
+def unreadable_files(problems: dict[str, str], then: str) -> str:
+    """Why a read (or ``check``) fails when files cannot be opened (an export written 0600 by another user, a file
+    its writer still has locked): each named, with its reason, in name order, so a poll meeting the same files
+    says the same words (the daemon logs it once while it lasts; /readyz and `status` show it). ``then``: what
+    happens next, from the caller's view."""
+    names = sorted(problems)
+    said = "; ".join(problems[n] for n in names[:_SHOWN])
+    if len(names) > _SHOWN:
+        rest = names[_SHOWN:]
+        said += f"; and {len(rest)} more: {', '.join(rest[:10])}" + (", ..." if len(rest) > 10 else "")
+    what = f"{names[0]} cannot be read" if len(names) == 1 else f"{len(names)} files cannot be read"
+    return f"{what}: {said}; {then}"

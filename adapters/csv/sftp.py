@@ -252,7 +252,7 @@ class SftpFolder:
         if not same:
             handle.close()
             raise Unreadable(f"SFTP {self.where}: {name} in folder {self.root} changed as it was opened, or was replaced by "
-                             "a symbolic link (links are not followed)")  # the adapter adds that it is tried again
+                             "a symbolic link (links are not followed)", lasting=False)  # the adapter: tried again
 
     def stat(self, name: str) -> RemoteFile | None:
         """The entry itself (a link's own size and mtime): a file swapped for a link reads as changed."""

@@ -53,10 +53,10 @@ def test_a_file_the_server_refuses_is_skipped_and_the_rest_is_read(faulty: Fault
     faulty.refuse = {"orders_1.csv": kind, "fulfillments_1.csv": kind}  # parcels come first: they held back all orders
     config, env = sftp_config(faulty, tmp_path, sandbox.url, after_processing="archive")
     first = cli(config, "sync", env=env)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 3, first.stderr  # the others delivered, but the run failed: not a healthy sync
     assert sorted(sandbox.orders(SLUG)) == ["1", "3"]
-    warning = next(line for line in first.stderr.splitlines() if "orders_1.csv" in line and "skipped" in line)
-    assert f"127.0.0.1:{faulty.port}" in warning and "/exports" in warning
+    error = next(line for line in first.stderr.splitlines() if "orders_1.csv" in line and "could not finish" in line)
+    assert f"127.0.0.1:{faulty.port}" in error and "/exports" in error and "fulfillments_1.csv" in error
     assert (exports / "orders_1.csv").exists()  # not archived, not marked read
     faulty.refuse = {}
     again = cli(config, "sync", env=env)
@@ -74,16 +74,17 @@ class _Unreadable(LocalFolder):
         return super().open(name)
 
 
-def test_an_unreadable_local_file_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unreadable_local_file_is_skipped(tmp_path: Path) -> None:
     for n in range(3):
         _orders(tmp_path / f"orders_{n}.csv", n + 1)
     adapter = CsvAdapter("w", CsvConfig(url=str(tmp_path), settle_seconds=0), AdapterContext(source="w"),
                          files=_Unreadable(tmp_path))
-    with caplog.at_level(logging.WARNING):
-        pages = list(adapter.read("orders", None))
+    pages: list = []
+    with pytest.raises(RetryableError, match=r"orders_1\.csv is not readable by this user") as failed:
+        pages.extend(adapter.read("orders", None))  # the other files' pages first, then the read fails naming it
     assert sorted(r.key for p in pages for r in p.records) == ["1", "3"]
     assert [m.path for p in pages for m in p.done_files] == ["orders_0.csv", "orders_2.csv"]
-    assert any("orders_1.csv is not readable" in r.getMessage() and str(tmp_path) in r.getMessage() for r in caplog.records)
+    assert str(tmp_path) in str(failed.value)
 
 
 # -- a file rewritten during the download -----------------------------------------------------------------
