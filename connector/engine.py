@@ -11,6 +11,7 @@ the run.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -128,6 +129,7 @@ def sync_source(
     try:
         adapter = rt.adapter_cls(rt.name, rt.config, context)  # inside: a failing constructor is a failed run
         specs = stream_specs(rt, adapter.streams())
+        last = -math.inf  # the time of the run's last page
         for number, spec in enumerate(specs, start=1):
             if on_stream:
                 on_stream(spec.name, number == len(specs))
@@ -136,8 +138,10 @@ def sync_source(
                 cursor = None if restart else Cursors(conn).get(rt.name, spec.name)
             for page in _pages(rt, spec.name, adapter.read(spec.name, cursor)):
                 _check_page(rt, spec.name, page)
-                at = now()
-                started = min(started, at)  # letters are dated by their page: a clock stepped back must not hide them
+                # Letters are dated by their page, and a page clears only older ones: its time must pass the last
+                # page's (a clock stepped back, or one too coarse to move, kept a corrected order's letter).
+                at = last = max(now(), math.nextafter(last, math.inf))
+                started = min(started, at)  # a clock stepped back must not hide this run's letters either
                 counts = commit_page(db, rt, spec.name, page, full=full, now=at, resolve=resolve, replay=replay,
                                      complete=spec.complete_trackings, dry_run=dry_run)
                 was_read.noted(page.done_files)

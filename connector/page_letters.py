@@ -1,12 +1,9 @@
 """The dead letters of one page, written in the page's transaction (``connector.pages.commit_page``): its
-rejections that still stand after the page's own later reads, older letters a clean record or a skipped
-order clears, and bad rows a later file made obsolete.
+rejections (but those of orders it skips), older letters a clean record or a skipped order clears, and bad rows a later file made obsolete.
 
-Apart from the page's records (``connector.pages``) because the order matters and has rules of its own: a page
-of an event log or an append-only export can hold an order's bad row and its correction, or a clean read and
-a later bad one. The page's rejections are weighed against its own records first (the later one decides), then
-stored (a letter read again is refreshed in place: the same id, not new), and only then do the page's records
-clear older letters, which the page's own, dated ``now``, are not.
+Apart from the page's records (``connector.pages``) because the order matters: the page's rejections are
+stored first (a letter read again is refreshed in place: the same id, not new), and only then do the page's
+records clear older letters, which the page's own, dated ``now``, are not.
 """
 
 from __future__ import annotations
@@ -18,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from adapters.base import Page, Record, Rejected
 from connector.logs import redact, redact_data
 from state import DeadLetters, Files, Outbox, origin
-from state.letter_match import clears
 from state.parts import VERSION_SEP, older
 
 if TYPE_CHECKING:
@@ -64,34 +60,13 @@ def skipped_keys(page: Page) -> set[str]:
 
 
 def _unsettled(page: Page, skipped: set[str]) -> list[Rejected]:
-    """The page's rejections that no later read on the page settles: an order it skips (``Page.skipped`` comes
-    after the page's rows: a bad event, then the order cancelled), or a clean record of the same order later in
-    the same file (a bad row, then its correction). Without line numbers the order is unknown: the letter stands,
-    and a later page's clean read clears it."""
-    if not page.rejected or not (page.records or skipped):
+    """The page's rejections but those of orders it skips (``Page.skipped``: read and left out on purpose, so
+    no letter says they were not sent). A clean record of the same order on the same page does not settle
+    one: which of the two was read later is not known (a file's parcel rows are siblings, an export may be
+    sorted by time, not by line), so the letter stands until a later page reads the order cleanly."""
+    if not page.rejected or not skipped:
         return page.rejected
-    named = {r.key for r in page.rejected if r.key is not None}
-    later: dict[str, list[Record]] = {}
-    for record in page.records:
-        if record.key in named:
-            later.setdefault(record.key, []).append(record)
-    return [r for r in page.rejected if r.key is None or not (r.key in skipped or any(_after(c, r) for c in later.get(r.key, ())))]
-
-
-def _after(record: Record, rejected: Rejected) -> bool:
-    """Whether ``record`` was read after ``rejected`` from the same file and vouches for what it holds (its whole
-    order, or a parcel the rejected row names)."""
-    where, line = _line(record.location)
-    there, bad = _line(rejected.location)
-    if where != there or line is None or bad is None or line <= bad:
-        return False
-    parcels = None if record.order is not None else frozenset(t.tracking_number for t in record.trackings)
-    return clears(rejected.location, rejected.raw, where, parcels, False)
-
-
-def _line(location: str | None) -> tuple[str | None, int | None]:
-    path, _, line = (location or "").rpartition(":")
-    return (path, int(line)) if path and line.isdigit() else (location, None)
+    return [r for r in page.rejected if r.key is None or r.key not in skipped]
 
 
 def _dead_rows(rejected: list[Rejected], source: str, stream: str, slug: str, now: float) -> list[dict[str, Any]]:

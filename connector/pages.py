@@ -86,9 +86,9 @@ def commit_page(
     of a file of that name may be the next export, not the fix (``dlq retry`` clears it, ``connector.dlq``).
     A full sync, and a ``replay`` (dead letters' files read again, ``Replay``), may read older versions than
     Karla's: those are skipped or held (``Outbox.enqueue``); so a bad row of an order whose later file's
-    version Karla has or that waits leaves no letter, and drops its file's old one. Within the page the later
-    read of an order decides (``connector.page_letters``): a bad row corrected further down leaves no letter,
-    and one a clean read precedes stands, refreshed in place.
+    version Karla has or that waits leaves no letter, and drops its file's old one. The page's letters are
+    stored before its clean records clear older ones (``connector.page_letters``): a letter read again is
+    refreshed in place, and one beside a clean read of its order on the same page stands.
     """
     if page.cursor is not None and not isinstance(page.cursor, str):
         raise TypeError(f"source {rt.name}: the adapter's Page.cursor must be a str (json.dumps a structure), "

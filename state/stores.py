@@ -80,8 +80,19 @@ class DeadLetters:
 
     def add_new(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """As ``add``, returning the positions in ``rows`` of the letters inserted (not refreshed): a warning
-        names those, not the page's old letters a re-read only refreshed."""
-        fresh = [i for i, r in enumerate(rows) if not self._refreshed(r)]
+        names those, not the page's old letters a re-read only refreshed. Each row refreshes one letter: the
+        one with its reason, else one whose reason changed (two letters of one row, a parcel each, must not
+        both take the last one's reason)."""
+        claimed: set[int] = set()
+        found = [self._letter(r, claimed, same_reason=True) for r in rows]
+        found = [i if i is not None else self._letter(r, claimed, same_reason=False) for i, r in zip(found, rows)]
+        for letter, r in zip(found, rows):
+            if letter is not None:
+                self.conn.exec_driver_sql(
+                    "UPDATE dead_letter SET created_at = ?, reason = ?, details = ?, versions = ? WHERE id = ?",
+                    (r["created_at"], r["reason"], _json(r.get("details")), _json(r.get("versions")), letter),
+                )
+        fresh = [i for i, letter in enumerate(found) if letter is None]
         rows = [rows[i] for i in fresh]
         if not rows:
             return []
@@ -98,14 +109,17 @@ class DeadLetters:
         )
         return fresh
 
-    def _refreshed(self, r: dict[str, Any]) -> bool:
-        sql = (
-            "UPDATE dead_letter SET created_at = ?, reason = ?, details = ?, versions = ? WHERE stage = ? AND source = ?"
-            " AND stream IS ? AND order_key IS ? AND location IS ? AND payload IS ?"
-        )
-        params = (r["created_at"], r["reason"], _json(r.get("details")), _json(r.get("versions")), r["stage"], r["source"], r.get("stream"),
-                  r.get("order_key"), r.get("location"), _json(r.get("payload")))
-        return bool(self.conn.exec_driver_sql(sql, params).rowcount)
+    def _letter(self, r: dict[str, Any], claimed: set[int], same_reason: bool) -> int | None:
+        """The id of a standing letter of ``r``'s record (same stage, source, stream, order, location and raw
+        payload; with ``same_reason`` the same reason too) not ``claimed`` by another row yet, now claimed."""
+        sql = ("SELECT id FROM dead_letter WHERE stage = ? AND source = ? AND stream IS ? AND order_key IS ?"
+               " AND location IS ? AND payload IS ?" + (" AND reason = ?" if same_reason else "") + " ORDER BY id")
+        params = (r["stage"], r["source"], r.get("stream"), r.get("order_key"), r.get("location"), _json(r.get("payload")))
+        for (letter,) in self.conn.exec_driver_sql(sql, (*params, r["reason"]) if same_reason else params):
+            if letter not in claimed:
+                claimed.add(letter)
+                return int(letter)
+        return None
 
     def list(self, ids: Sequence[int] | None = None, limit: int | None = None) -> list[DeadLetterRow]:
         sql = f"SELECT {_DLQ_COLUMNS} FROM dead_letter"

@@ -75,10 +75,29 @@ def _log(rows: list[tuple[str, str]], lines: bool = True) -> type[EventLog]:
     return type("Log", (EventLog,), {"ROWS": rows, "LINES": lines})
 
 
-def test_a_bad_row_corrected_later_on_the_same_page_leaves_no_letter(tmp_path: Path) -> None:
+def test_a_rejection_and_a_clean_record_of_one_order_on_one_page_the_letter_stands(tmp_path: Path) -> None:
+    """Which was read later is not known (a CSV parcel's rows are siblings; an export may be sorted by time,
+    not by line): the letter stands, and a later page's clean read clears it."""
     db, clock = open_state(tmp_path / "s.db"), _clock()
     counts = sync_source(db, SourceRuntime("erp", _log([("2002", ""), ("2002", "10119")]), LogConfig(), "shop"), clock=clock)
-    assert _letters(db) == [] and (counts.rejected, counts.new_letters) == (0, 0)
+    assert _letters(db) == [(1, "2002", "events.jsonl:1")] and (counts.rejected, counts.new_letters) == (1, 1)
+    paged = type("Paged", (_log([("2002", ""), ("2002", "10119")]),), {"page_size": 1})
+    sync_source(db, SourceRuntime("erp", paged, LogConfig(), "shop"), clock=clock, full=True)
+    assert _letters(db) == []
+
+
+def test_a_clock_stepped_back_between_pages_still_clears_a_corrected_letter(tmp_path: Path) -> None:
+    """Page 1's letter, then NTP steps the clock back 30 s: page 2's clean read of the order must clear it
+    (it counted only letters dated before page 2's time); a clock too coarse to move did the same."""
+    db = open_state(tmp_path / "s.db")
+    t0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    ticks = iter([t0, t0, t0, t0 - timedelta(seconds=30)] + [t0 - timedelta(seconds=29)] * 50)
+    paged = type("Paged", (_log([("2002", ""), ("2002", "10119")]),), {"page_size": 1})
+    sync_source(db, SourceRuntime("erp", paged, LogConfig(), "shop"), clock=lambda: next(ticks))
+    assert _letters(db) == []
+    still = iter([t0] * 50)  # a clock that does not move from page to page
+    sync_source(db, SourceRuntime("erp", paged, LogConfig(), "shop"), clock=lambda: next(still), full=True)
+    assert _letters(db) == []
 
 
 def test_a_letter_a_clean_read_precedes_stands_with_its_id_through_full_syncs(tmp_path: Path) -> None:
