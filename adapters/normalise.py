@@ -48,7 +48,10 @@ _ALPHA3 = {
 _NOT_ISO = {"UK": "GB", "EL": "GR"}
 # ISO 3166-1 alpha-2, the 249 officially assigned codes as tzdata's iso3166.tab lists them ("current as of
 # ISO/TC 46 N1108 (2023-04-05)", https://data.iana.org/time-zones/tzdb/iso3166.tab), and XK: Kosovo's
-# user-assigned code, which Shopify, Shopware and the EU use. Any other two letters (XX, EU) is no country.
+# user-assigned code, which Shopify, Shopware and the EU use; and codes shops and marketplaces write for
+# regions with their own customs or VAT: IC and EA (ISO's exceptionally reserved codes for the Canary
+# Islands and Ceuta/Melilla) and XI (Northern Ireland, the UK's VAT code). Any other two letters (XX, EU) is
+# no country.
 _ALPHA2 = frozenset("""
 AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA
 CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA
@@ -56,7 +59,7 @@ GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL
 KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS
 MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS
 RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW
-TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK
+TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK IC EA XI
 """.split())
 
 

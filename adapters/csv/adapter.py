@@ -80,6 +80,8 @@ class CsvAdapter:
 
     def read(self, stream: str, cursor: str | None) -> Iterator[Page]:
         resume = json.loads(cursor) if cursor else {}
+        if stream == self.streams()[0].name:  # a run starts: what an earlier, unfinished one met is not this run's
+            self._unreadable = {}
         for remote in self._candidates(stream):
             yield from self._read_file(stream, remote, resume)
         if self._unreadable and stream == self.streams()[-1].name:  # after both streams: what they read is committed

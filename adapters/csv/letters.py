@@ -159,13 +159,24 @@ class Broken:
 def _decide(row: Row, key: str, near: list[str]) -> list[str]:
     """The orders a row of the wrong width names, by the order numbers of the clean rows next to it (``near``):
     its own value where a neighbour has it; else a neighbour's found in one of its cells (its order number moved
-    to another column); else its own value where it is written like theirs (``4711`` among ``4710``, ``4712``:
-    not ``B``, ``EUR`` or ``8,778.00``), or where it has no clean neighbour; else none."""
+    to another column); else its own value where it is written like theirs (``4711`` among ``4710``, ``4712``),
+    or where it has no clean neighbour, or where it can be an order number at all (``_plausible``: not ``B``,
+    ``EUR`` or ``8,778.00``); else none."""
     if key and key in near:
         return [key]
     if found := [n for n in near if n in row.values]:
         return found
-    return [key] if key and all(_shape(key) == _shape(n) for n in near) else []
+    return [key] if key and (all(_shape(key) == _shape(n) for n in near) or _plausible(key)) else []
+
+
+_NOT_A_NUMBER = re.compile(r"\s|^\D*$|^-?[\d.,' ]+[.,]\d{1,2}$|^\d{4}-\d\d-\d\d")  # a word, a blank, money, a date
+
+
+def _plausible(key: str) -> bool:
+    """Whether a value can be an order number although the rows around it are written otherwise (a shop's
+    ``10023`` among a marketplace's ``302-…`` and ``EB-…``): it holds a digit and is no word, money or date
+    (``B``, ``EUR``, ``Jacke 🧥``, ``8,778.00``, ``2026-10-22T08:43:30Z``, a shifted column's values)."""
+    return not _NOT_A_NUMBER.search(key)
 
 
 def _shape(text: str) -> str:

@@ -102,22 +102,16 @@ _WIDE = 6  # columns from which one line inside a quoted field with a row's deli
 
 def _holds_rows(values: list[str], sep: str, width: int) -> bool:
     """Whether a quoted field holds a line with as many delimiters as a whole row: the lines after a quote
-    that was never closed, not an address or note with line breaks (those have few delimiters). Or, in a
-    wide file, a row's worth around one line break: a stray quote in field N of one line, closed in field N
-    of the next, joins two lines into one row of the right width (the rest of the first line's delimiters
-    before the break, N after it); the second line's row would be lost in the first's field."""
-    need, rows = width - 1, 0
-    if need <= 0:
-        return False
-    for n, value in enumerate(values):
-        if "\n" in value or "\r" in value:
-            parts = _LINE_BREAK.split(value)
-            rows += sum(part.count(sep) >= need for part in parts[1:])
-            if width >= _WIDE and parts[0].count(sep) >= need - n and parts[-1].count(sep) >= n:
-                return True
+    that was never closed, not an address or note with line breaks (those have few delimiters). A stray
+    quote closed in the same column one line later joins two lines into a row of the right width, which no
+    test tells from a valid note with commas across its line break ("Bitte klingeln, Hinterhaus,\nDanke,
+    LG"): that one passes, as the note must."""
+    need = width - 1
+    rows = sum(part.count(sep) >= need for value in values if "\n" in value or "\r" in value
+               for part in _LINE_BREAK.split(value)[1:])
     # In a narrow file one address line may hold as many commas as a row ("c/o Meyer, Hinterhaus, 2. OG"):
     # there, only two such lines are taken for swallowed rows.
-    return rows >= (1 if width >= _WIDE else 2)
+    return need > 0 and rows >= (1 if width >= _WIDE else 2)
 
 
 class Joined(str):
@@ -206,9 +200,10 @@ def _control(values: list[str], header: list[str], used: Collection[int] | None)
 
 
 def _short(count: int, full: int, sep: str) -> str:
-    """A row one trailing delimiter short of its header's width: its last field is empty, so what is missing
-    is a field in the middle (every later column shifted), not the trailing delimiter (a row written
-    without it ends in its last column's value, and from such a row on the file's rows are taken so)."""
+    """A row one trailing delimiter short of its header's width, with its last field empty, in a file whose
+    rows showed the trailing delimiter written: a field in the middle is missing (every later column shifted).
+    Before such a row, or once a row ended in its last column's value without it, such a row is read as
+    complete: a file written without the trailing delimiter has rows whose last column is empty."""
     return (f"has {count} fields, the header {full} with its trailing {sep!r}: a field is missing and every "
             "later column would be shifted (add the missing value, or an empty field for it)")
 
@@ -250,7 +245,8 @@ def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None,
     def rows() -> Iterator[Row]:
         reader = csv.reader(iterator, delimiter=sep)
         previous, skipped = 1, []
-        bare = False  # whether a row showed this file's rows end without the header's trailing delimiter
+        # whether a row showed this file's rows written with the header's trailing delimiter(s), or without
+        trailed, bare = False, False
         while True:
             try:  # around the whole loop, not each row: no cost on the hot path
                 for values in reader:
@@ -270,8 +266,11 @@ def read_rows(stream: BinaryIO, encoding: str, delimiter: str | None,
                     if problem is None and (end > start or len(values) != width or lines.ended):
                         problem = _shape(values, start, end, width, sep, lines.ended)
                     if problem is None and count < full:  # only where the header ends in a delimiter
-                        bare = bare or bool(values[-1].strip())
-                        problem = None if bare else _short(count, full, sep)
+                        if count == width:  # a field missing, the trailing delimiter written; or none written
+                            bare = bare or bool(values[-1].strip())
+                            problem = _short(count, full, sep) if trailed and not bare else None
+                    elif count >= full:
+                        trailed = True
                     # the join made above: a C scan of its characters, the regex only for rows it doubts
                     if problem is None and not text.isprintable() and _CONTROL.search(text):
                         problem = _control(values, header, read)

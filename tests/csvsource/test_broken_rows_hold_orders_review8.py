@@ -118,3 +118,15 @@ def test_a_fixed_shifted_row_is_sent_with_its_order_by_dlq_retry(tmp_path: Path,
     run = cli(config, "dlq", "retry", "--all")
     assert run.returncode == 0, run.stdout + run.stderr
     assert _skus(sandbox.orders(SLUG), "4001") == ["A", "B", "C"] and _dlq(config) == []
+
+
+def test_a_shifted_row_keeps_its_own_order_among_order_numbers_written_otherwise(tmp_path: Path) -> None:
+    """A multichannel export (review chg8a): a shop's 10023 between a marketplace's numbers, its title split by
+    an unquoted ';'. Its own number is still its order (it named none, and said 10023 was no order number)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "orders_1.csv", "order_number;shipping_zip_code;sku;product_title;quantity;price\n"
+          "302-1234567-1234567;10115;A;Shirt;1;10,00\n10023;10115;B;Hose; blau;1;5,00\nEB-77-12345;10115;C;Cap;1;5,00\n")
+    pages = list(adapter(folder, default_currency="EUR").read("orders", None))
+    assert _letters(pages) == [("orders_1.csv:3", "10023")]
+    assert set(records(pages)) == {"302-1234567-1234567", "EB-77-12345"}

@@ -105,3 +105,18 @@ def test_a_read_of_one_stream_alone_ends_failing_only_after_the_last_stream(tmp_
     with pytest.raises(RetryableError, match=r"^fulfillments_001\.csv cannot be read: .*tried again on every poll$"):
         pages.extend(adapter.read("orders", None))
     assert [r.key for p in pages for r in p.records] == ["1"]
+
+
+def test_a_run_that_ended_between_the_streams_leaves_no_stale_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run stopped after the parcels (review chg8a): the next run's parcels read the file fine, and its
+    orders must not fail naming the file the earlier run could not open."""
+    files = tmp_path / "files"
+    files.mkdir()
+    write_orders(files, "orders_001.csv", [1])
+    write_fulfillments(files, "fulfillments_001.csv", ["1,T-1"])
+    adapter = CsvAdapter("w", CsvConfig(url=f"file://{files}", settle_seconds=0), AdapterContext(source="w"),
+                         files=_Refusing(files))
+    assert list(adapter.read("fulfillments", None)) == []  # refused: noted, the run ends here
+    monkeypatch.setattr(f"{__name__}.REFUSED", set())  # readable now
+    assert [m.path for p in adapter.read("fulfillments", None) for m in p.done_files] == ["fulfillments_001.csv"]
+    assert [r.key for p in adapter.read("orders", None) for r in p.records] == ["1"]  # no error
