@@ -135,7 +135,7 @@ def run() -> None:
         settings = _settings(sys.stdout)
         code = Daemon(Connector(settings)).run()
     except FatalError as exc:
-        if settings is not None and logs_json(settings.log.format, sys.stderr):  # a JSON pipeline files it right
+        if settings is not None and logs_json(settings.log.format, sys.stdout):  # as `run` logs: a JSON pipeline files it right
             print(json_line(str(exc)), file=sys.stderr, flush=True)
             raise typer.Exit(_code(exc)) from None
         raise _fail(str(exc), _code(exc)) from None

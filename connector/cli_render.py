@@ -103,9 +103,12 @@ def _run_errors(out: Console, sources: dict[str, Any]) -> None:
     """Why each source's last run failed, under the table: "failed <time>" alone sent the merchant to
     `status --json` or the log for the reason (a folder gone, a refused login)."""
     for name, s in sources.items():
-        run = s["last_run"]
+        run, failed = s["last_run"], s.get("last_failure")
         if run and run["status"] != "ok" and run.get("error"):
             out.print(f"  {_safe(name)}: {_safe(run['error'])}", style="red", highlight=False, markup=False)
+        elif run and run["status"] != "ok" and failed and failed.get("error"):  # running, or cut short: the last reason
+            out.print(f"  {_safe(name)}: the last finished run failed at {failed['finished_at']}: {_safe(failed['error'])}",
+                      style="red", highlight=False, markup=False)
 
 
 def _last_delivery(out: Console, run: dict[str, Any] | None) -> None:

@@ -164,6 +164,9 @@ class Settings(BaseSettings):
         # would otherwise become a second, half-configured source.
         seen: dict[str, str] = {}
         for name in value:
+            if name.lower() == "karla":  # /readyz, the logs and the run history name the delivery so
+                raise ValueError("a source may not be named 'karla': /readyz, status and the logs call the delivery "
+                                 "to Karla that; name the table after the shop or system it reads, e.g. [sources.shop]")
             other = seen.setdefault(name.lower(), name)
             if other != name:
                 lower = name.lower()

@@ -4,6 +4,7 @@ could open it) and `sync --dry-run` (whether it may be copied) must refuse what 
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from pathlib import Path
@@ -29,6 +30,8 @@ def state_writable(path: Path) -> tuple[bool, str]:
         return False, "[state].path names a folder: it must name a file (created if missing)"
     if not folder.is_dir():
         return _missing_folder(folder)
+    if _read_only(folder):  # no mode or owner to fix: said as `sync` and `run` say it
+        return False, refusal(lock_path(path), OSError(errno.EROFS, os.strerror(errno.EROFS)))
     if not os.access(folder, os.W_OK | os.X_OK):
         return False, f"folder {folder} is not writable by this user ([state].path, KARLA_CONNECTOR_STATE__PATH)"
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
@@ -37,6 +40,15 @@ def state_writable(path: Path) -> tuple[bool, str]:
     if problem:
         return False, problem
     return True, "exists, writable" if path.exists() else "not created yet; the folder is writable"
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether the folder is on a read-only mount (a ro bind mount, ``ProtectSystem=strict`` outside
+    ``ReadWritePaths=``): ``os.access`` calls that "not writable", and the fix is no chown."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows): the access test below speaks
+        return False
 
 
 def _missing_folder(folder: Path) -> tuple[bool, str]:

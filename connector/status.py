@@ -43,6 +43,7 @@ def state_status(settings: Settings, db: StateDB) -> dict[str, Any]:
                 "pending": pending.get(name, 0),
                 "dead": dead.get(name, 0),
                 "last_run": Runs(conn).last(name),
+                "last_failure": _failure(Runs(conn).last_failure(name)),
                 "configured": True,
             }
             for name, raw in settings.sources.items()
@@ -90,6 +91,11 @@ def _gone(db: StateDB, runs: list[dict[str, Any] | None]) -> set[int]:
     with db.read() as conn:
         rows = conn.exec_driver_sql(f"SELECT id FROM run WHERE status = 'running' AND id IN ({marks})", tuple(running))
         return {int(run_id) for (run_id,) in rows}
+
+
+def _failure(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The newest finished run if it failed: while the next one runs (a slow timeout) its reason still shows."""
+    return {"finished_at": _iso(run["finished_at"]), "error": run["error"]} if run else None
 
 
 def _run_view(run: dict[str, Any] | None, gone: set[int]) -> dict[str, Any] | None:

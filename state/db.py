@@ -34,6 +34,9 @@ BUSY_TIMEOUT_SECONDS = 10.0
 
 # The errnos that mean this user may not write the file (or its folder, a read-only mount): not a passing fault.
 _DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+# what to do about a state file or folder on a read-only mount (a ro volume, ProtectSystem=strict)
+READ_ONLY_FIX = ("under systemd add ReadWritePaths= for its folder, or keep the state in StateDirectory=; in a "
+                 "container, mount it read-write")
 
 
 class StateDB:
@@ -111,8 +114,9 @@ def open_state(path: Path | str, *, create: bool = True, durable: bool = True) -
         _create_private(path)
         denied = _not_writable(path)
         if denied and create:
-            raise ConfigError(f"{denied}; the service's user must own the file and its folder (e.g. chown), or point "
-                              "[state].path (KARLA_CONNECTOR_STATE__PATH) elsewhere")
+            fix = (READ_ONLY_FIX if "on a read-only file system" in denied else
+                   "the service's user must own the file and its folder (e.g. chown)")
+            raise ConfigError(f"{denied}; {fix}, or point [state].path (KARLA_CONNECTOR_STATE__PATH) elsewhere")
         if denied:
             return _open_read_only(path, denied)
         db = _open(path, None if create else _not_in_use(path), durable, wal=create)
@@ -188,6 +192,8 @@ def _not_writable(path: Path) -> str | None:
     except OSError as exc:
         if exc.errno not in _DENIED:
             raise
+        if exc.errno == errno.EROFS:  # a read-only mount: no owner or mode to fix
+            return f"the state file {path} is on a read-only file system ({exc.strerror})"
         return f"the state file {path} is not writable by {_user()} ({exc.strerror})"
     if not os.access(folder, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids):
         return (f"the folder {folder} of the state file {path} is not writable by {_user()}; SQLite writes its -wal "

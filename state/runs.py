@@ -40,6 +40,13 @@ class Runs:
         row = self.conn.exec_driver_sql(sql, (source,)).mappings().first()
         return dict(row) if row else None
 
+    def last_failure(self, source: str) -> dict[str, Any] | None:
+        """The newest finished run of the source if it failed (None: it succeeded, or none finished): what a
+        run in progress, or one cut short, leaves the reason of a failing source to."""
+        sql = "SELECT * FROM run WHERE source = ? AND kind != 'deliver' AND status IN ('ok', 'failed') ORDER BY id DESC LIMIT 1"
+        row = self.conn.exec_driver_sql(sql, (source,)).mappings().first()
+        return dict(row) if row and row["status"] == "failed" else None
+
     def last_ok(self, source: str) -> float | None:
         sql = "SELECT MAX(finished_at) FROM run WHERE source = ? AND status = 'ok' AND kind != 'deliver'"
         return self.conn.exec_driver_sql(sql, (source,)).scalar()

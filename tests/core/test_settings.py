@@ -303,3 +303,14 @@ def test_a_relative_state_path_is_next_to_the_config_file(tmp_path: Path, monkey
     (tmp_path / "elsewhere" / "state" / "k.db").write_bytes(b"")
     with pytest.raises(ConfigError, match=r"next to the config file.*does not exist.*move it there"):
         load_settings(config)
+
+
+@pytest.mark.usefixtures("example_key")
+def test_a_source_named_karla_is_refused(tmp_path: Path) -> None:
+    """/readyz, status and the logs call the delivery 'karla': a source of that name shared its failure clock
+    (a healthy source hid a Karla outage, and answered drains a broken source)."""
+    config = tmp_path / "c.toml"
+    config.write_text((ROOT / "config.example.toml").read_text().replace("[sources.warehouse", "[sources.Karla"),
+                      encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"a source may not be named 'karla'"):
+        load_settings(config)

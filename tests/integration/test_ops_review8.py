@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import socket
 import subprocess
 import sys
@@ -30,6 +31,14 @@ def test_status_text_says_why_a_source_failed(tmp_path: Path, sandbox) -> None: 
     cli(config, "sync")
     out = cli(config, "status", env={"COLUMNS": "250"}).stdout
     assert "  warehouse: " in out and "does not exist" in out, out  # only `status --json` had last_run.error
+    with sqlite3.connect(tmp_path / "state.db") as conn:  # the next poll runs (or was cut short): no error of its own
+        columns = [c[1] for c in conn.execute("PRAGMA table_info(run)") if c[1] != "id"]
+        picked = ", ".join("'running'" if c == "status" else "NULL" if c in ("error", "finished_at") else c for c in columns)
+        conn.execute(f"INSERT INTO run ({', '.join(columns)}) SELECT {picked} FROM run ORDER BY id DESC LIMIT 1")
+    out = cli(config, "status", env={"COLUMNS": "250"}).stdout
+    assert "warehouse: the last finished run failed at " in out and "does not exist" in out, out
+    last = json.loads(cli(config, "status", "--json").stdout)["sources"]["warehouse"]
+    assert last["last_run"]["error"] is None and "does not exist" in last["last_failure"]["error"]
 
 
 def test_head_probes_are_answered_like_get_without_a_body() -> None:
@@ -83,16 +92,37 @@ def _can_mount_read_only(where: Path) -> bool:
     return probe.returncode == 0
 
 
-def test_a_read_only_state_folder_says_how_to_make_it_writable(tmp_path: Path, sandbox) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("command", ["sync", "check"])
+def test_a_read_only_state_folder_says_how_to_make_it_writable(tmp_path: Path, sandbox, command: str) -> None:  # noqa: ANN001
     ro = tmp_path / "state"
     ro.mkdir()
     if not _can_mount_read_only(ro):
         pytest.skip("no user namespace to mount a read-only folder in")
     config = write_config(tmp_path, sandbox.url)
     config.write_text(config.read_text().replace(str(tmp_path / "state.db"), str(ro / "state.db")))
-    mounted = f"mount -t tmpfs -o ro tmpfs {ro} && exec {sys.executable} -m connector --config {config} sync"
+    mounted = f"mount -t tmpfs -o ro tmpfs {ro} && exec {sys.executable} -m connector --config {config} {command}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KARLA_CONNECTOR_")}
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", mounted], capture_output=True, text=True, timeout=60, env=env)
+    said = done.stdout + done.stderr  # `check` reports on stdout
+    assert done.returncode == 2, said
+    assert "read-only file system" in said and "ReadWritePaths=" in said, said
+    assert "check its mode" not in said and "not writable by this user" not in said
+
+
+def test_a_read_only_state_file_says_how_to_make_it_writable(tmp_path: Path, sandbox) -> None:  # noqa: ANN001
+    """Only the file mounted read-only (a container's `-v ./state.db:/data/state.db:ro`): no chown advice."""
+    (tmp_path / "probe").mkdir()
+    if not _can_mount_read_only(tmp_path / "probe"):
+        pytest.skip("no user namespace to mount a read-only file in")
+    config = write_config(tmp_path, sandbox.url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KARLA_CONNECTOR_")}
+    first = subprocess.run([sys.executable, "-m", "connector", "--config", str(config), "sync"], capture_output=True,
+                           text=True, timeout=60, env=env)
+    assert first.returncode == 0, first.stderr
+    state = tmp_path / "state.db"
+    mounted = (f"mount --bind {state} {state} && mount -o remount,bind,ro {state} && "
+               f"exec {sys.executable} -m connector --config {config} sync")
     done = subprocess.run(["unshare", "-rm", "sh", "-c", mounted], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2, done.stderr
     assert "read-only file system" in done.stderr and "ReadWritePaths=" in done.stderr, done.stderr
-    assert "check its mode" not in done.stderr
+    assert "chown" not in done.stderr
